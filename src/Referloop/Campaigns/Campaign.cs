@@ -1,0 +1,62 @@
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Metadata.Builders;
+using Referloop.Storage;
+
+namespace Referloop.Campaigns;
+
+public static class CampaignStatus
+{
+    public const string Active = "active";
+    public const string Paused = "paused";
+    public const string Archived = "archived";
+}
+
+public static class ApprovalPolicy
+{
+    public const string Auto = "auto";
+    public const string Manual = "manual";
+}
+
+/// <summary>A referral program: where share links land, how referrals are judged and what they earn.</summary>
+public sealed class Campaign
+{
+    public required string Id { get; init; }
+    public required string Name { get; set; }
+    public required string LandingUrl { get; set; }
+    public int AttributionWindowDays { get; set; }
+    public int HoldingPeriodDays { get; set; }
+    public required string Approval { get; set; }
+    public bool AllowRewardsOnAutoApproved { get; set; }
+    public int? GoalConversions { get; set; }
+    public required FraudPolicy Fraud { get; set; }
+    public required List<RewardRule> Rewards { get; set; }
+    public required string Status { get; set; }
+
+    /// <summary>Safe to embed in the merchant's pages: it only lets a browser report events and read social proof.</summary>
+    public required string PublishableKey { get; init; }
+
+    public DateTimeOffset CreatedAt { get; init; }
+    public DateTimeOffset UpdatedAt { get; set; }
+
+    public bool IsActive => Status == CampaignStatus.Active;
+}
+
+internal sealed class CampaignConfiguration : IEntityTypeConfiguration<Campaign>
+{
+    public void Configure(EntityTypeBuilder<Campaign> campaign)
+    {
+        campaign.ToTable("campaigns");
+        campaign.HasKey(c => c.Id);
+        campaign.Property(c => c.Id).HasMaxLength(40);
+        campaign.Property(c => c.Name).HasMaxLength(200);
+        campaign.Property(c => c.LandingUrl).HasMaxLength(2048);
+        campaign.Property(c => c.Approval).HasMaxLength(16);
+        campaign.Property(c => c.Status).HasMaxLength(16);
+        campaign.Property(c => c.PublishableKey).HasMaxLength(64);
+        campaign.HasIndex(c => c.PublishableKey).IsUnique();
+        // The rule set is read and written as a whole with its campaign, so it lives in JSON columns.
+        campaign.Property(c => c.Fraud).HasConversion(JsonColumn.Converter<FraudPolicy>(), JsonColumn.Comparer<FraudPolicy>());
+        campaign.Property(c => c.Rewards).HasConversion(JsonColumn.Converter<List<RewardRule>>(), JsonColumn.Comparer<List<RewardRule>>());
+        campaign.Ignore(c => c.IsActive);
+    }
+}

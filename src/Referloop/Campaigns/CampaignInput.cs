@@ -1,0 +1,246 @@
+using System.Net;
+using System.Text.RegularExpressions;
+using Referloop.Http;
+using Referloop.Storage;
+
+namespace Referloop.Campaigns;
+
+/// <summary>The body of create and update: the whole rule set of a campaign. Omitted settings take their defaults.</summary>
+public sealed partial record CampaignInput : IValidatable
+{
+    public string? Name { get; init; }
+    public string? LandingUrl { get; init; }
+    public int? AttributionWindowDays { get; init; }
+    public int? HoldingPeriodDays { get; init; }
+    public string? Approval { get; init; }
+    public bool? AllowRewardsOnAutoApproved { get; init; }
+    public int? GoalConversions { get; init; }
+    public FraudPolicy? Fraud { get; init; }
+    public List<RewardRule>? Rewards { get; init; }
+
+    public void Validate(ValidationErrors errors)
+    {
+        errors.Required("name", Name);
+        errors.HttpUrl("landingUrl", LandingUrl);
+        errors.Range("attributionWindowDays", AttributionWindowDays, 1, 365);
+        errors.Range("holdingPeriodDays", HoldingPeriodDays, 0, 365);
+        if (Approval is not null)
+        {
+            errors.OneOf("approval", Approval, ApprovalPolicy.Auto, ApprovalPolicy.Manual);
+        }
+        errors.Range("goalConversions", GoalConversions, 1, 100_000);
+        if (Fraud is not null)
+        {
+            ValidateFraud(errors, Fraud);
+        }
+
+        if (Rewards is { Count: > 50 })
+        {
+            errors.Add("rewards", "must hold at most 50 rules.");
+        }
+        for (var i = 0; i < (Rewards?.Count ?? 0); i++)
+        {
+            ValidateRule(errors, $"rewards[{i}]", Rewards![i]);
+        }
+        var duplicateIds = Rewards?.Where(r => r?.Id is not null).GroupBy(r => r.Id).Where(g => g.Count() > 1).Select(g => g.Key);
+        foreach (var id in duplicateIds ?? [])
+        {
+            errors.Add("rewards", $"rule id '{id}' is used more than once.");
+        }
+    }
+
+    private void ValidateRule(ValidationErrors errors, string path, RewardRule? rule)
+    {
+        if (rule is null)
+        {
+            errors.Add(path, "must be a reward rule object.");
+            return;
+        }
+        if (rule.Id is not null && !SlugPattern().IsMatch(rule.Id))
+        {
+            errors.Add($"{path}.id", "must be 1–64 letters, digits, '_' or '-'.");
+        }
+        errors.OneOf($"{path}.recipient", rule.Recipient, RewardRecipient.All);
+        errors.OneOf($"{path}.trigger", rule.Trigger, RewardTrigger.All);
+        if (rule.Trigger == RewardTrigger.Event)
+        {
+            errors.Required($"{path}.event", rule.Event, 64);
+        }
+        else if (rule.Event is not null)
+        {
+            errors.Add($"{path}.event", "is only allowed when trigger is 'event'.");
+        }
+
+        errors.OneOf($"{path}.kind", rule.Kind, RewardKind.All);
+        if (rule.Kind == RewardKind.Milestone)
+        {
+            if (rule.Incentive is not null)
+            {
+                errors.Add($"{path}.incentive", "is not used by a milestone rule; give each tier its incentive.");
+            }
+            ValidateTiers(errors, path, rule.Tiers);
+        }
+        else
+        {
+            if (rule.Tiers is not null)
+            {
+                errors.Add($"{path}.tiers", "are only allowed when kind is 'milestone'.");
+            }
+            ValidateIncentive(errors, $"{path}.incentive", rule.Incentive);
+        }
+
+        if (rule.Kind == RewardKind.Goal)
+        {
+            errors.Range($"{path}.goal", rule.Goal, 1, 100_000);
+            if (rule.Goal is null && GoalConversions is null)
+            {
+                errors.Add($"{path}.goal", "is required for a goal rule when the campaign has no goalConversions.");
+            }
+        }
+        else if (rule.Goal is not null)
+        {
+            errors.Add($"{path}.goal", "is only allowed when kind is 'goal'.");
+        }
+
+        if (rule.Limits is { } limits)
+        {
+            errors.Range($"{path}.limits.perMonth", limits.PerMonth, 1, 1_000_000);
+            errors.Range($"{path}.limits.total", limits.Total, 1, 1_000_000);
+            if (limits.PerMonth > limits.Total)
+            {
+                errors.Add($"{path}.limits.perMonth", "must not exceed limits.total.");
+            }
+        }
+    }
+
+    private static void ValidateTiers(ValidationErrors errors, string path, List<MilestoneTier>? tiers)
+    {
+        if (tiers is null || tiers.Count == 0)
+        {
+            errors.Add($"{path}.tiers", "are required for a milestone rule: at least one {referrals, incentive}.");
+            return;
+        }
+        if (tiers.Count > 50)
+        {
+            errors.Add($"{path}.tiers", "must hold at most 50 tiers.");
+        }
+        int? previous = null;
+        for (var i = 0; i < tiers.Count; i++)
+        {
+            var tierPath = $"{path}.tiers[{i}]";
+            if (tiers[i] is not { } tier)
+            {
+                errors.Add(tierPath, "must be a tier object.");
+                continue;
+            }
+            if (tier.Referrals is null)
+            {
+                errors.Add($"{tierPath}.referrals", "is required.");
+            }
+            errors.Range($"{tierPath}.referrals", tier.Referrals, 1, 100_000);
+            if (tier.Referrals <= previous)
+            {
+                errors.Add($"{tierPath}.referrals", "must be greater than the previous tier's (tiers ascend).");
+            }
+            previous = tier.Referrals ?? previous;
+            ValidateIncentive(errors, $"{tierPath}.incentive", tier.Incentive);
+        }
+    }
+
+    private static void ValidateIncentive(ValidationErrors errors, string path, Incentive? incentive)
+    {
+        if (incentive is null)
+        {
+            errors.Add(path, "is required.");
+            return;
+        }
+        errors.OneOf($"{path}.type", incentive.Type, IncentiveType.All);
+        switch (incentive.Type)
+        {
+            case IncentiveType.Rebate:
+                if (incentive.Amount is not > 0)
+                {
+                    errors.Add($"{path}.amount", "is required for a rebate and must be greater than 0.");
+                }
+                else if (incentive.Amount > 1_000_000_000 || decimal.Round(incentive.Amount.Value, 4) != incentive.Amount)
+                {
+                    errors.Add($"{path}.amount", "must be at most 1,000,000,000 with at most 4 decimals.");
+                }
+                if (incentive.Currency is null || !CurrencyPattern().IsMatch(incentive.Currency))
+                {
+                    errors.Add($"{path}.currency", "is required for a rebate: a three-letter ISO 4217 code such as USD.");
+                }
+                break;
+            case IncentiveType.DiscountCoupon:
+                if (incentive.Pool is null || !SlugPattern().IsMatch(incentive.Pool))
+                {
+                    errors.Add($"{path}.pool", "is required for a discount_coupon: the pool name, 1–64 letters, digits, '_' or '-'.");
+                }
+                break;
+            case IncentiveType.Other:
+                errors.Required($"{path}.description", incentive.Description, 500);
+                break;
+        }
+        if (incentive.Type == IncentiveType.Other && (incentive.Amount is not null || incentive.Currency is not null))
+        {
+            errors.Add($"{path}.amount", "is not used by an 'other' incentive; describe its value in description.");
+        }
+    }
+
+    private static void ValidateFraud(ValidationErrors errors, FraudPolicy fraud)
+    {
+        if (fraud.BlockedEmails.Count > 10_000)
+        {
+            errors.Add("fraud.blockedEmails", "must hold at most 10,000 entries.");
+        }
+        for (var i = 0; i < fraud.BlockedEmails.Count; i++)
+        {
+            var entry = fraud.BlockedEmails[i];
+            if (string.IsNullOrWhiteSpace(entry) || entry.Length > 254 || entry.Any(char.IsWhiteSpace))
+            {
+                errors.Add($"fraud.blockedEmails[{i}]", "must be an email address, '*@domain' or a domain.");
+            }
+        }
+        if (fraud.BlockedIps.Count > 10_000)
+        {
+            errors.Add("fraud.blockedIps", "must hold at most 10,000 entries.");
+        }
+        for (var i = 0; i < fraud.BlockedIps.Count; i++)
+        {
+            var entry = fraud.BlockedIps[i];
+            if (entry is null || !(IPAddress.TryParse(entry, out _) || IPNetwork.TryParse(entry, out _)))
+            {
+                errors.Add($"fraud.blockedIps[{i}]", "must be an IP address or a CIDR range such as 203.0.113.0/24.");
+            }
+        }
+        errors.Range("fraud.maxReferralsPerHour", fraud.MaxReferralsPerHour, 1, 1_000_000);
+    }
+
+    /// <summary>Applies this input to a campaign; rule ids are kept when given and assigned when not.</summary>
+    public void ApplyTo(Campaign campaign)
+    {
+        campaign.Name = Name!.Trim();
+        campaign.LandingUrl = LandingUrl!;
+        campaign.AttributionWindowDays = AttributionWindowDays ?? 30;
+        campaign.HoldingPeriodDays = HoldingPeriodDays ?? 0;
+        campaign.Approval = Approval ?? ApprovalPolicy.Auto;
+        campaign.AllowRewardsOnAutoApproved = AllowRewardsOnAutoApproved ?? true;
+        campaign.GoalConversions = GoalConversions;
+        campaign.Fraud = Fraud ?? new FraudPolicy();
+        campaign.Rewards = (Rewards ?? []).Select(rule => rule with
+        {
+            Id = rule.Id ?? Ids.New("rule"),
+            Incentive = Normalise(rule.Incentive),
+            Tiers = rule.Tiers?.Select(tier => tier with { Incentive = Normalise(tier.Incentive) }).ToList(),
+        }).ToList();
+    }
+
+    private static Incentive? Normalise(Incentive? incentive) =>
+        incentive is null ? null : incentive with { Currency = incentive.Currency?.ToUpperInvariant() };
+
+    [GeneratedRegex("^[A-Za-z0-9_-]{1,64}$")]
+    private static partial Regex SlugPattern();
+
+    [GeneratedRegex("^[A-Za-z]{3}$")]
+    private static partial Regex CurrencyPattern();
+}

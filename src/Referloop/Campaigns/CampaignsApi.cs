@@ -1,0 +1,151 @@
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.EntityFrameworkCore;
+using Referloop.Http;
+using Referloop.Security;
+using Referloop.Storage;
+
+namespace Referloop.Campaigns;
+
+public sealed record CampaignResponse(
+    string Id,
+    string Name,
+    string LandingUrl,
+    int AttributionWindowDays,
+    int HoldingPeriodDays,
+    string Approval,
+    bool AllowRewardsOnAutoApproved,
+    int? GoalConversions,
+    FraudPolicy Fraud,
+    IReadOnlyList<RewardRule> Rewards,
+    string Status,
+    string PublishableKey,
+    string ShareUrlPattern,
+    DateTimeOffset CreatedAt,
+    DateTimeOffset UpdatedAt)
+{
+    public static CampaignResponse From(Campaign c, PublicUrls urls) => new(c.Id, c.Name, c.LandingUrl,
+        c.AttributionWindowDays, c.HoldingPeriodDays, c.Approval, c.AllowRewardsOnAutoApproved, c.GoalConversions,
+        c.Fraud, c.Rewards, c.Status, c.PublishableKey, urls.ShareUrl("{code}"), c.CreatedAt, c.UpdatedAt);
+}
+
+public sealed record CampaignListQuery(string? Status, string? Cursor, int? Limit) : IValidatable
+{
+    public void Validate(ValidationErrors errors)
+    {
+        if (Status is not null)
+        {
+            errors.OneOf("status", Status, CampaignStatus.Active, CampaignStatus.Paused, CampaignStatus.Archived);
+        }
+        Paging.ValidateQuery(errors, Cursor, Limit);
+    }
+}
+
+internal static class CampaignsApi
+{
+    public static RouteGroupBuilder MapCampaigns(this IEndpointRouteBuilder routes)
+    {
+        var group = routes.MapGroup("/api/v1/campaigns")
+            .WithTags("Campaigns")
+            .RequireAuthorization(AdminAuthentication.Policy)
+            .WithValidation();
+
+        group.MapPost("/", Create).WithName("CreateCampaign").WithSummary("Create a campaign with its full rule set");
+        group.MapGet("/", List).WithName("ListCampaigns").WithSummary("List campaigns, newest last, with cursor pagination");
+        group.MapGet("/{id}", Get).WithName("GetCampaign").WithSummary("Get one campaign");
+        group.MapPut("/{id}", Update).WithName("UpdateCampaign").WithSummary("Replace a campaign's settings and rules");
+        group.MapPost("/{id}/pause", (string id, ReferloopDb db, TimeProvider clock, PublicUrls urls, CancellationToken ct) =>
+                ChangeStatus(id, CampaignStatus.Paused, db, clock, urls, ct))
+            .WithName("PauseCampaign").WithSummary("Pause: share links still land, but nothing is attributed");
+        group.MapPost("/{id}/resume", (string id, ReferloopDb db, TimeProvider clock, PublicUrls urls, CancellationToken ct) =>
+                ChangeStatus(id, CampaignStatus.Active, db, clock, urls, ct))
+            .WithName("ResumeCampaign").WithSummary("Resume a paused campaign");
+        group.MapPost("/{id}/archive", (string id, ReferloopDb db, TimeProvider clock, PublicUrls urls, CancellationToken ct) =>
+                ChangeStatus(id, CampaignStatus.Archived, db, clock, urls, ct))
+            .WithName("ArchiveCampaign").WithSummary("Archive for good: the campaign stops attributing and cannot be resumed");
+
+        return group;
+    }
+
+    private static async Task<Created<CampaignResponse>> Create(CampaignInput input, ReferloopDb db, TimeProvider clock,
+        PublicUrls urls, CancellationToken ct)
+    {
+        var now = clock.GetUtcNow();
+        var campaign = new Campaign
+        {
+            Id = Ids.New("cmp"),
+            Name = "",
+            LandingUrl = "",
+            Approval = ApprovalPolicy.Auto,
+            Fraud = new FraudPolicy(),
+            Rewards = [],
+            Status = CampaignStatus.Active,
+            PublishableKey = Secrets.NewToken("pk"),
+            CreatedAt = now,
+            UpdatedAt = now,
+        };
+        input.ApplyTo(campaign);
+        db.Campaigns.Add(campaign);
+        await db.SaveChangesAsync(ct);
+        return TypedResults.Created($"/api/v1/campaigns/{campaign.Id}", CampaignResponse.From(campaign, urls));
+    }
+
+    private static async Task<Ok<Page<CampaignResponse>>> List([AsParameters] CampaignListQuery query, ReferloopDb db,
+        PublicUrls urls, CancellationToken ct)
+    {
+        Paging.TryDecode(query.Cursor, out var after);
+        var limit = query.Limit ?? Paging.DefaultLimit;
+        var campaigns = db.Campaigns.AsNoTracking();
+        if (query.Status is not null)
+        {
+            campaigns = campaigns.Where(c => c.Status == query.Status);
+        }
+        if (after is not null)
+        {
+            campaigns = campaigns.Where(c => string.Compare(c.Id, after) > 0);
+        }
+        var rows = await campaigns.OrderBy(c => c.Id).Take(limit + 1).ToListAsync(ct);
+        return TypedResults.Ok(Paging.ToPage(rows, limit, c => c.Id, c => CampaignResponse.From(c, urls)));
+    }
+
+    private static async Task<Results<Ok<CampaignResponse>, ProblemHttpResult>> Get(string id, ReferloopDb db,
+        PublicUrls urls, CancellationToken ct)
+    {
+        var campaign = await db.Campaigns.AsNoTracking().FirstOrDefaultAsync(c => c.Id == id, ct);
+        return campaign is null ? Problems.NotFound("campaign", id) : TypedResults.Ok(CampaignResponse.From(campaign, urls));
+    }
+
+    private static async Task<Results<Ok<CampaignResponse>, ProblemHttpResult>> Update(string id, CampaignInput input,
+        ReferloopDb db, TimeProvider clock, PublicUrls urls, CancellationToken ct)
+    {
+        var campaign = await db.Campaigns.FirstOrDefaultAsync(c => c.Id == id, ct);
+        if (campaign is null)
+        {
+            return Problems.NotFound("campaign", id);
+        }
+        input.ApplyTo(campaign);
+        campaign.UpdatedAt = clock.GetUtcNow();
+        await db.SaveChangesAsync(ct);
+        return TypedResults.Ok(CampaignResponse.From(campaign, urls));
+    }
+
+    private static async Task<Results<Ok<CampaignResponse>, ProblemHttpResult>> ChangeStatus(string id, string status,
+        ReferloopDb db, TimeProvider clock, PublicUrls urls, CancellationToken ct)
+    {
+        var campaign = await db.Campaigns.FirstOrDefaultAsync(c => c.Id == id, ct);
+        if (campaign is null)
+        {
+            return Problems.NotFound("campaign", id);
+        }
+        if (campaign.Status == CampaignStatus.Archived && status != CampaignStatus.Archived)
+        {
+            return Problems.Conflict("The campaign is archived; an archived campaign cannot be paused or resumed.");
+        }
+        if (campaign.Status != status)
+        {
+            campaign.Status = status;
+            campaign.UpdatedAt = clock.GetUtcNow();
+            await db.SaveChangesAsync(ct);
+        }
+        return TypedResults.Ok(CampaignResponse.From(campaign, urls));
+    }
+}

@@ -1,0 +1,56 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace Referloop.Campaigns;
+
+/// <summary>What a fraud check does when it trips. In JSON, <c>true</c> means block and <c>false</c> allow.</summary>
+[JsonConverter(typeof(FraudActionConverter))]
+public enum FraudAction
+{
+    Allow,
+    Block,
+    Flag,
+}
+
+public sealed record FraudPolicy
+{
+    public FraudAction SelfReferral { get; init; } = FraudAction.Block;
+    public FraudAction SameIp { get; init; } = FraudAction.Allow;
+    public FraudAction DisposableEmail { get; init; } = FraudAction.Block;
+    public FraudAction CouponCycling { get; init; } = FraudAction.Block;
+
+    /// <summary>Exact addresses, <c>*@domain</c> patterns or bare domains.</summary>
+    public List<string> BlockedEmails { get; init; } = [];
+
+    /// <summary>Single addresses or CIDR ranges, IPv4 or IPv6.</summary>
+    public List<string> BlockedIps { get; init; } = [];
+
+    /// <summary>Velocity limit: referrals one advocate may bring in any hour; null for no limit.</summary>
+    public int? MaxReferralsPerHour { get; init; }
+}
+
+internal sealed class FraudActionConverter : JsonConverter<FraudAction>
+{
+    public override FraudAction Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>
+        reader.TokenType switch
+        {
+            JsonTokenType.True => FraudAction.Block,
+            JsonTokenType.False => FraudAction.Allow,
+            JsonTokenType.String => reader.GetString()?.ToLowerInvariant() switch
+            {
+                "block" => FraudAction.Block,
+                "flag" => FraudAction.Flag,
+                "allow" => FraudAction.Allow,
+                _ => throw new JsonException("must be true, false, \"block\", \"flag\" or \"allow\"."),
+            },
+            _ => throw new JsonException("must be true, false, \"block\", \"flag\" or \"allow\"."),
+        };
+
+    public override void Write(Utf8JsonWriter writer, FraudAction value, JsonSerializerOptions options) =>
+        writer.WriteStringValue(value switch
+        {
+            FraudAction.Block => "block",
+            FraudAction.Flag => "flag",
+            _ => "allow",
+        });
+}

@@ -1,0 +1,67 @@
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Metadata.Builders;
+using Referloop.Campaigns;
+
+namespace Referloop.Participants;
+
+public static class ParticipantRole
+{
+    public const string Referrer = "referrer";
+    public const string Invited = "invited";
+}
+
+/// <summary>A person in one campaign, known by normalised email; a referrer shares <see cref="Code"/>.</summary>
+public sealed class Participant
+{
+    public required string Id { get; init; }
+    public required string CampaignId { get; init; }
+    public Campaign? Campaign { get; init; }
+
+    /// <summary>Trimmed and lower-cased: the identity within the campaign.</summary>
+    public required string Email { get; init; }
+
+    public string? Name { get; set; }
+    public string? CustomValue { get; set; }
+
+    /// <summary>The share code: unique across all campaigns, unguessable, URL-safe.</summary>
+    public required string Code { get; init; }
+
+    public bool IsReferrer { get; set; }
+    public bool IsInvited { get; set; }
+
+    /// <summary>The advocate who brought this participant in, when there was one.</summary>
+    public string? ReferredById { get; set; }
+
+    public DateTimeOffset CreatedAt { get; init; }
+    public DateTimeOffset UpdatedAt { get; set; }
+
+    public IReadOnlyList<string> Roles =>
+        (IsReferrer, IsInvited) switch
+        {
+            (true, true) => [ParticipantRole.Referrer, ParticipantRole.Invited],
+            (false, true) => [ParticipantRole.Invited],
+            _ => [ParticipantRole.Referrer],
+        };
+
+    public static string NormaliseEmail(string email) => email.Trim().ToLowerInvariant();
+}
+
+internal sealed class ParticipantConfiguration : IEntityTypeConfiguration<Participant>
+{
+    public void Configure(EntityTypeBuilder<Participant> participant)
+    {
+        participant.ToTable("participants");
+        participant.HasKey(p => p.Id);
+        participant.Property(p => p.Id).HasMaxLength(40);
+        participant.Property(p => p.CampaignId).HasMaxLength(40);
+        participant.Property(p => p.Email).HasMaxLength(254);
+        participant.Property(p => p.Name).HasMaxLength(200);
+        participant.Property(p => p.CustomValue).HasMaxLength(500);
+        participant.Property(p => p.Code).HasMaxLength(32);
+        participant.Property(p => p.ReferredById).HasMaxLength(40);
+        participant.HasOne(p => p.Campaign).WithMany().HasForeignKey(p => p.CampaignId).OnDelete(DeleteBehavior.Restrict);
+        participant.HasIndex(p => new { p.CampaignId, p.Email }).IsUnique();
+        participant.HasIndex(p => p.Code).IsUnique();
+        participant.Ignore(p => p.Roles);
+    }
+}

@@ -1,0 +1,174 @@
+using System.Net.Mail;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.EntityFrameworkCore;
+using Referloop.Campaigns;
+using Referloop.Http;
+using Referloop.Security;
+using Referloop.Storage;
+using Referloop.Tracking;
+
+namespace Referloop.Participants;
+
+public sealed record JoinParticipant(string? Email, string? Name, string? CustomValue) : IValidatable
+{
+    public void Validate(ValidationErrors errors)
+    {
+        if (string.IsNullOrWhiteSpace(Email))
+        {
+            errors.Add("email", "is required.");
+        }
+        else if (!IsEmail(Email))
+        {
+            errors.Add("email", "must be an email address such as ann@example.com (at most 254 characters).");
+        }
+        errors.MaxLength("name", Name, 200);
+        errors.MaxLength("customValue", CustomValue, 500);
+    }
+
+    public static bool IsEmail(string value)
+    {
+        var email = value.Trim();
+        return email.Length <= 254
+            && MailAddress.TryCreate(email, out var address)
+            && address.Address == email
+            && address.Host.Contains('.');
+    }
+}
+
+public sealed record ParticipantResponse(
+    string Id,
+    string CampaignId,
+    string Email,
+    string? Name,
+    string? CustomValue,
+    string Code,
+    string ShareUrl,
+    IReadOnlyList<string> Roles,
+    string? ReferredBy,
+    DateTimeOffset CreatedAt)
+{
+    public static ParticipantResponse From(Participant p, PublicUrls urls) =>
+        new(p.Id, p.CampaignId, p.Email, p.Name, p.CustomValue, p.Code, urls.ShareUrl(p.Code), p.Roles, p.ReferredById, p.CreatedAt);
+}
+
+public sealed record ParticipantListQuery(string? Search, string? Cursor, int? Limit) : IValidatable
+{
+    public void Validate(ValidationErrors errors)
+    {
+        errors.MaxLength("search", Search, 254);
+        Paging.ValidateQuery(errors, Cursor, Limit);
+    }
+}
+
+public sealed record ClickRecord(string Id, string? Ip, string? UserAgent, string? Referrer, DateTimeOffset CreatedAt);
+
+/// <summary>Everything Referloop holds about one person, for a data-access request.</summary>
+public sealed record ParticipantExport(ParticipantResponse Participant, IReadOnlyList<ClickRecord> Clicks, DateTimeOffset ExportedAt);
+
+internal static class ParticipantsApi
+{
+    public static RouteGroupBuilder MapParticipants(this IEndpointRouteBuilder routes)
+    {
+        var group = routes.MapGroup("/api/v1/campaigns/{campaignId}/participants")
+            .WithTags("Participants")
+            .RequireAuthorization(AdminAuthentication.Policy)
+            .WithValidation();
+
+        group.MapPost("/", Join).WithName("JoinParticipant")
+            .WithSummary("Add a participant by email; the same email again returns the same participant and code");
+        group.MapGet("/", List).WithName("ListParticipants")
+            .WithSummary("List participants; 'search' matches email, name or exact code");
+        group.MapGet("/{id}", Get).WithName("GetParticipant").WithSummary("Get one participant");
+        group.MapGet("/{id}/export", Export).WithName("ExportParticipant")
+            .WithSummary("Export all data held about one participant as JSON (personal-data request)");
+        group.MapDelete("/{id}", Delete).WithName("DeleteParticipant")
+            .WithSummary("Delete a participant and every record of them (personal-data request)");
+        return group;
+    }
+
+    private static async Task<Results<Created<ParticipantResponse>, Ok<ParticipantResponse>, ProblemHttpResult>> Join(
+        string campaignId, JoinParticipant input, ReferloopDb db, TimeProvider clock, PublicUrls urls, CancellationToken ct)
+    {
+        var campaign = await db.Campaigns.AsNoTracking().FirstOrDefaultAsync(c => c.Id == campaignId, ct);
+        if (campaign is null)
+        {
+            return Problems.NotFound("campaign", campaignId);
+        }
+        if (campaign.Status == CampaignStatus.Archived)
+        {
+            return Problems.Conflict("The campaign is archived; nobody can join it any more.");
+        }
+
+        var (participant, created) = await ParticipantDirectory.JoinAsync(db, clock, campaignId,
+            input.Email!, input.Name, input.CustomValue, ct);
+        var response = ParticipantResponse.From(participant, urls);
+        return created
+            ? TypedResults.Created($"/api/v1/campaigns/{campaignId}/participants/{participant.Id}", response)
+            : TypedResults.Ok(response);
+    }
+
+    private static async Task<Ok<Page<ParticipantResponse>>> List(string campaignId,
+        [AsParameters] ParticipantListQuery query, ReferloopDb db, PublicUrls urls, CancellationToken ct)
+    {
+        Paging.TryDecode(query.Cursor, out var after);
+        var limit = query.Limit ?? Paging.DefaultLimit;
+        var participants = db.Participants.AsNoTracking().Where(p => p.CampaignId == campaignId);
+        if (!string.IsNullOrWhiteSpace(query.Search))
+        {
+            var term = query.Search.Trim();
+            var lower = term.ToLowerInvariant();
+            participants = participants.Where(p =>
+                p.Email.Contains(lower) || p.Code == term || (p.Name != null && p.Name.ToLower().Contains(lower)));
+        }
+        if (after is not null)
+        {
+            participants = participants.Where(p => string.Compare(p.Id, after) > 0);
+        }
+        var rows = await participants.OrderBy(p => p.Id).Take(limit + 1).ToListAsync(ct);
+        return TypedResults.Ok(Paging.ToPage(rows, limit, p => p.Id, p => ParticipantResponse.From(p, urls)));
+    }
+
+    private static async Task<Results<Ok<ParticipantResponse>, ProblemHttpResult>> Get(string campaignId, string id,
+        ReferloopDb db, PublicUrls urls, CancellationToken ct)
+    {
+        var participant = await db.Participants.AsNoTracking()
+            .FirstOrDefaultAsync(p => p.Id == id && p.CampaignId == campaignId, ct);
+        return participant is null
+            ? Problems.NotFound("participant", id)
+            : TypedResults.Ok(ParticipantResponse.From(participant, urls));
+    }
+
+    private static async Task<Results<Ok<ParticipantExport>, ProblemHttpResult>> Export(string campaignId, string id,
+        HttpContext http, ReferloopDb db, PublicUrls urls, TimeProvider clock, CancellationToken ct)
+    {
+        var participant = await db.Participants.AsNoTracking()
+            .FirstOrDefaultAsync(p => p.Id == id && p.CampaignId == campaignId, ct);
+        if (participant is null)
+        {
+            return Problems.NotFound("participant", id);
+        }
+        var clicks = await db.Clicks.AsNoTracking()
+            .Where(c => c.ParticipantId == id)
+            .OrderBy(c => c.Id)
+            .Select(c => new ClickRecord(c.Id, c.Ip, c.UserAgent, c.Referrer, c.CreatedAt))
+            .ToListAsync(ct);
+        http.Response.Headers.ContentDisposition = $"attachment; filename=\"referloop-{id}.json\"";
+        return TypedResults.Ok(new ParticipantExport(ParticipantResponse.From(participant, urls), clicks, clock.GetUtcNow()));
+    }
+
+    private static async Task<Results<NoContent, ProblemHttpResult>> Delete(string campaignId, string id, ReferloopDb db,
+        CancellationToken ct)
+    {
+        await using var transaction = await db.Database.BeginTransactionAsync(ct);
+        // Friends this person referred stay, but no longer point at a deleted person.
+        await db.Participants.Where(p => p.ReferredById == id).ExecuteUpdateAsync(s => s.SetProperty(p => p.ReferredById, (string?)null), ct);
+        await db.Clicks.Where(c => c.ParticipantId == id).ExecuteDeleteAsync(ct);
+        var deleted = await db.Participants.Where(p => p.Id == id && p.CampaignId == campaignId).ExecuteDeleteAsync(ct);
+        if (deleted == 0)
+        {
+            return Problems.NotFound("participant", id);
+        }
+        await transaction.CommitAsync(ct);
+        return TypedResults.NoContent();
+    }
+}

@@ -1,0 +1,88 @@
+using Microsoft.AspNetCore.HttpOverrides;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using OpenTelemetry;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Trace;
+using Referloop.Campaigns;
+using Referloop.Http;
+using Referloop.Participants;
+using Referloop.Security;
+using Referloop.Storage;
+using Referloop.Tracking;
+using Scalar.AspNetCore;
+
+// Settings ship beside the binary; relative data paths (./data) resolve against the folder the server was started from.
+var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
+// Referloop__Database__Provider=postgres and friends, beside the plain Database__Provider form.
+builder.Configuration.AddEnvironmentVariables("Referloop__");
+
+builder.Services.AddReferloopStorage(builder.Configuration);
+builder.Services.AddSingleton(TimeProvider.System);
+builder.Services.AddMemoryCache();
+builder.Services.AddHttpContextAccessor();
+builder.Services.AddScoped<PublicUrls>();
+
+builder.Services.AddProblemDetails(options => options.CustomizeProblemDetails = context =>
+{
+    if (context.ProblemDetails.Status == StatusCodes.Status415UnsupportedMediaType)
+    {
+        context.ProblemDetails.Detail ??= "Send the body as JSON with 'Content-Type: application/json'.";
+    }
+});
+builder.Services.AddExceptionHandler<BadRequestHandler>();
+builder.Services.ConfigureHttpJsonOptions(options => options.SerializerOptions.AllowOutOfOrderMetadataProperties = true);
+
+builder.Services.AddAuthentication(AdminAuthentication.SchemeName)
+    .AddScheme<AuthenticationSchemeOptions, AdminAuthentication>(AdminAuthentication.SchemeName, null);
+builder.Services.AddAuthorizationBuilder()
+    .AddPolicy(AdminAuthentication.Policy, policy => policy.AddAuthenticationSchemes(AdminAuthentication.SchemeName).RequireAuthenticatedUser());
+
+builder.Services.AddOpenApi(options => options.AddDocumentTransformer<BearerSecurityTransformer>());
+builder.Services.AddHealthChecks().AddDbContextCheck<ReferloopDb>("database", tags: ["ready"]);
+var telemetry = builder.Services.AddOpenTelemetry()
+    .WithTracing(tracing => tracing.AddAspNetCoreInstrumentation().AddHttpClientInstrumentation())
+    .WithMetrics(metrics => metrics.AddAspNetCoreInstrumentation().AddHttpClientInstrumentation().AddMeter("Referloop"));
+if (!string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]))
+{
+    telemetry.UseOtlpExporter();
+}
+
+if (builder.Configuration.GetValue<bool>("Http:TrustForwardedHeaders"))
+{
+    builder.Services.Configure<ForwardedHeadersOptions>(options =>
+    {
+        options.ForwardedHeaders = ForwardedHeaders.XForwardedFor | ForwardedHeaders.XForwardedProto | ForwardedHeaders.XForwardedHost;
+        options.KnownIPNetworks.Clear();
+        options.KnownProxies.Clear();
+    });
+}
+
+var app = builder.Build();
+
+await app.Services.MigrateDatabaseAsync();
+await app.Services.EnsureAdminKeyAsync();
+
+if (app.Configuration.GetValue<bool>("Http:TrustForwardedHeaders"))
+{
+    app.UseForwardedHeaders();
+}
+app.UseExceptionHandler();
+app.UseStatusCodePages();
+app.UseAuthentication();
+app.UseAuthorization();
+
+app.MapOpenApi();
+app.MapScalarApiReference("/docs", options => options.WithTitle("Referloop API").AddPreferredSecuritySchemes("Bearer"));
+app.MapHealthChecks("/health/live", new() { Predicate = _ => false });
+app.MapHealthChecks("/health/ready", new() { Predicate = check => check.Tags.Contains("ready") });
+app.MapGet("/", () => TypedResults.Redirect("/docs")).ExcludeFromDescription();
+
+app.MapApiKeys();
+app.MapCampaigns();
+app.MapParticipants();
+app.MapShareLinks();
+
+app.Run();
+
+public partial class Program;

@@ -1,0 +1,70 @@
+using Microsoft.EntityFrameworkCore;
+using Referloop.Storage;
+
+namespace Referloop.Security;
+
+public static class AdminKeys
+{
+    public const string EnvironmentVariable = "REFERLOOP_ADMIN_KEY";
+
+    public static (ApiKey Key, string Token) New(string name, DateTimeOffset now)
+    {
+        var token = Secrets.NewToken("rl_admin");
+        return (FromToken(name, token, now), token);
+    }
+
+    private static ApiKey FromToken(string name, string token, DateTimeOffset now) => new()
+    {
+        Id = Ids.New("key"),
+        Name = name,
+        Prefix = token[..Math.Min(12, token.Length)],
+        Hash = Secrets.Hash(token),
+        CreatedAt = now,
+    };
+
+    /// <summary>
+    /// Makes sure an operator can get in: the key in <c>REFERLOOP_ADMIN_KEY</c> is registered if it is not yet
+    /// (a revoked one stays revoked); with no such variable and no key at all, one is generated and printed once.
+    /// </summary>
+    public static async Task EnsureAdminKeyAsync(this IServiceProvider services, CancellationToken ct = default)
+    {
+        await using var scope = services.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<ReferloopDb>();
+        var configuration = scope.ServiceProvider.GetRequiredService<IConfiguration>();
+        var clock = scope.ServiceProvider.GetRequiredService<TimeProvider>();
+        var logger = scope.ServiceProvider.GetRequiredService<ILoggerFactory>().CreateLogger("Referloop.AdminKeys");
+
+        var configured = configuration[EnvironmentVariable]?.Trim();
+        if (!string.IsNullOrEmpty(configured))
+        {
+            if (configured.Length < 20)
+            {
+                throw new InvalidOperationException($"{EnvironmentVariable} must be at least 20 characters long.");
+            }
+            var hash = Secrets.Hash(configured);
+            if (!await db.ApiKeys.AnyAsync(k => k.Hash == hash, ct))
+            {
+                db.ApiKeys.Add(FromToken("from " + EnvironmentVariable, configured, clock.GetUtcNow()));
+                await db.SaveChangesAsync(ct);
+                logger.LogInformation("Registered the admin key from {Variable}.", EnvironmentVariable);
+            }
+            return;
+        }
+
+        if (await db.ApiKeys.AnyAsync(ct))
+        {
+            return;
+        }
+        var (key, token) = New("first key", clock.GetUtcNow());
+        db.ApiKeys.Add(key);
+        await db.SaveChangesAsync(ct);
+        // Printed to the console, not only logged: this is the one time the key can be seen.
+        Console.WriteLine();
+        Console.WriteLine("  Referloop generated the first admin API key. It is shown only this once; keep it safe:");
+        Console.WriteLine();
+        Console.WriteLine($"      {token}");
+        Console.WriteLine();
+        Console.WriteLine("  Use it as 'Authorization: Bearer <key>'. Set REFERLOOP_ADMIN_KEY to choose your own instead.");
+        Console.WriteLine();
+    }
+}

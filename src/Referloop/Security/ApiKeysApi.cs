@@ -1,0 +1,73 @@
+using System.Security.Claims;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Caching.Memory;
+using Referloop.Http;
+using Referloop.Storage;
+
+namespace Referloop.Security;
+
+public sealed record CreateApiKey(string? Name) : IValidatable
+{
+    public void Validate(ValidationErrors errors) => errors.Required("name", Name, 100);
+}
+
+public sealed record ApiKeyResponse(string Id, string Name, string Prefix, DateTimeOffset CreatedAt, DateTimeOffset? RevokedAt)
+{
+    public static ApiKeyResponse From(ApiKey key) => new(key.Id, key.Name, key.Prefix, key.CreatedAt, key.RevokedAt);
+}
+
+/// <summary>The one time a key is shown in full.</summary>
+public sealed record CreatedApiKey(string Id, string Name, string Prefix, DateTimeOffset CreatedAt, string Key);
+
+internal static class ApiKeysApi
+{
+    public static RouteGroupBuilder MapApiKeys(this IEndpointRouteBuilder routes)
+    {
+        var group = routes.MapGroup("/api/v1/api-keys")
+            .WithTags("API keys")
+            .RequireAuthorization(AdminAuthentication.Policy)
+            .WithValidation();
+
+        group.MapPost("/", Create).WithName("CreateApiKey").WithSummary("Create an admin API key; the key is shown only in this answer");
+        group.MapGet("/", List).WithName("ListApiKeys").WithSummary("List admin API keys (never the keys themselves)");
+        group.MapDelete("/{id}", Revoke).WithName("RevokeApiKey").WithSummary("Revoke an admin API key");
+        return group;
+    }
+
+    private static async Task<Created<CreatedApiKey>> Create(CreateApiKey input, ReferloopDb db, TimeProvider clock, CancellationToken ct)
+    {
+        var (key, token) = AdminKeys.New(input.Name!.Trim(), clock.GetUtcNow());
+        db.ApiKeys.Add(key);
+        await db.SaveChangesAsync(ct);
+        return TypedResults.Created($"/api/v1/api-keys/{key.Id}", new CreatedApiKey(key.Id, key.Name, key.Prefix, key.CreatedAt, token));
+    }
+
+    private static async Task<Ok<List<ApiKeyResponse>>> List(ReferloopDb db, CancellationToken ct)
+    {
+        var keys = await db.ApiKeys.AsNoTracking().OrderBy(k => k.Id).ToListAsync(ct);
+        return TypedResults.Ok(keys.Select(ApiKeyResponse.From).ToList());
+    }
+
+    private static async Task<Results<NoContent, ProblemHttpResult>> Revoke(string id, ClaimsPrincipal user, ReferloopDb db,
+        IMemoryCache cache, TimeProvider clock, CancellationToken ct)
+    {
+        var key = await db.ApiKeys.FirstOrDefaultAsync(k => k.Id == id, ct);
+        if (key is null)
+        {
+            return Problems.NotFound("API key", id);
+        }
+        if (key.RevokedAt is null)
+        {
+            var othersActive = await db.ApiKeys.AnyAsync(k => k.Id != id && k.RevokedAt == null, ct);
+            if (!othersActive)
+            {
+                return Problems.Conflict("This is the last active admin key; create another before revoking it.");
+            }
+            key.RevokedAt = clock.GetUtcNow();
+            await db.SaveChangesAsync(ct);
+            cache.Remove(AdminAuthentication.CacheKey(key.Hash));
+        }
+        return TypedResults.NoContent();
+    }
+}

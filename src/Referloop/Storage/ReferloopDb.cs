@@ -1,0 +1,33 @@
+using Microsoft.EntityFrameworkCore;
+using Referloop.Campaigns;
+using Referloop.Participants;
+using Referloop.Security;
+using Referloop.Tracking;
+
+namespace Referloop.Storage;
+
+/// <summary>
+/// The one database context. Each provider has a thin subclass so that it can keep its own migrations
+/// (SQLite and PostgreSQL differ in column types); feature code only ever asks for <see cref="ReferloopDb"/>.
+/// </summary>
+public abstract class ReferloopDb(DbContextOptions options) : DbContext(options)
+{
+    public DbSet<ApiKey> ApiKeys => Set<ApiKey>();
+    public DbSet<Campaign> Campaigns => Set<Campaign>();
+    public DbSet<Participant> Participants => Set<Participant>();
+    public DbSet<Click> Clicks => Set<Click>();
+
+    protected override void OnModelCreating(ModelBuilder modelBuilder) =>
+        modelBuilder.ApplyConfigurationsFromAssembly(typeof(ReferloopDb).Assembly);
+}
+
+public sealed class SqliteReferloopDb(DbContextOptions<SqliteReferloopDb> options) : ReferloopDb(options)
+{
+    protected override void ConfigureConventions(ModelConfigurationBuilder configurationBuilder)
+    {
+        // SQLite cannot order or compare DateTimeOffset in SQL; UTC ticks keep range queries on the server.
+        configurationBuilder.Properties<DateTimeOffset>().HaveConversion<UtcTicksConverter>();
+    }
+}
+
+public sealed class PostgresReferloopDb(DbContextOptions<PostgresReferloopDb> options) : ReferloopDb(options);

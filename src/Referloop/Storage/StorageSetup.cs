@@ -1,0 +1,68 @@
+using Microsoft.Data.Sqlite;
+using Microsoft.EntityFrameworkCore;
+
+namespace Referloop.Storage;
+
+public static class StorageSetup
+{
+    public const string ConnectionStringName = "Referloop";
+
+    public static IServiceCollection AddReferloopStorage(this IServiceCollection services, IConfiguration configuration)
+    {
+        var provider = (configuration["Database:Provider"] ?? "sqlite").Trim().ToLowerInvariant();
+        var connectionString = configuration.GetConnectionString(ConnectionStringName);
+
+        switch (provider)
+        {
+            case "sqlite":
+                connectionString = PrepareSqlite(connectionString);
+                services.AddDbContextPool<ReferloopDb, SqliteReferloopDb>(options =>
+                    options.UseSqlite(connectionString, sqlite => sqlite.MigrationsHistoryTable("__migrations")));
+                break;
+            case "postgres" or "postgresql":
+                if (string.IsNullOrWhiteSpace(connectionString))
+                {
+                    throw new InvalidOperationException(
+                        "Database:Provider is 'postgres' but ConnectionStrings:Referloop is empty. " +
+                        "Set it, e.g. Referloop__ConnectionStrings__Referloop=\"Host=db;Database=referloop;Username=referloop;Password=…\".");
+                }
+                services.AddDbContextPool<ReferloopDb, PostgresReferloopDb>(options =>
+                    options.UseNpgsql(connectionString, npgsql => npgsql.MigrationsHistoryTable("__migrations")));
+                break;
+            default:
+                throw new InvalidOperationException(
+                    $"Database:Provider '{provider}' is not supported; use 'sqlite' (the default) or 'postgres'.");
+        }
+
+        return services;
+    }
+
+    /// <summary>Applies pending migrations; SQLite is also switched to write-ahead logging.</summary>
+    public static async Task MigrateDatabaseAsync(this IServiceProvider services, CancellationToken cancellationToken = default)
+    {
+        await using var scope = services.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<ReferloopDb>();
+        if (db.Database.IsSqlite())
+        {
+            // WAL is a property of the database file, so setting it once is enough; readers then never block the writer.
+            await db.Database.ExecuteSqlRawAsync("PRAGMA journal_mode=WAL;", cancellationToken);
+        }
+        await db.Database.MigrateAsync(cancellationToken);
+    }
+
+    private static string PrepareSqlite(string? connectionString)
+    {
+        var builder = new SqliteConnectionStringBuilder(
+            string.IsNullOrWhiteSpace(connectionString) ? "Data Source=data/referloop.db" : connectionString);
+        if (builder.Mode != SqliteOpenMode.Memory && !builder.DataSource.StartsWith(':'))
+        {
+            var path = Path.GetFullPath(builder.DataSource);
+            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+            builder.DataSource = path;
+        }
+        builder.Pooling = true;
+        // Writers wait for each other instead of failing with SQLITE_BUSY.
+        builder.DefaultTimeout = 30;
+        return builder.ToString();
+    }
+}

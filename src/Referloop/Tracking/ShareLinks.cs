@@ -1,0 +1,88 @@
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.WebUtilities;
+using Microsoft.EntityFrameworkCore;
+using Referloop.Storage;
+
+namespace Referloop.Tracking;
+
+/// <summary><c>GET /r/{code}</c>: record the click, remember it in a cookie and send the friend to the landing page.</summary>
+internal static class ShareLinks
+{
+    public const string ClickCookie = "rl_click";
+
+    /// <summary>Added to the landing URL beside <c>ref</c>, so a snippet on another domain can still report the click.</summary>
+    public const string ClickParameter = "rl_click";
+
+    public static IEndpointRouteBuilder MapShareLinks(this IEndpointRouteBuilder routes)
+    {
+        routes.MapGet("/r/{code}", Follow)
+            .WithTags("Share links")
+            .WithName("FollowShareLink")
+            .WithSummary("Follow an advocate's share link: 302 to the campaign's landing URL with ref=<code>");
+        return routes;
+    }
+
+    private static async Task<Results<RedirectHttpResult, ContentHttpResult>> Follow(string code, HttpContext http,
+        ReferloopDb db, TimeProvider clock, IConfiguration configuration, CancellationToken ct)
+    {
+        http.Response.Headers.CacheControl = "no-store";
+        var link = code.Length > 32 ? null : await db.Participants.AsNoTracking()
+            .Where(p => p.Code == code)
+            .Select(p => new { p.Id, p.CampaignId, p.Campaign!.LandingUrl, p.Campaign.Status, p.Campaign.AttributionWindowDays })
+            .FirstOrDefaultAsync(ct);
+        if (link is null)
+        {
+            return TypedResults.Content(NotFoundPage, "text/html; charset=utf-8", statusCode: StatusCodes.Status404NotFound);
+        }
+        if (link.Status != Campaigns.CampaignStatus.Active)
+        {
+            // The friend still lands somewhere useful; only the attribution is withheld.
+            return TypedResults.Redirect(link.LandingUrl);
+        }
+
+        var now = clock.GetUtcNow();
+        var click = new Click
+        {
+            Id = Ids.New("clk"),
+            CampaignId = link.CampaignId,
+            ParticipantId = link.Id,
+            Ip = http.Connection.RemoteIpAddress?.ToString(),
+            UserAgent = Truncate(http.Request.Headers.UserAgent.ToString(), 512),
+            Referrer = Truncate(http.Request.Headers.Referer.ToString(), 2048),
+            CreatedAt = now,
+        };
+        db.Clicks.Add(click);
+        await db.SaveChangesAsync(ct);
+
+        http.Response.Cookies.Append(ClickCookie, click.Id, new CookieOptions
+        {
+            Expires = now.AddDays(link.AttributionWindowDays),
+            HttpOnly = false, // the shop's snippet reads it when Referloop shares the shop's site
+            Secure = http.Request.IsHttps,
+            SameSite = SameSiteMode.Lax,
+            Domain = configuration["Tracking:CookieDomain"],
+            Path = "/",
+            IsEssential = true,
+        });
+
+        var target = QueryHelpers.AddQueryString(link.LandingUrl, new Dictionary<string, string?>
+        {
+            ["ref"] = code,
+            [ClickParameter] = click.Id,
+        });
+        return TypedResults.Redirect(target);
+    }
+
+    private static string? Truncate(string value, int max) =>
+        string.IsNullOrEmpty(value) ? null : value.Length <= max ? value : value[..max];
+
+    private const string NotFoundPage = """
+        <!doctype html>
+        <html lang="en"><head><meta charset="utf-8"><title>Link not found</title>
+        <meta name="viewport" content="width=device-width, initial-scale=1"></head>
+        <body style="font-family: system-ui, sans-serif; max-width: 32rem; margin: 4rem auto; padding: 0 1rem; color: #222">
+        <h1>This referral link does not exist</h1>
+        <p>Check that the link was copied completely, or ask the person who shared it for a new one.</p>
+        </body></html>
+        """;
+}
