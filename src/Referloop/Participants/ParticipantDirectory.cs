@@ -1,42 +1,42 @@
 using Microsoft.EntityFrameworkCore;
+using Referloop.Campaigns;
+using Referloop.Http;
 using Referloop.Security;
 using Referloop.Storage;
+using Referloop.Webhooks;
 
 namespace Referloop.Participants;
+
+/// <summary>The <c>data</c> of <c>participant.joined</c>.</summary>
+public sealed record ParticipantJoinedData(CampaignRef Campaign, ParticipantData Participant, ParticipantData? ReferredBy);
+
+public sealed record CampaignRef(string Id, string Name);
+
+public sealed record ParticipantData(string Id, string Email, string? Name, string Code, string? CustomValue, string ShareUrl,
+    string Role, IReadOnlyList<string> Roles)
+{
+    public static ParticipantData From(Participant p, PublicUrls urls, string role) =>
+        new(p.Id, p.Email, p.Name, p.Code, p.CustomValue, urls.ShareUrl(p.Code), role, p.Roles);
+}
 
 /// <summary>Finds or creates participants by email; shared by the API, tracking and inbound hooks.</summary>
 public static class ParticipantDirectory
 {
+    /// <summary>
+    /// Joins <paramref name="email"/> to the campaign as a referrer. A new participant is written together with
+    /// its <c>participant.joined</c> event; the same email again returns the existing participant.
+    /// </summary>
     public static async Task<(Participant Participant, bool Created)> JoinAsync(ReferloopDb db, TimeProvider clock,
-        string campaignId, string email, string? name, string? customValue, CancellationToken ct)
+        PublicUrls urls, Campaign campaign, string email, string? name, string? customValue, CancellationToken ct)
     {
         var normalised = Participant.NormaliseEmail(email);
+        name = string.IsNullOrWhiteSpace(name) ? null : name.Trim();
         for (var attempt = 0; ; attempt++)
         {
-            var existing = await db.Participants.FirstOrDefaultAsync(p => p.CampaignId == campaignId && p.Email == normalised, ct);
+            var existing = await db.Participants.FirstOrDefaultAsync(p => p.CampaignId == campaign.Id && p.Email == normalised, ct);
             if (existing is not null)
             {
-                var changed = false;
-                if (name is not null && existing.Name != name.Trim())
-                {
-                    existing.Name = name.Trim();
-                    changed = true;
-                }
-                if (customValue is not null && existing.CustomValue != customValue)
-                {
-                    existing.CustomValue = customValue;
-                    changed = true;
-                }
-                if (!existing.IsReferrer)
-                {
-                    existing.IsReferrer = true;
-                    changed = true;
-                }
-                if (changed)
-                {
-                    existing.UpdatedAt = clock.GetUtcNow();
-                    await db.SaveChangesAsync(ct);
-                }
+                await UpdateAsync(db, clock, urls, campaign, existing, name, customValue, ct);
                 return (existing, false);
             }
 
@@ -44,9 +44,9 @@ public static class ParticipantDirectory
             var participant = new Participant
             {
                 Id = Ids.New("par"),
-                CampaignId = campaignId,
+                CampaignId = campaign.Id,
                 Email = normalised,
-                Name = string.IsNullOrWhiteSpace(name) ? null : name.Trim(),
+                Name = name,
                 CustomValue = customValue,
                 Code = Secrets.NewCode(),
                 IsReferrer = true,
@@ -54,6 +54,9 @@ public static class ParticipantDirectory
                 UpdatedAt = now,
             };
             db.Participants.Add(participant);
+            var joined = Outbox.Add(db, EventTypes.ParticipantJoined, campaign.Id,
+                new ParticipantJoinedData(new CampaignRef(campaign.Id, campaign.Name),
+                    ParticipantData.From(participant, urls, ParticipantRole.Referrer), null), now);
             try
             {
                 await db.SaveChangesAsync(ct);
@@ -63,7 +66,33 @@ public static class ParticipantDirectory
             {
                 // A concurrent join of the same email, or (rarely) a code collision: look again.
                 db.Entry(participant).State = EntityState.Detached;
+                db.Entry(joined).State = EntityState.Detached;
             }
         }
+    }
+
+    private static async Task UpdateAsync(ReferloopDb db, TimeProvider clock, PublicUrls urls, Campaign campaign,
+        Participant existing, string? name, string? customValue, CancellationToken ct)
+    {
+        var becameReferrer = !existing.IsReferrer;
+        var changed = becameReferrer
+            || (name is not null && existing.Name != name)
+            || (customValue is not null && existing.CustomValue != customValue);
+        if (!changed)
+        {
+            return;
+        }
+        existing.Name = name ?? existing.Name;
+        existing.CustomValue = customValue ?? existing.CustomValue;
+        existing.IsReferrer = true;
+        existing.UpdatedAt = clock.GetUtcNow();
+        if (becameReferrer)
+        {
+            // An invited friend who now asks for a share link joins a second time, as a referrer.
+            Outbox.Add(db, EventTypes.ParticipantJoined, campaign.Id,
+                new ParticipantJoinedData(new CampaignRef(campaign.Id, campaign.Name),
+                    ParticipantData.From(existing, urls, ParticipantRole.Referrer), null), existing.UpdatedAt);
+        }
+        await db.SaveChangesAsync(ct);
     }
 }

@@ -99,7 +99,7 @@ internal static class ParticipantsApi
             return Problems.Conflict("The campaign is archived; nobody can join it any more.");
         }
 
-        var (participant, created) = await ParticipantDirectory.JoinAsync(db, clock, campaignId,
+        var (participant, created) = await ParticipantDirectory.JoinAsync(db, clock, urls, campaign,
             input.Email!, input.Name, input.CustomValue, ct);
         var response = ParticipantResponse.From(participant, urls);
         return created

@@ -3,6 +3,7 @@ using Referloop.Campaigns;
 using Referloop.Participants;
 using Referloop.Security;
 using Referloop.Tracking;
+using Referloop.Webhooks;
 
 namespace Referloop.Storage;
 
@@ -16,6 +17,7 @@ public abstract class ReferloopDb(DbContextOptions options) : DbContext(options)
     public DbSet<Campaign> Campaigns => Set<Campaign>();
     public DbSet<Participant> Participants => Set<Participant>();
     public DbSet<Click> Clicks => Set<Click>();
+    public DbSet<OutboxMessage> Outbox => Set<OutboxMessage>();
 
     protected override void OnModelCreating(ModelBuilder modelBuilder) =>
         modelBuilder.ApplyConfigurationsFromAssembly(typeof(ReferloopDb).Assembly);

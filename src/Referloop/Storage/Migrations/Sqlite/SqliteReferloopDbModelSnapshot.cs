@@ -212,6 +212,35 @@ namespace Referloop.Storage.Migrations.Sqlite
                     b.ToTable("clicks", (string)null);
                 });
 
+            modelBuilder.Entity("Referloop.Webhooks.OutboxMessage", b =>
+                {
+                    b.Property<string>("Id")
+                        .HasMaxLength(40)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("CampaignId")
+                        .HasMaxLength(40)
+                        .HasColumnType("TEXT");
+
+                    b.Property<long>("CreatedAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("Data")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Type")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("CampaignId", "Type");
+
+                    b.ToTable("outbox", (string)null);
+                });
+
             modelBuilder.Entity("Referloop.Participants.Participant", b =>
                 {
                     b.HasOne("Referloop.Campaigns.Campaign", "Campaign")

@@ -10,7 +10,7 @@ using Referloop.Storage;
 namespace Referloop.Storage.Migrations.Sqlite
 {
     [DbContext(typeof(SqliteReferloopDb))]
-    [Migration("20261125120737_Foundation")]
+    [Migration("20261125121056_Foundation")]
     partial class Foundation
     {
         /// <inheritdoc />
@@ -213,6 +213,35 @@ namespace Referloop.Storage.Migrations.Sqlite
                     b.HasIndex("CampaignId", "Ip", "CreatedAt");
 
                     b.ToTable("clicks", (string)null);
+                });
+
+            modelBuilder.Entity("Referloop.Webhooks.OutboxMessage", b =>
+                {
+                    b.Property<string>("Id")
+                        .HasMaxLength(40)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("CampaignId")
+                        .HasMaxLength(40)
+                        .HasColumnType("TEXT");
+
+                    b.Property<long>("CreatedAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("Data")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Type")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("CampaignId", "Type");
+
+                    b.ToTable("outbox", (string)null);
                 });
 
             modelBuilder.Entity("Referloop.Participants.Participant", b =>

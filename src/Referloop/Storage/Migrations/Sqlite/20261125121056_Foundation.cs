@@ -51,6 +51,21 @@ namespace Referloop.Storage.Migrations.Sqlite
                 });
 
             migrationBuilder.CreateTable(
+                name: "outbox",
+                columns: table => new
+                {
+                    Id = table.Column<string>(type: "TEXT", maxLength: 40, nullable: false),
+                    Type = table.Column<string>(type: "TEXT", maxLength: 64, nullable: false),
+                    CampaignId = table.Column<string>(type: "TEXT", maxLength: 40, nullable: true),
+                    Data = table.Column<string>(type: "TEXT", nullable: false),
+                    CreatedAt = table.Column<long>(type: "INTEGER", nullable: false)
+                },
+                constraints: table =>
+                {
+                    table.PrimaryKey("PK_outbox", x => x.Id);
+                });
+
+            migrationBuilder.CreateTable(
                 name: "participants",
                 columns: table => new
                 {
@@ -123,6 +138,11 @@ namespace Referloop.Storage.Migrations.Sqlite
                 column: "ParticipantId");
 
             migrationBuilder.CreateIndex(
+                name: "IX_outbox_CampaignId_Type",
+                table: "outbox",
+                columns: new[] { "CampaignId", "Type" });
+
+            migrationBuilder.CreateIndex(
                 name: "IX_participants_CampaignId_Email",
                 table: "participants",
                 columns: new[] { "CampaignId", "Email" },
@@ -143,6 +163,9 @@ namespace Referloop.Storage.Migrations.Sqlite
 
             migrationBuilder.DropTable(
                 name: "clicks");
+
+            migrationBuilder.DropTable(
+                name: "outbox");
 
             migrationBuilder.DropTable(
                 name: "participants");

@@ -12,7 +12,7 @@ using Referloop.Storage;
 namespace Referloop.Storage.Migrations.Postgres
 {
     [DbContext(typeof(PostgresReferloopDb))]
-    [Migration("20261125120748_Foundation")]
+    [Migration("20261125121106_Foundation")]
     partial class Foundation
     {
         /// <inheritdoc />
@@ -219,6 +219,35 @@ namespace Referloop.Storage.Migrations.Postgres
                     b.HasIndex("CampaignId", "Ip", "CreatedAt");
 
                     b.ToTable("clicks", (string)null);
+                });
+
+            modelBuilder.Entity("Referloop.Webhooks.OutboxMessage", b =>
+                {
+                    b.Property<string>("Id")
+                        .HasMaxLength(40)
+                        .HasColumnType("character varying(40)");
+
+                    b.Property<string>("CampaignId")
+                        .HasMaxLength(40)
+                        .HasColumnType("character varying(40)");
+
+                    b.Property<DateTimeOffset>("CreatedAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<string>("Data")
+                        .IsRequired()
+                        .HasColumnType("text");
+
+                    b.Property<string>("Type")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("CampaignId", "Type");
+
+                    b.ToTable("outbox", (string)null);
                 });
 
             modelBuilder.Entity("Referloop.Participants.Participant", b =>

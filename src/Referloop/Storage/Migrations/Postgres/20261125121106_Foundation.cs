@@ -52,6 +52,21 @@ namespace Referloop.Storage.Migrations.Postgres
                 });
 
             migrationBuilder.CreateTable(
+                name: "outbox",
+                columns: table => new
+                {
+                    Id = table.Column<string>(type: "character varying(40)", maxLength: 40, nullable: false),
+                    Type = table.Column<string>(type: "character varying(64)", maxLength: 64, nullable: false),
+                    CampaignId = table.Column<string>(type: "character varying(40)", maxLength: 40, nullable: true),
+                    Data = table.Column<string>(type: "text", nullable: false),
+                    CreatedAt = table.Column<DateTimeOffset>(type: "timestamp with time zone", nullable: false)
+                },
+                constraints: table =>
+                {
+                    table.PrimaryKey("PK_outbox", x => x.Id);
+                });
+
+            migrationBuilder.CreateTable(
                 name: "participants",
                 columns: table => new
                 {
@@ -124,6 +139,11 @@ namespace Referloop.Storage.Migrations.Postgres
                 column: "ParticipantId");
 
             migrationBuilder.CreateIndex(
+                name: "IX_outbox_CampaignId_Type",
+                table: "outbox",
+                columns: new[] { "CampaignId", "Type" });
+
+            migrationBuilder.CreateIndex(
                 name: "IX_participants_CampaignId_Email",
                 table: "participants",
                 columns: new[] { "CampaignId", "Email" },
@@ -144,6 +164,9 @@ namespace Referloop.Storage.Migrations.Postgres
 
             migrationBuilder.DropTable(
                 name: "clicks");
+
+            migrationBuilder.DropTable(
+                name: "outbox");
 
             migrationBuilder.DropTable(
                 name: "participants");

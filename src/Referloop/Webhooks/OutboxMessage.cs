@@ -1,0 +1,80 @@
+using System.Text.Json;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Metadata.Builders;
+using Referloop.Storage;
+
+namespace Referloop.Webhooks;
+
+/// <summary>
+/// One outbound event, written in the same transaction as the change that causes it (transactional outbox):
+/// a crash can neither lose a message nor invent one. The delivery engine fans it out to the subscribed endpoints.
+/// </summary>
+public sealed class OutboxMessage
+{
+    /// <summary>Becomes the <c>webhook-id</c>, the same on every retry (<c>msg_…</c>).</summary>
+    public required string Id { get; init; }
+
+    /// <summary>e.g. <c>referral.approved</c>; see <see cref="EventTypes"/>.</summary>
+    public required string Type { get; init; }
+
+    public string? CampaignId { get; init; }
+
+    /// <summary>The envelope's <c>data</c> object, as JSON.</summary>
+    public required string Data { get; init; }
+
+    public DateTimeOffset CreatedAt { get; init; }
+}
+
+public static class EventTypes
+{
+    public const string ParticipantJoined = "participant.joined";
+    public const string ReferralCreated = "referral.created";
+    public const string ReferralQualified = "referral.qualified";
+    public const string ReferralApproved = "referral.approved";
+    public const string ReferralVoided = "referral.voided";
+    public const string RewardIssued = "reward.issued";
+    public const string RewardBlocked = "reward.blocked";
+    public const string Conversion = "conversion";
+
+    public static readonly string[] All =
+    [
+        ParticipantJoined, ReferralCreated, ReferralQualified, ReferralApproved, ReferralVoided,
+        RewardIssued, RewardBlocked, Conversion,
+    ];
+}
+
+public static class Outbox
+{
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+
+    /// <summary>
+    /// Adds a message to the context; it is written by the caller's next <c>SaveChanges</c>, together with
+    /// the change it reports.
+    /// </summary>
+    public static OutboxMessage Add<T>(ReferloopDb db, string type, string? campaignId, T data, DateTimeOffset now)
+    {
+        var message = new OutboxMessage
+        {
+            Id = Ids.New("msg"),
+            Type = type,
+            CampaignId = campaignId,
+            Data = JsonSerializer.Serialize(data, Json),
+            CreatedAt = now,
+        };
+        db.Outbox.Add(message);
+        return message;
+    }
+}
+
+internal sealed class OutboxMessageConfiguration : IEntityTypeConfiguration<OutboxMessage>
+{
+    public void Configure(EntityTypeBuilder<OutboxMessage> message)
+    {
+        message.ToTable("outbox");
+        message.HasKey(m => m.Id);
+        message.Property(m => m.Id).HasMaxLength(40);
+        message.Property(m => m.Type).HasMaxLength(64);
+        message.Property(m => m.CampaignId).HasMaxLength(40);
+        message.HasIndex(m => new { m.CampaignId, m.Type });
+    }
+}

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Runs the whole test suite on SQLite and on PostgreSQL and ends with one line: "tests: N passed, N failed".
+# PostgreSQL: uses REFERLOOP_TEST_PG when set; otherwise installs (apt) and starts a local cluster when none runs.
+set -uo pipefail
+cd "$(dirname "$0")"
+
+log() { printf '\n== %s\n' "$*"; }
+
+ensure_postgres() {
+  if [ -n "${REFERLOOP_TEST_PG:-}" ]; then return 0; fi
+  if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
+    log "installing PostgreSQL (apt)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq && apt-get install -y -qq postgresql >/dev/null || return 1
+  fi
+  if ! pg_isready -h localhost -q 2>/dev/null; then
+    log "starting PostgreSQL"
+    local cluster
+    cluster=$(pg_lsclusters -h 2>/dev/null | awk 'NR==1 {print $1" "$2}')
+    if [ -z "$cluster" ]; then
+      local version
+      version=$(ls /usr/lib/postgresql | sort -V | tail -n 1)
+      pg_createcluster "$version" main >/dev/null && cluster="$version main"
+    fi
+    # shellcheck disable=SC2086
+    pg_ctlcluster $cluster start || service postgresql start || return 1
+    for _ in $(seq 1 30); do pg_isready -h localhost -q && break; sleep 1; done
+  fi
+  su postgres -c "psql -qtAc \"SELECT 1 FROM pg_roles WHERE rolname = 'referloop_test'\"" | grep -q 1 ||
+    su postgres -c "psql -qc \"CREATE ROLE referloop_test LOGIN CREATEDB PASSWORD 'referloop_test'\"" || return 1
+  export REFERLOOP_TEST_PG="Host=localhost;Username=referloop_test;Password=referloop_test"
+}
+
+passed=0 failed=0 skipped=0 status=0
+
+run_suite() { # name, then environment assignments
+  local name=$1; shift
+  log "tests on $name"
+  local out
+  out=$(mktemp)
+  env "$@" dotnet test tests/Referloop.Tests --no-build -c Release 2>&1 | tee "$out" | grep -vE "^\s+at " | head -300
+  local code=${PIPESTATUS[0]}
+  local summary
+  summary=$(grep -E "(Passed|Failed)! +- " "$out" | tail -n 1)
+  if [ -z "$summary" ]; then
+    echo "no test summary from the $name run (exit $code)"; tail -n 40 "$out"; failed=$((failed + 1)); status=1
+  else
+    passed=$((passed + $(sed -E 's/.*Passed: +([0-9]+).*/\1/' <<<"$summary")))
+    failed=$((failed + $(sed -E 's/.*Failed: +([0-9]+),.*/\1/' <<<"$summary")))
+    skipped=$((skipped + $(sed -E 's/.*Skipped: +([0-9]+).*/\1/' <<<"$summary")))
+  fi
+  [ "$code" -eq 0 ] || status=1
+  rm -f "$out"
+}
+
+log "building"
+build_log=$(mktemp)
+if ! dotnet build -c Release >"$build_log" 2>&1; then
+  grep -E "error" "$build_log" | sort -u | head -40
+  echo "tests: 0 passed, 1 failed"
+  exit 1
+fi
+tail -n 3 "$build_log"
+
+run_suite SQLite REFERLOOP_TEST_DB=sqlite
+
+if ensure_postgres; then
+  run_suite PostgreSQL REFERLOOP_TEST_DB=postgres REFERLOOP_TEST_PG="$REFERLOOP_TEST_PG"
+else
+  echo "PostgreSQL could not be installed or started"; failed=$((failed + 1)); status=1
+fi
+
+line="tests: $passed passed, $failed failed"
+[ "$skipped" -gt 0 ] && line="$line, $skipped skipped"
+echo
+echo "$line"
+[ "$failed" -eq 0 ] || status=1
+exit $status

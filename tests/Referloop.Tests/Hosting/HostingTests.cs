@@ -1,0 +1,48 @@
+using System.Net;
+using Referloop.Tests.Support;
+
+namespace Referloop.Tests.Hosting;
+
+public class HostingTests(ReferloopApp app) : IClassFixture<ReferloopApp>
+{
+    [Fact]
+    public async Task Liveness_and_readiness_answer_healthy()
+    {
+        var client = app.CreateAnonymousClient();
+        foreach (var url in new[] { "/health/live", "/health/ready" })
+        {
+            var response = await client.GetAsync(url);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.Equal("Healthy", await response.Content.ReadAsStringAsync());
+        }
+    }
+
+    [Fact]
+    public async Task The_openapi_document_describes_every_endpoint_with_a_summary()
+    {
+        var document = await app.CreateAnonymousClient().GetOk("/openapi/v1.json");
+
+        var paths = document["paths"]!.AsObject();
+        foreach (var path in new[] { "/api/v1/campaigns", "/api/v1/campaigns/{id}/pause", "/api/v1/campaigns/{campaignId}/participants",
+                     "/api/v1/campaigns/{campaignId}/participants/{id}/export", "/api/v1/api-keys", "/r/{code}" })
+        {
+            Assert.True(paths.ContainsKey(path), $"missing {path}");
+        }
+        foreach (var (path, item) in paths)
+        {
+            foreach (var (method, operation) in item!.AsObject())
+            {
+                Assert.False(string.IsNullOrWhiteSpace((string?)operation!["summary"]), $"{method} {path} has no summary");
+            }
+        }
+        Assert.NotNull(document["components"]!["securitySchemes"]!["Bearer"]);
+    }
+
+    [Fact]
+    public async Task The_interactive_reference_page_is_served()
+    {
+        var response = await app.CreateClient().GetAsync("/docs");
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("text/html", response.Content.Headers.ContentType?.MediaType);
+    }
+}
