@@ -7,6 +7,7 @@ using OpenTelemetry.Trace;
 using Referloop.Campaigns;
 using Referloop.Http;
 using Referloop.Participants;
+using Referloop.Rewards;
 using Referloop.Security;
 using Referloop.Storage;
 using Referloop.Tracking;
@@ -22,6 +23,8 @@ builder.Services.AddSingleton(TimeProvider.System);
 builder.Services.AddMemoryCache();
 builder.Services.AddHttpContextAccessor();
 builder.Services.AddScoped<PublicUrls>();
+builder.Services.AddHttpClient();
+builder.Services.AddScoped<CouponAllocator>();
 
 builder.Services.AddProblemDetails(options => options.CustomizeProblemDetails = context =>
 {
