@@ -5,6 +5,7 @@ using OpenTelemetry;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Trace;
 using Referloop.Campaigns;
+using Referloop.Dashboard;
 using Referloop.Http;
 using Referloop.Participants;
 using Referloop.Rewards;
@@ -41,6 +42,7 @@ builder.Services.AddAuthentication(AdminAuthentication.SchemeName)
 builder.Services.AddAuthorizationBuilder()
     .AddPolicy(AdminAuthentication.Policy, policy => policy.AddAuthenticationSchemes(AdminAuthentication.SchemeName).RequireAuthenticatedUser());
 
+builder.Services.AddDashboard();
 builder.Services.AddOpenApi(options => options.AddDocumentTransformer<BearerSecurityTransformer>());
 builder.Services.AddHealthChecks().AddDbContextCheck<ReferloopDb>("database", tags: ["ready"]);
 var telemetry = builder.Services.AddOpenTelemetry()
@@ -72,6 +74,7 @@ if (app.Configuration.GetValue<bool>("Http:TrustForwardedHeaders"))
 }
 app.UseExceptionHandler();
 app.UseStatusCodePages();
+app.MapStaticAssets();
 app.UseAuthentication();
 app.UseAuthorization();
 
@@ -85,6 +88,7 @@ app.MapApiKeys();
 app.MapCampaigns();
 app.MapParticipants();
 app.MapShareLinks();
+app.MapDashboard();
 
 app.Run();
 
