@@ -25,6 +25,7 @@ builder.Services.AddHttpContextAccessor();
 builder.Services.AddScoped<PublicUrls>();
 builder.Services.AddHttpClient();
 builder.Services.AddScoped<CouponAllocator>();
+builder.Services.AddCouponPools();
 
 builder.Services.AddProblemDetails(options => options.CustomizeProblemDetails = context =>
 {
@@ -85,6 +86,7 @@ app.MapApiKeys();
 app.MapCampaigns();
 app.MapParticipants();
 app.MapShareLinks();
+app.MapCouponPools();
 
 app.Run();
 
