@@ -2,8 +2,10 @@ using System.Text;
 using System.Text.Json.Serialization;
 using System.Text.RegularExpressions;
 using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.OpenApi;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Net.Http.Headers;
+using Microsoft.OpenApi;
 using Referloop.Http;
 using Referloop.Security;
 using Referloop.Storage;
@@ -115,11 +117,31 @@ public static class CouponPoolsApi
         group.MapPost("/{pool}/rotate-secret", RotateSecret).WithName("RotateCouponPoolSecret")
             .WithSummary("Replace the secret that signs create-coupon calls; the new secret is returned once");
         group.MapPost("/{pool}/coupons", Upload).WithName("UploadCoupons")
-            .Accepts<CouponCodesInput>("application/json", "text/csv", "text/plain")
+            .AddOpenApiOperationTransformer(DescribeUploadBody)
             .WithSummary("Upload codes as JSON {\"codes\": [...]} or CSV (one code a line); repeats are counted, not added; creates the pool if needed");
         group.MapGet("/{pool}/coupons", ListCoupons).WithName("ListCoupons")
             .WithSummary("List a pool's codes, oldest first, optionally only 'available' or 'allocated' ones");
         return group;
+    }
+
+    /// <summary>
+    /// Declares both bodies in OpenAPI. <c>Accepts(...)</c> would do it too, but it also makes routing answer other
+    /// content types with a bare 415 that speaks only of JSON; the handler answers them with a clearer one.
+    /// </summary>
+    private static async Task DescribeUploadBody(OpenApiOperation operation, OpenApiOperationTransformerContext context,
+        CancellationToken ct)
+    {
+        operation.RequestBody = new OpenApiRequestBody
+        {
+            Required = true,
+            Description = "JSON {\"codes\": [...]}, or CSV / plain text with one code a line (an optional first line 'code' is a header).",
+            Content = new Dictionary<string, OpenApiMediaType>
+            {
+                ["application/json"] = new() { Schema = await context.GetOrCreateSchemaAsync(typeof(CouponCodesInput), null, ct) },
+                ["text/csv"] = new() { Schema = new OpenApiSchema { Type = JsonSchemaType.String } },
+                ["text/plain"] = new() { Schema = new OpenApiSchema { Type = JsonSchemaType.String } },
+            },
+        };
     }
 
     private static async Task<Results<Ok<Page<CouponPoolResponse>>, ProblemHttpResult>> List(string id,
