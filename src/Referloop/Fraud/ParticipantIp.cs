@@ -40,7 +40,7 @@ public static class FraudSignals
     /// not an IP address is ignored.
     /// </summary>
     public static async Task RecordIpAsync(ReferloopDb db, string participantId, string? ip, DateTimeOffset now,
-        CancellationToken ct)
+        CancellationToken ct = default)
     {
         if (BlockLists.CanonicalIp(ip) is not { } address)
         {
