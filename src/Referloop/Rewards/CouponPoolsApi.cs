@@ -242,49 +242,47 @@ public static class CouponPoolsApi
                 detail: "See 'errors' for each bad code (JSON path or CSV line) and the rule it broke.");
         }
 
-        var distinct = codes.Distinct(StringComparer.Ordinal).ToList();
-        for (var attempt = 0; ; attempt++)
+        var (pool, _, problem) = await FindOrCreateAsync(db, clock, route, ct);
+        if (problem is not null)
         {
-            db.ChangeTracker.Clear();
-            var (pool, _, problem) = await FindOrCreateAsync(db, clock, route, ct);
-            if (problem is not null)
-            {
-                return problem;
-            }
-            var existing = new HashSet<string>(StringComparer.Ordinal);
-            foreach (var chunk in distinct.Chunk(1000))
-            {
-                existing.UnionWith(await db.Coupons.AsNoTracking()
-                    .Where(c => c.PoolId == pool!.Id && chunk.Contains(c.Code))
-                    .Select(c => c.Code)
-                    .ToListAsync(ct));
-            }
-            var now = clock.GetUtcNow();
-            var fresh = distinct.Where(code => !existing.Contains(code)).ToList();
-            db.Coupons.AddRange(fresh.Select(code => new Coupon
-            {
-                Id = Ids.New("cpn"),
-                PoolId = pool!.Id,
-                Code = code,
-                Source = CouponSource.Upload,
-                CreatedAt = now,
-            }));
-            try
-            {
-                await db.SaveChangesAsync(ct);
-            }
-            catch (DbUpdateException) when (attempt < 3)
-            {
-                // A concurrent upload added some of the same codes first: count them again.
-                continue;
-            }
-            finally
-            {
-                db.ChangeTracker.Clear();
-            }
-            var available = await db.Coupons.CountAsync(c => c.PoolId == pool!.Id && c.AllocatedToRewardId == null, ct);
-            return TypedResults.Ok(new CouponUploadResult(fresh.Count, codes.Count - fresh.Count, available));
+            return problem;
         }
+        var added = await InsertNewAsync(db, pool!.Id, codes, clock.GetUtcNow(), ct);
+        var available = await db.Coupons.CountAsync(c => c.PoolId == pool.Id && c.AllocatedToRewardId == null, ct);
+        return TypedResults.Ok(new CouponUploadResult(added, codes.Count - added, available));
+    }
+
+    /// <summary>
+    /// Inserts the codes the pool lacks, in one transaction, and returns how many that was. The unique index decides
+    /// what is new (<c>ON CONFLICT DO NOTHING</c>), so concurrent uploads of overlapping files add each code once;
+    /// sorted input makes them take row locks in one order, so they cannot deadlock on PostgreSQL. Multi-row
+    /// statements keep a 100,000-code upload to a couple of hundred round trips.
+    /// </summary>
+    private static async Task<int> InsertNewAsync(ReferloopDb db, string poolId, List<string> codes, DateTimeOffset now,
+        CancellationToken ct)
+    {
+        const int rowsPerStatement = 500;
+        object createdAt = db.Database.IsSqlite() ? now.UtcTicks : now.ToUniversalTime();
+        var sorted = codes.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
+        var added = 0;
+        await using var transaction = await db.Database.BeginTransactionAsync(ct);
+        foreach (var chunk in sorted.Chunk(rowsPerStatement))
+        {
+            // {0}–{2} are shared by every row; each row adds its id and code.
+            var sql = new StringBuilder("""INSERT INTO coupons ("Id", "PoolId", "Code", "Source", "CreatedAt") VALUES """);
+            var arguments = new List<object>(3 + 2 * chunk.Length) { poolId, CouponSource.Upload, createdAt };
+            foreach (var code in chunk)
+            {
+                sql.Append(arguments.Count == 3 ? "" : ", ")
+                    .Append($"({{{arguments.Count}}}, {{0}}, {{{arguments.Count + 1}}}, {{1}}, {{2}})");
+                arguments.Add(Ids.New("cpn"));
+                arguments.Add(code);
+            }
+            sql.Append(""" ON CONFLICT ("PoolId", "Code") DO NOTHING""");
+            added += await db.Database.ExecuteSqlRawAsync(sql.ToString(), arguments, ct);
+        }
+        await transaction.CommitAsync(ct);
+        return added;
     }
 
     private static async Task<Results<Ok<Page<CouponResponse>>, ProblemHttpResult>> ListCoupons([AsParameters] PoolRoute route,

@@ -115,15 +115,19 @@ public class CouponPoolsApiTests(ReferloopApp app) : IClassFixture<ReferloopApp>
     }
 
     [Fact]
-    public async Task More_than_100000_codes_in_one_upload_are_refused()
+    public async Task One_upload_takes_up_to_100000_codes()
     {
         var campaign = await _client.CreateCampaign();
+        var url = $"/api/v1/campaigns/{campaign}/coupon-pools/big/coupons";
         var csv = string.Join('\n', Enumerable.Range(0, 100_001).Select(i => $"C{i}"));
 
-        var response = await _client.PostAsync($"/api/v1/campaigns/{campaign}/coupon-pools/big/coupons", Csv(csv));
-
-        var problem = await response.AssertValidationProblem("codes");
+        var tooMany = await _client.PostAsync(url, Csv(csv));
+        var problem = await tooMany.AssertValidationProblem("codes");
         Assert.Contains("at most 100,000", problem["errors"]!["codes"]![0]!.ToString());
+
+        var result = await Upload(url, Csv(csv[..csv.LastIndexOf('\n')]));
+        Assert.Equal(100_000, (int)result["added"]!);
+        Assert.Equal(100_000, (int)result["available"]!);
     }
 
     [Fact]
