@@ -84,9 +84,9 @@ app.MapGet("/", () => TypedResults.Redirect("/docs")).ExcludeFromDescription();
 
 app.MapApiKeys();
 app.MapCampaigns();
+app.MapCouponPools();
 app.MapParticipants();
 app.MapShareLinks();
-app.MapCouponPools();
 
 app.Run();
 
