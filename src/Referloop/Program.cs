@@ -26,6 +26,7 @@ builder.Services.AddHttpContextAccessor();
 builder.Services.AddScoped<PublicUrls>();
 builder.Services.AddHttpClient();
 builder.Services.AddScoped<CouponAllocator>();
+builder.Services.AddCouponPools();
 
 builder.Services.AddProblemDetails(options => options.CustomizeProblemDetails = context =>
 {
@@ -86,6 +87,7 @@ app.MapGet("/", () => TypedResults.Redirect("/docs")).ExcludeFromDescription();
 
 app.MapApiKeys();
 app.MapCampaigns();
+app.MapCouponPools();
 app.MapParticipants();
 app.MapShareLinks();
 app.MapDashboard();

@@ -1,6 +1,8 @@
 using Microsoft.EntityFrameworkCore;
 using Referloop.Campaigns;
+using Referloop.Fraud;
 using Referloop.Participants;
+using Referloop.Rewards;
 using Referloop.Security;
 using Referloop.Tracking;
 using Referloop.Webhooks;
@@ -18,6 +20,9 @@ public abstract class ReferloopDb(DbContextOptions options) : DbContext(options)
     public DbSet<Participant> Participants => Set<Participant>();
     public DbSet<Click> Clicks => Set<Click>();
     public DbSet<OutboxMessage> Outbox => Set<OutboxMessage>();
+    public DbSet<ParticipantIp> ParticipantIps => Set<ParticipantIp>();
+    public DbSet<CouponPool> CouponPools => Set<CouponPool>();
+    public DbSet<Coupon> Coupons => Set<Coupon>();
 
     protected override void OnModelCreating(ModelBuilder modelBuilder) =>
         modelBuilder.ApplyConfigurationsFromAssembly(typeof(ReferloopDb).Assembly);
