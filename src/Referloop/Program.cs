@@ -7,6 +7,7 @@ using OpenTelemetry.Trace;
 using Referloop.Campaigns;
 using Referloop.Http;
 using Referloop.Participants;
+using Referloop.Referrals;
 using Referloop.Rewards;
 using Referloop.Security;
 using Referloop.Storage;
@@ -25,6 +26,7 @@ builder.Services.AddHttpContextAccessor();
 builder.Services.AddScoped<PublicUrls>();
 builder.Services.AddHttpClient();
 builder.Services.AddScoped<CouponAllocator>();
+builder.Services.AddReferralEngine();
 
 builder.Services.AddProblemDetails(options => options.CustomizeProblemDetails = context =>
 {
@@ -72,6 +74,7 @@ if (app.Configuration.GetValue<bool>("Http:TrustForwardedHeaders"))
 }
 app.UseExceptionHandler();
 app.UseStatusCodePages();
+app.UseCors();
 app.UseAuthentication();
 app.UseAuthorization();
 
@@ -85,6 +88,10 @@ app.MapApiKeys();
 app.MapCampaigns();
 app.MapParticipants();
 app.MapShareLinks();
+app.MapEvents();
+app.MapTrackingScript();
+app.MapReferrals();
+app.MapRewards();
 
 app.Run();
 

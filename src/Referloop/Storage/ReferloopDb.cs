@@ -1,6 +1,8 @@
 using Microsoft.EntityFrameworkCore;
 using Referloop.Campaigns;
 using Referloop.Participants;
+using Referloop.Referrals;
+using Referloop.Rewards;
 using Referloop.Security;
 using Referloop.Tracking;
 using Referloop.Webhooks;
@@ -18,6 +20,11 @@ public abstract class ReferloopDb(DbContextOptions options) : DbContext(options)
     public DbSet<Participant> Participants => Set<Participant>();
     public DbSet<Click> Clicks => Set<Click>();
     public DbSet<OutboxMessage> Outbox => Set<OutboxMessage>();
+    public DbSet<TrackedEvent> Events => Set<TrackedEvent>();
+    public DbSet<Referral> Referrals => Set<Referral>();
+    public DbSet<ReferralStatusChange> ReferralHistory => Set<ReferralStatusChange>();
+    public DbSet<Reward> Rewards => Set<Reward>();
+    public DbSet<AdvocateCounter> AdvocateCounters => Set<AdvocateCounter>();
 
     protected override void OnModelCreating(ModelBuilder modelBuilder) =>
         modelBuilder.ApplyConfigurationsFromAssembly(typeof(ReferloopDb).Assembly);
