@@ -45,7 +45,18 @@ public sealed class ReferralEngine(
         public Participant Friend => Snapshot.Friend;
         public TrackedEvent? Event { get; } = trackedEvent;
         public List<Reward> Rewards { get; } = [];
+
+        public void Touch(Reward reward)
+        {
+            if (!Rewards.Contains(reward))
+            {
+                Rewards.Add(reward);
+            }
+        }
         public EventConversion? Conversion { get; set; }
+
+        /// <summary>Set when the fraud checks blocked the referral as it was created: the reward reason they give.</summary>
+        public string? BlockedAtCreation { get; set; }
 
         public int Conversions
         {
@@ -154,6 +165,13 @@ public sealed class ReferralEngine(
             {
                 await QualifyCoreAsync(work, $"purchase{(tracked.OrderId is null ? "" : " " + tracked.OrderId)}", couponCode, null, ct);
             }
+            else if (work.BlockedAtCreation is { } blocked)
+            {
+                // The purchase that the fraud checks stopped still shows what it would have earned, and why not.
+                await ApplyRulesAsync(work, RewardTrigger.Converted, null, null, blocked, ct);
+                work.Snapshot.EmitConversion(db, ConversionStatus.Fail, clock.GetUtcNow());
+                work.Conversion = new EventConversion(ConversionStatus.Fail, work.Conversions, false);
+            }
         }
         else if (tracked.Type != EventKinds.Signup && work.Referral.Status != ReferralStatus.Voided)
         {
@@ -204,8 +222,9 @@ public sealed class ReferralEngine(
 
         if (verdict.Blocked)
         {
-            await VoidCoreAsync(work, FraudReason(verdict), RewardReasonFor(verdict), ct);
-            await ApplyRulesAsync(work, RewardTrigger.Invited, null, null, RewardReasonFor(verdict), ct);
+            work.BlockedAtCreation = RewardReasonFor(verdict);
+            await VoidCoreAsync(work, FraudReason(verdict), work.BlockedAtCreation, ct);
+            await ApplyRulesAsync(work, RewardTrigger.Invited, null, null, work.BlockedAtCreation, ct);
             return work;
         }
         var referrals = await AdvocateCounters.IncrementAsync(db, match.Advocate.Id, AdvocateCounters.Referrals, ct);
@@ -375,10 +394,11 @@ public sealed class ReferralEngine(
             work.Snapshot.EmitConversion(db, ConversionStatus.Success, now);
         }
 
+        await db.SaveChangesAsync(ct); // rewards earned in this unit of work are read back with the older ones
         var waiting = await db.Rewards.Where(r => r.ReferralId == work.Referral.Id && r.Status == RewardStatus.Pending).OrderBy(r => r.Id).ToListAsync(ct);
         foreach (var reward in waiting)
         {
-            work.Rewards.Add(reward);
+            work.Touch(reward);
             if (auto && !work.Campaign.AllowRewardsOnAutoApproved)
             {
                 await BlockAsync(work, reward, BlockReason.AutoApprovedNotAllowed, ct);
@@ -403,12 +423,13 @@ public sealed class ReferralEngine(
             work.Snapshot.EmitConversion(db, ConversionStatus.Fail, now);
         }
         // Issued rewards may already be paid out; only those not yet payable are withdrawn.
+        await db.SaveChangesAsync(ct);
         var open = await db.Rewards
             .Where(r => r.ReferralId == work.Referral.Id && (r.Status == RewardStatus.Pending || r.Status == RewardStatus.Approved))
             .OrderBy(r => r.Id).ToListAsync(ct);
         foreach (var reward in open)
         {
-            work.Rewards.Add(reward);
+            work.Touch(reward);
             await BlockAsync(work, reward, rewardReason, ct);
         }
     }
