@@ -30,8 +30,7 @@ public sealed class ReferralEngine(
     PublicUrls urls,
     CouponAllocator coupons,
     IReferralScreening screening,
-    IReferralApprovalListeners listeners,
-    IngestionGate gate)
+    IReferralApprovalListeners listeners)
 {
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
@@ -70,10 +69,7 @@ public sealed class ReferralEngine(
     public async Task<EventOutcome> TrackAsync(Campaign campaign, TrackEvent input, string? idempotencyKey, string? ip,
         string? userAgent, CancellationToken ct)
     {
-        await gate.Events.WaitAsync(ct);
-        try
-        {
-            return await InTransactionAsync(async () =>
+        return await InTransactionAsync(async () =>
             {
                 var orderId = string.IsNullOrWhiteSpace(input.OrderId) ? null : input.OrderId.Trim();
                 var earlier = await db.Events.AsNoTracking()
@@ -115,11 +111,6 @@ public sealed class ReferralEngine(
                 await db.SaveChangesAsync(ct);
                 return outcome;
             }, ct);
-        }
-        finally
-        {
-            gate.Events.Release();
-        }
     }
 
     private static EventOutcome Replay(TrackedEvent earlier) =>
@@ -213,7 +204,12 @@ public sealed class ReferralEngine(
         db.Referrals.Add(referral);
         db.ReferralHistory.Add(new ReferralStatusChange
         {
-            Id = Ids.New("rsc"), ReferralId = referral.Id, From = null, To = ReferralStatus.Pending, Reason = referral.Reason, At = now,
+            Id = Ids.New("rsc"),
+            ReferralId = referral.Id,
+            From = null,
+            To = ReferralStatus.Pending,
+            Reason = referral.Reason,
+            At = now,
         });
         var conversions = await AdvocateCounters.ReadAsync(db, match.Advocate.Id, AdvocateCounters.Conversions, ct);
         var work = new Work(new ReferralSnapshot(campaign, referral, match.Advocate, friend, conversions), tracked);
@@ -453,7 +449,12 @@ public sealed class ReferralEngine(
         referral.UpdatedAt = now;
         db.ReferralHistory.Add(new ReferralStatusChange
         {
-            Id = Ids.New("rsc"), ReferralId = referral.Id, From = from, To = to, Reason = reason, At = now,
+            Id = Ids.New("rsc"),
+            ReferralId = referral.Id,
+            From = from,
+            To = to,
+            Reason = reason,
+            At = now,
         });
     }
 

@@ -30,6 +30,21 @@ internal static class EventsApi
     }
 
     private static async Task<Results<Accepted<EventOutcome>, ValidationProblem, ProblemHttpResult>> Track(TrackEvent input,
+        HttpContext http, ReferloopDb db, ReferralEngine engine, TimeProvider clock, IngestionGate gate, CancellationToken ct)
+    {
+        // Held for the whole request, reads included, so a burst never asks the database for more connections than the gate allows.
+        await gate.Events.WaitAsync(ct);
+        try
+        {
+            return await TrackCore(input, http, db, engine, clock, ct);
+        }
+        finally
+        {
+            gate.Events.Release();
+        }
+    }
+
+    private static async Task<Results<Accepted<EventOutcome>, ValidationProblem, ProblemHttpResult>> TrackCore(TrackEvent input,
         HttpContext http, ReferloopDb db, ReferralEngine engine, TimeProvider clock, CancellationToken ct)
     {
         var isAdmin = http.User.Identity?.IsAuthenticated == true;

@@ -23,8 +23,12 @@ public class RewardLimitConcurrencyTests(EngineApp app) : IClassFixture<EngineAp
         var responses = await Task.WhenAll(Enumerable.Range(1, 100).Select(i => Task.Run(() =>
             admin.PostAsJsonAsync("/api/v1/events", new
             {
-                campaignId = campaign, type = "purchase", email = $"buyer{i}@example.net", referralCode = code,
-                orderId = $"PAR-{i}", purchaseValue = 20,
+                campaignId = campaign,
+                type = "purchase",
+                email = $"buyer{i}@example.net",
+                referralCode = code,
+                orderId = $"PAR-{i}",
+                purchaseValue = 20,
             }))));
 
         Assert.All(responses, r => Assert.Equal(HttpStatusCode.Accepted, r.StatusCode));

@@ -50,7 +50,12 @@ public class EndToEndTests(ReferloopApp app) : IClassFixture<ReferloopApp>
         // 5. the shop's server reports the purchase
         var purchase = await admin.PostOk("/api/v1/events", new
         {
-            campaignId, type = "purchase", email = "bob@example.net", orderID = "ORD-1001", purchaseValue = 120.5, currency = "USD",
+            campaignId,
+            type = "purchase",
+            email = "bob@example.net",
+            orderID = "ORD-1001",
+            purchaseValue = 120.5,
+            currency = "USD",
         }, HttpStatusCode.Accepted);
         Assert.Equal("qualified", (string?)purchase["referral"]!["status"]);
         Assert.All(purchase["rewards"]!.AsArray(), r => Assert.Equal("pending", (string?)r!["status"]));

@@ -25,8 +25,15 @@ public class EventsApiTests(EngineApp app) : IClassFixture<EngineApp>
 
         var outcome = await _admin.PostOk("/api/v1/events", new
         {
-            campaignId = campaign, type = "purchase", email = "Bob@Example.net", name = "Bob Stone", referralCode = code,
-            orderId = "ORD-1001", purchaseValue = 120.5, currency = "usd", ip = "198.51.100.20",
+            campaignId = campaign,
+            type = "purchase",
+            email = "Bob@Example.net",
+            name = "Bob Stone",
+            referralCode = code,
+            orderId = "ORD-1001",
+            purchaseValue = 120.5,
+            currency = "usd",
+            ip = "198.51.100.20",
             properties = new { plan = "pro" },
         }, HttpStatusCode.Accepted);
 
@@ -117,7 +124,12 @@ public class EventsApiTests(EngineApp app) : IClassFixture<EngineApp>
 
         var response = await _admin.PostAsJsonAsync("/api/v1/events", new
         {
-            campaignId = campaign, type = "", email = "not-an-email", purchaseValue = -1, currency = "dollars", ip = "999.1.1.1",
+            campaignId = campaign,
+            type = "",
+            email = "not-an-email",
+            purchaseValue = -1,
+            currency = "dollars",
+            ip = "999.1.1.1",
         });
 
         await response.AssertValidationProblem("type", "email", "purchaseValue", "currency", "ip");
@@ -125,7 +137,10 @@ public class EventsApiTests(EngineApp app) : IClassFixture<EngineApp>
         await noCampaign.AssertValidationProblem("campaignId");
         var future = await _admin.PostAsJsonAsync("/api/v1/events", new
         {
-            campaignId = campaign, type = "signup", email = "a@example.net", occurredAt = app.Clock.GetUtcNow().AddHours(1),
+            campaignId = campaign,
+            type = "signup",
+            email = "a@example.net",
+            occurredAt = app.Clock.GetUtcNow().AddHours(1),
         });
         await future.AssertValidationProblem("occurredAt");
         var unknown = await _admin.PostAsJsonAsync("/api/v1/events", new { campaignId = "cmp_nope", type = "signup", email = "a@example.net" });
