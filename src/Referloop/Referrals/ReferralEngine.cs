@@ -86,7 +86,7 @@ public sealed class ReferralEngine(
                 {
                     Id = Ids.New("evt"),
                     CampaignId = campaign.Id,
-                    Type = input.Type!,
+                    Type = KnownType(input.Type!),
                     Email = Participant.NormaliseEmail(input.Email!),
                     Name = string.IsNullOrWhiteSpace(input.Name) ? null : input.Name.Trim(),
                     OrderId = orderId,
@@ -112,6 +112,13 @@ public sealed class ReferralEngine(
                 return outcome;
             }, ct);
     }
+
+    private static string KnownType(string type) =>
+        type.Equals(EventKinds.Signup, StringComparison.OrdinalIgnoreCase) ? EventKinds.Signup
+        : type.Equals(EventKinds.Purchase, StringComparison.OrdinalIgnoreCase) ? EventKinds.Purchase
+        : type;
+
+    private static string Clip(string reason) => reason.Length <= 1000 ? reason : reason[..997] + "...";
 
     private static EventOutcome Replay(TrackedEvent earlier) =>
         (earlier.Outcome is null ? null : JsonSerializer.Deserialize<EventOutcome>(earlier.Outcome, Json)) is { } outcome
@@ -444,6 +451,7 @@ public sealed class ReferralEngine(
         {
             throw new ConcurrentChangeException($"referral {referral.Id} changed while it was being moved to {to}");
         }
+        reason = Clip(reason);
         referral.Status = to;
         referral.Reason = reason;
         referral.UpdatedAt = now;
@@ -583,7 +591,7 @@ public sealed class ReferralEngine(
     {
         await GiveBackLimitsAsync(reward, ct);
         reward.Status = RewardStatus.Blocked;
-        reward.Reason = reason;
+        reward.Reason = Clip(reason);
         reward.UpdatedAt = clock.GetUtcNow();
         work.Snapshot.EmitReward(db, reward, reward.UpdatedAt);
     }
