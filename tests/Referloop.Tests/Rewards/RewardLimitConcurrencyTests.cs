@@ -40,4 +40,27 @@ public class RewardLimitConcurrencyTests(EngineApp app) : IClassFixture<EngineAp
         var conversions = (await app.Messages(campaign)).Where(m => m.Type == "conversion").Select(m => (int)m.Data["referrer_converts"]!);
         Assert.Equal(Enumerable.Range(1, 100), conversions.Order());
     }
+
+    [Fact]
+    public async Task Parallel_retries_of_one_purchase_count_it_once()
+    {
+        var admin = app.CreateAdminClient();
+        var (campaign, _) = await admin.Campaign([new { recipient = "advocate", trigger = "converted", kind = "standard", incentive = Rebate(10) }]);
+        var (advocateId, code) = await admin.Advocate(campaign);
+
+        var responses = await Task.WhenAll(Enumerable.Range(1, 10).Select(_ => Task.Run(async () =>
+        {
+            var response = await admin.PostAsJsonAsync("/api/v1/events", new
+            {
+                campaignId = campaign, type = "purchase", email = "twice@example.net", referralCode = code, orderId = "RETRY-1", purchaseValue = 20,
+            });
+            response.EnsureStatus(HttpStatusCode.Accepted);
+            return await response.ReadJson();
+        })));
+
+        Assert.Single(responses, r => !(bool)r["duplicate"]!);
+        Assert.Single(responses.Select(r => (string)r["eventId"]!).Distinct());
+        Assert.Equal(1, await app.WithDb(db => db.Rewards.CountAsync(r => r.AdvocateId == advocateId)));
+        Assert.Equal(1, await app.WithDb(db => db.Participants.CountAsync(p => p.Email == "twice@example.net")));
+    }
 }
