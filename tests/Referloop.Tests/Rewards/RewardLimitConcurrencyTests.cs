@@ -52,7 +52,12 @@ public class RewardLimitConcurrencyTests(EngineApp app) : IClassFixture<EngineAp
         {
             var response = await admin.PostAsJsonAsync("/api/v1/events", new
             {
-                campaignId = campaign, type = "purchase", email = "twice@example.net", referralCode = code, orderId = "RETRY-1", purchaseValue = 20,
+                campaignId = campaign,
+                type = "purchase",
+                email = "twice@example.net",
+                referralCode = code,
+                orderId = "RETRY-1",
+                purchaseValue = 20,
             });
             response.EnsureStatus(HttpStatusCode.Accepted);
             return await response.ReadJson();
