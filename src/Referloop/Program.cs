@@ -8,6 +8,7 @@ using Referloop.Campaigns;
 using Referloop.Dashboard;
 using Referloop.Http;
 using Referloop.Participants;
+using Referloop.Referrals;
 using Referloop.Rewards;
 using Referloop.Security;
 using Referloop.Storage;
@@ -27,6 +28,7 @@ builder.Services.AddScoped<PublicUrls>();
 builder.Services.AddHttpClient();
 builder.Services.AddScoped<CouponAllocator>();
 builder.Services.AddCouponPools();
+builder.Services.AddReferralEngine();
 
 builder.Services.AddProblemDetails(options => options.CustomizeProblemDetails = context =>
 {
@@ -76,6 +78,7 @@ if (app.Configuration.GetValue<bool>("Http:TrustForwardedHeaders"))
 app.UseExceptionHandler();
 app.UseStatusCodePages();
 app.MapStaticAssets();
+app.UseCors();
 app.UseAuthentication();
 app.UseAuthorization();
 
@@ -91,6 +94,10 @@ app.MapCouponPools();
 app.MapParticipants();
 app.MapShareLinks();
 app.MapDashboard();
+app.MapEvents();
+app.MapTrackingScript();
+app.MapReferrals();
+app.MapRewards();
 
 app.Run();
 

@@ -2,6 +2,7 @@ using Microsoft.EntityFrameworkCore;
 using Referloop.Campaigns;
 using Referloop.Fraud;
 using Referloop.Participants;
+using Referloop.Referrals;
 using Referloop.Rewards;
 using Referloop.Security;
 using Referloop.Tracking;
@@ -23,6 +24,11 @@ public abstract class ReferloopDb(DbContextOptions options) : DbContext(options)
     public DbSet<ParticipantIp> ParticipantIps => Set<ParticipantIp>();
     public DbSet<CouponPool> CouponPools => Set<CouponPool>();
     public DbSet<Coupon> Coupons => Set<Coupon>();
+    public DbSet<TrackedEvent> Events => Set<TrackedEvent>();
+    public DbSet<Referral> Referrals => Set<Referral>();
+    public DbSet<ReferralStatusChange> ReferralHistory => Set<ReferralStatusChange>();
+    public DbSet<Reward> Rewards => Set<Reward>();
+    public DbSet<AdvocateCounter> AdvocateCounters => Set<AdvocateCounter>();
 
     protected override void OnModelCreating(ModelBuilder modelBuilder) =>
         modelBuilder.ApplyConfigurationsFromAssembly(typeof(ReferloopDb).Assembly);
