@@ -11,6 +11,7 @@ using Referloop.Rewards;
 using Referloop.Security;
 using Referloop.Storage;
 using Referloop.Tracking;
+using Referloop.Webhooks;
 using Scalar.AspNetCore;
 
 // Settings ship beside the binary; relative data paths (./data) resolve against the folder the server was started from.
@@ -25,6 +26,7 @@ builder.Services.AddHttpContextAccessor();
 builder.Services.AddScoped<PublicUrls>();
 builder.Services.AddHttpClient();
 builder.Services.AddScoped<CouponAllocator>();
+builder.Services.AddWebhooks(builder.Configuration);
 
 builder.Services.AddProblemDetails(options => options.CustomizeProblemDetails = context =>
 {
@@ -85,6 +87,7 @@ app.MapApiKeys();
 app.MapCampaigns();
 app.MapParticipants();
 app.MapShareLinks();
+app.MapWebhooks();
 
 app.Run();
 

@@ -1,0 +1,45 @@
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+using Referloop.Storage;
+
+namespace Referloop.Webhooks;
+
+public static class WebhooksSetup
+{
+    public static IServiceCollection AddWebhooks(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.Configure<WebhookOptions>(configuration.GetSection("Webhooks"));
+        services.AddSingleton<OutboxSignal>();
+        services.AddSingleton<OutboxSaveInterceptor>();
+        services.AddSingleton<IWebhookDns, SystemWebhookDns>();
+        services.AddSingleton<NetworkGuard>();
+        services.AddSingleton<DeliverySender>();
+        services.AddSingleton<DeliveryEngine>();
+        services.AddHostedService(sp => sp.GetRequiredService<DeliveryEngine>());
+
+        // Whoever writes outbox messages, the engine hears of it as soon as they are committed.
+        services.ConfigureDbContext<SqliteReferloopDb>((sp, options) => options.AddInterceptors(sp.GetRequiredService<OutboxSaveInterceptor>()));
+        services.ConfigureDbContext<PostgresReferloopDb>((sp, options) => options.AddInterceptors(sp.GetRequiredService<OutboxSaveInterceptor>()));
+
+        services.AddHttpClient(DeliverySender.ClientName, (sp, client) =>
+            {
+                // The sender bounds each attempt itself; this is only a backstop.
+                client.Timeout = sp.GetRequiredService<IOptions<WebhookOptions>>().Value.Timeout + TimeSpan.FromSeconds(5);
+            })
+            .ConfigurePrimaryHttpMessageHandler(sp =>
+            {
+                var webhookOptions = sp.GetRequiredService<IOptions<WebhookOptions>>().Value;
+                return new SocketsHttpHandler
+                {
+                    AllowAutoRedirect = false,
+                    // A proxy would be what gets connected to, and the SSRF guard would check the wrong address.
+                    UseProxy = false,
+                    UseCookies = false,
+                    ConnectTimeout = webhookOptions.Timeout,
+                    PooledConnectionLifetime = TimeSpan.FromMinutes(1),
+                    ConnectCallback = sp.GetRequiredService<NetworkGuard>().ConnectAsync,
+                };
+            });
+        return services;
+    }
+}
