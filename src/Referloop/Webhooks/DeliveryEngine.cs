@@ -40,15 +40,19 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
             try
             {
                 moreWork |= await FanOutAsync(stoppingToken) >= _options.FanOutBatchSize;
+            }
+            catch (Exception e) when (!stoppingToken.IsCancellationRequested)
+            {
+                log.LogWarning(e, "Webhook fan-out failed; trying again shortly");
+            }
+            try
+            {
+                // Independent of the fan-out: a failing batch must not stop retries of what is already queued.
                 moreWork |= await ClaimAndStartAsync(stoppingToken);
             }
-            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            catch (Exception e) when (!stoppingToken.IsCancellationRequested)
             {
-                break;
-            }
-            catch (Exception e)
-            {
-                log.LogWarning(e, "Webhook delivery loop failed; trying again shortly");
+                log.LogWarning(e, "Claiming webhook deliveries failed; trying again shortly");
             }
             if (!moreWork)
             {

@@ -84,7 +84,6 @@ public sealed class DeliverySender(IServiceScopeFactory scopes, IHttpClientFacto
             db.ChangeTracker.Clear();
             await RecordAsync(db, deliveryId, outcome with
             {
-                StatusCode = outcome.StatusCode,
                 Error = "The receiver answered 2xx, but recording the acknowledgement failed: " + e.Message,
             }, [], ct, forceRetry: true);
         }
@@ -197,7 +196,12 @@ public sealed class DeliverySender(IServiceScopeFactory scopes, IHttpClientFacto
         var now = clock.GetUtcNow();
         await using var transaction = await db.Database.BeginTransactionAsync(ct);
         var delivery = await db.WebhookDeliveries.Include(d => d.Message).Include(d => d.Endpoint)
-            .FirstAsync(d => d.Id == deliveryId, ct);
+            .FirstOrDefaultAsync(d => d.Id == deliveryId, ct);
+        if (delivery is null)
+        {
+            // The endpoint was deleted (with its log) while this attempt was on the wire.
+            return;
+        }
         var endpoint = delivery.Endpoint!;
 
         delivery.Attempts++;
