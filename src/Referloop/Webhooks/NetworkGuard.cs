@@ -54,7 +54,7 @@ public sealed class NetworkGuard(IWebhookDns dns, IOptions<WebhookOptions> optio
                 (192, 168) => "private",
                 (169, 254) => "link-local",
                 (100, >= 64 and <= 127) => "carrier-grade NAT",
-                (>= 224 and <= 239, _) => "multicast",
+                ( >= 224 and <= 239, _) => "multicast",
                 (255, 255) when b[2] == 255 && b[3] == 255 => "broadcast",
                 _ => null,
             };

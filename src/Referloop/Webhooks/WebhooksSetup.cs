@@ -18,8 +18,8 @@ public static class WebhooksSetup
         services.AddHostedService(sp => sp.GetRequiredService<DeliveryEngine>());
 
         // Whoever writes outbox messages, the engine hears of it as soon as they are committed.
-        services.ConfigureDbContext<SqliteReferloopDb>((sp, options) => options.AddInterceptors(sp.GetRequiredService<OutboxSaveInterceptor>()));
-        services.ConfigureDbContext<PostgresReferloopDb>((sp, options) => options.AddInterceptors(sp.GetRequiredService<OutboxSaveInterceptor>()));
+        services.ConfigureDbContext<SqliteReferloopDb>((sp, options) => options.AddInterceptors(sp.GetRequiredService<OutboxSaveInterceptor>()), ServiceLifetime.Singleton);
+        services.ConfigureDbContext<PostgresReferloopDb>((sp, options) => options.AddInterceptors(sp.GetRequiredService<OutboxSaveInterceptor>()), ServiceLifetime.Singleton);
 
         services.AddHttpClient(DeliverySender.ClientName, (sp, client) =>
             {

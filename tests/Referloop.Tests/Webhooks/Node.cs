@@ -33,6 +33,7 @@ public static class Node
         {
             secret,
             body = request.Body,
+            jsonParse = request.ContentType?.StartsWith("application/json", StringComparison.Ordinal) == true,
             headers = new Dictionary<string, string>
             {
                 ["webhook-id"] = request.Header("webhook-id"),

@@ -11,6 +11,20 @@ using Referloop.Webhooks;
 
 namespace Referloop.Tests.Webhooks;
 
+/// <summary>A <see cref="WebhookApp"/> whose attempts time out after 1 s, for tests of slow receivers.</summary>
+public sealed class ShortTimeoutWebhookApp : WebhookApp
+{
+    protected override IDictionary<string, string?> Settings
+    {
+        get
+        {
+            var settings = base.Settings;
+            settings["Webhooks:Timeout"] = "00:00:01";
+            return settings;
+        }
+    }
+}
+
 /// <summary>
 /// A Referloop server whose webhooks may call loopback receivers, with a short poll interval so that retries fall
 /// due promptly after the fake clock is advanced.
@@ -24,7 +38,7 @@ public class WebhookApp : ReferloopApp
             var settings = base.Settings;
             settings["Webhooks:AllowPrivateNetworks"] = "true";
             settings["Webhooks:PollInterval"] = "00:00:00.050";
-            settings["Webhooks:Timeout"] = "00:00:01";
+            settings["Webhooks:Timeout"] = "00:00:10";
             return settings;
         }
     }

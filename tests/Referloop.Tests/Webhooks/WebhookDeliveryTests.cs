@@ -8,7 +8,7 @@ using Referloop.Webhooks;
 
 namespace Referloop.Tests.Webhooks;
 
-public class WebhookDeliveryTests(WebhookApp app) : IClassFixture<WebhookApp>, IAsyncLifetime
+public class WebhookDeliveryTests(ShortTimeoutWebhookApp app) : IClassFixture<ShortTimeoutWebhookApp>, IAsyncLifetime
 {
     private readonly HttpClient _client = app.CreateAdminClient();
     private readonly List<string> _endpoints = [];
