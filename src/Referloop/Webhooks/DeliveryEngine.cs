@@ -23,9 +23,13 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
     private readonly WebhookOptions _options = options.Value;
     private readonly SemaphoreSlim _slots = new(Math.Max(1, options.Value.MaxConcurrency));
     private readonly ConcurrentDictionary<string, Task> _inFlight = new();
+    private long _attempts;
 
     public string InstanceId { get; } = options.Value.InstanceId
         ?? $"{Environment.MachineName}:{Environment.ProcessId}:{Guid.NewGuid().ToString("N")[..8]}";
+
+    /// <summary>Deliveries this instance has attempted since it started.</summary>
+    public long Attempts => Interlocked.Read(ref _attempts);
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -173,7 +177,10 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
     {
         try
         {
-            await sender.DeliverAsync(deliveryId, ct);
+            if (await sender.DeliverAsync(deliveryId, ct))
+            {
+                Interlocked.Increment(ref _attempts);
+            }
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {

@@ -77,7 +77,7 @@ public sealed class Receiver : IAsyncDisposable
     }
 
     /// <summary>Waits (real time) until at least <paramref name="count"/> requests were answered.</summary>
-    public async Task<ReceivedRequest> WaitForAsync(int count, int seconds = 10)
+    public async Task<ReceivedRequest> WaitForAsync(int count, int seconds = 20)
     {
         var deadline = DateTime.UtcNow.AddSeconds(seconds);
         while (_requests.Count < count)

@@ -80,7 +80,7 @@ public class WebhookApp : ReferloopApp
 
     /// <summary>Waits (real time) until the delivery reaches a state, e.g. a status or an attempt count.</summary>
     public async Task<JsonObject> WaitForDelivery(HttpClient client, string messageId, string endpointId,
-        Func<JsonObject, bool> done, int seconds = 10)
+        Func<JsonObject, bool> done, int seconds = 20)
     {
         var deadline = DateTime.UtcNow.AddSeconds(seconds);
         while (true)

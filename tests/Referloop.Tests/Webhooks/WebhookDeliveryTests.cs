@@ -8,12 +8,20 @@ using Referloop.Webhooks;
 
 namespace Referloop.Tests.Webhooks;
 
-public class WebhookDeliveryTests(ShortTimeoutWebhookApp app) : IClassFixture<ShortTimeoutWebhookApp>, IAsyncLifetime
+public class WebhookDeliveryTests(WebhookApp app) : IClassFixture<WebhookApp>, IAsyncLifetime
 {
     private readonly HttpClient _client = app.CreateAdminClient();
     private readonly List<string> _endpoints = [];
 
-    public Task InitializeAsync() => Task.CompletedTask;
+    /// <summary>
+    /// Each test starts a second later than the last one ended: its new endpoints then never receive an earlier
+    /// test's messages (an endpoint receives messages written from its creation instant on).
+    /// </summary>
+    public Task InitializeAsync()
+    {
+        app.Clock.Advance(TimeSpan.FromSeconds(1));
+        return Task.CompletedTask;
+    }
 
     /// <summary>Tests share one server and clock: each removes its endpoints so later tests' messages do not reach them.</summary>
     public async Task DisposeAsync()
@@ -296,11 +304,8 @@ public class WebhookDeliveryTests(ShortTimeoutWebhookApp app) : IClassFixture<Sh
     }
 
     [Fact]
-    public async Task Timeouts_and_refused_connections_are_logged_and_retried()
+    public async Task Refused_connections_are_logged_and_retried()
     {
-        var (slow, slowId, _) = await Endpoint(new { eventTypes = new[] { "reward.issued" } });
-        await using var _ = slow;
-        slow.Respond = (n, _) => n == 1 ? new Reply(Delay: TimeSpan.FromSeconds(3)) : new Reply();
         var closedPort = Node.FreePort();
         var refused = await _client.PostOk("/api/v1/webhook-endpoints",
             new { url = $"http://127.0.0.1:{closedPort}/hook", eventTypes = new[] { "reward.issued" } });
@@ -309,18 +314,12 @@ public class WebhookDeliveryTests(ShortTimeoutWebhookApp app) : IClassFixture<Sh
 
         var messageId = await app.Publish(EventTypes.RewardIssued);
 
-        var timedOut = await app.WaitForDelivery(_client, messageId, slowId, d => (int)d["attemptCount"]! == 1);
-        var attempt = timedOut["attempts"]![0]!;
-        Assert.Null(attempt["statusCode"]);
-        Assert.Contains("Timed out after 1 s", (string)attempt["error"]!);
-        Assert.InRange((long)attempt["latencyMs"]!, 900, 2900);
-
         var notConnected = await app.WaitForDelivery(_client, messageId, refusedId, d => (int)d["attemptCount"]! == 1);
         Assert.Equal("pending", (string)notConnected["status"]!);
+        Assert.Null(notConnected["attempts"]![0]!["statusCode"]);
         Assert.Contains("refused", (string)notConnected["attempts"]![0]!["error"]!, StringComparison.OrdinalIgnoreCase);
 
         app.Clock.Advance(TimeSpan.FromSeconds(6));
-        await app.WaitForDelivery(_client, messageId, slowId, d => (string)d["status"]! == "succeeded");
         await app.WaitForDelivery(_client, messageId, refusedId, d => (int)d["attemptCount"]! == 2);
     }
 
