@@ -26,6 +26,8 @@ public static class WebhooksSetup
                 // The sender bounds each attempt itself; this is only a backstop.
                 client.Timeout = sp.GetRequiredService<IOptions<WebhookOptions>>().Value.Timeout + TimeSpan.FromSeconds(5);
             })
+            // Each attempt is recorded in the delivery log; a log line per request would only repeat it.
+            .RemoveAllLoggers()
             .ConfigurePrimaryHttpMessageHandler(sp =>
             {
                 var webhookOptions = sp.GetRequiredService<IOptions<WebhookOptions>>().Value;
