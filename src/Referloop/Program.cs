@@ -13,6 +13,7 @@ using Referloop.Rewards;
 using Referloop.Security;
 using Referloop.Storage;
 using Referloop.Tracking;
+using Referloop.Webhooks;
 using Scalar.AspNetCore;
 
 // Settings ship beside the binary; relative data paths (./data) resolve against the folder the server was started from.
@@ -29,6 +30,7 @@ builder.Services.AddHttpClient();
 builder.Services.AddScoped<CouponAllocator>();
 builder.Services.AddCouponPools();
 builder.Services.AddReferralEngine();
+builder.Services.AddWebhooks(builder.Configuration);
 
 builder.Services.AddProblemDetails(options => options.CustomizeProblemDetails = context =>
 {
@@ -98,6 +100,7 @@ app.MapEvents();
 app.MapTrackingScript();
 app.MapReferrals();
 app.MapRewards();
+app.MapWebhooks();
 
 app.Run();
 

@@ -27,9 +27,3 @@ public interface IReferralApprovalListeners
 {
     Task<bool> AnyAsync(ReferloopDb db, string campaignId, CancellationToken ct);
 }
-
-/// <summary>The default until webhook endpoints exist: nobody listens, rewards are issued at approval.</summary>
-internal sealed class NoReferralApprovalListeners : IReferralApprovalListeners
-{
-    public Task<bool> AnyAsync(ReferloopDb db, string campaignId, CancellationToken ct) => Task.FromResult(false);
-}

@@ -29,6 +29,9 @@ public abstract class ReferloopDb(DbContextOptions options) : DbContext(options)
     public DbSet<ReferralStatusChange> ReferralHistory => Set<ReferralStatusChange>();
     public DbSet<Reward> Rewards => Set<Reward>();
     public DbSet<AdvocateCounter> AdvocateCounters => Set<AdvocateCounter>();
+    public DbSet<WebhookEndpoint> WebhookEndpoints => Set<WebhookEndpoint>();
+    public DbSet<WebhookDelivery> WebhookDeliveries => Set<WebhookDelivery>();
+    public DbSet<WebhookAttempt> WebhookAttempts => Set<WebhookAttempt>();
 
     protected override void OnModelCreating(ModelBuilder modelBuilder) =>
         modelBuilder.ApplyConfigurationsFromAssembly(typeof(ReferloopDb).Assembly);
