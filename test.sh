@@ -25,6 +25,10 @@ ensure_postgres() {
     # shellcheck disable=SC2086
     pg_ctlcluster $cluster start || service postgresql start || return 1
     for _ in $(seq 1 30); do pg_isready -h localhost -q && break; sleep 1; done
+    # Test classes run in parallel, each with its own server and connection pool: allow more than the default 100.
+    su postgres -c "psql -qc 'ALTER SYSTEM SET max_connections = 300'" >/dev/null &&
+      { pg_ctlcluster $cluster restart || service postgresql restart; }
+    for _ in $(seq 1 30); do pg_isready -h localhost -q && break; sleep 1; done
   fi
   su postgres -c "psql -qtAc \"SELECT 1 FROM pg_roles WHERE rolname = 'referloop_test'\"" | grep -q 1 ||
     su postgres -c "psql -qc \"CREATE ROLE referloop_test LOGIN CREATEDB PASSWORD 'referloop_test'\"" || return 1

@@ -39,7 +39,8 @@ public class ReferloopApp : WebApplicationFactory<Program>, IAsyncLifetime
     }.ToString();
 
     protected string ConnectionString => OnPostgres
-        ? new NpgsqlConnectionStringBuilder(PostgresServer) { Database = _databaseName }.ToString()
+        // Test classes run in parallel against one server: a small pool each keeps them under max_connections.
+        ? new NpgsqlConnectionStringBuilder(PostgresServer) { Database = _databaseName, MaxPoolSize = 20 }.ToString()
         : $"Data Source={_sqlitePath}";
 
     /// <summary>Extra settings a test class needs; override and add to the base.</summary>
