@@ -46,6 +46,10 @@ catch (BenchException e)
 {
     report.Error(e.Message);
 }
+catch (Exception e)
+{
+    report.Error(e.ToString());
+}
 finally
 {
     ChildProcess.KillAll();
