@@ -137,7 +137,8 @@ internal sealed class Bench(Settings settings, Report report, string tempDir)
         report.Add(provider, "bare insert, 1 row per transaction", insert, "rows/s");
         Log($"  {insert:N0} rows/s");
         // Not a ceiling of any target, but what group commit could reach on this disk.
-        var batched = await db.InsertCeilingAsync(settings.Connections, 100, TimeSpan.Zero, settings.Duration / 2, ct);
+        var batched = await db.InsertCeilingAsync(settings.Connections, 100, TimeSpan.Zero,
+            TimeSpan.FromSeconds(Math.Max(2, settings.Duration.TotalSeconds / 2)), ct);
         report.Add(provider, "bare insert, 100 rows per transaction", batched, "rows/s");
         Log($"  {batched:N0} rows/s in 100-row transactions");
 
@@ -205,7 +206,7 @@ internal sealed class Bench(Settings settings, Report report, string tempDir)
 
                 if (hasEvents)
                 {
-                    await FirstAttemptLatencyAsync(api, db, program, provider, http, ct);
+                    await FirstAttemptLatencyAsync(api, db, program, provider, ingest0 ?? 1, http, ct);
                 }
                 await WaitQuietAsync(db, ct);
 
@@ -364,7 +365,8 @@ internal sealed class Bench(Settings settings, Report report, string tempDir)
         }
         var cpu = server.CpuSeconds();
         var wrk = await Wrk.RunAsync(settings, tempDir, url, settings.Duration, script($"i{run}"), $"ingest-{run}", ct);
-        var cpuPer1000 = (server.CpuSeconds() - cpu) / Math.Max(1, wrk.Requests - wrk.Errors) * 1000;
+        var accepted = wrk.Requests - wrk.Errors;
+        var cpuPer1000 = accepted > 0 ? (server.CpuSeconds() - cpu) / accepted * 1000 : double.NaN;
         Log($"  {wrk.RequestsPerSecond:N0} events/s (wrk p50 {wrk.P50Ms:0.0} ms, p99 {wrk.P99Ms:0.0} ms), {wrk.Errors} errors, " +
             $"{cpuPer1000:0.000} CPU s per 1,000");
         return (wrk, cpuPer1000);
@@ -377,11 +379,12 @@ internal sealed class Bench(Settings settings, Report report, string tempDir)
     /// Events at a steady moderate rate while an endpoint listens; the receiver notes when the first message naming
     /// each event's order id arrives. Latency runs from the moment the event was due to be sent.
     /// </summary>
-    private async Task FirstAttemptLatencyAsync(ReferloopApi api, BenchDatabase db, Fixture program, string provider,
+    private async Task FirstAttemptLatencyAsync(ReferloopApi api, BenchDatabase db, Fixture program, string provider, double ingestRate,
         (double PostsPerSecond, double P50, double P99) http, CancellationToken ct)
     {
         await WaitQuietAsync(db, ct);
-        var rate = settings.LatencyRate;
+        // Moderate means well under what the server sustains: at most a quarter of the saturated ingest rate.
+        var rate = (int)Math.Clamp(ingestRate / 4, 1, settings.LatencyRate);
         Log($"{provider}: event → first delivery attempt at {rate} events/s");
         await _receiver.ResetAsync(track: true, ct);
         var due = new System.Collections.Concurrent.ConcurrentDictionary<string, long>();
@@ -494,9 +497,10 @@ internal sealed class Bench(Settings settings, Report report, string tempDir)
     private async Task WaitQuietAsync(BenchDatabase db, CancellationToken ct)
     {
         var deadline = Stopwatch.GetTimestamp() + 120 * Stopwatch.Frequency;
+        long waiting = 0;
         while (Stopwatch.GetTimestamp() < deadline)
         {
-            var waiting = await CountOrZeroAsync(db, """SELECT COUNT(*) FROM outbox WHERE "DispatchedAt" IS NULL""", ct)
+            waiting = await CountOrZeroAsync(db, """SELECT COUNT(*) FROM outbox WHERE "DispatchedAt" IS NULL""", ct)
                 + await CountOrZeroAsync(db, """SELECT COUNT(*) FROM webhook_deliveries WHERE "Status" = 'pending'""", ct);
             if (waiting == 0)
             {
@@ -504,7 +508,8 @@ internal sealed class Bench(Settings settings, Report report, string tempDir)
             }
             await Task.Delay(250, ct);
         }
-        throw new BenchException("outbound messages were still waiting after 120 s");
+        report.Note($"{db.Provider}: {waiting:N0} outbound messages or deliveries were still waiting after 120 s; the next figure may include them");
+        Log($"  {waiting:N0} messages still waiting after 120 s; going on");
     }
 
     /// <summary>Marks whatever a cut-short delivery run left as done (server stopped), so it does not compete with the next phase.</summary>

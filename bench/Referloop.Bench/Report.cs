@@ -64,7 +64,7 @@ internal sealed class Report
             r.Figure,
             r.Value is { } v ? $"{Format(v)} {r.Unit}" : "n/a",
             r.Ceiling is { } c ? $"{Format(c)} ({r.CeilingName})" : "",
-            r.Ratio is { } ratio ? ratio.ToString(ratio < 10 ? "0.00" : "0.0", CultureInfo.InvariantCulture) + "×" : "",
+            r.Ratio is { } ratio ? ratio.ToString(ratio switch { >= 10 => "0.0", >= 0.1 => "0.00", _ => "0.000" }, CultureInfo.InvariantCulture) + "×" : "",
             r.TargetText ?? "",
             r.Pass switch { true => "PASS", false => "FAIL", null => "" } + (r.Note is null ? "" : (r.Pass is null ? "" : " ") + $"({r.Note})"),
         }).ToList();

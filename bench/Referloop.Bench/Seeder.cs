@@ -171,6 +171,6 @@ internal sealed class Seeder(BenchDatabase db, Action<string> log)
             }
         }
         await db.ExecuteAsync(
-            $"INSERT INTO {table} ({string.Join(", ", names)}) SELECT {string.Join(", ", expressions)} FROM {db.Sequence(count)} AS s", ct);
+            $"INSERT INTO {table} ({string.Join(", ", names)}) SELECT {string.Join(", ", expressions)} FROM {db.Sequence(count)} AS s", ct, bulk: true);
     }
 }

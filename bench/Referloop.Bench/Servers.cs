@@ -40,7 +40,7 @@ internal sealed class ServerProcess : IAsyncDisposable
         var process = ChildProcess.Start(name, "dotnet", [dll, "--urls", baseUrl], workDir, env, Path.Combine(workDir, $"{name}.log"));
         var server = new ServerProcess(process, baseUrl);
         using var probe = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
-        var deadline = Stopwatch.GetTimestamp() + 120 * Stopwatch.Frequency;
+        var deadline = Stopwatch.GetTimestamp() + 180 * Stopwatch.Frequency;
         while (true)
         {
             if (process.HasExited)
@@ -65,7 +65,7 @@ internal sealed class ServerProcess : IAsyncDisposable
             if (Stopwatch.GetTimestamp() > deadline)
             {
                 await server.DisposeAsync();
-                throw new BenchException($"{name} was not ready within 120 s:\n{process.Tail()}");
+                throw new BenchException($"{name} was not ready within 180 s:\n{process.Tail()}");
             }
             await Task.Delay(200, ct);
         }

@@ -52,7 +52,7 @@ internal sealed record Settings
             Threads = Number("BENCH_THREADS", 2, 1, 64),
             DeliveryConcurrency = Number("BENCH_DELIVERY_CONCURRENCY", 8, 1, 1024),
             DeliveryMessages = Number("BENCH_DELIVERY_MESSAGES", quick ? 5_000 : 100_000, 100, 10_000_000),
-            DeliveryTimeout = TimeSpan.FromSeconds(Number("BENCH_DELIVERY_TIMEOUT", quick ? 60 : 180, 5, 3600)),
+            DeliveryTimeout = TimeSpan.FromSeconds(Number("BENCH_DELIVERY_TIMEOUT", quick ? 20 : 45, 5, 3600)),
             GrowthRows = Number("BENCH_GROWTH_ROWS", quick ? 50_000 : 1_000_000, 0, 100_000_000),
             LatencyRate = Number("BENCH_LATENCY_RATE", 50, 1, 100_000),
             Advocates = Number("BENCH_ADVOCATES", quick ? 20 : 100, 1, 100_000),
