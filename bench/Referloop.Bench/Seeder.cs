@@ -33,13 +33,15 @@ internal sealed class Seeder(BenchDatabase db, Action<string> log)
         CancellationToken ct)
     {
         var now = DateTimeOffset.UtcNow.AddHours(-1);
+        // One millisecond apart, oldest first, like a history that grew over time.
+        var back = $"({rows} - n)";
         var started = Stopwatch.GetTimestamp();
         var tables = new List<string>();
         async Task EventsAsync()
         {
             if (await HasTableAsync(Events, ct))
             {
-                await InsertAsync(Events, rows, EventValues(tag, campaignId, now), ct);
+                await InsertAsync(Events, rows, EventValues(tag, campaignId, now, back), ct);
                 lock (tables)
                 {
                     tables.Add(Events);
@@ -52,9 +54,9 @@ internal sealed class Seeder(BenchDatabase db, Action<string> log)
             {
                 return;
             }
-            await InsertAsync(Outbox, rows, OutboxValues(tag, campaignId, now, dispatched: true), ct);
-            await InsertAsync(Deliveries, rows, DeliveryValues(tag, endpointId, now), ct);
-            await InsertAsync(Attempts, rows, AttemptValues(tag, endpointId, endpointUrl, now), ct);
+            await InsertAsync(Outbox, rows, OutboxValues(tag, campaignId, now, dispatched: true, back), ct);
+            await InsertAsync(Deliveries, rows, DeliveryValues(tag, endpointId, now, back), ct);
+            await InsertAsync(Attempts, rows, AttemptValues(tag, endpointId, endpointUrl, now, back), ct);
             lock (tables)
             {
                 tables.AddRange([Outbox, Deliveries, Attempts]);
@@ -89,25 +91,26 @@ internal sealed class Seeder(BenchDatabase db, Action<string> log)
 
     private string Quoted(string text) => $"'{text.Replace("'", "''")}'";
 
-    private Dictionary<string, string> EventValues(char tag, string campaignId, DateTimeOffset now) => new()
+    private Dictionary<string, string> EventValues(char tag, string campaignId, DateTimeOffset now, string back) => new()
     {
         ["Id"] = Id("evt", tag),
         ["CampaignId"] = Quoted(campaignId),
         ["Type"] = "'purchase'",
-        ["Email"] = $"('seed{tag}-' || n || '@example.org')",
+        // Zero-padded, so that every index takes its rows in order (appends, not page splits all over the tree).
+        ["Email"] = $"('seed{tag}-' || {db.Padded("n", 9)} || '@example.org')",
         ["Name"] = "('Seeded Friend ' || n)",
-        ["OrderId"] = $"('seed{tag}-' || n)",
+        ["OrderId"] = $"('seed{tag}-' || {db.Padded("n", 9)})",
         ["PurchaseValue"] = "'120.5'",
         ["Currency"] = "'USD'",
         ["Ip"] = "('198.51.100.' || (n % 250))",
         ["UserAgent"] = Quoted(UserAgent),
         ["Properties"] = Quoted(Properties),
         ["Outcome"] = Quoted("""{"eventId":"evt_seed","duplicate":false,"attributed":false,"attributedBy":null,"reason":"no referral code, click or earlier visit matched","referral":null,"rewards":[],"conversion":null}"""),
-        ["OccurredAt"] = db.Instant(now, "n"),
-        ["ReceivedAt"] = db.Instant(now, "n"),
+        ["OccurredAt"] = db.Instant(now, back),
+        ["ReceivedAt"] = db.Instant(now, back),
     };
 
-    private Dictionary<string, string> OutboxValues(char tag, string campaignId, DateTimeOffset now, bool dispatched, string back = "n") => new()
+    private Dictionary<string, string> OutboxValues(char tag, string campaignId, DateTimeOffset now, bool dispatched, string back) => new()
     {
         ["Id"] = Id("msg", tag),
         ["Type"] = "'reward.issued'",
@@ -117,7 +120,7 @@ internal sealed class Seeder(BenchDatabase db, Action<string> log)
         ["DispatchedAt"] = dispatched ? db.Instant(now, back) : "NULL",
     };
 
-    private Dictionary<string, string> DeliveryValues(char tag, string endpointId, DateTimeOffset now) => new()
+    private Dictionary<string, string> DeliveryValues(char tag, string endpointId, DateTimeOffset now, string back) => new()
     {
         ["Id"] = Id("dlv", tag),
         ["MessageId"] = Id("msg", tag),
@@ -125,15 +128,15 @@ internal sealed class Seeder(BenchDatabase db, Action<string> log)
         ["Status"] = "'succeeded'",
         ["Attempts"] = "1",
         ["Round"] = "1",
-        ["NextAttemptAt"] = db.Instant(now, "n"),
+        ["NextAttemptAt"] = db.Instant(now, back),
         ["LastStatusCode"] = "200",
         ["IsTest"] = "0",
-        ["CreatedAt"] = db.Instant(now, "n"),
-        ["UpdatedAt"] = db.Instant(now, "n"),
-        ["CompletedAt"] = db.Instant(now, "n"),
+        ["CreatedAt"] = db.Instant(now, back),
+        ["UpdatedAt"] = db.Instant(now, back),
+        ["CompletedAt"] = db.Instant(now, back),
     };
 
-    private Dictionary<string, string> AttemptValues(char tag, string endpointId, string url, DateTimeOffset now) => new()
+    private Dictionary<string, string> AttemptValues(char tag, string endpointId, string url, DateTimeOffset now, string back) => new()
     {
         ["Id"] = Id("att", tag),
         ["DeliveryId"] = Id("dlv", tag),
@@ -145,7 +148,7 @@ internal sealed class Seeder(BenchDatabase db, Action<string> log)
         ["StatusCode"] = "200",
         ["LatencyMs"] = "2",
         ["ResponseExcerpt"] = "''",
-        ["AttemptedAt"] = db.Instant(now, "n"),
+        ["AttemptedAt"] = db.Instant(now, back),
     };
 
     private async Task InsertAsync(string table, long count, IReadOnlyDictionary<string, string> values, CancellationToken ct)
