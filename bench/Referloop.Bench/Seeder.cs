@@ -102,7 +102,8 @@ internal sealed class Seeder(BenchDatabase db, Action<string> log)
         ["OrderId"] = $"('seed{tag}-' || {db.Padded("n", 9)})",
         ["PurchaseValue"] = "'120.5'",
         ["Currency"] = "'USD'",
-        ["Ip"] = "('198.51.100.' || (n % 250))",
+        // Many different visitors, none from the addresses the bench's purchases use (198.51.100.x).
+        ["Ip"] = "('10.' || (n / 65536 % 256) || '.' || (n / 256 % 256) || '.' || (n % 256))",
         ["UserAgent"] = Quoted(UserAgent),
         ["Properties"] = Quoted(Properties),
         ["Outcome"] = Quoted("""{"eventId":"evt_seed","duplicate":false,"attributed":false,"attributedBy":null,"reason":"no referral code, click or earlier visit matched","referral":null,"rewards":[],"conversion":null}"""),
