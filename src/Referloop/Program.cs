@@ -6,9 +6,11 @@ using OpenTelemetry.Metrics;
 using OpenTelemetry.Trace;
 using Referloop.Campaigns;
 using Referloop.Http;
+using Referloop.InboundHooks;
 using Referloop.Participants;
 using Referloop.Rewards;
 using Referloop.Security;
+using Referloop.SocialProof;
 using Referloop.Storage;
 using Referloop.Tracking;
 using Scalar.AspNetCore;
@@ -25,6 +27,7 @@ builder.Services.AddHttpContextAccessor();
 builder.Services.AddScoped<PublicUrls>();
 builder.Services.AddHttpClient();
 builder.Services.AddScoped<CouponAllocator>();
+builder.Services.AddInboundHooks(builder.Configuration);
 
 builder.Services.AddProblemDetails(options => options.CustomizeProblemDetails = context =>
 {
@@ -72,8 +75,10 @@ if (app.Configuration.GetValue<bool>("Http:TrustForwardedHeaders"))
 }
 app.UseExceptionHandler();
 app.UseStatusCodePages();
+app.UseCors();
 app.UseAuthentication();
 app.UseAuthorization();
+app.UseRateLimiter();
 
 app.MapOpenApi();
 app.MapScalarApiReference("/docs", options => options.WithTitle("Referloop API").AddPreferredSecuritySchemes("Bearer"));
@@ -85,6 +90,9 @@ app.MapApiKeys();
 app.MapCampaigns();
 app.MapParticipants();
 app.MapShareLinks();
+app.MapInboundHooks();
+app.MapHookReceiver();
+app.MapSocialProof();
 
 app.Run();
 

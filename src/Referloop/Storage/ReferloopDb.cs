@@ -1,7 +1,9 @@
 using Microsoft.EntityFrameworkCore;
 using Referloop.Campaigns;
+using Referloop.InboundHooks;
 using Referloop.Participants;
 using Referloop.Security;
+using Referloop.SocialProof;
 using Referloop.Tracking;
 using Referloop.Webhooks;
 
@@ -18,6 +20,9 @@ public abstract class ReferloopDb(DbContextOptions options) : DbContext(options)
     public DbSet<Participant> Participants => Set<Participant>();
     public DbSet<Click> Clicks => Set<Click>();
     public DbSet<OutboxMessage> Outbox => Set<OutboxMessage>();
+    public DbSet<InboundHook> InboundHooks => Set<InboundHook>();
+    public DbSet<InboundRequest> InboundRequests => Set<InboundRequest>();
+    public DbSet<SocialProofItem> SocialProofItems => Set<SocialProofItem>();
 
     protected override void OnModelCreating(ModelBuilder modelBuilder) =>
         modelBuilder.ApplyConfigurationsFromAssembly(typeof(ReferloopDb).Assembly);
