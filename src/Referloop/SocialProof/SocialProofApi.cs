@@ -1,5 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
+using System.Text.Encodings.Web;
+using System.Text.Json;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
@@ -43,7 +45,7 @@ internal static class SocialProofApi
         return routes;
     }
 
-    private static async Task<Results<Ok<SocialProofFeed>, ProblemHttpResult, ValidationProblem>> Feed(string id,
+    private static async Task<Results<JsonHttpResult<SocialProofFeed>, ProblemHttpResult, ValidationProblem>> Feed(string id,
         [AsParameters] SocialProofQuery query, HttpContext http, ReferloopDb db, TimeProvider clock, CancellationToken ct)
     {
         var admin = http.Request.Headers.Authorization.Count > 0
@@ -82,10 +84,14 @@ internal static class SocialProofApi
             .CountAsync(ct);
 
         http.Response.Headers.CacheControl = "private, max-age=15";
-        return TypedResults.Ok(new SocialProofFeed(id, items.Select(i => SocialProofEntry.From(i, now)).ToList(),
+        http.Response.Headers.XContentTypeOptions = "nosniff";
+        return TypedResults.Json(new SocialProofFeed(id, items.Select(i => SocialProofEntry.From(i, now)).ToList(),
             new ConversionCounts(total, lastWeek),
-            items.Any(i => i.LocatedByIp) ? new Attribution(DbIpGeoIp.Attribution, DbIpGeoIp.AttributionUrl) : null));
+            items.Any(i => i.LocatedByIp) ? new Attribution(DbIpGeoIp.Attribution, DbIpGeoIp.AttributionUrl) : null), FeedJson);
     }
+
+    /// <summary>The feed is read cross-origin by merchants' pages: HTML-significant characters are escaped (\u003C).</summary>
+    private static readonly JsonSerializerOptions FeedJson = new(JsonSerializerDefaults.Web) { Encoder = JavaScriptEncoder.Default };
 
     private static readonly Lazy<string> WidgetScript = new(() =>
     {
