@@ -31,6 +31,14 @@ ensure_postgres() {
   export REFERLOOP_TEST_PG="Host=localhost;Username=referloop_test;Password=referloop_test"
 }
 
+# The social-proof widget is tested in Debian's Chromium (driven by Playwright, which never downloads a browser).
+ensure_chromium() {
+  [ -x /usr/bin/chromium ] && return 0
+  log "installing Chromium (apt)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq && apt-get install -y -qq chromium >/dev/null
+}
+
 passed=0 failed=0 skipped=0 status=0
 
 run_suite() { # name, then environment assignments
@@ -52,6 +60,8 @@ run_suite() { # name, then environment assignments
   [ "$code" -eq 0 ] || status=1
   rm -f "$out"
 }
+
+ensure_chromium || echo "Chromium could not be installed; the browser test will be skipped"
 
 log "building"
 build_log=$(mktemp)
