@@ -145,7 +145,7 @@ internal static class HookReceiver
             db.ChangeTracker.Clear();
             await db.InboundRequests.Where(r => r.Id == request.Id).ExecuteUpdateAsync(set => set
                 .SetProperty(r => r.Outcome, InboundOutcomeStatus.Failed)
-                .SetProperty(r => r.Reason, $"Processing failed on the server ({e.GetType().Name}); the request is kept."), CancellationToken.None);
+                .SetProperty(r => r.Reason, Truncate($"Processing failed on the server ({e.GetType().Name}: {e.Message}); the request is kept.", 2000)), CancellationToken.None);
             return TypedResults.Problem(title: "The request could not be processed.",
                 detail: $"It is stored as {request.Id} and can be inspected by the hook's owner.",
                 statusCode: StatusCodes.Status500InternalServerError);

@@ -11,6 +11,7 @@ public static class InboundHooksSetup
     public static IServiceCollection AddInboundHooks(this IServiceCollection services, IConfiguration configuration)
     {
         services.AddSingleton<IGeoIp, DbIpGeoIp>();
+        services.AddHostedService<GeoIpWarmup>();
         services.AddScoped<StreamEnricher>();
         services.AddScoped<IInboundEventSink, UnavailableInboundEventSink>();
 

@@ -32,6 +32,11 @@ public sealed class DbIpGeoIp : IGeoIp, IDisposable
 
     public DbIpGeoIp(IConfiguration configuration, ILogger<DbIpGeoIp> logger)
     {
+        if (!configuration.GetValue("SocialProof:GeoIp", true))
+        {
+            logger.LogInformation("IP location is switched off (SocialProof:GeoIp=false).");
+            return;
+        }
         var folder = FindFolder(configuration["SocialProof:GeoIpDirectory"]);
         if (folder is null)
         {
@@ -105,4 +110,16 @@ public sealed class DbIpGeoIp : IGeoIp, IDisposable
         _v4?.Dispose();
         _v6?.Dispose();
     }
+}
+
+/// <summary>Opens the database at start-up, so a missing one is reported then, once, rather than at the first request.</summary>
+internal sealed class GeoIpWarmup(IGeoIp geoIp) : IHostedService
+{
+    public Task StartAsync(CancellationToken ct)
+    {
+        _ = geoIp.IsAvailable;
+        return Task.CompletedTask;
+    }
+
+    public Task StopAsync(CancellationToken ct) => Task.CompletedTask;
 }

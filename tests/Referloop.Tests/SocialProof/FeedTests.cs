@@ -132,3 +132,30 @@ public class FeedTests(ShopOriginApp app) : IClassFixture<ShopOriginApp>
         Assert.DoesNotContain("document.write", script);
     }
 }
+
+public sealed class NoGeoIpApp : ReferloopApp
+{
+    protected override IDictionary<string, string?> Settings => new Dictionary<string, string?>(base.Settings)
+    {
+        ["SocialProof:GeoIp"] = "false",
+    };
+}
+
+public class WithoutGeoIpTests(NoGeoIpApp app) : IClassFixture<NoGeoIpApp>
+{
+    [Fact]
+    public async Task Without_the_geoip_database_items_are_kept_without_ip_location()
+    {
+        var admin = app.CreateAdminClient();
+        var campaign = await admin.CreateCampaign();
+        var hook = await admin.CreateHook(campaign, "stream");
+
+        var response = await app.CreateAnonymousClient().PostJson(hook.Path, """{"email": "ann@example.com", "ip": "8.8.8.8"}""");
+
+        response.EnsureStatus(HttpStatusCode.OK);
+        var item = (await response.ReadJson())["result"]!["item"]!;
+        Assert.Equal("Ann", (string)item["firstName"]!);
+        Assert.Null(item["country"]);
+        Assert.Null((await admin.GetOk($"/api/v1/campaigns/{campaign}/social-proof"))["attribution"]);
+    }
+}
