@@ -33,6 +33,7 @@ internal static class HookReceiver
             .WithTags("Inbound hooks")
             .WithName("ReceiveInboundHook")
             .WithSummary("Receive a JSON or form-encoded POST on a hook URL (track, qualify, conversion or stream)")
+            .Accepts<JsonObject>("application/json", "application/x-www-form-urlencoded")
             .RequireRateLimiting(InboundHooksSetup.RateLimitPolicy);
         return routes;
     }

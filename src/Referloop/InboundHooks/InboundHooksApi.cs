@@ -24,8 +24,7 @@ public sealed record InboundHookResponse(
     string CampaignId,
     string Kind,
     string? Name,
-    /// <summary>The start of the URL, so an operator can recognise it; the full URL was shown once, at creation.</summary>
-    string UrlPrefix,
+    string UrlPrefix, // the full URL was shown once, at creation; the start of it lets an operator recognise it
     bool Signed,
     long Conversions,
     DateTimeOffset CreatedAt,

@@ -37,10 +37,10 @@ public sealed class StreamEnricher(ReferloopDb db, IGeoIp geoIp)
         var givenLocation = city ?? state ?? stateCode ?? country ?? countryCode;
         if (givenLocation is null && payload.Ip is not null && geoIp.Locate(payload.Ip) is { } located)
         {
-            (city, countryCode, locatedByIp) = (located.City, located.CountryCode, true);
+            (city, countryCode, locatedByIp) = (Fit(located.City), located.CountryCode is { Length: 2 } code ? code : null, true);
             if (countryCode == "US")
             {
-                state = located.Region;
+                state = Fit(located.Region);
             }
         }
 
@@ -65,8 +65,8 @@ public sealed class StreamEnricher(ReferloopDb db, IGeoIp geoIp)
             HookId = hookId,
             RequestId = requestId,
             Email = payload.Email,
-            FirstName = firstName,
-            LastName = lastName,
+            FirstName = Fit(firstName),
+            LastName = Fit(lastName),
             City = city,
             State = state,
             StateCode = stateCode,
@@ -84,4 +84,7 @@ public sealed class StreamEnricher(ReferloopDb db, IGeoIp geoIp)
             CreatedAt = now,
         };
     }
+
+    /// <summary>Names and places from the GeoIP database or a participant are not bounded by the payload's rules.</summary>
+    private static string? Fit(string? text) => text is null || text.Length <= 100 ? text : text[..100];
 }
