@@ -6,7 +6,9 @@
  *
  * Optional data attributes: data-api (base URL, default: where this script came from), data-limit (items, 20),
  * data-interval (ms between notifications, 8000), data-duration (ms each stays, 5000), data-position
- * ("bottom-left" or "bottom-right"), data-container (CSS selector to render into instead of a floating corner).
+ * ("bottom-left" or "bottom-right"), data-container (CSS selector to render into instead of a floating corner),
+ * data-conversions-text (shown between items when a conversion hook counted at least 2 in the last week;
+ * "{count}" is replaced; default "{count} people signed up this week"; "off" hides it).
  *
  * Everything from the feed is written with textContent and links are used only when they are http(s), so a name
  * or product such as "<script>…" shows as text and never runs.
@@ -99,8 +101,21 @@
     return box;
   }
 
+  function summary(count) {
+    var box = element("div", "rl-sp-notification rl-sp-summary",
+      (data.conversionsText || "{count} people signed up this week").replace("{count}", String(count)));
+    box.setAttribute("role", "status");
+    box.style.cssText = "max-width:320px;padding:10px 14px;background:#fff;color:#222;border-radius:10px;" +
+      "box-shadow:0 4px 16px rgba(0,0,0,.18);font:14px/1.35 system-ui,sans-serif;transition:opacity .4s;opacity:0";
+    return box;
+  }
+
   function start(feed) {
-    var items = (feed && feed.data) || [];
+    var items = ((feed && feed.data) || []).slice();
+    var lastWeek = feed && feed.conversions ? feed.conversions.lastWeek : 0;
+    if (lastWeek >= 2 && data.conversionsText !== "off") {
+      items.push({ summary: lastWeek });
+    }
     if (!items.length) { return; }
     var host = data.container ? document.querySelector(data.container) : null;
     if (!host) {
@@ -111,7 +126,8 @@
     host.setAttribute("aria-live", "polite");
     var index = 0;
     function next() {
-      var box = render(items[index % items.length], feed.attribution);
+      var item = items[index % items.length];
+      var box = item.summary ? summary(item.summary) : render(item, feed.attribution);
       index++;
       host.textContent = "";
       host.appendChild(box);

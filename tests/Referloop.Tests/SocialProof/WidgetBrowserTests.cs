@@ -37,7 +37,7 @@ public sealed class WidgetApp : ReferloopApp
 public class WidgetBrowserTests(WidgetApp app) : IClassFixture<WidgetApp>
 {
     [ChromiumFact]
-    public async Task The_widget_rotates_notifications_as_text_with_safe_links_only()
+    public async Task The_widget_rotates_notifications_as_text_with_safe_links_only_and_the_weekly_count()
     {
         var admin = app.CreateAdminClient();
         var created = await admin.PostOk("/api/v1/campaigns", Api.SpringCampaign);
@@ -65,6 +65,10 @@ public class WidgetBrowserTests(WidgetApp app) : IClassFixture<WidgetApp>
             ["productLink"] = "javascript:window.__pwned=3",
             ["timestamp"] = now.AddMinutes(-1).ToUnixTimeMilliseconds(),
         }.ToJsonString())).EnsureStatus(HttpStatusCode.OK);
+
+        var conversions = await admin.CreateHook(campaign, "conversion");
+        (await sender.PostRaw(conversions.Path, "", null)).EnsureStatus(HttpStatusCode.OK);
+        (await sender.PostRaw(conversions.Path, "", null)).EnsureStatus(HttpStatusCode.OK);
 
         var shopPage = $$"""
             <!doctype html><html><head><title>Shop</title></head><body>
@@ -117,7 +121,7 @@ public class WidgetBrowserTests(WidgetApp app) : IClassFixture<WidgetApp>
 
         await page.GotoAsync(WidgetApp.ShopOrigin + "/");
         var seen = new HashSet<string>();
-        for (var i = 0; i < 40 && seen.Count < 2; i++)
+        for (var i = 0; i < 60 && seen.Count < 3; i++)
         {
             var notification = page.Locator("#proof .rl-sp-notification");
             if (await notification.CountAsync() == 1)
@@ -130,6 +134,7 @@ public class WidgetBrowserTests(WidgetApp app) : IClassFixture<WidgetApp>
         Assert.Contains(seen, text => text.Contains("John S. from Miami") && text.Contains("bought Sneakers"));
         Assert.Contains(seen, text => text.Contains("<img src=x onerror=\"window.__pwned=1\"> from <script>window.__pwned=2</script>")
             && text.Contains("bought <b>Hat</b>"));
+        Assert.Contains("2 people signed up this week", seen);
         Assert.Null(await page.EvaluateAsync<int?>("window.__pwned"));
         Assert.Empty(dialogs);
         Assert.Equal(0, await page.Locator("#proof img[src='x'], #proof script, #proof b").CountAsync());
