@@ -3,6 +3,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.OpenApi;
 using Referloop.Http;
 using Referloop.Security;
 using Referloop.SocialProof;
@@ -33,7 +34,24 @@ internal static class HookReceiver
             .WithTags("Inbound hooks")
             .WithName("ReceiveInboundHook")
             .WithSummary("Receive a JSON or form-encoded POST on a hook URL (track, qualify, conversion or stream)")
-            .Accepts<JsonObject>("application/json", "application/x-www-form-urlencoded")
+            .WithDescription("The body is read by its Content-Type, which must match it: application/json (an object) or " +
+                "application/x-www-form-urlencoded (nested keys such as products[0][name]); at most 1 MiB. " +
+                "Send Idempotency-Key (or webhook-id) to make retries safe. See docs/inbound-hooks.md for the fields of each kind.")
+            // Declared here rather than with Accepts(): Accepts would let routing answer 415 itself, before the request is stored.
+            .AddOpenApiOperationTransformer((operation, _, _) =>
+            {
+                var schema = new OpenApiSchema { Type = JsonSchemaType.Object };
+                operation.RequestBody = new OpenApiRequestBody
+                {
+                    Required = false,
+                    Content = new Dictionary<string, OpenApiMediaType>
+                    {
+                        ["application/json"] = new() { Schema = schema },
+                        ["application/x-www-form-urlencoded"] = new() { Schema = schema },
+                    },
+                };
+                return Task.CompletedTask;
+            })
             .RequireRateLimiting(InboundHooksSetup.RateLimitPolicy);
         return routes;
     }
@@ -42,8 +60,9 @@ internal static class HookReceiver
         HttpContext http, ReferloopDb db, TimeProvider clock, IInboundEventSink sink, StreamEnricher enricher,
         ILoggerFactory loggers, CancellationToken ct)
     {
+        var tokenHash = Secrets.Hash(token);
         var hook = token.Length is < 10 or > 200 ? null : await db.InboundHooks
-            .FirstOrDefaultAsync(h => h.TokenHash == Secrets.Hash(token) && h.RevokedAt == null, ct);
+            .FirstOrDefaultAsync(h => h.TokenHash == tokenHash && h.RevokedAt == null, ct);
         if (hook is null)
         {
             // Unknown and revoked tokens get the same answer, so a caller cannot probe which tokens exist.

@@ -236,7 +236,7 @@ public sealed record StreamPayload(
             return null;
         }
         DateTimeOffset? at = null;
-        if (decimal.TryParse(text, NumberStyles.Number, CultureInfo.InvariantCulture, out var number))
+        if (decimal.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var number))
         {
             // Seconds since 1970 stay below 1e11 until the year 5138; milliseconds pass it in 1973.
             var milliseconds = Math.Abs(number) >= 100_000_000_000m ? number : number * 1000m;

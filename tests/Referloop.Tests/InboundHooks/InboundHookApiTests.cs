@@ -147,5 +147,15 @@ public class InboundHookApiTests(ReferloopApp app) : IClassFixture<ReferloopApp>
         Assert.Single(rejectedOnly["data"]!.AsArray());
     }
 
+    [Fact]
+    public async Task The_openapi_document_describes_both_body_formats_of_a_hook()
+    {
+        var document = await _sender.GetOk("/openapi/v1.json");
+
+        var content = document["paths"]!["/hooks/{token}"]!["post"]!["requestBody"]!["content"]!.AsObject();
+        Assert.True(content.ContainsKey("application/json"));
+        Assert.True(content.ContainsKey("application/x-www-form-urlencoded"));
+    }
+
     private static StringContent JsonContent(JsonNode body) => new(body.ToJsonString(), System.Text.Encoding.UTF8, "application/json");
 }

@@ -199,6 +199,7 @@ public class StreamHookTests(ReferloopApp app) : IClassFixture<ReferloopApp>
     [Theory]
     [InlineData("1528611279", "2018-06-10T06:14:39+00:00")]
     [InlineData("1528611279398", "2018-06-10T06:14:39.398+00:00")]
+    [InlineData("1.528611279E12", "2018-06-10T06:14:39+00:00")]
     [InlineData("2026-11-01T08:30:00Z", "2026-11-01T08:30:00+00:00")]
     [InlineData("2026-11-01T10:30:00+02:00", "2026-11-01T08:30:00+00:00")]
     public async Task Timestamps_in_seconds_milliseconds_or_iso_8601(string timestamp, string expected)
