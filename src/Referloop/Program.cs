@@ -5,6 +5,7 @@ using OpenTelemetry;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Trace;
 using Referloop.Campaigns;
+using Referloop.Dashboard;
 using Referloop.Http;
 using Referloop.InboundHooks;
 using Referloop.Participants;
@@ -28,6 +29,7 @@ builder.Services.AddScoped<PublicUrls>();
 builder.Services.AddHttpClient();
 builder.Services.AddScoped<CouponAllocator>();
 builder.Services.AddInboundHooks(builder.Configuration);
+builder.Services.AddCouponPools();
 
 builder.Services.AddProblemDetails(options => options.CustomizeProblemDetails = context =>
 {
@@ -44,6 +46,7 @@ builder.Services.AddAuthentication(AdminAuthentication.SchemeName)
 builder.Services.AddAuthorizationBuilder()
     .AddPolicy(AdminAuthentication.Policy, policy => policy.AddAuthenticationSchemes(AdminAuthentication.SchemeName).RequireAuthenticatedUser());
 
+builder.Services.AddDashboard();
 builder.Services.AddOpenApi(options => options.AddDocumentTransformer<BearerSecurityTransformer>());
 builder.Services.AddHealthChecks().AddDbContextCheck<ReferloopDb>("database", tags: ["ready"]);
 var telemetry = builder.Services.AddOpenTelemetry()
@@ -76,6 +79,7 @@ if (app.Configuration.GetValue<bool>("Http:TrustForwardedHeaders"))
 app.UseExceptionHandler();
 app.UseStatusCodePages();
 app.UseCors();
+app.MapStaticAssets();
 app.UseAuthentication();
 app.UseAuthorization();
 app.UseRateLimiter();
@@ -88,11 +92,13 @@ app.MapGet("/", () => TypedResults.Redirect("/docs")).ExcludeFromDescription();
 
 app.MapApiKeys();
 app.MapCampaigns();
+app.MapCouponPools();
 app.MapParticipants();
 app.MapShareLinks();
 app.MapInboundHooks();
 app.MapHookReceiver();
 app.MapSocialProof();
+app.MapDashboard();
 
 app.Run();
 

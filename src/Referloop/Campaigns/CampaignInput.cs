@@ -1,6 +1,7 @@
 using System.Net;
 using System.Text.RegularExpressions;
 using Referloop.Http;
+using Referloop.Security;
 using Referloop.Storage;
 
 namespace Referloop.Campaigns;
@@ -214,6 +215,26 @@ public sealed partial record CampaignInput : IValidatable
             }
         }
         errors.Range("fraud.maxReferralsPerHour", fraud.MaxReferralsPerHour, 1, 1_000_000);
+    }
+
+    /// <summary>A new, active campaign with this input's settings and a fresh publishable key.</summary>
+    public Campaign ToNewCampaign(DateTimeOffset now)
+    {
+        var campaign = new Campaign
+        {
+            Id = Ids.New("cmp"),
+            Name = "",
+            LandingUrl = "",
+            Approval = ApprovalPolicy.Auto,
+            Fraud = new FraudPolicy(),
+            Rewards = [],
+            Status = CampaignStatus.Active,
+            PublishableKey = Secrets.NewToken("pk"),
+            CreatedAt = now,
+            UpdatedAt = now,
+        };
+        ApplyTo(campaign);
+        return campaign;
     }
 
     /// <summary>Applies this input to a campaign; rule ids are kept when given and assigned when not.</summary>

@@ -69,21 +69,7 @@ internal static class CampaignsApi
     private static async Task<Created<CampaignResponse>> Create(CampaignInput input, ReferloopDb db, TimeProvider clock,
         PublicUrls urls, CancellationToken ct)
     {
-        var now = clock.GetUtcNow();
-        var campaign = new Campaign
-        {
-            Id = Ids.New("cmp"),
-            Name = "",
-            LandingUrl = "",
-            Approval = ApprovalPolicy.Auto,
-            Fraud = new FraudPolicy(),
-            Rewards = [],
-            Status = CampaignStatus.Active,
-            PublishableKey = Secrets.NewToken("pk"),
-            CreatedAt = now,
-            UpdatedAt = now,
-        };
-        input.ApplyTo(campaign);
+        var campaign = input.ToNewCampaign(clock.GetUtcNow());
         db.Campaigns.Add(campaign);
         await db.SaveChangesAsync(ct);
         return TypedResults.Created($"/api/v1/campaigns/{campaign.Id}", CampaignResponse.From(campaign, urls));

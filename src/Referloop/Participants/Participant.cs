@@ -62,6 +62,8 @@ internal sealed class ParticipantConfiguration : IEntityTypeConfiguration<Partic
         participant.HasOne(p => p.Campaign).WithMany().HasForeignKey(p => p.CampaignId).OnDelete(DeleteBehavior.Restrict);
         participant.HasIndex(p => new { p.CampaignId, p.Email }).IsUnique();
         participant.HasIndex(p => p.Code).IsUnique();
+        // The velocity check counts an advocate's friends of the last hour.
+        participant.HasIndex(p => new { p.ReferredById, p.CreatedAt });
         participant.Ignore(p => p.Roles);
     }
 }

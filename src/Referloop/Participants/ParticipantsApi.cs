@@ -138,7 +138,7 @@ internal static class ParticipantsApi
             : TypedResults.Ok(ParticipantResponse.From(participant, urls));
     }
 
-    private static async Task<Results<Ok<ParticipantExport>, ProblemHttpResult>> Export(string campaignId, string id,
+    internal static async Task<Results<Ok<ParticipantExport>, ProblemHttpResult>> Export(string campaignId, string id,
         HttpContext http, ReferloopDb db, PublicUrls urls, TimeProvider clock, CancellationToken ct)
     {
         var participant = await db.Participants.AsNoTracking()
@@ -156,7 +156,7 @@ internal static class ParticipantsApi
         return TypedResults.Ok(new ParticipantExport(ParticipantResponse.From(participant, urls), clicks, clock.GetUtcNow()));
     }
 
-    private static async Task<Results<NoContent, ProblemHttpResult>> Delete(string campaignId, string id, ReferloopDb db,
+    internal static async Task<Results<NoContent, ProblemHttpResult>> Delete(string campaignId, string id, ReferloopDb db,
         CancellationToken ct)
     {
         await using var transaction = await db.Database.BeginTransactionAsync(ct);

@@ -1,4 +1,11 @@
+using System.Data.Common;
+using System.Net;
+using System.Text;
+using System.Text.Json;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Storage;
 using Referloop.Storage;
+using Referloop.Webhooks;
 
 namespace Referloop.Rewards;
 
@@ -8,14 +15,218 @@ public sealed record CouponAllocation(string? Code, string? FailureReason)
     public bool Succeeded => Code is not null;
 }
 
+/// <summary>The body POSTed to a pool's create-coupon URL.</summary>
+public sealed record CreateCouponRequest(string CampaignId, string Pool, string RewardId, string ParticipantId);
+
 /// <summary>Hands out each uploaded code exactly once; when a pool is empty, asks the merchant's create-coupon URL.</summary>
+/// <remarks>
+/// Writes go straight to the database (single statements), never through the change tracker: the context is the
+/// caller's, and a <c>SaveChanges</c> here would commit the caller's half-made changes with it. When the caller has
+/// a transaction open, the writes join it.
+/// </remarks>
 public sealed class CouponAllocator(ReferloopDb db, IHttpClientFactory httpClients, TimeProvider clock)
 {
-    // CONTRACT STUB — replaced by the coupon-pool implementation; the engine calls exactly this signature.
-    public Task<CouponAllocation> AllocateAsync(string campaignId, string pool, string rewardId, string participantId,
+    public const string HttpClientName = "create-coupon";
+    public static readonly TimeSpan CreateCouponTimeout = TimeSpan.FromSeconds(10);
+    private const int MaxResponseBytes = 64 * 1024;
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+
+    /// <summary>
+    /// The code for <paramref name="rewardId"/>: the one it already has (so asking twice is safe), else the oldest free
+    /// uploaded code of the pool, else a code from the pool's create-coupon URL. Never throws for a business reason:
+    /// a failure comes back as <see cref="CouponAllocation.FailureReason"/>, worded for the reward's blocking reason.
+    /// </summary>
+    public async Task<CouponAllocation> AllocateAsync(string campaignId, string pool, string rewardId, string participantId,
         CancellationToken ct)
     {
-        _ = (db, httpClients, clock);
-        return Task.FromResult(new CouponAllocation(null, $"coupon pool '{pool}' is empty"));
+        if (await CodeOfRewardAsync(rewardId, ct) is { } existing)
+        {
+            return new CouponAllocation(existing, null);
+        }
+
+        var target = await db.CouponPools.AsNoTracking()
+            .Where(p => p.CampaignId == campaignId && p.Name == pool)
+            .Select(p => new { p.Id, p.CreateCouponUrl, p.Secret })
+            .FirstOrDefaultAsync(ct);
+        if (target is null)
+        {
+            return Failed($"coupon pool '{pool}' does not exist: upload codes to it or give it a create-coupon URL");
+        }
+
+        if (await ClaimUploadedAsync(target.Id, rewardId, participantId, ct) is { } claimed)
+        {
+            return new CouponAllocation(claimed, null);
+        }
+        if (target.CreateCouponUrl is null)
+        {
+            return Failed($"coupon pool '{pool}' is empty");
+        }
+        return await CreateAsync(campaignId, pool, target.Id, target.CreateCouponUrl, target.Secret, rewardId, participantId, ct);
     }
+
+    private static CouponAllocation Failed(string reason) => new(null, reason);
+
+    private Task<string?> CodeOfRewardAsync(string rewardId, CancellationToken ct) =>
+        db.Coupons.AsNoTracking().Where(c => c.AllocatedToRewardId == rewardId).Select(c => c.Code).FirstOrDefaultAsync(ct);
+
+    /// <summary>
+    /// One conditional UPDATE claims the oldest free code. On PostgreSQL <c>FOR UPDATE SKIP LOCKED</c> lets concurrent
+    /// claims (from any number of instances) each take a different row instead of queueing on the same one; SQLite
+    /// runs one writer at a time, so the statement alone is atomic there.
+    /// </summary>
+    private async Task<string?> ClaimUploadedAsync(string poolId, string rewardId, string participantId, CancellationToken ct)
+    {
+        for (var attempt = 0; attempt < 5; attempt++)
+        {
+            var now = Timestamp(clock.GetUtcNow());
+            var claimed = await ExecuteGuardedAsync(() => db.Database.IsNpgsql()
+                ? db.Database.ExecuteSqlAsync($"""
+                    UPDATE coupons SET "AllocatedToRewardId" = {rewardId}, "AllocatedToParticipantId" = {participantId}, "AllocatedAt" = {now}
+                    WHERE "Id" = (SELECT "Id" FROM coupons WHERE "PoolId" = {poolId} AND "AllocatedToRewardId" IS NULL
+                                  ORDER BY "Id" LIMIT 1 FOR UPDATE SKIP LOCKED)
+                    """, ct)
+                : db.Database.ExecuteSqlAsync($"""
+                    UPDATE coupons SET "AllocatedToRewardId" = {rewardId}, "AllocatedToParticipantId" = {participantId}, "AllocatedAt" = {now}
+                    WHERE "Id" = (SELECT "Id" FROM coupons WHERE "PoolId" = {poolId} AND "AllocatedToRewardId" IS NULL
+                                  ORDER BY "Id" LIMIT 1)
+                      AND "AllocatedToRewardId" IS NULL
+                    """, ct), ct);
+            if (claimed is not 0)
+            {
+                // 1: ours. null: the unique index said this reward already holds a code (a concurrent call won).
+                return await CodeOfRewardAsync(rewardId, ct);
+            }
+            // Nothing claimed: the pool is empty, or every free row was locked by claims that may yet roll back.
+            var anyFree = await db.Coupons.AsNoTracking().AnyAsync(c => c.PoolId == poolId && c.AllocatedToRewardId == null, ct);
+            if (!anyFree)
+            {
+                return null;
+            }
+            await Task.Delay(TimeSpan.FromMilliseconds(20 * (attempt + 1)), ct);
+        }
+        return null;
+    }
+
+    private async Task<CouponAllocation> CreateAsync(string campaignId, string pool, string poolId, string url, string secret,
+        string rewardId, string participantId, CancellationToken ct)
+    {
+        var prefix = $"coupon pool '{pool}' is empty and the create-coupon URL";
+        var body = JsonSerializer.Serialize(new CreateCouponRequest(campaignId, pool, rewardId, participantId), Json);
+        using var request = new HttpRequestMessage(HttpMethod.Post, url)
+        {
+            Content = new StringContent(body, Encoding.UTF8, "application/json"),
+        };
+        WebhookSignature.Apply(request, [secret], Ids.New("msg"), clock.GetUtcNow(), body);
+
+        string? code;
+        try
+        {
+            using var response = await httpClients.CreateClient(HttpClientName)
+                .SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct);
+            if (!response.IsSuccessStatusCode)
+            {
+                var redirect = (int)response.StatusCode is >= 300 and < 400 ? " (redirects are not followed)" : "";
+                return Failed($"{prefix} answered {(int)response.StatusCode}{redirect}");
+            }
+            code = await ReadCodeAsync(response, ct);
+            if (code is null)
+            {
+                return Failed($"{prefix} answered {(int)response.StatusCode} without a usable code " +
+                    """(expected JSON {"code": "…"} with 1–100 printable characters)""");
+            }
+        }
+        catch (TaskCanceledException) when (!ct.IsCancellationRequested)
+        {
+            return Failed($"{prefix} did not answer within {CreateCouponTimeout.TotalSeconds:0} s");
+        }
+        catch (HttpRequestException error)
+        {
+            return Failed($"{prefix} could not be reached: {error.Message}");
+        }
+
+        var now = Timestamp(clock.GetUtcNow());
+        var id = Ids.New("cpn");
+        var inserted = await ExecuteGuardedAsync(() => db.Database.ExecuteSqlAsync($"""
+            INSERT INTO coupons ("Id", "PoolId", "Code", "Source", "AllocatedToRewardId", "AllocatedToParticipantId", "AllocatedAt", "CreatedAt")
+            VALUES ({id}, {poolId}, {code}, {CouponSource.CreateCouponUrl}, {rewardId}, {participantId}, {now}, {now})
+            """, ct), ct);
+        if (inserted is null)
+        {
+            if (await CodeOfRewardAsync(rewardId, ct) is { } concurrent)
+            {
+                return new CouponAllocation(concurrent, null);
+            }
+            return Failed($"{prefix} answered the code '{code}', which the pool already holds");
+        }
+        return new CouponAllocation(code, null);
+    }
+
+    private static async Task<string?> ReadCodeAsync(HttpResponseMessage response, CancellationToken ct)
+    {
+        await using var stream = await response.Content.ReadAsStreamAsync(ct);
+        var buffer = new byte[MaxResponseBytes];
+        var length = 0;
+        int read;
+        while (length < buffer.Length && (read = await stream.ReadAsync(buffer.AsMemory(length), ct)) > 0)
+        {
+            length += read;
+        }
+        try
+        {
+            using var document = JsonDocument.Parse(buffer.AsMemory(0, length));
+            if (document.RootElement.ValueKind == JsonValueKind.Object
+                && document.RootElement.TryGetProperty("code", out var element)
+                && element.ValueKind == JsonValueKind.String
+                && CouponCodes.Clean(element.GetString()) is { } code)
+            {
+                return code;
+            }
+        }
+        catch (JsonException)
+        {
+        }
+        return null;
+    }
+
+    /// <summary>
+    /// Runs one statement; a unique-index violation comes back as null instead of an exception. Inside the caller's
+    /// transaction the statement runs under a savepoint, because on PostgreSQL a failed statement would otherwise
+    /// poison the whole transaction.
+    /// </summary>
+    private async Task<int?> ExecuteGuardedAsync(Func<Task<int>> statement, CancellationToken ct)
+    {
+        var transaction = db.Database.CurrentTransaction;
+        if (transaction is not null)
+        {
+            await transaction.CreateSavepointAsync("coupon", ct);
+        }
+        try
+        {
+            var rows = await statement();
+            if (transaction is not null)
+            {
+                await transaction.ReleaseSavepointAsync("coupon", ct);
+            }
+            return rows;
+        }
+        catch (DbException error) when (IsUniqueViolation(error))
+        {
+            if (transaction is not null)
+            {
+                await transaction.RollbackToSavepointAsync("coupon", ct);
+            }
+            return null;
+        }
+    }
+
+    private static bool IsUniqueViolation(DbException error) => error switch
+    {
+        Npgsql.PostgresException postgres => postgres.SqlState == Npgsql.PostgresErrorCodes.UniqueViolation,
+        // SQLITE_CONSTRAINT_UNIQUE, SQLITE_CONSTRAINT_PRIMARYKEY
+        Microsoft.Data.Sqlite.SqliteException sqlite => sqlite.SqliteExtendedErrorCode is 2067 or 1555,
+        _ => false,
+    };
+
+    /// <summary>SQLite keeps timestamps as UTC ticks (see UtcTicksConverter); PostgreSQL as timestamptz.</summary>
+    private object Timestamp(DateTimeOffset value) => db.Database.IsSqlite() ? value.UtcTicks : value.ToUniversalTime();
 }

@@ -1,7 +1,9 @@
 using Microsoft.EntityFrameworkCore;
 using Referloop.Campaigns;
 using Referloop.InboundHooks;
+using Referloop.Fraud;
 using Referloop.Participants;
+using Referloop.Rewards;
 using Referloop.Security;
 using Referloop.SocialProof;
 using Referloop.Tracking;
@@ -23,6 +25,9 @@ public abstract class ReferloopDb(DbContextOptions options) : DbContext(options)
     public DbSet<InboundHook> InboundHooks => Set<InboundHook>();
     public DbSet<InboundRequest> InboundRequests => Set<InboundRequest>();
     public DbSet<SocialProofItem> SocialProofItems => Set<SocialProofItem>();
+    public DbSet<ParticipantIp> ParticipantIps => Set<ParticipantIp>();
+    public DbSet<CouponPool> CouponPools => Set<CouponPool>();
+    public DbSet<Coupon> Coupons => Set<Coupon>();
 
     protected override void OnModelCreating(ModelBuilder modelBuilder) =>
         modelBuilder.ApplyConfigurationsFromAssembly(typeof(ReferloopDb).Assembly);

@@ -34,6 +34,7 @@ public sealed class WidgetApp : ReferloopApp
 /// The widget on a merchant's page in real headless Chromium. The browser reaches nothing outside: the shop page
 /// is served by the test, and requests to Referloop are handed to the in-memory server.
 /// </summary>
+[Trait("Category", "Browser")]
 public class WidgetBrowserTests(WidgetApp app) : IClassFixture<WidgetApp>
 {
     [ChromiumFact]

@@ -77,7 +77,7 @@ public class ReferloopApp : WebApplicationFactory<Program>, IAsyncLifetime
         return await work(scope.ServiceProvider.GetRequiredService<ReferloopDb>());
     }
 
-    public async Task InitializeAsync()
+    public virtual async Task InitializeAsync()
     {
         if (OnPostgres)
         {
@@ -86,10 +86,13 @@ public class ReferloopApp : WebApplicationFactory<Program>, IAsyncLifetime
             await using var create = new NpgsqlCommand($"CREATE DATABASE \"{_databaseName}\"", connection);
             await create.ExecuteNonQueryAsync();
         }
-        _ = Server; // start the host (runs migrations) before the first test
+        StartServer(); // start the host (runs migrations) before the first test
     }
 
-    async Task IAsyncLifetime.DisposeAsync()
+    Task IAsyncLifetime.DisposeAsync() => DisposeResourcesAsync();
+
+    /// <summary>Stops the server and drops its database.</summary>
+    protected virtual async Task DisposeResourcesAsync()
     {
         await DisposeAsync();
         if (OnPostgres)

@@ -87,6 +87,27 @@ namespace Referloop.Storage.Migrations.Postgres
                     b.ToTable("campaigns", (string)null);
                 });
 
+            modelBuilder.Entity("Referloop.Fraud.ParticipantIp", b =>
+                {
+                    b.Property<string>("ParticipantId")
+                        .HasMaxLength(40)
+                        .HasColumnType("character varying(40)");
+
+                    b.Property<string>("Ip")
+                        .HasMaxLength(45)
+                        .HasColumnType("character varying(45)");
+
+                    b.Property<DateTimeOffset>("FirstSeenAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<DateTimeOffset>("LastSeenAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.HasKey("ParticipantId", "Ip");
+
+                    b.ToTable("participant_ips", (string)null);
+                });
+
             modelBuilder.Entity("Referloop.InboundHooks.InboundHook", b =>
                 {
                     b.Property<string>("Id")
@@ -270,7 +291,98 @@ namespace Referloop.Storage.Migrations.Postgres
                     b.HasIndex("CampaignId", "Email")
                         .IsUnique();
 
+                    b.HasIndex("ReferredById", "CreatedAt");
+
                     b.ToTable("participants", (string)null);
+                });
+
+            modelBuilder.Entity("Referloop.Rewards.Coupon", b =>
+                {
+                    b.Property<string>("Id")
+                        .HasMaxLength(40)
+                        .HasColumnType("character varying(40)");
+
+                    b.Property<DateTimeOffset?>("AllocatedAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<string>("AllocatedToParticipantId")
+                        .HasMaxLength(40)
+                        .HasColumnType("character varying(40)");
+
+                    b.Property<string>("AllocatedToRewardId")
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)");
+
+                    b.Property<string>("Code")
+                        .IsRequired()
+                        .HasMaxLength(100)
+                        .HasColumnType("character varying(100)");
+
+                    b.Property<DateTimeOffset>("CreatedAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<string>("PoolId")
+                        .IsRequired()
+                        .HasMaxLength(40)
+                        .HasColumnType("character varying(40)");
+
+                    b.Property<string>("Source")
+                        .IsRequired()
+                        .HasMaxLength(20)
+                        .HasColumnType("character varying(20)");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("AllocatedToParticipantId");
+
+                    b.HasIndex("AllocatedToRewardId")
+                        .IsUnique();
+
+                    b.HasIndex("PoolId", "Code")
+                        .IsUnique();
+
+                    b.HasIndex("PoolId", "AllocatedToRewardId", "Id");
+
+                    b.ToTable("coupons", (string)null);
+                });
+
+            modelBuilder.Entity("Referloop.Rewards.CouponPool", b =>
+                {
+                    b.Property<string>("Id")
+                        .HasMaxLength(40)
+                        .HasColumnType("character varying(40)");
+
+                    b.Property<string>("CampaignId")
+                        .IsRequired()
+                        .HasMaxLength(40)
+                        .HasColumnType("character varying(40)");
+
+                    b.Property<string>("CreateCouponUrl")
+                        .HasMaxLength(2048)
+                        .HasColumnType("character varying(2048)");
+
+                    b.Property<DateTimeOffset>("CreatedAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<string>("Name")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)");
+
+                    b.Property<string>("Secret")
+                        .IsRequired()
+                        .HasMaxLength(100)
+                        .HasColumnType("character varying(100)");
+
+                    b.Property<DateTimeOffset>("UpdatedAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("CampaignId", "Name")
+                        .IsUnique();
+
+                    b.ToTable("coupon_pools", (string)null);
                 });
 
             modelBuilder.Entity("Referloop.Security.ApiKey", b =>
@@ -477,6 +589,15 @@ namespace Referloop.Storage.Migrations.Postgres
                     b.ToTable("outbox", (string)null);
                 });
 
+            modelBuilder.Entity("Referloop.Fraud.ParticipantIp", b =>
+                {
+                    b.HasOne("Referloop.Participants.Participant", null)
+                        .WithMany()
+                        .HasForeignKey("ParticipantId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
             modelBuilder.Entity("Referloop.InboundHooks.InboundHook", b =>
                 {
                     b.HasOne("Referloop.Campaigns.Campaign", "Campaign")
@@ -506,6 +627,24 @@ namespace Referloop.Storage.Migrations.Postgres
                         .IsRequired();
 
                     b.Navigation("Campaign");
+                });
+
+            modelBuilder.Entity("Referloop.Rewards.Coupon", b =>
+                {
+                    b.HasOne("Referloop.Rewards.CouponPool", null)
+                        .WithMany()
+                        .HasForeignKey("PoolId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
+            modelBuilder.Entity("Referloop.Rewards.CouponPool", b =>
+                {
+                    b.HasOne("Referloop.Campaigns.Campaign", null)
+                        .WithMany()
+                        .HasForeignKey("CampaignId")
+                        .OnDelete(DeleteBehavior.Restrict)
+                        .IsRequired();
                 });
 
             modelBuilder.Entity("Referloop.Tracking.Click", b =>

@@ -81,6 +81,27 @@ namespace Referloop.Storage.Migrations.Sqlite
                     b.ToTable("campaigns", (string)null);
                 });
 
+            modelBuilder.Entity("Referloop.Fraud.ParticipantIp", b =>
+                {
+                    b.Property<string>("ParticipantId")
+                        .HasMaxLength(40)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Ip")
+                        .HasMaxLength(45)
+                        .HasColumnType("TEXT");
+
+                    b.Property<long>("FirstSeenAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long>("LastSeenAt")
+                        .HasColumnType("INTEGER");
+
+                    b.HasKey("ParticipantId", "Ip");
+
+                    b.ToTable("participant_ips", (string)null);
+                });
+
             modelBuilder.Entity("Referloop.InboundHooks.InboundHook", b =>
                 {
                     b.Property<string>("Id")
@@ -264,7 +285,98 @@ namespace Referloop.Storage.Migrations.Sqlite
                     b.HasIndex("CampaignId", "Email")
                         .IsUnique();
 
+                    b.HasIndex("ReferredById", "CreatedAt");
+
                     b.ToTable("participants", (string)null);
+                });
+
+            modelBuilder.Entity("Referloop.Rewards.Coupon", b =>
+                {
+                    b.Property<string>("Id")
+                        .HasMaxLength(40)
+                        .HasColumnType("TEXT");
+
+                    b.Property<long?>("AllocatedAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("AllocatedToParticipantId")
+                        .HasMaxLength(40)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("AllocatedToRewardId")
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Code")
+                        .IsRequired()
+                        .HasMaxLength(100)
+                        .HasColumnType("TEXT");
+
+                    b.Property<long>("CreatedAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("PoolId")
+                        .IsRequired()
+                        .HasMaxLength(40)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Source")
+                        .IsRequired()
+                        .HasMaxLength(20)
+                        .HasColumnType("TEXT");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("AllocatedToParticipantId");
+
+                    b.HasIndex("AllocatedToRewardId")
+                        .IsUnique();
+
+                    b.HasIndex("PoolId", "Code")
+                        .IsUnique();
+
+                    b.HasIndex("PoolId", "AllocatedToRewardId", "Id");
+
+                    b.ToTable("coupons", (string)null);
+                });
+
+            modelBuilder.Entity("Referloop.Rewards.CouponPool", b =>
+                {
+                    b.Property<string>("Id")
+                        .HasMaxLength(40)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("CampaignId")
+                        .IsRequired()
+                        .HasMaxLength(40)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("CreateCouponUrl")
+                        .HasMaxLength(2048)
+                        .HasColumnType("TEXT");
+
+                    b.Property<long>("CreatedAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("Name")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Secret")
+                        .IsRequired()
+                        .HasMaxLength(100)
+                        .HasColumnType("TEXT");
+
+                    b.Property<long>("UpdatedAt")
+                        .HasColumnType("INTEGER");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("CampaignId", "Name")
+                        .IsUnique();
+
+                    b.ToTable("coupon_pools", (string)null);
                 });
 
             modelBuilder.Entity("Referloop.Security.ApiKey", b =>
@@ -471,6 +583,15 @@ namespace Referloop.Storage.Migrations.Sqlite
                     b.ToTable("outbox", (string)null);
                 });
 
+            modelBuilder.Entity("Referloop.Fraud.ParticipantIp", b =>
+                {
+                    b.HasOne("Referloop.Participants.Participant", null)
+                        .WithMany()
+                        .HasForeignKey("ParticipantId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
             modelBuilder.Entity("Referloop.InboundHooks.InboundHook", b =>
                 {
                     b.HasOne("Referloop.Campaigns.Campaign", "Campaign")
@@ -500,6 +621,24 @@ namespace Referloop.Storage.Migrations.Sqlite
                         .IsRequired();
 
                     b.Navigation("Campaign");
+                });
+
+            modelBuilder.Entity("Referloop.Rewards.Coupon", b =>
+                {
+                    b.HasOne("Referloop.Rewards.CouponPool", null)
+                        .WithMany()
+                        .HasForeignKey("PoolId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
+            modelBuilder.Entity("Referloop.Rewards.CouponPool", b =>
+                {
+                    b.HasOne("Referloop.Campaigns.Campaign", null)
+                        .WithMany()
+                        .HasForeignKey("CampaignId")
+                        .OnDelete(DeleteBehavior.Restrict)
+                        .IsRequired();
                 });
 
             modelBuilder.Entity("Referloop.Tracking.Click", b =>

@@ -1,0 +1,127 @@
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.AspNetCore.Mvc.RazorPages;
+using Microsoft.EntityFrameworkCore;
+using Referloop.Campaigns;
+using Referloop.Http;
+using Referloop.Participants;
+using Referloop.Storage;
+
+namespace Referloop.Dashboard.Campaigns;
+
+public sealed class CampaignDetailsModel(ReferloopDb db, TimeProvider clock, PublicUrls urls) : PageModel
+{
+    [BindProperty(SupportsGet = true)]
+    public string Id { get; set; } = "";
+
+    [BindProperty(SupportsGet = true)]
+    public string? Search { get; set; }
+
+    public Campaign Campaign { get; private set; } = null!;
+    public IReadOnlyList<Participant> Participants { get; private set; } = [];
+    public int ParticipantCount { get; private set; }
+    public int ClickCount { get; private set; }
+    public string ShareUrlPattern => urls.ShareUrl("{code}");
+    public string BaseUrl => urls.Base;
+    public string? JoinError { get; private set; }
+
+    public async Task<IActionResult> OnGetAsync(CancellationToken ct) => await LoadAsync(ct) ? Page() : NotFound();
+
+    public async Task<IActionResult> OnPostStatusAsync(string status, CancellationToken ct)
+    {
+        var campaign = await db.Campaigns.FirstOrDefaultAsync(c => c.Id == Id, ct);
+        if (campaign is null)
+        {
+            return NotFound();
+        }
+        if (status is CampaignStatus.Active or CampaignStatus.Paused or CampaignStatus.Archived
+            && campaign.Status != CampaignStatus.Archived)
+        {
+            campaign.Status = status;
+            campaign.UpdatedAt = clock.GetUtcNow();
+            await db.SaveChangesAsync(ct);
+            TempData["Notice"] = status switch
+            {
+                CampaignStatus.Paused => "Campaign paused: share links still land, but nothing is attributed.",
+                CampaignStatus.Archived => "Campaign archived.",
+                _ => "Campaign resumed.",
+            };
+        }
+        return Redirect($"/admin/campaigns/{Id}");
+    }
+
+    public async Task<IActionResult> OnPostJoinAsync(string? email, string? name, CancellationToken ct)
+    {
+        var input = new JoinParticipant(email, name, null);
+        var errors = new ValidationErrors();
+        input.Validate(errors);
+        if (!await LoadAsync(ct))
+        {
+            return NotFound();
+        }
+        if (!errors.IsEmpty)
+        {
+            JoinError = string.Join(" ", errors.ToDictionary().Select(e => $"{e.Key} {string.Join(" ", e.Value)}"));
+            Response.StatusCode = StatusCodes.Status400BadRequest;
+            return Page();
+        }
+        if (Campaign.Status == CampaignStatus.Archived)
+        {
+            JoinError = "The campaign is archived; nobody can join it any more.";
+            return Page();
+        }
+        var (participant, created) = await ParticipantDirectory.JoinAsync(db, clock, urls, Campaign, email!, name, null, ct);
+        TempData["Notice"] = created ? $"{participant.Email} joined; their share link is {urls.ShareUrl(participant.Code)}"
+            : $"{participant.Email} was already in this campaign.";
+        return Redirect($"/admin/campaigns/{Id}/participants/{participant.Id}");
+    }
+
+    private async Task<bool> LoadAsync(CancellationToken ct)
+    {
+        var campaign = await db.Campaigns.AsNoTracking().FirstOrDefaultAsync(c => c.Id == Id, ct);
+        if (campaign is null)
+        {
+            return false;
+        }
+        Campaign = campaign;
+        var participants = db.Participants.AsNoTracking().Where(p => p.CampaignId == Id);
+        ParticipantCount = await participants.CountAsync(ct);
+        ClickCount = await db.Clicks.CountAsync(c => c.CampaignId == Id, ct);
+        if (!string.IsNullOrWhiteSpace(Search))
+        {
+            var term = Search.Trim();
+            var lower = term.ToLowerInvariant();
+            participants = participants.Where(p => p.Email.Contains(lower) || p.Code == term || (p.Name != null && p.Name.ToLower().Contains(lower)));
+        }
+        Participants = await participants.OrderByDescending(p => p.Id).Take(100).ToListAsync(ct);
+        return true;
+    }
+
+    public static string Describe(Incentive? incentive) => incentive?.Type switch
+    {
+        IncentiveType.Rebate => $"{incentive.Amount:0.##} {incentive.Currency} rebate",
+        IncentiveType.DiscountCoupon => $"coupon from pool “{incentive.Pool}”",
+        IncentiveType.Other => incentive.Description ?? "other",
+        _ => "—",
+    };
+
+    public static string Describe(RewardRule rule)
+    {
+        var who = rule.Recipient switch { RewardRecipient.Both => "Advocate and friend each", RewardRecipient.Friend => "Friend", _ => "Advocate" };
+        var get = rule.Recipient == RewardRecipient.Both ? "get" : "gets";
+        var when = rule.Trigger switch
+        {
+            RewardTrigger.Invited => "when a friend signs up",
+            RewardTrigger.Event => $"when a friend does “{rule.Event}”",
+            _ => "when a friend converts",
+        };
+        var what = rule.Kind switch
+        {
+            RewardKind.Milestone => $"{get} at " + string.Join(", ", (rule.Tiers ?? []).Select(t => $"{t.Referrals} referrals: {Describe(t.Incentive)}")),
+            RewardKind.Goal => $"{get} on conversion number {rule.Goal?.ToString() ?? "N (campaign goal)"}: {Describe(rule.Incentive)}",
+            _ => $"{get} {Describe(rule.Incentive)}",
+        };
+        var limits = rule.Limits is null ? "" :
+            " (" + string.Join(", ", new[] { rule.Limits.PerMonth is { } m ? $"at most {m} a month" : null, rule.Limits.Total is { } t ? $"{t} in total" : null }.OfType<string>()) + ")";
+        return $"{who} {what} {when}{limits}.";
+    }
+}

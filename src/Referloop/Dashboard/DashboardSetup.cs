@@ -1,0 +1,86 @@
+using System.Security.Claims;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Authentication.Cookies;
+using Microsoft.EntityFrameworkCore;
+using Referloop.Participants;
+using Referloop.Security;
+using Referloop.Storage;
+
+namespace Referloop.Dashboard;
+
+/// <summary>
+/// The admin dashboard: server-rendered Razor Pages under <c>/admin</c>, signed in with an admin API key that is
+/// exchanged for a cookie. The cookie is re-checked against the key table, so revoking the key signs the browser out.
+/// </summary>
+public static class DashboardSetup
+{
+    public const string Scheme = "Dashboard";
+    public const string Policy = "dashboard";
+
+    public static IServiceCollection AddDashboard(this IServiceCollection services)
+    {
+        services.AddRazorPages(options =>
+        {
+            options.RootDirectory = "/Dashboard";
+            options.Conventions.AuthorizeFolder("/", Policy);
+            options.Conventions.AllowAnonymousToPage("/SignIn");
+            options.Conventions.AddPageRoute("/Campaigns/Edit", "/admin/campaigns/new");
+        });
+        services.AddAuthentication()
+            .AddCookie(Scheme, options =>
+            {
+                options.Cookie.Name = "referloop_admin";
+                options.Cookie.HttpOnly = true;
+                options.Cookie.SameSite = SameSiteMode.Strict;
+                options.Cookie.SecurePolicy = CookieSecurePolicy.SameAsRequest;
+                options.LoginPath = "/admin/sign-in";
+                options.LogoutPath = "/admin/sign-out";
+                options.AccessDeniedPath = "/admin/sign-in";
+                options.ExpireTimeSpan = TimeSpan.FromHours(12);
+                options.SlidingExpiration = true;
+                options.Events.OnValidatePrincipal = ValidateKeyStillActive;
+            });
+        services.AddAuthorizationBuilder()
+            .AddPolicy(Policy, policy => policy.AddAuthenticationSchemes(Scheme).RequireAuthenticatedUser());
+        return services;
+    }
+
+    private static async Task ValidateKeyStillActive(CookieValidatePrincipalContext context)
+    {
+        var keyId = context.Principal?.FindFirstValue(ClaimTypes.NameIdentifier);
+        var db = context.HttpContext.RequestServices.GetRequiredService<ReferloopDb>();
+        var active = keyId is not null && await db.ApiKeys.AsNoTracking()
+            .AnyAsync(k => k.Id == keyId && k.RevokedAt == null, context.HttpContext.RequestAborted);
+        if (!active)
+        {
+            context.RejectPrincipal();
+            await context.HttpContext.SignOutAsync(Scheme);
+        }
+    }
+
+    /// <summary>Signs the browser in when <paramref name="key"/> is an active admin key.</summary>
+    public static async Task<bool> SignInAsync(HttpContext http, ReferloopDb db, string key)
+    {
+        var hash = Secrets.Hash(key.Trim());
+        var apiKey = await db.ApiKeys.AsNoTracking()
+            .FirstOrDefaultAsync(k => k.Hash == hash && k.RevokedAt == null, http.RequestAborted);
+        if (apiKey is null)
+        {
+            return false;
+        }
+        var identity = new ClaimsIdentity(
+            [new Claim(ClaimTypes.NameIdentifier, apiKey.Id), new Claim(ClaimTypes.Name, apiKey.Name)], Scheme);
+        await http.SignInAsync(Scheme, new ClaimsPrincipal(identity));
+        return true;
+    }
+
+    public static IEndpointRouteBuilder MapDashboard(this IEndpointRouteBuilder routes)
+    {
+        routes.MapRazorPages();
+        // The API's own export, behind the dashboard's cookie instead of a bearer key.
+        routes.MapGet("/admin/campaigns/{campaignId}/participants/{id}/export.json", ParticipantsApi.Export)
+            .RequireAuthorization(Policy)
+            .ExcludeFromDescription();
+        return routes;
+    }
+}

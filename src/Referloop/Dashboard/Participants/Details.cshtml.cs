@@ -1,0 +1,51 @@
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.AspNetCore.Mvc.RazorPages;
+using Microsoft.EntityFrameworkCore;
+using Referloop.Http;
+using Referloop.Participants;
+using Referloop.Storage;
+using Referloop.Tracking;
+
+namespace Referloop.Dashboard.Participants;
+
+public sealed class ParticipantDetailsModel(ReferloopDb db, PublicUrls urls) : PageModel
+{
+    [BindProperty(SupportsGet = true)]
+    public string CampaignId { get; set; } = "";
+
+    [BindProperty(SupportsGet = true)]
+    public string Id { get; set; } = "";
+
+    public Participant Participant { get; private set; } = null!;
+    public string CampaignName { get; private set; } = "";
+    public string ShareUrl => urls.ShareUrl(Participant.Code);
+    public IReadOnlyList<Click> Clicks { get; private set; } = [];
+    public Participant? ReferredBy { get; private set; }
+
+    public async Task<IActionResult> OnGetAsync(CancellationToken ct)
+    {
+        var participant = await db.Participants.AsNoTracking().Include(p => p.Campaign)
+            .FirstOrDefaultAsync(p => p.Id == Id && p.CampaignId == CampaignId, ct);
+        if (participant is null)
+        {
+            return NotFound();
+        }
+        Participant = participant;
+        CampaignName = participant.Campaign!.Name;
+        Clicks = await db.Clicks.AsNoTracking().Where(c => c.ParticipantId == Id).OrderByDescending(c => c.Id).Take(200).ToListAsync(ct);
+        ReferredBy = participant.ReferredById is null ? null
+            : await db.Participants.AsNoTracking().FirstOrDefaultAsync(p => p.Id == participant.ReferredById, ct);
+        return Page();
+    }
+
+    public async Task<IActionResult> OnPostDeleteAsync(CancellationToken ct)
+    {
+        var deleted = await ParticipantsApi.Delete(CampaignId, Id, db, ct);
+        if (deleted.Result is not Microsoft.AspNetCore.Http.HttpResults.NoContent)
+        {
+            return NotFound();
+        }
+        TempData["Notice"] = "The participant and every record of them were deleted.";
+        return Redirect($"/admin/campaigns/{CampaignId}");
+    }
+}

@@ -1,0 +1,36 @@
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.AspNetCore.Mvc.RazorPages;
+using Referloop.Storage;
+
+namespace Referloop.Dashboard;
+
+public sealed class SignInModel(ReferloopDb db) : PageModel
+{
+    [BindProperty(SupportsGet = true)]
+    public string? ReturnUrl { get; set; }
+
+    public string? Error { get; private set; }
+
+    public async Task<IActionResult> OnPostAsync(string? key)
+    {
+        if (string.IsNullOrWhiteSpace(key) || key.Length > 200 || !await DashboardSetup.SignInAsync(HttpContext, db, key))
+        {
+            Error = "That key is not an active admin key.";
+            Response.StatusCode = StatusCodes.Status401Unauthorized;
+            return Page();
+        }
+        return LocalRedirect(Url.IsLocalUrl(ReturnUrl) && ReturnUrl!.StartsWith("/admin", StringComparison.Ordinal) ? ReturnUrl : "/admin");
+    }
+}
+
+public sealed class SignOutModel : PageModel
+{
+    public async Task<IActionResult> OnPostAsync()
+    {
+        await HttpContext.SignOutAsync(DashboardSetup.Scheme);
+        return Redirect("/admin/sign-in");
+    }
+
+    public IActionResult OnGet() => Redirect("/admin");
+}
