@@ -35,6 +35,7 @@ public sealed class WidgetApp : ReferloopApp
 /// is served by the test, and requests to Referloop are handed to the in-memory server.
 /// </summary>
 [Trait("Category", "Browser")]
+[Collection("Browser")] // one browser class at a time: side by side, page waits time out on a 2-core machine
 public class WidgetBrowserTests(WidgetApp app) : IClassFixture<WidgetApp>
 {
     [ChromiumFact]
