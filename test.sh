@@ -60,6 +60,17 @@ run_suite() { # name, test filter, then environment assignments
   rm -f "$out"
 }
 
+log "installing the Node reference receivers (tests/node)"
+if ! command -v npm >/dev/null 2>&1; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq && apt-get install -y -qq nodejs npm >/dev/null
+fi
+if ! npm ci --prefix tests/node --no-audit --no-fund >/dev/null; then
+  echo "npm ci --prefix tests/node failed"
+  echo "tests: 0 passed, 1 failed"
+  exit 1
+fi
+
 log "building"
 build_log=$(mktemp)
 if ! dotnet build -c Release >"$build_log" 2>&1; then

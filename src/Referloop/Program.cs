@@ -9,11 +9,13 @@ using Referloop.Dashboard;
 using Referloop.Http;
 using Referloop.InboundHooks;
 using Referloop.Participants;
+using Referloop.Referrals;
 using Referloop.Rewards;
 using Referloop.Security;
 using Referloop.SocialProof;
 using Referloop.Storage;
 using Referloop.Tracking;
+using Referloop.Webhooks;
 using Scalar.AspNetCore;
 
 // Settings ship beside the binary; relative data paths (./data) resolve against the folder the server was started from.
@@ -30,6 +32,8 @@ builder.Services.AddHttpClient();
 builder.Services.AddScoped<CouponAllocator>();
 builder.Services.AddInboundHooks(builder.Configuration);
 builder.Services.AddCouponPools();
+builder.Services.AddReferralEngine();
+builder.Services.AddWebhooks(builder.Configuration);
 
 builder.Services.AddProblemDetails(options => options.CustomizeProblemDetails = context =>
 {
@@ -80,6 +84,7 @@ app.UseExceptionHandler();
 app.UseStatusCodePages();
 app.UseCors();
 app.MapStaticAssets();
+app.UseCors();
 app.UseAuthentication();
 app.UseAuthorization();
 app.UseRateLimiter();
@@ -99,6 +104,11 @@ app.MapInboundHooks();
 app.MapHookReceiver();
 app.MapSocialProof();
 app.MapDashboard();
+app.MapEvents();
+app.MapTrackingScript();
+app.MapReferrals();
+app.MapRewards();
+app.MapWebhooks();
 
 app.Run();
 

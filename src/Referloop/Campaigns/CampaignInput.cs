@@ -103,6 +103,11 @@ public sealed partial record CampaignInput : IValidatable
             errors.Add($"{path}.goal", "is only allowed when kind is 'goal'.");
         }
 
+        if (rule.MinPurchaseValue is < 0 or > 1_000_000_000_000m)
+        {
+            errors.Add($"{path}.minPurchaseValue", "must be between 0 and 1,000,000,000,000.");
+        }
+
         if (rule.Limits is { } limits)
         {
             errors.Range($"{path}.limits.perMonth", limits.PerMonth, 1, 1_000_000);

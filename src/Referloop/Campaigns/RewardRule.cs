@@ -58,6 +58,9 @@ public sealed record RewardRule
     public List<MilestoneTier>? Tiers { get; init; }
     public int? Goal { get; init; }
     public RewardLimits? Limits { get; init; }
+
+    /// <summary>Incentive criteria: the triggering purchase must be worth at least this much, else "criteria mismatch".</summary>
+    public decimal? MinPurchaseValue { get; init; }
 }
 
 public sealed record Incentive

@@ -71,6 +71,53 @@ public static class ParticipantDirectory
         }
     }
 
+    /// <summary>
+    /// Makes <paramref name="email"/> an invited friend of <paramref name="advocate"/> and adds its
+    /// <c>participant.joined</c> (role <c>invited</c>, with <c>referredBy</c>). Nothing is saved: the caller writes it
+    /// in the transaction that creates the referral. A participant already invited is returned unchanged.
+    /// </summary>
+    public static async Task<Participant> JoinInvitedAsync(ReferloopDb db, TimeProvider clock, PublicUrls urls, Campaign campaign,
+        string email, string? name, Participant advocate, CancellationToken ct)
+    {
+        var normalised = Participant.NormaliseEmail(email);
+        name = string.IsNullOrWhiteSpace(name) ? null : name.Trim();
+        var now = clock.GetUtcNow();
+        var participant = await db.Participants.FirstOrDefaultAsync(p => p.CampaignId == campaign.Id && p.Email == normalised, ct);
+        if (participant is null)
+        {
+            participant = new Participant
+            {
+                Id = Ids.New("par"),
+                CampaignId = campaign.Id,
+                Email = normalised,
+                Name = name,
+                Code = Secrets.NewCode(),
+                IsReferrer = false,
+                IsInvited = true,
+                ReferredById = advocate.Id,
+                CreatedAt = now,
+                UpdatedAt = now,
+            };
+            db.Participants.Add(participant);
+        }
+        else if (!participant.IsInvited)
+        {
+            participant.IsInvited = true;
+            participant.ReferredById = advocate.Id;
+            participant.Name ??= name;
+            participant.UpdatedAt = now;
+        }
+        else
+        {
+            return participant;
+        }
+        Outbox.Add(db, EventTypes.ParticipantJoined, campaign.Id,
+            new ParticipantJoinedData(new CampaignRef(campaign.Id, campaign.Name),
+                ParticipantData.From(participant, urls, ParticipantRole.Invited),
+                ParticipantData.From(advocate, urls, ParticipantRole.Referrer)), now);
+        return participant;
+    }
+
     private static async Task UpdateAsync(ReferloopDb db, TimeProvider clock, PublicUrls urls, Campaign campaign,
         Participant existing, string? name, string? customValue, CancellationToken ct)
     {

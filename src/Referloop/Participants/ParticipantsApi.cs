@@ -3,6 +3,8 @@ using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
 using Referloop.Campaigns;
 using Referloop.Http;
+using Referloop.Referrals;
+using Referloop.Rewards;
 using Referloop.Security;
 using Referloop.Storage;
 using Referloop.Tracking;
@@ -63,7 +65,20 @@ public sealed record ParticipantListQuery(string? Search, string? Cursor, int? L
 public sealed record ClickRecord(string Id, string? Ip, string? UserAgent, string? Referrer, DateTimeOffset CreatedAt);
 
 /// <summary>Everything Referloop holds about one person, for a data-access request.</summary>
-public sealed record ParticipantExport(ParticipantResponse Participant, IReadOnlyList<ClickRecord> Clicks, DateTimeOffset ExportedAt);
+public sealed record ParticipantExport(ParticipantResponse Participant, IReadOnlyList<ClickRecord> Clicks, DateTimeOffset ExportedAt)
+{
+    /// <summary>Referrals where this person is the advocate or the friend.</summary>
+    public IReadOnlyList<ReferralResponse> Referrals { get; init; } = [];
+
+    public IReadOnlyList<RewardResponse> Rewards { get; init; } = [];
+
+    /// <summary>Events reported about this person (by email within the campaign).</summary>
+    public IReadOnlyList<EventRecord> Events { get; init; } = [];
+}
+
+public sealed record EventRecord(string Id, string Type, string Email, string? Name, string? OrderId, decimal? PurchaseValue,
+    string? Currency, string? Ip, string? UserAgent, string? ReferralCode, string? ClickId, string? Properties,
+    DateTimeOffset OccurredAt, DateTimeOffset ReceivedAt);
 
 internal static class ParticipantsApi
 {
@@ -152,8 +167,24 @@ internal static class ParticipantsApi
             .OrderBy(c => c.Id)
             .Select(c => new ClickRecord(c.Id, c.Ip, c.UserAgent, c.Referrer, c.CreatedAt))
             .ToListAsync(ct);
+        var referrals = await db.Referrals.AsNoTracking()
+            .Where(r => r.AdvocateId == id || r.FriendId == id)
+            .OrderBy(r => r.Id)
+            .ToListAsync(ct);
+        var rewards = await db.Rewards.AsNoTracking().Where(r => r.ParticipantId == id).OrderBy(r => r.Id).ToListAsync(ct);
+        var events = await db.Events.AsNoTracking()
+            .Where(e => e.CampaignId == campaignId && (e.ParticipantId == id || e.Email == participant.Email))
+            .OrderBy(e => e.Id)
+            .Select(e => new EventRecord(e.Id, e.Type, e.Email, e.Name, e.OrderId, e.PurchaseValue, e.Currency, e.Ip, e.UserAgent,
+                e.ReferralCode, e.ClickId, e.Properties, e.OccurredAt, e.ReceivedAt))
+            .ToListAsync(ct);
         http.Response.Headers.ContentDisposition = $"attachment; filename=\"referloop-{id}.json\"";
-        return TypedResults.Ok(new ParticipantExport(ParticipantResponse.From(participant, urls), clicks, clock.GetUtcNow()));
+        return TypedResults.Ok(new ParticipantExport(ParticipantResponse.From(participant, urls), clicks, clock.GetUtcNow())
+        {
+            Referrals = referrals.Select(ReferralResponse.From).ToList(),
+            Rewards = rewards.Select(RewardResponse.From).ToList(),
+            Events = events,
+        });
     }
 
     internal static async Task<Results<NoContent, ProblemHttpResult>> Delete(string campaignId, string id, ReferloopDb db,
@@ -163,6 +194,20 @@ internal static class ParticipantsApi
         // Friends this person referred stay, but no longer point at a deleted person.
         await db.Participants.Where(p => p.ReferredById == id).ExecuteUpdateAsync(s => s.SetProperty(p => p.ReferredById, (string?)null), ct);
         await db.Clicks.Where(c => c.ParticipantId == id).ExecuteDeleteAsync(ct);
+        var email = await db.Participants.Where(p => p.Id == id && p.CampaignId == campaignId).Select(p => p.Email).FirstOrDefaultAsync(ct);
+        if (email is not null)
+        {
+            // The person's own events, rewards and counters go; so do the referrals linking them to someone, with
+            // their history. The other side's rewards stay (they may be paid); their ids of the deleted person are opaque and lead nowhere.
+            await db.Events.Where(e => e.CampaignId == campaignId && (e.ParticipantId == id || e.Email == email)).ExecuteDeleteAsync(ct);
+            await db.Rewards.Where(r => r.ParticipantId == id).ExecuteDeleteAsync(ct);
+            await db.AdvocateCounters.Where(c => c.ParticipantId == id).ExecuteDeleteAsync(ct);
+            var referralIds = db.Referrals.Where(r => r.AdvocateId == id || r.FriendId == id).Select(r => r.Id);
+            await db.Events.Where(e => e.ReferralId != null && referralIds.Contains(e.ReferralId))
+                .ExecuteUpdateAsync(s => s.SetProperty(e => e.ReferralId, (string?)null), ct);
+            await db.ReferralHistory.Where(h => referralIds.Contains(h.ReferralId)).ExecuteDeleteAsync(ct);
+            await db.Referrals.Where(r => r.AdvocateId == id || r.FriendId == id).ExecuteDeleteAsync(ct);
+        }
         var deleted = await db.Participants.Where(p => p.Id == id && p.CampaignId == campaignId).ExecuteDeleteAsync(ct);
         if (deleted == 0)
         {

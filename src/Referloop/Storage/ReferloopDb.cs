@@ -3,6 +3,7 @@ using Referloop.Campaigns;
 using Referloop.InboundHooks;
 using Referloop.Fraud;
 using Referloop.Participants;
+using Referloop.Referrals;
 using Referloop.Rewards;
 using Referloop.Security;
 using Referloop.SocialProof;
@@ -28,6 +29,14 @@ public abstract class ReferloopDb(DbContextOptions options) : DbContext(options)
     public DbSet<ParticipantIp> ParticipantIps => Set<ParticipantIp>();
     public DbSet<CouponPool> CouponPools => Set<CouponPool>();
     public DbSet<Coupon> Coupons => Set<Coupon>();
+    public DbSet<TrackedEvent> Events => Set<TrackedEvent>();
+    public DbSet<Referral> Referrals => Set<Referral>();
+    public DbSet<ReferralStatusChange> ReferralHistory => Set<ReferralStatusChange>();
+    public DbSet<Reward> Rewards => Set<Reward>();
+    public DbSet<AdvocateCounter> AdvocateCounters => Set<AdvocateCounter>();
+    public DbSet<WebhookEndpoint> WebhookEndpoints => Set<WebhookEndpoint>();
+    public DbSet<WebhookDelivery> WebhookDeliveries => Set<WebhookDelivery>();
+    public DbSet<WebhookAttempt> WebhookAttempts => Set<WebhookAttempt>();
 
     protected override void OnModelCreating(ModelBuilder modelBuilder) =>
         modelBuilder.ApplyConfigurationsFromAssembly(typeof(ReferloopDb).Assembly);

@@ -23,6 +23,12 @@ public sealed class OutboxMessage
     public required string Data { get; init; }
 
     public DateTimeOffset CreatedAt { get; init; }
+
+    /// <summary>
+    /// Set in the same transaction that creates this message's deliveries (one per subscribed endpoint), so a
+    /// crash either leaves both undone or both done.
+    /// </summary>
+    public DateTimeOffset? DispatchedAt { get; set; }
 }
 
 public static class EventTypes
@@ -35,6 +41,9 @@ public static class EventTypes
     public const string RewardIssued = "reward.issued";
     public const string RewardBlocked = "reward.blocked";
     public const string Conversion = "conversion";
+
+    /// <summary>Sent to the other endpoints when one is disabled for failing (410 Gone, or 5 days of failures).</summary>
+    public const string EndpointDisabled = "endpoint.disabled";
 
     public static readonly string[] All =
     [
@@ -76,5 +85,7 @@ internal sealed class OutboxMessageConfiguration : IEntityTypeConfiguration<Outb
         message.Property(m => m.Type).HasMaxLength(64);
         message.Property(m => m.CampaignId).HasMaxLength(40);
         message.HasIndex(m => new { m.CampaignId, m.Type });
+        // The dispatcher only ever looks for undispatched messages; a filtered index keeps that flat as the log grows.
+        message.HasIndex(m => m.Id).HasDatabaseName("IX_outbox_undispatched").HasFilter("\"DispatchedAt\" IS NULL");
     }
 }

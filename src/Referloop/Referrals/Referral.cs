@@ -1,0 +1,124 @@
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Metadata.Builders;
+using Referloop.Participants;
+using Referloop.Storage;
+
+namespace Referloop.Referrals;
+
+public static class ReferralStatus
+{
+    public const string Pending = "pending";
+    public const string Qualified = "qualified";
+    public const string Approved = "approved";
+    public const string Voided = "voided";
+    public static readonly string[] All = [Pending, Qualified, Approved, Voided];
+}
+
+/// <summary>One fraud check that tripped when the referral was judged, kept so the decision can be explained.</summary>
+public sealed record ScreeningFinding(string Check, string Action, string Reason);
+
+/// <summary>Advocate → friend, created by the friend's first attributed event; one per friend.</summary>
+public sealed class Referral
+{
+    public required string Id { get; init; }
+    public required string CampaignId { get; init; }
+    public required string AdvocateId { get; init; }
+    public Participant? Advocate { get; init; }
+    public required string FriendId { get; init; }
+    public Participant? Friend { get; init; }
+
+    public required string Status { get; set; }
+
+    /// <summary>Why the referral is in its current status (the last change's reason).</summary>
+    public string? Reason { get; set; }
+
+    /// <summary>How the friend was attributed: <c>referral_code</c>, <c>click_id</c>, <c>email</c>, <c>ip</c> or <c>api</c>.</summary>
+    public required string AttributedBy { get; init; }
+
+    public string? ClickId { get; init; }
+
+    /// <summary>Approved by the campaign's auto policy rather than by a person.</summary>
+    public bool AutoApproved { get; set; }
+
+    /// <summary>When the auto-approval service approves a qualified referral (end of the holding period).</summary>
+    public DateTimeOffset? ApproveAfter { get; set; }
+
+    /// <summary>
+    /// Rewards tied to the approval become payable (issued) at this moment: when the <c>referral.approved</c>
+    /// webhook was acknowledged with a 2xx, or at approval when no endpoint listens for it.
+    /// </summary>
+    public DateTimeOffset? RewardsReleasedAt { get; set; }
+
+    /// <summary>This referral was the advocate's Nth conversion (set when it qualified).</summary>
+    public int? ConversionNumber { get; set; }
+
+    public List<ScreeningFinding> Findings { get; set; } = [];
+
+    // The event that last moved the referral, reported in its outbound events.
+    public string? EventType { get; set; }
+    public string? OrderId { get; set; }
+    public decimal? PurchaseValue { get; set; }
+    public string? Currency { get; set; }
+
+    public DateTimeOffset CreatedAt { get; init; }
+    public DateTimeOffset? QualifiedAt { get; set; }
+    public DateTimeOffset? ApprovedAt { get; set; }
+    public DateTimeOffset? VoidedAt { get; set; }
+    public DateTimeOffset UpdatedAt { get; set; }
+}
+
+/// <summary>One status change of a referral: from, to, when and why.</summary>
+public sealed class ReferralStatusChange
+{
+    public required string Id { get; init; }
+    public required string ReferralId { get; init; }
+    public string? From { get; init; }
+    public required string To { get; init; }
+    public required string Reason { get; init; }
+    public DateTimeOffset At { get; init; }
+}
+
+internal sealed class ReferralConfiguration : IEntityTypeConfiguration<Referral>
+{
+    public void Configure(EntityTypeBuilder<Referral> referral)
+    {
+        referral.ToTable("referrals");
+        referral.HasKey(r => r.Id);
+        referral.Property(r => r.Id).HasMaxLength(40);
+        referral.Property(r => r.CampaignId).HasMaxLength(40);
+        referral.Property(r => r.AdvocateId).HasMaxLength(40);
+        referral.Property(r => r.FriendId).HasMaxLength(40);
+        referral.Property(r => r.Status).HasMaxLength(16);
+        referral.Property(r => r.Reason).HasMaxLength(1000);
+        referral.Property(r => r.AttributedBy).HasMaxLength(16);
+        referral.Property(r => r.ClickId).HasMaxLength(40);
+        referral.Property(r => r.EventType).HasMaxLength(64);
+        referral.Property(r => r.OrderId).HasMaxLength(200);
+        referral.Property(r => r.Currency).HasMaxLength(3);
+        referral.Property(r => r.Findings).HasConversion(JsonColumn.Converter<List<ScreeningFinding>>(), JsonColumn.Comparer<List<ScreeningFinding>>());
+        referral.HasOne(r => r.Advocate).WithMany().HasForeignKey(r => r.AdvocateId).OnDelete(DeleteBehavior.Restrict);
+        referral.HasOne(r => r.Friend).WithMany().HasForeignKey(r => r.FriendId).OnDelete(DeleteBehavior.Restrict);
+        // A friend is referred once: the first attribution wins, later events join that referral.
+        referral.HasIndex(r => r.FriendId).IsUnique();
+        referral.HasIndex(r => new { r.AdvocateId, r.Id });
+        referral.HasIndex(r => new { r.CampaignId, r.Status, r.Id });
+        // The auto-approval service reads the due ones.
+        referral.HasIndex(r => new { r.Status, r.ApproveAfter });
+    }
+}
+
+internal sealed class ReferralStatusChangeConfiguration : IEntityTypeConfiguration<ReferralStatusChange>
+{
+    public void Configure(EntityTypeBuilder<ReferralStatusChange> change)
+    {
+        change.ToTable("referral_history");
+        change.HasKey(c => c.Id);
+        change.Property(c => c.Id).HasMaxLength(40);
+        change.Property(c => c.ReferralId).HasMaxLength(40);
+        change.Property(c => c.From).HasMaxLength(16);
+        change.Property(c => c.To).HasMaxLength(16);
+        change.Property(c => c.Reason).HasMaxLength(1000);
+        change.HasOne<Referral>().WithMany().HasForeignKey(c => c.ReferralId).OnDelete(DeleteBehavior.Cascade);
+        change.HasIndex(c => new { c.ReferralId, c.Id });
+    }
+}

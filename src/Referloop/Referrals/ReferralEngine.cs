@@ -1,0 +1,691 @@
+using System.Data.Common;
+using System.Globalization;
+using System.Text.Json;
+using Microsoft.Data.Sqlite;
+using Microsoft.EntityFrameworkCore;
+using Referloop.Campaigns;
+using Referloop.Fraud;
+using Referloop.Http;
+using Referloop.Participants;
+using Referloop.Rewards;
+using Referloop.Storage;
+using Referloop.Tracking;
+using Referloop.Webhooks;
+
+namespace Referloop.Referrals;
+
+/// <summary>A referral changed concurrently; the unit of work is retried from a fresh read.</summary>
+internal sealed class ConcurrentChangeException(string message) : Exception(message);
+
+/// <summary>The answer of a referral command (approve, void, qualify): the referral after it, or why not.</summary>
+public sealed record ReferralCommandResult(Referral? Referral, string? Conflict, bool NotFound = false);
+
+/// <summary>
+/// The referral engine: attributes events, moves referrals through <c>pending → qualified → approved | voided</c>,
+/// applies reward rules and writes every outbound event in the same transaction as the change it reports.
+/// </summary>
+public sealed class ReferralEngine(
+    ReferloopDb db,
+    TimeProvider clock,
+    PublicUrls urls,
+    CouponAllocator coupons,
+    IReferralScreening screening,
+    IReferralApprovalListeners listeners)
+{
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+
+    /// <summary>One unit of work over one referral.</summary>
+    private sealed class Work(ReferralSnapshot snapshot, TrackedEvent? trackedEvent)
+    {
+        public ReferralSnapshot Snapshot { get; set; } = snapshot;
+        public Campaign Campaign => Snapshot.Campaign;
+        public Referral Referral => Snapshot.Referral;
+        public Participant Advocate => Snapshot.Advocate;
+        public Participant Friend => Snapshot.Friend;
+        public TrackedEvent? Event { get; } = trackedEvent;
+        public List<Reward> Rewards { get; } = [];
+
+        public void Touch(Reward reward)
+        {
+            if (!Rewards.Contains(reward))
+            {
+                Rewards.Add(reward);
+            }
+        }
+        public EventConversion? Conversion { get; set; }
+
+        /// <summary>Set when the fraud checks blocked the referral as it was created: the reward reason they give.</summary>
+        public string? BlockedAtCreation { get; set; }
+
+        public int Conversions
+        {
+            get => Snapshot.Conversions;
+            set => Snapshot = Snapshot with { Conversions = value };
+        }
+    }
+
+    // ---------------------------------------------------------------- events
+
+    public async Task<EventOutcome> TrackAsync(Campaign campaign, TrackEvent input, string? idempotencyKey, string? ip,
+        string? userAgent, CancellationToken ct)
+    {
+        return await InTransactionAsync(async () =>
+            {
+                var orderId = string.IsNullOrWhiteSpace(input.OrderId) ? null : input.OrderId.Trim();
+                var earlier = await db.Events.AsNoTracking()
+                    .Where(e => e.CampaignId == campaign.Id
+                        && ((orderId != null && e.OrderId == orderId) || (idempotencyKey != null && e.IdempotencyKey == idempotencyKey)))
+                    .FirstOrDefaultAsync(ct);
+                if (earlier is not null)
+                {
+                    return Replay(earlier);
+                }
+
+                var now = clock.GetUtcNow();
+                var tracked = new TrackedEvent
+                {
+                    Id = Ids.New("evt"),
+                    CampaignId = campaign.Id,
+                    Type = KnownType(input.Type!),
+                    Email = Participant.NormaliseEmail(input.Email!),
+                    Name = string.IsNullOrWhiteSpace(input.Name) ? null : input.Name.Trim(),
+                    OrderId = orderId,
+                    PurchaseValue = input.PurchaseValue,
+                    Currency = input.Currency?.ToUpperInvariant(),
+                    Ip = ip,
+                    UserAgent = userAgent,
+                    ReferralCode = string.IsNullOrWhiteSpace(input.ReferralCode) ? null : input.ReferralCode.Trim(),
+                    ClickId = string.IsNullOrWhiteSpace(input.ClickId) ? null : input.ClickId.Trim(),
+                    IdempotencyKey = idempotencyKey,
+                    Properties = input.Properties is null ? null : JsonSerializer.Serialize(input.Properties, Json),
+                    OccurredAt = (input.OccurredAt ?? now).ToUniversalTime(),
+                    ReceivedAt = now,
+                };
+                db.Events.Add(tracked);
+                // Claims the order id and idempotency key first: a concurrent retry waits on the unique index,
+                // fails, and is answered as a duplicate on its next attempt.
+                await db.SaveChangesAsync(ct);
+
+                var outcome = await ProcessAsync(campaign, tracked, input.CouponCode, ct);
+                tracked.Outcome = JsonSerializer.Serialize(outcome, Json);
+                await db.SaveChangesAsync(ct);
+                return outcome;
+            }, ct);
+    }
+
+    private static string KnownType(string type) =>
+        type.Equals(EventKinds.Signup, StringComparison.OrdinalIgnoreCase) ? EventKinds.Signup
+        : type.Equals(EventKinds.Purchase, StringComparison.OrdinalIgnoreCase) ? EventKinds.Purchase
+        : type;
+
+    private static string Clip(string reason) => reason.Length <= 1000 ? reason : reason[..997] + "...";
+
+    private static EventOutcome Replay(TrackedEvent earlier) =>
+        (earlier.Outcome is null ? null : JsonSerializer.Deserialize<EventOutcome>(earlier.Outcome, Json)) is { } outcome
+            ? outcome with { Duplicate = true }
+            : new EventOutcome(earlier.Id, true, earlier.ReferralId is not null, null, null, null, [], null);
+
+    private async Task<EventOutcome> ProcessAsync(Campaign campaign, TrackedEvent tracked, string? couponCode, CancellationToken ct)
+    {
+        var friend = await db.Participants.FirstOrDefaultAsync(p => p.CampaignId == campaign.Id && p.Email == tracked.Email, ct);
+        if (friend is not null)
+        {
+            // An advocate's own events are where the same-IP check learns their addresses.
+            await FraudSignals.RecordIpAsync(db, friend.Id, tracked.Ip, clock.GetUtcNow(), ct);
+        }
+        var referral = friend is null ? null : await db.Referrals.FirstOrDefaultAsync(r => r.FriendId == friend.Id, ct);
+        Work work;
+        if (referral is null)
+        {
+            if (!campaign.IsActive)
+            {
+                return NotAttributed(tracked, $"the campaign is {campaign.Status}; new friends are not attributed");
+            }
+            var match = await Attribution.FindAsync(db, campaign, tracked, ct);
+            if (match is null)
+            {
+                return NotAttributed(tracked, "no referral code, click id, or earlier click from this email or IP inside the attribution window");
+            }
+            if (friend is not null && match.Advocate.Id == friend.Id)
+            {
+                return NotAttributed(tracked, "the event is the advocate's own");
+            }
+            friend = await ParticipantDirectory.JoinInvitedAsync(db, clock, urls, campaign, tracked.Email, tracked.Name, match.Advocate, ct);
+            work = await CreateReferralAsync(campaign, match, friend, tracked, couponCode, ct);
+        }
+        else
+        {
+            var advocate = await db.Participants.FirstAsync(p => p.Id == referral.AdvocateId, ct);
+            var conversions = await AdvocateCounters.ReadAsync(db, advocate.Id, AdvocateCounters.Conversions, ct);
+            work = new Work(new ReferralSnapshot(campaign, referral, advocate, friend!, conversions), tracked);
+        }
+
+        tracked.ParticipantId = work.Friend.Id;
+        tracked.ReferralId = work.Referral.Id;
+        if (tracked.Type == EventKinds.Purchase)
+        {
+            if (work.Referral.Status == ReferralStatus.Pending)
+            {
+                await QualifyCoreAsync(work, $"purchase{(tracked.OrderId is null ? "" : " " + tracked.OrderId)}", couponCode, null, ct);
+            }
+            else if (work.BlockedAtCreation is { } blocked)
+            {
+                // The purchase that the fraud checks stopped still shows what it would have earned, and why not.
+                await ApplyRulesAsync(work, RewardTrigger.Converted, null, null, blocked, ct);
+                work.Snapshot.EmitConversion(db, ConversionStatus.Fail, clock.GetUtcNow());
+                work.Conversion = new EventConversion(ConversionStatus.Fail, work.Conversions, false);
+            }
+        }
+        else if (tracked.Type != EventKinds.Signup && work.Referral.Status != ReferralStatus.Voided)
+        {
+            await CustomEventAsync(work, tracked, ct);
+        }
+
+        return new EventOutcome(tracked.Id, false, true, work.Referral.AttributedBy, null,
+            new EventReferral(work.Referral.Id, work.Referral.Status, work.Referral.Reason, work.Advocate.Id, work.Friend.Id),
+            work.Rewards.Select(RewardResponse.From).ToList(), work.Conversion);
+    }
+
+    private static EventOutcome NotAttributed(TrackedEvent tracked, string reason) =>
+        new(tracked.Id, false, false, null, reason, null, [], null);
+
+    private async Task<Work> CreateReferralAsync(Campaign campaign, AttributionMatch match, Participant friend,
+        TrackedEvent tracked, string? couponCode, CancellationToken ct)
+    {
+        var now = clock.GetUtcNow();
+        var verdict = await screening.EvaluateAsync(db, campaign, match.Advocate,
+            new FriendSignals(friend.Email, tracked.Ip, match.ClickId ?? tracked.ClickId, tracked.UserAgent, couponCode), ct);
+        var referral = new Referral
+        {
+            Id = Ids.New("ref"),
+            CampaignId = campaign.Id,
+            AdvocateId = match.Advocate.Id,
+            FriendId = friend.Id,
+            Status = ReferralStatus.Pending,
+            Reason = $"attributed by {match.By.Replace('_', ' ')}",
+            AttributedBy = match.By,
+            ClickId = match.ClickId,
+            Findings = Findings(verdict),
+            EventType = tracked.Type,
+            OrderId = tracked.OrderId,
+            PurchaseValue = tracked.PurchaseValue,
+            Currency = tracked.Currency,
+            CreatedAt = now,
+            UpdatedAt = now,
+        };
+        db.Referrals.Add(referral);
+        db.ReferralHistory.Add(new ReferralStatusChange
+        {
+            Id = Ids.New("rsc"),
+            ReferralId = referral.Id,
+            From = null,
+            To = ReferralStatus.Pending,
+            Reason = referral.Reason,
+            At = now,
+        });
+        var conversions = await AdvocateCounters.ReadAsync(db, match.Advocate.Id, AdvocateCounters.Conversions, ct);
+        var work = new Work(new ReferralSnapshot(campaign, referral, match.Advocate, friend, conversions), tracked);
+        work.Snapshot.Emit(db, EventTypes.ReferralCreated, now);
+        await db.SaveChangesAsync(ct);
+
+        if (verdict.Blocked)
+        {
+            work.BlockedAtCreation = RewardReasonFor(verdict);
+            await VoidCoreAsync(work, FraudReason(verdict), work.BlockedAtCreation, ct);
+            await ApplyRulesAsync(work, RewardTrigger.Invited, null, null, work.BlockedAtCreation, ct);
+            return work;
+        }
+        var referrals = await AdvocateCounters.IncrementAsync(db, match.Advocate.Id, AdvocateCounters.Referrals, ct);
+        await ApplyRulesAsync(work, RewardTrigger.Invited, null, referrals, null, ct);
+        return work;
+    }
+
+    private async Task CustomEventAsync(Work work, TrackedEvent tracked, CancellationToken ct)
+    {
+        // A custom event rewards once per friend: repeating it (a renewal, a second visit) earns nothing more.
+        var seenBefore = await db.Events.AnyAsync(e => e.ParticipantId == work.Friend.Id && e.Type == tracked.Type && e.Id != tracked.Id, ct);
+        if (seenBefore || !work.Campaign.Rewards.Any(r => r.Trigger == RewardTrigger.Event && r.Event == tracked.Type))
+        {
+            return;
+        }
+        var count = await AdvocateCounters.IncrementAsync(db, work.Advocate.Id, AdvocateCounters.CustomEvent(tracked.Type), ct);
+        await ApplyRulesAsync(work, RewardTrigger.Event, tracked.Type, count, null, ct);
+    }
+
+    // ---------------------------------------------------------------- commands
+
+    /// <summary>Qualifies a pending referral (the friend converted); approves it too when the campaign says so.</summary>
+    public Task<ReferralCommandResult> QualifyAsync(string referralId, string reason, CancellationToken ct) =>
+        CommandAsync(referralId, async work =>
+        {
+            switch (work.Referral.Status)
+            {
+                case ReferralStatus.Voided:
+                    return "The referral is voided; a voided referral cannot qualify.";
+                case ReferralStatus.Pending:
+                    await QualifyCoreAsync(work, reason, null, null, ct);
+                    break;
+            }
+            return null;
+        }, ct);
+
+    /// <summary>Approves a referral by hand: a pending one is qualified first.</summary>
+    public Task<ReferralCommandResult> ApproveAsync(string referralId, string reason, CancellationToken ct) =>
+        CommandAsync(referralId, async work =>
+        {
+            switch (work.Referral.Status)
+            {
+                case ReferralStatus.Voided:
+                    return "The referral is voided; a voided referral cannot be approved.";
+                case ReferralStatus.Pending:
+                    await QualifyCoreAsync(work, "qualified on approval", null, reason, ct);
+                    break;
+                case ReferralStatus.Qualified:
+                    await ApproveCoreAsync(work, auto: false, reason, reportConversion: true, ct);
+                    break;
+            }
+            return null;
+        }, ct);
+
+    public Task<ReferralCommandResult> VoidAsync(string referralId, string reason, CancellationToken ct) =>
+        CommandAsync(referralId, async work =>
+        {
+            if (work.Referral.Status != ReferralStatus.Voided)
+            {
+                await VoidCoreAsync(work, reason, $"{BlockReason.ReferralVoided}: {reason}", ct);
+            }
+            return null;
+        }, ct);
+
+    /// <summary>Approves a qualified referral whose holding period has ended; false when it is no longer due.</summary>
+    public async Task<bool> ApproveDueAsync(string referralId, CancellationToken ct)
+    {
+        var result = await CommandAsync(referralId, async work =>
+        {
+            if (work.Referral is not { Status: ReferralStatus.Qualified, ApproveAfter: { } due } || due > clock.GetUtcNow())
+            {
+                return "not due";
+            }
+            await ApproveCoreAsync(work, auto: true, $"holding period of {work.Campaign.HoldingPeriodDays} days ended", reportConversion: true, ct);
+            return null;
+        }, ct);
+        return result.Conflict is null && !result.NotFound;
+    }
+
+    private async Task<ReferralCommandResult> CommandAsync(string referralId, Func<Work, Task<string?>> command, CancellationToken ct) =>
+        await InTransactionAsync(async () =>
+        {
+            var referral = await db.Referrals.FirstOrDefaultAsync(r => r.Id == referralId, ct);
+            if (referral is null)
+            {
+                return new ReferralCommandResult(null, null, NotFound: true);
+            }
+            var campaign = await db.Campaigns.AsNoTracking().FirstAsync(c => c.Id == referral.CampaignId, ct);
+            var advocate = await db.Participants.FirstAsync(p => p.Id == referral.AdvocateId, ct);
+            var friend = await db.Participants.FirstAsync(p => p.Id == referral.FriendId, ct);
+            var conversions = await AdvocateCounters.ReadAsync(db, advocate.Id, AdvocateCounters.Conversions, ct);
+            var work = new Work(new ReferralSnapshot(campaign, referral, advocate, friend, conversions), null);
+            var conflict = await command(work);
+            if (conflict is null)
+            {
+                await db.SaveChangesAsync(ct);
+            }
+            return new ReferralCommandResult(referral, conflict);
+        }, ct);
+
+    // ---------------------------------------------------------------- lifecycle
+
+    private async Task QualifyCoreAsync(Work work, string reason, string? couponCode, string? manualApproval, CancellationToken ct)
+    {
+        var now = clock.GetUtcNow();
+        var verdict = await screening.EvaluateAsync(db, work.Campaign, work.Advocate,
+            new FriendSignals(work.Friend.Email, work.Event?.Ip, work.Event?.ClickId ?? work.Referral.ClickId, work.Event?.UserAgent, couponCode), ct);
+        work.Referral.Findings = [.. work.Referral.Findings, .. Findings(verdict).Where(f => !work.Referral.Findings.Contains(f))];
+        if (work.Event is { } tracked)
+        {
+            work.Referral.EventType = tracked.Type;
+            work.Referral.OrderId = tracked.OrderId;
+            work.Referral.PurchaseValue = tracked.PurchaseValue;
+            work.Referral.Currency = tracked.Currency;
+        }
+        if (verdict.Blocked)
+        {
+            await VoidCoreAsync(work, FraudReason(verdict), RewardReasonFor(verdict), ct);
+            await ApplyRulesAsync(work, RewardTrigger.Converted, null, null, RewardReasonFor(verdict), ct);
+            work.Snapshot.EmitConversion(db, ConversionStatus.Fail, now);
+            work.Conversion = new EventConversion(ConversionStatus.Fail, work.Conversions, false);
+            return;
+        }
+
+        await MoveAsync(work, ReferralStatus.Qualified, reason, now, ct);
+        work.Referral.QualifiedAt = now;
+        work.Conversions = await AdvocateCounters.IncrementAsync(db, work.Advocate.Id, AdvocateCounters.Conversions, ct);
+        work.Referral.ConversionNumber = work.Conversions;
+        work.Snapshot.Emit(db, EventTypes.ReferralQualified, now);
+        await ApplyRulesAsync(work, RewardTrigger.Converted, null, work.Conversions, null, ct);
+
+        if (manualApproval is not null)
+        {
+            await ApproveCoreAsync(work, auto: false, manualApproval, reportConversion: false, ct);
+        }
+        else if (work.Campaign.Approval == ApprovalPolicy.Auto)
+        {
+            if (work.Campaign.HoldingPeriodDays == 0)
+            {
+                await ApproveCoreAsync(work, auto: true, "approved automatically on qualification", reportConversion: false, ct);
+            }
+            else
+            {
+                work.Referral.ApproveAfter = now.AddDays(work.Campaign.HoldingPeriodDays);
+            }
+        }
+
+        var status = work.Referral.Status == ReferralStatus.Approved ? ConversionStatus.Success : ConversionStatus.Pending;
+        work.Snapshot.EmitConversion(db, status, now);
+        work.Conversion = new EventConversion(status, work.Conversions, work.Conversions == work.Snapshot.Goal);
+    }
+
+    private async Task ApproveCoreAsync(Work work, bool auto, string reason, bool reportConversion, CancellationToken ct)
+    {
+        var now = clock.GetUtcNow();
+        await MoveAsync(work, ReferralStatus.Approved, reason, now, ct);
+        work.Referral.ApprovedAt = now;
+        work.Referral.AutoApproved = auto;
+        work.Referral.ApproveAfter = null;
+        if (!await listeners.AnyAsync(db, work.Campaign.Id, ct))
+        {
+            work.Referral.RewardsReleasedAt = now;
+        }
+        work.Snapshot.Emit(db, EventTypes.ReferralApproved, now);
+        if (reportConversion)
+        {
+            work.Snapshot.EmitConversion(db, ConversionStatus.Success, now);
+        }
+
+        await db.SaveChangesAsync(ct); // rewards earned in this unit of work are read back with the older ones
+        var waiting = await db.Rewards.Where(r => r.ReferralId == work.Referral.Id && r.Status == RewardStatus.Pending).OrderBy(r => r.Id).ToListAsync(ct);
+        foreach (var reward in waiting)
+        {
+            work.Touch(reward);
+            if (auto && !work.Campaign.AllowRewardsOnAutoApproved)
+            {
+                await BlockAsync(work, reward, BlockReason.AutoApprovedNotAllowed, ct);
+            }
+            else
+            {
+                await ReleaseAsync(work, reward, ct);
+            }
+        }
+    }
+
+    private async Task VoidCoreAsync(Work work, string reason, string rewardReason, CancellationToken ct)
+    {
+        var now = clock.GetUtcNow();
+        var wasConverted = work.Referral.Status == ReferralStatus.Qualified;
+        await MoveAsync(work, ReferralStatus.Voided, reason, now, ct);
+        work.Referral.VoidedAt = now;
+        work.Referral.ApproveAfter = null;
+        work.Snapshot.Emit(db, EventTypes.ReferralVoided, now);
+        if (wasConverted)
+        {
+            work.Snapshot.EmitConversion(db, ConversionStatus.Fail, now);
+        }
+        // Issued rewards may already be paid out; only those not yet payable are withdrawn.
+        await db.SaveChangesAsync(ct);
+        var open = await db.Rewards
+            .Where(r => r.ReferralId == work.Referral.Id && (r.Status == RewardStatus.Pending || r.Status == RewardStatus.Approved))
+            .OrderBy(r => r.Id).ToListAsync(ct);
+        foreach (var reward in open)
+        {
+            work.Touch(reward);
+            await BlockAsync(work, reward, rewardReason, ct);
+        }
+    }
+
+    /// <summary>
+    /// Changes the status only if nobody else changed it since it was read: the conditional UPDATE also takes the
+    /// row lock on PostgreSQL, so two instances never approve or void the same referral twice.
+    /// </summary>
+    private async Task MoveAsync(Work work, string to, string reason, DateTimeOffset now, CancellationToken ct)
+    {
+        var referral = work.Referral;
+        var from = referral.Status;
+        var moved = await db.Referrals.Where(r => r.Id == referral.Id && r.Status == from)
+            .ExecuteUpdateAsync(s => s.SetProperty(r => r.Status, to), ct);
+        if (moved == 0)
+        {
+            throw new ConcurrentChangeException($"referral {referral.Id} changed while it was being moved to {to}");
+        }
+        reason = Clip(reason);
+        referral.Status = to;
+        referral.Reason = reason;
+        referral.UpdatedAt = now;
+        db.ReferralHistory.Add(new ReferralStatusChange
+        {
+            Id = Ids.New("rsc"),
+            ReferralId = referral.Id,
+            From = from,
+            To = to,
+            Reason = reason,
+            At = now,
+        });
+    }
+
+    // ---------------------------------------------------------------- rewards
+
+    private async Task ApplyRulesAsync(Work work, string trigger, string? eventName, int? count, string? blockReason, CancellationToken ct)
+    {
+        var campaign = work.Campaign;
+        foreach (var rule in campaign.Rewards.Where(r => r.Trigger == trigger && (trigger != RewardTrigger.Event || r.Event == eventName)))
+        {
+            Incentive? incentive;
+            int? milestone = null;
+            switch (rule.Kind)
+            {
+                case RewardKind.Milestone:
+                    incentive = count is null ? null : rule.Tiers?.FirstOrDefault(t => t.Referrals == count)?.Incentive;
+                    milestone = count;
+                    break;
+                case RewardKind.Goal:
+                    incentive = count is not null && count == (rule.Goal ?? campaign.GoalConversions) ? rule.Incentive : null;
+                    milestone = count;
+                    break;
+                default:
+                    incentive = rule.Incentive;
+                    break;
+            }
+            if (incentive is null)
+            {
+                continue;
+            }
+
+            var recipients = rule.Recipient switch
+            {
+                RewardRecipient.Friend => new[] { (RewardRecipient.Friend, work.Friend) },
+                RewardRecipient.Both => [(RewardRecipient.Advocate, work.Advocate), (RewardRecipient.Friend, work.Friend)],
+                _ => [(RewardRecipient.Advocate, work.Advocate)],
+            };
+            foreach (var (role, participant) in recipients)
+            {
+                var now = clock.GetUtcNow();
+                var reward = new Reward
+                {
+                    Id = Ids.New("rwd"),
+                    CampaignId = campaign.Id,
+                    ReferralId = work.Referral.Id,
+                    AdvocateId = work.Advocate.Id,
+                    ParticipantId = participant.Id,
+                    Recipient = role,
+                    RuleId = rule.Id!,
+                    Trigger = trigger,
+                    Kind = rule.Kind!,
+                    Milestone = milestone,
+                    Incentive = incentive,
+                    Status = RewardStatus.Pending,
+                    EventId = work.Event?.Id,
+                    CreatedAt = now,
+                    UpdatedAt = now,
+                };
+                db.Rewards.Add(reward);
+                work.Rewards.Add(reward);
+
+                var reason = blockReason
+                    ?? (!campaign.IsActive ? BlockReason.ShareInactive : null)
+                    ?? (rule.MinPurchaseValue is { } min && !(work.Event?.PurchaseValue >= min) ? BlockReason.CriteriaMismatch : null)
+                    ?? (trigger != RewardTrigger.Invited && work.Referral is { Status: ReferralStatus.Approved, AutoApproved: true }
+                        && !campaign.AllowRewardsOnAutoApproved ? BlockReason.AutoApprovedNotAllowed : null)
+                    ?? (await TakeLimitsAsync(work, rule, reward, ct) ? null : BlockReason.LimitReached);
+                if (reason is not null)
+                {
+                    await BlockAsync(work, reward, reason, ct);
+                }
+                else if (trigger == RewardTrigger.Invited || work.Referral.Status == ReferralStatus.Approved)
+                {
+                    // Sign-up rewards (a friend's welcome coupon) are needed before the first purchase, so they do not
+                    // wait for an approval; the others follow their referral's approval.
+                    await ReleaseAsync(work, reward, ct);
+                }
+            }
+        }
+    }
+
+    private async Task<bool> TakeLimitsAsync(Work work, RewardRule rule, Reward reward, CancellationToken ct)
+    {
+        if (rule.Limits is not { } limits)
+        {
+            return true;
+        }
+        var month = clock.GetUtcNow().ToString("yyyy-MM", CultureInfo.InvariantCulture);
+        if (limits.PerMonth is { } perMonth)
+        {
+            if (!await AdvocateCounters.TryTakeAsync(db, work.Advocate.Id, LimitCounter(reward, month), perMonth, ct))
+            {
+                return false;
+            }
+            reward.CountedMonth = month;
+        }
+        if (limits.Total is { } total)
+        {
+            if (!await AdvocateCounters.TryTakeAsync(db, work.Advocate.Id, LimitCounter(reward, "total"), total, ct))
+            {
+                await GiveBackLimitsAsync(reward, ct);
+                return false;
+            }
+            reward.CountedTotal = true;
+        }
+        return true;
+    }
+
+    private static string LimitCounter(Reward reward, string period) => $"rule:{reward.RuleId}:{reward.Recipient}:{period}";
+
+    private async Task GiveBackLimitsAsync(Reward reward, CancellationToken ct)
+    {
+        if (reward.CountedMonth is { } month)
+        {
+            await AdvocateCounters.GiveBackAsync(db, reward.AdvocateId, LimitCounter(reward, month), ct);
+            reward.CountedMonth = null;
+        }
+        if (reward.CountedTotal)
+        {
+            await AdvocateCounters.GiveBackAsync(db, reward.AdvocateId, LimitCounter(reward, "total"), ct);
+            reward.CountedTotal = false;
+        }
+    }
+
+    private async Task BlockAsync(Work work, Reward reward, string reason, CancellationToken ct)
+    {
+        await GiveBackLimitsAsync(reward, ct);
+        reward.Status = RewardStatus.Blocked;
+        reward.Reason = Clip(reason);
+        reward.UpdatedAt = clock.GetUtcNow();
+        work.Snapshot.EmitReward(db, reward, reward.UpdatedAt);
+    }
+
+    /// <summary>Makes a reward payable: a coupon is drawn now; it is issued at once unless an approval webhook must answer first.</summary>
+    private async Task ReleaseAsync(Work work, Reward reward, CancellationToken ct)
+    {
+        if (reward.Incentive.Type == IncentiveType.DiscountCoupon && reward.CouponCode is null)
+        {
+            await db.SaveChangesAsync(ct);
+            var allocation = await coupons.AllocateAsync(work.Campaign.Id, reward.Incentive.Pool!, reward.Id, reward.ParticipantId, ct);
+            if (!allocation.Succeeded)
+            {
+                await BlockAsync(work, reward, allocation.FailureReason ?? "no coupon available", ct);
+                return;
+            }
+            reward.CouponCode = allocation.Code;
+        }
+        var now = clock.GetUtcNow();
+        reward.UpdatedAt = now;
+        if (reward.Trigger != RewardTrigger.Invited && work.Referral.RewardsReleasedAt is null)
+        {
+            reward.Status = RewardStatus.Approved;
+            return;
+        }
+        reward.Status = RewardStatus.Issued;
+        reward.IssuedAt = now;
+        work.Snapshot.EmitReward(db, reward, now);
+    }
+
+    // ---------------------------------------------------------------- helpers
+
+    private static List<ScreeningFinding> Findings(FraudVerdict verdict) =>
+        verdict.Findings.Select(f => new ScreeningFinding(f.Check, f.Action.ToString().ToLowerInvariant(), f.Reason)).ToList();
+
+    private static string FraudReason(FraudVerdict verdict) =>
+        "fraud: " + string.Join("; ", verdict.Findings.Where(f => f.Action == FraudAction.Block).Select(f => $"{f.Check}: {f.Reason}"));
+
+    private static string RewardReasonFor(FraudVerdict verdict) =>
+        verdict.Findings.Any(f => f.Action == FraudAction.Block && f.Check.Equals("couponCycling", StringComparison.OrdinalIgnoreCase))
+            ? BlockReason.CouponCycling
+            : BlockReason.FraudCheckFailed;
+
+    /// <summary>
+    /// Runs <paramref name="work"/> in one transaction and retries it from a fresh read when it lost a race: a unique
+    /// index (the same order id, friend or code arriving twice), a concurrent status change, or a deadlock.
+    /// </summary>
+    private async Task<T> InTransactionAsync<T>(Func<Task<T>> work, CancellationToken ct)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            db.ChangeTracker.Clear();
+            try
+            {
+                await using var transaction = await db.Database.BeginTransactionAsync(ct);
+                var result = await work();
+                await transaction.CommitAsync(ct);
+                return result;
+            }
+            catch (Exception exception) when (attempt < 6 && IsRetryable(exception))
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(Random.Shared.Next(5, 25) * attempt), ct);
+            }
+        }
+    }
+
+    private static bool IsRetryable(Exception exception) => exception switch
+    {
+        ConcurrentChangeException => true,
+        DbUpdateException => true,
+        SqliteException { SqliteErrorCode: 5 or 6 } => true, // busy, locked
+        DbException { SqlState: "40001" or "40P01" or "23505" } => true, // serialization, deadlock, unique
+        _ => exception.InnerException is { } inner && IsRetryable(inner),
+    };
+}
+
+/// <summary>Bounds how many events are ingested at once per instance: one writer for SQLite, a share of the pool for PostgreSQL.</summary>
+public sealed class IngestionGate(IConfiguration configuration)
+{
+    public SemaphoreSlim Events { get; } = new(Limit(configuration));
+
+    private static int Limit(IConfiguration configuration)
+    {
+        var configured = configuration.GetValue<int?>("Tracking:MaxConcurrentEvents");
+        if (configured is > 0)
+        {
+            return configured.Value;
+        }
+        var provider = (configuration["Database:Provider"] ?? "sqlite").Trim().ToLowerInvariant();
+        return provider == "sqlite" ? 1 : 16;
+    }
+}

@@ -1,0 +1,49 @@
+using Microsoft.EntityFrameworkCore;
+using Referloop.Storage;
+
+namespace Referloop.Rewards;
+
+/// <summary>
+/// Atomic per-advocate counters. Every change is one conditional UPDATE inside the caller's transaction: on
+/// PostgreSQL the row lock serialises concurrent events of one advocate (across server instances too), on SQLite
+/// the write transaction does; the affected-row count tells whether a limit still had room.
+/// </summary>
+public static class AdvocateCounters
+{
+    public const string Referrals = "referrals";
+    public const string Conversions = "conversions";
+
+    public static string CustomEvent(string name) => "event:" + name;
+
+    public static async Task<int> IncrementAsync(ReferloopDb db, string participantId, string name, CancellationToken ct)
+    {
+        await EnsureAsync(db, participantId, name, ct);
+        await db.AdvocateCounters.Where(c => c.ParticipantId == participantId && c.Name == name)
+            .ExecuteUpdateAsync(s => s.SetProperty(c => c.Count, c => c.Count + 1), ct);
+        return await ReadAsync(db, participantId, name, ct);
+    }
+
+    /// <summary>Adds one when the counter is below <paramref name="limit"/>; false when the limit is reached.</summary>
+    public static async Task<bool> TryTakeAsync(ReferloopDb db, string participantId, string name, int limit, CancellationToken ct)
+    {
+        await EnsureAsync(db, participantId, name, ct);
+        var taken = await db.AdvocateCounters.Where(c => c.ParticipantId == participantId && c.Name == name && c.Count < limit)
+            .ExecuteUpdateAsync(s => s.SetProperty(c => c.Count, c => c.Count + 1), ct);
+        return taken == 1;
+    }
+
+    public static Task GiveBackAsync(ReferloopDb db, string participantId, string name, CancellationToken ct) =>
+        db.AdvocateCounters.Where(c => c.ParticipantId == participantId && c.Name == name && c.Count > 0)
+            .ExecuteUpdateAsync(s => s.SetProperty(c => c.Count, c => c.Count - 1), ct);
+
+    public static async Task<int> ReadAsync(ReferloopDb db, string participantId, string name, CancellationToken ct) =>
+        await db.AdvocateCounters.AsNoTracking()
+            .Where(c => c.ParticipantId == participantId && c.Name == name)
+            .Select(c => (int?)c.Count)
+            .FirstOrDefaultAsync(ct) ?? 0;
+
+    private static Task EnsureAsync(ReferloopDb db, string participantId, string name, CancellationToken ct) =>
+        db.Database.ExecuteSqlAsync(
+            $"""INSERT INTO advocate_counters ("ParticipantId", "Name", "Count") VALUES ({participantId}, {name}, 0) ON CONFLICT DO NOTHING""",
+            ct);
+}

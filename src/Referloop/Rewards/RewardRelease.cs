@@ -1,0 +1,65 @@
+using Microsoft.EntityFrameworkCore;
+using Referloop.Referrals;
+using Referloop.Storage;
+
+namespace Referloop.Rewards;
+
+/// <summary>
+/// Rewards tied to an approved referral become payable only once the <c>referral.approved</c> webhook was
+/// acknowledged with a 2xx (seeds/002). Until then they wait in status <c>approved</c>.
+/// </summary>
+public static class RewardRelease
+{
+    /// <summary>
+    /// Called by webhook delivery when an endpoint answered 2xx to a <c>referral.approved</c> message (also by
+    /// <c>POST /api/v1/referrals/{id}/release-rewards</c>). Issues the referral's waiting rewards, each with its
+    /// <c>reward.issued</c> event, in one transaction. Idempotent: later acknowledgements (retries, other endpoints)
+    /// change nothing. Returns the number of rewards issued.
+    /// </summary>
+    public static async Task<int> OnReferralApprovedAcknowledgedAsync(ReferloopDb db, string referralId, TimeProvider clock,
+        CancellationToken ct)
+    {
+        var own = db.Database.CurrentTransaction is null ? await db.Database.BeginTransactionAsync(ct) : null;
+        try
+        {
+            var now = clock.GetUtcNow();
+            // The conditional UPDATE makes exactly one acknowledgement the one that releases.
+            var claimed = await db.Referrals
+                .Where(r => r.Id == referralId && r.Status == ReferralStatus.Approved && r.RewardsReleasedAt == null)
+                .ExecuteUpdateAsync(s => s.SetProperty(r => r.RewardsReleasedAt, now), ct);
+            if (claimed == 0)
+            {
+                return 0;
+            }
+            var referral = await db.Referrals.AsNoTracking().FirstAsync(r => r.Id == referralId, ct);
+            var campaign = await db.Campaigns.AsNoTracking().FirstAsync(c => c.Id == referral.CampaignId, ct);
+            var advocate = await db.Participants.AsNoTracking().FirstAsync(p => p.Id == referral.AdvocateId, ct);
+            var friend = await db.Participants.AsNoTracking().FirstAsync(p => p.Id == referral.FriendId, ct);
+            var conversions = await AdvocateCounters.ReadAsync(db, advocate.Id, AdvocateCounters.Conversions, ct);
+            var snapshot = new ReferralSnapshot(campaign, referral, advocate, friend, conversions);
+
+            var waiting = await db.Rewards.Where(r => r.ReferralId == referralId && r.Status == RewardStatus.Approved)
+                .OrderBy(r => r.Id).ToListAsync(ct);
+            foreach (var reward in waiting)
+            {
+                reward.Status = RewardStatus.Issued;
+                reward.IssuedAt = now;
+                reward.UpdatedAt = now;
+                snapshot.EmitReward(db, reward, now);
+            }
+            await db.SaveChangesAsync(ct);
+            if (own is not null)
+            {
+                await own.CommitAsync(ct);
+            }
+            return waiting.Count;
+        }
+        finally
+        {
+            if (own is not null)
+            {
+                await own.DisposeAsync();
+            }
+        }
+    }
+}

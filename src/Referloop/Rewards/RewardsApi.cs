@@ -1,0 +1,99 @@
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.EntityFrameworkCore;
+using Referloop.Http;
+using Referloop.Security;
+using Referloop.Storage;
+
+namespace Referloop.Rewards;
+
+public sealed record RewardListQuery(string? CampaignId, string? ParticipantId, string? ReferralId, string? Status, bool? Paid,
+    string? Cursor, int? Limit) : IValidatable
+{
+    public void Validate(ValidationErrors errors)
+    {
+        if (Status is not null)
+        {
+            errors.OneOf("status", Status, RewardStatus.All);
+        }
+        errors.MaxLength("campaignId", CampaignId, 40);
+        errors.MaxLength("participantId", ParticipantId, 40);
+        errors.MaxLength("referralId", ReferralId, 40);
+        Paging.ValidateQuery(errors, Cursor, Limit);
+    }
+}
+
+internal static class RewardsApi
+{
+    public static RouteGroupBuilder MapRewards(this IEndpointRouteBuilder routes)
+    {
+        var group = routes.MapGroup("/api/v1/rewards")
+            .WithTags("Rewards")
+            .RequireAuthorization(AdminAuthentication.Policy)
+            .WithValidation();
+
+        group.MapGet("/", List).WithName("ListRewards")
+            .WithSummary("List rewards, filtered by campaign, participant, referral, status or paid");
+        group.MapGet("/{id}", Get).WithName("GetReward").WithSummary("Get one reward");
+        group.MapPost("/{id}/paid", MarkPaid).WithName("MarkRewardPaid")
+            .WithSummary("Record that an issued reward was paid out (idempotent)");
+        return group;
+    }
+
+    private static async Task<Ok<Page<RewardResponse>>> List([AsParameters] RewardListQuery query, ReferloopDb db, CancellationToken ct)
+    {
+        Paging.TryDecode(query.Cursor, out var after);
+        var limit = query.Limit ?? Paging.DefaultLimit;
+        var rewards = db.Rewards.AsNoTracking();
+        if (query.CampaignId is not null)
+        {
+            rewards = rewards.Where(r => r.CampaignId == query.CampaignId);
+        }
+        if (query.ParticipantId is not null)
+        {
+            rewards = rewards.Where(r => r.ParticipantId == query.ParticipantId);
+        }
+        if (query.ReferralId is not null)
+        {
+            rewards = rewards.Where(r => r.ReferralId == query.ReferralId);
+        }
+        if (query.Status is not null)
+        {
+            rewards = rewards.Where(r => r.Status == query.Status);
+        }
+        if (query.Paid is { } paid)
+        {
+            rewards = paid ? rewards.Where(r => r.PaidAt != null) : rewards.Where(r => r.PaidAt == null);
+        }
+        if (after is not null)
+        {
+            rewards = rewards.Where(r => string.Compare(r.Id, after) > 0);
+        }
+        var rows = await rewards.OrderBy(r => r.Id).Take(limit + 1).ToListAsync(ct);
+        return TypedResults.Ok(Paging.ToPage(rows, limit, r => r.Id, RewardResponse.From));
+    }
+
+    private static async Task<Results<Ok<RewardResponse>, ProblemHttpResult>> Get(string id, ReferloopDb db, CancellationToken ct)
+    {
+        var reward = await db.Rewards.AsNoTracking().FirstOrDefaultAsync(r => r.Id == id, ct);
+        return reward is null ? Problems.NotFound("reward", id) : TypedResults.Ok(RewardResponse.From(reward));
+    }
+
+    private static async Task<Results<Ok<RewardResponse>, ProblemHttpResult>> MarkPaid(string id, ReferloopDb db, TimeProvider clock,
+        CancellationToken ct)
+    {
+        var now = clock.GetUtcNow();
+        // Conditional, so two concurrent calls record one payment time.
+        await db.Rewards.Where(r => r.Id == id && r.Status == RewardStatus.Issued && r.PaidAt == null)
+            .ExecuteUpdateAsync(s => s.SetProperty(r => r.PaidAt, now).SetProperty(r => r.UpdatedAt, now), ct);
+        var reward = await db.Rewards.AsNoTracking().FirstOrDefaultAsync(r => r.Id == id, ct);
+        if (reward is null)
+        {
+            return Problems.NotFound("reward", id);
+        }
+        if (reward.Status != RewardStatus.Issued)
+        {
+            return Problems.Conflict($"The reward is {reward.Status}; only an issued reward can be paid.");
+        }
+        return TypedResults.Ok(RewardResponse.From(reward));
+    }
+}

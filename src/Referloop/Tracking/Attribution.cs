@@ -1,0 +1,78 @@
+using Microsoft.EntityFrameworkCore;
+using Referloop.Campaigns;
+using Referloop.Participants;
+using Referloop.Storage;
+
+namespace Referloop.Tracking;
+
+/// <summary>Who referred the friend, and by which evidence.</summary>
+public sealed record AttributionMatch(Participant Advocate, string By, string? ClickId);
+
+/// <summary>
+/// Finds the advocate behind a friend's first event, strongest evidence first: the referral code, the click id
+/// (cookie or <c>rl_click</c> parameter), an earlier click this email came through, then the latest click from
+/// the same IP. Clicks count only inside the campaign's attribution window, edges included.
+/// </summary>
+public static class Attribution
+{
+    public const string ByReferralCode = "referral_code";
+    public const string ByClickId = "click_id";
+    public const string ByEmail = "email";
+    public const string ByIp = "ip";
+
+    public static async Task<AttributionMatch?> FindAsync(ReferloopDb db, Campaign campaign, TrackedEvent tracked, CancellationToken ct)
+    {
+        if (tracked.ReferralCode is { } code)
+        {
+            var advocate = await db.Participants.FirstOrDefaultAsync(p => p.Code == code && p.CampaignId == campaign.Id, ct);
+            if (advocate is not null)
+            {
+                return new AttributionMatch(advocate, ByReferralCode, null);
+            }
+        }
+
+        var windowStart = tracked.OccurredAt.AddDays(-campaign.AttributionWindowDays);
+        if (tracked.ClickId is { } clickId)
+        {
+            var click = await db.Clicks.Include(c => c.Participant)
+                .FirstOrDefaultAsync(c => c.Id == clickId && c.CampaignId == campaign.Id && c.CreatedAt >= windowStart, ct);
+            if (click is not null)
+            {
+                return new AttributionMatch(click.Participant!, ByClickId, click.Id);
+            }
+        }
+
+        // A click id this email reported before (e.g. while the campaign was paused) still counts inside the window.
+        var earlierClickIds = await db.Events.AsNoTracking()
+            .Where(e => e.CampaignId == campaign.Id && e.Email == tracked.Email && e.ClickId != null && e.Id != tracked.Id)
+            .OrderByDescending(e => e.Id)
+            .Select(e => e.ClickId!)
+            .Take(20)
+            .ToListAsync(ct);
+        if (earlierClickIds.Count > 0)
+        {
+            var click = await db.Clicks.Include(c => c.Participant)
+                .Where(c => earlierClickIds.Contains(c.Id) && c.CampaignId == campaign.Id
+                    && c.CreatedAt >= windowStart && c.CreatedAt <= tracked.OccurredAt)
+                .OrderByDescending(c => c.CreatedAt)
+                .FirstOrDefaultAsync(ct);
+            if (click is not null)
+            {
+                return new AttributionMatch(click.Participant!, ByEmail, click.Id);
+            }
+        }
+
+        if (tracked.Ip is { } ip)
+        {
+            var click = await db.Clicks.Include(c => c.Participant)
+                .Where(c => c.CampaignId == campaign.Id && c.Ip == ip && c.CreatedAt >= windowStart && c.CreatedAt <= tracked.OccurredAt)
+                .OrderByDescending(c => c.CreatedAt)
+                .FirstOrDefaultAsync(ct);
+            if (click is not null)
+            {
+                return new AttributionMatch(click.Participant!, ByIp, click.Id);
+            }
+        }
+        return null;
+    }
+}

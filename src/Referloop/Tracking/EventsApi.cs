@@ -1,0 +1,105 @@
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.EntityFrameworkCore;
+using Referloop.Campaigns;
+using Referloop.Http;
+using Referloop.Referrals;
+using Referloop.Storage;
+
+namespace Referloop.Tracking;
+
+internal static class EventsApi
+{
+    /// <summary>CORS policy of the endpoints a shop page calls with the publishable key.</summary>
+    public const string BrowserPolicy = "browser";
+
+    public const string KeyHeader = "X-Referloop-Key";
+    public const string IdempotencyHeader = "Idempotency-Key";
+
+    public static IEndpointRouteBuilder MapEvents(this IEndpointRouteBuilder routes)
+    {
+        routes.MapPost("/api/v1/events", Track)
+            .WithTags("Events")
+            .WithName("TrackEvent")
+            .WithSummary("Report a sign-up, purchase or custom event; answers 202 with the attribution, referral and rewards")
+            .WithDescription("Authorise with the admin key (Authorization: Bearer) or, from a browser, with the campaign's " +
+                "publishable key (X-Referloop-Key header or publishableKey field). Idempotent on (campaign, orderId) and on " +
+                "the Idempotency-Key header: a retry answers the first outcome with duplicate=true.")
+            .RequireCors(BrowserPolicy)
+            .WithValidation();
+        return routes;
+    }
+
+    private static async Task<Results<Accepted<EventOutcome>, ValidationProblem, ProblemHttpResult>> Track(TrackEvent input,
+        HttpContext http, ReferloopDb db, ReferralEngine engine, TimeProvider clock, IngestionGate gate, CancellationToken ct)
+    {
+        // Held for the whole request, reads included, so a burst never asks the database for more connections than the gate allows.
+        await gate.Events.WaitAsync(ct);
+        try
+        {
+            return await TrackCore(input, http, db, engine, clock, ct);
+        }
+        finally
+        {
+            gate.Events.Release();
+        }
+    }
+
+    private static async Task<Results<Accepted<EventOutcome>, ValidationProblem, ProblemHttpResult>> TrackCore(TrackEvent input,
+        HttpContext http, ReferloopDb db, ReferralEngine engine, TimeProvider clock, CancellationToken ct)
+    {
+        var isAdmin = http.User.Identity?.IsAuthenticated == true;
+        var key = http.Request.Headers[KeyHeader].FirstOrDefault() ?? input.PublishableKey;
+        Campaign? campaign;
+        if (isAdmin)
+        {
+            if (string.IsNullOrWhiteSpace(input.CampaignId))
+            {
+                return Invalid("campaignId", "is required with the admin key.");
+            }
+            campaign = await db.Campaigns.AsNoTracking().FirstOrDefaultAsync(c => c.Id == input.CampaignId, ct);
+            if (campaign is null)
+            {
+                return Problems.NotFound("campaign", input.CampaignId);
+            }
+        }
+        else if (!string.IsNullOrWhiteSpace(key))
+        {
+            campaign = key.Length > 100 ? null : await db.Campaigns.AsNoTracking().FirstOrDefaultAsync(c => c.PublishableKey == key, ct);
+            if (campaign is null || (input.CampaignId is not null && input.CampaignId != campaign.Id))
+            {
+                return Unauthorized("The publishable key is unknown or belongs to another campaign.");
+            }
+        }
+        else
+        {
+            return Unauthorized("Send 'Authorization: Bearer <admin key>' or the campaign's publishable key in 'X-Referloop-Key'.");
+        }
+
+        var idempotencyKey = http.Request.Headers[IdempotencyHeader].FirstOrDefault();
+        if (idempotencyKey is { Length: 0 or > 200 })
+        {
+            return Invalid("Idempotency-Key", "must be 1–200 characters.");
+        }
+        if (input.OccurredAt is { } occurredAt && occurredAt > clock.GetUtcNow().AddMinutes(5))
+        {
+            return Invalid("occurredAt", "must not be in the future.");
+        }
+
+        // A browser reports itself; a server reports the friend's address and agent in the body.
+        var ip = input.Ip ?? (isAdmin ? null : http.Connection.RemoteIpAddress?.ToString());
+        var userAgent = input.UserAgent ?? (isAdmin ? null : Truncate(http.Request.Headers.UserAgent.ToString(), 512));
+        var outcome = await engine.TrackAsync(campaign, input, idempotencyKey, ip, userAgent, ct);
+        return TypedResults.Accepted((string?)null, isAdmin ? outcome : outcome.ForBrowser());
+    }
+
+    private static ValidationProblem Invalid(string field, string message) =>
+        TypedResults.ValidationProblem(new Dictionary<string, string[]> { [field] = [message] },
+            title: "The request is not valid.", detail: "See 'errors' for each field and the rule it broke.");
+
+    private static ProblemHttpResult Unauthorized(string detail) =>
+        TypedResults.Problem(title: "An admin key or the campaign's publishable key is required.", detail: detail,
+            statusCode: StatusCodes.Status401Unauthorized);
+
+    private static string? Truncate(string value, int max) =>
+        string.IsNullOrEmpty(value) ? null : value.Length <= max ? value : value[..max];
+}

@@ -1,0 +1,128 @@
+using System.Net;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Referloop.Http;
+using Referloop.Participants;
+using Referloop.Rewards;
+
+namespace Referloop.Tracking;
+
+/// <summary>The body of <c>POST /api/v1/events</c>. <c>orderID</c> (the seeds' spelling) binds to <c>orderId</c>.</summary>
+public sealed partial record TrackEvent : IValidatable
+{
+    /// <summary>Required with the admin key; with a publishable key the key names the campaign.</summary>
+    public string? CampaignId { get; init; }
+
+    /// <summary>The campaign's publishable key, for browsers that cannot set the <c>X-Referloop-Key</c> header.</summary>
+    public string? PublishableKey { get; init; }
+
+    /// <summary><c>signup</c>, <c>purchase</c> or a custom name such as <c>subscription_started</c>.</summary>
+    public string? Type { get; init; }
+
+    public string? Email { get; init; }
+    public string? Name { get; init; }
+    public string? OrderId { get; init; }
+    public decimal? PurchaseValue { get; init; }
+    public string? Currency { get; init; }
+    public string? Ip { get; init; }
+    public string? UserAgent { get; init; }
+    public string? ReferralCode { get; init; }
+    public string? ClickId { get; init; }
+    public DateTimeOffset? OccurredAt { get; init; }
+    public Dictionary<string, JsonElement>? Properties { get; init; }
+
+    /// <summary>The coupon the friend used, from <c>properties.couponCode</c>: fraud checks look for coupon cycling.</summary>
+    public string? CouponCode =>
+        Properties is not null && Properties.TryGetValue("couponCode", out var code) && code.ValueKind == JsonValueKind.String
+            ? code.GetString()
+            : null;
+
+    public void Validate(ValidationErrors errors)
+    {
+        errors.MaxLength("campaignId", CampaignId, 40);
+        errors.MaxLength("publishableKey", PublishableKey, 100);
+        if (string.IsNullOrWhiteSpace(Type))
+        {
+            errors.Add("type", "is required: 'signup', 'purchase' or a custom event name.");
+        }
+        else if (!TypePattern().IsMatch(Type))
+        {
+            errors.Add("type", "must be 1–64 letters, digits, '_', '-', '.' or ':'.");
+        }
+        if (string.IsNullOrWhiteSpace(Email))
+        {
+            errors.Add("email", "is required: the friend the event is about.");
+        }
+        else if (!JoinParticipant.IsEmail(Email))
+        {
+            errors.Add("email", "must be an email address such as bob@example.net (at most 254 characters).");
+        }
+        errors.MaxLength("name", Name, 200);
+        errors.MaxLength("orderId", OrderId, 200);
+        if (PurchaseValue is { } value && (value < 0 || value > 1_000_000_000_000m || decimal.Round(value, 4) != value))
+        {
+            errors.Add("purchaseValue", "must be between 0 and 1,000,000,000,000 with at most 4 decimals.");
+        }
+        if (Currency is not null && !CurrencyPattern().IsMatch(Currency))
+        {
+            errors.Add("currency", "must be a three-letter ISO 4217 code such as USD.");
+        }
+        if (Ip is not null && !IPAddress.TryParse(Ip, out _))
+        {
+            errors.Add("ip", "must be an IPv4 or IPv6 address.");
+        }
+        errors.MaxLength("userAgent", UserAgent, 512);
+        errors.MaxLength("referralCode", ReferralCode, 32);
+        errors.MaxLength("clickId", ClickId, 40);
+        if (Properties is { } properties)
+        {
+            if (properties.Count > 50)
+            {
+                errors.Add("properties", "must hold at most 50 entries.");
+            }
+            if (properties.Keys.Any(k => k.Length is 0 or > 64))
+            {
+                errors.Add("properties", "keys must be 1–64 characters.");
+            }
+            if (JsonSerializer.Serialize(properties).Length > 16_384)
+            {
+                errors.Add("properties", "must be at most 16 KiB as JSON.");
+            }
+            if (properties.TryGetValue("couponCode", out var code) && (code.ValueKind != JsonValueKind.String || code.GetString()!.Length > 200))
+            {
+                errors.Add("properties.couponCode", "must be a string of at most 200 characters.");
+            }
+        }
+    }
+
+    [GeneratedRegex("^[A-Za-z0-9_.:-]{1,64}$")]
+    private static partial Regex TypePattern();
+
+    [GeneratedRegex("^[A-Za-z]{3}$")]
+    private static partial Regex CurrencyPattern();
+}
+
+/// <summary>The 202 answer: what the event did.</summary>
+public sealed record EventOutcome(
+    string EventId,
+    bool Duplicate,
+    bool Attributed,
+    string? AttributedBy,
+    string? Reason,
+    EventReferral? Referral,
+    IReadOnlyList<RewardResponse> Rewards,
+    EventConversion? Conversion)
+{
+    /// <summary>What a browser holding only the publishable key may see: no advocate, only the friend's own rewards.</summary>
+    public EventOutcome ForBrowser() => this with
+    {
+        Referral = Referral is null ? null : Referral with { AdvocateId = null },
+        Rewards = Rewards.Where(r => r.Recipient == Campaigns.RewardRecipient.Friend).ToList(),
+        Conversion = null,
+    };
+}
+
+public sealed record EventReferral(string Id, string Status, string? Reason, string? AdvocateId, string FriendId);
+
+/// <summary>Present when the event converted the referral: the advocate's count and whether it reached the goal.</summary>
+public sealed record EventConversion(string Status, int ReferrerConverts, bool GoalComplete);

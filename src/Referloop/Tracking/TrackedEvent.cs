@@ -1,0 +1,72 @@
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Metadata.Builders;
+
+namespace Referloop.Tracking;
+
+public static class EventKinds
+{
+    public const string Signup = "signup";
+    public const string Purchase = "purchase";
+}
+
+/// <summary>One event reported by the merchant (server call or the browser snippet), as received.</summary>
+public sealed class TrackedEvent
+{
+    public required string Id { get; init; }
+    public required string CampaignId { get; init; }
+    public required string Type { get; init; }
+    public required string Email { get; init; }
+    public string? Name { get; init; }
+    public string? OrderId { get; init; }
+    public decimal? PurchaseValue { get; init; }
+    public string? Currency { get; init; }
+    public string? Ip { get; init; }
+    public string? UserAgent { get; init; }
+    public string? ReferralCode { get; init; }
+    public string? ClickId { get; init; }
+
+    /// <summary>The client's <c>Idempotency-Key</c>; a retry with the same key is answered from <see cref="Outcome"/>.</summary>
+    public string? IdempotencyKey { get; init; }
+
+    /// <summary>Free-form properties as a JSON object.</summary>
+    public string? Properties { get; init; }
+
+    /// <summary>The friend the event is about, once attributed.</summary>
+    public string? ParticipantId { get; set; }
+
+    public string? ReferralId { get; set; }
+
+    /// <summary>The 202 answer as JSON, replayed to retries.</summary>
+    public string? Outcome { get; set; }
+
+    public DateTimeOffset OccurredAt { get; init; }
+    public DateTimeOffset ReceivedAt { get; init; }
+}
+
+internal sealed class TrackedEventConfiguration : IEntityTypeConfiguration<TrackedEvent>
+{
+    public void Configure(EntityTypeBuilder<TrackedEvent> e)
+    {
+        e.ToTable("events");
+        e.HasKey(x => x.Id);
+        e.Property(x => x.Id).HasMaxLength(40);
+        e.Property(x => x.CampaignId).HasMaxLength(40);
+        e.Property(x => x.Type).HasMaxLength(64);
+        e.Property(x => x.Email).HasMaxLength(254);
+        e.Property(x => x.Name).HasMaxLength(200);
+        e.Property(x => x.OrderId).HasMaxLength(200);
+        e.Property(x => x.Currency).HasMaxLength(3);
+        e.Property(x => x.Ip).HasMaxLength(45);
+        e.Property(x => x.UserAgent).HasMaxLength(512);
+        e.Property(x => x.ReferralCode).HasMaxLength(32);
+        e.Property(x => x.ClickId).HasMaxLength(40);
+        e.Property(x => x.IdempotencyKey).HasMaxLength(200);
+        e.Property(x => x.ParticipantId).HasMaxLength(40);
+        e.Property(x => x.ReferralId).HasMaxLength(40);
+        // Both providers let several rows hold NULL in a unique index, so events without an order id or key are free.
+        e.HasIndex(x => new { x.CampaignId, x.OrderId }).IsUnique();
+        e.HasIndex(x => new { x.CampaignId, x.IdempotencyKey }).IsUnique();
+        e.HasIndex(x => new { x.CampaignId, x.Email });
+        e.HasIndex(x => x.ParticipantId);
+    }
+}

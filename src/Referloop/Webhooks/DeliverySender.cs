@@ -1,0 +1,303 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net;
+using System.Text;
+using System.Threading.RateLimiting;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+using Referloop.Storage;
+
+namespace Referloop.Webhooks;
+
+/// <summary>What one HTTP try came to.</summary>
+internal sealed record AttemptOutcome(string RequestId, string Method, string Url, int? StatusCode, long LatencyMs,
+    string? ResponseExcerpt, string? Error, TimeSpan? RetryAfter)
+{
+    public bool Succeeded => StatusCode is >= 200 and < 300;
+    public bool Gone => StatusCode == (int)HttpStatusCode.Gone;
+}
+
+/// <summary>
+/// Makes one attempt of one claimed delivery and records it: the attempt log row, the delivery's next state
+/// (done, failed, or when to try again) and the endpoint's health, in one transaction.
+/// </summary>
+public sealed class DeliverySender(IServiceScopeFactory scopes, IHttpClientFactory httpClients, TimeProvider clock,
+    IOptions<WebhookOptions> options, ILogger<DeliverySender> log)
+{
+    public const string ClientName = "webhooks";
+    public const int ExcerptBytes = 4096;
+
+    private readonly ConcurrentDictionary<string, SemaphoreSlim> _endpointGates = new();
+    private readonly ConcurrentDictionary<string, (int Rate, RateLimiter Limiter)> _rateLimiters = new();
+
+    /// <summary>Sends a delivery this instance has claimed; returns false when it was no longer pending.</summary>
+    public async Task<bool> DeliverAsync(string deliveryId, CancellationToken ct)
+    {
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<ReferloopDb>();
+        var delivery = await db.WebhookDeliveries.AsNoTracking()
+            .Include(d => d.Message).Include(d => d.Endpoint)
+            .FirstOrDefaultAsync(d => d.Id == deliveryId, ct);
+        if (delivery is null || delivery.Status != DeliveryStatus.Pending)
+        {
+            return false;
+        }
+        var endpoint = delivery.Endpoint!;
+        if (!endpoint.Enabled)
+        {
+            await db.WebhookDeliveries.Where(d => d.Id == deliveryId).ExecuteUpdateAsync(s => s
+                .SetProperty(d => d.Status, DeliveryStatus.Failed)
+                .SetProperty(d => d.LastError, "The endpoint is disabled: " + endpoint.DisabledReason)
+                .SetProperty(d => d.ClaimedBy, (string?)null)
+                .SetProperty(d => d.ClaimedUntil, (DateTimeOffset?)null)
+                .SetProperty(d => d.CompletedAt, clock.GetUtcNow()), ct);
+            return false;
+        }
+
+        var gate = _endpointGates.GetOrAdd(endpoint.Id, _ => new SemaphoreSlim(Math.Max(1, options.Value.MaxConcurrencyPerEndpoint)));
+        AttemptOutcome outcome;
+        await gate.WaitAsync(ct);
+        try
+        {
+            if (endpoint.RateLimitPerSecond is { } rate)
+            {
+                // Real time on purpose: a rate limit protects the receiver, who lives in real time.
+                using var lease = await RateLimiter(endpoint.Id, rate).AcquireAsync(1, ct);
+            }
+            outcome = await SendAsync(endpoint, delivery.Message!, ct);
+        }
+        finally
+        {
+            gate.Release();
+        }
+
+        var handlers = scope.ServiceProvider.GetServices<IAcknowledgementHandler>();
+        try
+        {
+            await RecordAsync(db, deliveryId, outcome, handlers, ct);
+        }
+        catch (Exception e) when (outcome.Succeeded && !ct.IsCancellationRequested)
+        {
+            // The receiver acknowledged but releasing what waited for it failed: keep the delivery going, so the
+            // acknowledgement is asked for (and the hook run) again rather than lost.
+            log.LogError(e, "Recording the acknowledged delivery {DeliveryId} failed; it will be retried", deliveryId);
+            db.ChangeTracker.Clear();
+            await RecordAsync(db, deliveryId, outcome with
+            {
+                Error = "The receiver answered 2xx, but recording the acknowledgement failed: " + e.Message,
+            }, [], ct, forceRetry: true);
+        }
+        return true;
+    }
+
+    private RateLimiter RateLimiter(string endpointId, int rate)
+    {
+        var entry = _rateLimiters.AddOrUpdate(endpointId,
+            _ => (rate, NewLimiter(rate)),
+            (_, existing) => existing.Rate == rate ? existing : (rate, NewLimiter(rate)));
+        return entry.Limiter;
+
+        static RateLimiter NewLimiter(int rate) => new TokenBucketRateLimiter(new TokenBucketRateLimiterOptions
+        {
+            TokenLimit = rate,
+            TokensPerPeriod = rate,
+            ReplenishmentPeriod = TimeSpan.FromSeconds(1),
+            QueueLimit = int.MaxValue,
+            QueueProcessingOrder = QueueProcessingOrder.OldestFirst,
+            AutoReplenishment = true,
+        });
+    }
+
+    private async Task<AttemptOutcome> SendAsync(WebhookEndpoint endpoint, OutboxMessage message, CancellationToken ct)
+    {
+        var requestId = Ids.New("req");
+        var payload = WebhookPayload.Build(endpoint.Format, endpoint.Url, message);
+        var now = clock.GetUtcNow();
+        using var request = new HttpRequestMessage(payload.Method, payload.Url);
+        if (payload.ContentType is not null)
+        {
+            request.Content = new StringContent(payload.Body, Encoding.UTF8, payload.ContentType);
+        }
+        foreach (var (name, value) in endpoint.Headers)
+        {
+            if (!request.Headers.TryAddWithoutValidation(name, value))
+            {
+                request.Content?.Headers.TryAddWithoutValidation(name, value);
+            }
+        }
+        WebhookSignature.Apply(request, endpoint.SigningSecrets(now), message.Id, now, payload.Body);
+        request.Headers.TryAddWithoutValidation("X-Request-Id", requestId);
+        request.Headers.UserAgent.ParseAdd("Referloop-Webhooks/1.0");
+
+        var timeout = options.Value.Timeout;
+        using var bounded = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        bounded.CancelAfter(timeout);
+        var started = Stopwatch.GetTimestamp();
+        try
+        {
+            using var response = await httpClients.CreateClient(ClientName)
+                .SendAsync(request, HttpCompletionOption.ResponseHeadersRead, bounded.Token);
+            var excerpt = await ReadExcerptAsync(response, bounded.Token);
+            var status = (int)response.StatusCode;
+            var retryAfter = status is 429 or 503 ? RetrySchedule.RetryAfter(response, now) : null;
+            return new(requestId, payload.Method.Method, payload.Url, status, Elapsed(started), excerpt,
+                status is >= 200 and < 300 ? null : $"The receiver answered {status} {response.ReasonPhrase}.", retryAfter);
+        }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+        {
+            return new(requestId, payload.Method.Method, payload.Url, null, Elapsed(started), null,
+                $"Timed out after {timeout.TotalSeconds:0.###} s.", null);
+        }
+        catch (HttpRequestException e)
+        {
+            return new(requestId, payload.Method.Method, payload.Url, null, Elapsed(started), null, Describe(e), null);
+        }
+    }
+
+    private static long Elapsed(long started) => (long)Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+
+    private static string Describe(Exception e)
+    {
+        for (var inner = e; inner is not null; inner = inner.InnerException)
+        {
+            if (inner is ForbiddenAddressException forbidden)
+            {
+                return forbidden.Message;
+            }
+        }
+        var text = new StringBuilder(e.Message);
+        for (var inner = e.InnerException; inner is not null; inner = inner.InnerException)
+        {
+            text.Append(" (").Append(inner.Message).Append(')');
+        }
+        return text.Length > 1000 ? text.ToString(0, 1000) : text.ToString();
+    }
+
+    private static async Task<string?> ReadExcerptAsync(HttpResponseMessage response, CancellationToken ct)
+    {
+        await using var stream = await response.Content.ReadAsStreamAsync(ct);
+        var buffer = new byte[ExcerptBytes];
+        var read = 0;
+        while (read < buffer.Length)
+        {
+            var n = await stream.ReadAsync(buffer.AsMemory(read), ct);
+            if (n == 0)
+            {
+                break;
+            }
+            read += n;
+        }
+        return read == 0 ? null : Encoding.UTF8.GetString(buffer, 0, read);
+    }
+
+    private async Task RecordAsync(ReferloopDb db, string deliveryId, AttemptOutcome outcome,
+        IEnumerable<IAcknowledgementHandler> handlers, CancellationToken ct, bool forceRetry = false)
+    {
+        var now = clock.GetUtcNow();
+        await using var transaction = await db.Database.BeginTransactionAsync(ct);
+        var delivery = await db.WebhookDeliveries.Include(d => d.Message).Include(d => d.Endpoint)
+            .FirstOrDefaultAsync(d => d.Id == deliveryId, ct);
+        if (delivery is null)
+        {
+            // The endpoint was deleted (with its log) while this attempt was on the wire.
+            return;
+        }
+        var endpoint = delivery.Endpoint!;
+
+        delivery.Attempts++;
+        delivery.Round++;
+        db.WebhookAttempts.Add(new WebhookAttempt
+        {
+            Id = Ids.New("att"),
+            DeliveryId = delivery.Id,
+            EndpointId = endpoint.Id,
+            Number = delivery.Attempts,
+            RequestId = outcome.RequestId,
+            Method = outcome.Method,
+            Url = outcome.Url.Length > 4096 ? outcome.Url[..4096] : outcome.Url,
+            StatusCode = outcome.StatusCode,
+            LatencyMs = outcome.LatencyMs,
+            ResponseExcerpt = outcome.ResponseExcerpt,
+            Error = outcome.Error,
+            AttemptedAt = now,
+        });
+        delivery.LastStatusCode = outcome.StatusCode;
+        delivery.LastError = outcome.Error;
+        delivery.UpdatedAt = now;
+        delivery.ClaimedBy = null;
+        delivery.ClaimedUntil = null;
+
+        string? disableReason = null;
+        if (outcome.Succeeded && !forceRetry)
+        {
+            delivery.Status = DeliveryStatus.Succeeded;
+            delivery.CompletedAt = now;
+            endpoint.FailingSince = null;
+        }
+        else if (outcome.Gone)
+        {
+            delivery.Status = DeliveryStatus.Failed;
+            delivery.CompletedAt = now;
+            disableReason = "The receiver answered 410 Gone.";
+        }
+        else
+        {
+            endpoint.FailingSince ??= now;
+            var wait = outcome.RetryAfter ?? RetrySchedule.After(delivery.Round);
+            if (now - endpoint.FailingSince >= options.Value.DisableAfterFailingFor)
+            {
+                disableReason = $"Every attempt failed since {endpoint.FailingSince:O}.";
+                delivery.Status = DeliveryStatus.Failed;
+                delivery.CompletedAt = now;
+            }
+            else if (wait is { } delay)
+            {
+                delivery.NextAttemptAt = now + delay;
+            }
+            else
+            {
+                delivery.Status = DeliveryStatus.Failed;
+                delivery.CompletedAt = now;
+            }
+        }
+
+        if (disableReason is not null && endpoint.Enabled)
+        {
+            endpoint.Enabled = false;
+            endpoint.DisabledAt = now;
+            endpoint.DisabledReason = disableReason;
+            endpoint.UpdatedAt = now;
+            Outbox.Add(db, EventTypes.EndpointDisabled, endpoint.CampaignId,
+                new EndpointDisabledData(new EndpointRef(endpoint.Id, endpoint.Url, endpoint.Description), disableReason, now), now);
+            log.LogWarning("Webhook endpoint {EndpointId} disabled: {Reason}", endpoint.Id, disableReason);
+        }
+        await db.SaveChangesAsync(ct);
+        if (disableReason is not null)
+        {
+            await EndpointState.FailPendingAsync(db, endpoint.Id, "The endpoint was disabled: " + disableReason, now, ct);
+        }
+        if (delivery.Status == DeliveryStatus.Succeeded && !delivery.IsTest)
+        {
+            await DeliveryAcknowledgements.OnAcknowledgedAsync(handlers, db, delivery.Message!, ct);
+        }
+        await transaction.CommitAsync(ct);
+    }
+}
+
+public sealed record EndpointRef(string Id, string Url, string? Description);
+
+/// <summary>The <c>data</c> of <c>endpoint.disabled</c>.</summary>
+public sealed record EndpointDisabledData(EndpointRef Endpoint, string Reason, DateTimeOffset DisabledAt);
+
+internal static class EndpointState
+{
+    /// <summary>Ends the pending deliveries of a disabled endpoint; "recover" re-queues them once it is enabled again.</summary>
+    public static Task<int> FailPendingAsync(ReferloopDb db, string endpointId, string reason, DateTimeOffset now, CancellationToken ct) =>
+        db.WebhookDeliveries
+            .Where(d => d.EndpointId == endpointId && d.Status == DeliveryStatus.Pending)
+            .ExecuteUpdateAsync(s => s
+                .SetProperty(d => d.Status, DeliveryStatus.Failed)
+                .SetProperty(d => d.LastError, reason)
+                .SetProperty(d => d.CompletedAt, now)
+                .SetProperty(d => d.UpdatedAt, now), ct);
+}

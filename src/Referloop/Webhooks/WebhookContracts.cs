@@ -1,0 +1,169 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Referloop.Http;
+
+namespace Referloop.Webhooks;
+
+public sealed record WebhookEndpointInput(
+    string? Url,
+    string? Description,
+    List<string>? EventTypes,
+    string? CampaignId,
+    string? Format,
+    bool? Enabled,
+    int? RateLimitPerSecond,
+    Dictionary<string, string>? Headers) : IValidatable
+{
+    /// <summary>Event types an endpoint may subscribe to (and send a test message of).</summary>
+    public static readonly string[] Subscribable = [.. Webhooks.EventTypes.All, Webhooks.EventTypes.EndpointDisabled];
+
+    /// <summary>Headers Referloop sets itself; a custom header may not replace them.</summary>
+    private static readonly HashSet<string> Reserved = new(StringComparer.OrdinalIgnoreCase)
+    {
+        "webhook-id", "webhook-timestamp", "webhook-signature", "content-type", "content-length", "host",
+        "transfer-encoding", "connection", "x-request-id", "user-agent", "expect", "upgrade", "te", "trailer",
+    };
+
+    public void Validate(ValidationErrors errors)
+    {
+        errors.HttpUrl("url", Url);
+        errors.MaxLength("description", Description, 500);
+        if (EventTypes is not null)
+        {
+            for (var i = 0; i < EventTypes.Count; i++)
+            {
+                if (!Subscribable.Contains(EventTypes[i], StringComparer.Ordinal))
+                {
+                    errors.Add($"eventTypes[{i}]", $"must be one of: {string.Join(", ", Subscribable)} (got '{EventTypes[i]}').");
+                }
+            }
+        }
+        errors.MaxLength("campaignId", CampaignId, 40);
+        if (Format is not null)
+        {
+            errors.OneOf("format", Format, WebhookFormat.All);
+        }
+        errors.Range("rateLimitPerSecond", RateLimitPerSecond, 1, 10_000);
+        if (Headers is not null)
+        {
+            if (Headers.Count > 20)
+            {
+                errors.Add("headers", "must have at most 20 headers.");
+            }
+            foreach (var (name, value) in Headers)
+            {
+                if (name.Length is 0 or > 100 || !name.All(IsTokenChar))
+                {
+                    errors.Add($"headers.{name}", "must be a valid HTTP header name (letters, digits and !#$%&'*+-.^_`|~).");
+                }
+                else if (Reserved.Contains(name))
+                {
+                    errors.Add($"headers.{name}", "is set by Referloop and cannot be replaced.");
+                }
+                else if (value is null || value.Length > 1000 || value.Any(c => c is '\r' or '\n' or '\0'))
+                {
+                    errors.Add($"headers.{name}", "must be a single-line value of at most 1000 characters.");
+                }
+            }
+        }
+    }
+
+    private static bool IsTokenChar(char c) => char.IsAsciiLetterOrDigit(c) || "!#$%&'*+-.^_`|~".Contains(c);
+}
+
+public sealed record RotateSecretInput(int? OverlapHours) : IValidatable
+{
+    public void Validate(ValidationErrors errors) => errors.Range("overlapHours", OverlapHours, 0, 720);
+}
+
+public sealed record RecoverInput(DateTimeOffset? Since) : IValidatable
+{
+    public void Validate(ValidationErrors errors)
+    {
+        if (Since is null)
+        {
+            errors.Add("since", "is required: an ISO-8601 instant such as 2026-11-20T00:00:00Z.");
+        }
+    }
+}
+
+public sealed record TestMessageInput(string? EventType) : IValidatable
+{
+    public void Validate(ValidationErrors errors) => errors.OneOf("eventType", EventType, WebhookEndpointInput.Subscribable);
+}
+
+public sealed record DeliveryListQuery(string? Status, string? Cursor, int? Limit) : IValidatable
+{
+    public void Validate(ValidationErrors errors)
+    {
+        if (Status is not null)
+        {
+            errors.OneOf("status", Status, DeliveryStatus.All);
+        }
+        Paging.ValidateQuery(errors, Cursor, Limit);
+    }
+}
+
+public sealed record WebhookEndpointResponse(
+    string Id,
+    string Url,
+    string? Description,
+    IReadOnlyList<string> EventTypes,
+    string? CampaignId,
+    string Format,
+    bool Enabled,
+    string? DisabledReason,
+    DateTimeOffset? DisabledAt,
+    int? RateLimitPerSecond,
+    IReadOnlyDictionary<string, string> Headers,
+    DateTimeOffset? PreviousSecretExpiresAt,
+    DateTimeOffset? FailingSince,
+    DateTimeOffset CreatedAt,
+    DateTimeOffset UpdatedAt)
+{
+    /// <summary>Only in the answer that creates the endpoint.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? Secret { get; init; }
+
+    public static WebhookEndpointResponse From(WebhookEndpoint e, DateTimeOffset now) => new(e.Id, e.Url, e.Description,
+        e.EventTypes, e.CampaignId, e.Format, e.Enabled, e.DisabledReason, e.DisabledAt, e.RateLimitPerSecond, e.Headers,
+        e.PreviousSecretExpiresAt > now ? e.PreviousSecretExpiresAt : null, e.FailingSince, e.CreatedAt, e.UpdatedAt);
+}
+
+public sealed record EndpointSecretResponse(string Secret, string? PreviousSecret, DateTimeOffset? PreviousSecretExpiresAt);
+
+public sealed record AttemptResponse(string Id, int Number, string RequestId, string Method, string Url, int? StatusCode,
+    long LatencyMs, string? ResponseExcerpt, string? Error, DateTimeOffset AttemptedAt)
+{
+    public static AttemptResponse From(WebhookAttempt a) =>
+        new(a.Id, a.Number, a.RequestId, a.Method, a.Url, a.StatusCode, a.LatencyMs, a.ResponseExcerpt, a.Error, a.AttemptedAt);
+}
+
+/// <summary>One message for one endpoint: <c>id</c> is the delivery (<c>dlv_…</c>), <c>messageId</c> the <c>webhook-id</c>.</summary>
+public sealed record DeliveryResponse(
+    string Id,
+    string MessageId,
+    string EndpointId,
+    string Type,
+    string Status,
+    int AttemptCount,
+    DateTimeOffset? NextAttemptAt,
+    int? LastStatusCode,
+    string? LastError,
+    bool Test,
+    DateTimeOffset CreatedAt,
+    DateTimeOffset? CompletedAt,
+    IReadOnlyList<AttemptResponse> Attempts)
+{
+    public static DeliveryResponse From(WebhookDelivery d) => new(d.Id, d.MessageId, d.EndpointId, d.Message!.Type, d.Status,
+        d.Attempts, d.Status == DeliveryStatus.Pending ? d.NextAttemptAt : null, d.LastStatusCode, d.LastError, d.IsTest,
+        d.CreatedAt, d.CompletedAt, d.AttemptLog.OrderBy(a => a.Number).Select(AttemptResponse.From).ToList());
+}
+
+/// <summary>An outbox message with its deliveries (all of them, or the one asked for by its <c>dlv_…</c> id).</summary>
+public sealed record MessageResponse(string Id, string Type, string? CampaignId, DateTimeOffset CreatedAt, JsonElement Data,
+    IReadOnlyList<DeliveryResponse> Deliveries);
+
+public sealed record ReplayResponse(int Replayed, IReadOnlyList<string> Deliveries);
+
+public sealed record RecoverResponse(int Recovered);

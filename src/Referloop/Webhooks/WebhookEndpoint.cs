@@ -1,0 +1,92 @@
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Metadata.Builders;
+using Referloop.Storage;
+
+namespace Referloop.Webhooks;
+
+public static class WebhookFormat
+{
+    /// <summary>POST, <c>application/json</c>, envelope <c>{"type","timestamp","data"}</c>.</summary>
+    public const string Json = "json";
+
+    /// <summary>POST, <c>application/x-www-form-urlencoded</c>, flat snake_case fields.</summary>
+    public const string Form = "form";
+
+    /// <summary>GET with query parameters; <c>conversion</c> keeps its historical parameter names.</summary>
+    public const string Query = "query";
+
+    public static readonly string[] All = [Json, Form, Query];
+}
+
+/// <summary>A receiver of outbound events: where, which events, in what shape, signed with which secret.</summary>
+public sealed class WebhookEndpoint
+{
+    public required string Id { get; init; }
+    public required string Url { get; set; }
+    public string? Description { get; set; }
+
+    /// <summary>Empty means every event type.</summary>
+    public List<string> EventTypes { get; set; } = [];
+
+    /// <summary>Null means every campaign.</summary>
+    public string? CampaignId { get; set; }
+
+    public required string Format { get; set; }
+    public bool Enabled { get; set; } = true;
+    public string? DisabledReason { get; set; }
+    public DateTimeOffset? DisabledAt { get; set; }
+
+    /// <summary>Requests per second at most; null means no limit beyond the concurrency bound.</summary>
+    public int? RateLimitPerSecond { get; set; }
+
+    public Dictionary<string, string> Headers { get; set; } = [];
+
+    /// <summary>Kept in clear: it is needed to sign every message.</summary>
+    public required string Secret { get; set; }
+
+    /// <summary>During a rotation the old secret still signs too, until <see cref="PreviousSecretExpiresAt"/>.</summary>
+    public string? PreviousSecret { get; set; }
+    public DateTimeOffset? PreviousSecretExpiresAt { get; set; }
+
+    /// <summary>Start of the current unbroken run of failed attempts; cleared by any 2xx.</summary>
+    public DateTimeOffset? FailingSince { get; set; }
+
+    public DateTimeOffset CreatedAt { get; init; }
+    public DateTimeOffset UpdatedAt { get; set; }
+
+    public IEnumerable<string> SigningSecrets(DateTimeOffset now)
+    {
+        yield return Secret;
+        if (PreviousSecret is not null && PreviousSecretExpiresAt > now)
+        {
+            yield return PreviousSecret;
+        }
+    }
+
+    public bool Wants(OutboxMessage message) =>
+        (EventTypes.Count == 0 || EventTypes.Contains(message.Type))
+        && (CampaignId is null || CampaignId == message.CampaignId)
+        // An endpoint created after a message was written does not receive it.
+        && CreatedAt <= message.CreatedAt;
+}
+
+internal sealed class WebhookEndpointConfiguration : IEntityTypeConfiguration<WebhookEndpoint>
+{
+    public void Configure(EntityTypeBuilder<WebhookEndpoint> endpoint)
+    {
+        endpoint.ToTable("webhook_endpoints");
+        endpoint.HasKey(e => e.Id);
+        endpoint.Property(e => e.Id).HasMaxLength(40);
+        endpoint.Property(e => e.Url).HasMaxLength(2048);
+        endpoint.Property(e => e.Description).HasMaxLength(500);
+        endpoint.Property(e => e.CampaignId).HasMaxLength(40);
+        endpoint.Property(e => e.Format).HasMaxLength(16);
+        endpoint.Property(e => e.DisabledReason).HasMaxLength(500);
+        endpoint.Property(e => e.Secret).HasMaxLength(128);
+        endpoint.Property(e => e.PreviousSecret).HasMaxLength(128);
+        endpoint.Property(e => e.EventTypes)
+            .HasConversion(JsonColumn.Converter<List<string>>(), JsonColumn.Comparer<List<string>>());
+        endpoint.Property(e => e.Headers)
+            .HasConversion(JsonColumn.Converter<Dictionary<string, string>>(), JsonColumn.Comparer<Dictionary<string, string>>());
+    }
+}

@@ -1,0 +1,41 @@
+namespace Referloop.Webhooks;
+
+/// <summary>The <c>Webhooks</c> configuration section.</summary>
+public sealed class WebhookOptions
+{
+    /// <summary>Lets endpoints point at loopback and private networks (tests, local development, private deployments).</summary>
+    public bool AllowPrivateNetworks { get; set; }
+
+    /// <summary>Whether this instance delivers. Several instances on one PostgreSQL share the work.</summary>
+    public bool DeliveryEnabled { get; set; } = true;
+
+    /// <summary>Bound on one HTTP attempt, connect to last byte read.</summary>
+    public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>Requests in flight at once from this instance, over all endpoints.</summary>
+    public int MaxConcurrency { get; set; } = 64;
+
+    /// <summary>Requests in flight at once from this instance to one endpoint.</summary>
+    public int MaxConcurrencyPerEndpoint { get; set; } = 8;
+
+    /// <summary>Outbox messages fanned out per transaction.</summary>
+    public int FanOutBatchSize { get; set; } = 200;
+
+    /// <summary>
+    /// Fallback for the wake-up signal (a message written by another instance, a retry falling due). The hot path
+    /// never waits for it: a write on this instance wakes the engine at once.
+    /// </summary>
+    public TimeSpan PollInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>How long a claim holds; a dead instance's deliveries are picked up by another after this.</summary>
+    public TimeSpan ClaimLease { get; set; } = TimeSpan.FromMinutes(2);
+
+    /// <summary>Overlap of old and new secret after a rotation, unless the request says otherwise.</summary>
+    public TimeSpan RotationOverlap { get; set; } = TimeSpan.FromHours(24);
+
+    /// <summary>An endpoint that has failed without a single 2xx for this long is disabled.</summary>
+    public TimeSpan DisableAfterFailingFor { get; set; } = TimeSpan.FromDays(5);
+
+    /// <summary>Names this instance in claims; defaults to host name and process id plus a random suffix.</summary>
+    public string? InstanceId { get; set; }
+}

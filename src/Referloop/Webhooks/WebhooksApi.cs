@@ -1,0 +1,402 @@
+using System.Text.Json;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+using Referloop.Http;
+using Referloop.Security;
+using Referloop.Storage;
+
+namespace Referloop.Webhooks;
+
+internal static class WebhooksApi
+{
+    public static IEndpointRouteBuilder MapWebhooks(this IEndpointRouteBuilder routes)
+    {
+        var endpoints = routes.MapGroup("/api/v1/webhook-endpoints")
+            .WithTags("Webhooks")
+            .RequireAuthorization(AdminAuthentication.Policy)
+            .WithValidation();
+
+        endpoints.MapPost("/", Create).WithName("CreateWebhookEndpoint")
+            .WithSummary("Create a webhook endpoint; its signing secret (whsec_…) is in this answer");
+        endpoints.MapGet("/", List).WithName("ListWebhookEndpoints").WithSummary("List webhook endpoints");
+        endpoints.MapGet("/{id}", Get).WithName("GetWebhookEndpoint").WithSummary("Get one webhook endpoint");
+        endpoints.MapPut("/{id}", Update).WithName("UpdateWebhookEndpoint")
+            .WithSummary("Replace a webhook endpoint's settings (the secret is kept)");
+        endpoints.MapDelete("/{id}", Delete).WithName("DeleteWebhookEndpoint")
+            .WithSummary("Delete a webhook endpoint with its delivery log");
+        endpoints.MapGet("/{id}/secret", Secret).WithName("GetWebhookEndpointSecret")
+            .WithSummary("Get the signing secret (and the previous one while a rotation overlaps)");
+        endpoints.MapPost("/{id}/rotate-secret", Rotate).WithName("RotateWebhookEndpointSecret")
+            .WithSummary("Replace the signing secret; both are used to sign until the overlap (default 24 h) ends");
+        endpoints.MapPost("/{id}/enable", Enable).WithName("EnableWebhookEndpoint").WithSummary("Enable a webhook endpoint");
+        endpoints.MapPost("/{id}/disable", Disable).WithName("DisableWebhookEndpoint")
+            .WithSummary("Disable a webhook endpoint; its pending messages fail and can be recovered later");
+        endpoints.MapGet("/{id}/messages", Messages).WithName("ListWebhookEndpointMessages")
+            .WithSummary("List the messages sent to an endpoint, newest last, each with its attempts");
+        endpoints.MapPost("/{id}/recover", Recover).WithName("RecoverWebhookEndpoint")
+            .WithSummary("Send again every failed message of this endpoint created since a time");
+        endpoints.MapPost("/{id}/test", SendTest).WithName("SendWebhookTestMessage")
+            .WithSummary("Send an example message of any event type now and answer with the attempt");
+
+        var messages = routes.MapGroup("/api/v1/messages")
+            .WithTags("Webhooks")
+            .RequireAuthorization(AdminAuthentication.Policy)
+            .WithValidation();
+        messages.MapGet("/{id}", GetMessage).WithName("GetWebhookMessage")
+            .WithSummary("Get a message by its webhook-id (msg_…, all endpoints) or delivery id (dlv_…, one endpoint)");
+        messages.MapPost("/{id}/replay", Replay).WithName("ReplayWebhookMessage")
+            .WithSummary("Send a message again with the same webhook-id: one delivery (dlv_…) or to every endpoint (msg_…)");
+        return routes;
+    }
+
+    private static async Task<Results<Created<WebhookEndpointResponse>, ValidationProblem>> Create(WebhookEndpointInput input,
+        ReferloopDb db, NetworkGuard guard, TimeProvider clock, CancellationToken ct)
+    {
+        if (await CheckAsync(input, db, guard, ct) is { } problem)
+        {
+            return problem;
+        }
+        var now = clock.GetUtcNow();
+        var endpoint = new WebhookEndpoint
+        {
+            Id = Ids.New("whe"),
+            Url = input.Url!.Trim(),
+            Format = input.Format ?? WebhookFormat.Json,
+            Secret = WebhookSignature.NewSecret(),
+            CreatedAt = now,
+            UpdatedAt = now,
+        };
+        Apply(endpoint, input, now);
+        db.WebhookEndpoints.Add(endpoint);
+        await db.SaveChangesAsync(ct);
+        return TypedResults.Created($"/api/v1/webhook-endpoints/{endpoint.Id}",
+            WebhookEndpointResponse.From(endpoint, now) with { Secret = endpoint.Secret });
+    }
+
+    private static async Task<Ok<Page<WebhookEndpointResponse>>> List([AsParameters] PageQuery query, ReferloopDb db,
+        TimeProvider clock, CancellationToken ct)
+    {
+        Paging.TryDecode(query.Cursor, out var after);
+        var limit = query.Limit ?? Paging.DefaultLimit;
+        var rows = db.WebhookEndpoints.AsNoTracking();
+        if (after is not null)
+        {
+            rows = rows.Where(e => string.Compare(e.Id, after) > 0);
+        }
+        var list = await rows.OrderBy(e => e.Id).Take(limit + 1).ToListAsync(ct);
+        var now = clock.GetUtcNow();
+        return TypedResults.Ok(Paging.ToPage(list, limit, e => e.Id, e => WebhookEndpointResponse.From(e, now)));
+    }
+
+    private static async Task<Results<Ok<WebhookEndpointResponse>, ProblemHttpResult>> Get(string id, ReferloopDb db,
+        TimeProvider clock, CancellationToken ct)
+    {
+        var endpoint = await db.WebhookEndpoints.AsNoTracking().FirstOrDefaultAsync(e => e.Id == id, ct);
+        return endpoint is null ? NotFound(id) : TypedResults.Ok(WebhookEndpointResponse.From(endpoint, clock.GetUtcNow()));
+    }
+
+    private static async Task<Results<Ok<WebhookEndpointResponse>, ValidationProblem, ProblemHttpResult>> Update(string id,
+        WebhookEndpointInput input, ReferloopDb db, NetworkGuard guard, TimeProvider clock, CancellationToken ct)
+    {
+        var endpoint = await db.WebhookEndpoints.FirstOrDefaultAsync(e => e.Id == id, ct);
+        if (endpoint is null)
+        {
+            return NotFound(id);
+        }
+        if (await CheckAsync(input, db, guard, ct) is { } problem)
+        {
+            return problem;
+        }
+        var now = clock.GetUtcNow();
+        endpoint.Url = input.Url!.Trim();
+        endpoint.Format = input.Format ?? WebhookFormat.Json;
+        var wasEnabled = endpoint.Enabled;
+        Apply(endpoint, input, now);
+        await using var transaction = await db.Database.BeginTransactionAsync(ct);
+        await db.SaveChangesAsync(ct);
+        if (wasEnabled && !endpoint.Enabled)
+        {
+            await EndpointState.FailPendingAsync(db, id, "The endpoint was disabled by an administrator.", now, ct);
+        }
+        await transaction.CommitAsync(ct);
+        return TypedResults.Ok(WebhookEndpointResponse.From(endpoint, now));
+    }
+
+    private static async Task<Results<NoContent, ProblemHttpResult>> Delete(string id, ReferloopDb db, CancellationToken ct)
+    {
+        var deleted = await db.WebhookEndpoints.Where(e => e.Id == id).ExecuteDeleteAsync(ct);
+        return deleted == 0 ? NotFound(id) : TypedResults.NoContent();
+    }
+
+    private static async Task<Results<Ok<EndpointSecretResponse>, ProblemHttpResult>> Secret(string id, ReferloopDb db,
+        TimeProvider clock, CancellationToken ct)
+    {
+        var endpoint = await db.WebhookEndpoints.AsNoTracking().FirstOrDefaultAsync(e => e.Id == id, ct);
+        if (endpoint is null)
+        {
+            return NotFound(id);
+        }
+        var overlapping = endpoint.PreviousSecretExpiresAt > clock.GetUtcNow();
+        return TypedResults.Ok(new EndpointSecretResponse(endpoint.Secret,
+            overlapping ? endpoint.PreviousSecret : null, overlapping ? endpoint.PreviousSecretExpiresAt : null));
+    }
+
+    private static async Task<Results<Ok<EndpointSecretResponse>, ProblemHttpResult>> Rotate(string id,
+        [FromBody] RotateSecretInput? input, ReferloopDb db, TimeProvider clock, IOptions<WebhookOptions> options, CancellationToken ct)
+    {
+        var endpoint = await db.WebhookEndpoints.FirstOrDefaultAsync(e => e.Id == id, ct);
+        if (endpoint is null)
+        {
+            return NotFound(id);
+        }
+        var now = clock.GetUtcNow();
+        var overlap = input?.OverlapHours is { } hours ? TimeSpan.FromHours(hours) : options.Value.RotationOverlap;
+        endpoint.PreviousSecret = overlap > TimeSpan.Zero ? endpoint.Secret : null;
+        endpoint.PreviousSecretExpiresAt = overlap > TimeSpan.Zero ? now + overlap : null;
+        endpoint.Secret = WebhookSignature.NewSecret();
+        endpoint.UpdatedAt = now;
+        await db.SaveChangesAsync(ct);
+        return TypedResults.Ok(new EndpointSecretResponse(endpoint.Secret, endpoint.PreviousSecret, endpoint.PreviousSecretExpiresAt));
+    }
+
+    private static async Task<Results<Ok<WebhookEndpointResponse>, ProblemHttpResult>> Enable(string id, ReferloopDb db,
+        TimeProvider clock, CancellationToken ct)
+    {
+        var endpoint = await db.WebhookEndpoints.FirstOrDefaultAsync(e => e.Id == id, ct);
+        if (endpoint is null)
+        {
+            return NotFound(id);
+        }
+        var now = clock.GetUtcNow();
+        if (!endpoint.Enabled)
+        {
+            endpoint.Enabled = true;
+            endpoint.DisabledAt = null;
+            endpoint.DisabledReason = null;
+            endpoint.FailingSince = null;
+            endpoint.UpdatedAt = now;
+            await db.SaveChangesAsync(ct);
+        }
+        return TypedResults.Ok(WebhookEndpointResponse.From(endpoint, now));
+    }
+
+    private static async Task<Results<Ok<WebhookEndpointResponse>, ProblemHttpResult>> Disable(string id, ReferloopDb db,
+        TimeProvider clock, CancellationToken ct)
+    {
+        var endpoint = await db.WebhookEndpoints.FirstOrDefaultAsync(e => e.Id == id, ct);
+        if (endpoint is null)
+        {
+            return NotFound(id);
+        }
+        var now = clock.GetUtcNow();
+        if (endpoint.Enabled)
+        {
+            endpoint.Enabled = false;
+            endpoint.DisabledAt = now;
+            endpoint.DisabledReason = "Disabled by an administrator.";
+            endpoint.UpdatedAt = now;
+            await using var transaction = await db.Database.BeginTransactionAsync(ct);
+            await db.SaveChangesAsync(ct);
+            await EndpointState.FailPendingAsync(db, id, "The endpoint was disabled by an administrator.", now, ct);
+            await transaction.CommitAsync(ct);
+        }
+        return TypedResults.Ok(WebhookEndpointResponse.From(endpoint, now));
+    }
+
+    private static async Task<Results<Ok<Page<DeliveryResponse>>, ProblemHttpResult>> Messages(string id,
+        [AsParameters] DeliveryListQuery query, ReferloopDb db, CancellationToken ct)
+    {
+        if (!await db.WebhookEndpoints.AnyAsync(e => e.Id == id, ct))
+        {
+            return NotFound(id);
+        }
+        Paging.TryDecode(query.Cursor, out var after);
+        var limit = query.Limit ?? Paging.DefaultLimit;
+        var rows = db.WebhookDeliveries.AsNoTracking().Where(d => d.EndpointId == id);
+        if (query.Status is not null)
+        {
+            rows = rows.Where(d => d.Status == query.Status);
+        }
+        if (after is not null)
+        {
+            rows = rows.Where(d => string.Compare(d.Id, after) > 0);
+        }
+        var list = await rows.OrderBy(d => d.Id).Take(limit + 1)
+            .Include(d => d.Message).Include(d => d.AttemptLog).AsSplitQuery().ToListAsync(ct);
+        return TypedResults.Ok(Paging.ToPage(list, limit, d => d.Id, DeliveryResponse.From));
+    }
+
+    private static async Task<Results<Ok<RecoverResponse>, ProblemHttpResult>> Recover(string id, RecoverInput input,
+        ReferloopDb db, OutboxSignal signal, TimeProvider clock, CancellationToken ct)
+    {
+        var endpoint = await db.WebhookEndpoints.AsNoTracking().FirstOrDefaultAsync(e => e.Id == id, ct);
+        if (endpoint is null)
+        {
+            return NotFound(id);
+        }
+        if (!endpoint.Enabled)
+        {
+            return Problems.Conflict("The endpoint is disabled; enable it before recovering its messages.");
+        }
+        var now = clock.GetUtcNow();
+        var since = input.Since!.Value;
+        var recovered = await db.WebhookDeliveries
+            .Where(d => d.EndpointId == id && d.Status == DeliveryStatus.Failed && d.CreatedAt >= since)
+            .ExecuteUpdateAsync(s => Requeue(s, now), ct);
+        signal.Poke();
+        return TypedResults.Ok(new RecoverResponse(recovered));
+    }
+
+    private static async Task<Results<Ok<DeliveryResponse>, ProblemHttpResult>> SendTest(string id, TestMessageInput input,
+        ReferloopDb db, DeliverySender sender, TimeProvider clock, IOptions<WebhookOptions> options, CancellationToken ct)
+    {
+        var endpoint = await db.WebhookEndpoints.AsNoTracking().FirstOrDefaultAsync(e => e.Id == id, ct);
+        if (endpoint is null)
+        {
+            return NotFound(id);
+        }
+        if (!endpoint.Enabled)
+        {
+            return Problems.Conflict("The endpoint is disabled; enable it before sending a test message.");
+        }
+        var now = clock.GetUtcNow();
+        var message = new OutboxMessage
+        {
+            Id = Ids.New("msg"),
+            Type = input.EventType!,
+            CampaignId = endpoint.CampaignId,
+            Data = ExamplePayloads.Data[input.EventType!],
+            CreatedAt = now,
+            // Already dispatched: a test goes to this endpoint only, through the delivery below.
+            DispatchedAt = now,
+        };
+        var delivery = new WebhookDelivery
+        {
+            Id = Ids.New("dlv"),
+            MessageId = message.Id,
+            EndpointId = endpoint.Id,
+            Status = DeliveryStatus.Pending,
+            NextAttemptAt = now,
+            // Held by this request while it sends; should the request die, the lease runs out and the engine retries.
+            ClaimedBy = "api",
+            ClaimedUntil = now + options.Value.ClaimLease,
+            IsTest = true,
+            CreatedAt = now,
+            UpdatedAt = now,
+        };
+        db.Outbox.Add(message);
+        db.WebhookDeliveries.Add(delivery);
+        await db.SaveChangesAsync(ct);
+        await sender.DeliverAsync(delivery.Id, ct);
+        db.ChangeTracker.Clear();
+        var sent = await db.WebhookDeliveries.AsNoTracking().Include(d => d.Message).Include(d => d.AttemptLog)
+            .FirstAsync(d => d.Id == delivery.Id, ct);
+        return TypedResults.Ok(DeliveryResponse.From(sent));
+    }
+
+    private static async Task<Results<Ok<MessageResponse>, ProblemHttpResult>> GetMessage(string id, ReferloopDb db, CancellationToken ct)
+    {
+        var deliveries = db.WebhookDeliveries.AsNoTracking().Include(d => d.Message).Include(d => d.AttemptLog).AsSplitQuery();
+        var list = id.StartsWith("dlv_", StringComparison.Ordinal)
+            ? await deliveries.Where(d => d.Id == id).ToListAsync(ct)
+            : await deliveries.Where(d => d.MessageId == id).OrderBy(d => d.Id).ToListAsync(ct);
+        var message = list.FirstOrDefault()?.Message
+            ?? await db.Outbox.AsNoTracking().FirstOrDefaultAsync(m => m.Id == id, ct);
+        if (message is null)
+        {
+            return Problems.NotFound("message", id);
+        }
+        using var data = JsonDocument.Parse(message.Data);
+        return TypedResults.Ok(new MessageResponse(message.Id, message.Type, message.CampaignId, message.CreatedAt,
+            data.RootElement.Clone(), list.Select(DeliveryResponse.From).ToList()));
+    }
+
+    private static async Task<Results<Accepted<ReplayResponse>, ProblemHttpResult>> Replay(string id, ReferloopDb db,
+        OutboxSignal signal, TimeProvider clock, CancellationToken ct)
+    {
+        var byDelivery = id.StartsWith("dlv_", StringComparison.Ordinal);
+        var targets = await db.WebhookDeliveries.AsNoTracking()
+            .Where(d => byDelivery ? d.Id == id : d.MessageId == id)
+            .Select(d => new { d.Id, d.Status, d.Endpoint!.Enabled })
+            .ToListAsync(ct);
+        if (targets.Count == 0)
+        {
+            return Problems.NotFound("message", id);
+        }
+        var enabled = targets.Where(t => t.Enabled).ToList();
+        if (enabled.Count == 0)
+        {
+            return Problems.Conflict("The endpoint is disabled; enable it before replaying its messages.");
+        }
+        var now = clock.GetUtcNow();
+        var done = enabled.Where(t => t.Status != DeliveryStatus.Pending).Select(t => t.Id).ToList();
+        var pending = enabled.Where(t => t.Status == DeliveryStatus.Pending).Select(t => t.Id).ToList();
+        await db.WebhookDeliveries.Where(d => done.Contains(d.Id) && d.Status != DeliveryStatus.Pending)
+            .ExecuteUpdateAsync(s => Requeue(s, now), ct);
+        // A pending one may be in flight right now: keep its claim, just make it due with a fresh schedule.
+        await db.WebhookDeliveries.Where(d => pending.Contains(d.Id))
+            .ExecuteUpdateAsync(s => s.SetProperty(d => d.Round, 0).SetProperty(d => d.NextAttemptAt, now), ct);
+        signal.Poke();
+        return TypedResults.Accepted($"/api/v1/messages/{id}", new ReplayResponse(enabled.Count, enabled.Select(t => t.Id).ToList()));
+    }
+
+    private static void Requeue(Microsoft.EntityFrameworkCore.Query.UpdateSettersBuilder<WebhookDelivery> s, DateTimeOffset now) => s
+        .SetProperty(d => d.Status, DeliveryStatus.Pending)
+        .SetProperty(d => d.Round, 0)
+        .SetProperty(d => d.NextAttemptAt, now)
+        .SetProperty(d => d.CompletedAt, (DateTimeOffset?)null)
+        .SetProperty(d => d.ClaimedBy, (string?)null)
+        .SetProperty(d => d.ClaimedUntil, (DateTimeOffset?)null)
+        .SetProperty(d => d.UpdatedAt, now);
+
+    private static void Apply(WebhookEndpoint endpoint, WebhookEndpointInput input, DateTimeOffset now)
+    {
+        endpoint.Description = string.IsNullOrWhiteSpace(input.Description) ? null : input.Description.Trim();
+        endpoint.EventTypes = input.EventTypes?.Distinct(StringComparer.Ordinal).ToList() ?? [];
+        endpoint.CampaignId = string.IsNullOrWhiteSpace(input.CampaignId) ? null : input.CampaignId;
+        endpoint.RateLimitPerSecond = input.RateLimitPerSecond;
+        endpoint.Headers = input.Headers ?? [];
+        endpoint.UpdatedAt = now;
+        var enabled = input.Enabled ?? true;
+        if (enabled && !endpoint.Enabled)
+        {
+            endpoint.DisabledAt = null;
+            endpoint.DisabledReason = null;
+            endpoint.FailingSince = null;
+        }
+        else if (!enabled && endpoint.Enabled)
+        {
+            endpoint.DisabledAt = now;
+            endpoint.DisabledReason = "Disabled by an administrator.";
+        }
+        endpoint.Enabled = enabled;
+    }
+
+    /// <summary>The checks that need the database or DNS: the campaign exists, and the URL is not an internal address.</summary>
+    private static async Task<ValidationProblem?> CheckAsync(WebhookEndpointInput input, ReferloopDb db, NetworkGuard guard,
+        CancellationToken ct)
+    {
+        var errors = new ValidationErrors();
+        if (!string.IsNullOrWhiteSpace(input.CampaignId) && !await db.Campaigns.AnyAsync(c => c.Id == input.CampaignId, ct))
+        {
+            errors.Add("campaignId", $"must be the id of an existing campaign (there is no campaign '{input.CampaignId}').");
+        }
+        if (await guard.CheckUrlAsync(input.Url!.Trim(), ct) is { } refusal)
+        {
+            errors.Add("url", refusal);
+        }
+        return errors.IsEmpty
+            ? null
+            : TypedResults.ValidationProblem(errors.ToDictionary(),
+                title: "The request is not valid.", detail: "See 'errors' for each field and the rule it broke.");
+    }
+
+    private static ProblemHttpResult NotFound(string id) => Problems.NotFound("webhook endpoint", id);
+}
+
+public sealed record PageQuery(string? Cursor, int? Limit) : IValidatable
+{
+    public void Validate(ValidationErrors errors) => Paging.ValidateQuery(errors, Cursor, Limit);
+}

@@ -1,0 +1,51 @@
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+using Referloop.Referrals;
+using Referloop.Storage;
+
+namespace Referloop.Webhooks;
+
+public static class WebhooksSetup
+{
+    public static IServiceCollection AddWebhooks(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.Configure<WebhookOptions>(configuration.GetSection("Webhooks"));
+        services.AddSingleton<OutboxSignal>();
+        services.AddSingleton<OutboxSaveInterceptor>();
+        services.AddSingleton<IWebhookDns, SystemWebhookDns>();
+        services.AddSingleton<NetworkGuard>();
+        services.AddSingleton<DeliverySender>();
+        services.AddSingleton<DeliveryEngine>();
+        services.AddHostedService(sp => sp.GetRequiredService<DeliveryEngine>());
+        services.AddSingleton<ReferralApprovalWebhooks>();
+        services.AddSingleton<IReferralApprovalListeners>(sp => sp.GetRequiredService<ReferralApprovalWebhooks>());
+        services.AddSingleton<IAcknowledgementHandler>(sp => sp.GetRequiredService<ReferralApprovalWebhooks>());
+
+        // Whoever writes outbox messages, the engine hears of it as soon as they are committed.
+        services.ConfigureDbContext<SqliteReferloopDb>((sp, options) => options.AddInterceptors(sp.GetRequiredService<OutboxSaveInterceptor>()), ServiceLifetime.Singleton);
+        services.ConfigureDbContext<PostgresReferloopDb>((sp, options) => options.AddInterceptors(sp.GetRequiredService<OutboxSaveInterceptor>()), ServiceLifetime.Singleton);
+
+        services.AddHttpClient(DeliverySender.ClientName, (sp, client) =>
+            {
+                // The sender bounds each attempt itself; this is only a backstop.
+                client.Timeout = sp.GetRequiredService<IOptions<WebhookOptions>>().Value.Timeout + TimeSpan.FromSeconds(5);
+            })
+            // Each attempt is recorded in the delivery log; a log line per request would only repeat it.
+            .RemoveAllLoggers()
+            .ConfigurePrimaryHttpMessageHandler(sp =>
+            {
+                var webhookOptions = sp.GetRequiredService<IOptions<WebhookOptions>>().Value;
+                return new SocketsHttpHandler
+                {
+                    AllowAutoRedirect = false,
+                    // A proxy would be what gets connected to, and the SSRF guard would check the wrong address.
+                    UseProxy = false,
+                    UseCookies = false,
+                    ConnectTimeout = webhookOptions.Timeout,
+                    PooledConnectionLifetime = TimeSpan.FromMinutes(1),
+                    ConnectCallback = sp.GetRequiredService<NetworkGuard>().ConnectAsync,
+                };
+            });
+        return services;
+    }
+}

@@ -1,0 +1,160 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.TestHost;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using Referloop.Campaigns;
+using Referloop.Fraud;
+using Referloop.Participants;
+using Referloop.Referrals;
+using Referloop.Storage;
+using Referloop.Tests.Support;
+
+namespace Referloop.Tests.Referrals;
+
+/// <summary>Fraud verdicts chosen by the test, per friend email; everyone else is clean.</summary>
+public sealed class ScriptedScreening : IReferralScreening
+{
+    public ConcurrentDictionary<string, FraudVerdict> Verdicts { get; } = new();
+    public ConcurrentQueue<FriendSignals> Seen { get; } = new();
+
+    public Task<FraudVerdict> EvaluateAsync(ReferloopDb db, Campaign campaign, Participant advocate, FriendSignals friend, CancellationToken ct)
+    {
+        Seen.Enqueue(friend);
+        return Task.FromResult(Verdicts.TryGetValue(friend.Email, out var verdict) ? verdict : FraudVerdict.Clean);
+    }
+}
+
+public sealed class SwitchableListeners : IReferralApprovalListeners
+{
+    public bool Listening { get; set; }
+    public Task<bool> AnyAsync(ReferloopDb db, string campaignId, CancellationToken ct) => Task.FromResult(Listening);
+}
+
+/// <summary>A server whose fraud screening and approval-webhook listeners are scripted by the test.</summary>
+public class EngineApp : ReferloopApp
+{
+    public ScriptedScreening Screening { get; } = new();
+    public SwitchableListeners Listeners { get; } = new();
+
+    protected override void ConfigureWebHost(IWebHostBuilder builder)
+    {
+        base.ConfigureWebHost(builder);
+        builder.ConfigureTestServices(services =>
+        {
+            services.AddSingleton<IReferralScreening>(Screening);
+            services.AddSingleton<IReferralApprovalListeners>(Listeners);
+            services.AddTransient<IStartupFilter, TestIpFilter>();
+        });
+    }
+
+    /// <summary>The test server has no client address; <c>X-Test-Ip</c> plays the visitor's.</summary>
+    private sealed class TestIpFilter : IStartupFilter
+    {
+        public Action<IApplicationBuilder> Configure(Action<IApplicationBuilder> next) => app =>
+        {
+            app.Use((http, nextMiddleware) =>
+            {
+                if (System.Net.IPAddress.TryParse(http.Request.Headers["X-Test-Ip"].ToString(), out var ip))
+                {
+                    http.Connection.RemoteIpAddress = ip;
+                }
+                return nextMiddleware(http);
+            });
+            next(app);
+        };
+    }
+}
+
+public static class EngineKit
+{
+    public static object Rebate(decimal amount, string currency = "USD") => new { type = "rebate", amount, currency };
+
+    public static object Other(string description) => new { type = "other", description };
+
+    /// <summary>A campaign with the given reward rules; <paramref name="settings"/> overrides the defaults (auto, no holding).</summary>
+    public static async Task<(string Id, string PublishableKey)> Campaign(this HttpClient admin, object[] rules, object? settings = null)
+    {
+        var body = new JsonObject
+        {
+            ["name"] = "Engine test",
+            ["landingUrl"] = "https://shop.example.com/welcome",
+            ["attributionWindowDays"] = 30,
+            ["approval"] = "auto",
+            ["holdingPeriodDays"] = 0,
+            ["fraud"] = new JsonObject { ["selfReferral"] = false, ["disposableEmail"] = false, ["couponCycling"] = true },
+            ["rewards"] = JsonSerializer.SerializeToNode(rules),
+        };
+        if (settings is not null)
+        {
+            foreach (var (key, value) in JsonSerializer.SerializeToNode(settings)!.AsObject())
+            {
+                body[key] = value?.DeepClone();
+            }
+        }
+        var created = await admin.PostOk("/api/v1/campaigns", body);
+        return ((string)created["id"]!, (string)created["publishableKey"]!);
+    }
+
+    public static async Task<(string Id, string Code)> Advocate(this HttpClient admin, string campaignId, string email = "ann@example.com",
+        string? name = "Ann Lee", string? customValue = "crm-42")
+    {
+        var advocate = await admin.PostOk($"/api/v1/campaigns/{campaignId}/participants", new { email, name, customValue });
+        return ((string)advocate["id"]!, (string)advocate["code"]!);
+    }
+
+    /// <summary>POST /api/v1/events and expect 202.</summary>
+    public static Task<JsonObject> Track(this HttpClient client, string campaignId, string type, string email, string? code = null,
+        string? orderId = null, decimal? purchaseValue = null, string? clickId = null, string? ip = null, object? properties = null,
+        string? name = null, DateTimeOffset? occurredAt = null) =>
+        client.PostOk("/api/v1/events", new
+        {
+            campaignId,
+            type,
+            email,
+            name,
+            referralCode = code,
+            orderId,
+            purchaseValue,
+            currency = purchaseValue is null ? null : "USD",
+            clickId,
+            ip,
+            properties,
+            occurredAt,
+        }, HttpStatusCode.Accepted);
+
+    public static JsonArray Rewards(this JsonObject outcome) => outcome["rewards"]!.AsArray();
+
+    public static async Task<List<(string Type, JsonObject Data)>> Messages(this ReferloopApp app, string campaignId) =>
+        (await app.WithDb(db => db.Outbox.AsNoTracking().Where(m => m.CampaignId == campaignId).OrderBy(m => m.Id).ToListAsync()))
+            .Select(m => (m.Type, JsonNode.Parse(m.Data)!.AsObject())).ToList();
+
+    public static async Task<JsonArray> RewardList(this HttpClient admin, string query) =>
+        (await admin.GetOk($"/api/v1/rewards?{query}"))["data"]!.AsArray();
+
+    public static async Task<JsonObject> PostJson(this HttpClient client, string url, object? body, HttpStatusCode expected = HttpStatusCode.OK)
+    {
+        var response = await client.PostAsJsonAsync(url, body ?? new { });
+        var text = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == expected, $"POST {url} answered {(int)response.StatusCode}: {text}");
+        return JsonNode.Parse(text)!.AsObject();
+    }
+
+    public static async Task Eventually(Func<Task<bool>> condition, string what)
+    {
+        for (var i = 0; i < 100; i++)
+        {
+            if (await condition())
+            {
+                return;
+            }
+            await Task.Delay(100);
+        }
+        Assert.Fail("timed out waiting until " + what);
+    }
+}
