@@ -82,7 +82,6 @@ if (app.Configuration.GetValue<bool>("Http:TrustForwardedHeaders"))
 }
 app.UseExceptionHandler();
 app.UseStatusCodePages();
-app.UseCors();
 app.MapStaticAssets();
 app.UseCors();
 app.UseAuthentication();
