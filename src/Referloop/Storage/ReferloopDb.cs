@@ -1,10 +1,12 @@
 using Microsoft.EntityFrameworkCore;
 using Referloop.Campaigns;
+using Referloop.InboundHooks;
 using Referloop.Fraud;
 using Referloop.Participants;
 using Referloop.Referrals;
 using Referloop.Rewards;
 using Referloop.Security;
+using Referloop.SocialProof;
 using Referloop.Tracking;
 using Referloop.Webhooks;
 
@@ -21,6 +23,9 @@ public abstract class ReferloopDb(DbContextOptions options) : DbContext(options)
     public DbSet<Participant> Participants => Set<Participant>();
     public DbSet<Click> Clicks => Set<Click>();
     public DbSet<OutboxMessage> Outbox => Set<OutboxMessage>();
+    public DbSet<InboundHook> InboundHooks => Set<InboundHook>();
+    public DbSet<InboundRequest> InboundRequests => Set<InboundRequest>();
+    public DbSet<SocialProofItem> SocialProofItems => Set<SocialProofItem>();
     public DbSet<ParticipantIp> ParticipantIps => Set<ParticipantIp>();
     public DbSet<CouponPool> CouponPools => Set<CouponPool>();
     public DbSet<Coupon> Coupons => Set<Coupon>();

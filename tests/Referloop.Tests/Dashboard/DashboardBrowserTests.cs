@@ -6,6 +6,7 @@ namespace Referloop.Tests.Dashboard;
 
 /// <summary>The dashboard driven by a real headless Chromium, as an operator would use it.</summary>
 [Trait("Category", "Browser")]
+[Collection("Browser")] // one browser class at a time: side by side, page waits time out on a 2-core machine
 public class DashboardBrowserTests(BrowserApp app) : IClassFixture<BrowserApp>
 {
     [Fact]

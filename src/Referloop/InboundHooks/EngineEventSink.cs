@@ -1,0 +1,69 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Microsoft.EntityFrameworkCore;
+using Referloop.Http;
+using Referloop.Referrals;
+using Referloop.Storage;
+using Referloop.Tracking;
+
+namespace Referloop.InboundHooks;
+
+/// <summary>
+/// Hands <c>track</c> and <c>qualify</c> hooks to the referral engine, exactly as <c>POST /api/v1/events</c> and
+/// <c>POST /api/v1/referrals/qualify</c> would: the same validation, the same idempotency on order ids.
+/// </summary>
+internal sealed class EngineEventSink(ReferloopDb db, ReferralEngine engine) : IInboundEventSink
+{
+    // Web defaults read "120.5" as a number too, which is what form posts send.
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+
+    public async Task<InboundOutcome> TrackAsync(string campaignId, JsonObject payload, CancellationToken ct)
+    {
+        TrackEvent? input;
+        try
+        {
+            input = payload.Deserialize<TrackEvent>(Json);
+        }
+        catch (JsonException e)
+        {
+            return InboundOutcome.Invalid(new Dictionary<string, string[]>
+            {
+                [string.IsNullOrEmpty(e.Path) || e.Path == "$" ? "body" : e.Path.TrimStart('$', '.')] = ["has the wrong type."],
+            });
+        }
+        input = (input ?? new TrackEvent()) with { CampaignId = campaignId };
+        var errors = new ValidationErrors();
+        input.Validate(errors);
+        if (!errors.IsEmpty)
+        {
+            return InboundOutcome.Invalid(errors.ToDictionary());
+        }
+
+        var campaign = await db.Campaigns.AsNoTracking().FirstAsync(c => c.Id == campaignId, ct);
+        var outcome = await engine.TrackAsync(campaign, input, null, input.Ip, input.UserAgent, ct);
+        return InboundOutcome.Processed(JsonSerializer.SerializeToNode(outcome, Json));
+    }
+
+    public async Task<InboundOutcome> QualifyAsync(string campaignId, string code, JsonObject payload, CancellationToken ct)
+    {
+        var referralId = await db.Referrals.AsNoTracking()
+            .Where(r => r.CampaignId == campaignId && r.Friend!.Code == code)
+            .Select(r => r.Id)
+            .FirstOrDefaultAsync(ct);
+        if (referralId is null)
+        {
+            return InboundOutcome.Refused(StatusCodes.Status404NotFound, $"No referred friend in this campaign has the code '{code}'.");
+        }
+        var reason = (string?)payload["reason"] is { Length: > 0 and <= 500 } given ? given : "qualified by an inbound hook";
+        var result = await engine.QualifyAsync(referralId, reason, ct);
+        return result switch
+        {
+            { Conflict: { } conflict } => InboundOutcome.Refused(StatusCodes.Status409Conflict, conflict),
+            { Referral: { } referral } => InboundOutcome.Processed(new JsonObject
+            {
+                ["referral"] = new JsonObject { ["id"] = referral.Id, ["status"] = referral.Status },
+            }),
+            _ => InboundOutcome.Refused(StatusCodes.Status404NotFound, $"No referred friend in this campaign has the code '{code}'."),
+        };
+    }
+}
