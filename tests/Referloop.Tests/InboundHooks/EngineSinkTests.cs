@@ -96,7 +96,8 @@ public class EngineThroughHooksTests(ReferloopApp app) : IClassFixture<Referloop
     {
         var campaign = await _admin.CreateCampaign(new
         {
-            name = "Hooks", landingUrl = "https://shop.example.com",
+            name = "Hooks",
+            landingUrl = "https://shop.example.com",
             fraud = new { disposableEmail = false },
             rewards = new[] { new { recipient = "advocate", trigger = "converted", kind = "standard", incentive = new { type = "rebate", amount = 10, currency = "USD" } } },
         });
