@@ -6,32 +6,12 @@ cd "$(dirname "$0")"
 
 log() { printf '\n== %s\n' "$*"; }
 
+# shellcheck source=scripts/local-postgres.sh
+source scripts/local-postgres.sh
+
 ensure_postgres() {
   if [ -n "${REFERLOOP_TEST_PG:-}" ]; then return 0; fi
-  if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
-    log "installing PostgreSQL (apt)"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq && apt-get install -y -qq postgresql >/dev/null || return 1
-  fi
-  if ! pg_isready -h localhost -q 2>/dev/null; then
-    log "starting PostgreSQL"
-    local cluster
-    cluster=$(pg_lsclusters -h 2>/dev/null | awk 'NR==1 {print $1" "$2}')
-    if [ -z "$cluster" ]; then
-      local version
-      version=$(ls /usr/lib/postgresql | sort -V | tail -n 1)
-      pg_createcluster "$version" main >/dev/null && cluster="$version main"
-    fi
-    # shellcheck disable=SC2086
-    pg_ctlcluster $cluster start || service postgresql start || return 1
-    for _ in $(seq 1 30); do pg_isready -h localhost -q && break; sleep 1; done
-    # Test classes run in parallel, each with its own server and connection pool: allow more than the default 100.
-    su postgres -c "psql -qc 'ALTER SYSTEM SET max_connections = 300'" >/dev/null &&
-      { pg_ctlcluster $cluster restart || service postgresql restart; }
-    for _ in $(seq 1 30); do pg_isready -h localhost -q && break; sleep 1; done
-  fi
-  su postgres -c "psql -qtAc \"SELECT 1 FROM pg_roles WHERE rolname = 'referloop_test'\"" | grep -q 1 ||
-    su postgres -c "psql -qc \"CREATE ROLE referloop_test LOGIN CREATEDB PASSWORD 'referloop_test'\"" || return 1
+  start_local_postgres && ensure_postgres_role referloop_test CREATEDB || return 1
   export REFERLOOP_TEST_PG="Host=localhost;Username=referloop_test;Password=referloop_test"
 }
 

@@ -24,6 +24,11 @@ internal sealed class AutoApprovalService(IServiceScopeFactory scopes, TimeProvi
             {
                 logger.LogError(exception, "Auto-approval failed; trying again in {Interval}.", interval);
             }
+            catch (Exception)
+            {
+                // Stopping: a run cut short by shutdown is done again by the next start; it is not an error.
+                return;
+            }
             try
             {
                 await Task.Delay(interval, clock, stoppingToken);

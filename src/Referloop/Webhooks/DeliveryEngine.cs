@@ -49,6 +49,11 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
             {
                 log.LogWarning(e, "Webhook fan-out failed; trying again shortly");
             }
+            catch (Exception)
+            {
+                // Stopping: a statement cut short by shutdown (Npgsql reports it as a PostgresException) is not an error.
+                break;
+            }
             try
             {
                 // Independent of the fan-out: a failing batch must not stop retries of what is already queued.
@@ -57,6 +62,10 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
             catch (Exception e) when (!stoppingToken.IsCancellationRequested)
             {
                 log.LogWarning(e, "Claiming webhook deliveries failed; trying again shortly");
+            }
+            catch (Exception)
+            {
+                break;
             }
             if (!moreWork)
             {
@@ -74,9 +83,10 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
         {
             await Task.WhenAll(_inFlight.Values);
         }
-        catch (Exception e) when (e is OperationCanceledException or HttpRequestException)
+        catch (Exception e)
         {
             // Stopping: unfinished attempts are recorded by nobody and simply made again.
+            log.LogDebug(e, "Webhook attempts cut short by shutdown will be made again");
         }
     }
 

@@ -99,10 +99,24 @@ public class ReferloopApp : WebApplicationFactory<Program>, IAsyncLifetime
         if (OnPostgres)
         {
             NpgsqlConnection.ClearAllPools();
-            await using var connection = new NpgsqlConnection(PostgresServer);
-            await connection.OpenAsync();
-            await using var drop = new NpgsqlCommand($"DROP DATABASE IF EXISTS \"{_databaseName}\" WITH (FORCE)", connection);
-            await drop.ExecuteNonQueryAsync();
+            // A connection that is still being opened while the database is dropped can make one DROP fail
+            // (55006, "being accessed by other users"); FORCE ends it on the next try.
+            for (var attempt = 1; ; attempt++)
+            {
+                try
+                {
+                    await using var connection = new NpgsqlConnection(PostgresServer);
+                    await connection.OpenAsync();
+                    await using var drop = new NpgsqlCommand($"DROP DATABASE IF EXISTS \"{_databaseName}\" WITH (FORCE)", connection);
+                    await drop.ExecuteNonQueryAsync();
+                    break;
+                }
+                catch (PostgresException e) when (attempt < 5)
+                {
+                    Console.Error.WriteLine($"dropping {_databaseName} failed ({e.SqlState}: {e.MessageText}); trying again");
+                    await Task.Delay(500 * attempt);
+                }
+            }
         }
         else
         {
