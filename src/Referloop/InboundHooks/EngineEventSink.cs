@@ -54,7 +54,9 @@ internal sealed class EngineEventSink(ReferloopDb db, ReferralEngine engine) : I
         {
             return InboundOutcome.Refused(StatusCodes.Status404NotFound, $"No referred friend in this campaign has the code '{code}'.");
         }
-        var reason = (string?)payload["reason"] is { Length: > 0 and <= 500 } given ? given : "qualified by an inbound hook";
+        var reason = payload["reason"] is JsonValue value && value.TryGetValue<string>(out var given) && given.Length is > 0 and <= 500
+            ? given
+            : "qualified by an inbound hook";
         var result = await engine.QualifyAsync(referralId, reason, ct);
         return result switch
         {

@@ -59,10 +59,13 @@ public class BrowserApp : ReferloopApp
     public async Task<IPage> SignedInPage()
     {
         var page = await Browser.NewPageAsync(new() { ViewportSize = new() { Width = 1280, Height = 900 } });
+        // The machines that run the suite are shared and slow at times: a first page render may take a while.
+        page.SetDefaultTimeout(60_000);
         await page.GotoAsync($"{BaseUrl}/admin");
         await page.FillAsync("#key", AdminKey);
         await page.ClickAsync("button[type=submit]");
-        await page.WaitForURLAsync($"{BaseUrl}/admin");
+        await page.WaitForURLAsync($"{BaseUrl}/admin", new() { WaitUntil = WaitUntilState.DOMContentLoaded });
+        await page.WaitForSelectorAsync("text=Sign out");
         return page;
     }
 
