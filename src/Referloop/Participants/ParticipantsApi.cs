@@ -127,14 +127,7 @@ internal static class ParticipantsApi
     {
         Paging.TryDecode(query.Cursor, out var after);
         var limit = query.Limit ?? Paging.DefaultLimit;
-        var participants = db.Participants.AsNoTracking().Where(p => p.CampaignId == campaignId);
-        if (!string.IsNullOrWhiteSpace(query.Search))
-        {
-            var term = query.Search.Trim();
-            var lower = term.ToLowerInvariant();
-            participants = participants.Where(p =>
-                p.Email.Contains(lower) || p.Code == term || (p.Name != null && p.Name.ToLower().Contains(lower)));
-        }
+        var participants = db.Participants.AsNoTracking().Where(p => p.CampaignId == campaignId).Matching(query.Search);
         if (after is not null)
         {
             participants = participants.Where(p => string.Compare(p.Id, after) > 0);

@@ -86,13 +86,7 @@ public sealed class CampaignDetailsModel(ReferloopDb db, TimeProvider clock, Pub
         var participants = db.Participants.AsNoTracking().Where(p => p.CampaignId == Id);
         ParticipantCount = await participants.CountAsync(ct);
         ClickCount = await db.Clicks.CountAsync(c => c.CampaignId == Id, ct);
-        if (!string.IsNullOrWhiteSpace(Search))
-        {
-            var term = Search.Trim();
-            var lower = term.ToLowerInvariant();
-            participants = participants.Where(p => p.Email.Contains(lower) || p.Code == term || (p.Name != null && p.Name.ToLower().Contains(lower)));
-        }
-        Participants = await participants.OrderByDescending(p => p.Id).Take(100).ToListAsync(ct);
+        Participants = await participants.Matching(Search).OrderByDescending(p => p.Id).Take(100).ToListAsync(ct);
         return true;
     }
 
