@@ -16,8 +16,10 @@ public static class StorageSetup
         {
             case "sqlite":
                 connectionString = PrepareSqlite(connectionString);
-                services.AddDbContextPool<ReferloopDb, SqliteReferloopDb>(options =>
-                    options.UseSqlite(connectionString, sqlite => sqlite.MigrationsHistoryTable("__migrations")));
+                var writeQueue = new SqliteWriteQueue();
+                services.AddDbContextPool<ReferloopDb, SqliteReferloopDb>(options => options
+                    .UseSqlite(connectionString, sqlite => sqlite.MigrationsHistoryTable("__migrations"))
+                    .AddInterceptors(writeQueue));
                 break;
             case "postgres" or "postgresql":
                 if (string.IsNullOrWhiteSpace(connectionString))

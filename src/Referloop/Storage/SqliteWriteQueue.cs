@@ -1,0 +1,256 @@
+using System.Data.Common;
+using System.Runtime.CompilerServices;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Diagnostics;
+
+namespace Referloop.Storage;
+
+/// <summary>
+/// SQLite allows one writer at a time. Left to contend, a writer that finds the database locked gets SQLITE_BUSY and
+/// Microsoft.Data.Sqlite retries it after a fixed sleep, so under load writers spend most of their time asleep while
+/// the lock sits free. The writers of this process queue here instead, in order and without sleeping: a transaction
+/// from its start until it commits, rolls back or closes its connection, and a write statement outside a transaction
+/// for as long as it runs. Anything else (another process on the same file) meets SQLite's own busy handler.
+/// </summary>
+internal sealed class SqliteWriteQueue : DbTransactionInterceptor, IDbConnectionInterceptor, IDbCommandInterceptor
+{
+    private const int BusyTimeoutMilliseconds = 30_000;
+
+    private readonly SemaphoreSlim _writer = new(1, 1);
+    private readonly ConditionalWeakTable<DbConnection, object> _holders = [];
+    private readonly ConditionalWeakTable<DbCommand, object> _statements = [];
+
+    // ---------------------------------------------------------------- connections
+
+    public void ConnectionOpened(DbConnection connection, ConnectionEndEventData eventData) => SetBusyTimeout(connection);
+
+    public Task ConnectionOpenedAsync(DbConnection connection, ConnectionEndEventData eventData, CancellationToken cancellationToken = default)
+    {
+        SetBusyTimeout(connection);
+        return Task.CompletedTask;
+    }
+
+    private static void SetBusyTimeout(DbConnection connection)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = $"PRAGMA busy_timeout = {BusyTimeoutMilliseconds};";
+        command.ExecuteNonQuery();
+    }
+
+    // ---------------------------------------------------------------- write statements outside a transaction
+
+    public async ValueTask<InterceptionResult<int>> NonQueryExecutingAsync(DbCommand command, CommandEventData eventData,
+        InterceptionResult<int> result, CancellationToken cancellationToken = default)
+    {
+        await EnterStatementAsync(command, cancellationToken);
+        return result;
+    }
+
+    public InterceptionResult<int> NonQueryExecuting(DbCommand command, CommandEventData eventData, InterceptionResult<int> result)
+    {
+        EnterStatement(command);
+        return result;
+    }
+
+    public int NonQueryExecuted(DbCommand command, CommandExecutedEventData eventData, int result)
+    {
+        LeaveStatement(command);
+        return result;
+    }
+
+    public ValueTask<int> NonQueryExecutedAsync(DbCommand command, CommandExecutedEventData eventData, int result,
+        CancellationToken cancellationToken = default)
+    {
+        LeaveStatement(command);
+        return ValueTask.FromResult(result);
+    }
+
+    public async ValueTask<InterceptionResult<object>> ScalarExecutingAsync(DbCommand command, CommandEventData eventData,
+        InterceptionResult<object> result, CancellationToken cancellationToken = default)
+    {
+        await EnterStatementAsync(command, cancellationToken);
+        return result;
+    }
+
+    public InterceptionResult<object> ScalarExecuting(DbCommand command, CommandEventData eventData, InterceptionResult<object> result)
+    {
+        EnterStatement(command);
+        return result;
+    }
+
+    public object? ScalarExecuted(DbCommand command, CommandExecutedEventData eventData, object? result)
+    {
+        LeaveStatement(command);
+        return result;
+    }
+
+    public ValueTask<object?> ScalarExecutedAsync(DbCommand command, CommandExecutedEventData eventData, object? result,
+        CancellationToken cancellationToken = default)
+    {
+        LeaveStatement(command);
+        return ValueTask.FromResult(result);
+    }
+
+    // A statement read through a reader (UPDATE … RETURNING, an insert with generated values) writes until the reader closes.
+    public async ValueTask<InterceptionResult<DbDataReader>> ReaderExecutingAsync(DbCommand command, CommandEventData eventData,
+        InterceptionResult<DbDataReader> result, CancellationToken cancellationToken = default)
+    {
+        await EnterStatementAsync(command, cancellationToken);
+        return result;
+    }
+
+    public InterceptionResult<DbDataReader> ReaderExecuting(DbCommand command, CommandEventData eventData, InterceptionResult<DbDataReader> result)
+    {
+        EnterStatement(command);
+        return result;
+    }
+
+    public InterceptionResult DataReaderDisposing(DbCommand command, DataReaderDisposingEventData eventData, InterceptionResult result)
+    {
+        LeaveStatement(command);
+        return result;
+    }
+
+    public void CommandFailed(DbCommand command, CommandErrorEventData eventData) => LeaveStatement(command);
+
+    public Task CommandFailedAsync(DbCommand command, CommandErrorEventData eventData, CancellationToken cancellationToken = default)
+    {
+        LeaveStatement(command);
+        return Task.CompletedTask;
+    }
+
+    public void CommandCanceled(DbCommand command, CommandEndEventData eventData) => LeaveStatement(command);
+
+    public Task CommandCanceledAsync(DbCommand command, CommandEndEventData eventData, CancellationToken cancellationToken = default)
+    {
+        LeaveStatement(command);
+        return Task.CompletedTask;
+    }
+
+    private async ValueTask EnterStatementAsync(DbCommand command, CancellationToken cancellationToken)
+    {
+        if (command.Transaction is null && IsWrite(command.CommandText))
+        {
+            await _writer.WaitAsync(cancellationToken);
+            _statements.AddOrUpdate(command, command);
+        }
+    }
+
+    private void EnterStatement(DbCommand command)
+    {
+        if (command.Transaction is null && IsWrite(command.CommandText))
+        {
+            _writer.Wait();
+            _statements.AddOrUpdate(command, command);
+        }
+    }
+
+    private void LeaveStatement(DbCommand command)
+    {
+        if (_statements.Remove(command))
+        {
+            _writer.Release();
+        }
+    }
+
+    private static bool IsWrite(string sql)
+    {
+        var text = sql.AsSpan().TrimStart();
+        return StartsWithWrite(text)
+            // A common table expression in front of the write, as in the delivery engine's claim.
+            || (text.StartsWith("WITH", StringComparison.OrdinalIgnoreCase)
+                && (text.Contains("UPDATE ", StringComparison.OrdinalIgnoreCase)
+                    || text.Contains("INSERT ", StringComparison.OrdinalIgnoreCase)
+                    || text.Contains("DELETE ", StringComparison.OrdinalIgnoreCase)));
+    }
+
+    private static bool StartsWithWrite(ReadOnlySpan<char> text) =>
+        text.StartsWith("INSERT", StringComparison.OrdinalIgnoreCase)
+        || text.StartsWith("UPDATE", StringComparison.OrdinalIgnoreCase)
+        || text.StartsWith("DELETE", StringComparison.OrdinalIgnoreCase)
+        || text.StartsWith("REPLACE", StringComparison.OrdinalIgnoreCase);
+
+    // ---------------------------------------------------------------- transactions
+
+    public override async ValueTask<InterceptionResult<DbTransaction>> TransactionStartingAsync(DbConnection connection,
+        TransactionStartingEventData eventData, InterceptionResult<DbTransaction> result, CancellationToken cancellationToken = default)
+    {
+        await _writer.WaitAsync(cancellationToken);
+        Hold(connection);
+        return result;
+    }
+
+    public override InterceptionResult<DbTransaction> TransactionStarting(DbConnection connection,
+        TransactionStartingEventData eventData, InterceptionResult<DbTransaction> result)
+    {
+        _writer.Wait();
+        Hold(connection);
+        return result;
+    }
+
+    public override void TransactionCommitted(DbTransaction transaction, TransactionEndEventData eventData) =>
+        Release(eventData);
+
+    public override Task TransactionCommittedAsync(DbTransaction transaction, TransactionEndEventData eventData,
+        CancellationToken cancellationToken = default)
+    {
+        Release(eventData);
+        return Task.CompletedTask;
+    }
+
+    public override void TransactionRolledBack(DbTransaction transaction, TransactionEndEventData eventData) =>
+        Release(eventData);
+
+    public override Task TransactionRolledBackAsync(DbTransaction transaction, TransactionEndEventData eventData,
+        CancellationToken cancellationToken = default)
+    {
+        Release(eventData);
+        return Task.CompletedTask;
+    }
+
+    public override void TransactionFailed(DbTransaction transaction, TransactionErrorEventData eventData) =>
+        Release(eventData);
+
+    public override Task TransactionFailedAsync(DbTransaction transaction, TransactionErrorEventData eventData,
+        CancellationToken cancellationToken = default)
+    {
+        Release(eventData);
+        return Task.CompletedTask;
+    }
+
+    // A transaction disposed without commit or rollback (an exception on the way) is rolled back by SQLite; EF then
+    // closes the connection it opened for it, which is where its place in the queue is given up.
+    public void ConnectionClosed(DbConnection connection, ConnectionEndEventData eventData) => Release(connection);
+
+    public Task ConnectionClosedAsync(DbConnection connection, ConnectionEndEventData eventData)
+    {
+        Release(connection);
+        return Task.CompletedTask;
+    }
+
+    private void Hold(DbConnection connection)
+    {
+        if (!_holders.TryAdd(connection, connection))
+        {
+            // The connection already holds the writer (a transaction ended in a way no callback reported):
+            // it keeps its one place instead of taking a second.
+            _writer.Release();
+        }
+    }
+
+    private void Release(TransactionEventData eventData)
+    {
+        if ((eventData.Context?.Database.GetDbConnection() ?? eventData.Transaction?.Connection) is { } connection)
+        {
+            Release(connection);
+        }
+    }
+
+    private void Release(DbConnection connection)
+    {
+        if (_holders.Remove(connection))
+        {
+            _writer.Release();
+        }
+    }
+}
