@@ -24,6 +24,7 @@ var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = ar
 builder.Configuration.AddEnvironmentVariables("Referloop__");
 
 builder.Services.AddReferloopStorage(builder.Configuration);
+builder.Services.AddReferloopDataProtection();
 builder.Services.AddSingleton(TimeProvider.System);
 builder.Services.AddMemoryCache();
 builder.Services.AddHttpContextAccessor();
