@@ -93,6 +93,8 @@ public class Ed25519SigningTests(WebhookApp app) : IClassFixture<WebhookApp>, IA
         var node = await Node.VerifyEd25519((string)created["publicKey"]!, request);
         Assert.True((bool)node["ok"]!, node.ToJsonString());
         Assert.Equal(1, (int)node["verified"]!);
+        Assert.True(WebhookKeys.Verify((string)created["publicKey"]!, messageId, long.Parse(request.Header("webhook-timestamp")),
+            request.Body, signature));
     }
 
     [Fact]
