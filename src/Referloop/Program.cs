@@ -75,6 +75,7 @@ if (builder.Configuration.GetValue<bool>("Http:TrustForwardedHeaders"))
 var app = builder.Build();
 
 await app.Services.MigrateDatabaseAsync();
+app.Services.EnsureDataProtectionKey();
 await app.Services.EnsureAdminKeyAsync();
 
 if (app.Configuration.GetValue<bool>("Http:TrustForwardedHeaders"))

@@ -18,6 +18,14 @@ public static class DataProtectionSetup
         services.AddDataProtection()
             .SetApplicationName(ApplicationName)
             .PersistKeysToDbContext<ReferloopDb>();
+
+    /// <summary>
+    /// Makes sure the ring has a key before the server serves anything. Otherwise two instances that each made their
+    /// first key lazily could each hold a ring without the other's key until their next refresh (hours later), and
+    /// could not read what the other protected.
+    /// </summary>
+    public static void EnsureDataProtectionKey(this IServiceProvider services) =>
+        services.GetRequiredService<IDataProtectionProvider>().CreateProtector("Referloop.Startup").Protect([]);
 }
 
 internal sealed class DataProtectionKeyConfiguration : IEntityTypeConfiguration<DataProtectionKey>
