@@ -24,6 +24,7 @@ var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = ar
 builder.Configuration.AddEnvironmentVariables("Referloop__");
 
 builder.Services.AddReferloopStorage(builder.Configuration);
+builder.Services.AddReferloopDataProtection();
 builder.Services.AddSingleton(TimeProvider.System);
 builder.Services.AddMemoryCache();
 builder.Services.AddHttpContextAccessor();
@@ -74,6 +75,7 @@ if (builder.Configuration.GetValue<bool>("Http:TrustForwardedHeaders"))
 var app = builder.Build();
 
 await app.Services.MigrateDatabaseAsync();
+app.Services.EnsureDataProtectionKey();
 await app.Services.EnsureAdminKeyAsync();
 
 if (app.Configuration.GetValue<bool>("Http:TrustForwardedHeaders"))

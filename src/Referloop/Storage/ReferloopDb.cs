@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.DataProtection.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore;
 using Referloop.Campaigns;
 using Referloop.InboundHooks;
@@ -16,7 +17,7 @@ namespace Referloop.Storage;
 /// The one database context. Each provider has a thin subclass so that it can keep its own migrations
 /// (SQLite and PostgreSQL differ in column types); feature code only ever asks for <see cref="ReferloopDb"/>.
 /// </summary>
-public abstract class ReferloopDb(DbContextOptions options) : DbContext(options)
+public abstract class ReferloopDb(DbContextOptions options) : DbContext(options), IDataProtectionKeyContext
 {
     public DbSet<ApiKey> ApiKeys => Set<ApiKey>();
     public DbSet<Campaign> Campaigns => Set<Campaign>();
@@ -37,6 +38,7 @@ public abstract class ReferloopDb(DbContextOptions options) : DbContext(options)
     public DbSet<WebhookEndpoint> WebhookEndpoints => Set<WebhookEndpoint>();
     public DbSet<WebhookDelivery> WebhookDeliveries => Set<WebhookDelivery>();
     public DbSet<WebhookAttempt> WebhookAttempts => Set<WebhookAttempt>();
+    public DbSet<DataProtectionKey> DataProtectionKeys => Set<DataProtectionKey>();
 
     protected override void OnModelCreating(ModelBuilder modelBuilder) =>
         modelBuilder.ApplyConfigurationsFromAssembly(typeof(ReferloopDb).Assembly);

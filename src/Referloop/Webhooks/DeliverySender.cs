@@ -22,7 +22,7 @@ internal sealed record AttemptOutcome(string RequestId, string Method, string Ur
 /// (done, failed, or when to try again) and the endpoint's health, in one transaction.
 /// </summary>
 public sealed class DeliverySender(IServiceScopeFactory scopes, IHttpClientFactory httpClients, TimeProvider clock,
-    IOptions<WebhookOptions> options, ILogger<DeliverySender> log)
+    WebhookKeys keys, IOptions<WebhookOptions> options, ILogger<DeliverySender> log)
 {
     public const string ClientName = "webhooks";
     public const int ExcerptBytes = 4096;
@@ -125,7 +125,10 @@ public sealed class DeliverySender(IServiceScopeFactory scopes, IHttpClientFacto
                 request.Content?.Headers.TryAddWithoutValidation(name, value);
             }
         }
-        WebhookSignature.Apply(request, endpoint.SigningSecrets(now), message.Id, now, payload.Body);
+        var timestamp = now.ToUnixTimeSeconds();
+        WebhookSignature.Apply(request, message.Id, timestamp, endpoint.Signing == WebhookSigning.Ed25519
+            ? keys.Header(endpoint.SigningKeys(now), message.Id, timestamp, payload.Body)
+            : WebhookSignature.Header(endpoint.SigningSecrets(now), message.Id, timestamp, payload.Body));
         request.Headers.TryAddWithoutValidation("X-Request-Id", requestId);
         request.Headers.UserAgent.ParseAdd("Referloop-Webhooks/1.0");
 
@@ -228,6 +231,8 @@ public sealed class DeliverySender(IServiceScopeFactory scopes, IHttpClientFacto
         delivery.ClaimedUntil = null;
 
         string? disableReason = null;
+        var disableCode = DisabledReason.Gone;
+        var exhausted = false;
         if (outcome.Succeeded && !forceRetry)
         {
             delivery.Status = DeliveryStatus.Succeeded;
@@ -247,6 +252,7 @@ public sealed class DeliverySender(IServiceScopeFactory scopes, IHttpClientFacto
             if (now - endpoint.FailingSince >= options.Value.DisableAfterFailingFor)
             {
                 disableReason = $"Every attempt failed since {endpoint.FailingSince:O}.";
+                disableCode = DisabledReason.Failing;
                 delivery.Status = DeliveryStatus.Failed;
                 delivery.CompletedAt = now;
             }
@@ -258,17 +264,30 @@ public sealed class DeliverySender(IServiceScopeFactory scopes, IHttpClientFacto
             {
                 delivery.Status = DeliveryStatus.Failed;
                 delivery.CompletedAt = now;
+                exhausted = true;
             }
         }
 
+        // Not for test messages, and never for an operational event: otherwise an endpoint that fails to take
+        // message.attempt.exhausted would raise another one for every one it fails to take.
+        var message = delivery.Message!;
+        if (exhausted && !delivery.IsTest && !EventTypes.IsOperational(message.Type))
+        {
+            Outbox.AddAbout(db, EventTypes.MessageAttemptExhausted, endpoint, message.CampaignId,
+                new MessageAttemptExhaustedData(EndpointRef.From(endpoint),
+                    new MessageRef(message.Id, message.Type, message.CreatedAt), delivery.Id, delivery.Attempts,
+                    outcome.StatusCode, outcome.Error, now), now);
+        }
+
+        // Even while delivering an operational event: a disabling is a change of state that happens once per
+        // endpoint until someone enables it again, so it cannot repeat by itself.
         if (disableReason is not null && endpoint.Enabled)
         {
             endpoint.Enabled = false;
             endpoint.DisabledAt = now;
             endpoint.DisabledReason = disableReason;
             endpoint.UpdatedAt = now;
-            Outbox.Add(db, EventTypes.EndpointDisabled, endpoint.CampaignId,
-                new EndpointDisabledData(new EndpointRef(endpoint.Id, endpoint.Url, endpoint.Description), disableReason, now), now);
+            EndpointState.AddDisabledEvent(db, endpoint, disableCode, disableReason, now);
             log.LogWarning("Webhook endpoint {EndpointId} disabled: {Reason}", endpoint.Id, disableReason);
         }
         await db.SaveChangesAsync(ct);
@@ -278,19 +297,46 @@ public sealed class DeliverySender(IServiceScopeFactory scopes, IHttpClientFacto
         }
         if (delivery.Status == DeliveryStatus.Succeeded && !delivery.IsTest)
         {
-            await DeliveryAcknowledgements.OnAcknowledgedAsync(handlers, db, delivery.Message!, ct);
+            await DeliveryAcknowledgements.OnAcknowledgedAsync(handlers, db, message, ct);
         }
         await transaction.CommitAsync(ct);
     }
 }
 
-public sealed record EndpointRef(string Id, string Url, string? Description);
+public sealed record EndpointRef(string Id, string Url, string? Description)
+{
+    public static EndpointRef From(WebhookEndpoint endpoint) => new(endpoint.Id, endpoint.Url, endpoint.Description);
+}
 
-/// <summary>The <c>data</c> of <c>endpoint.disabled</c>.</summary>
-public sealed record EndpointDisabledData(EndpointRef Endpoint, string Reason, DateTimeOffset DisabledAt);
+/// <summary>The <c>reason</c> of <c>endpoint.disabled</c>.</summary>
+public static class DisabledReason
+{
+    /// <summary>The receiver answered 410 Gone.</summary>
+    public const string Gone = "gone";
+
+    /// <summary>Every attempt failed for <see cref="WebhookOptions.DisableAfterFailingFor"/> (5 days).</summary>
+    public const string Failing = "failing";
+
+    /// <summary>Disabled through the API or the dashboard.</summary>
+    public const string Manual = "manual";
+}
+
+/// <summary>The <c>data</c> of <c>endpoint.disabled</c>: <c>reason</c> is a <see cref="DisabledReason"/>, <c>detail</c> says it in words.</summary>
+public sealed record EndpointDisabledData(EndpointRef Endpoint, string Reason, string Detail, DateTimeOffset DisabledAt);
+
+public sealed record MessageRef(string Id, string Type, DateTimeOffset CreatedAt);
+
+/// <summary>The <c>data</c> of <c>message.attempt.exhausted</c>.</summary>
+public sealed record MessageAttemptExhaustedData(EndpointRef Endpoint, MessageRef Message, string DeliveryId, int Attempts,
+    int? LastStatusCode, string? LastError, DateTimeOffset FailedAt);
 
 internal static class EndpointState
 {
+    /// <summary>Tells the other endpoints; the caller's next SaveChanges writes it with the disabling itself.</summary>
+    public static void AddDisabledEvent(ReferloopDb db, WebhookEndpoint endpoint, string reason, string detail, DateTimeOffset now) =>
+        Outbox.AddAbout(db, EventTypes.EndpointDisabled, endpoint, endpoint.CampaignId,
+            new EndpointDisabledData(EndpointRef.From(endpoint), reason, detail, now), now);
+
     /// <summary>Ends the pending deliveries of a disabled endpoint; "recover" re-queues them once it is enabled again.</summary>
     public static Task<int> FailPendingAsync(ReferloopDb db, string endpointId, string reason, DateTimeOffset now, CancellationToken ct) =>
         db.WebhookDeliveries

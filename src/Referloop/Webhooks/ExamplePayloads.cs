@@ -41,7 +41,10 @@ public static class ExamplePayloads
             {"conversion":"success","referrer_name":"Ann Lee","referrer_email":"ann@example.com","referee_name":"Bob Stone","referee_email":"bob@example.net","orderID":"ORD-1001","purchaseValue":"120.50","referrer_converts":5,"referrer_customValue":"crm-42","goal_complete":1}
             """.Trim(),
         [EventTypes.EndpointDisabled] = """
-            {"endpoint":{"id":"whe_0196f1c6a508ab4c2d7e9f1a3b5c7d94","url":"https://crm.example.com/hooks/referrals","description":"CRM"},"reason":"The receiver answered 410 Gone.","disabledAt":"2026-11-20T14:05:00.000Z"}
+            {"endpoint":{"id":"whe_0196f1c6a508ab4c2d7e9f1a3b5c7d94","url":"https://crm.example.com/hooks/referrals","description":"CRM"},"reason":"gone","detail":"The receiver answered 410 Gone.","disabledAt":"2026-11-20T14:03:12+00:00"}
+            """.Trim(),
+        [EventTypes.MessageAttemptExhausted] = """
+            {"endpoint":{"id":"whe_0196f1c6a508ab4c2d7e9f1a3b5c7d94","url":"https://crm.example.com/hooks/referrals","description":"CRM"},"message":{"id":"msg_0196f1c4e3078a1b2c3d4e5f60718293","type":"referral.approved","createdAt":"2026-11-19T10:12:40.215+00:00"},"deliveryId":"dlv_0196f1c4e30a9b8c7d6e5f4a3b2c1d0e","attempts":8,"lastStatusCode":500,"lastError":"The receiver answered 500 Internal Server Error.","failedAt":"2026-11-20T14:03:12+00:00"}
             """.Trim(),
     };
 }

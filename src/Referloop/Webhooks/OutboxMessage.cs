@@ -19,6 +19,12 @@ public sealed class OutboxMessage
 
     public string? CampaignId { get; init; }
 
+    /// <summary>
+    /// The endpoint an operational event (<see cref="EventTypes.Operational"/>) is about; the message is never
+    /// delivered to it.
+    /// </summary>
+    public string? EndpointId { get; init; }
+
     /// <summary>The envelope's <c>data</c> object, as JSON.</summary>
     public required string Data { get; init; }
 
@@ -42,14 +48,31 @@ public static class EventTypes
     public const string RewardBlocked = "reward.blocked";
     public const string Conversion = "conversion";
 
-    /// <summary>Sent to the other endpoints when one is disabled for failing (410 Gone, or 5 days of failures).</summary>
+    /// <summary>Sent to the other endpoints when one is disabled: 410 Gone, 5 days of failures, or by hand.</summary>
     public const string EndpointDisabled = "endpoint.disabled";
+
+    /// <summary>Sent to the other endpoints when a message's last scheduled attempt to one endpoint failed.</summary>
+    public const string MessageAttemptExhausted = "message.attempt.exhausted";
+
+    /// <summary>
+    /// Events about the webhooks themselves. A failure to deliver one never raises another (see
+    /// <see cref="DeliverySender"/>), so they cannot feed each other in a loop.
+    /// </summary>
+    public static readonly string[] Operational =
+    [
+        EndpointDisabled,
+        MessageAttemptExhausted,
+    ];
 
     public static readonly string[] All =
     [
         ParticipantJoined, ReferralCreated, ReferralQualified, ReferralApproved, ReferralVoided,
         RewardIssued, RewardBlocked, Conversion,
+        EndpointDisabled,
+        MessageAttemptExhausted,
     ];
+
+    public static bool IsOperational(string type) => Operational.Contains(type, StringComparer.Ordinal);
 }
 
 public static class Outbox
@@ -73,6 +96,23 @@ public static class Outbox
         db.Outbox.Add(message);
         return message;
     }
+
+    /// <summary>Adds an operational event about <paramref name="endpoint"/>, which will not be sent to it.</summary>
+    public static OutboxMessage AddAbout<T>(ReferloopDb db, string type, WebhookEndpoint endpoint, string? campaignId, T data,
+        DateTimeOffset now)
+    {
+        var message = new OutboxMessage
+        {
+            Id = Ids.New("msg"),
+            Type = type,
+            CampaignId = campaignId,
+            EndpointId = endpoint.Id,
+            Data = JsonSerializer.Serialize(data, Json),
+            CreatedAt = now,
+        };
+        db.Outbox.Add(message);
+        return message;
+    }
 }
 
 internal sealed class OutboxMessageConfiguration : IEntityTypeConfiguration<OutboxMessage>
@@ -84,6 +124,8 @@ internal sealed class OutboxMessageConfiguration : IEntityTypeConfiguration<Outb
         message.Property(m => m.Id).HasMaxLength(40);
         message.Property(m => m.Type).HasMaxLength(64);
         message.Property(m => m.CampaignId).HasMaxLength(40);
+        // No foreign key: the event outlives the endpoint it is about.
+        message.Property(m => m.EndpointId).HasMaxLength(40);
         message.HasIndex(m => new { m.CampaignId, m.Type });
         // The dispatcher only ever looks for undispatched messages; a filtered index keeps that flat as the log grows.
         message.HasIndex(m => m.Id).HasDatabaseName("IX_outbox_undispatched").HasFilter("\"DispatchedAt\" IS NULL");

@@ -12,10 +12,11 @@ public sealed record WebhookEndpointInput(
     string? Format,
     bool? Enabled,
     int? RateLimitPerSecond,
-    Dictionary<string, string>? Headers) : IValidatable
+    Dictionary<string, string>? Headers,
+    string? Signing = null) : IValidatable
 {
     /// <summary>Event types an endpoint may subscribe to (and send a test message of).</summary>
-    public static readonly string[] Subscribable = [.. Webhooks.EventTypes.All, Webhooks.EventTypes.EndpointDisabled];
+    public static readonly string[] Subscribable = Webhooks.EventTypes.All;
 
     /// <summary>Headers Referloop sets itself; a custom header may not replace them.</summary>
     private static readonly HashSet<string> Reserved = new(StringComparer.OrdinalIgnoreCase)
@@ -44,6 +45,10 @@ public sealed record WebhookEndpointInput(
             errors.OneOf("format", Format, WebhookFormat.All);
         }
         errors.Range("rateLimitPerSecond", RateLimitPerSecond, 1, 10_000);
+        if (Signing is not null)
+        {
+            errors.OneOf("signing", Signing, WebhookSigning.All);
+        }
         if (Headers is not null)
         {
             if (Headers.Count > 20)
@@ -121,16 +126,58 @@ public sealed record WebhookEndpointResponse(
     DateTimeOffset CreatedAt,
     DateTimeOffset UpdatedAt)
 {
-    /// <summary>Only in the answer that creates the endpoint.</summary>
+    /// <summary>Only in the answer that creates an <c>hmac</c> endpoint.</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public string? Secret { get; init; }
 
+    /// <summary><c>hmac</c> (<c>v1</c> signatures) or <c>ed25519</c> (<c>v1a</c>).</summary>
+    public string Signing { get; init; } = WebhookSigning.Hmac;
+
+    /// <summary><c>ed25519</c> only: the <c>whpk_…</c> key receivers verify with.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? PublicKey { get; init; }
+
+    /// <summary><c>ed25519</c> only, during a rotation's overlap: the key that still signs too.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? PreviousPublicKey { get; init; }
+
     public static WebhookEndpointResponse From(WebhookEndpoint e, DateTimeOffset now) => new(e.Id, e.Url, e.Description,
         e.EventTypes, e.CampaignId, e.Format, e.Enabled, e.DisabledReason, e.DisabledAt, e.RateLimitPerSecond, e.Headers,
-        e.PreviousSecretExpiresAt > now ? e.PreviousSecretExpiresAt : null, e.FailingSince, e.CreatedAt, e.UpdatedAt);
+        e.PreviousSecretExpiresAt > now ? e.PreviousSecretExpiresAt : null, e.FailingSince, e.CreatedAt, e.UpdatedAt)
+    {
+        Signing = e.Signing,
+        PublicKey = e.PublicKey,
+        PreviousPublicKey = e.PreviousSecretExpiresAt > now ? e.PreviousPublicKey : null,
+    };
 }
 
-public sealed record EndpointSecretResponse(string Secret, string? PreviousSecret, DateTimeOffset? PreviousSecretExpiresAt);
+/// <summary>
+/// What signs: for an <c>hmac</c> endpoint the secret(s); for an <c>ed25519</c> endpoint only the public key(s),
+/// since the private key never leaves the server.
+/// </summary>
+public sealed record EndpointSecretResponse(
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Secret,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? PreviousSecret,
+    DateTimeOffset? PreviousSecretExpiresAt)
+{
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? PublicKey { get; init; }
+
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? PreviousPublicKey { get; init; }
+
+    public static EndpointSecretResponse From(WebhookEndpoint e, DateTimeOffset now)
+    {
+        var overlapping = e.PreviousSecretExpiresAt > now;
+        return e.Signing == WebhookSigning.Ed25519
+            ? new(null, null, overlapping ? e.PreviousSecretExpiresAt : null)
+            {
+                PublicKey = e.PublicKey,
+                PreviousPublicKey = overlapping ? e.PreviousPublicKey : null,
+            }
+            : new(e.Secret, overlapping ? e.PreviousSecret : null, overlapping ? e.PreviousSecretExpiresAt : null);
+    }
+}
 
 public sealed record AttemptResponse(string Id, int Number, string RequestId, string Method, string Url, int? StatusCode,
     long LatencyMs, string? ResponseExcerpt, string? Error, DateTimeOffset AttemptedAt)

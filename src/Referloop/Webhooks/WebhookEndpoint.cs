@@ -41,12 +41,24 @@ public sealed class WebhookEndpoint
 
     public Dictionary<string, string> Headers { get; set; } = [];
 
-    /// <summary>Kept in clear: it is needed to sign every message.</summary>
+    /// <summary><see cref="WebhookSigning.Hmac"/> (<c>v1</c>) or <see cref="WebhookSigning.Ed25519"/> (<c>v1a</c>); fixed at creation.</summary>
+    public string Signing { get; set; } = WebhookSigning.Hmac;
+
+    /// <summary>Kept in clear: it is needed to sign every message. Empty for an Ed25519 endpoint, which has no shared secret.</summary>
     public required string Secret { get; set; }
 
-    /// <summary>During a rotation the old secret still signs too, until <see cref="PreviousSecretExpiresAt"/>.</summary>
+    /// <summary>During a rotation the old secret (or key pair) still signs too, until <see cref="PreviousSecretExpiresAt"/>.</summary>
     public string? PreviousSecret { get; set; }
     public DateTimeOffset? PreviousSecretExpiresAt { get; set; }
+
+    /// <summary>Ed25519 only: <c>whpk_…</c>, what receivers verify with.</summary>
+    public string? PublicKey { get; set; }
+
+    /// <summary>Ed25519 only: the private key, encrypted with Data Protection (see <see cref="WebhookKeys"/>).</summary>
+    public string? PrivateKey { get; set; }
+
+    public string? PreviousPublicKey { get; set; }
+    public string? PreviousPrivateKey { get; set; }
 
     /// <summary>Start of the current unbroken run of failed attempts; cleared by any 2xx.</summary>
     public DateTimeOffset? FailingSince { get; set; }
@@ -63,8 +75,22 @@ public sealed class WebhookEndpoint
         }
     }
 
+    public IEnumerable<string> SigningKeys(DateTimeOffset now)
+    {
+        if (PrivateKey is not null)
+        {
+            yield return PrivateKey;
+        }
+        if (PreviousPrivateKey is not null && PreviousSecretExpiresAt > now)
+        {
+            yield return PreviousPrivateKey;
+        }
+    }
+
     public bool Wants(OutboxMessage message) =>
-        (EventTypes.Count == 0 || EventTypes.Contains(message.Type))
+        // An operational event about an endpoint never goes to that endpoint: it may be the one that cannot receive.
+        message.EndpointId != Id
+        && (EventTypes.Count == 0 || EventTypes.Contains(message.Type))
         && (CampaignId is null || CampaignId == message.CampaignId)
         // An endpoint created after a message was written does not receive it.
         && CreatedAt <= message.CreatedAt;
@@ -84,6 +110,11 @@ internal sealed class WebhookEndpointConfiguration : IEntityTypeConfiguration<We
         endpoint.Property(e => e.DisabledReason).HasMaxLength(500);
         endpoint.Property(e => e.Secret).HasMaxLength(128);
         endpoint.Property(e => e.PreviousSecret).HasMaxLength(128);
+        endpoint.Property(e => e.Signing).HasMaxLength(16).HasDefaultValue(WebhookSigning.Hmac);
+        endpoint.Property(e => e.PublicKey).HasMaxLength(64);
+        endpoint.Property(e => e.PreviousPublicKey).HasMaxLength(64);
+        endpoint.Property(e => e.PrivateKey).HasMaxLength(1024);
+        endpoint.Property(e => e.PreviousPrivateKey).HasMaxLength(1024);
         endpoint.Property(e => e.EventTypes)
             .HasConversion(JsonColumn.Converter<List<string>>(), JsonColumn.Comparer<List<string>>());
         endpoint.Property(e => e.Headers)

@@ -39,8 +39,14 @@ public static class WebhookSignature
     public static void Apply(HttpRequestMessage request, IEnumerable<string> secrets, string messageId, DateTimeOffset now, string body)
     {
         var timestamp = now.ToUnixTimeSeconds();
+        Apply(request, messageId, timestamp, Header(secrets, messageId, timestamp, body));
+    }
+
+    /// <summary>The same headers with a signature made elsewhere (e.g. <c>v1a</c> by <see cref="WebhookKeys"/>).</summary>
+    public static void Apply(HttpRequestMessage request, string messageId, long timestamp, string signatureHeader)
+    {
         request.Headers.TryAddWithoutValidation("webhook-id", messageId);
         request.Headers.TryAddWithoutValidation("webhook-timestamp", timestamp.ToString(System.Globalization.CultureInfo.InvariantCulture));
-        request.Headers.TryAddWithoutValidation("webhook-signature", Header(secrets, messageId, timestamp, body));
+        request.Headers.TryAddWithoutValidation("webhook-signature", signatureHeader);
     }
 }

@@ -19,7 +19,7 @@ internal static class WebhooksApi
             .WithValidation();
 
         endpoints.MapPost("/", Create).WithName("CreateWebhookEndpoint")
-            .WithSummary("Create a webhook endpoint; its signing secret (whsec_…) is in this answer");
+            .WithSummary("Create a webhook endpoint; its signing secret (whsec_…), or with signing=ed25519 its public key (whpk_…), is in this answer");
         endpoints.MapGet("/", List).WithName("ListWebhookEndpoints").WithSummary("List webhook endpoints");
         endpoints.MapGet("/{id}", Get).WithName("GetWebhookEndpoint").WithSummary("Get one webhook endpoint");
         endpoints.MapPut("/{id}", Update).WithName("UpdateWebhookEndpoint")
@@ -27,12 +27,12 @@ internal static class WebhooksApi
         endpoints.MapDelete("/{id}", Delete).WithName("DeleteWebhookEndpoint")
             .WithSummary("Delete a webhook endpoint with its delivery log");
         endpoints.MapGet("/{id}/secret", Secret).WithName("GetWebhookEndpointSecret")
-            .WithSummary("Get the signing secret (and the previous one while a rotation overlaps)");
+            .WithSummary("Get the signing secret, or an ed25519 endpoint's public key (and the previous one while a rotation overlaps)");
         endpoints.MapPost("/{id}/rotate-secret", Rotate).WithName("RotateWebhookEndpointSecret")
-            .WithSummary("Replace the signing secret; both are used to sign until the overlap (default 24 h) ends");
+            .WithSummary("Replace the signing secret or ed25519 key pair; both sign until the overlap (default 24 h) ends");
         endpoints.MapPost("/{id}/enable", Enable).WithName("EnableWebhookEndpoint").WithSummary("Enable a webhook endpoint");
         endpoints.MapPost("/{id}/disable", Disable).WithName("DisableWebhookEndpoint")
-            .WithSummary("Disable a webhook endpoint; its pending messages fail and can be recovered later");
+            .WithSummary("Disable a webhook endpoint; its pending messages fail and can be recovered later; the other endpoints get endpoint.disabled");
         endpoints.MapGet("/{id}/messages", Messages).WithName("ListWebhookEndpointMessages")
             .WithSummary("List the messages sent to an endpoint, newest last, each with its attempts");
         endpoints.MapPost("/{id}/recover", Recover).WithName("RecoverWebhookEndpoint")
@@ -52,27 +52,34 @@ internal static class WebhooksApi
     }
 
     private static async Task<Results<Created<WebhookEndpointResponse>, ValidationProblem>> Create(WebhookEndpointInput input,
-        ReferloopDb db, NetworkGuard guard, TimeProvider clock, CancellationToken ct)
+        ReferloopDb db, NetworkGuard guard, WebhookKeys keys, TimeProvider clock, CancellationToken ct)
     {
         if (await CheckAsync(input, db, guard, ct) is { } problem)
         {
             return problem;
         }
         var now = clock.GetUtcNow();
+        var ed25519 = input.Signing == WebhookSigning.Ed25519;
         var endpoint = new WebhookEndpoint
         {
             Id = Ids.New("whe"),
             Url = input.Url!.Trim(),
             Format = input.Format ?? WebhookFormat.Json,
-            Secret = WebhookSignature.NewSecret(),
+            Signing = ed25519 ? WebhookSigning.Ed25519 : WebhookSigning.Hmac,
+            // An Ed25519 endpoint has no shared secret at all: a receiver cannot forge what it cannot sign.
+            Secret = ed25519 ? "" : WebhookSignature.NewSecret(),
             CreatedAt = now,
             UpdatedAt = now,
         };
+        if (ed25519)
+        {
+            (endpoint.PublicKey, endpoint.PrivateKey) = keys.NewPair();
+        }
         Apply(endpoint, input, now);
         db.WebhookEndpoints.Add(endpoint);
         await db.SaveChangesAsync(ct);
         return TypedResults.Created($"/api/v1/webhook-endpoints/{endpoint.Id}",
-            WebhookEndpointResponse.From(endpoint, now) with { Secret = endpoint.Secret });
+            WebhookEndpointResponse.From(endpoint, now) with { Secret = ed25519 ? null : endpoint.Secret });
     }
 
     private static async Task<Ok<Page<WebhookEndpointResponse>>> List([AsParameters] PageQuery query, ReferloopDb db,
@@ -105,7 +112,7 @@ internal static class WebhooksApi
         {
             return NotFound(id);
         }
-        if (await CheckAsync(input, db, guard, ct) is { } problem)
+        if (await CheckAsync(input, db, guard, ct, endpoint) is { } problem)
         {
             return problem;
         }
@@ -114,9 +121,14 @@ internal static class WebhooksApi
         endpoint.Format = input.Format ?? WebhookFormat.Json;
         var wasEnabled = endpoint.Enabled;
         Apply(endpoint, input, now);
+        var disabled = wasEnabled && !endpoint.Enabled;
+        if (disabled)
+        {
+            EndpointState.AddDisabledEvent(db, endpoint, DisabledReason.Manual, endpoint.DisabledReason!, now);
+        }
         await using var transaction = await db.Database.BeginTransactionAsync(ct);
         await db.SaveChangesAsync(ct);
-        if (wasEnabled && !endpoint.Enabled)
+        if (disabled)
         {
             await EndpointState.FailPendingAsync(db, id, "The endpoint was disabled by an administrator.", now, ct);
         }
@@ -134,17 +146,12 @@ internal static class WebhooksApi
         TimeProvider clock, CancellationToken ct)
     {
         var endpoint = await db.WebhookEndpoints.AsNoTracking().FirstOrDefaultAsync(e => e.Id == id, ct);
-        if (endpoint is null)
-        {
-            return NotFound(id);
-        }
-        var overlapping = endpoint.PreviousSecretExpiresAt > clock.GetUtcNow();
-        return TypedResults.Ok(new EndpointSecretResponse(endpoint.Secret,
-            overlapping ? endpoint.PreviousSecret : null, overlapping ? endpoint.PreviousSecretExpiresAt : null));
+        return endpoint is null ? NotFound(id) : TypedResults.Ok(EndpointSecretResponse.From(endpoint, clock.GetUtcNow()));
     }
 
     private static async Task<Results<Ok<EndpointSecretResponse>, ProblemHttpResult>> Rotate(string id,
-        [FromBody] RotateSecretInput? input, ReferloopDb db, TimeProvider clock, IOptions<WebhookOptions> options, CancellationToken ct)
+        [FromBody] RotateSecretInput? input, ReferloopDb db, WebhookKeys keys, TimeProvider clock, IOptions<WebhookOptions> options,
+        CancellationToken ct)
     {
         var endpoint = await db.WebhookEndpoints.FirstOrDefaultAsync(e => e.Id == id, ct);
         if (endpoint is null)
@@ -153,12 +160,22 @@ internal static class WebhooksApi
         }
         var now = clock.GetUtcNow();
         var overlap = input?.OverlapHours is { } hours ? TimeSpan.FromHours(hours) : options.Value.RotationOverlap;
-        endpoint.PreviousSecret = overlap > TimeSpan.Zero ? endpoint.Secret : null;
-        endpoint.PreviousSecretExpiresAt = overlap > TimeSpan.Zero ? now + overlap : null;
-        endpoint.Secret = WebhookSignature.NewSecret();
+        var overlapping = overlap > TimeSpan.Zero;
+        endpoint.PreviousSecretExpiresAt = overlapping ? now + overlap : null;
+        if (endpoint.Signing == WebhookSigning.Ed25519)
+        {
+            endpoint.PreviousPublicKey = overlapping ? endpoint.PublicKey : null;
+            endpoint.PreviousPrivateKey = overlapping ? endpoint.PrivateKey : null;
+            (endpoint.PublicKey, endpoint.PrivateKey) = keys.NewPair();
+        }
+        else
+        {
+            endpoint.PreviousSecret = overlapping ? endpoint.Secret : null;
+            endpoint.Secret = WebhookSignature.NewSecret();
+        }
         endpoint.UpdatedAt = now;
         await db.SaveChangesAsync(ct);
-        return TypedResults.Ok(new EndpointSecretResponse(endpoint.Secret, endpoint.PreviousSecret, endpoint.PreviousSecretExpiresAt));
+        return TypedResults.Ok(EndpointSecretResponse.From(endpoint, now));
     }
 
     private static async Task<Results<Ok<WebhookEndpointResponse>, ProblemHttpResult>> Enable(string id, ReferloopDb db,
@@ -197,6 +214,7 @@ internal static class WebhooksApi
             endpoint.DisabledAt = now;
             endpoint.DisabledReason = "Disabled by an administrator.";
             endpoint.UpdatedAt = now;
+            EndpointState.AddDisabledEvent(db, endpoint, DisabledReason.Manual, endpoint.DisabledReason, now);
             await using var transaction = await db.Database.BeginTransactionAsync(ct);
             await db.SaveChangesAsync(ct);
             await EndpointState.FailPendingAsync(db, id, "The endpoint was disabled by an administrator.", now, ct);
@@ -376,9 +394,13 @@ internal static class WebhooksApi
 
     /// <summary>The checks that need the database or DNS: the campaign exists, and the URL is not an internal address.</summary>
     private static async Task<ValidationProblem?> CheckAsync(WebhookEndpointInput input, ReferloopDb db, NetworkGuard guard,
-        CancellationToken ct)
+        CancellationToken ct, WebhookEndpoint? existing = null)
     {
         var errors = new ValidationErrors();
+        if (existing is not null && input.Signing is not null && input.Signing != existing.Signing)
+        {
+            errors.Add("signing", $"cannot be changed after creation (this endpoint signs with '{existing.Signing}'); create a new endpoint instead.");
+        }
         if (!string.IsNullOrWhiteSpace(input.CampaignId) && !await db.Campaigns.AnyAsync(c => c.Id == input.CampaignId, ct))
         {
             errors.Add("campaignId", $"must be the id of an existing campaign (there is no campaign '{input.CampaignId}').");

@@ -58,6 +58,42 @@ public static class Node
         return JsonNode.Parse(output)!.AsObject();
     }
 
+    /// <summary>
+    /// Verifies the <c>v1a</c> signatures of a received request with Node's own <c>crypto.verify</c>, given only the
+    /// endpoint's <c>whpk_</c> public key; the answer says how many of them verified.
+    /// </summary>
+    public static Task<JsonObject> VerifyEd25519(string publicKey, ReceivedRequest request) => RunScript("verify-ed25519.js",
+        JsonSerializer.Serialize(new
+        {
+            publicKey,
+            body = request.Body,
+            headers = new Dictionary<string, string>
+            {
+                ["webhook-id"] = request.Header("webhook-id"),
+                ["webhook-timestamp"] = request.Header("webhook-timestamp"),
+                ["webhook-signature"] = request.Header("webhook-signature"),
+            },
+        }));
+
+    private static async Task<JsonObject> RunScript(string script, string input)
+    {
+        var start = new ProcessStartInfo("node", script)
+        {
+            WorkingDirectory = Folder,
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        using var process = Process.Start(start)!;
+        await process.StandardInput.WriteAsync(input);
+        process.StandardInput.Close();
+        var output = await process.StandardOutput.ReadToEndAsync();
+        var error = await process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        Assert.True(output.Length > 0, $"node {script} printed nothing: " + error);
+        return JsonNode.Parse(output)!.AsObject();
+    }
+
     /// <summary>Starts the unchanged Express receiver of the integration guide on a free loopback port.</summary>
     public static async Task<(Process Process, int Port)> StartExpressReceiver()
     {

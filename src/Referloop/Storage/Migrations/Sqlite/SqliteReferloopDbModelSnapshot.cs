@@ -16,6 +16,23 @@ namespace Referloop.Storage.Migrations.Sqlite
 #pragma warning disable 612, 618
             modelBuilder.HasAnnotation("ProductVersion", "10.0.15");
 
+            modelBuilder.Entity("Microsoft.AspNetCore.DataProtection.EntityFrameworkCore.DataProtectionKey", b =>
+                {
+                    b.Property<int>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("FriendlyName")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Xml")
+                        .HasColumnType("TEXT");
+
+                    b.HasKey("Id");
+
+                    b.ToTable("data_protection_keys", (string)null);
+                });
+
             modelBuilder.Entity("Referloop.Campaigns.Campaign", b =>
                 {
                     b.Property<string>("Id")
@@ -917,6 +934,10 @@ namespace Referloop.Storage.Migrations.Sqlite
                     b.Property<long?>("DispatchedAt")
                         .HasColumnType("INTEGER");
 
+                    b.Property<string>("EndpointId")
+                        .HasMaxLength(40)
+                        .HasColumnType("TEXT");
+
                     b.Property<string>("Type")
                         .IsRequired()
                         .HasMaxLength(64)
@@ -1105,12 +1126,28 @@ namespace Referloop.Storage.Migrations.Sqlite
                         .IsRequired()
                         .HasColumnType("TEXT");
 
+                    b.Property<string>("PreviousPrivateKey")
+                        .HasMaxLength(1024)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("PreviousPublicKey")
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT");
+
                     b.Property<string>("PreviousSecret")
                         .HasMaxLength(128)
                         .HasColumnType("TEXT");
 
                     b.Property<long?>("PreviousSecretExpiresAt")
                         .HasColumnType("INTEGER");
+
+                    b.Property<string>("PrivateKey")
+                        .HasMaxLength(1024)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("PublicKey")
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT");
 
                     b.Property<int?>("RateLimitPerSecond")
                         .HasColumnType("INTEGER");
@@ -1119,6 +1156,13 @@ namespace Referloop.Storage.Migrations.Sqlite
                         .IsRequired()
                         .HasMaxLength(128)
                         .HasColumnType("TEXT");
+
+                    b.Property<string>("Signing")
+                        .IsRequired()
+                        .ValueGeneratedOnAdd()
+                        .HasMaxLength(16)
+                        .HasColumnType("TEXT")
+                        .HasDefaultValue("hmac");
 
                     b.Property<long>("UpdatedAt")
                         .HasColumnType("INTEGER");

@@ -1,0 +1,102 @@
+﻿using Microsoft.EntityFrameworkCore.Migrations;
+
+#nullable disable
+
+namespace Referloop.Storage.Migrations.Sqlite
+{
+    /// <inheritdoc />
+    public partial class Ed25519Signing : Migration
+    {
+        /// <inheritdoc />
+        protected override void Up(MigrationBuilder migrationBuilder)
+        {
+            migrationBuilder.AddColumn<string>(
+                name: "PreviousPrivateKey",
+                table: "webhook_endpoints",
+                type: "TEXT",
+                maxLength: 1024,
+                nullable: true);
+
+            migrationBuilder.AddColumn<string>(
+                name: "PreviousPublicKey",
+                table: "webhook_endpoints",
+                type: "TEXT",
+                maxLength: 64,
+                nullable: true);
+
+            migrationBuilder.AddColumn<string>(
+                name: "PrivateKey",
+                table: "webhook_endpoints",
+                type: "TEXT",
+                maxLength: 1024,
+                nullable: true);
+
+            migrationBuilder.AddColumn<string>(
+                name: "PublicKey",
+                table: "webhook_endpoints",
+                type: "TEXT",
+                maxLength: 64,
+                nullable: true);
+
+            migrationBuilder.AddColumn<string>(
+                name: "Signing",
+                table: "webhook_endpoints",
+                type: "TEXT",
+                maxLength: 16,
+                nullable: false,
+                defaultValue: "hmac");
+
+            migrationBuilder.AddColumn<string>(
+                name: "EndpointId",
+                table: "outbox",
+                type: "TEXT",
+                maxLength: 40,
+                nullable: true);
+
+            migrationBuilder.CreateTable(
+                name: "data_protection_keys",
+                columns: table => new
+                {
+                    Id = table.Column<int>(type: "INTEGER", nullable: false)
+                        .Annotation("Sqlite:Autoincrement", true),
+                    FriendlyName = table.Column<string>(type: "TEXT", nullable: true),
+                    Xml = table.Column<string>(type: "TEXT", nullable: true)
+                },
+                constraints: table =>
+                {
+                    table.PrimaryKey("PK_data_protection_keys", x => x.Id);
+                });
+        }
+
+        /// <inheritdoc />
+        protected override void Down(MigrationBuilder migrationBuilder)
+        {
+            migrationBuilder.DropTable(
+                name: "data_protection_keys");
+
+            migrationBuilder.DropColumn(
+                name: "PreviousPrivateKey",
+                table: "webhook_endpoints");
+
+            migrationBuilder.DropColumn(
+                name: "PreviousPublicKey",
+                table: "webhook_endpoints");
+
+            migrationBuilder.DropColumn(
+                name: "PrivateKey",
+                table: "webhook_endpoints");
+
+            migrationBuilder.DropColumn(
+                name: "PublicKey",
+                table: "webhook_endpoints");
+
+            migrationBuilder.DropColumn(
+                name: "Signing",
+                table: "webhook_endpoints");
+
+            migrationBuilder.DropColumn(
+                name: "EndpointId",
+                table: "outbox");
+        }
+    }
+}
