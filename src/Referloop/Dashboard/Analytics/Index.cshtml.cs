@@ -63,5 +63,5 @@ public sealed class AnalyticsModel(ReferloopDb db, CampaignAnalytics analytics) 
         "Conversions",
         Report.TopAdvocates.Select(a => new Bar(Shorten(a.Name ?? a.Email), a.Conversions, Count(a.Conversions))).ToList());
 
-    private static string Shorten(string text) => text.Length <= 24 ? text : text[..23] + "…";
+    private static string Shorten(string text) => text.Length <= 18 ? text : text[..17] + "…";
 }
