@@ -6,6 +6,7 @@ using Referloop.Referrals;
 using Referloop.Rewards;
 using Referloop.Tests.Referrals;
 using Referloop.Tests.Support;
+using Referloop.Webhooks;
 
 namespace Referloop.Tests.Dashboard;
 
@@ -204,5 +205,46 @@ public class DashboardOpsTests(ReferloopApp app) : IClassFixture<ReferloopApp>
         var later = await client.Page($"/admin/analytics?campaign={campaign}&period=7d");
         Assert.Contains("data-figure=\"clicks\">0<", later);
         Assert.Contains("data-figure=\"clicks\">4<", await client.Page($"/admin/analytics?campaign={campaign}&period=all"));
+    }
+
+    [Fact]
+    public async Task Webhook_success_rate_and_latency_come_from_the_delivery_attempts()
+    {
+        var (campaign, _) = await _admin.Campaign(AdvocateTenDollars);
+        var now = app.Clock.GetUtcNow();
+        await app.WithDb(async db =>
+        {
+            // Disabled and already dispatched, so the delivery engine leaves these rows alone.
+            db.WebhookEndpoints.Add(new WebhookEndpoint
+            {
+                Id = "whe_dash", Url = "https://hooks.example/referloop", Format = WebhookFormat.Json, Secret = "whsec_dash",
+                Enabled = false, EventTypes = ["none.such"], CreatedAt = now, UpdatedAt = now,
+            });
+            db.Outbox.Add(new OutboxMessage { Id = "msg_dash", Type = EventTypes.ReferralCreated, CampaignId = campaign, Data = "{}", CreatedAt = now, DispatchedAt = now });
+            db.WebhookDeliveries.Add(new WebhookDelivery
+            {
+                Id = "dlv_dash", MessageId = "msg_dash", EndpointId = "whe_dash", Status = DeliveryStatus.Succeeded, Attempts = 4,
+                NextAttemptAt = now, CreatedAt = now, UpdatedAt = now, CompletedAt = now,
+            });
+            (int? Code, long Ms)[] attempts = [(500, 100), (null, 200), (200, 300), (204, 400)];
+            for (var i = 0; i < attempts.Length; i++)
+            {
+                db.WebhookAttempts.Add(new WebhookAttempt
+                {
+                    Id = $"wha_dash{i}", DeliveryId = "dlv_dash", EndpointId = "whe_dash", Number = i + 1, RequestId = $"req_dash{i}",
+                    Method = "POST", Url = "https://hooks.example/referloop", StatusCode = attempts[i].Code, LatencyMs = attempts[i].Ms,
+                    AttemptedAt = now,
+                });
+            }
+            return await db.SaveChangesAsync();
+        });
+
+        var report = await app.WithDb(db =>
+            new CampaignAnalytics(db, app.Clock).ReportAsync(campaign, AnalyticsPeriod.Parse("7d"), CancellationToken.None));
+        Assert.Equal(new WebhookHealth(4, 2, 250, 400), report.Webhooks);
+        Assert.Equal(0.5, report.Webhooks.SuccessRate);
+
+        var client = await DashboardClient.SignedIn(app);
+        Assert.Contains("data-figure=\"webhook-success\">50 %<", await client.Page($"/admin/analytics?campaign={campaign}&period=7d"));
     }
 }
