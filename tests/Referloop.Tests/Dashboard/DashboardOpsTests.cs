@@ -217,22 +217,42 @@ public class DashboardOpsTests(ReferloopApp app) : IClassFixture<ReferloopApp>
             // Disabled and already dispatched, so the delivery engine leaves these rows alone.
             db.WebhookEndpoints.Add(new WebhookEndpoint
             {
-                Id = "whe_dash", Url = "https://hooks.example/referloop", Format = WebhookFormat.Json, Secret = "whsec_dash",
-                Enabled = false, EventTypes = ["none.such"], CreatedAt = now, UpdatedAt = now,
+                Id = "whe_dash",
+                Url = "https://hooks.example/referloop",
+                Format = WebhookFormat.Json,
+                Secret = "whsec_dash",
+                Enabled = false,
+                EventTypes = ["none.such"],
+                CreatedAt = now,
+                UpdatedAt = now,
             });
             db.Outbox.Add(new OutboxMessage { Id = "msg_dash", Type = EventTypes.ReferralCreated, CampaignId = campaign, Data = "{}", CreatedAt = now, DispatchedAt = now });
             db.WebhookDeliveries.Add(new WebhookDelivery
             {
-                Id = "dlv_dash", MessageId = "msg_dash", EndpointId = "whe_dash", Status = DeliveryStatus.Succeeded, Attempts = 4,
-                NextAttemptAt = now, CreatedAt = now, UpdatedAt = now, CompletedAt = now,
+                Id = "dlv_dash",
+                MessageId = "msg_dash",
+                EndpointId = "whe_dash",
+                Status = DeliveryStatus.Succeeded,
+                Attempts = 4,
+                NextAttemptAt = now,
+                CreatedAt = now,
+                UpdatedAt = now,
+                CompletedAt = now,
             });
             (int? Code, long Ms)[] attempts = [(500, 100), (null, 200), (200, 300), (204, 400)];
             for (var i = 0; i < attempts.Length; i++)
             {
                 db.WebhookAttempts.Add(new WebhookAttempt
                 {
-                    Id = $"wha_dash{i}", DeliveryId = "dlv_dash", EndpointId = "whe_dash", Number = i + 1, RequestId = $"req_dash{i}",
-                    Method = "POST", Url = "https://hooks.example/referloop", StatusCode = attempts[i].Code, LatencyMs = attempts[i].Ms,
+                    Id = $"wha_dash{i}",
+                    DeliveryId = "dlv_dash",
+                    EndpointId = "whe_dash",
+                    Number = i + 1,
+                    RequestId = $"req_dash{i}",
+                    Method = "POST",
+                    Url = "https://hooks.example/referloop",
+                    StatusCode = attempts[i].Code,
+                    LatencyMs = attempts[i].Ms,
                     AttemptedAt = now,
                 });
             }
