@@ -2,6 +2,7 @@ using System.Security.Claims;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authentication.Cookies;
 using Microsoft.EntityFrameworkCore;
+using Referloop.Dashboard.Analytics;
 using Referloop.Participants;
 using Referloop.Security;
 using Referloop.Storage;
@@ -26,6 +27,7 @@ public static class DashboardSetup
             options.Conventions.AllowAnonymousToPage("/SignIn");
             options.Conventions.AddPageRoute("/Campaigns/Edit", "/admin/campaigns/new");
         });
+        services.AddScoped<CampaignAnalytics>();
         services.AddAuthentication()
             .AddCookie(Scheme, options =>
             {

@@ -72,6 +72,8 @@ public sealed record ReleasedRewards(string ReferralId, int Issued);
 
 internal static class ReferralsApi
 {
+    public const string ApprovedByAdmin = "approved by an admin";
+
     public static RouteGroupBuilder MapReferrals(this IEndpointRouteBuilder routes)
     {
         var group = routes.MapGroup("/api/v1/referrals")
@@ -138,7 +140,7 @@ internal static class ReferralsApi
 
     private static Task<Results<Ok<ReferralResponse>, ProblemHttpResult>> Approve(string id, ReferralReason? input,
         ReferralEngine engine, ReferloopDb db, CancellationToken ct) =>
-        Answer(id, engine.ApproveAsync(id, Reason(input?.Reason, "approved by an admin"), ct), db, ct);
+        Answer(id, engine.ApproveAsync(id, Reason(input?.Reason, ApprovedByAdmin), ct), db, ct);
 
     private static Task<Results<Ok<ReferralResponse>, ProblemHttpResult>> Void(string id, VoidReferral input,
         ReferralEngine engine, ReferloopDb db, CancellationToken ct) =>
@@ -193,5 +195,6 @@ internal static class ReferralsApi
         return TypedResults.Ok(await DetailAsync(db, referral, ct));
     }
 
-    private static string Reason(string? given, string fallback) => string.IsNullOrWhiteSpace(given) ? fallback : given.Trim();
+    /// <summary>The reason given, else the standard wording of who did it; the dashboard words its actions the same way.</summary>
+    internal static string Reason(string? given, string fallback) => string.IsNullOrWhiteSpace(given) ? fallback : given.Trim();
 }

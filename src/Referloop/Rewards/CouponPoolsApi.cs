@@ -227,6 +227,22 @@ public static class CouponPoolsApi
         {
             body = await reader.ReadToEndAsync(ct);
         }
+        var (result, errors, problem) = await UploadAsync(db, clock, route, body, json, ct);
+        if (errors is not null)
+        {
+            return TypedResults.ValidationProblem(errors, title: "The request is not valid.",
+                detail: "See 'errors' for each bad code (JSON path or CSV line) and the rule it broke.");
+        }
+        return problem is not null ? problem : TypedResults.Ok(result!);
+    }
+
+    /// <summary>
+    /// Parses uploaded codes (JSON or CSV) and adds the new ones to the pool, creating it if needed: the result, or
+    /// the errors by JSON path or CSV line, or a problem when the campaign is missing. The dashboard uploads through here too.
+    /// </summary>
+    public static async Task<(CouponUploadResult? Result, Dictionary<string, string[]>? Errors, ProblemHttpResult? Problem)> UploadAsync(
+        ReferloopDb db, TimeProvider clock, PoolRoute route, string body, bool json, CancellationToken ct)
+    {
         var (codes, errors) = json ? CouponCodes.ParseJson(body) : CouponCodes.ParseCsv(body);
         if (errors.Count == 0 && codes.Count == 0)
         {
@@ -238,18 +254,17 @@ public static class CouponPoolsApi
         }
         if (errors.Count > 0)
         {
-            return TypedResults.ValidationProblem(errors, title: "The request is not valid.",
-                detail: "See 'errors' for each bad code (JSON path or CSV line) and the rule it broke.");
+            return (null, errors, null);
         }
 
         var (pool, _, problem) = await FindOrCreateAsync(db, clock, route, ct);
         if (problem is not null)
         {
-            return problem;
+            return (null, null, problem);
         }
         var added = await InsertNewAsync(db, pool!.Id, codes, clock.GetUtcNow(), ct);
         var available = await db.Coupons.CountAsync(c => c.PoolId == pool.Id && c.AllocatedToRewardId == null, ct);
-        return TypedResults.Ok(new CouponUploadResult(added, codes.Count - added, available));
+        return (new CouponUploadResult(added, codes.Count - added, available), null, null);
     }
 
     /// <summary>
@@ -353,7 +368,8 @@ public static class CouponPoolsApi
         }
     }
 
-    private static async Task<Dictionary<string, (int Available, int Allocated)>> StockAsync(ReferloopDb db, List<string> poolIds,
+    /// <summary>Available and allocated codes per pool id.</summary>
+    public static async Task<Dictionary<string, (int Available, int Allocated)>> StockAsync(ReferloopDb db, List<string> poolIds,
         CancellationToken ct)
     {
         var rows = await db.Coupons.AsNoTracking()

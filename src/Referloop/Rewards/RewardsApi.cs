@@ -81,19 +81,30 @@ internal static class RewardsApi
     private static async Task<Results<Ok<RewardResponse>, ProblemHttpResult>> MarkPaid(string id, ReferloopDb db, TimeProvider clock,
         CancellationToken ct)
     {
-        var now = clock.GetUtcNow();
+        var (reward, conflict) = await MarkPaidAsync(db, id, clock.GetUtcNow(), ct);
+        if (reward is null)
+        {
+            return Problems.NotFound("reward", id);
+        }
+        return conflict is null ? TypedResults.Ok(RewardResponse.From(reward)) : Problems.Conflict(conflict);
+    }
+
+    /// <summary>
+    /// Records the payment of an issued reward, once: the reward (null when there is none) and, when it cannot be
+    /// paid, why. The API and the dashboard both pay through here.
+    /// </summary>
+    public static async Task<(Reward? Reward, string? Conflict)> MarkPaidAsync(ReferloopDb db, string id, DateTimeOffset now,
+        CancellationToken ct)
+    {
         // Conditional, so two concurrent calls record one payment time.
         await db.Rewards.Where(r => r.Id == id && r.Status == RewardStatus.Issued && r.PaidAt == null)
             .ExecuteUpdateAsync(s => s.SetProperty(r => r.PaidAt, now).SetProperty(r => r.UpdatedAt, now), ct);
         var reward = await db.Rewards.AsNoTracking().FirstOrDefaultAsync(r => r.Id == id, ct);
         if (reward is null)
         {
-            return Problems.NotFound("reward", id);
+            return (null, null);
         }
-        if (reward.Status != RewardStatus.Issued)
-        {
-            return Problems.Conflict($"The reward is {reward.Status}; only an issued reward can be paid.");
-        }
-        return TypedResults.Ok(RewardResponse.From(reward));
+        return reward.Status == RewardStatus.Issued ? (reward, null)
+            : (reward, $"The reward is {reward.Status}; only an issued reward can be paid.");
     }
 }

@@ -3,6 +3,8 @@ using Microsoft.AspNetCore.Mvc.RazorPages;
 using Microsoft.EntityFrameworkCore;
 using Referloop.Http;
 using Referloop.Participants;
+using Referloop.Referrals;
+using Referloop.Rewards;
 using Referloop.Storage;
 using Referloop.Tracking;
 
@@ -22,6 +24,14 @@ public sealed class ParticipantDetailsModel(ReferloopDb db, PublicUrls urls) : P
     public IReadOnlyList<Click> Clicks { get; private set; } = [];
     public Participant? ReferredBy { get; private set; }
 
+    /// <summary>The friends this person referred, and the referral that brought them in (if any).</summary>
+    public IReadOnlyList<(Referral Referral, string FriendEmail)> Referrals { get; private set; } = [];
+    public Referral? OwnReferral { get; private set; }
+
+    /// <summary>Rewards this person receives, as advocate or as friend.</summary>
+    public IReadOnlyList<Reward> Rewards { get; private set; } = [];
+    public IReadOnlyDictionary<string, string> RewardOwners => new Dictionary<string, string> { [Participant.Id] = Participant.Email };
+
     public async Task<IActionResult> OnGetAsync(CancellationToken ct)
     {
         var participant = await db.Participants.AsNoTracking().Include(p => p.Campaign)
@@ -35,6 +45,11 @@ public sealed class ParticipantDetailsModel(ReferloopDb db, PublicUrls urls) : P
         Clicks = await db.Clicks.AsNoTracking().Where(c => c.ParticipantId == Id).OrderByDescending(c => c.Id).Take(200).ToListAsync(ct);
         ReferredBy = participant.ReferredById is null ? null
             : await db.Participants.AsNoTracking().FirstOrDefaultAsync(p => p.Id == participant.ReferredById, ct);
+        Referrals = (await db.Referrals.AsNoTracking().Where(r => r.AdvocateId == Id).OrderByDescending(r => r.Id).Take(200)
+                .Select(r => new { Referral = r, FriendEmail = r.Friend!.Email }).ToListAsync(ct))
+            .Select(r => (r.Referral, r.FriendEmail)).ToList();
+        OwnReferral = await db.Referrals.AsNoTracking().FirstOrDefaultAsync(r => r.FriendId == Id, ct);
+        Rewards = await db.Rewards.AsNoTracking().Where(r => r.ParticipantId == Id).OrderByDescending(r => r.Id).Take(200).ToListAsync(ct);
         return Page();
     }
 
