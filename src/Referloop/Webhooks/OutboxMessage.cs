@@ -42,6 +42,12 @@ public static class EventTypes
     public const string RewardBlocked = "reward.blocked";
     public const string Conversion = "conversion";
 
+    /// <summary>A referral tripped a fraud check set to <c>flag</c> and entered the review queue.</summary>
+    public const string ReferralFlagged = "referral.flagged";
+
+    /// <summary>A participant's fraud-risk level changed (low, medium, high).</summary>
+    public const string ParticipantRiskChanged = "participant.risk_changed";
+
     /// <summary>Sent to the other endpoints when one is disabled for failing (410 Gone, or 5 days of failures).</summary>
     public const string EndpointDisabled = "endpoint.disabled";
 
@@ -49,6 +55,8 @@ public static class EventTypes
     [
         ParticipantJoined, ReferralCreated, ReferralQualified, ReferralApproved, ReferralVoided,
         RewardIssued, RewardBlocked, Conversion,
+        ReferralFlagged,
+        ParticipantRiskChanged,
     ];
 }
 
