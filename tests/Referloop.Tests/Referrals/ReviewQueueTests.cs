@@ -5,6 +5,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Referloop.Referrals;
 using Referloop.Tests.Support;
 using Referloop.Tests.Webhooks;
+using Referloop.Webhooks;
 using static Referloop.Tests.Referrals.EngineKit;
 
 namespace Referloop.Tests.Referrals;
@@ -128,7 +129,9 @@ public class ReviewQueueTests(WebhookApp app) : IClassFixture<WebhookApp>
         Assert.Contains("waits in the review queue, risk 50: sameIp", (string)changes[0]["reasons"]![0]!);
         Assert.Empty(changes[1]["reasons"]!.AsArray());
         Assert.Equal("cleared", (string?)changes[1]["referral"]!["fraudDecision"]);
-        Console.WriteLine(string.Join("\n", receiver.Requests.Select(r => r.Body)));
+        // The documented examples have exactly the shape that is sent.
+        Assert.Equal(Shape(JsonNode.Parse(ExamplePayloads.Data["referral.flagged"])), Shape(flagged));
+        Assert.Equal(Shape(JsonNode.Parse(ExamplePayloads.Data["participant.risk_changed"])), Shape(changes[0]));
     }
 
     [Fact]
@@ -157,6 +160,11 @@ public class ReviewQueueTests(WebhookApp app) : IClassFixture<WebhookApp>
         // The second flag left the level at medium, so it sent nothing.
         Assert.Equal([("low", "medium"), ("medium", "high")], changes);
         Assert.Equal("flagged", (string?)(await Referral((string)second["referral"]!["id"]!))["status"]);
+
+        var page = await (await DashboardClient.SignedIn(app)).Page($"/admin/campaigns/{campaign}/participants/{advocateId}");
+        Assert.Contains("<h2>Fraud risk <span class=\"badge blocked\">high</span></h2>", page);
+        Assert.Contains("was voided after review, risk 50: sameIp", page);
+        Assert.Contains("v-cat@example.net", page);
     }
 
     [Fact]
@@ -259,6 +267,50 @@ public class ReviewQueueTests(WebhookApp app) : IClassFixture<WebhookApp>
         var body = await response.ReadJson();
         Assert.Equal("flagged", (string?)body["referral"]!["status"]);
         Assert.Null(body["referral"]!["riskScore"]);
+    }
+
+    /// <summary>Every property path of a JSON document, array items merged: the shape, without the values.</summary>
+    private static string[] Shape(JsonNode? node, string path = "")
+    {
+        return node switch
+        {
+            JsonObject o => [.. o.SelectMany(p => Shape(p.Value, $"{path}.{p.Key}").Prepend($"{path}.{p.Key}")).Distinct().Order(StringComparer.Ordinal)],
+            JsonArray a => [.. a.SelectMany(item => Shape(item, path + "[]")).Distinct().Order(StringComparer.Ordinal)],
+            _ => [],
+        };
+    }
+
+    [Fact]
+    public void The_readme_shows_the_review_events_as_they_are_sent()
+    {
+        var readme = File.ReadAllText(Path.Combine(Repository(), "README.md"));
+        foreach (var type in new[] { "referral.flagged", "participant.risk_changed" })
+        {
+            var start = readme.IndexOf("```json\n{\"type\": \"" + type + "\"", StringComparison.Ordinal);
+            Assert.True(start >= 0, $"README has no example of {type}");
+            start += "```json\n".Length;
+            var documented = JsonNode.Parse(readme[start..readme.IndexOf("```", start, StringComparison.Ordinal)]);
+            var sent = JsonNode.Parse(WebhookPayload.JsonEnvelope(new OutboxMessage
+            {
+                Id = "msg_example",
+                Type = type,
+                Data = ExamplePayloads.Data[type],
+                CreatedAt = new DateTimeOffset(2026, 11, 20, 14, 3, 12, TimeSpan.Zero),
+            }));
+            Assert.True(JsonNode.DeepEquals(documented, sent), $"README's {type} example differs from what is sent:\n{sent}");
+        }
+    }
+
+    private static string Repository()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "README.md")) && Directory.Exists(Path.Combine(dir.FullName, "docs")))
+            {
+                return dir.FullName;
+            }
+        }
+        throw new InvalidOperationException("the repository root was not found");
     }
 
     [Fact]

@@ -22,6 +22,20 @@ public sealed class ParticipantDetailsModel(ReferloopDb db, PublicUrls urls) : P
     public IReadOnlyList<Click> Clicks { get; private set; } = [];
     public Participant? ReferredBy { get; private set; }
 
+    /// <summary>The latest referrals this participant brought, with their fraud decisions.</summary>
+    public IReadOnlyList<AdvocateReferral> Referrals { get; private set; } = [];
+
+    public sealed record AdvocateReferral(string Id, string FriendEmail, string Status, int RiskScore, string? FraudDecision,
+        DateTimeOffset CreatedAt);
+
+    /// <summary>The badge colour of a risk level, from the status colours the stylesheet already has.</summary>
+    public static string RiskBadge(string level) => level switch
+    {
+        RiskLevel.High => "blocked",
+        RiskLevel.Medium => "flagged",
+        _ => "active",
+    };
+
     public async Task<IActionResult> OnGetAsync(CancellationToken ct)
     {
         var participant = await db.Participants.AsNoTracking().Include(p => p.Campaign)
@@ -33,6 +47,9 @@ public sealed class ParticipantDetailsModel(ReferloopDb db, PublicUrls urls) : P
         Participant = participant;
         CampaignName = participant.Campaign!.Name;
         Clicks = await db.Clicks.AsNoTracking().Where(c => c.ParticipantId == Id).OrderByDescending(c => c.Id).Take(200).ToListAsync(ct);
+        Referrals = await db.Referrals.AsNoTracking().Where(r => r.AdvocateId == Id).OrderByDescending(r => r.Id).Take(50)
+            .Select(r => new AdvocateReferral(r.Id, r.Friend!.Email, r.Status, r.RiskScore, r.FraudDecision, r.CreatedAt))
+            .ToListAsync(ct);
         ReferredBy = participant.ReferredById is null ? null
             : await db.Participants.AsNoTracking().FirstOrDefaultAsync(p => p.Id == participant.ReferredById, ct);
         return Page();
