@@ -314,6 +314,21 @@ public class ReviewQueueTests(WebhookApp app) : IClassFixture<WebhookApp>
     }
 
     [Fact]
+    public async Task The_openapi_document_types_the_risk_of_referrals_and_participants()
+    {
+        var document = await app.CreateAnonymousClient().GetOk("/openapi/v1.json");
+        var schemas = document["components"]!["schemas"]!.AsObject();
+
+        var referral = schemas["ReferralResponse"]!["properties"]!.AsObject();
+        Assert.True(referral.ContainsKey("riskScore") && referral.ContainsKey("fraudDecision") && referral.ContainsKey("flaggedAt"));
+        var participant = schemas["ParticipantResponse"]!["properties"]!.AsObject();
+        Assert.True(participant.ContainsKey("risk"));
+        var risk = schemas["ParticipantRiskResponse"]!["properties"]!.AsObject();
+        Assert.True(risk.ContainsKey("level") && risk.ContainsKey("reasons") && risk.ContainsKey("changedAt"));
+        Assert.Contains("review queue", (string?)document["paths"]!["/api/v1/referrals"]!["get"]!["summary"]);
+    }
+
+    [Fact]
     public async Task The_status_filter_names_flagged_among_the_statuses()
     {
         var response = await _admin.GetAsync("/api/v1/referrals?status=held");
