@@ -1,6 +1,7 @@
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Metadata.Builders;
 using Referloop.Campaigns;
+using Referloop.Storage;
 
 namespace Referloop.Participants;
 
@@ -31,6 +32,17 @@ public sealed class Participant
 
     /// <summary>The advocate who brought this participant in, when there was one.</summary>
     public string? ReferredById { get; set; }
+
+    /// <summary>
+    /// <see cref="RiskLevel"/> derived from the fraud decisions about the referrals this participant brought as an
+    /// advocate (<see cref="ParticipantRisk"/>).
+    /// </summary>
+    public string RiskLevel { get; set; } = Participants.RiskLevel.Low;
+
+    /// <summary>Why the level is what it is, one line per counted referral; null while nothing counts.</summary>
+    public List<string>? RiskReasons { get; set; }
+
+    public DateTimeOffset? RiskChangedAt { get; set; }
 
     public DateTimeOffset CreatedAt { get; init; }
     public DateTimeOffset UpdatedAt { get; set; }
@@ -65,5 +77,7 @@ internal sealed class ParticipantConfiguration : IEntityTypeConfiguration<Partic
         // The velocity check counts an advocate's friends of the last hour.
         participant.HasIndex(p => new { p.ReferredById, p.CreatedAt });
         participant.Ignore(p => p.Roles);
+        participant.Property(p => p.RiskLevel).HasMaxLength(8).HasDefaultValue(RiskLevel.Low);
+        participant.Property(p => p.RiskReasons).HasConversion(JsonColumn.Converter<List<string>?>(), JsonColumn.Comparer<List<string>?>());
     }
 }

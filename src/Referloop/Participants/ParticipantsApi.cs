@@ -47,10 +47,12 @@ public sealed record ParticipantResponse(
     string ShareUrl,
     IReadOnlyList<string> Roles,
     string? ReferredBy,
-    DateTimeOffset CreatedAt)
+    DateTimeOffset CreatedAt,
+    ParticipantRiskResponse Risk)
 {
     public static ParticipantResponse From(Participant p, PublicUrls urls) =>
-        new(p.Id, p.CampaignId, p.Email, p.Name, p.CustomValue, p.Code, urls.ShareUrl(p.Code), p.Roles, p.ReferredById, p.CreatedAt);
+        new(p.Id, p.CampaignId, p.Email, p.Name, p.CustomValue, p.Code, urls.ShareUrl(p.Code), p.Roles, p.ReferredById, p.CreatedAt,
+            ParticipantRiskResponse.From(p));
 }
 
 public sealed record ParticipantListQuery(string? Search, string? Cursor, int? Limit) : IValidatable

@@ -11,7 +11,11 @@ public static class ReferralStatus
     public const string Qualified = "qualified";
     public const string Approved = "approved";
     public const string Voided = "voided";
-    public static readonly string[] All = [Pending, Qualified, Approved, Voided];
+
+    /// <summary>A fraud check set to <c>flag</c> tripped: the referral waits for review, its rewards held.</summary>
+    public const string Flagged = "flagged";
+
+    public static readonly string[] All = [Pending, Qualified, Approved, Voided, Flagged];
 }
 
 /// <summary>One fraud check that tripped when the referral was judged, kept so the decision can be explained.</summary>
@@ -54,6 +58,18 @@ public sealed class Referral
 
     public List<ScreeningFinding> Findings { get; set; } = [];
 
+    /// <summary>0–100 from the weighted checks in <see cref="Findings"/> (<see cref="Fraud.RiskScore"/>); 0 when clean.</summary>
+    public int RiskScore { get; set; }
+
+    /// <summary>
+    /// <see cref="Fraud.FraudDecision"/>: passed, flagged, blocked, or the review's cleared / rejected; null for
+    /// referrals screened before decisions were recorded.
+    /// </summary>
+    public string? FraudDecision { get; set; }
+
+    /// <summary>When the referral entered the review queue; kept after the review, so the queue's order is stable.</summary>
+    public DateTimeOffset? FlaggedAt { get; set; }
+
     // The event that last moved the referral, reported in its outbound events.
     public string? EventType { get; set; }
     public string? OrderId { get; set; }
@@ -95,6 +111,7 @@ internal sealed class ReferralConfiguration : IEntityTypeConfiguration<Referral>
         referral.Property(r => r.EventType).HasMaxLength(64);
         referral.Property(r => r.OrderId).HasMaxLength(200);
         referral.Property(r => r.Currency).HasMaxLength(3);
+        referral.Property(r => r.FraudDecision).HasMaxLength(16);
         referral.Property(r => r.Findings).HasConversion(JsonColumn.Converter<List<ScreeningFinding>>(), JsonColumn.Comparer<List<ScreeningFinding>>());
         referral.HasOne(r => r.Advocate).WithMany().HasForeignKey(r => r.AdvocateId).OnDelete(DeleteBehavior.Restrict);
         referral.HasOne(r => r.Friend).WithMany().HasForeignKey(r => r.FriendId).OnDelete(DeleteBehavior.Restrict);
@@ -104,6 +121,8 @@ internal sealed class ReferralConfiguration : IEntityTypeConfiguration<Referral>
         referral.HasIndex(r => new { r.CampaignId, r.Status, r.Id });
         // The auto-approval service reads the due ones.
         referral.HasIndex(r => new { r.Status, r.ApproveAfter });
+        // The review queue: flagged referrals, oldest first, paged by (FlaggedAt, Id).
+        referral.HasIndex(r => new { r.Status, r.FlaggedAt, r.Id });
     }
 }
 

@@ -164,7 +164,7 @@ public sealed class ReferralEngine(
         tracked.ReferralId = work.Referral.Id;
         if (tracked.Type == EventKinds.Purchase)
         {
-            if (work.Referral.Status == ReferralStatus.Pending)
+            if (work.Referral.Status == ReferralStatus.Pending || AwaitsConversionInReview(work.Referral))
             {
                 await QualifyCoreAsync(work, $"purchase{(tracked.OrderId is null ? "" : " " + tracked.OrderId)}", couponCode, null, ct);
             }
@@ -182,7 +182,8 @@ public sealed class ReferralEngine(
         }
 
         return new EventOutcome(tracked.Id, false, true, work.Referral.AttributedBy, null,
-            new EventReferral(work.Referral.Id, work.Referral.Status, work.Referral.Reason, work.Advocate.Id, work.Friend.Id),
+            new EventReferral(work.Referral.Id, work.Referral.Status, work.Referral.Reason, work.Advocate.Id, work.Friend.Id,
+                work.Referral.RiskScore),
             work.Rewards.Select(RewardResponse.From).ToList(), work.Conversion);
     }
 
@@ -206,6 +207,8 @@ public sealed class ReferralEngine(
             AttributedBy = match.By,
             ClickId = match.ClickId,
             Findings = Findings(verdict),
+            RiskScore = RiskScore.Of(verdict.Findings.Select(f => f.Check)),
+            FraudDecision = FraudDecision.Passed,
             EventType = tracked.Type,
             OrderId = tracked.OrderId,
             PurchaseValue = tracked.PurchaseValue,
@@ -233,10 +236,20 @@ public sealed class ReferralEngine(
             work.BlockedAtCreation = RewardReasonFor(verdict);
             await VoidCoreAsync(work, FraudReason(verdict), work.BlockedAtCreation, ct);
             await ApplyRulesAsync(work, RewardTrigger.Invited, null, null, work.BlockedAtCreation, ct);
+            await DecideAsync(work, FraudDecision.Blocked, ct);
             return work;
         }
+        if (verdict.Flagged)
+        {
+            await FlagAsync(work, verdict, ct);
+        }
+        // A flagged referral still counts towards milestones: its rewards are held, and released if it is approved.
         var referrals = await AdvocateCounters.IncrementAsync(db, match.Advocate.Id, AdvocateCounters.Referrals, ct);
         await ApplyRulesAsync(work, RewardTrigger.Invited, null, referrals, null, ct);
+        if (verdict.Flagged)
+        {
+            await DecideAsync(work, FraudDecision.Flagged, ct);
+        }
         return work;
     }
 
@@ -265,6 +278,10 @@ public sealed class ReferralEngine(
                 case ReferralStatus.Pending:
                     await QualifyCoreAsync(work, reason, null, null, ct);
                     break;
+                case ReferralStatus.Flagged when work.Referral.QualifiedAt is null:
+                    // Records the conversion; the referral stays in the review queue.
+                    await QualifyCoreAsync(work, reason, null, null, ct);
+                    break;
             }
             return null;
         }, ct);
@@ -278,10 +295,15 @@ public sealed class ReferralEngine(
                 case ReferralStatus.Voided:
                     return "The referral is voided; a voided referral cannot be approved.";
                 case ReferralStatus.Pending:
+                case ReferralStatus.Flagged when work.Referral.QualifiedAt is null:
                     await QualifyCoreAsync(work, "qualified on approval", null, reason, ct);
                     break;
                 case ReferralStatus.Qualified:
                     await ApproveCoreAsync(work, auto: false, reason, reportConversion: true, ct);
+                    break;
+                case ReferralStatus.Flagged:
+                    await ApproveCoreAsync(work, auto: false, reason, reportConversion: true, ct);
+                    await DecideAsync(work, FraudDecision.Cleared, ct);
                     break;
             }
             return null;
@@ -292,7 +314,12 @@ public sealed class ReferralEngine(
         {
             if (work.Referral.Status != ReferralStatus.Voided)
             {
+                var reviewed = work.Referral.Status == ReferralStatus.Flagged;
                 await VoidCoreAsync(work, reason, $"{BlockReason.ReferralVoided}: {reason}", ct);
+                if (reviewed)
+                {
+                    await DecideAsync(work, FraudDecision.Rejected, ct);
+                }
             }
             return null;
         }, ct);
@@ -341,6 +368,7 @@ public sealed class ReferralEngine(
         var verdict = await screening.EvaluateAsync(db, work.Campaign, work.Advocate,
             new FriendSignals(work.Friend.Email, work.Event?.Ip, work.Event?.ClickId ?? work.Referral.ClickId, work.Event?.UserAgent, couponCode), ct);
         work.Referral.Findings = [.. work.Referral.Findings, .. Findings(verdict).Where(f => !work.Referral.Findings.Contains(f))];
+        work.Referral.RiskScore = RiskScore.Of(work.Referral.Findings.Select(f => f.Check));
         if (work.Event is { } tracked)
         {
             work.Referral.EventType = tracked.Type;
@@ -354,19 +382,49 @@ public sealed class ReferralEngine(
             await ApplyRulesAsync(work, RewardTrigger.Converted, null, null, RewardReasonFor(verdict), ct);
             work.Snapshot.EmitConversion(db, ConversionStatus.Fail, now);
             work.Conversion = new EventConversion(ConversionStatus.Fail, work.Conversions, false);
+            await DecideAsync(work, FraudDecision.Blocked, ct);
             return;
         }
 
-        await MoveAsync(work, ReferralStatus.Qualified, reason, now, ct);
+        // A flag holds the referral for review, unless a person is approving it right now: that is the review.
+        var wasFlagged = work.Referral.Status == ReferralStatus.Flagged;
+        var held = manualApproval is null && (verdict.Flagged || wasFlagged);
+        if (!held)
+        {
+            await MoveAsync(work, ReferralStatus.Qualified, reason, now, ct);
+        }
+        else if (!wasFlagged)
+        {
+            await FlagAsync(work, verdict, ct);
+        }
+        else
+        {
+            db.ReferralHistory.Add(new ReferralStatusChange
+            {
+                Id = Ids.New("rsc"),
+                ReferralId = work.Referral.Id,
+                From = ReferralStatus.Flagged,
+                To = ReferralStatus.Flagged,
+                Reason = Clip($"{reason}; the conversion is held for review"),
+                At = now,
+            });
+        }
         work.Referral.QualifiedAt = now;
         work.Conversions = await AdvocateCounters.IncrementAsync(db, work.Advocate.Id, AdvocateCounters.Conversions, ct);
         work.Referral.ConversionNumber = work.Conversions;
-        work.Snapshot.Emit(db, EventTypes.ReferralQualified, now);
+        if (!held)
+        {
+            work.Snapshot.Emit(db, EventTypes.ReferralQualified, now);
+        }
         await ApplyRulesAsync(work, RewardTrigger.Converted, null, work.Conversions, null, ct);
 
         if (manualApproval is not null)
         {
             await ApproveCoreAsync(work, auto: false, manualApproval, reportConversion: false, ct);
+        }
+        else if (held)
+        {
+            // Never auto-approved: no ApproveAfter, so the auto-approval service does not see it.
         }
         else if (work.Campaign.Approval == ApprovalPolicy.Auto)
         {
@@ -383,6 +441,51 @@ public sealed class ReferralEngine(
         var status = work.Referral.Status == ReferralStatus.Approved ? ConversionStatus.Success : ConversionStatus.Pending;
         work.Snapshot.EmitConversion(db, status, now);
         work.Conversion = new EventConversion(status, work.Conversions, work.Conversions == work.Snapshot.Goal);
+
+        if (held)
+        {
+            await DecideAsync(work, FraudDecision.Flagged, ct);
+        }
+        else if (manualApproval is not null && (wasFlagged || verdict.Flagged))
+        {
+            await DecideAsync(work, FraudDecision.Cleared, ct);
+        }
+    }
+
+    /// <summary>Flagged when it was created, before the friend converted: a purchase still records the conversion.</summary>
+    private static bool AwaitsConversionInReview(Referral referral) =>
+        referral is { Status: ReferralStatus.Flagged, QualifiedAt: null };
+
+    /// <summary>Puts the referral in the review queue: never auto-approved, its rewards held until a person decides.</summary>
+    private async Task FlagAsync(Work work, FraudVerdict verdict, CancellationToken ct)
+    {
+        var now = clock.GetUtcNow();
+        var reason = "flagged for review: "
+            + string.Join("; ", verdict.Findings.Where(f => f.Action == FraudAction.Flag).Select(f => $"{f.Check}: {f.Reason}"));
+        await MoveAsync(work, ReferralStatus.Flagged, reason, now, ct);
+        work.Referral.FlaggedAt = now;
+        work.Referral.ApproveAfter = null;
+        work.Snapshot.EmitFlagged(db, now);
+    }
+
+    /// <summary>
+    /// Records a fraud decision about the referral; when it counts for or against the advocate, their risk level is
+    /// recomputed in the same transaction (a clean referral on the hot path costs nothing more).
+    /// </summary>
+    private async Task DecideAsync(Work work, string decision, CancellationToken ct)
+    {
+        var before = work.Referral.FraudDecision;
+        if (before == decision)
+        {
+            return;
+        }
+        work.Referral.FraudDecision = decision;
+        if (!ParticipantRisk.Counts(before) && !ParticipantRisk.Counts(decision))
+        {
+            return;
+        }
+        await db.SaveChangesAsync(ct);
+        await ParticipantRisk.RecomputeAsync(db, work.Campaign, work.Advocate.Id, work.Referral, clock.GetUtcNow(), ct);
     }
 
     private async Task ApproveCoreAsync(Work work, bool auto, string reason, bool reportConversion, CancellationToken ct)
@@ -421,7 +524,8 @@ public sealed class ReferralEngine(
     private async Task VoidCoreAsync(Work work, string reason, string rewardReason, CancellationToken ct)
     {
         var now = clock.GetUtcNow();
-        var wasConverted = work.Referral.Status == ReferralStatus.Qualified;
+        var wasConverted = work.Referral.Status == ReferralStatus.Qualified
+            || work.Referral is { Status: ReferralStatus.Flagged, QualifiedAt: not null };
         await MoveAsync(work, ReferralStatus.Voided, reason, now, ct);
         work.Referral.VoidedAt = now;
         work.Referral.ApproveAfter = null;
@@ -539,10 +643,12 @@ public sealed class ReferralEngine(
                 {
                     await BlockAsync(work, reward, reason, ct);
                 }
-                else if (trigger == RewardTrigger.Invited || work.Referral.Status == ReferralStatus.Approved)
+                else if (work.Referral.Status != ReferralStatus.Flagged
+                    && (trigger == RewardTrigger.Invited || work.Referral.Status == ReferralStatus.Approved))
                 {
                     // Sign-up rewards (a friend's welcome coupon) are needed before the first purchase, so they do not
-                    // wait for an approval; the others follow their referral's approval.
+                    // wait for an approval; the others follow their referral's approval. A flagged referral holds
+                    // both kinds (pending) until a reviewer approves it.
                     await ReleaseAsync(work, reward, ct);
                 }
             }

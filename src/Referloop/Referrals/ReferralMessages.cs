@@ -14,7 +14,14 @@ public sealed record ReferralEventData(
     AdvocateRef Advocate,
     FriendRef Friend,
     EventRef? Event,
-    RewardRef? Reward = null);
+    RewardRef? Reward = null)
+{
+    /// <summary>Only on <c>referral.flagged</c>: the risk score and the checks that sent the referral to review.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public ReviewRef? Review { get; init; }
+}
+
+public sealed record ReviewRef(int RiskScore, IReadOnlyList<ScreeningFinding> Reasons, DateTimeOffset FlaggedAt);
 
 public sealed record ReferralRef(string Id, string Status, string? Reason, DateTimeOffset CreatedAt, DateTimeOffset? QualifiedAt,
     DateTimeOffset? ApprovedAt, DateTimeOffset? VoidedAt, bool AutoApproved);
@@ -70,6 +77,9 @@ public sealed record ReferralSnapshot(Campaign Campaign, Referral Referral, Part
         reward);
 
     public void Emit(ReferloopDb db, string type, DateTimeOffset now) => Outbox.Add(db, type, Campaign.Id, Data(), now);
+
+    public void EmitFlagged(ReferloopDb db, DateTimeOffset now) => Outbox.Add(db, EventTypes.ReferralFlagged, Campaign.Id,
+        Data() with { Review = new ReviewRef(Referral.RiskScore, Referral.Findings, Referral.FlaggedAt ?? now) }, now);
 
     public void EmitReward(ReferloopDb db, Reward reward, DateTimeOffset now) =>
         Outbox.Add(db, reward.Status == RewardStatus.Blocked ? EventTypes.RewardBlocked : EventTypes.RewardIssued, Campaign.Id,

@@ -21,6 +21,9 @@ public sealed record ReferralResponse(
     bool AutoApproved,
     int? ConversionNumber,
     IReadOnlyList<ScreeningFinding> Findings,
+    int RiskScore,
+    string? FraudDecision,
+    DateTimeOffset? FlaggedAt,
     DateTimeOffset CreatedAt,
     DateTimeOffset? QualifiedAt,
     DateTimeOffset? ApprovedAt,
@@ -31,7 +34,7 @@ public sealed record ReferralResponse(
     IReadOnlyList<RewardResponse>? Rewards = null)
 {
     public static ReferralResponse From(Referral r) => new(r.Id, r.CampaignId, r.AdvocateId, r.FriendId, r.Status, r.Reason,
-        r.AttributedBy, r.ClickId, r.AutoApproved, r.ConversionNumber, r.Findings, r.CreatedAt, r.QualifiedAt, r.ApprovedAt,
+        r.AttributedBy, r.ClickId, r.AutoApproved, r.ConversionNumber, r.Findings, r.RiskScore, r.FraudDecision, r.FlaggedAt, r.CreatedAt, r.QualifiedAt, r.ApprovedAt,
         r.VoidedAt, r.ApproveAfter, r.RewardsReleasedAt);
 }
 
@@ -81,7 +84,10 @@ internal static class ReferralsApi
             .RequireAuthorization(AdminAuthentication.Policy)
             .WithValidation();
 
-        group.MapGet("/", List).WithName("ListReferrals").WithSummary("List referrals, filtered by campaign, status or advocate");
+        group.MapGet("/", List).WithName("ListReferrals")
+            .WithSummary("List referrals, filtered by campaign, status or advocate; status=flagged is the review queue, oldest first")
+            .WithDescription("Each referral carries its fraud findings (the reasons), risk score (0-100) and fraud decision. "
+                + "Without status=flagged the list is in creation order; with it, in the order referrals entered the queue.");
         group.MapGet("/{id}", Get).WithName("GetReferral").WithSummary("One referral with its status history, fraud findings and rewards");
         group.MapPost("/{id}/approve", Approve).WithName("ApproveReferral")
             .WithSummary("Approve a referral (a pending one is qualified first); its rewards become payable");
@@ -111,6 +117,10 @@ internal static class ReferralsApi
         if (query.AdvocateId is not null)
         {
             referrals = referrals.Where(r => r.AdvocateId == query.AdvocateId);
+        }
+        if (query.Status == ReferralStatus.Flagged)
+        {
+            return TypedResults.Ok(await ReviewQueue.PageAsync(referrals, after, limit, ct));
         }
         if (after is not null)
         {

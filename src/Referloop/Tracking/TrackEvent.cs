@@ -116,13 +116,13 @@ public sealed record EventOutcome(
     /// <summary>What a browser holding only the publishable key may see: no advocate, only the friend's own rewards.</summary>
     public EventOutcome ForBrowser() => this with
     {
-        Referral = Referral is null ? null : Referral with { AdvocateId = null },
+        Referral = Referral is null ? null : Referral with { AdvocateId = null, RiskScore = null },
         Rewards = Rewards.Where(r => r.Recipient == Campaigns.RewardRecipient.Friend).ToList(),
         Conversion = null,
     };
 }
 
-public sealed record EventReferral(string Id, string Status, string? Reason, string? AdvocateId, string FriendId);
+public sealed record EventReferral(string Id, string Status, string? Reason, string? AdvocateId, string FriendId, int? RiskScore = null);
 
 /// <summary>Present when the event converted the referral: the advocate's count and whether it reached the goal.</summary>
 public sealed record EventConversion(string Status, int ReferrerConverts, bool GoalComplete);

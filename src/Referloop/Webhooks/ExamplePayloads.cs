@@ -40,6 +40,12 @@ public static class ExamplePayloads
         [EventTypes.Conversion] = """
             {"conversion":"success","referrer_name":"Ann Lee","referrer_email":"ann@example.com","referee_name":"Bob Stone","referee_email":"bob@example.net","orderID":"ORD-1001","purchaseValue":"120.50","referrer_converts":5,"referrer_customValue":"crm-42","goal_complete":1}
             """.Trim(),
+        [EventTypes.ReferralFlagged] = $$$"""
+            {"campaign":{{{Campaign}}},"referral":{"id":"ref_0196f1c4e3068f2a0b5c7d9e1f3a5b72","status":"flagged","reason":"flagged for review: sameIp: friend's IP 198.51.100.20 is one the advocate used","createdAt":"2026-11-20T14:03:11+00:00","qualifiedAt":null,"approvedAt":null,"voidedAt":null,"autoApproved":false},"advocate":{{{Advocate.Trim()}}},"friend":{"id":"par_0196f1c3d2057e1f9a4b6c8d0e2f4a61","email":"bob@example.net","name":"Bob Stone","code":"Hq7ZtR4w"},"event":{"type":"signup","orderId":null,"purchaseValue":null,"currency":null},"reward":null,"review":{"riskScore":50,"reasons":[{"check":"sameIp","action":"flag","reason":"friend's IP 198.51.100.20 is one the advocate used"}],"flaggedAt":"2026-11-20T14:03:11+00:00"}}
+            """.Trim(),
+        [EventTypes.ParticipantRiskChanged] = $$$"""
+            {"campaign":{{{Campaign}}},"participant":{"id":"par_0196f1c2b1047d2e8f3a5b6c7d8e9f01","email":"ann@example.com","name":"Ann Lee","code":"k3J9xQ2m","customValue":"crm-42"},"oldLevel":"low","newLevel":"medium","reasons":["referral ref_0196f1c4e3068f2a0b5c7d9e1f3a5b72 waits in the review queue, risk 50: sameIp (friend's IP 198.51.100.20 is one the advocate used)"],"referral":{"id":"ref_0196f1c4e3068f2a0b5c7d9e1f3a5b72","status":"flagged","riskScore":50,"fraudDecision":"flagged"},"changedAt":"2026-11-20T14:03:11+00:00"}
+            """.Trim(),
         [EventTypes.EndpointDisabled] = """
             {"endpoint":{"id":"whe_0196f1c6a508ab4c2d7e9f1a3b5c7d94","url":"https://crm.example.com/hooks/referrals","description":"CRM"},"reason":"gone","detail":"The receiver answered 410 Gone.","disabledAt":"2026-11-20T14:03:12+00:00"}
             """.Trim(),

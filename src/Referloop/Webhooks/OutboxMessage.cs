@@ -48,6 +48,12 @@ public static class EventTypes
     public const string RewardBlocked = "reward.blocked";
     public const string Conversion = "conversion";
 
+    /// <summary>A referral tripped a fraud check set to <c>flag</c> and entered the review queue.</summary>
+    public const string ReferralFlagged = "referral.flagged";
+
+    /// <summary>A participant's fraud-risk level changed (low, medium, high).</summary>
+    public const string ParticipantRiskChanged = "participant.risk_changed";
+
     /// <summary>Sent to the other endpoints when one is disabled: 410 Gone, 5 days of failures, or by hand.</summary>
     public const string EndpointDisabled = "endpoint.disabled";
 
@@ -68,8 +74,8 @@ public static class EventTypes
     [
         ParticipantJoined, ReferralCreated, ReferralQualified, ReferralApproved, ReferralVoided,
         RewardIssued, RewardBlocked, Conversion,
-        EndpointDisabled,
-        MessageAttemptExhausted,
+        ReferralFlagged, ParticipantRiskChanged,
+        EndpointDisabled, MessageAttemptExhausted,
     ];
 
     public static bool IsOperational(string type) => Operational.Contains(type, StringComparer.Ordinal);

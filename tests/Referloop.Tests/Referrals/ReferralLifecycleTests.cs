@@ -140,7 +140,7 @@ public class ReferralLifecycleTests(EngineApp app) : IClassFixture<EngineApp>
     }
 
     [Fact]
-    public async Task A_flag_finding_is_recorded_and_the_referral_proceeds()
+    public async Task A_flag_finding_holds_the_referral_for_review_with_its_score()
     {
         var (campaign, _) = await _admin.Campaign(AdvocateTenDollars);
         var (_, code) = await _admin.Advocate(campaign);
@@ -149,9 +149,12 @@ public class ReferralLifecycleTests(EngineApp app) : IClassFixture<EngineApp>
 
         var outcome = await _admin.Track(campaign, "purchase", "flagged@example.net", code, orderId: "FL-1", purchaseValue: 20);
 
-        Assert.Equal("approved", (string?)outcome["referral"]!["status"]);
+        Assert.Equal("flagged", (string?)outcome["referral"]!["status"]);
+        Assert.Equal("pending", (string?)outcome.Rewards()[0]!["status"]);
         var referral = await _admin.GetOk($"/api/v1/referrals/{(string)outcome["referral"]!["id"]!}");
         Assert.Equal("flag", (string?)referral["findings"]![0]!["action"]);
+        Assert.Equal(30, (int)referral["riskScore"]!);
+        Assert.Null((string?)referral["approveAfter"]);
     }
 
     [Fact]

@@ -32,6 +32,14 @@ public sealed class ParticipantDetailsModel(ReferloopDb db, PublicUrls urls) : P
     public IReadOnlyList<Reward> Rewards { get; private set; } = [];
     public IReadOnlyDictionary<string, string> RewardOwners => new Dictionary<string, string> { [Participant.Id] = Participant.Email };
 
+    /// <summary>The badge colour of a risk level, from the status colours the stylesheet already has.</summary>
+    public static string RiskBadge(string level) => level switch
+    {
+        RiskLevel.High => "blocked",
+        RiskLevel.Medium => "flagged",
+        _ => "active",
+    };
+
     public async Task<IActionResult> OnGetAsync(CancellationToken ct)
     {
         var participant = await db.Participants.AsNoTracking().Include(p => p.Campaign)

@@ -299,6 +299,19 @@ namespace Referloop.Storage.Migrations.Postgres
                         .HasMaxLength(40)
                         .HasColumnType("character varying(40)");
 
+                    b.Property<DateTimeOffset?>("RiskChangedAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<string>("RiskLevel")
+                        .IsRequired()
+                        .ValueGeneratedOnAdd()
+                        .HasMaxLength(8)
+                        .HasColumnType("character varying(8)")
+                        .HasDefaultValue("low");
+
+                    b.Property<string>("RiskReasons")
+                        .HasColumnType("text");
+
                     b.Property<DateTimeOffset>("UpdatedAt")
                         .HasColumnType("timestamp with time zone");
 
@@ -367,6 +380,13 @@ namespace Referloop.Storage.Migrations.Postgres
                         .IsRequired()
                         .HasColumnType("text");
 
+                    b.Property<DateTimeOffset?>("FlaggedAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<string>("FraudDecision")
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)");
+
                     b.Property<string>("FriendId")
                         .IsRequired()
                         .HasMaxLength(40)
@@ -389,6 +409,9 @@ namespace Referloop.Storage.Migrations.Postgres
                     b.Property<DateTimeOffset?>("RewardsReleasedAt")
                         .HasColumnType("timestamp with time zone");
 
+                    b.Property<int>("RiskScore")
+                        .HasColumnType("integer");
+
                     b.Property<string>("Status")
                         .IsRequired()
                         .HasMaxLength(16)
@@ -410,6 +433,8 @@ namespace Referloop.Storage.Migrations.Postgres
                     b.HasIndex("Status", "ApproveAfter");
 
                     b.HasIndex("CampaignId", "Status", "Id");
+
+                    b.HasIndex("Status", "FlaggedAt", "Id");
 
                     b.ToTable("referrals", (string)null);
                 });

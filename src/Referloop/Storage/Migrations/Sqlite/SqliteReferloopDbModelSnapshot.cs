@@ -291,6 +291,19 @@ namespace Referloop.Storage.Migrations.Sqlite
                         .HasMaxLength(40)
                         .HasColumnType("TEXT");
 
+                    b.Property<long?>("RiskChangedAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("RiskLevel")
+                        .IsRequired()
+                        .ValueGeneratedOnAdd()
+                        .HasMaxLength(8)
+                        .HasColumnType("TEXT")
+                        .HasDefaultValue("low");
+
+                    b.Property<string>("RiskReasons")
+                        .HasColumnType("TEXT");
+
                     b.Property<long>("UpdatedAt")
                         .HasColumnType("INTEGER");
 
@@ -359,6 +372,13 @@ namespace Referloop.Storage.Migrations.Sqlite
                         .IsRequired()
                         .HasColumnType("TEXT");
 
+                    b.Property<long?>("FlaggedAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("FraudDecision")
+                        .HasMaxLength(16)
+                        .HasColumnType("TEXT");
+
                     b.Property<string>("FriendId")
                         .IsRequired()
                         .HasMaxLength(40)
@@ -379,6 +399,9 @@ namespace Referloop.Storage.Migrations.Sqlite
                         .HasColumnType("TEXT");
 
                     b.Property<long?>("RewardsReleasedAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<int>("RiskScore")
                         .HasColumnType("INTEGER");
 
                     b.Property<string>("Status")
@@ -402,6 +425,8 @@ namespace Referloop.Storage.Migrations.Sqlite
                     b.HasIndex("Status", "ApproveAfter");
 
                     b.HasIndex("CampaignId", "Status", "Id");
+
+                    b.HasIndex("Status", "FlaggedAt", "Id");
 
                     b.ToTable("referrals", (string)null);
                 });
