@@ -51,7 +51,7 @@ internal static class WebhooksApi
         return routes;
     }
 
-    private static async Task<Results<Created<WebhookEndpointResponse>, ValidationProblem>> Create(WebhookEndpointInput input,
+    internal static async Task<Results<Created<WebhookEndpointResponse>, ValidationProblem>> Create(WebhookEndpointInput input,
         ReferloopDb db, NetworkGuard guard, TimeProvider clock, CancellationToken ct)
     {
         if (await CheckAsync(input, db, guard, ct) is { } problem)
@@ -97,7 +97,7 @@ internal static class WebhooksApi
         return endpoint is null ? NotFound(id) : TypedResults.Ok(WebhookEndpointResponse.From(endpoint, clock.GetUtcNow()));
     }
 
-    private static async Task<Results<Ok<WebhookEndpointResponse>, ValidationProblem, ProblemHttpResult>> Update(string id,
+    internal static async Task<Results<Ok<WebhookEndpointResponse>, ValidationProblem, ProblemHttpResult>> Update(string id,
         WebhookEndpointInput input, ReferloopDb db, NetworkGuard guard, TimeProvider clock, CancellationToken ct)
     {
         var endpoint = await db.WebhookEndpoints.FirstOrDefaultAsync(e => e.Id == id, ct);
@@ -124,7 +124,7 @@ internal static class WebhooksApi
         return TypedResults.Ok(WebhookEndpointResponse.From(endpoint, now));
     }
 
-    private static async Task<Results<NoContent, ProblemHttpResult>> Delete(string id, ReferloopDb db, CancellationToken ct)
+    internal static async Task<Results<NoContent, ProblemHttpResult>> Delete(string id, ReferloopDb db, CancellationToken ct)
     {
         var deleted = await db.WebhookEndpoints.Where(e => e.Id == id).ExecuteDeleteAsync(ct);
         return deleted == 0 ? NotFound(id) : TypedResults.NoContent();
@@ -143,7 +143,7 @@ internal static class WebhooksApi
             overlapping ? endpoint.PreviousSecret : null, overlapping ? endpoint.PreviousSecretExpiresAt : null));
     }
 
-    private static async Task<Results<Ok<EndpointSecretResponse>, ProblemHttpResult>> Rotate(string id,
+    internal static async Task<Results<Ok<EndpointSecretResponse>, ProblemHttpResult>> Rotate(string id,
         [FromBody] RotateSecretInput? input, ReferloopDb db, TimeProvider clock, IOptions<WebhookOptions> options, CancellationToken ct)
     {
         var endpoint = await db.WebhookEndpoints.FirstOrDefaultAsync(e => e.Id == id, ct);
@@ -161,7 +161,7 @@ internal static class WebhooksApi
         return TypedResults.Ok(new EndpointSecretResponse(endpoint.Secret, endpoint.PreviousSecret, endpoint.PreviousSecretExpiresAt));
     }
 
-    private static async Task<Results<Ok<WebhookEndpointResponse>, ProblemHttpResult>> Enable(string id, ReferloopDb db,
+    internal static async Task<Results<Ok<WebhookEndpointResponse>, ProblemHttpResult>> Enable(string id, ReferloopDb db,
         TimeProvider clock, CancellationToken ct)
     {
         var endpoint = await db.WebhookEndpoints.FirstOrDefaultAsync(e => e.Id == id, ct);
@@ -182,7 +182,7 @@ internal static class WebhooksApi
         return TypedResults.Ok(WebhookEndpointResponse.From(endpoint, now));
     }
 
-    private static async Task<Results<Ok<WebhookEndpointResponse>, ProblemHttpResult>> Disable(string id, ReferloopDb db,
+    internal static async Task<Results<Ok<WebhookEndpointResponse>, ProblemHttpResult>> Disable(string id, ReferloopDb db,
         TimeProvider clock, CancellationToken ct)
     {
         var endpoint = await db.WebhookEndpoints.FirstOrDefaultAsync(e => e.Id == id, ct);
@@ -228,7 +228,7 @@ internal static class WebhooksApi
         return TypedResults.Ok(Paging.ToPage(list, limit, d => d.Id, DeliveryResponse.From));
     }
 
-    private static async Task<Results<Ok<RecoverResponse>, ProblemHttpResult>> Recover(string id, RecoverInput input,
+    internal static async Task<Results<Ok<RecoverResponse>, ProblemHttpResult>> Recover(string id, RecoverInput input,
         ReferloopDb db, OutboxSignal signal, TimeProvider clock, CancellationToken ct)
     {
         var endpoint = await db.WebhookEndpoints.AsNoTracking().FirstOrDefaultAsync(e => e.Id == id, ct);
@@ -249,7 +249,7 @@ internal static class WebhooksApi
         return TypedResults.Ok(new RecoverResponse(recovered));
     }
 
-    private static async Task<Results<Ok<DeliveryResponse>, ProblemHttpResult>> SendTest(string id, TestMessageInput input,
+    internal static async Task<Results<Ok<DeliveryResponse>, ProblemHttpResult>> SendTest(string id, TestMessageInput input,
         ReferloopDb db, DeliverySender sender, TimeProvider clock, IOptions<WebhookOptions> options, CancellationToken ct)
     {
         var endpoint = await db.WebhookEndpoints.AsNoTracking().FirstOrDefaultAsync(e => e.Id == id, ct);
@@ -313,7 +313,7 @@ internal static class WebhooksApi
             data.RootElement.Clone(), list.Select(DeliveryResponse.From).ToList()));
     }
 
-    private static async Task<Results<Accepted<ReplayResponse>, ProblemHttpResult>> Replay(string id, ReferloopDb db,
+    internal static async Task<Results<Accepted<ReplayResponse>, ProblemHttpResult>> Replay(string id, ReferloopDb db,
         OutboxSignal signal, TimeProvider clock, CancellationToken ct)
     {
         var byDelivery = id.StartsWith("dlv_", StringComparison.Ordinal);
