@@ -30,6 +30,17 @@ public sealed class InboundHooksIndexModel(ReferloopDb db, TimeProvider clock, P
         _ => "adds a purchase or sign-up to the social-proof feed",
     };
 
+    public static string Label(string kind) => kind switch
+    {
+        InboundHookKind.Track => "track: events",
+        InboundHookKind.Qualify => "qualify: referred users",
+        InboundHookKind.Conversion => "conversion: count POSTs",
+        _ => "stream: social-proof feed",
+    };
+
+    /// <summary>How a hook is called in lists: its name, else its kind.</summary>
+    public static string Title(string? name, string kind) => name ?? $"Unnamed {kind} hook";
+
     public async Task OnGetAsync(CancellationToken ct) => await LoadAsync(ct);
 
     public async Task<IActionResult> OnPostAsync(CancellationToken ct)

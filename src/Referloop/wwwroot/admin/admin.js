@@ -91,3 +91,11 @@ if (live) {
     setTimeout(poll, 500);
   }
 }
+
+// A select whose options carry data-help shows the chosen option's explanation in its help text.
+document.addEventListener("change", (event) => {
+  const select = event.target.closest("select[data-help-target]");
+  if (!select) return;
+  const help = document.getElementById(select.dataset.helpTarget);
+  if (help) help.textContent = select.selectedOptions[0]?.dataset.help ?? "";
+});
