@@ -68,6 +68,7 @@ public class HooksBrowserTests(HooksBrowserApp app) : IClassFixture<HooksBrowser
         await page.WaitForSelectorAsync("#test-result [data-test-code]:has-text('200')");
         Assert.Equal("succeeded", await Text(page, "[data-test-status]"));
         Assert.Contains("\"received\":true", await page.InnerTextAsync("#test-result"));
+        await page.WaitForSelectorAsync("table.log >> text=referral.approved");
         await BrowserApp.Screenshot(page, "webhook-test-sent");
 
         var request = await receiver.WaitForAsync(1);

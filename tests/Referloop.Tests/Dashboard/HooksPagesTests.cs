@@ -125,15 +125,23 @@ public class HooksPagesTests(WebhookApp app) : IClassFixture<WebhookApp>
             message.DispatchedAt = app.Clock.GetUtcNow();
             db.WebhookDeliveries.Add(new WebhookDelivery
             {
-                Id = Ids.New("dlv"), MessageId = message.Id, EndpointId = id, Status = DeliveryStatus.Failed,
-                CreatedAt = app.Clock.GetUtcNow().AddHours(-3), UpdatedAt = app.Clock.GetUtcNow(),
+                Id = Ids.New("dlv"),
+                MessageId = message.Id,
+                EndpointId = id,
+                Status = DeliveryStatus.Failed,
+                CreatedAt = app.Clock.GetUtcNow().AddHours(-3),
+                UpdatedAt = app.Clock.GetUtcNow(),
             });
             var recent = Outbox.Add(db, EventTypes.ReferralVoided, null, new { }, app.Clock.GetUtcNow().AddMinutes(-10));
             recent.DispatchedAt = app.Clock.GetUtcNow();
             db.WebhookDeliveries.Add(new WebhookDelivery
             {
-                Id = Ids.New("dlv"), MessageId = recent.Id, EndpointId = id, Status = DeliveryStatus.Failed,
-                CreatedAt = app.Clock.GetUtcNow().AddMinutes(-10), UpdatedAt = app.Clock.GetUtcNow(),
+                Id = Ids.New("dlv"),
+                MessageId = recent.Id,
+                EndpointId = id,
+                Status = DeliveryStatus.Failed,
+                CreatedAt = app.Clock.GetUtcNow().AddMinutes(-10),
+                UpdatedAt = app.Clock.GetUtcNow(),
             });
             await db.SaveChangesAsync();
             return message.Id;
@@ -207,7 +215,10 @@ public class HooksPagesTests(WebhookApp app) : IClassFixture<WebhookApp>
 
         var created = await client.Submit("/admin/inbound-hooks", new()
         {
-            ["CampaignId"] = campaign, ["Kind"] = "conversion", ["Name"] = "Form tool", ["Signed"] = "true",
+            ["CampaignId"] = campaign,
+            ["Kind"] = "conversion",
+            ["Name"] = "Form tool",
+            ["Signed"] = "true",
         });
         Assert.Equal(HttpStatusCode.Redirect, created.StatusCode);
         var page = created.Headers.Location!.OriginalString;

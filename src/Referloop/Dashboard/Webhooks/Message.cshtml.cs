@@ -11,7 +11,12 @@ namespace Referloop.Dashboard.Webhooks;
 /// <summary>One message to one endpoint with every attempt: the request as sent and the receiver's answer.</summary>
 public sealed class MessageModel(ReferloopDb db, TimeProvider clock, OutboxSignal signal) : PageModel
 {
-    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
+    // Shown inside HTML-encoded markup, so there is no need to escape "+" and friends, which would only hinder reading.
+    private static readonly JsonSerializerOptions Indented = new()
+    {
+        WriteIndented = true,
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+    };
 
     [BindProperty(SupportsGet = true)]
     public string Id { get; set; } = "";

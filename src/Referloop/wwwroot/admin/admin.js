@@ -59,6 +59,7 @@ document.addEventListener("submit", async (event) => {
       delivery = await poll.json();
       renderTestResult(box, delivery, answer.page);
     }
+    await refreshSection("messages");
   } catch {
     box.className = "test-result bad";
     box.innerHTML = `<p class="error-text">Could not reach the server.</p>`;
@@ -99,3 +100,13 @@ document.addEventListener("change", (event) => {
   const help = document.getElementById(select.dataset.helpTarget);
   if (help) help.textContent = select.selectedOptions[0]?.dataset.help ?? "";
 });
+
+// Replaces a section of the page with its current server rendering (e.g. the message log after a test send).
+async function refreshSection(id) {
+  const current = document.getElementById(id);
+  if (!current) return;
+  const response = await fetch(location.href, { headers: { Accept: "text/html" } });
+  if (!response.ok) return;
+  const fresh = new DOMParser().parseFromString(await response.text(), "text/html").getElementById(id);
+  if (fresh) current.replaceWith(fresh);
+}
