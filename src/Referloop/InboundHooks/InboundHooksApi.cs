@@ -112,7 +112,7 @@ internal static class InboundHooksApi
         return group;
     }
 
-    private static async Task<Results<Created<CreatedInboundHook>, ValidationProblem>> Create(CreateInboundHook input,
+    internal static async Task<Results<Created<CreatedInboundHook>, ValidationProblem>> Create(CreateInboundHook input,
         ReferloopDb db, TimeProvider clock, PublicUrls urls, CancellationToken ct)
     {
         if (!await db.Campaigns.AnyAsync(c => c.Id == input.CampaignId, ct))
@@ -170,7 +170,7 @@ internal static class InboundHooksApi
         return hook is null ? Problems.NotFound("inbound hook", id) : TypedResults.Ok(InboundHookResponse.From(hook, urls));
     }
 
-    private static async Task<Results<NoContent, ProblemHttpResult>> Revoke(string id, ReferloopDb db, TimeProvider clock,
+    internal static async Task<Results<NoContent, ProblemHttpResult>> Revoke(string id, ReferloopDb db, TimeProvider clock,
         CancellationToken ct)
     {
         var hook = await db.InboundHooks.FirstOrDefaultAsync(h => h.Id == id, ct);

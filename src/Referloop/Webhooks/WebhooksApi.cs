@@ -51,7 +51,7 @@ internal static class WebhooksApi
         return routes;
     }
 
-    private static async Task<Results<Created<WebhookEndpointResponse>, ValidationProblem>> Create(WebhookEndpointInput input,
+    internal static async Task<Results<Created<WebhookEndpointResponse>, ValidationProblem>> Create(WebhookEndpointInput input,
         ReferloopDb db, NetworkGuard guard, WebhookKeys keys, TimeProvider clock, CancellationToken ct)
     {
         if (await CheckAsync(input, db, guard, ct) is { } problem)
@@ -104,7 +104,7 @@ internal static class WebhooksApi
         return endpoint is null ? NotFound(id) : TypedResults.Ok(WebhookEndpointResponse.From(endpoint, clock.GetUtcNow()));
     }
 
-    private static async Task<Results<Ok<WebhookEndpointResponse>, ValidationProblem, ProblemHttpResult>> Update(string id,
+    internal static async Task<Results<Ok<WebhookEndpointResponse>, ValidationProblem, ProblemHttpResult>> Update(string id,
         WebhookEndpointInput input, ReferloopDb db, NetworkGuard guard, TimeProvider clock, CancellationToken ct)
     {
         var endpoint = await db.WebhookEndpoints.FirstOrDefaultAsync(e => e.Id == id, ct);
@@ -136,7 +136,7 @@ internal static class WebhooksApi
         return TypedResults.Ok(WebhookEndpointResponse.From(endpoint, now));
     }
 
-    private static async Task<Results<NoContent, ProblemHttpResult>> Delete(string id, ReferloopDb db, CancellationToken ct)
+    internal static async Task<Results<NoContent, ProblemHttpResult>> Delete(string id, ReferloopDb db, CancellationToken ct)
     {
         var deleted = await db.WebhookEndpoints.Where(e => e.Id == id).ExecuteDeleteAsync(ct);
         return deleted == 0 ? NotFound(id) : TypedResults.NoContent();
@@ -149,7 +149,7 @@ internal static class WebhooksApi
         return endpoint is null ? NotFound(id) : TypedResults.Ok(EndpointSecretResponse.From(endpoint, clock.GetUtcNow()));
     }
 
-    private static async Task<Results<Ok<EndpointSecretResponse>, ProblemHttpResult>> Rotate(string id,
+    internal static async Task<Results<Ok<EndpointSecretResponse>, ProblemHttpResult>> Rotate(string id,
         [FromBody] RotateSecretInput? input, ReferloopDb db, WebhookKeys keys, TimeProvider clock, IOptions<WebhookOptions> options,
         CancellationToken ct)
     {
@@ -178,7 +178,7 @@ internal static class WebhooksApi
         return TypedResults.Ok(EndpointSecretResponse.From(endpoint, now));
     }
 
-    private static async Task<Results<Ok<WebhookEndpointResponse>, ProblemHttpResult>> Enable(string id, ReferloopDb db,
+    internal static async Task<Results<Ok<WebhookEndpointResponse>, ProblemHttpResult>> Enable(string id, ReferloopDb db,
         TimeProvider clock, CancellationToken ct)
     {
         var endpoint = await db.WebhookEndpoints.FirstOrDefaultAsync(e => e.Id == id, ct);
@@ -199,7 +199,7 @@ internal static class WebhooksApi
         return TypedResults.Ok(WebhookEndpointResponse.From(endpoint, now));
     }
 
-    private static async Task<Results<Ok<WebhookEndpointResponse>, ProblemHttpResult>> Disable(string id, ReferloopDb db,
+    internal static async Task<Results<Ok<WebhookEndpointResponse>, ProblemHttpResult>> Disable(string id, ReferloopDb db,
         TimeProvider clock, CancellationToken ct)
     {
         var endpoint = await db.WebhookEndpoints.FirstOrDefaultAsync(e => e.Id == id, ct);
@@ -246,7 +246,7 @@ internal static class WebhooksApi
         return TypedResults.Ok(Paging.ToPage(list, limit, d => d.Id, DeliveryResponse.From));
     }
 
-    private static async Task<Results<Ok<RecoverResponse>, ProblemHttpResult>> Recover(string id, RecoverInput input,
+    internal static async Task<Results<Ok<RecoverResponse>, ProblemHttpResult>> Recover(string id, RecoverInput input,
         ReferloopDb db, OutboxSignal signal, TimeProvider clock, CancellationToken ct)
     {
         var endpoint = await db.WebhookEndpoints.AsNoTracking().FirstOrDefaultAsync(e => e.Id == id, ct);
@@ -267,7 +267,7 @@ internal static class WebhooksApi
         return TypedResults.Ok(new RecoverResponse(recovered));
     }
 
-    private static async Task<Results<Ok<DeliveryResponse>, ProblemHttpResult>> SendTest(string id, TestMessageInput input,
+    internal static async Task<Results<Ok<DeliveryResponse>, ProblemHttpResult>> SendTest(string id, TestMessageInput input,
         ReferloopDb db, DeliverySender sender, TimeProvider clock, IOptions<WebhookOptions> options, CancellationToken ct)
     {
         var endpoint = await db.WebhookEndpoints.AsNoTracking().FirstOrDefaultAsync(e => e.Id == id, ct);
@@ -331,7 +331,7 @@ internal static class WebhooksApi
             data.RootElement.Clone(), list.Select(DeliveryResponse.From).ToList()));
     }
 
-    private static async Task<Results<Accepted<ReplayResponse>, ProblemHttpResult>> Replay(string id, ReferloopDb db,
+    internal static async Task<Results<Accepted<ReplayResponse>, ProblemHttpResult>> Replay(string id, ReferloopDb db,
         OutboxSignal signal, TimeProvider clock, CancellationToken ct)
     {
         var byDelivery = id.StartsWith("dlv_", StringComparison.Ordinal);

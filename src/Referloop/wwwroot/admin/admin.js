@@ -9,3 +9,104 @@ document.addEventListener("click", async (event) => {
   button.textContent = "Copied";
   setTimeout(() => { button.textContent = label; }, 1500);
 });
+
+// Webhooks: "send a test message" shows the receiver's answer without leaving the page, then follows the
+// delivery (retries included) by polling its small JSON status endpoint.
+const escapeHtml = (text) => String(text ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
+
+function renderTestResult(box, delivery, pageUrl) {
+  const last = delivery.attempts[delivery.attempts.length - 1];
+  const ok = delivery.status === "succeeded";
+  box.className = "test-result " + (ok ? "ok" : delivery.status === "failed" ? "bad" : "");
+  const answer = last ? (last.statusCode ?? "no answer") : "not sent yet";
+  let html = `<p><span class="badge ${escapeHtml(delivery.status)}" data-test-status>${escapeHtml(delivery.status)}</span> ` +
+    `<strong data-test-code>${escapeHtml(answer)}</strong>`;
+  if (last) html += ` <span class="muted">in ${escapeHtml(last.latencyMs)} ms · attempt ${escapeHtml(last.number)}</span>`;
+  html += `</p>`;
+  if (last && last.error) html += `<p class="error-text">${escapeHtml(last.error)}</p>`;
+  if (delivery.status === "pending" && delivery.nextAttemptAt) html += `<p class="muted">Next attempt at ${escapeHtml(delivery.nextAttemptAt)}.</p>`;
+  if (last && last.responseExcerpt) html += `<pre class="code-block">${escapeHtml(last.responseExcerpt)}</pre>`;
+  html += `<p><a href="${escapeHtml(pageUrl)}">Open the message and its attempt log</a></p>`;
+  box.innerHTML = html;
+  box.hidden = false;
+}
+
+document.addEventListener("submit", async (event) => {
+  const form = event.target.closest("form[data-live-test]");
+  if (!form) return;
+  event.preventDefault();
+  const box = document.getElementById("test-result");
+  const button = form.querySelector("button[type=submit]");
+  button.disabled = true;
+  box.className = "test-result";
+  box.hidden = false;
+  box.innerHTML = `<p class="muted">Sending…</p>`;
+  try {
+    const response = await fetch(form.action, { method: "POST", body: new FormData(form), headers: { Accept: "application/json" } });
+    const answer = await response.json();
+    if (!response.ok) {
+      box.className = "test-result bad";
+      box.innerHTML = `<p class="error-text">${escapeHtml(answer.error ?? "The test message was not sent.")}</p>`;
+      return;
+    }
+    renderTestResult(box, answer.delivery, answer.page);
+    let delivery = answer.delivery;
+    const until = Date.now() + 120000;
+    while (delivery.status === "pending" && Date.now() < until) {
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      const poll = await fetch(answer.status, { headers: { Accept: "application/json" } });
+      if (!poll.ok) break;
+      delivery = await poll.json();
+      renderTestResult(box, delivery, answer.page);
+    }
+    await refreshSection("messages");
+  } catch {
+    box.className = "test-result bad";
+    box.innerHTML = `<p class="error-text">Could not reach the server.</p>`;
+  } finally {
+    button.disabled = false;
+  }
+});
+
+// A message page follows its delivery: when an attempt is made (a replay, a retry) the page reloads to show it.
+const live = document.querySelector("[data-live-delivery]");
+if (live) {
+  const attempts = Number(live.dataset.attempts);
+  const status = live.dataset.status;
+  const replayed = document.querySelector(".notice") !== null;
+  if (status === "pending" || replayed) {
+    const until = Date.now() + 120000;
+    const poll = async () => {
+      try {
+        const response = await fetch(live.dataset.liveDelivery, { headers: { Accept: "application/json" } });
+        if (response.ok) {
+          const delivery = await response.json();
+          if (delivery.attempts.length !== attempts || delivery.status !== status) {
+            location.replace(location.pathname);
+            return;
+          }
+        }
+      } catch { /* try again below */ }
+      if (Date.now() < until) setTimeout(poll, 1000);
+    };
+    setTimeout(poll, 500);
+  }
+}
+
+// A select whose options carry data-help shows the chosen option's explanation in its help text.
+document.addEventListener("change", (event) => {
+  const select = event.target.closest("select[data-help-target]");
+  if (!select) return;
+  const help = document.getElementById(select.dataset.helpTarget);
+  if (help) help.textContent = select.selectedOptions[0]?.dataset.help ?? "";
+});
+
+// Replaces a section of the page with its current server rendering (e.g. the message log after a test send).
+async function refreshSection(id) {
+  const current = document.getElementById(id);
+  if (!current) return;
+  const response = await fetch(location.href, { headers: { Accept: "text/html" } });
+  if (!response.ok) return;
+  const fresh = new DOMParser().parseFromString(await response.text(), "text/html").getElementById(id);
+  if (fresh) current.replaceWith(fresh);
+}
