@@ -17,8 +17,8 @@ namespace Referloop.Webhooks;
 /// It sleeps until a local write pokes <see cref="OutboxSignal"/> or the poll interval passes; due-ness is always
 /// judged by the injected <see cref="TimeProvider"/>.
 /// </summary>
-public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender sender, OutboxSignal signal, TimeProvider clock,
-    IOptions<WebhookOptions> options, ILogger<DeliveryEngine> log) : BackgroundService
+public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender sender, OutboxSignal signal, DeliveryWriteLock writes,
+    TimeProvider clock, IOptions<WebhookOptions> options, ILogger<DeliveryEngine> log) : BackgroundService
 {
     private readonly WebhookOptions _options = options.Value;
     private readonly SemaphoreSlim _slots = new(Math.Max(1, options.Value.MaxConcurrency));
@@ -118,6 +118,7 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
         {
             return 0;
         }
+        using var turn = await writes.TakeAsync(ct);
         await using var transaction = await db.Database.BeginTransactionAsync(ct);
         var size = _options.FanOutBatchSize;
         var batch = db.Database.IsNpgsql()
@@ -165,6 +166,7 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
         await using (var scope = scopes.CreateAsyncScope())
         {
             var db = scope.ServiceProvider.GetRequiredService<ReferloopDb>();
+            using var turn = await writes.TakeAsync(ct);
             claimed = await ClaimAsync(db, InstanceId, clock.GetUtcNow(), _options.ClaimLease, free,
                 _options.MaxConcurrencyPerEndpoint, ct);
         }
@@ -251,5 +253,35 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
             WHERE "Id" IN (SELECT "Id" FROM ranked WHERE rank <= {perEndpoint} ORDER BY "NextAttemptAt" LIMIT {limit})
             RETURNING "Id" AS "Value"
             """).ToListAsync(ct);
+    }
+}
+
+/// <summary>
+/// The delivery engine's writes in this instance (fan-out, claims, attempt records) take turns. SQLite has one
+/// writer at a time anyway, and Microsoft.Data.Sqlite retries a write that finds the database locked only after
+/// sleeping 150 ms, so writers of one process that collide lose far more than they would waiting for each other.
+/// Instances on PostgreSQL still work side by side: this is per process.
+/// </summary>
+public sealed class DeliveryWriteLock
+{
+    private readonly SemaphoreSlim _turn = new(1, 1);
+
+    public async Task<IDisposable> TakeAsync(CancellationToken ct)
+    {
+        await _turn.WaitAsync(ct);
+        return new Turn(_turn);
+    }
+
+    private sealed class Turn(SemaphoreSlim turn) : IDisposable
+    {
+        private int _released;
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _released, 1) == 0)
+            {
+                turn.Release();
+            }
+        }
     }
 }

@@ -14,6 +14,7 @@ public static class WebhooksSetup
         services.AddSingleton<OutboxSaveInterceptor>();
         services.AddSingleton<IWebhookDns, SystemWebhookDns>();
         services.AddSingleton<NetworkGuard>();
+        services.AddSingleton<DeliveryWriteLock>();
         services.AddSingleton<DeliverySender>();
         services.AddSingleton<DeliveryEngine>();
         services.AddHostedService(sp => sp.GetRequiredService<DeliveryEngine>());
