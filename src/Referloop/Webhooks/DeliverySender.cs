@@ -19,7 +19,8 @@ internal sealed record AttemptOutcome(string RequestId, string Method, string Ur
 
 /// <summary>
 /// Makes one attempt of one claimed delivery and records it: the attempt log row, the delivery's next state
-/// (done, failed, or when to try again) and the endpoint's health, in one transaction.
+/// (done, failed, or when to try again) and the endpoint's health, in one transaction (shared with the other
+/// attempts that finished meanwhile).
 /// </summary>
 public sealed class DeliverySender(IServiceScopeFactory scopes, IHttpClientFactory httpClients, DeliveryWriteLock writes,
     TimeProvider clock, IOptions<WebhookOptions> options, ILogger<DeliverySender> log)
