@@ -257,19 +257,36 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
 }
 
 /// <summary>
-/// The delivery engine's writes in this instance (fan-out, claims, attempt records) take turns. SQLite has one
-/// writer at a time anyway, and Microsoft.Data.Sqlite retries a write that finds the database locked only after
+/// On SQLite the delivery engine's writes in this instance (fan-out, claims, attempt records) take turns: SQLite has
+/// one writer at a time anyway, and Microsoft.Data.Sqlite retries a write that finds the database locked only after
 /// sleeping 150 ms, so writers of one process that collide lose far more than they would waiting for each other.
-/// Instances on PostgreSQL still work side by side: this is per process.
+/// On PostgreSQL a turn is always free: row locks keep writers apart, and serialising their round trips would
+/// only make them wait.
 /// </summary>
-public sealed class DeliveryWriteLock
+public sealed class DeliveryWriteLock(IConfiguration configuration)
 {
-    private readonly SemaphoreSlim _turn = new(1, 1);
+    private readonly SemaphoreSlim? _turn =
+        (configuration["Database:Provider"] ?? "sqlite").Trim().Equals("sqlite", StringComparison.OrdinalIgnoreCase)
+            ? new SemaphoreSlim(1, 1)
+            : null;
 
     public async Task<IDisposable> TakeAsync(CancellationToken ct)
     {
+        if (_turn is null)
+        {
+            return Free.Instance;
+        }
         await _turn.WaitAsync(ct);
         return new Turn(_turn);
+    }
+
+    private sealed class Free : IDisposable
+    {
+        public static readonly Free Instance = new();
+
+        public void Dispose()
+        {
+        }
     }
 
     private sealed class Turn(SemaphoreSlim turn) : IDisposable

@@ -101,10 +101,15 @@ public sealed class DeliverySender(IServiceScopeFactory scopes, IHttpClientFacto
                 {
                     batch.Add(next);
                 }
+                if (batch.Count == 0)
+                {
+                    // Without exclusive turns (PostgreSQL) another caller may be writing this attempt right now.
+                    break;
+                }
                 await RecordBatchAsync(batch);
             }
         }
-        await mine.Done.Task;
+        await mine.Done.Task.WaitAsync(ct);
     }
 
     private async Task RecordBatchAsync(List<PendingRecord> batch)

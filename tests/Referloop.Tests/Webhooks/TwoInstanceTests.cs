@@ -66,7 +66,7 @@ public class TwoInstanceTests(ITestOutputHelper output)
                 claimants.UnionWith(holders);
                 return succeeded == Count;
             },
-            TimeSpan.FromSeconds(300),
+            TimeSpan.FromSeconds(600),
             () => $"{windows.Count} requests answered\n--- a:\n{a.Output}\n--- b:\n{b.Output}");
         output.WriteLine($"all delivered after {started.Elapsed.TotalSeconds:0.0} s; CPU a {a.ProcessorTime.TotalSeconds:0.0} s, " +
             $"b {b.ProcessorTime.TotalSeconds:0.0} s");
