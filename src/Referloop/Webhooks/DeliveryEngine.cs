@@ -17,8 +17,8 @@ namespace Referloop.Webhooks;
 /// It sleeps until a local write pokes <see cref="OutboxSignal"/> or the poll interval passes; due-ness is always
 /// judged by the injected <see cref="TimeProvider"/>.
 /// </summary>
-public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender sender, OutboxSignal signal, TimeProvider clock,
-    IOptions<WebhookOptions> options, ILogger<DeliveryEngine> log) : BackgroundService
+public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender sender, OutboxSignal signal, DeliveryWriteLock writes,
+    TimeProvider clock, IOptions<WebhookOptions> options, ILogger<DeliveryEngine> log) : BackgroundService
 {
     private readonly WebhookOptions _options = options.Value;
     private readonly SemaphoreSlim _slots = new(Math.Max(1, options.Value.MaxConcurrency));
@@ -118,6 +118,7 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
         {
             return 0;
         }
+        using var turn = await writes.TakeAsync(ct);
         await using var transaction = await db.Database.BeginTransactionAsync(ct);
         var size = _options.FanOutBatchSize;
         var batch = db.Database.IsNpgsql()
@@ -165,6 +166,7 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
         await using (var scope = scopes.CreateAsyncScope())
         {
             var db = scope.ServiceProvider.GetRequiredService<ReferloopDb>();
+            using var turn = await writes.TakeAsync(ct);
             claimed = await ClaimAsync(db, InstanceId, clock.GetUtcNow(), _options.ClaimLease, free,
                 _options.MaxConcurrencyPerEndpoint, ct);
         }
@@ -251,5 +253,52 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
             WHERE "Id" IN (SELECT "Id" FROM ranked WHERE rank <= {perEndpoint} ORDER BY "NextAttemptAt" LIMIT {limit})
             RETURNING "Id" AS "Value"
             """).ToListAsync(ct);
+    }
+}
+
+/// <summary>
+/// On SQLite the delivery engine's writes in this instance (fan-out, claims, attempt records) take turns. SQLite has
+/// one writer at a time anyway (and <see cref="Storage.SqliteWriteQueue"/> keeps the process's writers from sleeping on
+/// SQLITE_BUSY); taking turns here, before a transaction starts, is what lets the attempts that finish while one
+/// batch is written gather into the next one. On PostgreSQL a turn is always free: row locks keep writers apart, and
+/// serialising their round trips would only make them wait.
+/// </summary>
+public sealed class DeliveryWriteLock(IConfiguration configuration)
+{
+    private readonly SemaphoreSlim? _turn =
+        (configuration["Database:Provider"] ?? "sqlite").Trim().Equals("sqlite", StringComparison.OrdinalIgnoreCase)
+            ? new SemaphoreSlim(1, 1)
+            : null;
+
+    public async Task<IDisposable> TakeAsync(CancellationToken ct)
+    {
+        if (_turn is null)
+        {
+            return Free.Instance;
+        }
+        await _turn.WaitAsync(ct);
+        return new Turn(_turn);
+    }
+
+    private sealed class Free : IDisposable
+    {
+        public static readonly Free Instance = new();
+
+        public void Dispose()
+        {
+        }
+    }
+
+    private sealed class Turn(SemaphoreSlim turn) : IDisposable
+    {
+        private int _released;
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _released, 1) == 0)
+            {
+                turn.Release();
+            }
+        }
     }
 }

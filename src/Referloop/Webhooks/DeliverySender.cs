@@ -19,16 +19,21 @@ internal sealed record AttemptOutcome(string RequestId, string Method, string Ur
 
 /// <summary>
 /// Makes one attempt of one claimed delivery and records it: the attempt log row, the delivery's next state
-/// (done, failed, or when to try again) and the endpoint's health, in one transaction.
+/// (done, failed, or when to try again) and the endpoint's health, in one transaction (shared with the other
+/// attempts that finished meanwhile).
 /// </summary>
-public sealed class DeliverySender(IServiceScopeFactory scopes, IHttpClientFactory httpClients, TimeProvider clock,
-    WebhookKeys keys, IOptions<WebhookOptions> options, ILogger<DeliverySender> log)
+public sealed class DeliverySender(IServiceScopeFactory scopes, IHttpClientFactory httpClients, DeliveryWriteLock writes,
+    TimeProvider clock, WebhookKeys keys, IOptions<WebhookOptions> options, ILogger<DeliverySender> log)
 {
     public const string ClientName = "webhooks";
     public const int ExcerptBytes = 4096;
 
     private readonly ConcurrentDictionary<string, SemaphoreSlim> _endpointGates = new();
     private readonly ConcurrentDictionary<string, (int Rate, RateLimiter Limiter)> _rateLimiters = new();
+    private readonly ConcurrentQueue<PendingRecord> _toRecord = new();
+
+    /// <summary>Attempts recorded in one transaction at most.</summary>
+    private const int MaxRecordBatch = 100;
 
     /// <summary>Sends a delivery this instance has claimed; returns false when it was no longer pending.</summary>
     public async Task<bool> DeliverAsync(string deliveryId, CancellationToken ct)
@@ -71,6 +76,84 @@ public sealed class DeliverySender(IServiceScopeFactory scopes, IHttpClientFacto
             gate.Release();
         }
 
+        await RecordAsync(deliveryId, outcome, ct);
+        return true;
+    }
+
+    /// <summary>
+    /// Records an attempt together with the others that finished meanwhile, in one transaction (group commit):
+    /// a commit waits for the disk (SQLite's fsync, PostgreSQL's WAL flush), and at one commit per attempt that
+    /// wait, not the receivers, bounded how many deliveries an instance made per second. Whoever gets the next
+    /// turn to write takes everything queued so far; returns once this attempt is recorded. The records are written
+    /// whatever becomes of the caller that happens to write them: they are other attempts' too, and were made.
+    /// </summary>
+    private async Task RecordAsync(string deliveryId, AttemptOutcome outcome, CancellationToken ct)
+    {
+        var mine = new PendingRecord(deliveryId, outcome);
+        _toRecord.Enqueue(mine);
+        while (!mine.Done.Task.IsCompleted)
+        {
+            using var turn = await writes.TakeAsync(ct);
+            if (!mine.Done.Task.IsCompleted)
+            {
+                var batch = new List<PendingRecord>();
+                while (batch.Count < MaxRecordBatch && _toRecord.TryDequeue(out var next))
+                {
+                    batch.Add(next);
+                }
+                if (batch.Count == 0)
+                {
+                    // Without exclusive turns (PostgreSQL) another caller may be writing this attempt right now.
+                    break;
+                }
+                await RecordBatchAsync(batch);
+            }
+        }
+        await mine.Done.Task.WaitAsync(ct);
+    }
+
+    private async Task RecordBatchAsync(List<PendingRecord> batch)
+    {
+        if (batch.Count > 1)
+        {
+            try
+            {
+                await using var scope = scopes.CreateAsyncScope();
+                var db = scope.ServiceProvider.GetRequiredService<ReferloopDb>();
+                var handlers = scope.ServiceProvider.GetServices<IAcknowledgementHandler>().ToList();
+                await using var transaction = await db.Database.BeginTransactionAsync(CancellationToken.None);
+                foreach (var record in batch)
+                {
+                    await ApplyAsync(db, record.DeliveryId, record.Outcome, handlers, CancellationToken.None);
+                }
+                await transaction.CommitAsync(CancellationToken.None);
+                batch.ForEach(record => record.Done.TrySetResult());
+                return;
+            }
+            catch (Exception e)
+            {
+                // One attempt's failure (an acknowledgement hook, say) must not cost the others their record.
+                log.LogDebug(e, "Recording {Count} webhook attempts together failed; recording them one by one", batch.Count);
+            }
+        }
+        foreach (var record in batch)
+        {
+            try
+            {
+                await RecordOneAsync(record.DeliveryId, record.Outcome, CancellationToken.None);
+                record.Done.TrySetResult();
+            }
+            catch (Exception e)
+            {
+                record.Done.TrySetException(e);
+            }
+        }
+    }
+
+    private async Task RecordOneAsync(string deliveryId, AttemptOutcome outcome, CancellationToken ct)
+    {
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<ReferloopDb>();
         var handlers = scope.ServiceProvider.GetServices<IAcknowledgementHandler>();
         try
         {
@@ -87,7 +170,11 @@ public sealed class DeliverySender(IServiceScopeFactory scopes, IHttpClientFacto
                 Error = "The receiver answered 2xx, but recording the acknowledgement failed: " + e.Message,
             }, [], ct, forceRetry: true);
         }
-        return true;
+    }
+
+    private sealed record PendingRecord(string DeliveryId, AttemptOutcome Outcome)
+    {
+        public TaskCompletionSource Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 
     private RateLimiter RateLimiter(string endpointId, int rate)
@@ -196,8 +283,16 @@ public sealed class DeliverySender(IServiceScopeFactory scopes, IHttpClientFacto
     private async Task RecordAsync(ReferloopDb db, string deliveryId, AttemptOutcome outcome,
         IEnumerable<IAcknowledgementHandler> handlers, CancellationToken ct, bool forceRetry = false)
     {
-        var now = clock.GetUtcNow();
         await using var transaction = await db.Database.BeginTransactionAsync(ct);
+        await ApplyAsync(db, deliveryId, outcome, handlers, ct, forceRetry);
+        await transaction.CommitAsync(ct);
+    }
+
+    /// <summary>Writes one attempt and its consequences inside the caller's transaction.</summary>
+    private async Task ApplyAsync(ReferloopDb db, string deliveryId, AttemptOutcome outcome,
+        IEnumerable<IAcknowledgementHandler> handlers, CancellationToken ct, bool forceRetry = false)
+    {
+        var now = clock.GetUtcNow();
         var delivery = await db.WebhookDeliveries.Include(d => d.Message).Include(d => d.Endpoint)
             .FirstOrDefaultAsync(d => d.Id == deliveryId, ct);
         if (delivery is null)
@@ -299,7 +394,6 @@ public sealed class DeliverySender(IServiceScopeFactory scopes, IHttpClientFacto
         {
             await DeliveryAcknowledgements.OnAcknowledgedAsync(handlers, db, message, ct);
         }
-        await transaction.CommitAsync(ct);
     }
 }
 

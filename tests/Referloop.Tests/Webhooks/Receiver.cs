@@ -10,7 +10,7 @@ namespace Referloop.Tests.Webhooks;
 public sealed record Reply(int Status = 200, string Body = "ok", TimeSpan Delay = default, IDictionary<string, string>? Headers = null);
 
 public sealed record ReceivedRequest(string Method, string Path, string Query, IReadOnlyDictionary<string, string> Headers,
-    string Body, string? ContentType)
+    string Body, string? ContentType, int RemotePort = 0)
 {
     public string Header(string name) => Headers.TryGetValue(name.ToLowerInvariant(), out var value) ? value : "";
 }
@@ -27,6 +27,12 @@ public sealed class Receiver : IAsyncDisposable
 
     /// <summary>Decides the answer; by default 200 "ok".</summary>
     public Func<int, ReceivedRequest, Reply> Respond { get; set; } = (_, _) => new Reply();
+
+    /// <summary>
+    /// Called with the request number when the receiver is done waiting on a request (about to answer, or the
+    /// sender went away): the end of the window in which the sender still had it in flight.
+    /// </summary>
+    public Action<int>? Settled { get; set; }
 
     public IReadOnlyList<ReceivedRequest> Requests => _requests.ToArray();
 
@@ -52,19 +58,24 @@ public sealed class Receiver : IAsyncDisposable
         using var reader = new StreamReader(http.Request.Body);
         var body = await reader.ReadToEndAsync();
         var request = new ReceivedRequest(http.Request.Method, http.Request.Path, http.Request.QueryString.Value ?? "",
-            http.Request.Headers.ToDictionary(h => h.Key.ToLowerInvariant(), h => h.Value.ToString()), body, http.Request.ContentType);
+            http.Request.Headers.ToDictionary(h => h.Key.ToLowerInvariant(), h => h.Value.ToString()), body, http.Request.ContentType,
+            http.Connection.RemotePort);
         var n = Interlocked.Increment(ref _count);
         var reply = Respond(n, request);
-        if (reply.Delay > TimeSpan.Zero)
+        try
         {
-            try
+            if (reply.Delay > TimeSpan.Zero)
             {
                 await Task.Delay(reply.Delay, http.RequestAborted);
             }
-            catch (OperationCanceledException)
-            {
-                return;
-            }
+        }
+        catch (OperationCanceledException)
+        {
+            return;
+        }
+        finally
+        {
+            Settled?.Invoke(n);
         }
         _requests.Enqueue(request);
         _arrived.Release();

@@ -1,33 +1,21 @@
 using System.Collections.Concurrent;
-using System.Text.Json;
+using System.Diagnostics;
 using Microsoft.EntityFrameworkCore;
-using Microsoft.Extensions.DependencyInjection;
 using Referloop.Tests.Support;
 using Referloop.Webhooks;
+using Xunit.Abstractions;
 
 namespace Referloop.Tests.Webhooks;
 
-/// <summary>A second server instance on the database of a first one (PostgreSQL only: SQLite runs one instance).</summary>
-public sealed class SecondInstance(string connectionString) : WebhookApp
+/// <summary>
+/// Two server processes on one PostgreSQL database (SQLite runs one instance), each with its own clock, connection
+/// pools and claims, as in a real deployment.
+/// </summary>
+[Collection(ServerProcessCollection.Name)]
+public class TwoInstanceTests(ITestOutputHelper output)
 {
-    protected override IDictionary<string, string?> Settings
-    {
-        get
-        {
-            var settings = base.Settings;
-            settings["ConnectionStrings:Referloop"] = connectionString;
-            return settings;
-        }
-    }
-}
+    private const int Count = 10_000;
 
-public sealed class FirstInstance : WebhookApp
-{
-    public string SharedConnectionString => ConnectionString;
-}
-
-public class TwoInstanceTests(FirstInstance app) : IClassFixture<FirstInstance>
-{
     [Fact]
     public async Task Two_instances_on_one_postgres_share_the_work_and_never_send_a_message_twice_at_once()
     {
@@ -35,63 +23,63 @@ public class TwoInstanceTests(FirstInstance app) : IClassFixture<FirstInstance>
         {
             return;
         }
-        var second = new SecondInstance(app.SharedConnectionString);
-        await ((IAsyncLifetime)second).InitializeAsync();
-        try
+        var started = Stopwatch.StartNew();
+        await using var database = await ProcessDatabase.CreateAsync();
+        await using var receiver = await Receiver.StartAsync();
+        // Each request's window at the receiver, from its arrival to just before the answer: it lies inside the
+        // sender's own in-flight window, so two windows of one webhook-id that overlap mean two senders at once.
+        var open = new ConcurrentDictionary<int, (string Id, long Start)>();
+        var windows = new ConcurrentQueue<(string Id, long Start, long End)>();
+        receiver.Respond = (n, request) =>
         {
-            var inFlight = new ConcurrentDictionary<string, int>();
-            var overlaps = 0;
-            var sends = new ConcurrentDictionary<string, int>();
-            await using var receiver = await Receiver.StartAsync();
-            receiver.Respond = (_, request) =>
-            {
-                var id = request.Header("webhook-id");
-                sends.AddOrUpdate(id, 1, (_, n) => n + 1);
-                if (inFlight.AddOrUpdate(id, 1, (_, n) => n + 1) > 1)
-                {
-                    Interlocked.Increment(ref overlaps);
-                }
-                Thread.Sleep(2);
-                inFlight.AddOrUpdate(id, 0, (_, n) => n - 1);
-                return new Reply();
-            };
-            var client = app.CreateAdminClient();
-            await client.PostOk("/api/v1/webhook-endpoints", new { url = receiver.Url(), eventTypes = new[] { "referral.created" } });
-
-            const int count = 1000;
-            for (var batch = 0; batch < count / 100; batch++)
-            {
-                await app.WithDb(async db =>
-                {
-                    for (var i = 0; i < 100; i++)
-                    {
-                        Outbox.Add(db, EventTypes.ReferralCreated, null,
-                            JsonSerializer.Deserialize<JsonElement>(ExamplePayloads.Data[EventTypes.ReferralCreated]), app.Clock.GetUtcNow());
-                    }
-                    return await db.SaveChangesAsync();
-                });
-            }
-
-            await receiver.WaitForAsync(count, seconds: 120);
-            var deadline = DateTime.UtcNow.AddSeconds(30);
-            while (await app.WithDb(db => db.WebhookDeliveries.CountAsync(d => d.Status == DeliveryStatus.Succeeded)) < count
-                && DateTime.UtcNow < deadline)
-            {
-                await Task.Delay(100);
-            }
-
-            Assert.Equal(0, overlaps);
-            Assert.Equal(count, sends.Count);
-            Assert.All(sends.Values, n => Assert.Equal(1, n));
-            Assert.Equal(count, await app.WithDb(db => db.WebhookDeliveries.CountAsync(d => d.Status == DeliveryStatus.Succeeded)));
-            Assert.Equal(count, await app.WithDb(db => db.WebhookAttempts.CountAsync()));
-            var first = app.Services.GetRequiredService<DeliveryEngine>().Attempts;
-            var other = second.Services.GetRequiredService<DeliveryEngine>().Attempts;
-            Assert.True(first > 0 && other > 0, $"both instances should deliver: {first} and {other}");
-        }
-        finally
+            open[n] = (request.Header("webhook-id"), Stopwatch.GetTimestamp());
+            return new Reply(Delay: TimeSpan.FromMilliseconds(2));
+        };
+        receiver.Settled = n =>
         {
-            await ((IAsyncLifetime)second).DisposeAsync();
-        }
+            if (open.TryRemove(n, out var window))
+            {
+                windows.Enqueue((window.Id, window.Start, Stopwatch.GetTimestamp()));
+            }
+        };
+        var settings = new Dictionary<string, string>
+        {
+            ["Webhooks:PollInterval"] = "00:00:00.100",
+            ["Webhooks:MaxConcurrencyPerEndpoint"] = "32",
+        };
+
+        // One after the other: the first creates the schema.
+        await using var a = await ServerProcess.StartAsync(database, new Dictionary<string, string>(settings) { ["Webhooks:InstanceId"] = "a" });
+        await using var b = await ServerProcess.StartAsync(database, new Dictionary<string, string>(settings) { ["Webhooks:InstanceId"] = "b" });
+        using var client = a.CreateAdminClient();
+        await client.PostOk("/api/v1/webhook-endpoints", new { url = receiver.Url(), eventTypes = new[] { EventTypes.ReferralCreated } });
+        var ids = await database.PublishAsync(Count);
+        output.WriteLine($"two servers up and {Count} messages queued after {started.Elapsed.TotalSeconds:0.0} s");
+
+        // Who holds claims, sampled while they work: both instances must take part.
+        var claimants = new HashSet<string>();
+        await Eventually.TrueAsync(async () =>
+            {
+                var (holders, succeeded) = await database.WithDb(async db => (
+                    await db.WebhookDeliveries.Where(d => d.ClaimedBy != null).Select(d => d.ClaimedBy!).Distinct().ToListAsync(),
+                    await db.WebhookDeliveries.CountAsync(d => d.Status == DeliveryStatus.Succeeded)));
+                claimants.UnionWith(holders);
+                return succeeded == Count;
+            },
+            TimeSpan.FromSeconds(600),
+            () => $"{windows.Count} requests answered\n--- a:\n{a.Output}\n--- b:\n{b.Output}");
+        output.WriteLine($"all delivered after {started.Elapsed.TotalSeconds:0.0} s; CPU a {a.ProcessorTime.TotalSeconds:0.0} s, " +
+            $"b {b.ProcessorTime.TotalSeconds:0.0} s");
+
+        var overlapping = windows.GroupBy(w => w.Id)
+            .Where(sends => sends.OrderBy(w => w.Start).Zip(sends.OrderBy(w => w.Start).Skip(1)).Any(pair => pair.Second.Start < pair.First.End))
+            .Select(sends => sends.Key)
+            .ToList();
+        Assert.Empty(overlapping);
+        var sends = windows.GroupBy(w => w.Id).ToDictionary(g => g.Key, g => g.Count());
+        Assert.Equal(ids.ToHashSet(), sends.Keys.ToHashSet());
+        Assert.All(sends, send => Assert.Equal(1, send.Value));
+        Assert.Equal(Count, await database.WithDb(db => db.WebhookAttempts.CountAsync()));
+        Assert.Equal(["a", "b"], claimants.Order());
     }
 }
