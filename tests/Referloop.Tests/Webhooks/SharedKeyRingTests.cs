@@ -19,6 +19,12 @@ public sealed class ApiOnlyInstance(string connectionString) : WebhookApp
     }
 }
 
+/// <summary>The first instance: it delivers, and shares its database with <see cref="ApiOnlyInstance"/>.</summary>
+public sealed class FirstInstance : WebhookApp
+{
+    public string SharedConnectionString => ConnectionString;
+}
+
 public class SharedKeyRingTests(FirstInstance app) : IClassFixture<FirstInstance>
 {
     [Fact]
