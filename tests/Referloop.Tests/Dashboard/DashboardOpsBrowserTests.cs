@@ -99,9 +99,13 @@ public class DashboardOpsBrowserTests(BrowserApp app) : IClassFixture<BrowserApp
 
         var page = await app.SignedInPage();
         await page.ClickAsync("nav >> text=Analytics");
+        // Each choice loads another page: wait for that page, not for a load event that may already be past.
+        var chosen = page.WaitForURLAsync($"**campaign={campaign}**", new() { WaitUntil = WaitUntilState.DOMContentLoaded });
         await page.SelectOptionAsync("#campaign", campaign);
-        await page.WaitForURLAsync($"**campaign={campaign}**");
+        await chosen;
+        var week = page.WaitForURLAsync($"**campaign={campaign}&period=7d", new() { WaitUntil = WaitUntilState.DOMContentLoaded });
         await page.ClickAsync("nav.tabs >> text=Last 7 days");
+        await week;
 
         Assert.Equal("6", await page.InnerTextAsync("[data-figure=clicks]"));
         Assert.Equal("3", await page.InnerTextAsync("[data-figure=signups]"));

@@ -27,36 +27,14 @@ public static class Node
     }
 
     /// <summary>Verifies a received request with the npm <c>standardwebhooks</c> library; returns its answer.</summary>
-    public static async Task<JsonObject> Verify(string secret, ReceivedRequest request)
-    {
-        var input = JsonSerializer.Serialize(new
+    public static Task<JsonObject> Verify(string secret, ReceivedRequest request) => RunScript("verify.js",
+        JsonSerializer.Serialize(new
         {
             secret,
             body = request.Body,
             jsonParse = request.ContentType?.StartsWith("application/json", StringComparison.Ordinal) == true,
-            headers = new Dictionary<string, string>
-            {
-                ["webhook-id"] = request.Header("webhook-id"),
-                ["webhook-timestamp"] = request.Header("webhook-timestamp"),
-                ["webhook-signature"] = request.Header("webhook-signature"),
-            },
-        });
-        var start = new ProcessStartInfo("node", "verify.js")
-        {
-            WorkingDirectory = Folder,
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        using var process = Process.Start(start)!;
-        await process.StandardInput.WriteAsync(input);
-        process.StandardInput.Close();
-        var output = await process.StandardOutput.ReadToEndAsync();
-        var error = await process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync();
-        Assert.True(output.Length > 0, "node verify.js printed nothing: " + error);
-        return JsonNode.Parse(output)!.AsObject();
-    }
+            headers = SignatureHeaders(request),
+        }));
 
     /// <summary>
     /// Verifies the <c>v1a</c> signatures of a received request with Node's own <c>crypto.verify</c>, given only the
@@ -67,13 +45,15 @@ public static class Node
         {
             publicKey,
             body = request.Body,
-            headers = new Dictionary<string, string>
-            {
-                ["webhook-id"] = request.Header("webhook-id"),
-                ["webhook-timestamp"] = request.Header("webhook-timestamp"),
-                ["webhook-signature"] = request.Header("webhook-signature"),
-            },
+            headers = SignatureHeaders(request),
         }));
+
+    private static Dictionary<string, string> SignatureHeaders(ReceivedRequest request) => new()
+    {
+        ["webhook-id"] = request.Header("webhook-id"),
+        ["webhook-timestamp"] = request.Header("webhook-timestamp"),
+        ["webhook-signature"] = request.Header("webhook-signature"),
+    };
 
     private static async Task<JsonObject> RunScript(string script, string input)
     {
