@@ -47,7 +47,8 @@ internal sealed record Settings
             Providers = providers,
             Quick = quick,
             Duration = TimeSpan.FromSeconds(Number("BENCH_DURATION", quick ? 3 : 10, 1, 600)),
-            Warmup = TimeSpan.FromSeconds(Number("BENCH_WARMUP", quick ? 1 : 2, 0, 60)),
+            // Long enough for tiered compilation to settle: a shorter warm-up measures the JIT as much as the server.
+            Warmup = TimeSpan.FromSeconds(Number("BENCH_WARMUP", quick ? 3 : 10, 0, 60)),
             Connections = Number("BENCH_CONNECTIONS", 32, 1, 1024),
             Threads = Number("BENCH_THREADS", 2, 1, 64),
             DeliveryConcurrency = Number("BENCH_DELIVERY_CONCURRENCY", 8, 1, 1024),
