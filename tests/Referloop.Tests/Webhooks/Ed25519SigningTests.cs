@@ -11,37 +11,15 @@ namespace Referloop.Tests.Webhooks;
 /// Standard Webhooks <c>v1a</c>: an endpoint created with <c>"signing": "ed25519"</c> is signed with a key pair whose
 /// public half (<c>whpk_…</c>) is all a receiver needs; Node's own Ed25519 checks it.
 /// </summary>
-public class Ed25519SigningTests(WebhookApp app) : IClassFixture<WebhookApp>, IAsyncLifetime
+public class Ed25519SigningTests(WebhookApp app) : EndpointTestClass(app)
 {
-    private readonly HttpClient _client = app.CreateAdminClient();
-    private readonly List<string> _endpoints = [];
-    private readonly List<Receiver> _receivers = [];
-
-    public Task InitializeAsync()
-    {
-        app.Clock.Advance(TimeSpan.FromSeconds(1));
-        return Task.CompletedTask;
-    }
-
-    public async Task DisposeAsync()
-    {
-        foreach (var id in _endpoints)
-        {
-            await _client.DeleteAsync($"/api/v1/webhook-endpoints/{id}");
-        }
-        foreach (var receiver in _receivers)
-        {
-            await receiver.DisposeAsync();
-        }
-    }
-
     private async Task<(Receiver Receiver, JsonObject Created)> Endpoint(string eventType, string format = "json")
     {
         var receiver = await Receiver.StartAsync();
-        _receivers.Add(receiver);
-        var created = await _client.PostOk("/api/v1/webhook-endpoints",
+        Receivers.Add(receiver);
+        var created = await Client.PostOk("/api/v1/webhook-endpoints",
             new { url = receiver.Url(), eventTypes = new[] { eventType }, format, signing = "ed25519" });
-        _endpoints.Add((string)created["id"]!);
+        Endpoints.Add((string)created["id"]!);
         return (receiver, created);
     }
 
@@ -57,20 +35,20 @@ public class Ed25519SigningTests(WebhookApp app) : IClassFixture<WebhookApp>, IA
         Assert.Equal(32, Convert.FromBase64String(publicKey["whpk_".Length..]).Length);
         Assert.Null(created["secret"]);
 
-        var fetched = await _client.GetOk($"/api/v1/webhook-endpoints/{id}");
+        var fetched = await Client.GetOk($"/api/v1/webhook-endpoints/{id}");
         Assert.Equal(publicKey, (string)fetched["publicKey"]!);
         Assert.Equal("ed25519", (string)fetched["signing"]!);
-        var secret = await _client.GetOk($"/api/v1/webhook-endpoints/{id}/secret");
+        var secret = await Client.GetOk($"/api/v1/webhook-endpoints/{id}/secret");
         Assert.Equal(publicKey, (string)secret["publicKey"]!);
         Assert.Null(secret["secret"]);
 
         // At rest the private key is a Data Protection payload, and the key ring that opens it is in the database.
-        var stored = await app.Endpoint(id);
+        var stored = await App.Endpoint(id);
         Assert.True(Convert.FromBase64String(stored.PrivateKey!).Length > 64);
-        Assert.True(await app.Db(db => db.DataProtectionKeys.AnyAsync()));
+        Assert.True(await App.Db(db => db.DataProtectionKeys.AnyAsync()));
 
-        var hmac = await _client.PostOk("/api/v1/webhook-endpoints", new { url = "http://127.0.0.1:9/hook" });
-        _endpoints.Add((string)hmac["id"]!);
+        var hmac = await Client.PostOk("/api/v1/webhook-endpoints", new { url = "http://127.0.0.1:9/hook" });
+        Endpoints.Add((string)hmac["id"]!);
         Assert.Equal("hmac", (string)hmac["signing"]!);
         Assert.Null(hmac["publicKey"]);
     }
@@ -83,7 +61,7 @@ public class Ed25519SigningTests(WebhookApp app) : IClassFixture<WebhookApp>, IA
     {
         var (receiver, created) = await Endpoint(type, format);
 
-        var messageId = await app.Publish(type);
+        var messageId = await App.Publish(type);
         var request = await receiver.WaitForAsync(1);
 
         var signature = request.Header("webhook-signature");
@@ -103,7 +81,7 @@ public class Ed25519SigningTests(WebhookApp app) : IClassFixture<WebhookApp>, IA
         var (receiver, created) = await Endpoint(EventTypes.ReferralVoided);
         var (_, other) = await Endpoint(EventTypes.ReferralQualified);
 
-        await app.Publish(EventTypes.ReferralVoided);
+        await App.Publish(EventTypes.ReferralVoided);
         var request = await receiver.WaitForAsync(1);
 
         Assert.False((bool)(await Node.VerifyEd25519((string)other["publicKey"]!, request))["ok"]!);
@@ -118,18 +96,18 @@ public class Ed25519SigningTests(WebhookApp app) : IClassFixture<WebhookApp>, IA
         var id = (string)created["id"]!;
         var oldKey = (string)created["publicKey"]!;
 
-        var rotated = await _client.PostOk($"/api/v1/webhook-endpoints/{id}/rotate-secret", new { overlapHours = 2 }, HttpStatusCode.OK);
+        var rotated = await Client.PostOk($"/api/v1/webhook-endpoints/{id}/rotate-secret", new { overlapHours = 2 }, HttpStatusCode.OK);
         var newKey = (string)rotated["publicKey"]!;
         Assert.StartsWith("whpk_", newKey);
         Assert.NotEqual(oldKey, newKey);
         Assert.Equal(oldKey, (string)rotated["previousPublicKey"]!);
-        Assert.Equal(app.Clock.GetUtcNow().AddHours(2), (DateTimeOffset)rotated["previousSecretExpiresAt"]!);
+        Assert.Equal(App.Clock.GetUtcNow().AddHours(2), (DateTimeOffset)rotated["previousSecretExpiresAt"]!);
         Assert.Null(rotated["secret"]);
-        var fetched = await _client.GetOk($"/api/v1/webhook-endpoints/{id}");
+        var fetched = await Client.GetOk($"/api/v1/webhook-endpoints/{id}");
         Assert.Equal(newKey, (string)fetched["publicKey"]!);
         Assert.Equal(oldKey, (string)fetched["previousPublicKey"]!);
 
-        await app.Publish(EventTypes.RewardBlocked);
+        await App.Publish(EventTypes.RewardBlocked);
         var during = await receiver.WaitForAsync(1);
         var signatures = during.Header("webhook-signature").Split(' ');
         Assert.Equal(2, signatures.Length);
@@ -138,28 +116,28 @@ public class Ed25519SigningTests(WebhookApp app) : IClassFixture<WebhookApp>, IA
         Assert.Equal(1, (int)(await Node.VerifyEd25519(oldKey, during))["verified"]!);
         Assert.Equal(1, (int)(await Node.VerifyEd25519(newKey, during))["verified"]!);
 
-        app.Clock.Advance(TimeSpan.FromHours(2) + TimeSpan.FromSeconds(1));
-        await app.Publish(EventTypes.RewardBlocked);
+        App.Clock.Advance(TimeSpan.FromHours(2) + TimeSpan.FromSeconds(1));
+        await App.Publish(EventTypes.RewardBlocked);
         var after = await receiver.WaitForAsync(2);
         Assert.DoesNotContain(' ', after.Header("webhook-signature"));
         Assert.True((bool)(await Node.VerifyEd25519(newKey, after))["ok"]!);
         Assert.False((bool)(await Node.VerifyEd25519(oldKey, after))["ok"]!);
-        Assert.Null((await _client.GetOk($"/api/v1/webhook-endpoints/{id}"))["previousPublicKey"]);
+        Assert.Null((await Client.GetOk($"/api/v1/webhook-endpoints/{id}"))["previousPublicKey"]);
     }
 
     [Fact]
     public async Task Signing_must_be_hmac_or_ed25519_and_cannot_change_later()
     {
-        var response = await _client.PostAsJsonAsync("/api/v1/webhook-endpoints", new { url = "http://127.0.0.1:9/hook", signing = "rsa" });
+        var response = await Client.PostAsJsonAsync("/api/v1/webhook-endpoints", new { url = "http://127.0.0.1:9/hook", signing = "rsa" });
         await response.AssertValidationProblem("signing");
 
         var (receiver, created) = await Endpoint(EventTypes.ReferralCreated);
         var id = (string)created["id"]!;
-        var put = await _client.PutAsJsonAsync($"/api/v1/webhook-endpoints/{id}", new { url = receiver.Url(), signing = "hmac" });
+        var put = await Client.PutAsJsonAsync($"/api/v1/webhook-endpoints/{id}", new { url = receiver.Url(), signing = "hmac" });
         await put.AssertValidationProblem("signing");
 
         // A PUT that leaves signing out (or repeats it) keeps the key pair.
-        var kept = await _client.PutAsJsonAsync($"/api/v1/webhook-endpoints/{id}", new { url = receiver.Url(), description = "CRM" });
+        var kept = await Client.PutAsJsonAsync($"/api/v1/webhook-endpoints/{id}", new { url = receiver.Url(), description = "CRM" });
         kept.EnsureStatus(HttpStatusCode.OK);
         Assert.Equal((string)created["publicKey"]!, (string)(await kept.ReadJson())["publicKey"]!);
     }
@@ -169,7 +147,7 @@ public class Ed25519SigningTests(WebhookApp app) : IClassFixture<WebhookApp>, IA
     {
         var (receiver, created) = await Endpoint(EventTypes.ParticipantJoined);
 
-        await _client.PostOk($"/api/v1/webhook-endpoints/{created["id"]}/test", new { eventType = "message.attempt.exhausted" }, HttpStatusCode.OK);
+        await Client.PostOk($"/api/v1/webhook-endpoints/{created["id"]}/test", new { eventType = "message.attempt.exhausted" }, HttpStatusCode.OK);
 
         var request = await receiver.WaitForAsync(1);
         Assert.Equal("message.attempt.exhausted", (string)JsonNode.Parse(request.Body)!["type"]!);

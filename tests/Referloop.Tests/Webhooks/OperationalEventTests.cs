@@ -11,7 +11,7 @@ namespace Referloop.Tests.Webhooks;
 /// message.attempt.exhausted and endpoint.disabled reach the merchant's monitoring endpoint, driven by the fake
 /// clock, and never the endpoint they are about.
 /// </summary>
-public class OperationalEventTests(WebhookApp app) : IClassFixture<WebhookApp>, IAsyncLifetime
+public class OperationalEventTests(WebhookApp app) : EndpointTestClass(app)
 {
     private static readonly TimeSpan[] Waits =
     [
@@ -19,34 +19,12 @@ public class OperationalEventTests(WebhookApp app) : IClassFixture<WebhookApp>, 
         TimeSpan.FromHours(5), TimeSpan.FromHours(10), TimeSpan.FromHours(10),
     ];
 
-    private readonly HttpClient _client = app.CreateAdminClient();
-    private readonly List<string> _endpoints = [];
-    private readonly List<Receiver> _receivers = [];
-
-    public Task InitializeAsync()
-    {
-        app.Clock.Advance(TimeSpan.FromSeconds(1));
-        return Task.CompletedTask;
-    }
-
-    public async Task DisposeAsync()
-    {
-        foreach (var id in _endpoints)
-        {
-            await _client.DeleteAsync($"/api/v1/webhook-endpoints/{id}");
-        }
-        foreach (var receiver in _receivers)
-        {
-            await receiver.DisposeAsync();
-        }
-    }
-
     private async Task<(Receiver Receiver, string Id)> Endpoint(params string[] eventTypes)
     {
         var receiver = await Receiver.StartAsync();
-        _receivers.Add(receiver);
-        var created = await _client.PostOk("/api/v1/webhook-endpoints", new { url = receiver.Url(), eventTypes, description = "monitor" });
-        _endpoints.Add((string)created["id"]!);
+        Receivers.Add(receiver);
+        var created = await Client.PostOk("/api/v1/webhook-endpoints", new { url = receiver.Url(), eventTypes, description = "monitor" });
+        Endpoints.Add((string)created["id"]!);
         return (receiver, (string)created["id"]!);
     }
 
@@ -55,14 +33,14 @@ public class OperationalEventTests(WebhookApp app) : IClassFixture<WebhookApp>, 
     {
         for (var i = 0; i < Waits.Length; i++)
         {
-            await app.WaitForDelivery(_client, messageId, endpointId, d => (int)d["attemptCount"]! == i + 1);
-            app.Clock.Advance(Waits[i] * 1.11);
+            await App.WaitForDelivery(Client, messageId, endpointId, d => (int)d["attemptCount"]! == i + 1);
+            App.Clock.Advance(Waits[i] * 1.11);
         }
-        return await app.WaitForDelivery(_client, messageId, endpointId, d => (string)d["status"]! == "failed");
+        return await App.WaitForDelivery(Client, messageId, endpointId, d => (string)d["status"]! == "failed");
     }
 
     private Task<List<OutboxMessage>> Events(string type) =>
-        app.Db(db => db.Outbox.AsNoTracking().Where(m => m.Type == type).ToListAsync());
+        App.Db(db => db.Outbox.AsNoTracking().Where(m => m.Type == type).ToListAsync());
 
     [Fact]
     public async Task Message_attempt_exhausted_reaches_the_monitor_after_the_last_retry_but_not_the_failing_endpoint()
@@ -72,7 +50,7 @@ public class OperationalEventTests(WebhookApp app) : IClassFixture<WebhookApp>, 
         var (failing, failingId) = await Endpoint();
         failing.Respond = (_, _) => new Reply(500, "boom");
 
-        var messageId = await app.Publish(EventTypes.ReferralApproved);
+        var messageId = await App.Publish(EventTypes.ReferralApproved);
         var delivery = await DriveToExhaustion(messageId, failingId);
         Assert.Equal(8, (int)delivery["attemptCount"]!);
 
@@ -86,17 +64,17 @@ public class OperationalEventTests(WebhookApp app) : IClassFixture<WebhookApp>, 
         Assert.Equal((string)delivery["id"]!, (string)data["deliveryId"]!);
         Assert.Equal(8, (int)data["attempts"]!);
         Assert.Equal(500, (int)data["lastStatusCode"]!);
-        Assert.Equal(app.Clock.GetUtcNow(), (DateTimeOffset)data["failedAt"]!);
+        Assert.Equal(App.Clock.GetUtcNow(), (DateTimeOffset)data["failedAt"]!);
 
-        app.Clock.Advance(TimeSpan.FromMinutes(1));
+        App.Clock.Advance(TimeSpan.FromMinutes(1));
         await failing.AssertStillAsync(8);
         Assert.All(failing.Requests, r => Assert.Equal(messageId, r.Header("webhook-id")));
         var exhausted = Assert.Single(await Events(EventTypes.MessageAttemptExhausted), m => m.Data.Contains(messageId));
         Assert.Equal(failingId, exhausted.EndpointId);
-        Assert.DoesNotContain((await _client.GetOk($"/api/v1/messages/{exhausted.Id}"))["deliveries"]!.AsArray(),
+        Assert.DoesNotContain((await Client.GetOk($"/api/v1/messages/{exhausted.Id}"))["deliveries"]!.AsArray(),
             d => (string)d!["endpointId"]! == failingId);
         // Exhaustion does not disable: the endpoint had not failed for five days.
-        Assert.True((await app.Endpoint(failingId)).Enabled);
+        Assert.True((await App.Endpoint(failingId)).Enabled);
         Assert.Single(monitor.Requests);
     }
 
@@ -108,14 +86,14 @@ public class OperationalEventTests(WebhookApp app) : IClassFixture<WebhookApp>, 
         var (failing, failingId) = await Endpoint(EventTypes.RewardIssued);
         failing.Respond = (_, _) => new Reply(503, "busy");
 
-        var messageId = await app.Publish(EventTypes.RewardIssued);
+        var messageId = await App.Publish(EventTypes.RewardIssued);
         await DriveToExhaustion(messageId, failingId);
         var notice = Assert.Single(await Events(EventTypes.MessageAttemptExhausted), m => m.Data.Contains(messageId));
 
         // The monitor fails every attempt at the notice too; that exhaustion is logged, not announced.
         var delivery = await DriveToExhaustion(notice.Id, brokenId);
         Assert.Equal(8, (int)delivery["attemptCount"]!);
-        app.Clock.Advance(TimeSpan.FromDays(1));
+        App.Clock.Advance(TimeSpan.FromDays(1));
         await brokenMonitor.AssertStillAsync(8);
         Assert.DoesNotContain(await Events(EventTypes.MessageAttemptExhausted), m => m.Data.Contains(notice.Id));
     }
@@ -127,7 +105,7 @@ public class OperationalEventTests(WebhookApp app) : IClassFixture<WebhookApp>, 
         var (gone, goneId) = await Endpoint();
         gone.Respond = (_, _) => new Reply(410, "gone");
 
-        await app.Publish(EventTypes.ReferralCreated);
+        await App.Publish(EventTypes.ReferralCreated);
 
         var notice = JsonNode.Parse((await monitor.WaitForAsync(1)).Body)!;
         Assert.Equal("endpoint.disabled", (string)notice["type"]!);
@@ -145,16 +123,16 @@ public class OperationalEventTests(WebhookApp app) : IClassFixture<WebhookApp>, 
         var (failing, failingId) = await Endpoint(EventTypes.ParticipantJoined);
         failing.Respond = (_, _) => new Reply(500);
 
-        var messageId = await app.Publish(EventTypes.ParticipantJoined);
-        await app.WaitForDelivery(_client, messageId, failingId, d => (int)d["attemptCount"]! == 1);
-        app.Clock.Advance(TimeSpan.FromDays(5));
+        var messageId = await App.Publish(EventTypes.ParticipantJoined);
+        await App.WaitForDelivery(Client, messageId, failingId, d => (int)d["attemptCount"]! == 1);
+        App.Clock.Advance(TimeSpan.FromDays(5));
 
         var notice = JsonNode.Parse((await monitor.WaitForAsync(1)).Body)!;
         Assert.Equal("endpoint.disabled", (string)notice["type"]!);
         Assert.Equal(failingId, (string)notice["data"]!["endpoint"]!["id"]!);
         Assert.Equal("failing", (string)notice["data"]!["reason"]!);
         Assert.Contains("failed since", (string)notice["data"]!["detail"]!);
-        Assert.False((await app.Endpoint(failingId)).Enabled);
+        Assert.False((await App.Endpoint(failingId)).Enabled);
         await monitor.AssertStillAsync(1);
     }
 
@@ -165,11 +143,11 @@ public class OperationalEventTests(WebhookApp app) : IClassFixture<WebhookApp>, 
         var (byPost, byPostId) = await Endpoint();
         var (byPut, byPutId) = await Endpoint();
 
-        await _client.PostOk($"/api/v1/webhook-endpoints/{byPostId}/disable", new { }, HttpStatusCode.OK);
-        (await _client.PutAsJsonAsync($"/api/v1/webhook-endpoints/{byPutId}", new { url = byPut.Url(), enabled = false }))
+        await Client.PostOk($"/api/v1/webhook-endpoints/{byPostId}/disable", new { }, HttpStatusCode.OK);
+        (await Client.PutAsJsonAsync($"/api/v1/webhook-endpoints/{byPutId}", new { url = byPut.Url(), enabled = false }))
             .EnsureSuccessStatusCode();
         // Disabling an endpoint that is already disabled is no news.
-        await _client.PostOk($"/api/v1/webhook-endpoints/{byPostId}/disable", new { }, HttpStatusCode.OK);
+        await Client.PostOk($"/api/v1/webhook-endpoints/{byPostId}/disable", new { }, HttpStatusCode.OK);
 
         await monitor.WaitForAsync(2);
         await monitor.AssertStillAsync(2);
