@@ -1,6 +1,6 @@
 using System.Globalization;
-using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Mvc.RazorPages;
+using Microsoft.AspNetCore.Mvc;
 using Microsoft.EntityFrameworkCore;
 using Referloop.Dashboard.Shared;
 using Referloop.Storage;
@@ -22,8 +22,7 @@ public sealed class AnalyticsModel(ReferloopDb db, CampaignAnalytics analytics) 
 
     public async Task<IActionResult> OnGetAsync(CancellationToken ct)
     {
-        Campaigns = (await db.Campaigns.AsNoTracking().OrderByDescending(c => c.Id).Select(c => new { c.Id, c.Name }).Take(500).ToListAsync(ct))
-            .Select(c => (c.Id, c.Name)).ToList();
+        Campaigns = await CampaignChoices.NewestFirstAsync(db, ct);
         if (string.IsNullOrEmpty(Campaign))
         {
             Campaign = null;

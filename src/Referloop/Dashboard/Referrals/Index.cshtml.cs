@@ -1,6 +1,7 @@
-using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Mvc.RazorPages;
+using Microsoft.AspNetCore.Mvc;
 using Microsoft.EntityFrameworkCore;
+using Referloop.Dashboard.Shared;
 using Referloop.Referrals;
 using Referloop.Storage;
 
@@ -39,8 +40,7 @@ public sealed class ReferralsIndexModel(ReferloopDb db) : PageModel
             Status = null;
         }
         Campaign = string.IsNullOrEmpty(Campaign) ? null : Campaign;
-        Campaigns = (await db.Campaigns.AsNoTracking().OrderByDescending(c => c.Id).Select(c => new { c.Id, c.Name }).Take(500).ToListAsync(ct))
-            .Select(c => (c.Id, c.Name)).ToList();
+        Campaigns = await CampaignChoices.NewestFirstAsync(db, ct);
 
         var referrals = db.Referrals.AsNoTracking();
         if (Campaign is not null)

@@ -1,6 +1,7 @@
-using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Mvc.RazorPages;
+using Microsoft.AspNetCore.Mvc;
 using Microsoft.EntityFrameworkCore;
+using Referloop.Dashboard.Shared;
 using Referloop.Rewards;
 using Referloop.Storage;
 
@@ -41,8 +42,7 @@ public sealed class RewardsIndexModel(ReferloopDb db, TimeProvider clock) : Page
         }
         Paid = Paid is "paid" or "unpaid" ? Paid : null;
         Campaign = string.IsNullOrEmpty(Campaign) ? null : Campaign;
-        Campaigns = (await db.Campaigns.AsNoTracking().OrderByDescending(c => c.Id).Select(c => new { c.Id, c.Name }).Take(500).ToListAsync(ct))
-            .Select(c => (c.Id, c.Name)).ToList();
+        Campaigns = await CampaignChoices.NewestFirstAsync(db, ct);
 
         var rewards = db.Rewards.AsNoTracking();
         if (Campaign is not null)
