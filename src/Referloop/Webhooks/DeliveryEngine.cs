@@ -5,24 +5,37 @@ using Referloop.Storage;
 
 namespace Referloop.Webhooks;
 
+/// <summary>A delivery this instance holds, with what sending it needs, until its lease ends.</summary>
+public sealed record ClaimedDelivery(string Id, OutboxMessage Message, WebhookEndpoint Endpoint, DateTimeOffset ClaimedUntil);
+
 /// <summary>
 /// The delivery loop of one server instance:
 /// <list type="number">
 /// <item>fan-out: undispatched outbox messages become one delivery per subscribed endpoint, and are marked
-/// dispatched in the same transaction, so a crash at any point leaves either both or neither;</item>
-/// <item>claim: due deliveries are leased to this instance (<c>FOR UPDATE SKIP LOCKED</c> on PostgreSQL, so
-/// instances never take the same row; a dead instance's lease simply runs out);</item>
-/// <item>send: each claimed delivery is attempted within the overall and per-endpoint bounds.</item>
+/// dispatched in the same transaction, so a crash at any point leaves either both or neither. The new deliveries
+/// are leased to this instance at once (as far as it has room), so a fresh event's first attempt needs no claim;</item>
+/// <item>claim: due deliveries are leased to this instance in batches (<c>FOR UPDATE SKIP LOCKED</c> on PostgreSQL,
+/// so instances never take the same row; a dead instance's lease simply runs out) and read with their message and
+/// endpoint in one query;</item>
+/// <item>send: held deliveries start as soon as a slot is free, within the overall and per-endpoint bounds; a
+/// finished one starts the next without waiting for the loop.</item>
 /// </list>
-/// It sleeps until a local write pokes <see cref="OutboxSignal"/> or the poll interval passes; due-ness is always
-/// judged by the injected <see cref="TimeProvider"/>.
+/// It sleeps until a local write pokes <see cref="OutboxSignal"/>, a finished attempt leaves room for more, or the
+/// poll interval passes; due-ness is always judged by the injected <see cref="TimeProvider"/>.
 /// </summary>
-public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender sender, OutboxSignal signal, DeliveryWriteLock writes,
+public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender sender, OutboxSignal signal,
     TimeProvider clock, IOptions<WebhookOptions> options, ILogger<DeliveryEngine> log) : BackgroundService
 {
     private readonly WebhookOptions _options = options.Value;
-    private readonly SemaphoreSlim _slots = new(Math.Max(1, options.Value.MaxConcurrency));
     private readonly ConcurrentDictionary<string, Task> _inFlight = new();
+
+    // Guarded by _lock: what this instance holds (waiting in _ready or in flight) and how much of it runs per endpoint.
+    private readonly Lock _lock = new();
+    private readonly List<ClaimedDelivery> _ready = [];
+    private readonly HashSet<string> _held = [];
+    private readonly Dictionary<string, int> _runningPerEndpoint = [];
+    private int _running;
+    private CancellationToken _stopping;
     private long _attempts;
 
     public string InstanceId { get; } = options.Value.InstanceId
@@ -31,12 +44,22 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
     /// <summary>Deliveries this instance has attempted since it started.</summary>
     public long Attempts => Interlocked.Read(ref _attempts);
 
+    private int MaxConcurrency => Math.Max(1, _options.MaxConcurrency);
+    private int PerEndpoint => Math.Max(1, _options.MaxConcurrencyPerEndpoint);
+
+    /// <summary>Held at most: two rounds of every slot, so a slot never waits for a claim.</summary>
+    private int MaxHeld => MaxConcurrency * 2;
+
+    /// <summary>Held at most per endpoint and claim, so one busy endpoint leaves room for the others.</summary>
+    private int MaxHeldPerEndpoint => PerEndpoint * 4;
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         if (!_options.DeliveryEnabled)
         {
             return;
         }
+        _stopping = stoppingToken;
         await Task.Yield();
         while (!stoppingToken.IsCancellationRequested)
         {
@@ -57,7 +80,7 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
             try
             {
                 // Independent of the fan-out: a failing batch must not stop retries of what is already queued.
-                moreWork |= await ClaimAndStartAsync(stoppingToken);
+                moreWork |= await ClaimAsync(stoppingToken);
             }
             catch (Exception e) when (!stoppingToken.IsCancellationRequested)
             {
@@ -67,6 +90,7 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
             {
                 break;
             }
+            StartReady();
             if (!moreWork)
             {
                 try
@@ -108,6 +132,14 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
         }
     }
 
+    private int Room()
+    {
+        lock (_lock)
+        {
+            return MaxHeld - _held.Count;
+        }
+    }
+
     /// <summary>Turns one batch of outbox messages into deliveries; returns how many messages it dispatched.</summary>
     internal async Task<int> FanOutAsync(CancellationToken ct)
     {
@@ -118,7 +150,6 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
         {
             return 0;
         }
-        using var turn = await writes.TakeAsync(ct);
         await using var transaction = await db.Database.BeginTransactionAsync(ct);
         var size = _options.FanOutBatchSize;
         var batch = db.Database.IsNpgsql()
@@ -132,17 +163,31 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
         }
         var endpoints = await db.WebhookEndpoints.AsNoTracking().Where(e => e.Enabled).ToListAsync(ct);
         var now = clock.GetUtcNow();
+        var until = now + _options.ClaimLease;
+        var room = _options.DeliveryEnabled ? Room() : 0;
+        var perEndpoint = new Dictionary<string, int>();
+        var claimed = new List<ClaimedDelivery>();
         foreach (var message in batch)
         {
             foreach (var endpoint in endpoints.Where(e => e.Wants(message)))
             {
+                var id = Ids.New("dlv");
+                var held = perEndpoint.GetValueOrDefault(endpoint.Id);
+                var claim = claimed.Count < room && held < MaxHeldPerEndpoint;
+                if (claim)
+                {
+                    perEndpoint[endpoint.Id] = held + 1;
+                    claimed.Add(new ClaimedDelivery(id, message, endpoint, until));
+                }
                 db.WebhookDeliveries.Add(new WebhookDelivery
                 {
-                    Id = Ids.New("dlv"),
+                    Id = id,
                     MessageId = message.Id,
                     EndpointId = endpoint.Id,
                     Status = DeliveryStatus.Pending,
                     NextAttemptAt = now,
+                    ClaimedBy = claim ? InstanceId : null,
+                    ClaimedUntil = claim ? until : null,
                     CreatedAt = now,
                     UpdatedAt = now,
                 });
@@ -151,61 +196,146 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
         }
         await db.SaveChangesAsync(ct);
         await transaction.CommitAsync(ct);
+        Hold(claimed);
         return batch.Count;
     }
 
-    /// <summary>Claims as many due deliveries as there are free slots and starts them; true when slots ran out.</summary>
-    private async Task<bool> ClaimAndStartAsync(CancellationToken ct)
+    /// <summary>Leases due deliveries while this instance has room; true when it filled its room (there may be more).</summary>
+    private async Task<bool> ClaimAsync(CancellationToken ct)
     {
-        var free = _slots.CurrentCount;
-        if (free == 0)
+        int room;
+        lock (_lock)
+        {
+            // Below one round of slots held: claim the next batch before the slots run dry.
+            if (_held.Count >= MaxConcurrency)
+            {
+                return false;
+            }
+            room = MaxHeld - _held.Count;
+        }
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<ReferloopDb>();
+        var now = clock.GetUtcNow();
+        var until = now + _options.ClaimLease;
+        var ids = await ClaimAsync(db, InstanceId, now, _options.ClaimLease, room, MaxHeldPerEndpoint, ct);
+        if (ids.Count == 0)
         {
             return false;
         }
-        List<string> claimed;
-        await using (var scope = scopes.CreateAsyncScope())
+        var rows = await db.WebhookDeliveries.AsNoTracking()
+            .Where(d => ids.Contains(d.Id))
+            .Select(d => new { d.Id, d.Status, d.Message, d.Endpoint })
+            .ToListAsync(ct);
+        var disabled = rows.Where(r => !r.Endpoint!.Enabled).ToList();
+        foreach (var row in disabled)
         {
-            var db = scope.ServiceProvider.GetRequiredService<ReferloopDb>();
-            using var turn = await writes.TakeAsync(ct);
-            claimed = await ClaimAsync(db, InstanceId, clock.GetUtcNow(), _options.ClaimLease, free,
-                _options.MaxConcurrencyPerEndpoint, ct);
+            await EndpointState.FailDisabledAsync(db, row.Id, row.Endpoint!, now, ct);
         }
-        var started = 0;
-        foreach (var id in claimed)
-        {
-            // A lease that ran out while this instance was still sending it (a long wait, or a test's clock jump)
-            // comes back to its holder: it is already in hand.
-            if (_inFlight.ContainsKey(id) || !_slots.Wait(0))
-            {
-                continue;
-            }
-            started++;
-            _inFlight[id] = Task.Run(() => RunAsync(id, ct), CancellationToken.None);
-        }
-        return started > 0 && started == free;
+        Hold(rows.Where(r => r.Endpoint!.Enabled && r.Status == DeliveryStatus.Pending)
+            .OrderBy(r => ids.IndexOf(r.Id))
+            .Select(r => new ClaimedDelivery(r.Id, r.Message!, r.Endpoint!, until))
+            .ToList());
+        return ids.Count >= room;
     }
 
-    private async Task RunAsync(string deliveryId, CancellationToken ct)
+    private void Hold(List<ClaimedDelivery> claimed)
+    {
+        if (claimed.Count == 0)
+        {
+            return;
+        }
+        lock (_lock)
+        {
+            foreach (var delivery in claimed)
+            {
+                if (_held.Add(delivery.Id))
+                {
+                    _ready.Add(delivery);
+                }
+                else
+                {
+                    // A lease that ran out while this instance still held it (a long wait, or a test's clock jump)
+                    // comes back to its holder: it is already in hand, under the new lease.
+                    var waiting = _ready.FindIndex(d => d.Id == delivery.Id);
+                    if (waiting >= 0)
+                    {
+                        _ready[waiting] = delivery;
+                    }
+                }
+            }
+        }
+        StartReady();
+    }
+
+    /// <summary>Starts held deliveries, oldest first, while slots are free and their endpoint is below its bound.</summary>
+    private void StartReady()
+    {
+        lock (_lock)
+        {
+            var now = clock.GetUtcNow();
+            // An attempt starts only with time left on its lease; one too close to its end is left to be claimed again.
+            var margin = TimeSpan.FromTicks(Math.Min(_options.Timeout.Ticks, _options.ClaimLease.Ticks / 2));
+            for (var i = 0; i < _ready.Count && _running < MaxConcurrency && !_stopping.IsCancellationRequested;)
+            {
+                var delivery = _ready[i];
+                if (now + margin > delivery.ClaimedUntil)
+                {
+                    _ready.RemoveAt(i);
+                    _held.Remove(delivery.Id);
+                    continue;
+                }
+                var running = _runningPerEndpoint.GetValueOrDefault(delivery.Endpoint.Id);
+                if (running >= PerEndpoint)
+                {
+                    i++;
+                    continue;
+                }
+                _ready.RemoveAt(i);
+                _runningPerEndpoint[delivery.Endpoint.Id] = running + 1;
+                _running++;
+                _inFlight[delivery.Id] = Task.Run(() => RunAsync(delivery), CancellationToken.None);
+            }
+        }
+    }
+
+    private async Task RunAsync(ClaimedDelivery delivery)
     {
         try
         {
-            if (await sender.DeliverAsync(deliveryId, ct))
-            {
-                Interlocked.Increment(ref _attempts);
-            }
+            await sender.DeliverAsync(delivery, _stopping);
+            Interlocked.Increment(ref _attempts);
         }
-        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
         {
         }
         catch (Exception e)
         {
-            log.LogError(e, "Delivering {DeliveryId} failed unexpectedly; its claim will expire and it will be retried", deliveryId);
+            log.LogError(e, "Delivering {DeliveryId} failed unexpectedly; its claim will expire and it will be retried", delivery.Id);
         }
         finally
         {
-            _inFlight.TryRemove(deliveryId, out _);
-            _slots.Release();
-            signal.Poke();
+            bool lowOnWork;
+            lock (_lock)
+            {
+                _inFlight.TryRemove(delivery.Id, out _);
+                _held.Remove(delivery.Id);
+                _running--;
+                var running = _runningPerEndpoint[delivery.Endpoint.Id] - 1;
+                if (running == 0)
+                {
+                    _runningPerEndpoint.Remove(delivery.Endpoint.Id);
+                }
+                else
+                {
+                    _runningPerEndpoint[delivery.Endpoint.Id] = running;
+                }
+                lowOnWork = _held.Count < MaxConcurrency;
+            }
+            StartReady();
+            if (lowOnWork)
+            {
+                signal.Poke();
+            }
         }
     }
 
@@ -253,52 +383,5 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
             WHERE "Id" IN (SELECT "Id" FROM ranked WHERE rank <= {perEndpoint} ORDER BY "NextAttemptAt" LIMIT {limit})
             RETURNING "Id" AS "Value"
             """).ToListAsync(ct);
-    }
-}
-
-/// <summary>
-/// On SQLite the delivery engine's writes in this instance (fan-out, claims, attempt records) take turns. SQLite has
-/// one writer at a time anyway (and <see cref="Storage.SqliteWriteQueue"/> keeps the process's writers from sleeping on
-/// SQLITE_BUSY); taking turns here, before a transaction starts, is what lets the attempts that finish while one
-/// batch is written gather into the next one. On PostgreSQL a turn is always free: row locks keep writers apart, and
-/// serialising their round trips would only make them wait.
-/// </summary>
-public sealed class DeliveryWriteLock(IConfiguration configuration)
-{
-    private readonly SemaphoreSlim? _turn =
-        (configuration["Database:Provider"] ?? "sqlite").Trim().Equals("sqlite", StringComparison.OrdinalIgnoreCase)
-            ? new SemaphoreSlim(1, 1)
-            : null;
-
-    public async Task<IDisposable> TakeAsync(CancellationToken ct)
-    {
-        if (_turn is null)
-        {
-            return Free.Instance;
-        }
-        await _turn.WaitAsync(ct);
-        return new Turn(_turn);
-    }
-
-    private sealed class Free : IDisposable
-    {
-        public static readonly Free Instance = new();
-
-        public void Dispose()
-        {
-        }
-    }
-
-    private sealed class Turn(SemaphoreSlim turn) : IDisposable
-    {
-        private int _released;
-
-        public void Dispose()
-        {
-            if (Interlocked.Exchange(ref _released, 1) == 0)
-            {
-                turn.Release();
-            }
-        }
     }
 }

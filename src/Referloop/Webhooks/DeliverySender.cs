@@ -22,7 +22,7 @@ internal sealed record AttemptOutcome(string RequestId, string Method, string Ur
 /// (done, failed, or when to try again) and the endpoint's health, in one transaction (shared with the other
 /// attempts that finished meanwhile).
 /// </summary>
-public sealed class DeliverySender(IServiceScopeFactory scopes, IHttpClientFactory httpClients, DeliveryWriteLock writes,
+public sealed class DeliverySender(IServiceScopeFactory scopes, IHttpClientFactory httpClients,
     TimeProvider clock, WebhookKeys keys, IOptions<WebhookOptions> options, ILogger<DeliverySender> log)
 {
     public const string ClientName = "webhooks";
@@ -32,33 +32,41 @@ public sealed class DeliverySender(IServiceScopeFactory scopes, IHttpClientFacto
     private readonly ConcurrentDictionary<string, (int Rate, RateLimiter Limiter)> _rateLimiters = new();
     private readonly ConcurrentQueue<PendingRecord> _toRecord = new();
 
-    /// <summary>Attempts recorded in one transaction at most.</summary>
-    private const int MaxRecordBatch = 100;
+    // One writer of attempt records at a time, on every database: while it writes, the attempts that finish queue up
+    // and go into its next transaction together.
+    private readonly SemaphoreSlim _recordTurn = new(1, 1);
 
-    /// <summary>Sends a delivery this instance has claimed; returns false when it was no longer pending.</summary>
+    /// <summary>Attempts recorded in one transaction at most.</summary>
+    private const int MaxRecordBatch = 200;
+
+    /// <summary>Sends a delivery by id (a test message); returns false when it was no longer pending.</summary>
     public async Task<bool> DeliverAsync(string deliveryId, CancellationToken ct)
     {
-        await using var scope = scopes.CreateAsyncScope();
-        var db = scope.ServiceProvider.GetRequiredService<ReferloopDb>();
-        var delivery = await db.WebhookDeliveries.AsNoTracking()
-            .Include(d => d.Message).Include(d => d.Endpoint)
-            .FirstOrDefaultAsync(d => d.Id == deliveryId, ct);
-        if (delivery is null || delivery.Status != DeliveryStatus.Pending)
+        WebhookDelivery? delivery;
+        await using (var scope = scopes.CreateAsyncScope())
         {
-            return false;
+            var db = scope.ServiceProvider.GetRequiredService<ReferloopDb>();
+            delivery = await db.WebhookDeliveries.AsNoTracking()
+                .Include(d => d.Message).Include(d => d.Endpoint)
+                .FirstOrDefaultAsync(d => d.Id == deliveryId, ct);
+            if (delivery is null || delivery.Status != DeliveryStatus.Pending)
+            {
+                return false;
+            }
+            if (!delivery.Endpoint!.Enabled)
+            {
+                await EndpointState.FailDisabledAsync(db, delivery.Id, delivery.Endpoint, clock.GetUtcNow(), ct);
+                return false;
+            }
         }
-        var endpoint = delivery.Endpoint!;
-        if (!endpoint.Enabled)
-        {
-            await db.WebhookDeliveries.Where(d => d.Id == deliveryId).ExecuteUpdateAsync(s => s
-                .SetProperty(d => d.Status, DeliveryStatus.Failed)
-                .SetProperty(d => d.LastError, "The endpoint is disabled: " + endpoint.DisabledReason)
-                .SetProperty(d => d.ClaimedBy, (string?)null)
-                .SetProperty(d => d.ClaimedUntil, (DateTimeOffset?)null)
-                .SetProperty(d => d.CompletedAt, clock.GetUtcNow()), ct);
-            return false;
-        }
+        await DeliverAsync(new ClaimedDelivery(delivery.Id, delivery.Message!, delivery.Endpoint!, delivery.ClaimedUntil ?? clock.GetUtcNow()), ct);
+        return true;
+    }
 
+    /// <summary>Makes one attempt of a delivery this instance holds and records it.</summary>
+    public async Task DeliverAsync(ClaimedDelivery delivery, CancellationToken ct)
+    {
+        var endpoint = delivery.Endpoint;
         var gate = _endpointGates.GetOrAdd(endpoint.Id, _ => new SemaphoreSlim(Math.Max(1, options.Value.MaxConcurrencyPerEndpoint)));
         AttemptOutcome outcome;
         await gate.WaitAsync(ct);
@@ -69,15 +77,14 @@ public sealed class DeliverySender(IServiceScopeFactory scopes, IHttpClientFacto
                 // Real time on purpose: a rate limit protects the receiver, who lives in real time.
                 using var lease = await RateLimiter(endpoint.Id, rate).AcquireAsync(1, ct);
             }
-            outcome = await SendAsync(endpoint, delivery.Message!, ct);
+            outcome = await SendAsync(endpoint, delivery.Message, ct);
         }
         finally
         {
             gate.Release();
         }
 
-        await RecordAsync(deliveryId, outcome, ct);
-        return true;
+        await RecordAsync(new PendingRecord(delivery.Id, delivery.Message, outcome), ct);
     }
 
     /// <summary>
@@ -87,26 +94,27 @@ public sealed class DeliverySender(IServiceScopeFactory scopes, IHttpClientFacto
     /// turn to write takes everything queued so far; returns once this attempt is recorded. The records are written
     /// whatever becomes of the caller that happens to write them: they are other attempts' too, and were made.
     /// </summary>
-    private async Task RecordAsync(string deliveryId, AttemptOutcome outcome, CancellationToken ct)
+    private async Task RecordAsync(PendingRecord mine, CancellationToken ct)
     {
-        var mine = new PendingRecord(deliveryId, outcome);
         _toRecord.Enqueue(mine);
         while (!mine.Done.Task.IsCompleted)
         {
-            using var turn = await writes.TakeAsync(ct);
-            if (!mine.Done.Task.IsCompleted)
+            await _recordTurn.WaitAsync(ct);
+            try
             {
-                var batch = new List<PendingRecord>();
-                while (batch.Count < MaxRecordBatch && _toRecord.TryDequeue(out var next))
+                if (!mine.Done.Task.IsCompleted)
                 {
-                    batch.Add(next);
+                    var batch = new List<PendingRecord>();
+                    while (batch.Count < MaxRecordBatch && _toRecord.TryDequeue(out var next))
+                    {
+                        batch.Add(next);
+                    }
+                    await RecordBatchAsync(batch);
                 }
-                if (batch.Count == 0)
-                {
-                    // Without exclusive turns (PostgreSQL) another caller may be writing this attempt right now.
-                    break;
-                }
-                await RecordBatchAsync(batch);
+            }
+            finally
+            {
+                _recordTurn.Release();
             }
         }
         await mine.Done.Task.WaitAsync(ct);
@@ -118,15 +126,7 @@ public sealed class DeliverySender(IServiceScopeFactory scopes, IHttpClientFacto
         {
             try
             {
-                await using var scope = scopes.CreateAsyncScope();
-                var db = scope.ServiceProvider.GetRequiredService<ReferloopDb>();
-                var handlers = scope.ServiceProvider.GetServices<IAcknowledgementHandler>().ToList();
-                await using var transaction = await db.Database.BeginTransactionAsync(CancellationToken.None);
-                foreach (var record in batch)
-                {
-                    await ApplyAsync(db, record.DeliveryId, record.Outcome, handlers, CancellationToken.None);
-                }
-                await transaction.CommitAsync(CancellationToken.None);
+                await WriteAsync(batch, forceRetry: false, CancellationToken.None);
                 batch.ForEach(record => record.Done.TrySetResult());
                 return;
             }
@@ -140,7 +140,7 @@ public sealed class DeliverySender(IServiceScopeFactory scopes, IHttpClientFacto
         {
             try
             {
-                await RecordOneAsync(record.DeliveryId, record.Outcome, CancellationToken.None);
+                await RecordOneAsync(record, CancellationToken.None);
                 record.Done.TrySetResult();
             }
             catch (Exception e)
@@ -150,29 +150,28 @@ public sealed class DeliverySender(IServiceScopeFactory scopes, IHttpClientFacto
         }
     }
 
-    private async Task RecordOneAsync(string deliveryId, AttemptOutcome outcome, CancellationToken ct)
+    private async Task RecordOneAsync(PendingRecord record, CancellationToken ct)
     {
-        await using var scope = scopes.CreateAsyncScope();
-        var db = scope.ServiceProvider.GetRequiredService<ReferloopDb>();
-        var handlers = scope.ServiceProvider.GetServices<IAcknowledgementHandler>();
         try
         {
-            await RecordAsync(db, deliveryId, outcome, handlers, ct);
+            await WriteAsync([record], forceRetry: false, ct);
         }
-        catch (Exception e) when (outcome.Succeeded && !ct.IsCancellationRequested)
+        catch (Exception e) when (record.Outcome.Succeeded && !ct.IsCancellationRequested)
         {
             // The receiver acknowledged but releasing what waited for it failed: keep the delivery going, so the
             // acknowledgement is asked for (and the hook run) again rather than lost.
-            log.LogError(e, "Recording the acknowledged delivery {DeliveryId} failed; it will be retried", deliveryId);
-            db.ChangeTracker.Clear();
-            await RecordAsync(db, deliveryId, outcome with
+            log.LogError(e, "Recording the acknowledged delivery {DeliveryId} failed; it will be retried", record.DeliveryId);
+            await WriteAsync([record with
             {
-                Error = "The receiver answered 2xx, but recording the acknowledgement failed: " + e.Message,
-            }, [], ct, forceRetry: true);
+                Outcome = record.Outcome with
+                {
+                    Error = "The receiver answered 2xx, but recording the acknowledgement failed: " + e.Message,
+                },
+            }], forceRetry: true, ct);
         }
     }
 
-    private sealed record PendingRecord(string DeliveryId, AttemptOutcome Outcome)
+    private sealed record PendingRecord(string DeliveryId, OutboxMessage Message, AttemptOutcome Outcome)
     {
         public TaskCompletionSource Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
@@ -280,28 +279,56 @@ public sealed class DeliverySender(IServiceScopeFactory scopes, IHttpClientFacto
         return read == 0 ? null : Encoding.UTF8.GetString(buffer, 0, read);
     }
 
-    private async Task RecordAsync(ReferloopDb db, string deliveryId, AttemptOutcome outcome,
-        IEnumerable<IAcknowledgementHandler> handlers, CancellationToken ct, bool forceRetry = false)
+    /// <summary>Writes attempts and their consequences in one transaction: one read of their rows, one save.</summary>
+    private async Task WriteAsync(IReadOnlyList<PendingRecord> records, bool forceRetry, CancellationToken ct)
     {
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<ReferloopDb>();
         await using var transaction = await db.Database.BeginTransactionAsync(ct);
-        await ApplyAsync(db, deliveryId, outcome, handlers, ct, forceRetry);
+        var ids = records.Select(r => r.DeliveryId).ToList();
+        var deliveries = await db.WebhookDeliveries.Include(d => d.Endpoint)
+            .Where(d => ids.Contains(d.Id))
+            .ToDictionaryAsync(d => d.Id, ct);
+        var now = clock.GetUtcNow();
+        var disabled = new List<(string EndpointId, string Reason)>();
+        var acknowledged = new List<OutboxMessage>();
+        foreach (var record in records)
+        {
+            // Missing when the endpoint was deleted (with its log) while this attempt was on the wire.
+            if (deliveries.TryGetValue(record.DeliveryId, out var delivery))
+            {
+                var disableReason = Apply(db, delivery, record.Message, record.Outcome, now, forceRetry);
+                if (disableReason is not null)
+                {
+                    disabled.Add((delivery.EndpointId, disableReason));
+                }
+                if (delivery.Status == DeliveryStatus.Succeeded && !delivery.IsTest)
+                {
+                    acknowledged.Add(record.Message);
+                }
+            }
+        }
+        await db.SaveChangesAsync(ct);
+        foreach (var (endpointId, reason) in disabled)
+        {
+            await EndpointState.FailPendingAsync(db, endpointId, "The endpoint was disabled: " + reason, now, ct);
+        }
+        if (acknowledged.Count > 0)
+        {
+            var handlers = scope.ServiceProvider.GetServices<IAcknowledgementHandler>().ToList();
+            foreach (var message in acknowledged)
+            {
+                await DeliveryAcknowledgements.OnAcknowledgedAsync(handlers, db, message, ct);
+            }
+        }
         await transaction.CommitAsync(ct);
     }
 
-    /// <summary>Writes one attempt and its consequences inside the caller's transaction.</summary>
-    private async Task ApplyAsync(ReferloopDb db, string deliveryId, AttemptOutcome outcome,
-        IEnumerable<IAcknowledgementHandler> handlers, CancellationToken ct, bool forceRetry = false)
+    /// <summary>Applies one attempt to its delivery and endpoint; returns why the endpoint is now disabled, if it is.</summary>
+    private string? Apply(ReferloopDb db, WebhookDelivery delivery, OutboxMessage message, AttemptOutcome outcome,
+        DateTimeOffset now, bool forceRetry)
     {
-        var now = clock.GetUtcNow();
-        var delivery = await db.WebhookDeliveries.Include(d => d.Message).Include(d => d.Endpoint)
-            .FirstOrDefaultAsync(d => d.Id == deliveryId, ct);
-        if (delivery is null)
-        {
-            // The endpoint was deleted (with its log) while this attempt was on the wire.
-            return;
-        }
         var endpoint = delivery.Endpoint!;
-
         delivery.Attempts++;
         delivery.Round++;
         db.WebhookAttempts.Add(new WebhookAttempt
@@ -365,7 +392,6 @@ public sealed class DeliverySender(IServiceScopeFactory scopes, IHttpClientFacto
 
         // Not for test messages, and never for an operational event: otherwise an endpoint that fails to take
         // message.attempt.exhausted would raise another one for every one it fails to take.
-        var message = delivery.Message!;
         if (exhausted && !delivery.IsTest && !EventTypes.IsOperational(message.Type))
         {
             Outbox.AddAbout(db, EventTypes.MessageAttemptExhausted, endpoint, message.CampaignId,
@@ -376,24 +402,17 @@ public sealed class DeliverySender(IServiceScopeFactory scopes, IHttpClientFacto
 
         // Even while delivering an operational event: a disabling is a change of state that happens once per
         // endpoint until someone enables it again, so it cannot repeat by itself.
-        if (disableReason is not null && endpoint.Enabled)
+        if (disableReason is null || !endpoint.Enabled)
         {
-            endpoint.Enabled = false;
-            endpoint.DisabledAt = now;
-            endpoint.DisabledReason = disableReason;
-            endpoint.UpdatedAt = now;
-            EndpointState.AddDisabledEvent(db, endpoint, disableCode, disableReason, now);
-            log.LogWarning("Webhook endpoint {EndpointId} disabled: {Reason}", endpoint.Id, disableReason);
+            return null;
         }
-        await db.SaveChangesAsync(ct);
-        if (disableReason is not null)
-        {
-            await EndpointState.FailPendingAsync(db, endpoint.Id, "The endpoint was disabled: " + disableReason, now, ct);
-        }
-        if (delivery.Status == DeliveryStatus.Succeeded && !delivery.IsTest)
-        {
-            await DeliveryAcknowledgements.OnAcknowledgedAsync(handlers, db, message, ct);
-        }
+        endpoint.Enabled = false;
+        endpoint.DisabledAt = now;
+        endpoint.DisabledReason = disableReason;
+        endpoint.UpdatedAt = now;
+        EndpointState.AddDisabledEvent(db, endpoint, disableCode, disableReason, now);
+        log.LogWarning("Webhook endpoint {EndpointId} disabled: {Reason}", endpoint.Id, disableReason);
+        return disableReason;
     }
 }
 
@@ -430,6 +449,16 @@ internal static class EndpointState
     public static void AddDisabledEvent(ReferloopDb db, WebhookEndpoint endpoint, string reason, string detail, DateTimeOffset now) =>
         Outbox.AddAbout(db, EventTypes.EndpointDisabled, endpoint, endpoint.CampaignId,
             new EndpointDisabledData(EndpointRef.From(endpoint), reason, detail, now), now);
+
+    /// <summary>Ends one delivery claimed before its endpoint was disabled, as the endpoint's other pending ones were.</summary>
+    public static Task<int> FailDisabledAsync(ReferloopDb db, string deliveryId, WebhookEndpoint endpoint, DateTimeOffset now,
+        CancellationToken ct) =>
+        db.WebhookDeliveries.Where(d => d.Id == deliveryId).ExecuteUpdateAsync(s => s
+            .SetProperty(d => d.Status, DeliveryStatus.Failed)
+            .SetProperty(d => d.LastError, "The endpoint is disabled: " + endpoint.DisabledReason)
+            .SetProperty(d => d.ClaimedBy, (string?)null)
+            .SetProperty(d => d.ClaimedUntil, (DateTimeOffset?)null)
+            .SetProperty(d => d.CompletedAt, now), ct);
 
     /// <summary>Ends the pending deliveries of a disabled endpoint; "recover" re-queues them once it is enabled again.</summary>
     public static Task<int> FailPendingAsync(ReferloopDb db, string endpointId, string reason, DateTimeOffset now, CancellationToken ct) =>

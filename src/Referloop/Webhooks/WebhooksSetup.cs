@@ -15,7 +15,6 @@ public static class WebhooksSetup
         services.AddSingleton<IWebhookDns, SystemWebhookDns>();
         services.AddSingleton<NetworkGuard>();
         services.AddSingleton<WebhookKeys>();
-        services.AddSingleton<DeliveryWriteLock>();
         services.AddSingleton<DeliverySender>();
         services.AddSingleton<DeliveryEngine>();
         services.AddHostedService(sp => sp.GetRequiredService<DeliveryEngine>());
