@@ -152,11 +152,12 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
         }
         await using var transaction = await db.Database.BeginTransactionAsync(ct);
         var size = _options.FanOutBatchSize;
+        // Read untracked and marked dispatched with one statement: tracking each message's change costs more than it saves.
         var batch = db.Database.IsNpgsql()
             ? await db.Outbox.FromSql($"""
                 SELECT * FROM outbox WHERE "DispatchedAt" IS NULL ORDER BY "Id" LIMIT {size} FOR UPDATE SKIP LOCKED
-                """).ToListAsync(ct)
-            : await db.Outbox.Where(m => m.DispatchedAt == null).OrderBy(m => m.Id).Take(size).ToListAsync(ct);
+                """).AsNoTracking().ToListAsync(ct)
+            : await db.Outbox.AsNoTracking().Where(m => m.DispatchedAt == null).OrderBy(m => m.Id).Take(size).ToListAsync(ct);
         if (batch.Count == 0)
         {
             return 0;
@@ -194,6 +195,8 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
             }
             message.DispatchedAt = now;
         }
+        var dispatched = batch.Select(m => m.Id).ToList();
+        await db.Outbox.Where(m => dispatched.Contains(m.Id)).ExecuteUpdateAsync(s => s.SetProperty(m => m.DispatchedAt, now), ct);
         await db.SaveChangesAsync(ct);
         await transaction.CommitAsync(ct);
         Hold(claimed);
@@ -298,12 +301,21 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
         }
     }
 
+    /// <summary>
+    /// Sends, then frees the slot for the next delivery while this attempt waits for its record to be written with
+    /// the others that finish meanwhile. The delivery stays held (and counted against what this instance claims)
+    /// until it is recorded; a crash before that makes it again, which is what at-least-once allows.
+    /// </summary>
     private async Task RunAsync(ClaimedDelivery delivery)
     {
+        var sending = true;
         try
         {
-            await sender.DeliverAsync(delivery, _stopping);
+            var outcome = await sender.AttemptAsync(delivery, _stopping);
             Interlocked.Increment(ref _attempts);
+            sending = false;
+            Finished(delivery, sending: true, recorded: false);
+            await sender.RecordAsync(delivery, outcome, _stopping);
         }
         catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
         {
@@ -314,11 +326,17 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
         }
         finally
         {
-            bool lowOnWork;
-            lock (_lock)
+            Finished(delivery, sending, recorded: true);
+        }
+    }
+
+    private void Finished(ClaimedDelivery delivery, bool sending, bool recorded)
+    {
+        bool lowOnWork;
+        lock (_lock)
+        {
+            if (sending)
             {
-                _inFlight.TryRemove(delivery.Id, out _);
-                _held.Remove(delivery.Id);
                 _running--;
                 var running = _runningPerEndpoint[delivery.Endpoint.Id] - 1;
                 if (running == 0)
@@ -329,13 +347,18 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
                 {
                     _runningPerEndpoint[delivery.Endpoint.Id] = running;
                 }
-                lowOnWork = _held.Count < MaxConcurrency;
             }
-            StartReady();
-            if (lowOnWork)
+            if (recorded)
             {
-                signal.Poke();
+                _inFlight.TryRemove(delivery.Id, out _);
+                _held.Remove(delivery.Id);
             }
+            lowOnWork = _held.Count < MaxConcurrency;
+        }
+        StartReady();
+        if (recorded && lowOnWork)
+        {
+            signal.Poke();
         }
     }
 

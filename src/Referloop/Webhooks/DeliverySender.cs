@@ -10,7 +10,7 @@ using Referloop.Storage;
 namespace Referloop.Webhooks;
 
 /// <summary>What one HTTP try came to.</summary>
-internal sealed record AttemptOutcome(string RequestId, string Method, string Url, int? StatusCode, long LatencyMs,
+public sealed record AttemptOutcome(string RequestId, string Method, string Url, int? StatusCode, long LatencyMs,
     string? ResponseExcerpt, string? Error, TimeSpan? RetryAfter)
 {
     public bool Succeeded => StatusCode is >= 200 and < 300;
@@ -64,11 +64,14 @@ public sealed class DeliverySender(IServiceScopeFactory scopes, IHttpClientFacto
     }
 
     /// <summary>Makes one attempt of a delivery this instance holds and records it.</summary>
-    public async Task DeliverAsync(ClaimedDelivery delivery, CancellationToken ct)
+    public async Task DeliverAsync(ClaimedDelivery delivery, CancellationToken ct) =>
+        await RecordAsync(delivery, await AttemptAsync(delivery, ct), ct);
+
+    /// <summary>Makes one attempt of a delivery this instance holds, within its endpoint's bounds; records nothing.</summary>
+    public async Task<AttemptOutcome> AttemptAsync(ClaimedDelivery delivery, CancellationToken ct)
     {
         var endpoint = delivery.Endpoint;
         var gate = _endpointGates.GetOrAdd(endpoint.Id, _ => new SemaphoreSlim(Math.Max(1, options.Value.MaxConcurrencyPerEndpoint)));
-        AttemptOutcome outcome;
         await gate.WaitAsync(ct);
         try
         {
@@ -77,14 +80,12 @@ public sealed class DeliverySender(IServiceScopeFactory scopes, IHttpClientFacto
                 // Real time on purpose: a rate limit protects the receiver, who lives in real time.
                 using var lease = await RateLimiter(endpoint.Id, rate).AcquireAsync(1, ct);
             }
-            outcome = await SendAsync(endpoint, delivery.Message, ct);
+            return await SendAsync(endpoint, delivery.Message, ct);
         }
         finally
         {
             gate.Release();
         }
-
-        await RecordAsync(new PendingRecord(delivery.Id, delivery.Message, outcome), ct);
     }
 
     /// <summary>
@@ -94,8 +95,9 @@ public sealed class DeliverySender(IServiceScopeFactory scopes, IHttpClientFacto
     /// turn to write takes everything queued so far; returns once this attempt is recorded. The records are written
     /// whatever becomes of the caller that happens to write them: they are other attempts' too, and were made.
     /// </summary>
-    private async Task RecordAsync(PendingRecord mine, CancellationToken ct)
+    public async Task RecordAsync(ClaimedDelivery delivery, AttemptOutcome outcome, CancellationToken ct)
     {
+        var mine = new PendingRecord(delivery.Id, delivery.Message, outcome);
         _toRecord.Enqueue(mine);
         while (!mine.Done.Task.IsCompleted)
         {
