@@ -219,6 +219,12 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<ReferloopDb>();
         var now = clock.GetUtcNow();
+        // A read first: the claim is a write, and on SQLite every write waits its turn behind the events being ingested.
+        if (!await db.WebhookDeliveries.AnyAsync(d => d.Status == DeliveryStatus.Pending && d.NextAttemptAt <= now
+                && (d.ClaimedUntil == null || d.ClaimedUntil < now), ct))
+        {
+            return false;
+        }
         var until = now + _options.ClaimLease;
         var ids = await ClaimAsync(db, InstanceId, now, _options.ClaimLease, room, MaxHeldPerEndpoint, ct);
         if (ids.Count == 0)
