@@ -100,6 +100,7 @@ public static class Outbox
             CreatedAt = now,
         };
         db.Outbox.Add(message);
+        OutboxSaveInterceptor.MessageAdded(db);
         return message;
     }
 
@@ -117,6 +118,7 @@ public static class Outbox
             CreatedAt = now,
         };
         db.Outbox.Add(message);
+        OutboxSaveInterceptor.MessageAdded(db);
         return message;
     }
 }

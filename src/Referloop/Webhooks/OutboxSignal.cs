@@ -38,8 +38,15 @@ public sealed class OutboxSignal
 /// </summary>
 internal sealed class OutboxSaveInterceptor(OutboxSignal signal) : ISaveChangesInterceptor, IDbTransactionInterceptor
 {
+    private static readonly ConditionalWeakTable<DbContext, object> Added = [];
     private static readonly ConditionalWeakTable<DbContext, object> PendingCommit = [];
     private static readonly ConditionalWeakTable<DbContext, object> Saving = [];
+
+    /// <summary>
+    /// Called by <see cref="Outbox"/> as it adds a message, so a save need not search the change tracker for one
+    /// (which would detect changes a second time on every save).
+    /// </summary>
+    public static void MessageAdded(DbContext context) => Added.AddOrUpdate(context, true);
 
     public InterceptionResult<int> SavingChanges(DbContextEventData eventData, InterceptionResult<int> result)
     {
@@ -84,7 +91,7 @@ internal sealed class OutboxSaveInterceptor(OutboxSignal signal) : ISaveChangesI
 
     private static void Remember(DbContext? context)
     {
-        if (context is not null && context.ChangeTracker.Entries<OutboxMessage>().Any(e => e.State == EntityState.Added))
+        if (context is not null && Added.Remove(context))
         {
             Saving.AddOrUpdate(context, true);
         }
