@@ -150,6 +150,8 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
         {
             return 0;
         }
+        // Nothing here recovers from a failed save inside the transaction, so a savepoint per save buys nothing.
+        db.Database.AutoSavepointsEnabled = false;
         await using var transaction = await db.Database.BeginTransactionAsync(ct);
         var size = _options.FanOutBatchSize;
         // Read untracked and marked dispatched with one statement: tracking each message's change costs more than it saves.

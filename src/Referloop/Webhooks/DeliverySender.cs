@@ -286,6 +286,8 @@ public sealed class DeliverySender(IServiceScopeFactory scopes, IHttpClientFacto
     {
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<ReferloopDb>();
+        // A failed batch is written again record by record in new transactions, so a savepoint per save buys nothing.
+        db.Database.AutoSavepointsEnabled = false;
         await using var transaction = await db.Database.BeginTransactionAsync(ct);
         var ids = records.Select(r => r.DeliveryId).ToList();
         var deliveries = await db.WebhookDeliveries.Include(d => d.Endpoint)
