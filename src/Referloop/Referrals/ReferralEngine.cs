@@ -34,6 +34,22 @@ public sealed class ReferralEngine(
 {
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
+    // The queries every event runs, compiled once instead of translated from their expression trees each time.
+    private static readonly Func<ReferloopDb, string, string?, string?, CancellationToken, Task<TrackedEvent?>> EarlierEvent =
+        EF.CompileAsyncQuery((ReferloopDb db, string campaignId, string? orderId, string? idempotencyKey, CancellationToken ct) =>
+            db.Events.AsNoTracking().FirstOrDefault(e => e.CampaignId == campaignId
+                && ((orderId != null && e.OrderId == orderId) || (idempotencyKey != null && e.IdempotencyKey == idempotencyKey))));
+
+    private static readonly Func<ReferloopDb, string, string, CancellationToken, Task<Participant?>> ParticipantByEmail =
+        EF.CompileAsyncQuery((ReferloopDb db, string campaignId, string email, CancellationToken ct) =>
+            db.Participants.FirstOrDefault(p => p.CampaignId == campaignId && p.Email == email));
+
+    private static readonly Func<ReferloopDb, string, CancellationToken, Task<Participant>> ParticipantById =
+        EF.CompileAsyncQuery((ReferloopDb db, string id, CancellationToken ct) => db.Participants.First(p => p.Id == id));
+
+    private static readonly Func<ReferloopDb, string, CancellationToken, Task<Referral?>> ReferralOfFriend =
+        EF.CompileAsyncQuery((ReferloopDb db, string friendId, CancellationToken ct) => db.Referrals.FirstOrDefault(r => r.FriendId == friendId));
+
     /// <summary>One unit of work over one referral.</summary>
     private sealed class Work(ReferralSnapshot snapshot, TrackedEvent? trackedEvent)
     {
@@ -72,10 +88,7 @@ public sealed class ReferralEngine(
         return await InTransactionAsync(async () =>
             {
                 var orderId = string.IsNullOrWhiteSpace(input.OrderId) ? null : input.OrderId.Trim();
-                var earlier = await db.Events.AsNoTracking()
-                    .Where(e => e.CampaignId == campaign.Id
-                        && ((orderId != null && e.OrderId == orderId) || (idempotencyKey != null && e.IdempotencyKey == idempotencyKey)))
-                    .FirstOrDefaultAsync(ct);
+                var earlier = await EarlierEvent(db, campaign.Id, orderId, idempotencyKey, ct);
                 if (earlier is not null)
                 {
                     return Replay(earlier);
@@ -127,13 +140,13 @@ public sealed class ReferralEngine(
 
     private async Task<EventOutcome> ProcessAsync(Campaign campaign, TrackedEvent tracked, string? couponCode, CancellationToken ct)
     {
-        var friend = await db.Participants.FirstOrDefaultAsync(p => p.CampaignId == campaign.Id && p.Email == tracked.Email, ct);
+        var friend = await ParticipantByEmail(db, campaign.Id, tracked.Email, ct);
         if (friend is not null)
         {
             // An advocate's own events are where the same-IP check learns their addresses.
             await FraudSignals.RecordIpAsync(db, friend.Id, tracked.Ip, clock.GetUtcNow(), ct);
         }
-        var referral = friend is null ? null : await db.Referrals.FirstOrDefaultAsync(r => r.FriendId == friend.Id, ct);
+        var referral = friend is null ? null : await ReferralOfFriend(db, friend.Id, ct);
         Work work;
         if (referral is null)
         {
@@ -150,12 +163,12 @@ public sealed class ReferralEngine(
             {
                 return NotAttributed(tracked, "the event is the advocate's own");
             }
-            friend = await ParticipantDirectory.JoinInvitedAsync(db, clock, urls, campaign, tracked.Email, tracked.Name, match.Advocate, ct);
+            friend = ParticipantDirectory.JoinInvited(db, clock, urls, campaign, friend, tracked.Email, tracked.Name, match.Advocate);
             work = await CreateReferralAsync(campaign, match, friend, tracked, couponCode, ct);
         }
         else
         {
-            var advocate = await db.Participants.FirstAsync(p => p.Id == referral.AdvocateId, ct);
+            var advocate = await ParticipantById(db, referral.AdvocateId, ct);
             var conversions = await AdvocateCounters.ReadAsync(db, advocate.Id, AdvocateCounters.Conversions, ct);
             work = new Work(new ReferralSnapshot(campaign, referral, advocate, friend!, conversions), tracked);
         }
@@ -229,7 +242,7 @@ public sealed class ReferralEngine(
         var conversions = await AdvocateCounters.ReadAsync(db, match.Advocate.Id, AdvocateCounters.Conversions, ct);
         var work = new Work(new ReferralSnapshot(campaign, referral, match.Advocate, friend, conversions), tracked);
         work.Snapshot.Emit(db, EventTypes.ReferralCreated, now);
-        await db.SaveChangesAsync(ct);
+        // Not saved yet: the referral is new to this unit of work (see MoveAsync), and its rows go out with the rest.
 
         if (verdict.Blocked)
         {
@@ -505,8 +518,21 @@ public sealed class ReferralEngine(
             work.Snapshot.EmitConversion(db, ConversionStatus.Success, now);
         }
 
-        await db.SaveChangesAsync(ct); // rewards earned in this unit of work are read back with the older ones
-        var waiting = await db.Rewards.Where(r => r.ReferralId == work.Referral.Id && r.Status == RewardStatus.Pending).OrderBy(r => r.Id).ToListAsync(ct);
+        List<Reward> waiting;
+        if (IsNew(work.Referral))
+        {
+            // Nothing of a referral created in this unit of work is in the database yet: its rewards are all tracked.
+            waiting = db.ChangeTracker.Entries<Reward>()
+                .Select(e => e.Entity)
+                .Where(r => r.ReferralId == work.Referral.Id && r.Status == RewardStatus.Pending)
+                .OrderBy(r => r.Id, StringComparer.Ordinal)
+                .ToList();
+        }
+        else
+        {
+            await db.SaveChangesAsync(ct); // rewards earned in this unit of work are read back with the older ones
+            waiting = await db.Rewards.Where(r => r.ReferralId == work.Referral.Id && r.Status == RewardStatus.Pending).OrderBy(r => r.Id).ToListAsync(ct);
+        }
         foreach (var reward in waiting)
         {
             work.Touch(reward);
@@ -554,11 +580,15 @@ public sealed class ReferralEngine(
     {
         var referral = work.Referral;
         var from = referral.Status;
-        var moved = await db.Referrals.Where(r => r.Id == referral.Id && r.Status == from)
-            .ExecuteUpdateAsync(s => s.SetProperty(r => r.Status, to), ct);
-        if (moved == 0)
+        // A referral created in this unit of work is not visible to anyone else until it commits: nothing to race.
+        if (!IsNew(referral))
         {
-            throw new ConcurrentChangeException($"referral {referral.Id} changed while it was being moved to {to}");
+            var moved = await db.Referrals.Where(r => r.Id == referral.Id && r.Status == from)
+                .ExecuteUpdateAsync(s => s.SetProperty(r => r.Status, to), ct);
+            if (moved == 0)
+            {
+                throw new ConcurrentChangeException($"referral {referral.Id} changed while it was being moved to {to}");
+            }
         }
         reason = Clip(reason);
         referral.Status = to;
@@ -734,6 +764,8 @@ public sealed class ReferralEngine(
     }
 
     // ---------------------------------------------------------------- helpers
+
+    private bool IsNew(Referral referral) => db.Entry(referral).State == EntityState.Added;
 
     private static List<ScreeningFinding> Findings(FraudVerdict verdict) =>
         verdict.Findings.Select(f => new ScreeningFinding(f.Check, f.Action.ToString().ToLowerInvariant(), f.Reason)).ToList();

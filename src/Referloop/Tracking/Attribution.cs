@@ -20,11 +20,21 @@ public static class Attribution
     public const string ByEmail = "email";
     public const string ByIp = "ip";
 
+    // The first two lookups settle nearly every event, so they are compiled once.
+    private static readonly Func<ReferloopDb, string, string, CancellationToken, Task<Participant?>> AdvocateByCode =
+        EF.CompileAsyncQuery((ReferloopDb db, string campaignId, string code, CancellationToken ct) =>
+            db.Participants.FirstOrDefault(p => p.Code == code && p.CampaignId == campaignId));
+
+    private static readonly Func<ReferloopDb, string, string, DateTimeOffset, CancellationToken, Task<Click?>> ClickInWindow =
+        EF.CompileAsyncQuery((ReferloopDb db, string campaignId, string clickId, DateTimeOffset windowStart, CancellationToken ct) =>
+            db.Clicks.Include(c => c.Participant)
+                .FirstOrDefault(c => c.Id == clickId && c.CampaignId == campaignId && c.CreatedAt >= windowStart));
+
     public static async Task<AttributionMatch?> FindAsync(ReferloopDb db, Campaign campaign, TrackedEvent tracked, CancellationToken ct)
     {
         if (tracked.ReferralCode is { } code)
         {
-            var advocate = await db.Participants.FirstOrDefaultAsync(p => p.Code == code && p.CampaignId == campaign.Id, ct);
+            var advocate = await AdvocateByCode(db, campaign.Id, code, ct);
             if (advocate is not null)
             {
                 return new AttributionMatch(advocate, ByReferralCode, null);
@@ -34,8 +44,7 @@ public static class Attribution
         var windowStart = tracked.OccurredAt.AddDays(-campaign.AttributionWindowDays);
         if (tracked.ClickId is { } clickId)
         {
-            var click = await db.Clicks.Include(c => c.Participant)
-                .FirstOrDefaultAsync(c => c.Id == clickId && c.CampaignId == campaign.Id && c.CreatedAt >= windowStart, ct);
+            var click = await ClickInWindow(db, campaign.Id, clickId, windowStart, ct);
             if (click is not null)
             {
                 return new AttributionMatch(click.Participant!, ByClickId, click.Id);
