@@ -44,6 +44,10 @@ public sealed class ReferralEngine(
         EF.CompileAsyncQuery((ReferloopDb db, string campaignId, string email, CancellationToken ct) =>
             db.Participants.FirstOrDefault(p => p.CampaignId == campaignId && p.Email == email));
 
+    private static readonly Func<ReferloopDb, string, string, string, IAsyncEnumerable<Participant>> ParticipantsByEmailOrCode =
+        EF.CompileAsyncQuery((ReferloopDb db, string campaignId, string email, string code) =>
+            db.Participants.Where(p => p.CampaignId == campaignId && (p.Email == email || p.Code == code)));
+
     private static readonly Func<ReferloopDb, string, CancellationToken, Task<Participant>> ParticipantById =
         EF.CompileAsyncQuery((ReferloopDb db, string id, CancellationToken ct) => db.Participants.First(p => p.Id == id));
 
@@ -140,7 +144,27 @@ public sealed class ReferralEngine(
 
     private async Task<EventOutcome> ProcessAsync(Campaign campaign, TrackedEvent tracked, string? couponCode, CancellationToken ct)
     {
-        var friend = await ParticipantByEmail(db, campaign.Id, tracked.Email, ct);
+        Participant? friend = null;
+        Participant? codeOwner = null;
+        if (tracked.ReferralCode is { } code)
+        {
+            // One read finds both the friend and the advocate whose referral code the event carries.
+            await foreach (var participant in ParticipantsByEmailOrCode(db, campaign.Id, tracked.Email, code).WithCancellation(ct))
+            {
+                if (participant.Email == tracked.Email)
+                {
+                    friend = participant;
+                }
+                if (participant.Code == code)
+                {
+                    codeOwner = participant;
+                }
+            }
+        }
+        else
+        {
+            friend = await ParticipantByEmail(db, campaign.Id, tracked.Email, ct);
+        }
         if (friend is not null)
         {
             // An advocate's own events are where the same-IP check learns their addresses.
@@ -154,7 +178,7 @@ public sealed class ReferralEngine(
             {
                 return NotAttributed(tracked, $"the campaign is {campaign.Status}; new friends are not attributed");
             }
-            var match = await Attribution.FindAsync(db, campaign, tracked, ct);
+            var match = await Attribution.FindAsync(db, campaign, tracked, codeOwnerRead: tracked.ReferralCode is not null, codeOwner, ct);
             if (match is null)
             {
                 return NotAttributed(tracked, "no referral code, click id, or earlier click from this email or IP inside the attribution window");
@@ -521,9 +545,9 @@ public sealed class ReferralEngine(
         List<Reward> waiting;
         if (IsNew(work.Referral))
         {
-            // Nothing of a referral created in this unit of work is in the database yet: its rewards are all tracked.
-            waiting = db.ChangeTracker.Entries<Reward>()
-                .Select(e => e.Entity)
+            // Nothing of a referral created in this unit of work is in the database yet: its rewards are the ones
+            // this unit of work earned.
+            waiting = work.Rewards
                 .Where(r => r.ReferralId == work.Referral.Id && r.Status == RewardStatus.Pending)
                 .OrderBy(r => r.Id, StringComparer.Ordinal)
                 .ToList();

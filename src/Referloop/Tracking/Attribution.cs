@@ -30,11 +30,19 @@ public static class Attribution
             db.Clicks.Include(c => c.Participant)
                 .FirstOrDefault(c => c.Id == clickId && c.CampaignId == campaignId && c.CreatedAt >= windowStart));
 
-    public static async Task<AttributionMatch?> FindAsync(ReferloopDb db, Campaign campaign, TrackedEvent tracked, CancellationToken ct)
+    public static Task<AttributionMatch?> FindAsync(ReferloopDb db, Campaign campaign, TrackedEvent tracked, CancellationToken ct) =>
+        FindAsync(db, campaign, tracked, codeOwnerRead: false, codeOwner: null, ct);
+
+    /// <param name="codeOwnerRead">
+    /// The caller has already read the campaign's participant holding the event's referral code: <paramref name="codeOwner"/>,
+    /// null when there is none.
+    /// </param>
+    public static async Task<AttributionMatch?> FindAsync(ReferloopDb db, Campaign campaign, TrackedEvent tracked, bool codeOwnerRead,
+        Participant? codeOwner, CancellationToken ct)
     {
         if (tracked.ReferralCode is { } code)
         {
-            var advocate = await AdvocateByCode(db, campaign.Id, code, ct);
+            var advocate = codeOwnerRead ? codeOwner : await AdvocateByCode(db, campaign.Id, code, ct);
             if (advocate is not null)
             {
                 return new AttributionMatch(advocate, ByReferralCode, null);
