@@ -92,12 +92,6 @@ public sealed class ReferralEngine(
         return await InTransactionAsync(async () =>
             {
                 var orderId = string.IsNullOrWhiteSpace(input.OrderId) ? null : input.OrderId.Trim();
-                var earlier = await EarlierEvent(db, campaign.Id, orderId, idempotencyKey, ct);
-                if (earlier is not null)
-                {
-                    return Replay(earlier);
-                }
-
                 var now = clock.GetUtcNow();
                 var tracked = new TrackedEvent
                 {
@@ -118,16 +112,48 @@ public sealed class ReferralEngine(
                     OccurredAt = (input.OccurredAt ?? now).ToUniversalTime(),
                     ReceivedAt = now,
                 };
-                db.Events.Add(tracked);
-                // Claims the order id and idempotency key first: a concurrent retry waits on the unique index,
-                // fails, and is answered as a duplicate on its next attempt.
-                await db.SaveChangesAsync(ct);
+                if (!await ClaimAsync(tracked, ct))
+                {
+                    // Only an event holding the same order id or idempotency key stops the insert.
+                    var earlier = await EarlierEvent(db, campaign.Id, orderId, idempotencyKey, ct)
+                        ?? throw new ConcurrentChangeException($"the order id or idempotency key of event {tracked.Id} is taken by an event not yet visible");
+                    return Replay(earlier);
+                }
 
                 var outcome = await ProcessAsync(campaign, tracked, input.CouponCode, ct);
                 tracked.Outcome = JsonSerializer.Serialize(outcome, Json);
                 await db.SaveChangesAsync(ct);
                 return outcome;
             }, ct);
+    }
+
+    /// <summary>
+    /// Inserts the event unless another event of the campaign already holds its order id or idempotency key, and
+    /// tells which happened, in one statement and before any processing. A concurrent retry waits on the unique index
+    /// until the first commits, then inserts nothing and is answered as a duplicate. The row is then tracked as
+    /// saved, so the last save writes what processing adds to it.
+    /// </summary>
+    private async Task<bool> ClaimAsync(TrackedEvent tracked, CancellationToken ct)
+    {
+        // SQLite stores timestamps as UTC ticks (see UtcTicksConverter); PostgreSQL as timestamptz.
+        var sqlite = db.Database.IsSqlite();
+        object occurredAt = sqlite ? tracked.OccurredAt.UtcTicks : tracked.OccurredAt.ToUniversalTime();
+        object receivedAt = sqlite ? tracked.ReceivedAt.UtcTicks : tracked.ReceivedAt.ToUniversalTime();
+        var inserted = await db.Database.ExecuteSqlAsync($"""
+            INSERT INTO events ("Id", "CampaignId", "Type", "Email", "Name", "OrderId", "PurchaseValue", "Currency", "Ip",
+                "UserAgent", "ReferralCode", "ClickId", "IdempotencyKey", "Properties", "ParticipantId", "ReferralId", "Outcome",
+                "OccurredAt", "ReceivedAt")
+            VALUES ({tracked.Id}, {tracked.CampaignId}, {tracked.Type}, {tracked.Email}, {tracked.Name}, {tracked.OrderId},
+                {tracked.PurchaseValue}, {tracked.Currency}, {tracked.Ip}, {tracked.UserAgent}, {tracked.ReferralCode},
+                {tracked.ClickId}, {tracked.IdempotencyKey}, {tracked.Properties}, NULL, NULL, NULL, {occurredAt}, {receivedAt})
+            ON CONFLICT DO NOTHING
+            """, ct);
+        if (inserted == 0)
+        {
+            return false;
+        }
+        db.Events.Attach(tracked);
+        return true;
     }
 
     private static string KnownType(string type) =>

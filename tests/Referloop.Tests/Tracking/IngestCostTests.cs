@@ -20,8 +20,8 @@ public class IngestCostTests(IngestCostTests.CountingApp app) : IClassFixture<In
     // sends a save's statements as one batch; SQLite runs each on its own. A referral code is found by the same read
     // as the friend; a click id takes one read more.
     [Theory]
-    [InlineData("referralCode", 21, 9)]
-    [InlineData("clickId", 22, 10)]
+    [InlineData("referralCode", 20, 8)]
+    [InlineData("clickId", 21, 9)]
     public async Task An_attributed_auto_approved_purchase_runs_a_bounded_number_of_sql_commands(string attribution, int onSqlite,
         int onPostgres)
     {
