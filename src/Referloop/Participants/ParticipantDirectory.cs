@@ -80,9 +80,21 @@ public static class ParticipantDirectory
         string email, string? name, Participant advocate, CancellationToken ct)
     {
         var normalised = Participant.NormaliseEmail(email);
+        var existing = await db.Participants.FirstOrDefaultAsync(p => p.CampaignId == campaign.Id && p.Email == normalised, ct);
+        return JoinInvited(db, clock, urls, campaign, existing, normalised, name, advocate);
+    }
+
+    /// <summary>
+    /// <see cref="JoinInvitedAsync"/> for a caller that has just read the campaign's participant with this email
+    /// (tracked, or null when there is none), so it is not read twice.
+    /// </summary>
+    public static Participant JoinInvited(ReferloopDb db, TimeProvider clock, PublicUrls urls, Campaign campaign,
+        Participant? existing, string email, string? name, Participant advocate)
+    {
+        var normalised = Participant.NormaliseEmail(email);
         name = string.IsNullOrWhiteSpace(name) ? null : name.Trim();
         var now = clock.GetUtcNow();
-        var participant = await db.Participants.FirstOrDefaultAsync(p => p.CampaignId == campaign.Id && p.Email == normalised, ct);
+        var participant = existing;
         if (participant is null)
         {
             participant = new Participant

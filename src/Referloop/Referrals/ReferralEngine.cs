@@ -34,6 +34,26 @@ public sealed class ReferralEngine(
 {
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
+    // The queries every event runs, compiled once instead of translated from their expression trees each time.
+    private static readonly Func<ReferloopDb, string, string?, string?, CancellationToken, Task<TrackedEvent?>> EarlierEvent =
+        EF.CompileAsyncQuery((ReferloopDb db, string campaignId, string? orderId, string? idempotencyKey, CancellationToken ct) =>
+            db.Events.AsNoTracking().FirstOrDefault(e => e.CampaignId == campaignId
+                && ((orderId != null && e.OrderId == orderId) || (idempotencyKey != null && e.IdempotencyKey == idempotencyKey))));
+
+    private static readonly Func<ReferloopDb, string, string, CancellationToken, Task<Participant?>> ParticipantByEmail =
+        EF.CompileAsyncQuery((ReferloopDb db, string campaignId, string email, CancellationToken ct) =>
+            db.Participants.FirstOrDefault(p => p.CampaignId == campaignId && p.Email == email));
+
+    private static readonly Func<ReferloopDb, string, string, string, IAsyncEnumerable<Participant>> ParticipantsByEmailOrCode =
+        EF.CompileAsyncQuery((ReferloopDb db, string campaignId, string email, string code) =>
+            db.Participants.Where(p => p.CampaignId == campaignId && (p.Email == email || p.Code == code)));
+
+    private static readonly Func<ReferloopDb, string, CancellationToken, Task<Participant>> ParticipantById =
+        EF.CompileAsyncQuery((ReferloopDb db, string id, CancellationToken ct) => db.Participants.First(p => p.Id == id));
+
+    private static readonly Func<ReferloopDb, string, CancellationToken, Task<Referral?>> ReferralOfFriend =
+        EF.CompileAsyncQuery((ReferloopDb db, string friendId, CancellationToken ct) => db.Referrals.FirstOrDefault(r => r.FriendId == friendId));
+
     /// <summary>One unit of work over one referral.</summary>
     private sealed class Work(ReferralSnapshot snapshot, TrackedEvent? trackedEvent)
     {
@@ -72,15 +92,6 @@ public sealed class ReferralEngine(
         return await InTransactionAsync(async () =>
             {
                 var orderId = string.IsNullOrWhiteSpace(input.OrderId) ? null : input.OrderId.Trim();
-                var earlier = await db.Events.AsNoTracking()
-                    .Where(e => e.CampaignId == campaign.Id
-                        && ((orderId != null && e.OrderId == orderId) || (idempotencyKey != null && e.IdempotencyKey == idempotencyKey)))
-                    .FirstOrDefaultAsync(ct);
-                if (earlier is not null)
-                {
-                    return Replay(earlier);
-                }
-
                 var now = clock.GetUtcNow();
                 var tracked = new TrackedEvent
                 {
@@ -101,16 +112,48 @@ public sealed class ReferralEngine(
                     OccurredAt = (input.OccurredAt ?? now).ToUniversalTime(),
                     ReceivedAt = now,
                 };
-                db.Events.Add(tracked);
-                // Claims the order id and idempotency key first: a concurrent retry waits on the unique index,
-                // fails, and is answered as a duplicate on its next attempt.
-                await db.SaveChangesAsync(ct);
+                if (!await ClaimAsync(tracked, ct))
+                {
+                    // Only an event holding the same order id or idempotency key stops the insert.
+                    var earlier = await EarlierEvent(db, campaign.Id, orderId, idempotencyKey, ct)
+                        ?? throw new ConcurrentChangeException($"the order id or idempotency key of event {tracked.Id} is taken by an event not yet visible");
+                    return Replay(earlier);
+                }
 
                 var outcome = await ProcessAsync(campaign, tracked, input.CouponCode, ct);
                 tracked.Outcome = JsonSerializer.Serialize(outcome, Json);
                 await db.SaveChangesAsync(ct);
                 return outcome;
             }, ct);
+    }
+
+    /// <summary>
+    /// Inserts the event unless another event of the campaign already holds its order id or idempotency key, and
+    /// tells which happened, in one statement and before any processing. A concurrent retry waits on the unique index
+    /// until the first commits, then inserts nothing and is answered as a duplicate. The row is then tracked as
+    /// saved, so the last save writes what processing adds to it.
+    /// </summary>
+    private async Task<bool> ClaimAsync(TrackedEvent tracked, CancellationToken ct)
+    {
+        // SQLite stores timestamps as UTC ticks (see UtcTicksConverter); PostgreSQL as timestamptz.
+        var sqlite = db.Database.IsSqlite();
+        object occurredAt = sqlite ? tracked.OccurredAt.UtcTicks : tracked.OccurredAt.ToUniversalTime();
+        object receivedAt = sqlite ? tracked.ReceivedAt.UtcTicks : tracked.ReceivedAt.ToUniversalTime();
+        var inserted = await db.Database.ExecuteSqlAsync($"""
+            INSERT INTO events ("Id", "CampaignId", "Type", "Email", "Name", "OrderId", "PurchaseValue", "Currency", "Ip",
+                "UserAgent", "ReferralCode", "ClickId", "IdempotencyKey", "Properties", "ParticipantId", "ReferralId", "Outcome",
+                "OccurredAt", "ReceivedAt")
+            VALUES ({tracked.Id}, {tracked.CampaignId}, {tracked.Type}, {tracked.Email}, {tracked.Name}, {tracked.OrderId},
+                {tracked.PurchaseValue}, {tracked.Currency}, {tracked.Ip}, {tracked.UserAgent}, {tracked.ReferralCode},
+                {tracked.ClickId}, {tracked.IdempotencyKey}, {tracked.Properties}, NULL, NULL, NULL, {occurredAt}, {receivedAt})
+            ON CONFLICT DO NOTHING
+            """, ct);
+        if (inserted == 0)
+        {
+            return false;
+        }
+        db.Events.Attach(tracked);
+        return true;
     }
 
     private static string KnownType(string type) =>
@@ -127,13 +170,33 @@ public sealed class ReferralEngine(
 
     private async Task<EventOutcome> ProcessAsync(Campaign campaign, TrackedEvent tracked, string? couponCode, CancellationToken ct)
     {
-        var friend = await db.Participants.FirstOrDefaultAsync(p => p.CampaignId == campaign.Id && p.Email == tracked.Email, ct);
+        Participant? friend = null;
+        Participant? codeOwner = null;
+        if (tracked.ReferralCode is { } code)
+        {
+            // One read finds both the friend and the advocate whose referral code the event carries.
+            await foreach (var participant in ParticipantsByEmailOrCode(db, campaign.Id, tracked.Email, code).WithCancellation(ct))
+            {
+                if (participant.Email == tracked.Email)
+                {
+                    friend = participant;
+                }
+                if (participant.Code == code)
+                {
+                    codeOwner = participant;
+                }
+            }
+        }
+        else
+        {
+            friend = await ParticipantByEmail(db, campaign.Id, tracked.Email, ct);
+        }
         if (friend is not null)
         {
             // An advocate's own events are where the same-IP check learns their addresses.
             await FraudSignals.RecordIpAsync(db, friend.Id, tracked.Ip, clock.GetUtcNow(), ct);
         }
-        var referral = friend is null ? null : await db.Referrals.FirstOrDefaultAsync(r => r.FriendId == friend.Id, ct);
+        var referral = friend is null ? null : await ReferralOfFriend(db, friend.Id, ct);
         Work work;
         if (referral is null)
         {
@@ -141,7 +204,7 @@ public sealed class ReferralEngine(
             {
                 return NotAttributed(tracked, $"the campaign is {campaign.Status}; new friends are not attributed");
             }
-            var match = await Attribution.FindAsync(db, campaign, tracked, ct);
+            var match = await Attribution.FindAsync(db, campaign, tracked, codeOwnerRead: tracked.ReferralCode is not null, codeOwner, ct);
             if (match is null)
             {
                 return NotAttributed(tracked, "no referral code, click id, or earlier click from this email or IP inside the attribution window");
@@ -150,12 +213,12 @@ public sealed class ReferralEngine(
             {
                 return NotAttributed(tracked, "the event is the advocate's own");
             }
-            friend = await ParticipantDirectory.JoinInvitedAsync(db, clock, urls, campaign, tracked.Email, tracked.Name, match.Advocate, ct);
+            friend = ParticipantDirectory.JoinInvited(db, clock, urls, campaign, friend, tracked.Email, tracked.Name, match.Advocate);
             work = await CreateReferralAsync(campaign, match, friend, tracked, couponCode, ct);
         }
         else
         {
-            var advocate = await db.Participants.FirstAsync(p => p.Id == referral.AdvocateId, ct);
+            var advocate = await ParticipantById(db, referral.AdvocateId, ct);
             var conversions = await AdvocateCounters.ReadAsync(db, advocate.Id, AdvocateCounters.Conversions, ct);
             work = new Work(new ReferralSnapshot(campaign, referral, advocate, friend!, conversions), tracked);
         }
@@ -229,7 +292,7 @@ public sealed class ReferralEngine(
         var conversions = await AdvocateCounters.ReadAsync(db, match.Advocate.Id, AdvocateCounters.Conversions, ct);
         var work = new Work(new ReferralSnapshot(campaign, referral, match.Advocate, friend, conversions), tracked);
         work.Snapshot.Emit(db, EventTypes.ReferralCreated, now);
-        await db.SaveChangesAsync(ct);
+        // Not saved yet: the referral is new to this unit of work (see MoveAsync), and its rows go out with the rest.
 
         if (verdict.Blocked)
         {
@@ -505,8 +568,21 @@ public sealed class ReferralEngine(
             work.Snapshot.EmitConversion(db, ConversionStatus.Success, now);
         }
 
-        await db.SaveChangesAsync(ct); // rewards earned in this unit of work are read back with the older ones
-        var waiting = await db.Rewards.Where(r => r.ReferralId == work.Referral.Id && r.Status == RewardStatus.Pending).OrderBy(r => r.Id).ToListAsync(ct);
+        List<Reward> waiting;
+        if (IsNew(work.Referral))
+        {
+            // Nothing of a referral created in this unit of work is in the database yet: its rewards are the ones
+            // this unit of work earned.
+            waiting = work.Rewards
+                .Where(r => r.ReferralId == work.Referral.Id && r.Status == RewardStatus.Pending)
+                .OrderBy(r => r.Id, StringComparer.Ordinal)
+                .ToList();
+        }
+        else
+        {
+            await db.SaveChangesAsync(ct); // rewards earned in this unit of work are read back with the older ones
+            waiting = await db.Rewards.Where(r => r.ReferralId == work.Referral.Id && r.Status == RewardStatus.Pending).OrderBy(r => r.Id).ToListAsync(ct);
+        }
         foreach (var reward in waiting)
         {
             work.Touch(reward);
@@ -554,11 +630,15 @@ public sealed class ReferralEngine(
     {
         var referral = work.Referral;
         var from = referral.Status;
-        var moved = await db.Referrals.Where(r => r.Id == referral.Id && r.Status == from)
-            .ExecuteUpdateAsync(s => s.SetProperty(r => r.Status, to), ct);
-        if (moved == 0)
+        // A referral created in this unit of work is not visible to anyone else until it commits: nothing to race.
+        if (!IsNew(referral))
         {
-            throw new ConcurrentChangeException($"referral {referral.Id} changed while it was being moved to {to}");
+            var moved = await db.Referrals.Where(r => r.Id == referral.Id && r.Status == from)
+                .ExecuteUpdateAsync(s => s.SetProperty(r => r.Status, to), ct);
+            if (moved == 0)
+            {
+                throw new ConcurrentChangeException($"referral {referral.Id} changed while it was being moved to {to}");
+            }
         }
         reason = Clip(reason);
         referral.Status = to;
@@ -734,6 +814,8 @@ public sealed class ReferralEngine(
     }
 
     // ---------------------------------------------------------------- helpers
+
+    private bool IsNew(Referral referral) => db.Entry(referral).State == EntityState.Added;
 
     private static List<ScreeningFinding> Findings(FraudVerdict verdict) =>
         verdict.Findings.Select(f => new ScreeningFinding(f.Check, f.Action.ToString().ToLowerInvariant(), f.Reason)).ToList();

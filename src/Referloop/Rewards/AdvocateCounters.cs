@@ -15,12 +15,15 @@ public static class AdvocateCounters
 
     public static string CustomEvent(string name) => "event:" + name;
 
+    /// <summary>Adds one and returns the new count, creating the counter at 1: a single upsert that both providers run.</summary>
     public static async Task<int> IncrementAsync(ReferloopDb db, string participantId, string name, CancellationToken ct)
     {
-        await EnsureAsync(db, participantId, name, ct);
-        await db.AdvocateCounters.Where(c => c.ParticipantId == participantId && c.Name == name)
-            .ExecuteUpdateAsync(s => s.SetProperty(c => c.Count, c => c.Count + 1), ct);
-        return await ReadAsync(db, participantId, name, ct);
+        var counts = await db.Database.SqlQuery<int>($"""
+            INSERT INTO advocate_counters ("ParticipantId", "Name", "Count") VALUES ({participantId}, {name}, 1)
+            ON CONFLICT ("ParticipantId", "Name") DO UPDATE SET "Count" = advocate_counters."Count" + 1
+            RETURNING "Count" AS "Value"
+            """).ToListAsync(ct);
+        return counts[0];
     }
 
     /// <summary>Adds one when the counter is below <paramref name="limit"/>; false when the limit is reached.</summary>
@@ -37,10 +40,14 @@ public static class AdvocateCounters
             .ExecuteUpdateAsync(s => s.SetProperty(c => c.Count, c => c.Count - 1), ct);
 
     public static async Task<int> ReadAsync(ReferloopDb db, string participantId, string name, CancellationToken ct) =>
-        await db.AdvocateCounters.AsNoTracking()
-            .Where(c => c.ParticipantId == participantId && c.Name == name)
-            .Select(c => (int?)c.Count)
-            .FirstOrDefaultAsync(ct) ?? 0;
+        await ReadQuery(db, participantId, name, ct) ?? 0;
+
+    private static readonly Func<ReferloopDb, string, string, CancellationToken, Task<int?>> ReadQuery =
+        EF.CompileAsyncQuery((ReferloopDb db, string participantId, string name, CancellationToken ct) =>
+            db.AdvocateCounters.AsNoTracking()
+                .Where(c => c.ParticipantId == participantId && c.Name == name)
+                .Select(c => (int?)c.Count)
+                .FirstOrDefault());
 
     private static Task EnsureAsync(ReferloopDb db, string participantId, string name, CancellationToken ct) =>
         db.Database.ExecuteSqlAsync(

@@ -1,7 +1,9 @@
 using System.Data.Common;
 using System.Runtime.CompilerServices;
+using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Diagnostics;
+using SQLitePCL;
 
 namespace Referloop.Storage;
 
@@ -19,6 +21,7 @@ internal sealed class SqliteWriteQueue : DbTransactionInterceptor, IDbConnection
     private readonly SemaphoreSlim _writer = new(1, 1);
     private readonly ConditionalWeakTable<DbConnection, object> _holders = [];
     private readonly ConditionalWeakTable<DbCommand, object> _statements = [];
+    private readonly ConditionalWeakTable<sqlite3, object> _timedHandles = [];
 
     // ---------------------------------------------------------------- connections
 
@@ -30,11 +33,16 @@ internal sealed class SqliteWriteQueue : DbTransactionInterceptor, IDbConnection
         return Task.CompletedTask;
     }
 
-    private static void SetBusyTimeout(DbConnection connection)
+    // EF opens and closes the connection around every statement outside a transaction. The setting belongs to the
+    // native handle, which the pool keeps across opens, so it is set once per handle and with a direct call rather
+    // than by preparing a PRAGMA statement each time.
+    private void SetBusyTimeout(DbConnection connection)
     {
-        using var command = connection.CreateCommand();
-        command.CommandText = $"PRAGMA busy_timeout = {BusyTimeoutMilliseconds};";
-        command.ExecuteNonQuery();
+        if (connection is SqliteConnection { Handle: { } handle } && !_timedHandles.TryGetValue(handle, out _))
+        {
+            raw.sqlite3_busy_timeout(handle, BusyTimeoutMilliseconds);
+            _timedHandles.AddOrUpdate(handle, handle);
+        }
     }
 
     // ---------------------------------------------------------------- write statements outside a transaction

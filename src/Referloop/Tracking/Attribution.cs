@@ -20,11 +20,29 @@ public static class Attribution
     public const string ByEmail = "email";
     public const string ByIp = "ip";
 
-    public static async Task<AttributionMatch?> FindAsync(ReferloopDb db, Campaign campaign, TrackedEvent tracked, CancellationToken ct)
+    // The first two lookups settle nearly every event, so they are compiled once.
+    private static readonly Func<ReferloopDb, string, string, CancellationToken, Task<Participant?>> AdvocateByCode =
+        EF.CompileAsyncQuery((ReferloopDb db, string campaignId, string code, CancellationToken ct) =>
+            db.Participants.FirstOrDefault(p => p.Code == code && p.CampaignId == campaignId));
+
+    private static readonly Func<ReferloopDb, string, string, DateTimeOffset, CancellationToken, Task<Click?>> ClickInWindow =
+        EF.CompileAsyncQuery((ReferloopDb db, string campaignId, string clickId, DateTimeOffset windowStart, CancellationToken ct) =>
+            db.Clicks.Include(c => c.Participant)
+                .FirstOrDefault(c => c.Id == clickId && c.CampaignId == campaignId && c.CreatedAt >= windowStart));
+
+    public static Task<AttributionMatch?> FindAsync(ReferloopDb db, Campaign campaign, TrackedEvent tracked, CancellationToken ct) =>
+        FindAsync(db, campaign, tracked, codeOwnerRead: false, codeOwner: null, ct);
+
+    /// <param name="codeOwnerRead">
+    /// The caller has already read the campaign's participant holding the event's referral code: <paramref name="codeOwner"/>,
+    /// null when there is none.
+    /// </param>
+    public static async Task<AttributionMatch?> FindAsync(ReferloopDb db, Campaign campaign, TrackedEvent tracked, bool codeOwnerRead,
+        Participant? codeOwner, CancellationToken ct)
     {
         if (tracked.ReferralCode is { } code)
         {
-            var advocate = await db.Participants.FirstOrDefaultAsync(p => p.Code == code && p.CampaignId == campaign.Id, ct);
+            var advocate = codeOwnerRead ? codeOwner : await AdvocateByCode(db, campaign.Id, code, ct);
             if (advocate is not null)
             {
                 return new AttributionMatch(advocate, ByReferralCode, null);
@@ -34,8 +52,7 @@ public static class Attribution
         var windowStart = tracked.OccurredAt.AddDays(-campaign.AttributionWindowDays);
         if (tracked.ClickId is { } clickId)
         {
-            var click = await db.Clicks.Include(c => c.Participant)
-                .FirstOrDefaultAsync(c => c.Id == clickId && c.CampaignId == campaign.Id && c.CreatedAt >= windowStart, ct);
+            var click = await ClickInWindow(db, campaign.Id, clickId, windowStart, ct);
             if (click is not null)
             {
                 return new AttributionMatch(click.Participant!, ByClickId, click.Id);

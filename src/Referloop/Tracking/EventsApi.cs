@@ -15,6 +15,13 @@ internal static class EventsApi
     public const string KeyHeader = "X-Referloop-Key";
     public const string IdempotencyHeader = "Idempotency-Key";
 
+    private static readonly Func<ReferloopDb, string, CancellationToken, Task<Campaign?>> CampaignById =
+        EF.CompileAsyncQuery((ReferloopDb db, string id, CancellationToken ct) => db.Campaigns.AsNoTracking().FirstOrDefault(c => c.Id == id));
+
+    private static readonly Func<ReferloopDb, string, CancellationToken, Task<Campaign?>> CampaignByKey =
+        EF.CompileAsyncQuery((ReferloopDb db, string key, CancellationToken ct) =>
+            db.Campaigns.AsNoTracking().FirstOrDefault(c => c.PublishableKey == key));
+
     public static IEndpointRouteBuilder MapEvents(this IEndpointRouteBuilder routes)
     {
         routes.MapPost("/api/v1/events", Track)
@@ -56,7 +63,7 @@ internal static class EventsApi
             {
                 return Invalid("campaignId", "is required with the admin key.");
             }
-            campaign = await db.Campaigns.AsNoTracking().FirstOrDefaultAsync(c => c.Id == input.CampaignId, ct);
+            campaign = await CampaignById(db, input.CampaignId, ct);
             if (campaign is null)
             {
                 return Problems.NotFound("campaign", input.CampaignId);
@@ -64,7 +71,7 @@ internal static class EventsApi
         }
         else if (!string.IsNullOrWhiteSpace(key))
         {
-            campaign = key.Length > 100 ? null : await db.Campaigns.AsNoTracking().FirstOrDefaultAsync(c => c.PublishableKey == key, ct);
+            campaign = key.Length > 100 ? null : await CampaignByKey(db, key, ct);
             if (campaign is null || (input.CampaignId is not null && input.CampaignId != campaign.Id))
             {
                 return Unauthorized("The publishable key is unknown or belongs to another campaign.");

@@ -1,0 +1,153 @@
+using System.Diagnostics;
+using System.Net;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.TestHost;
+using Microsoft.AspNetCore.WebUtilities;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Diagnostics;
+using Microsoft.Extensions.DependencyInjection;
+using Referloop.Tests.Support;
+
+namespace Referloop.Tests.Tracking;
+
+/// <summary>
+/// Guards the cost of the ingest hot path: the SQL commands one attributed, auto-approved purchase runs. Counted, not
+/// timed, so the guard is deterministic; raise a limit only with a reason, since every command is paid on every event.
+/// </summary>
+public class IngestCostTests(IngestCostTests.CountingApp app) : IClassFixture<IngestCostTests.CountingApp>
+{
+    // One attributed purchase that creates, qualifies and auto-approves a referral with one advocate reward. PostgreSQL
+    // sends a save's statements as one batch; SQLite runs each on its own. A referral code is found by the same read
+    // as the friend; a click id takes one read more.
+    [Theory]
+    [InlineData("referralCode", 20, 8)]
+    [InlineData("clickId", 21, 9)]
+    public async Task An_attributed_auto_approved_purchase_runs_a_bounded_number_of_sql_commands(string attribution, int onSqlite,
+        int onPostgres)
+    {
+        var maxCommands = ReferloopApp.OnPostgres ? onPostgres : onSqlite;
+        var admin = app.CreateAdminClient();
+        var campaignId = await admin.CreateCampaign(new
+        {
+            name = "Cost guard",
+            landingUrl = "https://shop.example.com/welcome",
+            approval = "auto",
+            rewards = new object[]
+            {
+                new { recipient = "advocate", trigger = "converted", kind = "standard",
+                      incentive = new { type = "rebate", amount = 10, currency = "USD" } },
+            },
+        });
+        var advocate = await admin.PostOk($"/api/v1/campaigns/{campaignId}/participants", new { email = $"ann-{attribution}@example.com" });
+        var visit = await app.CreateAnonymousClient().GetAsync(new Uri((string)advocate["shareUrl"]!).PathAndQuery);
+        var clickId = QueryHelpers.ParseQuery(visit.Headers.Location!.Query)["rl_click"].ToString();
+        object Purchase(string email, string order) => attribution == "referralCode"
+            ? new
+            {
+                campaignId,
+                type = "purchase",
+                email,
+                orderId = order,
+                purchaseValue = 120.5,
+                currency = "USD",
+                ip = "198.51.100.7",
+                referralCode = (string)advocate["code"]!
+            }
+            : new
+            {
+                campaignId,
+                type = "purchase",
+                email,
+                orderId = order,
+                purchaseValue = 120.5,
+                currency = "USD",
+                ip = "198.51.100.7",
+                clickId
+            };
+        // The first event warms the caches the later ones find filled.
+        await admin.PostOk("/api/v1/events", Purchase($"warm-{attribution}@example.net", $"warm-{attribution}"), HttpStatusCode.Accepted);
+
+        var commands = await SqlCommands.CountAsync(() =>
+            admin.PostOk("/api/v1/events", Purchase($"bob-{attribution}@example.net", $"o-{attribution}"), HttpStatusCode.Accepted));
+
+        var outcome = commands.Result;
+        Assert.Equal("approved", (string?)outcome["referral"]!["status"]);
+        Assert.Equal("issued", (string?)Assert.Single(outcome["rewards"]!.AsArray())!["status"]);
+        Assert.True(commands.Texts.Count <= maxCommands,
+            $"{commands.Texts.Count} SQL commands (at most {maxCommands}):\n{string.Join("\n", commands.Texts)}");
+    }
+
+    /// <summary>
+    /// A server whose requests run in the test's execution context, so the commands a request runs can be told
+    /// apart from the background services' and from other test classes' (the diagnostic listener is process-wide).
+    /// </summary>
+    public sealed class CountingApp : ReferloopApp
+    {
+        public CountingApp() => SqlCommands.Listen();
+
+        protected override void ConfigureWebHost(IWebHostBuilder builder)
+        {
+            base.ConfigureWebHost(builder);
+            builder.ConfigureTestServices(services =>
+                services.Configure<TestServerOptions>(options => options.PreserveExecutionContext = true));
+        }
+    }
+
+    private sealed record Counted<T>(T Result, IReadOnlyList<string> Texts);
+
+    /// <summary>Records the text of every SQL command EF executes within the current asynchronous flow.</summary>
+    private sealed class SqlCommands : IObserver<DiagnosticListener>, IObserver<KeyValuePair<string, object?>>
+    {
+        private static readonly AsyncLocal<List<string>?> Current = new();
+        private static readonly Lazy<IDisposable> Subscription =
+            new(() => DiagnosticListener.AllListeners.Subscribe(new SqlCommands()));
+
+        // Subscribed before the server starts: EF caches for a while that nobody listens.
+        public static void Listen() => _ = Subscription.Value;
+
+        public static async Task<Counted<T>> CountAsync<T>(Func<Task<T>> work)
+        {
+            var texts = new List<string>();
+            Current.Value = texts;
+            try
+            {
+                var result = await work();
+                lock (texts)
+                {
+                    return new Counted<T>(result, [.. texts]);
+                }
+            }
+            finally
+            {
+                Current.Value = null;
+            }
+        }
+
+        public void OnNext(DiagnosticListener listener)
+        {
+            if (listener.Name == DbLoggerCategory.Name)
+            {
+                listener.Subscribe(this, name => name == RelationalEventId.CommandExecuted.Name);
+            }
+        }
+
+        public void OnNext(KeyValuePair<string, object?> value)
+        {
+            if (value.Value is CommandExecutedEventData executed && Current.Value is { } texts)
+            {
+                lock (texts)
+                {
+                    texts.Add(executed.Command.CommandText);
+                }
+            }
+        }
+
+        public void OnCompleted()
+        {
+        }
+
+        public void OnError(Exception error)
+        {
+        }
+    }
+}
