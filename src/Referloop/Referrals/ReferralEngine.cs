@@ -834,20 +834,31 @@ public sealed class ReferralEngine(
     /// </summary>
     private async Task<T> InTransactionAsync<T>(Func<Task<T>> work, CancellationToken ct)
     {
-        for (var attempt = 1; ; attempt++)
+        // A failed save fails the whole unit of work, which is retried from the start: a savepoint around every save
+        // (two more statements each) would buy nothing. Statements that may fail and go on take their own savepoint.
+        var savepoints = db.Database.AutoSavepointsEnabled;
+        db.Database.AutoSavepointsEnabled = false;
+        try
         {
-            db.ChangeTracker.Clear();
-            try
+            for (var attempt = 1; ; attempt++)
             {
-                await using var transaction = await db.Database.BeginTransactionAsync(ct);
-                var result = await work();
-                await transaction.CommitAsync(ct);
-                return result;
+                db.ChangeTracker.Clear();
+                try
+                {
+                    await using var transaction = await db.Database.BeginTransactionAsync(ct);
+                    var result = await work();
+                    await transaction.CommitAsync(ct);
+                    return result;
+                }
+                catch (Exception exception) when (attempt < 6 && IsRetryable(exception))
+                {
+                    await Task.Delay(TimeSpan.FromMilliseconds(Random.Shared.Next(5, 25) * attempt), ct);
+                }
             }
-            catch (Exception exception) when (attempt < 6 && IsRetryable(exception))
-            {
-                await Task.Delay(TimeSpan.FromMilliseconds(Random.Shared.Next(5, 25) * attempt), ct);
-            }
+        }
+        finally
+        {
+            db.Database.AutoSavepointsEnabled = savepoints;
         }
     }
 
