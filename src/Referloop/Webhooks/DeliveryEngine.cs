@@ -222,8 +222,14 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
         var db = scope.ServiceProvider.GetRequiredService<ReferloopDb>();
         var now = clock.GetUtcNow();
         // A read first: the claim is a write, and on SQLite every write waits its turn behind the events being ingested.
-        if (!await db.WebhookDeliveries.AnyAsync(d => d.Status == DeliveryStatus.Pending && d.NextAttemptAt <= now
-                && (d.ClaimedUntil == null || d.ClaimedUntil < now), ct))
+        // Ordered by the due index, so the look walks only due rows; an EXISTS may be planned as a scan of every
+        // delivery ever made.
+        var due = await db.WebhookDeliveries
+            .Where(d => d.Status == DeliveryStatus.Pending && d.NextAttemptAt <= now && (d.ClaimedUntil == null || d.ClaimedUntil < now))
+            .OrderBy(d => d.NextAttemptAt)
+            .Select(d => d.Id)
+            .FirstOrDefaultAsync(ct);
+        if (due is null)
         {
             return false;
         }
