@@ -59,13 +59,10 @@ public sealed class DeliverySender(IServiceScopeFactory scopes, IHttpClientFacto
                 return false;
             }
         }
-        await DeliverAsync(new ClaimedDelivery(delivery.Id, delivery.Message!, delivery.Endpoint!, delivery.ClaimedUntil ?? clock.GetUtcNow()), ct);
+        var claimed = new ClaimedDelivery(delivery.Id, delivery.Message!, delivery.Endpoint!, delivery.ClaimedUntil ?? clock.GetUtcNow());
+        await RecordAsync(claimed, await AttemptAsync(claimed, ct), ct);
         return true;
     }
-
-    /// <summary>Makes one attempt of a delivery this instance holds and records it.</summary>
-    public async Task DeliverAsync(ClaimedDelivery delivery, CancellationToken ct) =>
-        await RecordAsync(delivery, await AttemptAsync(delivery, ct), ct);
 
     /// <summary>Makes one attempt of a delivery this instance holds, within its endpoint's bounds; records nothing.</summary>
     public async Task<AttemptOutcome> AttemptAsync(ClaimedDelivery delivery, CancellationToken ct)

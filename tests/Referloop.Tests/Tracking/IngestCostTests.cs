@@ -41,29 +41,19 @@ public class IngestCostTests(IngestCostTests.CountingApp app) : IClassFixture<In
         var advocate = await admin.PostOk($"/api/v1/campaigns/{campaignId}/participants", new { email = $"ann-{attribution}@example.com" });
         var visit = await app.CreateAnonymousClient().GetAsync(new Uri((string)advocate["shareUrl"]!).PathAndQuery);
         var clickId = QueryHelpers.ParseQuery(visit.Headers.Location!.Query)["rl_click"].ToString();
-        object Purchase(string email, string order) => attribution == "referralCode"
-            ? new
-            {
-                campaignId,
-                type = "purchase",
-                email,
-                orderId = order,
-                purchaseValue = 120.5,
-                currency = "USD",
-                ip = "198.51.100.7",
-                referralCode = (string)advocate["code"]!
-            }
-            : new
-            {
-                campaignId,
-                type = "purchase",
-                email,
-                orderId = order,
-                purchaseValue = 120.5,
-                currency = "USD",
-                ip = "198.51.100.7",
-                clickId
-            };
+        var byCode = attribution == "referralCode";
+        object Purchase(string email, string order) => new
+        {
+            campaignId,
+            type = "purchase",
+            email,
+            orderId = order,
+            purchaseValue = 120.5,
+            currency = "USD",
+            ip = "198.51.100.7",
+            referralCode = byCode ? (string?)advocate["code"] : null,
+            clickId = byCode ? null : clickId,
+        };
         // The first event warms the caches the later ones find filled.
         await admin.PostOk("/api/v1/events", Purchase($"warm-{attribution}@example.net", $"warm-{attribution}"), HttpStatusCode.Accepted);
 
