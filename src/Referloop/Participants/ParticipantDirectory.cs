@@ -74,19 +74,9 @@ public static class ParticipantDirectory
     /// <summary>
     /// Makes <paramref name="email"/> an invited friend of <paramref name="advocate"/> and adds its
     /// <c>participant.joined</c> (role <c>invited</c>, with <c>referredBy</c>). Nothing is saved: the caller writes it
-    /// in the transaction that creates the referral. A participant already invited is returned unchanged.
-    /// </summary>
-    public static async Task<Participant> JoinInvitedAsync(ReferloopDb db, TimeProvider clock, PublicUrls urls, Campaign campaign,
-        string email, string? name, Participant advocate, CancellationToken ct)
-    {
-        var normalised = Participant.NormaliseEmail(email);
-        var existing = await db.Participants.FirstOrDefaultAsync(p => p.CampaignId == campaign.Id && p.Email == normalised, ct);
-        return JoinInvited(db, clock, urls, campaign, existing, normalised, name, advocate);
-    }
-
-    /// <summary>
-    /// <see cref="JoinInvitedAsync"/> for a caller that has just read the campaign's participant with this email
-    /// (tracked, or null when there is none), so it is not read twice.
+    /// in the transaction that creates the referral. <paramref name="existing"/> is the campaign's participant with
+    /// this email, as the caller has just read it (tracked, or null when there is none); one already invited is
+    /// returned unchanged.
     /// </summary>
     public static Participant JoinInvited(ReferloopDb db, TimeProvider clock, PublicUrls urls, Campaign campaign,
         Participant? existing, string email, string? name, Participant advocate)
