@@ -46,8 +46,7 @@ public static class FraudSignals
         {
             return;
         }
-        // SQLite stores timestamps as UTC ticks (see UtcTicksConverter); PostgreSQL as timestamptz.
-        object seen = db.Database.IsSqlite() ? now.UtcTicks : now.ToUniversalTime();
+        var seen = UtcTicksConverter.SqlValue(db, now);
         await db.Database.ExecuteSqlAsync($"""
             INSERT INTO participant_ips ("ParticipantId", "Ip", "FirstSeenAt", "LastSeenAt")
             VALUES ({participantId}, {address}, {seen}, {seen})

@@ -135,10 +135,8 @@ public sealed class ReferralEngine(
     /// </summary>
     private async Task<bool> ClaimAsync(TrackedEvent tracked, CancellationToken ct)
     {
-        // SQLite stores timestamps as UTC ticks (see UtcTicksConverter); PostgreSQL as timestamptz.
-        var sqlite = db.Database.IsSqlite();
-        object occurredAt = sqlite ? tracked.OccurredAt.UtcTicks : tracked.OccurredAt.ToUniversalTime();
-        object receivedAt = sqlite ? tracked.ReceivedAt.UtcTicks : tracked.ReceivedAt.ToUniversalTime();
+        var occurredAt = UtcTicksConverter.SqlValue(db, tracked.OccurredAt);
+        var receivedAt = UtcTicksConverter.SqlValue(db, tracked.ReceivedAt);
         var inserted = await db.Database.ExecuteSqlAsync($"""
             INSERT INTO events ("Id", "CampaignId", "Type", "Email", "Name", "OrderId", "PurchaseValue", "Currency", "Ip",
                 "UserAgent", "ReferralCode", "ClickId", "IdempotencyKey", "Properties", "ParticipantId", "ReferralId", "Outcome",

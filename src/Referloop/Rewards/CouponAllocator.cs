@@ -78,7 +78,7 @@ public sealed class CouponAllocator(ReferloopDb db, IHttpClientFactory httpClien
     {
         for (var attempt = 0; attempt < 5; attempt++)
         {
-            var now = Timestamp(clock.GetUtcNow());
+            var now = UtcTicksConverter.SqlValue(db, clock.GetUtcNow());
             var claimed = await ExecuteGuardedAsync(() => db.Database.IsNpgsql()
                 ? db.Database.ExecuteSqlAsync($"""
                     UPDATE coupons SET "AllocatedToRewardId" = {rewardId}, "AllocatedToParticipantId" = {participantId}, "AllocatedAt" = {now}
@@ -144,7 +144,7 @@ public sealed class CouponAllocator(ReferloopDb db, IHttpClientFactory httpClien
             return Failed($"{prefix} could not be reached: {error.Message}");
         }
 
-        var now = Timestamp(clock.GetUtcNow());
+        var now = UtcTicksConverter.SqlValue(db, clock.GetUtcNow());
         var id = Ids.New("cpn");
         var inserted = await ExecuteGuardedAsync(() => db.Database.ExecuteSqlAsync($"""
             INSERT INTO coupons ("Id", "PoolId", "Code", "Source", "AllocatedToRewardId", "AllocatedToParticipantId", "AllocatedAt", "CreatedAt")
@@ -226,7 +226,4 @@ public sealed class CouponAllocator(ReferloopDb db, IHttpClientFactory httpClien
         Microsoft.Data.Sqlite.SqliteException sqlite => sqlite.SqliteExtendedErrorCode is 2067 or 1555,
         _ => false,
     };
-
-    /// <summary>SQLite keeps timestamps as UTC ticks (see UtcTicksConverter); PostgreSQL as timestamptz.</summary>
-    private object Timestamp(DateTimeOffset value) => db.Database.IsSqlite() ? value.UtcTicks : value.ToUniversalTime();
 }

@@ -277,7 +277,7 @@ public static class CouponPoolsApi
         CancellationToken ct)
     {
         const int rowsPerStatement = 500;
-        object createdAt = db.Database.IsSqlite() ? now.UtcTicks : now.ToUniversalTime();
+        var createdAt = UtcTicksConverter.SqlValue(db, now);
         var sorted = codes.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
         var added = 0;
         await using var transaction = await db.Database.BeginTransactionAsync(ct);
