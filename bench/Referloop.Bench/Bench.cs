@@ -386,6 +386,13 @@ internal sealed class Bench(Settings settings, Report report, string tempDir)
         // Moderate means well under what the server sustains: at most a quarter of the saturated ingest rate.
         var rate = (int)Math.Clamp(ingestRate / 4, 1, settings.LatencyRate);
         Log($"{provider}: event → first delivery attempt at {rate} events/s");
+        if (settings.Warmup > TimeSpan.Zero)
+        {
+            // The server has not delivered anything yet: the same load, unmeasured, so the figure is of the steady state
+            // (as every saturated load has its warm-up) rather than of the delivery path being compiled.
+            await Load.OpenLoopAsync(_http, rate, settings.Warmup, n => EventRequest(api, program, "lw", n), null, ct);
+            await WaitQuietAsync(db, ct);
+        }
         await _receiver.ResetAsync(track: true, ct);
         var due = new System.Collections.Concurrent.ConcurrentDictionary<string, long>();
         var load = await Load.OpenLoopAsync(_http, rate, settings.Duration, n => EventRequest(api, program, "l0", n),

@@ -8,6 +8,17 @@ namespace Referloop.Webhooks;
 /// <summary>A delivery this instance holds, with what sending it needs, until its lease ends.</summary>
 public sealed record ClaimedDelivery(string Id, OutboxMessage Message, WebhookEndpoint Endpoint, DateTimeOffset ClaimedUntil);
 
+/// <summary>What fanning out a set of messages added to a context: the deliveries, and those leased to this instance.</summary>
+internal sealed class SaveFanOut(IReadOnlyList<OutboxMessage> messages)
+{
+    public IReadOnlyList<OutboxMessage> Messages { get; } = messages;
+    public List<WebhookDelivery> Deliveries { get; } = [];
+    public List<ClaimedDelivery> Claimed { get; } = [];
+
+    /// <summary>Some deliveries were not leased (no room): the loop must be woken to claim them.</summary>
+    public bool LeftForLoop { get; set; }
+}
+
 /// <summary>
 /// The delivery loop of one server instance:
 /// <list type="number">
@@ -38,6 +49,12 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
     private CancellationToken _stopping;
     private long _attempts;
 
+    // Set while the loop runs: only then are deliveries leased to this instance as they are created.
+    private volatile bool _delivering;
+
+    private static readonly Func<ReferloopDb, IAsyncEnumerable<WebhookEndpoint>> EnabledEndpoints =
+        EF.CompileAsyncQuery((ReferloopDb db) => db.WebhookEndpoints.AsNoTracking().Where(e => e.Enabled));
+
     public string InstanceId { get; } = options.Value.InstanceId
         ?? $"{Environment.MachineName}:{Environment.ProcessId}:{Guid.NewGuid().ToString("N")[..8]}";
 
@@ -61,6 +78,7 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
         }
         _stopping = stoppingToken;
         await Task.Yield();
+        _delivering = true;
         while (!stoppingToken.IsCancellationRequested)
         {
             var moreWork = false;
@@ -103,6 +121,7 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
                 }
             }
         }
+        _delivering = false;
         try
         {
             await Task.WhenAll(_inFlight.Values);
@@ -134,9 +153,84 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
 
     private int Room()
     {
+        if (!_delivering)
+        {
+            return 0;
+        }
         lock (_lock)
         {
             return MaxHeld - _held.Count;
+        }
+    }
+
+    /// <summary>
+    /// Fans out messages in the save that writes them (see <see cref="OutboxSaveInterceptor"/>): one delivery per
+    /// subscribed endpoint is added to the same save, the messages are marked dispatched, and as many new
+    /// deliveries as this instance has room for are leased to it. The caller hands the leased ones to
+    /// <see cref="Start"/> once the transaction has committed, so an event's first attempt needs neither a second
+    /// transaction nor a wake-up of the loop; what it leaves unleased the loop claims.
+    /// </summary>
+    internal async Task<SaveFanOut> FanOutOnSaveAsync(ReferloopDb db, IReadOnlyList<OutboxMessage> messages, CancellationToken ct)
+    {
+        var endpoints = new List<WebhookEndpoint>();
+        await foreach (var endpoint in EnabledEndpoints(db).WithCancellation(ct))
+        {
+            endpoints.Add(endpoint);
+        }
+        var fanOut = new SaveFanOut(messages);
+        AddDeliveries(db, messages, endpoints, clock.GetUtcNow(), fanOut);
+        return fanOut;
+    }
+
+    /// <summary>Starts deliveries leased in a save that has now committed.</summary>
+    internal void Start(List<ClaimedDelivery> claimed) => Hold(claimed);
+
+    /// <summary>
+    /// Adds one delivery per subscribed endpoint of each message to <paramref name="db"/>, leasing to this instance
+    /// those it has room for, and marks each message dispatched; the caller saves.
+    /// </summary>
+    private void AddDeliveries(ReferloopDb db, IReadOnlyList<OutboxMessage> messages, List<WebhookEndpoint> endpoints,
+        DateTimeOffset now, SaveFanOut fanOut)
+    {
+        var until = now + _options.ClaimLease;
+        var room = endpoints.Count == 0 ? 0 : Room();
+        var perEndpoint = new Dictionary<string, int>();
+        foreach (var message in messages)
+        {
+            foreach (var endpoint in endpoints)
+            {
+                if (!endpoint.Wants(message))
+                {
+                    continue;
+                }
+                var id = Ids.New("dlv");
+                var held = perEndpoint.GetValueOrDefault(endpoint.Id);
+                var claim = fanOut.Claimed.Count < room && held < MaxHeldPerEndpoint;
+                if (claim)
+                {
+                    perEndpoint[endpoint.Id] = held + 1;
+                    fanOut.Claimed.Add(new ClaimedDelivery(id, message, endpoint, until));
+                }
+                else
+                {
+                    fanOut.LeftForLoop = true;
+                }
+                var delivery = new WebhookDelivery
+                {
+                    Id = id,
+                    MessageId = message.Id,
+                    EndpointId = endpoint.Id,
+                    Status = DeliveryStatus.Pending,
+                    NextAttemptAt = now,
+                    ClaimedBy = claim ? InstanceId : null,
+                    ClaimedUntil = claim ? until : null,
+                    CreatedAt = now,
+                    UpdatedAt = now,
+                };
+                db.WebhookDeliveries.Add(delivery);
+                fanOut.Deliveries.Add(delivery);
+            }
+            message.DispatchedAt = now;
         }
     }
 
@@ -166,42 +260,13 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
         }
         var endpoints = await db.WebhookEndpoints.AsNoTracking().Where(e => e.Enabled).ToListAsync(ct);
         var now = clock.GetUtcNow();
-        var until = now + _options.ClaimLease;
-        var room = _options.DeliveryEnabled ? Room() : 0;
-        var perEndpoint = new Dictionary<string, int>();
-        var claimed = new List<ClaimedDelivery>();
-        foreach (var message in batch)
-        {
-            foreach (var endpoint in endpoints.Where(e => e.Wants(message)))
-            {
-                var id = Ids.New("dlv");
-                var held = perEndpoint.GetValueOrDefault(endpoint.Id);
-                var claim = claimed.Count < room && held < MaxHeldPerEndpoint;
-                if (claim)
-                {
-                    perEndpoint[endpoint.Id] = held + 1;
-                    claimed.Add(new ClaimedDelivery(id, message, endpoint, until));
-                }
-                db.WebhookDeliveries.Add(new WebhookDelivery
-                {
-                    Id = id,
-                    MessageId = message.Id,
-                    EndpointId = endpoint.Id,
-                    Status = DeliveryStatus.Pending,
-                    NextAttemptAt = now,
-                    ClaimedBy = claim ? InstanceId : null,
-                    ClaimedUntil = claim ? until : null,
-                    CreatedAt = now,
-                    UpdatedAt = now,
-                });
-            }
-            message.DispatchedAt = now;
-        }
+        var fanOut = new SaveFanOut(batch);
+        AddDeliveries(db, batch, endpoints, now, fanOut);
         var dispatched = batch.Select(m => m.Id).ToList();
         await db.Outbox.Where(m => dispatched.Contains(m.Id)).ExecuteUpdateAsync(s => s.SetProperty(m => m.DispatchedAt, now), ct);
         await db.SaveChangesAsync(ct);
         await transaction.CommitAsync(ct);
-        Hold(claimed);
+        Hold(fanOut.Claimed);
         return batch.Count;
     }
 

@@ -100,7 +100,7 @@ public static class Outbox
             CreatedAt = now,
         };
         db.Outbox.Add(message);
-        OutboxSaveInterceptor.MessageAdded(db);
+        OutboxSaveInterceptor.MessageAdded(db, message);
         return message;
     }
 
@@ -118,7 +118,7 @@ public static class Outbox
             CreatedAt = now,
         };
         db.Outbox.Add(message);
-        OutboxSaveInterceptor.MessageAdded(db);
+        OutboxSaveInterceptor.MessageAdded(db, message);
         return message;
     }
 }

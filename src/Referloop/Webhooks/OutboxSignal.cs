@@ -2,6 +2,8 @@ using System.Data.Common;
 using System.Runtime.CompilerServices;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Diagnostics;
+using Microsoft.EntityFrameworkCore.Storage;
+using Referloop.Storage;
 
 namespace Referloop.Webhooks;
 
@@ -32,33 +34,63 @@ public sealed class OutboxSignal
 }
 
 /// <summary>
-/// Pokes <see cref="OutboxSignal"/> once a change that added outbox messages is committed, wherever in the code it
-/// was written, so the first delivery attempt goes out milliseconds after the write. Inside an explicit
-/// transaction the poke waits for the commit: before it the messages are not visible to the engine.
+/// Fans out the outbox messages a save writes, in that same save, and starts their first attempts once it is
+/// committed, wherever in the code the messages were added: the first attempt goes out as soon as the change is
+/// durable, with no second transaction and no wait for the delivery loop. Inside an explicit transaction the start
+/// waits for the commit (before it the change may still be rolled back); a transaction that never commits starts
+/// nothing. Deliveries this instance had no room to lease, and messages of a synchronous save (fanned out by the
+/// loop), poke <see cref="OutboxSignal"/> instead.
 /// </summary>
-internal sealed class OutboxSaveInterceptor(OutboxSignal signal) : ISaveChangesInterceptor, IDbTransactionInterceptor
+internal sealed class OutboxSaveInterceptor(OutboxSignal signal, IServiceProvider services) : ISaveChangesInterceptor, IDbTransactionInterceptor
 {
-    private static readonly ConditionalWeakTable<DbContext, object> Added = [];
-    private static readonly ConditionalWeakTable<DbContext, object> PendingCommit = [];
-    private static readonly ConditionalWeakTable<DbContext, object> Saving = [];
+    private static readonly ConditionalWeakTable<DbContext, List<OutboxMessage>> Added = [];
+    private static readonly ConditionalWeakTable<DbContext, Fanned> Saving = [];
+    private static readonly ConditionalWeakTable<DbTransaction, List<Fanned>> PendingCommit = [];
+
+    private DeliveryEngine? _engine;
+
+    // Resolved on first use: the engine's own dependencies (data protection among them) may need a context to build.
+    private DeliveryEngine Engine => _engine ??= services.GetRequiredService<DeliveryEngine>();
+
+    /// <summary>What one save fanned out, or only that it wrote messages for the loop to fan out.</summary>
+    private sealed record Fanned(SaveFanOut? FanOut);
 
     /// <summary>
     /// Called by <see cref="Outbox"/> as it adds a message, so a save need not search the change tracker for one
     /// (which would detect changes a second time on every save).
     /// </summary>
-    public static void MessageAdded(DbContext context) => Added.AddOrUpdate(context, true);
+    public static void MessageAdded(DbContext context, OutboxMessage message) => Added.GetOrCreateValue(context).Add(message);
 
     public InterceptionResult<int> SavingChanges(DbContextEventData eventData, InterceptionResult<int> result)
     {
-        Remember(eventData.Context);
+        // A synchronous save does not query on the caller's thread: its messages are left to the loop.
+        if (eventData.Context is { } context && TakeAdded(context) is { Count: > 0 })
+        {
+            Saving.AddOrUpdate(context, new Fanned(null));
+        }
         return result;
     }
 
-    public ValueTask<InterceptionResult<int>> SavingChangesAsync(DbContextEventData eventData, InterceptionResult<int> result,
+    public async ValueTask<InterceptionResult<int>> SavingChangesAsync(DbContextEventData eventData, InterceptionResult<int> result,
         CancellationToken cancellationToken = default)
     {
-        Remember(eventData.Context);
-        return ValueTask.FromResult(result);
+        if (eventData.Context is ReferloopDb db && TakeAdded(db) is { Count: > 0 } messages)
+        {
+            Saving.AddOrUpdate(db, new Fanned(await Engine.FanOutOnSaveAsync(db, messages, cancellationToken)));
+        }
+        return result;
+    }
+
+    /// <summary>The messages added since the last save that this save writes and nobody dispatched by hand.</summary>
+    private static List<OutboxMessage>? TakeAdded(DbContext context)
+    {
+        if (!Added.TryGetValue(context, out var added))
+        {
+            return null;
+        }
+        Added.Remove(context);
+        // A unit of work that was cleared (a retry) or never saved leaves messages that are no longer tracked.
+        return added.Where(m => m.DispatchedAt is null && context.Entry(m).State == EntityState.Added).ToList();
     }
 
     public int SavedChanges(SaveChangesCompletedEventData eventData, int result)
@@ -73,59 +105,100 @@ internal sealed class OutboxSaveInterceptor(OutboxSignal signal) : ISaveChangesI
         return ValueTask.FromResult(result);
     }
 
-    public void TransactionCommitted(DbTransaction transaction, TransactionEndEventData eventData) => Committed(eventData.Context);
+    public void SaveChangesFailed(DbContextErrorEventData eventData) => Unsaved(eventData.Context);
+
+    public Task SaveChangesFailedAsync(DbContextErrorEventData eventData, CancellationToken cancellationToken = default)
+    {
+        Unsaved(eventData.Context);
+        return Task.CompletedTask;
+    }
+
+    public void SaveChangesCanceled(DbContextEventData eventData) => Unsaved(eventData.Context);
+
+    public Task SaveChangesCanceledAsync(DbContextEventData eventData, CancellationToken cancellationToken = default)
+    {
+        Unsaved(eventData.Context);
+        return Task.CompletedTask;
+    }
+
+    public void TransactionCommitted(DbTransaction transaction, TransactionEndEventData eventData) => Committed(transaction);
 
     public Task TransactionCommittedAsync(DbTransaction transaction, TransactionEndEventData eventData, CancellationToken cancellationToken = default)
     {
-        Committed(eventData.Context);
+        Committed(transaction);
         return Task.CompletedTask;
     }
 
-    public void TransactionRolledBack(DbTransaction transaction, TransactionEndEventData eventData) => Forget(eventData.Context);
+    public void TransactionRolledBack(DbTransaction transaction, TransactionEndEventData eventData) => PendingCommit.Remove(transaction);
 
     public Task TransactionRolledBackAsync(DbTransaction transaction, TransactionEndEventData eventData, CancellationToken cancellationToken = default)
     {
-        Forget(eventData.Context);
+        PendingCommit.Remove(transaction);
         return Task.CompletedTask;
-    }
-
-    private static void Remember(DbContext? context)
-    {
-        if (context is not null && Added.Remove(context))
-        {
-            Saving.AddOrUpdate(context, true);
-        }
     }
 
     private void Saved(DbContext? context)
     {
-        if (context is null || !Saving.Remove(context))
+        if (context is null || !Saving.TryGetValue(context, out var fanned))
         {
             return;
         }
-        if (context.Database.CurrentTransaction is null)
+        Saving.Remove(context);
+        if (context.Database.CurrentTransaction?.GetDbTransaction() is { } transaction)
         {
-            signal.Poke();
+            PendingCommit.GetOrCreateValue(transaction).Add(fanned);
         }
         else
         {
-            PendingCommit.AddOrUpdate(context, true);
+            Start(fanned);
         }
     }
 
-    private void Committed(DbContext? context)
+    /// <summary>
+    /// A failed save is undone as far as the fan-out goes, so that a retry of the same save fans out afresh: its
+    /// deliveries leave the context and its messages are undispatched again.
+    /// </summary>
+    private static void Unsaved(DbContext? context)
     {
-        if (context is not null && PendingCommit.Remove(context))
+        if (context is null || !Saving.TryGetValue(context, out var fanned))
+        {
+            return;
+        }
+        Saving.Remove(context);
+        if (fanned.FanOut is not { } fanOut)
+        {
+            return;
+        }
+        foreach (var delivery in fanOut.Deliveries)
+        {
+            context.Entry(delivery).State = EntityState.Detached;
+        }
+        foreach (var message in fanOut.Messages)
+        {
+            message.DispatchedAt = null;
+            MessageAdded(context, message);
+        }
+    }
+
+    private void Committed(DbTransaction transaction)
+    {
+        if (!PendingCommit.TryGetValue(transaction, out var saves))
+        {
+            return;
+        }
+        PendingCommit.Remove(transaction);
+        saves.ForEach(Start);
+    }
+
+    private void Start(Fanned fanned)
+    {
+        if (fanned.FanOut is { } fanOut)
+        {
+            Engine.Start(fanOut.Claimed);
+        }
+        if (fanned.FanOut is null or { LeftForLoop: true })
         {
             signal.Poke();
-        }
-    }
-
-    private static void Forget(DbContext? context)
-    {
-        if (context is not null)
-        {
-            PendingCommit.Remove(context);
         }
     }
 }

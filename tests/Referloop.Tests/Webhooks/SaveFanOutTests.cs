@@ -1,0 +1,98 @@
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using Referloop.Tests.Support;
+using Referloop.Webhooks;
+
+namespace Referloop.Tests.Webhooks;
+
+/// <summary>
+/// A save that writes outbox messages fans them out itself: the deliveries are part of the same transaction, leased
+/// to this instance, and their first attempts start when (and only if) it commits.
+/// </summary>
+public class SaveFanOutTests(WebhookApp app) : EndpointTestClass(app)
+{
+    private async Task<(Receiver Receiver, string EndpointId)> Endpoint()
+    {
+        var receiver = await Receiver.StartAsync();
+        Receivers.Add(receiver);
+        var created = await App.CreateEndpoint(Client, new { url = receiver.Url(), eventTypes = new[] { EventTypes.ReferralCreated } });
+        var id = (string)created["id"]!;
+        Endpoints.Add(id);
+        return (receiver, id);
+    }
+
+    [Fact]
+    public async Task The_deliveries_are_written_and_leased_in_the_transaction_and_sent_once_it_commits()
+    {
+        var (receiver, endpointId) = await Endpoint();
+        var instance = App.Services.GetRequiredService<DeliveryEngine>().InstanceId;
+
+        var messageId = await App.WithDb(async db =>
+        {
+            await using var transaction = await db.Database.BeginTransactionAsync();
+            var message = Outbox.Add(db, EventTypes.ReferralCreated, null, new { sequence = 1 }, App.Clock.GetUtcNow());
+            await db.SaveChangesAsync();
+
+            // Inside the transaction, before the commit: dispatched, with its delivery leased to this instance.
+            var delivery = await db.WebhookDeliveries.AsNoTracking().SingleAsync(d => d.MessageId == message.Id);
+            Assert.Equal(endpointId, delivery.EndpointId);
+            Assert.Equal(DeliveryStatus.Pending, delivery.Status);
+            Assert.Equal(instance, delivery.ClaimedBy);
+            Assert.NotNull(await db.Outbox.AsNoTracking().Where(m => m.Id == message.Id).Select(m => m.DispatchedAt).SingleAsync());
+            await receiver.AssertStillAsync(0, milliseconds: 300);
+
+            await transaction.CommitAsync();
+            return message.Id;
+        });
+
+        var request = await receiver.WaitForAsync(1);
+        Assert.Equal(messageId, request.Header("webhook-id"));
+        await App.WaitForDelivery(Client, messageId, endpointId, d => (string)d["status"]! == "succeeded");
+        await receiver.AssertStillAsync(1);
+    }
+
+    [Fact]
+    public async Task A_transaction_that_rolls_back_sends_nothing()
+    {
+        var (receiver, _) = await Endpoint();
+
+        var messageId = await App.WithDb(async db =>
+        {
+            await using var transaction = await db.Database.BeginTransactionAsync();
+            var message = Outbox.Add(db, EventTypes.ReferralCreated, null, new { sequence = 2 }, App.Clock.GetUtcNow());
+            await db.SaveChangesAsync();
+            await transaction.RollbackAsync();
+            return message.Id;
+        });
+
+        await receiver.AssertStillAsync(0, milliseconds: 600);
+        Assert.False(await App.WithDb(db => db.WebhookDeliveries.AnyAsync(d => d.MessageId == messageId)));
+    }
+
+    [Fact]
+    public async Task A_failed_save_fans_out_afresh_when_it_is_retried()
+    {
+        var (receiver, endpointId) = await Endpoint();
+        var taken = await App.Publish(EventTypes.ReferralCreated);
+        await receiver.WaitForAsync(1);
+
+        var messageId = await App.WithDb(async db =>
+        {
+            var message = Outbox.Add(db, EventTypes.ReferralCreated, null, new { sequence = 3 }, App.Clock.GetUtcNow());
+            // A second message under an id already taken makes the whole save fail.
+            var clash = new OutboxMessage { Id = taken, Type = EventTypes.ReferralCreated, Data = "{}", CreatedAt = App.Clock.GetUtcNow() };
+            db.Outbox.Add(clash);
+            await Assert.ThrowsAsync<DbUpdateException>(() => db.SaveChangesAsync());
+
+            db.Entry(clash).State = EntityState.Detached;
+            await db.SaveChangesAsync();
+            return message.Id;
+        });
+
+        var request = await receiver.WaitForAsync(2);
+        Assert.Equal(messageId, request.Header("webhook-id"));
+        await App.WaitForDelivery(Client, messageId, endpointId, d => (string)d["status"]! == "succeeded");
+        Assert.Equal(1, await App.WithDb(db => db.WebhookDeliveries.CountAsync(d => d.MessageId == messageId)));
+        await receiver.AssertStillAsync(2);
+    }
+}
