@@ -178,7 +178,8 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
             endpoints.Add(endpoint);
         }
         var fanOut = new SaveFanOut(messages);
-        AddDeliveries(db, messages, endpoints, clock.GetUtcNow(), fanOut);
+        NewDeliveries(messages, endpoints, clock.GetUtcNow(), fanOut);
+        db.WebhookDeliveries.AddRange(fanOut.Deliveries);
         return fanOut;
     }
 
@@ -186,11 +187,11 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
     internal void Start(List<ClaimedDelivery> claimed) => Hold(claimed);
 
     /// <summary>
-    /// Adds one delivery per subscribed endpoint of each message to <paramref name="db"/>, leasing to this instance
-    /// those it has room for, and marks each message dispatched; the caller saves.
+    /// Makes one delivery per subscribed endpoint of each message into <paramref name="fanOut"/>, leasing to this
+    /// instance those it has room for, and marks each message dispatched; the caller writes them.
     /// </summary>
-    private void AddDeliveries(ReferloopDb db, IReadOnlyList<OutboxMessage> messages, List<WebhookEndpoint> endpoints,
-        DateTimeOffset now, SaveFanOut fanOut)
+    private void NewDeliveries(IReadOnlyList<OutboxMessage> messages, List<WebhookEndpoint> endpoints, DateTimeOffset now,
+        SaveFanOut fanOut)
     {
         var until = now + _options.ClaimLease;
         var room = endpoints.Count == 0 ? 0 : Room();
@@ -215,7 +216,7 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
                 {
                     fanOut.LeftForLoop = true;
                 }
-                var delivery = new WebhookDelivery
+                fanOut.Deliveries.Add(new WebhookDelivery
                 {
                     Id = id,
                     MessageId = message.Id,
@@ -226,9 +227,7 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
                     ClaimedUntil = claim ? until : null,
                     CreatedAt = now,
                     UpdatedAt = now,
-                };
-                db.WebhookDeliveries.Add(delivery);
-                fanOut.Deliveries.Add(delivery);
+                });
             }
             message.DispatchedAt = now;
         }
@@ -261,14 +260,31 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
         var endpoints = await db.WebhookEndpoints.AsNoTracking().Where(e => e.Enabled).ToListAsync(ct);
         var now = clock.GetUtcNow();
         var fanOut = new SaveFanOut(batch);
-        AddDeliveries(db, batch, endpoints, now, fanOut);
+        NewDeliveries(batch, endpoints, now, fanOut);
         var dispatched = batch.Select(m => m.Id).ToList();
         await db.Outbox.Where(m => dispatched.Contains(m.Id)).ExecuteUpdateAsync(s => s.SetProperty(m => m.DispatchedAt, now), ct);
-        await db.SaveChangesAsync(ct);
+        await InsertAsync(db, fanOut.Deliveries, ct);
         await transaction.CommitAsync(ct);
         Hold(fanOut.Claimed);
         return batch.Count;
     }
+
+    /// <summary>Writes new deliveries with one statement rather than one tracked entity each.</summary>
+    private static Task InsertAsync(ReferloopDb db, List<WebhookDelivery> deliveries, CancellationToken ct) =>
+        new BulkRows(db, deliveries.Count)
+            .Text("Id", i => deliveries[i].Id)
+            .Text("MessageId", i => deliveries[i].MessageId)
+            .Text("EndpointId", i => deliveries[i].EndpointId)
+            .Text("Status", i => deliveries[i].Status)
+            .Int("Attempts", _ => 0)
+            .Int("Round", _ => 0)
+            .Instant("NextAttemptAt", i => deliveries[i].NextAttemptAt)
+            .Text("ClaimedBy", i => deliveries[i].ClaimedBy)
+            .Instant("ClaimedUntil", i => deliveries[i].ClaimedUntil)
+            .Bool("IsTest", _ => false)
+            .Instant("CreatedAt", i => deliveries[i].CreatedAt)
+            .Instant("UpdatedAt", i => deliveries[i].UpdatedAt)
+            .InsertAsync("webhook_deliveries", ct);
 
     /// <summary>Leases due deliveries while this instance has room; true when it filled its room (there may be more).</summary>
     private async Task<bool> ClaimAsync(CancellationToken ct)
