@@ -55,11 +55,12 @@ builder.Services.AddDashboard();
 builder.Services.AddOpenApi(options => options.AddDocumentTransformer<BearerSecurityTransformer>());
 builder.Services.AddHealthChecks().AddDbContextCheck<ReferloopDb>("database", tags: ["ready"]);
 var telemetry = builder.Services.AddOpenTelemetry()
-    .WithTracing(tracing => tracing.AddAspNetCoreInstrumentation().AddHttpClientInstrumentation())
     .WithMetrics(metrics => metrics.AddAspNetCoreInstrumentation().AddHttpClientInstrumentation().AddMeter("Referloop"));
 if (!string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]))
 {
-    telemetry.UseOtlpExporter();
+    // Traces only when they go somewhere: recording a span for every request and webhook attempt costs CPU on the
+    // hot paths (and adds a traceparent header to every webhook) for nobody to read.
+    telemetry.WithTracing(tracing => tracing.AddAspNetCoreInstrumentation().AddHttpClientInstrumentation()).UseOtlpExporter();
 }
 
 if (builder.Configuration.GetValue<bool>("Http:TrustForwardedHeaders"))

@@ -46,6 +46,9 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
     private readonly HashSet<string> _held = [];
     private readonly Dictionary<string, int> _runningPerEndpoint = [];
     private int _running;
+
+    // Held deliveries that were sent and wait for their record (a group commit): they no longer need a slot.
+    private int _recording;
     private CancellationToken _stopping;
     private long _attempts;
 
@@ -64,11 +67,20 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
     private int MaxConcurrency => Math.Max(1, _options.MaxConcurrency);
     private int PerEndpoint => Math.Max(1, _options.MaxConcurrencyPerEndpoint);
 
-    /// <summary>Held at most: two rounds of every slot, so a slot never waits for a claim.</summary>
+    /// <summary>Held unsent at most: two rounds of every slot, so a slot never waits for a claim.</summary>
     private int MaxHeld => MaxConcurrency * 2;
 
-    /// <summary>Held at most per endpoint and claim, so one busy endpoint leaves room for the others.</summary>
-    private int MaxHeldPerEndpoint => PerEndpoint * 4;
+    /// <summary>Held at most, sent ones waiting for their record included: a bound should recording fall behind.</summary>
+    private int MaxHeldInAll => MaxHeld * 4;
+
+    /// <summary>Held and not yet sent; call under <see cref="_lock"/>.</summary>
+    private int Unsent => _held.Count - _recording;
+
+    /// <summary>
+    /// Held at most per endpoint and claim, so one busy endpoint leaves room for the others; enough rounds of its
+    /// slots that a backlog drains at the receiver's pace rather than the claims'.
+    /// </summary>
+    private int MaxHeldPerEndpoint => PerEndpoint * 16;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -84,7 +96,7 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
             var moreWork = false;
             try
             {
-                moreWork |= await FanOutAsync(stoppingToken) >= _options.FanOutBatchSize;
+                moreWork |= await FanOutAsync(stoppingToken);
             }
             catch (Exception e) when (!stoppingToken.IsCancellationRequested)
             {
@@ -159,9 +171,11 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
         }
         lock (_lock)
         {
-            return MaxHeld - _held.Count;
+            return RoomUnderLock();
         }
     }
+
+    private int RoomUnderLock() => Math.Max(0, Math.Min(MaxHeld - Unsent, MaxHeldInAll - _held.Count));
 
     /// <summary>
     /// Fans out messages in the save that writes them (see <see cref="OutboxSaveInterceptor"/>): one delivery per
@@ -233,20 +247,23 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
         }
     }
 
-    /// <summary>Turns one batch of outbox messages into deliveries; returns how many messages it dispatched.</summary>
-    internal async Task<int> FanOutAsync(CancellationToken ct)
+    /// <summary>Turns one batch of outbox messages into deliveries; true when it filled the batch (there may be more).</summary>
+    internal async Task<bool> FanOutAsync(CancellationToken ct)
     {
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<ReferloopDb>();
         // Cheap look first, so an idle instance does not take SQLite's write lock on every poll.
         if (!await db.Outbox.AnyAsync(m => m.DispatchedAt == null, ct))
         {
-            return 0;
+            return false;
         }
         // Nothing here recovers from a failed save inside the transaction, so a savepoint per save buys nothing.
         db.Database.AutoSavepointsEnabled = false;
         await using var transaction = await db.Database.BeginTransactionAsync(ct);
-        var size = _options.FanOutBatchSize;
+        // No more messages than this instance can lease deliveries for (one each, for a single endpoint), so a backlog
+        // goes from the outbox to the wire without a claim in between; with no room, a whole batch, left to be claimed.
+        var room = Room();
+        var size = room > 0 ? Math.Min(_options.FanOutBatchSize, room) : _options.FanOutBatchSize;
         // Read untracked and marked dispatched with one statement: tracking each message's change costs more than it saves.
         var batch = db.Database.IsNpgsql()
             ? await db.Outbox.FromSql($"""
@@ -255,7 +272,7 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
             : await db.Outbox.AsNoTracking().Where(m => m.DispatchedAt == null).OrderBy(m => m.Id).Take(size).ToListAsync(ct);
         if (batch.Count == 0)
         {
-            return 0;
+            return false;
         }
         var endpoints = await db.WebhookEndpoints.AsNoTracking().Where(e => e.Enabled).ToListAsync(ct);
         var now = clock.GetUtcNow();
@@ -266,7 +283,7 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
         await InsertAsync(db, fanOut.Deliveries, ct);
         await transaction.CommitAsync(ct);
         Hold(fanOut.Claimed);
-        return batch.Count;
+        return batch.Count == size;
     }
 
     /// <summary>Writes new deliveries with one statement rather than one tracked entity each.</summary>
@@ -292,12 +309,12 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
         int room;
         lock (_lock)
         {
-            // Below one round of slots held: claim the next batch before the slots run dry.
-            if (_held.Count >= MaxConcurrency)
+            // Below one round of slots held unsent: claim the next batch before the slots run dry.
+            room = Unsent >= MaxConcurrency ? 0 : RoomUnderLock();
+            if (room == 0)
             {
                 return false;
             }
-            room = MaxHeld - _held.Count;
         }
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<ReferloopDb>();
@@ -322,16 +339,21 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
         }
         var rows = await db.WebhookDeliveries.AsNoTracking()
             .Where(d => ids.Contains(d.Id))
-            .Select(d => new { d.Id, d.Status, d.Message, d.Endpoint })
+            .Select(d => new { d.Id, d.Status, d.EndpointId, d.Message })
             .ToListAsync(ct);
-        var disabled = rows.Where(r => !r.Endpoint!.Enabled).ToList();
-        foreach (var row in disabled)
+        // A claim is mostly of a few endpoints: each is read once, not once per delivery.
+        var endpointIds = rows.Select(r => r.EndpointId).Distinct().ToList();
+        var endpoints = await db.WebhookEndpoints.AsNoTracking().Where(e => endpointIds.Contains(e.Id)).ToDictionaryAsync(e => e.Id, ct);
+        // Gone when the endpoint was deleted since (with its deliveries).
+        var found = rows.Where(r => endpoints.ContainsKey(r.EndpointId)).ToList();
+        foreach (var row in found.Where(r => !endpoints[r.EndpointId].Enabled))
         {
-            await EndpointState.FailDisabledAsync(db, row.Id, row.Endpoint!, now, ct);
+            await EndpointState.FailDisabledAsync(db, row.Id, endpoints[row.EndpointId], now, ct);
         }
-        Hold(rows.Where(r => r.Endpoint!.Enabled && r.Status == DeliveryStatus.Pending)
-            .OrderBy(r => ids.IndexOf(r.Id))
-            .Select(r => new ClaimedDelivery(r.Id, r.Message!, r.Endpoint!, until))
+        var order = ids.Select((id, index) => (id, index)).ToDictionary(p => p.id, p => p.index);
+        Hold(found.Where(r => endpoints[r.EndpointId].Enabled && r.Status == DeliveryStatus.Pending)
+            .OrderBy(r => order[r.Id])
+            .Select(r => new ClaimedDelivery(r.Id, r.Message!, endpoints[r.EndpointId], until))
             .ToList());
         return ids.Count >= room;
     }
@@ -443,15 +465,23 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
                     _runningPerEndpoint[delivery.Endpoint.Id] = running;
                 }
             }
+            if (sending && !recorded)
+            {
+                _recording++;
+            }
             if (recorded)
             {
+                if (!sending)
+                {
+                    _recording--;
+                }
                 _inFlight.TryRemove(delivery.Id, out _);
                 _held.Remove(delivery.Id);
             }
-            lowOnWork = _held.Count < MaxConcurrency;
+            lowOnWork = Unsent < MaxConcurrency;
         }
         StartReady();
-        if (recorded && lowOnWork)
+        if (lowOnWork)
         {
             signal.Poke();
         }
