@@ -55,9 +55,6 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
     // Set while the loop runs: only then are deliveries leased to this instance as they are created.
     private volatile bool _delivering;
 
-    private static readonly Func<ReferloopDb, IAsyncEnumerable<WebhookEndpoint>> EnabledEndpoints =
-        EF.CompileAsyncQuery((ReferloopDb db) => db.WebhookEndpoints.AsNoTracking().Where(e => e.Enabled));
-
     public string InstanceId { get; } = options.Value.InstanceId
         ?? $"{Environment.MachineName}:{Environment.ProcessId}:{Guid.NewGuid().ToString("N")[..8]}";
 
@@ -186,11 +183,7 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
     /// </summary>
     internal async Task<SaveFanOut> FanOutOnSaveAsync(ReferloopDb db, IReadOnlyList<OutboxMessage> messages, CancellationToken ct)
     {
-        var endpoints = new List<WebhookEndpoint>();
-        await foreach (var endpoint in EnabledEndpoints(db).WithCancellation(ct))
-        {
-            endpoints.Add(endpoint);
-        }
+        var endpoints = await EnabledEndpoints.ReadAsync(db, ct);
         var fanOut = new SaveFanOut(messages);
         NewDeliveries(messages, endpoints, clock.GetUtcNow(), fanOut);
         db.WebhookDeliveries.AddRange(fanOut.Deliveries);

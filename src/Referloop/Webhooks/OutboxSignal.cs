@@ -2,7 +2,6 @@ using System.Data.Common;
 using System.Runtime.CompilerServices;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Diagnostics;
-using Microsoft.EntityFrameworkCore.Storage;
 using Referloop.Storage;
 
 namespace Referloop.Webhooks;
@@ -45,7 +44,13 @@ internal sealed class OutboxSaveInterceptor(OutboxSignal signal, IServiceProvide
 {
     private static readonly ConditionalWeakTable<DbContext, List<OutboxMessage>> Added = [];
     private static readonly ConditionalWeakTable<DbContext, Fanned> Saving = [];
-    private static readonly ConditionalWeakTable<DbTransaction, List<Fanned>> PendingCommit = [];
+
+    // By context, with EF's id of the transaction the saves waiting for its commit were made in: providers reuse
+    // their transaction objects (Npgsql does), so a transaction disposed without commit must not leave its saves
+    // to be started by the next commit on the same connection.
+    private static readonly ConditionalWeakTable<DbContext, PendingSaves> PendingCommit = [];
+
+    private sealed record PendingSaves(Guid TransactionId, List<Fanned> Saves);
 
     private DeliveryEngine? _engine;
 
@@ -121,19 +126,19 @@ internal sealed class OutboxSaveInterceptor(OutboxSignal signal, IServiceProvide
         return Task.CompletedTask;
     }
 
-    public void TransactionCommitted(DbTransaction transaction, TransactionEndEventData eventData) => Committed(transaction);
+    public void TransactionCommitted(DbTransaction transaction, TransactionEndEventData eventData) => Committed(eventData);
 
     public Task TransactionCommittedAsync(DbTransaction transaction, TransactionEndEventData eventData, CancellationToken cancellationToken = default)
     {
-        Committed(transaction);
+        Committed(eventData);
         return Task.CompletedTask;
     }
 
-    public void TransactionRolledBack(DbTransaction transaction, TransactionEndEventData eventData) => PendingCommit.Remove(transaction);
+    public void TransactionRolledBack(DbTransaction transaction, TransactionEndEventData eventData) => RolledBack(eventData);
 
     public Task TransactionRolledBackAsync(DbTransaction transaction, TransactionEndEventData eventData, CancellationToken cancellationToken = default)
     {
-        PendingCommit.Remove(transaction);
+        RolledBack(eventData);
         return Task.CompletedTask;
     }
 
@@ -144,14 +149,18 @@ internal sealed class OutboxSaveInterceptor(OutboxSignal signal, IServiceProvide
             return;
         }
         Saving.Remove(context);
-        if (context.Database.CurrentTransaction?.GetDbTransaction() is { } transaction)
-        {
-            PendingCommit.GetOrCreateValue(transaction).Add(fanned);
-        }
-        else
+        if (context.Database.CurrentTransaction is not { } transaction)
         {
             Start(fanned);
+            return;
         }
+        if (!PendingCommit.TryGetValue(context, out var pending) || pending.TransactionId != transaction.TransactionId)
+        {
+            // Whatever an earlier transaction of this context left was never committed.
+            pending = new PendingSaves(transaction.TransactionId, []);
+            PendingCommit.AddOrUpdate(context, pending);
+        }
+        pending.Saves.Add(fanned);
     }
 
     /// <summary>
@@ -180,14 +189,26 @@ internal sealed class OutboxSaveInterceptor(OutboxSignal signal, IServiceProvide
         }
     }
 
-    private void Committed(DbTransaction transaction)
+    private void Committed(TransactionEndEventData eventData)
     {
-        if (!PendingCommit.TryGetValue(transaction, out var saves))
+        if (eventData.Context is not { } context || !PendingCommit.TryGetValue(context, out var pending))
         {
             return;
         }
-        PendingCommit.Remove(transaction);
-        saves.ForEach(Start);
+        PendingCommit.Remove(context);
+        if (pending.TransactionId == eventData.TransactionId)
+        {
+            pending.Saves.ForEach(Start);
+        }
+    }
+
+    private static void RolledBack(TransactionEndEventData eventData)
+    {
+        if (eventData.Context is { } context && PendingCommit.TryGetValue(context, out var pending)
+            && pending.TransactionId == eventData.TransactionId)
+        {
+            PendingCommit.Remove(context);
+        }
     }
 
     private void Start(Fanned fanned)

@@ -1,4 +1,3 @@
-using Microsoft.EntityFrameworkCore;
 using Referloop.Referrals;
 using Referloop.Rewards;
 using Referloop.Storage;
@@ -11,15 +10,10 @@ namespace Referloop.Webhooks;
 /// </summary>
 internal sealed class ReferralApprovalWebhooks(TimeProvider clock) : IReferralApprovalListeners, IAcknowledgementHandler
 {
-    public async Task<bool> AnyAsync(ReferloopDb db, string campaignId, CancellationToken ct)
-    {
-        // Endpoints are few; their event filters are a JSON column, so the filter is applied here.
-        var endpoints = await db.WebhookEndpoints.AsNoTracking()
-            .Where(e => e.Enabled && (e.CampaignId == null || e.CampaignId == campaignId))
-            .Select(e => e.EventTypes)
-            .ToListAsync(ct);
-        return endpoints.Any(types => types.Count == 0 || types.Contains(EventTypes.ReferralApproved));
-    }
+    public async Task<bool> AnyAsync(ReferloopDb db, string campaignId, CancellationToken ct) =>
+        // Endpoints are few, and the approval's save reads the same list to fan out its messages.
+        (await EnabledEndpoints.ReadAsync(db, ct)).Any(e => (e.CampaignId is null || e.CampaignId == campaignId)
+            && (e.EventTypes.Count == 0 || e.EventTypes.Contains(EventTypes.ReferralApproved)));
 
     public Task OnReferralApprovedAcknowledgedAsync(ReferloopDb db, string referralId, CancellationToken ct) =>
         RewardRelease.OnReferralApprovedAcknowledgedAsync(db, referralId, clock, ct);

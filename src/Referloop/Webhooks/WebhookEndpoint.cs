@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Metadata.Builders;
 using Referloop.Storage;
@@ -94,6 +95,43 @@ public sealed class WebhookEndpoint
         && (CampaignId is null || CampaignId == message.CampaignId)
         // An endpoint created after a message was written does not receive it.
         && CreatedAt <= message.CreatedAt;
+}
+
+/// <summary>
+/// The enabled endpoints, as the unit of work in progress sees them: read once per transaction and shared by whoever
+/// asks inside it (an approval asking whether anyone listens, then its save fanning its messages out), so an event
+/// reads them once. Outside a transaction, read on every call. A transaction that enabled or created an endpoint
+/// after reading the list would not see it; none does.
+/// </summary>
+internal static class EnabledEndpoints
+{
+    private static readonly Func<ReferloopDb, IAsyncEnumerable<WebhookEndpoint>> Query =
+        EF.CompileAsyncQuery((ReferloopDb db) => db.WebhookEndpoints.AsNoTracking().Where(e => e.Enabled));
+
+    // By context and EF's id of the transaction: providers reuse their transaction objects (Npgsql does), so neither
+    // the object nor the pooled context alone tells one transaction from the next.
+    private static readonly ConditionalWeakTable<DbContext, Read> PerTransaction = [];
+
+    private sealed record Read(Guid TransactionId, List<WebhookEndpoint> Endpoints);
+
+    public static async Task<List<WebhookEndpoint>> ReadAsync(ReferloopDb db, CancellationToken ct)
+    {
+        var transactionId = db.Database.CurrentTransaction?.TransactionId;
+        if (transactionId is not null && PerTransaction.TryGetValue(db, out var read) && read.TransactionId == transactionId)
+        {
+            return read.Endpoints;
+        }
+        var endpoints = new List<WebhookEndpoint>();
+        await foreach (var endpoint in Query(db).WithCancellation(ct))
+        {
+            endpoints.Add(endpoint);
+        }
+        if (transactionId is { } id)
+        {
+            PerTransaction.AddOrUpdate(db, new Read(id, endpoints));
+        }
+        return endpoints;
+    }
 }
 
 internal sealed class WebhookEndpointConfiguration : IEntityTypeConfiguration<WebhookEndpoint>

@@ -70,6 +70,62 @@ public class SaveFanOutTests(WebhookApp app) : EndpointTestClass(app)
     }
 
     [Fact]
+    public async Task A_transaction_disposed_without_commit_sends_nothing_when_the_next_one_on_the_connection_commits()
+    {
+        var (receiver, _) = await Endpoint();
+
+        var messageId = await App.WithDb(async db =>
+        {
+            string id;
+            await using (var abandoned = await db.Database.BeginTransactionAsync())
+            {
+                id = Outbox.Add(db, EventTypes.ReferralCreated, null, new { sequence = 4 }, App.Clock.GetUtcNow()).Id;
+                await db.SaveChangesAsync();
+                // Disposed as an exception on the way would: neither committed nor rolled back by hand.
+            }
+            db.ChangeTracker.Clear();
+            // Npgsql hands the next transaction of the connection the same transaction object.
+            await using var next = await db.Database.BeginTransactionAsync();
+            await db.Participants.AnyAsync();
+            await next.CommitAsync();
+            return id;
+        });
+
+        await receiver.AssertStillAsync(0, milliseconds: 600);
+        Assert.False(await App.WithDb(db => db.Outbox.AnyAsync(m => m.Id == messageId)));
+    }
+
+    [Fact]
+    public async Task An_endpoint_created_between_two_transactions_of_one_context_receives_the_second_ones_message()
+    {
+        var (first, _) = await Endpoint();
+        var second = await Receiver.StartAsync();
+        Receivers.Add(second);
+
+        var messageId = await App.WithDb(async db =>
+        {
+            await using (var transaction = await db.Database.BeginTransactionAsync())
+            {
+                Outbox.Add(db, EventTypes.ReferralCreated, null, new { sequence = 5 }, App.Clock.GetUtcNow());
+                await db.SaveChangesAsync();
+                await transaction.CommitAsync();
+            }
+            var created = await App.CreateEndpoint(Client, new { url = second.Url(), eventTypes = new[] { EventTypes.ReferralCreated } });
+            Endpoints.Add((string)created["id"]!);
+            await using (var transaction = await db.Database.BeginTransactionAsync())
+            {
+                var message = Outbox.Add(db, EventTypes.ReferralCreated, null, new { sequence = 6 }, App.Clock.GetUtcNow());
+                await db.SaveChangesAsync();
+                await transaction.CommitAsync();
+                return message.Id;
+            }
+        });
+
+        Assert.Equal(messageId, (await second.WaitForAsync(1)).Header("webhook-id"));
+        await first.WaitForAsync(2);
+    }
+
+    [Fact]
     public async Task A_failed_save_fans_out_afresh_when_it_is_retried()
     {
         var (receiver, endpointId) = await Endpoint();
