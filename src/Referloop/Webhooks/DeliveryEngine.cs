@@ -8,8 +8,8 @@ namespace Referloop.Webhooks;
 /// <summary>A delivery this instance holds, with what sending it needs, until its lease ends.</summary>
 public sealed record ClaimedDelivery(string Id, OutboxMessage Message, WebhookEndpoint Endpoint, DateTimeOffset ClaimedUntil);
 
-/// <summary>What fanning out a set of messages added to a context: the deliveries, and those leased to this instance.</summary>
-internal sealed class SaveFanOut(IReadOnlyList<OutboxMessage> messages)
+/// <summary>What fanning out a set of messages made: their deliveries, and those of them leased to this instance.</summary>
+internal sealed class FanOutResult(IReadOnlyList<OutboxMessage> messages)
 {
     public IReadOnlyList<OutboxMessage> Messages { get; } = messages;
     public List<WebhookDelivery> Deliveries { get; } = [];
@@ -22,12 +22,13 @@ internal sealed class SaveFanOut(IReadOnlyList<OutboxMessage> messages)
 /// <summary>
 /// The delivery loop of one server instance:
 /// <list type="number">
-/// <item>fan-out: undispatched outbox messages become one delivery per subscribed endpoint, and are marked
-/// dispatched in the same transaction, so a crash at any point leaves either both or neither. The new deliveries
-/// are leased to this instance at once (as far as it has room), so a fresh event's first attempt needs no claim;</item>
+/// <item>fan-out: an outbox message becomes one delivery per subscribed endpoint, and is marked dispatched in the
+/// same transaction, so a crash at any point leaves either both or neither. Mostly this happens in the save that
+/// writes the message (<see cref="FanOutOnSaveAsync"/>); the loop fans out what was written otherwise. The new
+/// deliveries are leased to this instance at once (as far as it has room), so they need no claim;</item>
 /// <item>claim: due deliveries are leased to this instance in batches (<c>FOR UPDATE SKIP LOCKED</c> on PostgreSQL,
-/// so instances never take the same row; a dead instance's lease simply runs out) and read with their message and
-/// endpoint in one query;</item>
+/// so instances never take the same row; a dead instance's lease simply runs out) and read with their messages in
+/// one query;</item>
 /// <item>send: held deliveries start as soon as a slot is free, within the overall and per-endpoint bounds; a
 /// finished one starts the next without waiting for the loop.</item>
 /// </list>
@@ -181,10 +182,10 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
     /// <see cref="Start"/> once the transaction has committed, so an event's first attempt needs neither a second
     /// transaction nor a wake-up of the loop; what it leaves unleased the loop claims.
     /// </summary>
-    internal async Task<SaveFanOut> FanOutOnSaveAsync(ReferloopDb db, IReadOnlyList<OutboxMessage> messages, CancellationToken ct)
+    internal async Task<FanOutResult> FanOutOnSaveAsync(ReferloopDb db, IReadOnlyList<OutboxMessage> messages, CancellationToken ct)
     {
         var endpoints = await EnabledEndpoints.ReadAsync(db, ct);
-        var fanOut = new SaveFanOut(messages);
+        var fanOut = new FanOutResult(messages);
         NewDeliveries(messages, endpoints, clock.GetUtcNow(), fanOut);
         db.WebhookDeliveries.AddRange(fanOut.Deliveries);
         return fanOut;
@@ -198,7 +199,7 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
     /// instance those it has room for, and marks each message dispatched; the caller writes them.
     /// </summary>
     private void NewDeliveries(IReadOnlyList<OutboxMessage> messages, List<WebhookEndpoint> endpoints, DateTimeOffset now,
-        SaveFanOut fanOut)
+        FanOutResult fanOut)
     {
         var until = now + _options.ClaimLease;
         var room = endpoints.Count == 0 ? 0 : Room();
@@ -267,9 +268,9 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
         {
             return false;
         }
-        var endpoints = await db.WebhookEndpoints.AsNoTracking().Where(e => e.Enabled).ToListAsync(ct);
+        var endpoints = await EnabledEndpoints.ReadAsync(db, ct);
         var now = clock.GetUtcNow();
-        var fanOut = new SaveFanOut(batch);
+        var fanOut = new FanOutResult(batch);
         NewDeliveries(batch, endpoints, now, fanOut);
         var dispatched = batch.Select(m => m.Id).ToList();
         await db.Outbox.Where(m => dispatched.Contains(m.Id)).ExecuteUpdateAsync(s => s.SetProperty(m => m.DispatchedAt, now), ct);

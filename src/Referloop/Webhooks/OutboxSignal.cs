@@ -58,7 +58,7 @@ internal sealed class OutboxSaveInterceptor(OutboxSignal signal, IServiceProvide
     private DeliveryEngine Engine => _engine ??= services.GetRequiredService<DeliveryEngine>();
 
     /// <summary>What one save fanned out, or only that it wrote messages for the loop to fan out.</summary>
-    private sealed record Fanned(SaveFanOut? FanOut);
+    private sealed record Fanned(FanOutResult? FanOut);
 
     /// <summary>
     /// Called by <see cref="Outbox"/> as it adds a message, so a save need not search the change tracker for one
