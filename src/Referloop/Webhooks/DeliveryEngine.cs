@@ -65,8 +65,11 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
     private int MaxConcurrency => Math.Max(1, _options.MaxConcurrency);
     private int PerEndpoint => Math.Max(1, _options.MaxConcurrencyPerEndpoint);
 
-    /// <summary>Held unsent at most: two rounds of every slot, so a slot never waits for a claim.</summary>
-    private int MaxHeld => MaxConcurrency * 2;
+    /// <summary>
+    /// Held unsent at most: four rounds of every slot, so a slot never waits for a claim or fan-out (on PostgreSQL a
+    /// fan-out of a backlog takes longer than two rounds of sends to a fast receiver).
+    /// </summary>
+    private int MaxHeld => MaxConcurrency * 4;
 
     /// <summary>Held at most, sent ones waiting for their record included: a bound should recording fall behind.</summary>
     private int MaxHeldInAll => MaxHeld * 4;
