@@ -5,8 +5,12 @@ using Referloop.Storage;
 
 namespace Referloop.Webhooks;
 
-/// <summary>A delivery this instance holds, with what sending it needs, until its lease ends.</summary>
-public sealed record ClaimedDelivery(string Id, OutboxMessage Message, WebhookEndpoint Endpoint, DateTimeOffset ClaimedUntil);
+/// <summary>
+/// A delivery this instance holds, with what sending it needs, until its lease ends; <paramref name="Attempts"/> is
+/// how many attempts were recorded when it was leased.
+/// </summary>
+public sealed record ClaimedDelivery(string Id, OutboxMessage Message, WebhookEndpoint Endpoint, DateTimeOffset ClaimedUntil,
+    int Attempts = 0);
 
 /// <summary>What fanning out a set of messages made: their deliveries, and those of them leased to this instance.</summary>
 internal sealed class FanOutResult(IReadOnlyList<OutboxMessage> messages)
@@ -50,6 +54,12 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
 
     // Held deliveries that were sent and wait for their record (a group commit): they no longer need a slot.
     private int _recording;
+
+    // Deliveries recorded while a claim was under way, with their attempts recorded by then. A lease can run out while
+    // its attempt waits for its record (a long wait, a test's clock jump) and be claimed again just before that record
+    // commits: holding it as the claim read it, once the record has let go of it, would send it twice.
+    private readonly Dictionary<string, int> _recordedDuringClaim = [];
+    private bool _claiming;
     private CancellationToken _stopping;
     private long _attempts;
 
@@ -312,7 +322,24 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
             {
                 return false;
             }
+            _claiming = true;
         }
+        try
+        {
+            return await ClaimAsync(room, ct);
+        }
+        finally
+        {
+            lock (_lock)
+            {
+                _claiming = false;
+                _recordedDuringClaim.Clear();
+            }
+        }
+    }
+
+    private async Task<bool> ClaimAsync(int room, CancellationToken ct)
+    {
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<ReferloopDb>();
         var now = clock.GetUtcNow();
@@ -336,7 +363,7 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
         }
         var rows = await db.WebhookDeliveries.AsNoTracking()
             .Where(d => ids.Contains(d.Id))
-            .Select(d => new { d.Id, d.Status, d.EndpointId, d.Message })
+            .Select(d => new { d.Id, d.Status, d.Attempts, d.EndpointId, d.Message })
             .ToListAsync(ct);
         // A claim is mostly of a few endpoints: each is read once, not once per delivery.
         var endpointIds = rows.Select(r => r.EndpointId).Distinct().ToList();
@@ -350,12 +377,13 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
         var order = ids.Select((id, index) => (id, index)).ToDictionary(p => p.id, p => p.index);
         Hold(found.Where(r => endpoints[r.EndpointId].Enabled && r.Status == DeliveryStatus.Pending)
             .OrderBy(r => order[r.Id])
-            .Select(r => new ClaimedDelivery(r.Id, r.Message!, endpoints[r.EndpointId], until))
-            .ToList());
+            .Select(r => new ClaimedDelivery(r.Id, r.Message!, endpoints[r.EndpointId], until, r.Attempts))
+            .ToList(), reclaimed: true);
         return ids.Count >= room;
     }
 
-    private void Hold(List<ClaimedDelivery> claimed)
+    /// <param name="reclaimed">From a claim, which may have taken a delivery whose attempt was recorded meanwhile.</param>
+    private void Hold(List<ClaimedDelivery> claimed, bool reclaimed = false)
     {
         if (claimed.Count == 0)
         {
@@ -365,6 +393,11 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
         {
             foreach (var delivery in claimed)
             {
+                if (reclaimed && _recordedDuringClaim.TryGetValue(delivery.Id, out var recorded) && delivery.Attempts < recorded)
+                {
+                    // Read before this instance's record of its last attempt committed.
+                    continue;
+                }
                 if (_held.Add(delivery.Id))
                 {
                     _ready.Add(delivery);
@@ -471,6 +504,10 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
                 if (!sending)
                 {
                     _recording--;
+                }
+                if (_claiming)
+                {
+                    _recordedDuringClaim[delivery.Id] = delivery.Attempts + 1;
                 }
                 _inFlight.TryRemove(delivery.Id, out _);
                 _held.Remove(delivery.Id);

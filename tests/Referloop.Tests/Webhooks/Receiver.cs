@@ -106,7 +106,9 @@ public sealed class Receiver : IAsyncDisposable
     public async Task AssertStillAsync(int count, int milliseconds = 400)
     {
         await Task.Delay(milliseconds);
-        Assert.Equal(count, _requests.Count);
+        var requests = _requests.ToArray();
+        Assert.True(count == requests.Length, $"expected {count} requests at {Url()}, got {requests.Length}:\n" +
+            string.Join("\n", requests.Select(r => $"{r.Header("webhook-id")} {r.Header("webhook-timestamp")} {r.Body[..Math.Min(r.Body.Length, 120)]}")));
     }
 
     public async ValueTask DisposeAsync()
