@@ -60,6 +60,9 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
     // commits: holding it as the claim read it, once the record has let go of it, would send it twice.
     private readonly Dictionary<string, int> _recordedDuringClaim = [];
     private bool _claiming;
+
+    // Set when a claim or fan-out stopped for want of room: then a freed slot, not only a record, wakes the loop.
+    private volatile bool _wantsRoom;
     private CancellationToken _stopping;
     private long _attempts;
 
@@ -290,6 +293,7 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
         await InsertAsync(db, fanOut.Deliveries, ct);
         await transaction.CommitAsync(ct);
         Hold(fanOut.Claimed);
+        _wantsRoom |= batch.Count == size && (room == 0 || size == room);
         return batch.Count == size;
     }
 
@@ -320,6 +324,7 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
             room = Unsent >= MaxConcurrency ? 0 : RoomUnderLock();
             if (room == 0)
             {
+                _wantsRoom = true;
                 return false;
             }
             _claiming = true;
@@ -379,6 +384,7 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
             .OrderBy(r => order[r.Id])
             .Select(r => new ClaimedDelivery(r.Id, r.Message!, endpoints[r.EndpointId], until, r.Attempts))
             .ToList(), reclaimed: true);
+        _wantsRoom |= ids.Count >= room;
         return ids.Count >= room;
     }
 
@@ -515,8 +521,9 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
             lowOnWork = Unsent < MaxConcurrency;
         }
         StartReady();
-        if (lowOnWork)
+        if (lowOnWork && (recorded || _wantsRoom))
         {
+            _wantsRoom = false;
             signal.Poke();
         }
     }
