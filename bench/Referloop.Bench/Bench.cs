@@ -23,7 +23,7 @@ internal sealed class Bench(Settings settings, Report report, string tempDir)
     private readonly HttpClient _http = Load.NewClient(64);
 
     private (double Rps, double P50, double P99, double CpuPer1000, double PeakRss, double SteadyRss)? _kestrel;
-    private (double PostsPerSecond, double P50, double P99)? _httpClient;
+    private (double PostsPerSecond, double P50, double P99, double CpuPer1000)? _httpClient;
     private BareReceiver _receiver = null!;
 
     public void Log(string message) => Console.WriteLine($"[{_clock.Elapsed:mm\\:ss}] {message}");
@@ -106,10 +106,11 @@ internal sealed class Bench(Settings settings, Report report, string tempDir)
         var body = EventBodies.Purchase("cmp_00000000000000000000000000000000", "ceiling-1", 1, ("code0001", "clk_1"));
         var posts = await Load.HttpClientCeilingAsync(_receiver.ReceiveUrl, body, settings.DeliveryConcurrency, settings.Warmup,
             settings.Duration, ct);
-        _httpClient = (posts.PostsPerSecond, posts.P50Ms, posts.P99Ms);
-        report.Measurements["bareHttpClient"] = new { posts.PostsPerSecond, posts.P50Ms, posts.P99Ms, posts.Errors };
+        _httpClient = (posts.PostsPerSecond, posts.P50Ms, posts.P99Ms, posts.CpuPer1000);
+        report.Measurements["bareHttpClient"] = new { posts.PostsPerSecond, posts.P50Ms, posts.P99Ms, posts.Errors, posts.CpuPer1000 };
         report.Add("machine", "bare HttpClient POST → 200", posts.PostsPerSecond, "posts/s", note: posts.Errors > 0 ? $"{posts.Errors} errors" : null);
         report.Add("machine", "bare HttpClient POST p50 / p99", posts.P50Ms, "ms", note: $"p99 {Report.Format(posts.P99Ms)} ms");
+        report.Add("machine", "bare HttpClient CPU per 1,000 posts", posts.CpuPer1000, "CPU s");
         Log($"  {posts.PostsPerSecond:N0} posts/s, p50 {posts.P50Ms:0.00} ms, p99 {posts.P99Ms:0.00} ms");
         report.Add("machine", "bare Kestrel RSS peak / steady", barePeak, "MB", note: $"steady {Report.Format(steady)} MB");
         report.Add("machine", "bare Kestrel CPU per 1,000 requests", cpuPer1000, "CPU s");
@@ -211,9 +212,11 @@ internal sealed class Bench(Settings settings, Report report, string tempDir)
                 await WaitQuietAsync(db, ct);
 
                 Log($"{provider}: delivery of {settings.DeliveryMessages:N0} queued messages");
-                delivery0 = await DeliverAsync(db, seeder, program, provider, '1', ct);
+                delivery0 = await DeliverAsync(server, db, seeder, program, provider, '1', ct);
                 report.Add(provider, "delivery: queued messages → receiver", delivery0, "msg/s", "bare HttpClient", http.PostsPerSecond,
                     DeliveryThroughput, _lastDeliveryNote);
+                report.Add(provider, "server CPU per 1,000 messages delivered", _lastDeliveryCpuPer1000, "CPU s", "bare HttpClient",
+                    http.CpuPer1000);
             }
             else
             {
@@ -258,7 +261,7 @@ internal sealed class Bench(Settings settings, Report report, string tempDir)
                     await api.RequireAsync(HttpMethod.Post, $"/api/v1/webhook-endpoints/{program.EndpointId}/enable", null, ct,
                         HttpStatusCode.OK, HttpStatusCode.NoContent);
                     Log($"{provider}: delivery of {settings.DeliveryMessages:N0} queued messages with {growthLabel} stored");
-                    var grown = await DeliverAsync(db, seeder, program, provider, '2', ct);
+                    var grown = await DeliverAsync(server, db, seeder, program, provider, '2', ct);
                     report.Add(provider, $"delivery with {growthLabel} stored", grown, "msg/s", "delivery at 0", delivery0, Growth,
                         _lastDeliveryNote);
                 }
@@ -380,7 +383,7 @@ internal sealed class Bench(Settings settings, Report report, string tempDir)
     /// each event's order id arrives. Latency runs from the moment the event was due to be sent.
     /// </summary>
     private async Task FirstAttemptLatencyAsync(ReferloopApi api, BenchDatabase db, Fixture program, string provider, double ingestRate,
-        (double PostsPerSecond, double P50, double P99) http, CancellationToken ct)
+        (double PostsPerSecond, double P50, double P99, double CpuPer1000) http, CancellationToken ct)
     {
         await WaitQuietAsync(db, ct);
         // Moderate means well under what the server sustains: at most a quarter of the saturated ingest rate.
@@ -424,12 +427,16 @@ internal sealed class Bench(Settings settings, Report report, string tempDir)
     }
 
     private string? _lastDeliveryNote;
+    private double? _lastDeliveryCpuPer1000;
 
     /// <summary>Queues messages straight into the outbox while the server runs and times their arrival at the receiver.</summary>
-    private async Task<double?> DeliverAsync(BenchDatabase db, Seeder seeder, Fixture program, string provider, char tag, CancellationToken ct)
+    private async Task<double?> DeliverAsync(ServerProcess server, BenchDatabase db, Seeder seeder, Fixture program, string provider,
+        char tag, CancellationToken ct)
     {
         var count = settings.DeliveryMessages;
         await _receiver.ResetAsync(track: false, ct);
+        // From the queueing to the last record: the fan-out, every attempt and its record are the server's work.
+        var cpu = server.CpuSeconds();
         var queuedAt = Stopwatch.GetTimestamp();
         await seeder.QueueMessagesAsync(count, tag, program.CampaignId, ct);
         var deadline = Stopwatch.GetTimestamp() + (long)(settings.DeliveryTimeout.TotalSeconds * Stopwatch.Frequency);
@@ -476,6 +483,7 @@ internal sealed class Bench(Settings settings, Report report, string tempDir)
             await Task.Delay(250, ct);
         }
         while (Stopwatch.GetTimestamp() < recordDeadline);
+        _lastDeliveryCpuPer1000 = recorded > 0 ? (server.CpuSeconds() - cpu) / recorded * 1000 : null;
 
         var notes = new List<string>();
         if (stats.Count < count)
@@ -495,6 +503,7 @@ internal sealed class Bench(Settings settings, Report report, string tempDir)
             firstToLastSeconds = seconds,
             queueToLastSeconds = drained,
             messagesPerSecond = rate,
+            cpuPer1000 = _lastDeliveryCpuPer1000,
         };
         Log($"  {stats.Count:N0} received in {seconds:0.0} s ({rate ?? double.NaN:N0} msg/s), {recorded:N0} recorded as succeeded");
         return rate;

@@ -136,7 +136,11 @@ internal static class Load
     /// The bare HttpClient ceiling: <paramref name="concurrency"/> loops POST the same body to the bare receiver for
     /// the duration. Returns posts/s and the p50/p99 of one POST.
     /// </summary>
-    public static async Task<(double PostsPerSecond, double P50Ms, double P99Ms, long Errors)> HttpClientCeilingAsync(string url,
+    /// <summary>
+    /// POSTs the body from <paramref name="concurrency"/> loops; <c>CpuPer1000</c> is this process's CPU per 1,000
+    /// measured posts (the loops are all it does meanwhile), to set beside the server's CPU per delivered message.
+    /// </summary>
+    public static async Task<(double PostsPerSecond, double P50Ms, double P99Ms, long Errors, double CpuPer1000)> HttpClientCeilingAsync(string url,
         string body, int concurrency, TimeSpan warmup, TimeSpan duration, CancellationToken ct)
     {
         using var client = NewClient(concurrency);
@@ -178,13 +182,17 @@ internal static class Load
         await Task.Delay(warmup, ct);
         Volatile.Write(ref measuring, true);
         var start = Stopwatch.GetTimestamp();
+        var cpu = ProcStats.CpuSeconds(Environment.ProcessId);
         await Task.Delay(duration, ct);
         Volatile.Write(ref measuring, false);
         var seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
+        var cpuSeconds = ProcStats.CpuSeconds(Environment.ProcessId) - cpu;
         await stop.CancelAsync();
         await Task.WhenAll(workers);
         var sorted = latencies.Order().ToArray();
-        return (Interlocked.Read(ref posts) / seconds, Percentile(sorted, 50), Percentile(sorted, 99), errors);
+        var measured = Interlocked.Read(ref posts);
+        return (measured / seconds, Percentile(sorted, 50), Percentile(sorted, 99), errors,
+            measured > 0 ? cpuSeconds / measured * 1000 : double.NaN);
     }
 
     public static double Percentile(double[] sorted, double p)
