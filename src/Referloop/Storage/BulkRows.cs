@@ -17,8 +17,6 @@ internal sealed class BulkRows(ReferloopDb db, int count)
 
     private sealed record Column(string Name, string PostgresType, Func<int, object?> Value);
 
-    public int Count => count;
-
     public BulkRows Text(string name, Func<int, string?> value) => Add(name, "text", i => value(i));
 
     public BulkRows Int(string name, Func<int, int?> value) => Add(name, "integer", i => value(i));
@@ -27,13 +25,9 @@ internal sealed class BulkRows(ReferloopDb db, int count)
 
     public BulkRows Bool(string name, Func<int, bool> value) => Add(name, "boolean", i => value(i));
 
-    /// <summary>An instant, stored as EF stores it: UTC ticks on SQLite, timestamptz on PostgreSQL.</summary>
-    public BulkRows Instant(string name, Func<int, DateTimeOffset?> value) => Add(name, "timestamptz", i => value(i) switch
-    {
-        null => null,
-        { } at when _sqlite => at.UtcTicks,
-        { } at => at.UtcDateTime,
-    });
+    /// <summary>An instant, stored as EF stores it (see <see cref="UtcTicksConverter.SqlValue"/>).</summary>
+    public BulkRows Instant(string name, Func<int, DateTimeOffset?> value) =>
+        Add(name, "timestamptz", i => value(i) is { } at ? UtcTicksConverter.SqlValue(db, at) : null);
 
     private BulkRows Add(string name, string postgresType, Func<int, object?> value)
     {
@@ -47,7 +41,7 @@ internal sealed class BulkRows(ReferloopDb db, int count)
         var names = string.Join(", ", _columns.Select(c => $"\"{c.Name}\""));
         return ExecuteAsync(
             $"INSERT INTO {table} ({names}) VALUES ({string.Join(", ", _columns.Select(c => "$" + c.Name))})",
-            $"INSERT INTO {table} ({names}) SELECT * FROM unnest({string.Join(", ", _columns.Select(c => $"@{c.Name}::{c.PostgresType}[]"))})",
+            $"INSERT INTO {table} ({names}) SELECT * FROM unnest({Arrays})",
             null, ct);
     }
 
@@ -93,8 +87,9 @@ internal sealed class BulkRows(ReferloopDb db, int count)
     }
 
     /// <summary>The PostgreSQL rows of the columns, named as added: <c>unnest(@A::text[], …) AS alias("A", …)</c>.</summary>
-    public string Unnest(string alias) =>
-        $"unnest({string.Join(", ", _columns.Select(c => $"@{c.Name}::{c.PostgresType}[]"))}) AS {alias}({string.Join(", ", _columns.Select(c => $"\"{c.Name}\""))})";
+    public string Unnest(string alias) => $"unnest({Arrays}) AS {alias}({string.Join(", ", _columns.Select(c => $"\"{c.Name}\""))})";
+
+    private string Arrays => string.Join(", ", _columns.Select(c => $"@{c.Name}::{c.PostgresType}[]"));
 
     private static async Task RunAsync(DbCommand command, Action<DbDataReader>? read, CancellationToken ct)
     {
@@ -116,7 +111,7 @@ internal sealed class BulkRows(ReferloopDb db, int count)
         "integer" => Values<int?>(column),
         "bigint" => Values<long>(column),
         "boolean" => Values<bool>(column),
-        "timestamptz" => Values<DateTime?>(column),
+        "timestamptz" => Values<DateTimeOffset?>(column),
         _ => throw new InvalidOperationException($"no array type for {column.PostgresType}"),
     };
 

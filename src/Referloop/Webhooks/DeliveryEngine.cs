@@ -202,7 +202,7 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
     {
         var endpoints = await EnabledEndpoints.ReadAsync(db, ct);
         var fanOut = new FanOutResult(messages);
-        NewDeliveries(messages, endpoints, clock.GetUtcNow(), fanOut);
+        NewDeliveries(messages, endpoints, clock.GetUtcNow(), endpoints.Count == 0 ? 0 : Room(), fanOut);
         db.WebhookDeliveries.AddRange(fanOut.Deliveries);
         return fanOut;
     }
@@ -212,13 +212,12 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
 
     /// <summary>
     /// Makes one delivery per subscribed endpoint of each message into <paramref name="fanOut"/>, leasing to this
-    /// instance those it has room for, and marks each message dispatched; the caller writes them.
+    /// instance as many as <paramref name="room"/> allows, and marks each message dispatched; the caller writes them.
     /// </summary>
     private void NewDeliveries(IReadOnlyList<OutboxMessage> messages, List<WebhookEndpoint> endpoints, DateTimeOffset now,
-        FanOutResult fanOut)
+        int room, FanOutResult fanOut)
     {
         var until = now + _options.ClaimLease;
-        var room = endpoints.Count == 0 ? 0 : Room();
         var perEndpoint = new Dictionary<string, int>();
         foreach (var message in messages)
         {
@@ -287,7 +286,7 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
         var endpoints = await EnabledEndpoints.ReadAsync(db, ct);
         var now = clock.GetUtcNow();
         var fanOut = new FanOutResult(batch);
-        NewDeliveries(batch, endpoints, now, fanOut);
+        NewDeliveries(batch, endpoints, now, room, fanOut);
         var dispatched = batch.Select(m => m.Id).ToList();
         await db.Outbox.Where(m => dispatched.Contains(m.Id)).ExecuteUpdateAsync(s => s.SetProperty(m => m.DispatchedAt, now), ct);
         await InsertAsync(db, fanOut.Deliveries, ct);
