@@ -293,6 +293,10 @@ internal sealed class Bench(Settings settings, Report report, string tempDir)
             // The same bound on concurrent POSTs to one receiver as the bare HttpClient ceiling.
             ["Webhooks__MaxConcurrencyPerEndpoint"] = settings.DeliveryConcurrency.ToString(),
         };
+        foreach (var (variable, value) in settings.ServerEnvironment)
+        {
+            environment[variable] = value;
+        }
         var port = ServerProcess.FreePort();
         Log($"{provider}: starting Referloop ({name}) on port {port}");
         return await ServerProcess.StartAsync(name, settings.ServerDll, Path.Combine(tempDir, provider), port, environment, "/health/ready", ct);

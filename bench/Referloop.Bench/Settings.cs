@@ -19,8 +19,11 @@ internal sealed record Settings
     public required string PostgresConnection { get; init; }
     public required string ResultsDir { get; init; }
     public bool KeepTemp { get; init; }
+    /// <summary>Extra environment for the Referloop server only (<c>BENCH_SERVER_ENV="A=1;B=2"</c>), for trying runtime knobs.</summary>
+    public IReadOnlyDictionary<string, string> ServerEnvironment { get; init; } = new Dictionary<string, string>();
 
-    public string ServerDll => Path.Combine(Root, "src/Referloop/bin/Release/net10.0/Referloop.dll");
+    /// <summary>The server to measure: the Release build, or <c>BENCH_SERVER_DLL</c> (e.g. a published build).</summary>
+    public string ServerDll => Text("BENCH_SERVER_DLL") ?? Path.Combine(Root, "src/Referloop/bin/Release/net10.0/Referloop.dll");
     public string BareServerDll => Path.Combine(Root, "bench/BareServer/bin/Release/net10.0/BareServer.dll");
     public string EventsScript => Path.Combine(AppContext.BaseDirectory, "wrk/events.lua");
 
@@ -61,10 +64,16 @@ internal sealed record Settings
                 ?? "Host=localhost;Database=referloop_bench;Username=referloop_bench;Password=referloop_bench",
             ResultsDir = Text("BENCH_RESULTS") ?? Path.Combine(root, "bench/results"),
             KeepTemp = Flag("BENCH_KEEP_TEMP"),
+            ServerEnvironment = Assignments("BENCH_SERVER_ENV"),
         };
     }
 
     private static string? Text(string name) => Environment.GetEnvironmentVariable(name) is { Length: > 0 } value ? value : null;
+
+    private static Dictionary<string, string> Assignments(string name) =>
+        (Text(name) ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(pair => pair.Split('=', 2))
+            .ToDictionary(pair => pair[0], pair => pair.Length == 2 ? pair[1] : throw new ArgumentException($"{name}: '{pair[0]}' is not NAME=value."));
 
     private static bool Flag(string name) => Text(name) is "1" or "true" or "yes";
 

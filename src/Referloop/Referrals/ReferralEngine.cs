@@ -287,7 +287,18 @@ public sealed class ReferralEngine(
             Reason = referral.Reason,
             At = now,
         });
-        var conversions = await AdvocateCounters.ReadAsync(db, match.Advocate.Id, AdvocateCounters.Conversions, ct);
+        // A blocked referral does not count; any other counts at once, with the read of the conversions in the same statement.
+        int conversions;
+        var referrals = 0;
+        if (verdict.Blocked)
+        {
+            conversions = await AdvocateCounters.ReadAsync(db, match.Advocate.Id, AdvocateCounters.Conversions, ct);
+        }
+        else
+        {
+            (referrals, conversions) = await AdvocateCounters.IncrementAsync(db, match.Advocate.Id, AdvocateCounters.Referrals,
+                AdvocateCounters.Conversions, ct);
+        }
         var work = new Work(new ReferralSnapshot(campaign, referral, match.Advocate, friend, conversions), tracked);
         work.Snapshot.Emit(db, EventTypes.ReferralCreated, now);
         // Not saved yet: the referral is new to this unit of work (see MoveAsync), and its rows go out with the rest.
@@ -305,7 +316,6 @@ public sealed class ReferralEngine(
             await FlagAsync(work, verdict, ct);
         }
         // A flagged referral still counts towards milestones: its rewards are held, and released if it is approved.
-        var referrals = await AdvocateCounters.IncrementAsync(db, match.Advocate.Id, AdvocateCounters.Referrals, ct);
         await ApplyRulesAsync(work, RewardTrigger.Invited, null, referrals, null, ct);
         if (verdict.Flagged)
         {

@@ -26,6 +26,27 @@ public static class AdvocateCounters
         return counts[0];
     }
 
+    /// <summary>
+    /// Adds one to <paramref name="name"/> (creating it at 1) and reads <paramref name="alsoRead"/> in the same
+    /// statement: the new count, and the other counter's (0 when it does not exist yet).
+    /// </summary>
+    public static async Task<(int Count, int Other)> IncrementAsync(ReferloopDb db, string participantId, string name,
+        string alsoRead, CancellationToken ct)
+    {
+        var counts = await db.Database.SqlQuery<CountPair>($"""
+            INSERT INTO advocate_counters ("ParticipantId", "Name", "Count") VALUES ({participantId}, {name}, 1)
+            ON CONFLICT ("ParticipantId", "Name") DO UPDATE SET "Count" = advocate_counters."Count" + 1
+            RETURNING "Count", (SELECT o."Count" FROM advocate_counters AS o WHERE o."ParticipantId" = {participantId} AND o."Name" = {alsoRead}) AS "Other"
+            """).ToListAsync(ct);
+        return (counts[0].Count, counts[0].Other ?? 0);
+    }
+
+    private sealed class CountPair
+    {
+        public int Count { get; init; }
+        public int? Other { get; init; }
+    }
+
     /// <summary>Adds one when the counter is below <paramref name="limit"/>; false when the limit is reached.</summary>
     public static async Task<bool> TryTakeAsync(ReferloopDb db, string participantId, string name, int limit, CancellationToken ct)
     {
