@@ -19,9 +19,8 @@ public class IngestCostTests(IngestCostTests.CountingApp app) : IClassFixture<In
     // One attributed purchase that creates, qualifies and auto-approves a referral with one advocate reward. PostgreSQL
     // sends a save's statements as one batch; SQLite runs each on its own. A referral code is found by the same read
     // as the friend; a click id takes one read more. The referral's count goes up in the statement that reads the
-    // advocate's conversions. The save fans its outbox messages out itself, with the read of
-    // the enabled endpoints that the approval already made (it replaced the delivery loop's own fan-out transaction
-    // after every event).
+    // advocate's conversions. The save fans its outbox messages out itself, with the read of the enabled endpoints
+    // that the approval already made (it replaced the delivery loop's own fan-out transaction after every event).
     [Theory]
     [InlineData("referralCode", 19, 7)]
     [InlineData("clickId", 20, 8)]
