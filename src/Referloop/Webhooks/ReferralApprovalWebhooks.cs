@@ -12,8 +12,7 @@ internal sealed class ReferralApprovalWebhooks(TimeProvider clock) : IReferralAp
 {
     public async Task<bool> AnyAsync(ReferloopDb db, string campaignId, CancellationToken ct) =>
         // Endpoints are few, and the approval's save reads the same list to fan out its messages.
-        (await EnabledEndpoints.ReadAsync(db, ct)).Any(e => (e.CampaignId is null || e.CampaignId == campaignId)
-            && (e.EventTypes.Count == 0 || e.EventTypes.Contains(EventTypes.ReferralApproved)));
+        (await EnabledEndpoints.ReadAsync(db, ct)).Any(e => e.Subscribes(EventTypes.ReferralApproved, campaignId));
 
     public Task OnReferralApprovedAcknowledgedAsync(ReferloopDb db, string referralId, CancellationToken ct) =>
         RewardRelease.OnReferralApprovedAcknowledgedAsync(db, referralId, clock, ct);

@@ -91,10 +91,14 @@ public sealed class WebhookEndpoint
     public bool Wants(OutboxMessage message) =>
         // An operational event about an endpoint never goes to that endpoint: it may be the one that cannot receive.
         message.EndpointId != Id
-        && (EventTypes.Count == 0 || EventTypes.Contains(message.Type))
-        && (CampaignId is null || CampaignId == message.CampaignId)
+        && Subscribes(message.Type, message.CampaignId)
         // An endpoint created after a message was written does not receive it.
         && CreatedAt <= message.CreatedAt;
+
+    /// <summary>Its event-type filter (empty: every type) and campaign (none: every campaign) take this kind of event.</summary>
+    public bool Subscribes(string type, string? campaignId) =>
+        (EventTypes.Count == 0 || EventTypes.Contains(type))
+        && (CampaignId is null || CampaignId == campaignId);
 }
 
 /// <summary>
