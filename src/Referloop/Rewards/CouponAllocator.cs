@@ -79,7 +79,7 @@ public sealed class CouponAllocator(ReferloopDb db, IHttpClientFactory httpClien
         for (var attempt = 0; attempt < 5; attempt++)
         {
             var now = UtcTicksConverter.SqlValue(db, clock.GetUtcNow());
-            var claimed = await ExecuteGuardedAsync(() => db.Database.IsNpgsql()
+            var claimed = await ExecuteGuardedAsync(() => !db.OnSqlite
                 ? db.Database.ExecuteSqlAsync($"""
                     UPDATE coupons SET "AllocatedToRewardId" = {rewardId}, "AllocatedToParticipantId" = {participantId}, "AllocatedAt" = {now}
                     WHERE "Id" = (SELECT "Id" FROM coupons WHERE "PoolId" = {poolId} AND "AllocatedToRewardId" IS NULL

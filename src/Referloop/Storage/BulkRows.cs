@@ -13,7 +13,7 @@ namespace Referloop.Storage;
 internal sealed class BulkRows(ReferloopDb db, int count)
 {
     private readonly List<Column> _columns = [];
-    private readonly bool _sqlite = db.Database.IsSqlite();
+    private readonly bool _sqlite = db.OnSqlite;
 
     private sealed record Column(string Name, string PostgresType, Func<int, object?> Value);
 

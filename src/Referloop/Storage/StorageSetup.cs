@@ -44,7 +44,7 @@ public static class StorageSetup
     {
         await using var scope = services.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<ReferloopDb>();
-        if (db.Database.IsSqlite())
+        if (db.OnSqlite)
         {
             // WAL is a property of the database file, so setting it once is enough; readers then never block the writer.
             await db.Database.ExecuteSqlRawAsync("PRAGMA journal_mode=WAL;", cancellationToken);

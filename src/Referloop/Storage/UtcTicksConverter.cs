@@ -10,5 +10,5 @@ internal sealed class UtcTicksConverter() : ValueConverter<DateTimeOffset, long>
 {
     /// <summary>An instant as a parameter of hand-written SQL, stored as EF stores it on <paramref name="db"/>'s provider.</summary>
     public static object SqlValue(ReferloopDb db, DateTimeOffset value) =>
-        db.Database.IsSqlite() ? value.UtcTicks : value.ToUniversalTime();
+        db.OnSqlite ? value.UtcTicks : value.ToUniversalTime();
 }

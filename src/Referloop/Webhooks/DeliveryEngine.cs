@@ -274,7 +274,7 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
         var room = Room();
         var size = room > 0 ? Math.Min(_options.FanOutBatchSize, room) : _options.FanOutBatchSize;
         // Read untracked and marked dispatched with one statement: tracking each message's change costs more than it saves.
-        var batch = db.Database.IsNpgsql()
+        var batch = !db.OnSqlite
             ? await db.Outbox.FromSql($"""
                 SELECT * FROM outbox WHERE "DispatchedAt" IS NULL ORDER BY "Id" LIMIT {size} FOR UPDATE SKIP LOCKED
                 """).AsNoTracking().ToListAsync(ct)
@@ -536,7 +536,7 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
     {
         var scan = limit * 4;
         var until = now + lease;
-        if (db.Database.IsNpgsql())
+        if (!db.OnSqlite)
         {
             return await db.Database.SqlQuery<string>($"""
                 WITH candidates AS (
