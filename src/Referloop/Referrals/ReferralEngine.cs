@@ -30,7 +30,9 @@ public sealed class ReferralEngine(
     PublicUrls urls,
     CouponAllocator coupons,
     IReferralScreening screening,
-    IReferralApprovalListeners listeners)
+    IReferralApprovalListeners listeners,
+    OutboxSaveInterceptor outbox,
+    SqliteGroupCommit? groupCommit = null)
 {
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
@@ -853,6 +855,13 @@ public sealed class ReferralEngine(
                 db.ChangeTracker.Clear();
                 try
                 {
+                    if (groupCommit is not null)
+                    {
+                        // SQLite: committed together with the units that arrived meanwhile, once for all of them.
+                        var (shared, transactionId) = await groupCommit.RunAsync(db, work, ct);
+                        outbox.Committed(db, transactionId);
+                        return shared;
+                    }
                     await using var transaction = await db.Database.BeginTransactionAsync(ct);
                     var result = await work();
                     await transaction.CommitAsync(ct);
@@ -880,7 +889,7 @@ public sealed class ReferralEngine(
     };
 }
 
-/// <summary>Bounds how many events are ingested at once per instance: one writer for SQLite, a share of the pool for PostgreSQL.</summary>
+/// <summary>Bounds how many events are ingested at once per instance: a group commit's worth on SQLite, a share of the pool on PostgreSQL.</summary>
 public sealed class IngestionGate(IConfiguration configuration)
 {
     public SemaphoreSlim Events { get; } = new(Limit(configuration));
@@ -893,6 +902,7 @@ public sealed class IngestionGate(IConfiguration configuration)
             return configured.Value;
         }
         var provider = (configuration["Database:Provider"] ?? "sqlite").Trim().ToLowerInvariant();
-        return provider == "sqlite" ? 1 : 16;
+        // SQLite: enough events at once to fill a group commit (one writer runs them in turn); PostgreSQL: a share of the pool.
+        return provider == "sqlite" ? StorageSetup.GroupCommitMaxUnits(configuration) : 16;
     }
 }

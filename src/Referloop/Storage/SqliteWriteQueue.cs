@@ -16,7 +16,7 @@ namespace Referloop.Storage;
 /// </summary>
 internal sealed class SqliteWriteQueue : DbTransactionInterceptor, IDbConnectionInterceptor, IDbCommandInterceptor
 {
-    private const int BusyTimeoutMilliseconds = 30_000;
+    internal const int BusyTimeoutMilliseconds = 30_000;
 
     private readonly SemaphoreSlim _writer = new(1, 1);
     private readonly ConditionalWeakTable<DbConnection, object> _holders = [];
@@ -177,6 +177,13 @@ internal sealed class SqliteWriteQueue : DbTransactionInterceptor, IDbConnection
         || text.StartsWith("UPDATE", StringComparison.OrdinalIgnoreCase)
         || text.StartsWith("DELETE", StringComparison.OrdinalIgnoreCase)
         || text.StartsWith("REPLACE", StringComparison.OrdinalIgnoreCase);
+
+    // ---------------------------------------------------------------- writers outside EF Core's transactions
+
+    /// <summary>Takes the writer's turn for a transaction EF Core does not see begin (<see cref="SqliteGroupCommit"/>).</summary>
+    internal Task EnterAsync(CancellationToken cancellationToken) => _writer.WaitAsync(cancellationToken);
+
+    internal void Exit() => _writer.Release();
 
     // ---------------------------------------------------------------- transactions
 

@@ -20,6 +20,11 @@ public static class StorageSetup
                 services.AddDbContextPool<ReferloopDb, SqliteReferloopDb>(options => options
                     .UseSqlite(connectionString, sqlite => sqlite.MigrationsHistoryTable("__migrations"))
                     .AddInterceptors(writeQueue));
+                if (GroupCommitMaxUnits(configuration) is > 1 and var units)
+                {
+                    var sqliteConnectionString = connectionString;
+                    services.AddSingleton(_ => new SqliteGroupCommit(sqliteConnectionString, writeQueue, units));
+                }
                 break;
             case "postgres" or "postgresql":
                 if (string.IsNullOrWhiteSpace(connectionString))
@@ -38,6 +43,13 @@ public static class StorageSetup
 
         return services;
     }
+
+    /// <summary>
+    /// How many of the engine's units of work one SQLite transaction may hold (<see cref="SqliteGroupCommit"/>);
+    /// 1 gives every unit a transaction of its own.
+    /// </summary>
+    public static int GroupCommitMaxUnits(IConfiguration configuration) =>
+        configuration.GetValue<int?>("Database:GroupCommitMaxUnits") is int units and > 0 ? units : 32;
 
     /// <summary>Applies pending migrations; SQLite is also switched to write-ahead logging.</summary>
     public static async Task MigrateDatabaseAsync(this IServiceProvider services, CancellationToken cancellationToken = default)

@@ -40,7 +40,7 @@ public sealed class OutboxSignal
 /// nothing. Deliveries this instance had no room to lease, and messages of a synchronous save (fanned out by the
 /// loop), poke <see cref="OutboxSignal"/> instead.
 /// </summary>
-internal sealed class OutboxSaveInterceptor(OutboxSignal signal, IServiceProvider services) : ISaveChangesInterceptor, IDbTransactionInterceptor
+public sealed class OutboxSaveInterceptor(OutboxSignal signal, IServiceProvider services) : ISaveChangesInterceptor, IDbTransactionInterceptor
 {
     private static readonly ConditionalWeakTable<DbContext, List<OutboxMessage>> Added = [];
     private static readonly ConditionalWeakTable<DbContext, Fanned> Saving = [];
@@ -126,11 +126,12 @@ internal sealed class OutboxSaveInterceptor(OutboxSignal signal, IServiceProvide
         return Task.CompletedTask;
     }
 
-    public void TransactionCommitted(DbTransaction transaction, TransactionEndEventData eventData) => Committed(eventData);
+    public void TransactionCommitted(DbTransaction transaction, TransactionEndEventData eventData) =>
+        Committed(eventData.Context, eventData.TransactionId);
 
     public Task TransactionCommittedAsync(DbTransaction transaction, TransactionEndEventData eventData, CancellationToken cancellationToken = default)
     {
-        Committed(eventData);
+        Committed(eventData.Context, eventData.TransactionId);
         return Task.CompletedTask;
     }
 
@@ -189,14 +190,20 @@ internal sealed class OutboxSaveInterceptor(OutboxSignal signal, IServiceProvide
         }
     }
 
-    private void Committed(TransactionEndEventData eventData)
+    /// <summary>
+    /// Starts what the saves of <paramref name="context"/> in transaction <paramref name="transactionId"/> fanned
+    /// out, now that it is committed. EF Core reports the commits of the transactions a context begins itself; a
+    /// transaction the context only used (as <see cref="SqliteGroupCommit"/> lends one) is reported by whoever
+    /// committed it.
+    /// </summary>
+    public void Committed(DbContext? context, Guid transactionId)
     {
-        if (eventData.Context is not { } context || !PendingCommit.TryGetValue(context, out var pending))
+        if (context is null || !PendingCommit.TryGetValue(context, out var pending))
         {
             return;
         }
         PendingCommit.Remove(context);
-        if (pending.TransactionId == eventData.TransactionId)
+        if (pending.TransactionId == transactionId)
         {
             pending.Saves.ForEach(Start);
         }
