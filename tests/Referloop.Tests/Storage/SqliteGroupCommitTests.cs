@@ -51,17 +51,7 @@ public class SqliteGroupCommitTests(ReferloopApp app) : IClassFixture<ReferloopA
     public async Task Concurrent_purchases_are_all_attributed_and_stored_once()
     {
         var admin = app.CreateAdminClient();
-        var campaignId = await admin.CreateCampaign(new
-        {
-            name = "Grouped purchases",
-            landingUrl = "https://shop.example.com/welcome",
-            approval = "auto",
-            rewards = new object[]
-            {
-                new { recipient = "advocate", trigger = "converted", kind = "standard",
-                      incentive = new { type = "rebate", amount = 10, currency = "USD" } },
-            },
-        });
+        var campaignId = await admin.CreateCampaign(Api.AutoApprovedRebateCampaign("Grouped purchases"));
         var advocate = await admin.PostOk($"/api/v1/campaigns/{campaignId}/participants", new { email = "ann-grouped@example.com" });
         var code = (string)advocate["code"]!;
 

@@ -66,6 +66,19 @@ public static class Api
         }
         """)!;
 
+    /// <summary>An auto-approved campaign with one advocate reward, a $10 rebate per conversion, and no limits.</summary>
+    public static object AutoApprovedRebateCampaign(string name) => new
+    {
+        name,
+        landingUrl = "https://shop.example.com/welcome",
+        approval = "auto",
+        rewards = new object[]
+        {
+            new { recipient = "advocate", trigger = "converted", kind = "standard",
+                  incentive = new { type = "rebate", amount = 10, currency = "USD" } },
+        },
+    };
+
     public static async Task<string> CreateCampaign(this HttpClient client, object? body = null) =>
         (string)(await client.PostOk("/api/v1/campaigns", body ?? SpringCampaign))["id"]!;
 }

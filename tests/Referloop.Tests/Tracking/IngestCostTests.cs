@@ -31,17 +31,7 @@ public class IngestCostTests(IngestCostTests.CountingApp app) : IClassFixture<In
     {
         var maxCommands = ReferloopApp.OnPostgres ? onPostgres : onSqlite;
         var admin = app.CreateAdminClient();
-        var campaignId = await admin.CreateCampaign(new
-        {
-            name = "Cost guard",
-            landingUrl = "https://shop.example.com/welcome",
-            approval = "auto",
-            rewards = new object[]
-            {
-                new { recipient = "advocate", trigger = "converted", kind = "standard",
-                      incentive = new { type = "rebate", amount = 10, currency = "USD" } },
-            },
-        });
+        var campaignId = await admin.CreateCampaign(Api.AutoApprovedRebateCampaign("Cost guard"));
         var advocate = await admin.PostOk($"/api/v1/campaigns/{campaignId}/participants", new { email = $"ann-{attribution}@example.com" });
         var visit = await app.CreateAnonymousClient().GetAsync(new Uri((string)advocate["shareUrl"]!).PathAndQuery);
         var clickId = QueryHelpers.ParseQuery(visit.Headers.Location!.Query)["rl_click"].ToString();
