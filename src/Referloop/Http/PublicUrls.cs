@@ -6,18 +6,20 @@ namespace Referloop.Http;
 /// </summary>
 public sealed class PublicUrls(IConfiguration configuration, IHttpContextAccessor accessor)
 {
-    public string Base
+    private string? _base;
+
+    /// <summary>Worked out once per request (the instance is scoped): an event asks for it for every share link it writes.</summary>
+    public string Base => _base ??= Resolve();
+
+    private string Resolve()
     {
-        get
+        var configured = configuration["PublicUrl"];
+        if (!string.IsNullOrWhiteSpace(configured))
         {
-            var configured = configuration["PublicUrl"];
-            if (!string.IsNullOrWhiteSpace(configured))
-            {
-                return configured.TrimEnd('/');
-            }
-            var request = accessor.HttpContext?.Request;
-            return request is null ? "http://localhost:5080" : $"{request.Scheme}://{request.Host}{request.PathBase}";
+            return configured.TrimEnd('/');
         }
+        var request = accessor.HttpContext?.Request;
+        return request is null ? "http://localhost:5080" : $"{request.Scheme}://{request.Host}{request.PathBase}";
     }
 
     public string ShareUrl(string code) => $"{Base}/r/{code}";
