@@ -61,6 +61,11 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
     private readonly Dictionary<string, int> _recordedDuringClaim = [];
     private bool _claiming;
 
+    // Deliveries claimed again while this instance still had them in hand: recorded, but not yet let go of. A replay
+    // or an immediate retry makes a delivery due the moment its record commits. Dropped, such a claim would leave a
+    // lease nobody holds, and the next attempt would wait for it to run out; it is held once the attempt lets go.
+    private readonly Dictionary<string, ClaimedDelivery> _claimedInHand = [];
+
     // Set when a claim or fan-out stopped for want of room: then a freed slot, not only a record, wakes the loop.
     private volatile bool _wantsRoom;
     private CancellationToken _stopping;
@@ -416,6 +421,10 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
                     {
                         _ready[waiting] = delivery;
                     }
+                    else if (reclaimed)
+                    {
+                        _claimedInHand[delivery.Id] = delivery;
+                    }
                 }
             }
         }
@@ -516,6 +525,13 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
                 }
                 _inFlight.TryRemove(delivery.Id, out _);
                 _held.Remove(delivery.Id);
+                // Read after this attempt's record: a live lease for the next attempt. Read before it, the record
+                // has since cleared that lease, and the delivery is claimed afresh when it is due.
+                if (_claimedInHand.Remove(delivery.Id, out var again) && again.Attempts > delivery.Attempts
+                    && _held.Add(again.Id))
+                {
+                    _ready.Add(again);
+                }
             }
             lowOnWork = Unsent < MaxConcurrency;
         }
