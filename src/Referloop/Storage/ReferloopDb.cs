@@ -42,8 +42,8 @@ public abstract class ReferloopDb(DbContextOptions options) : DbContext(options)
 
     /// <summary>
     /// Whether this context is on SQLite, for SQL written by hand. Known from the subclass: EF Core's
-    /// <c>Database.IsSqlite()</c> reads the provider assembly's name on every call, and on the delivery path that
-    /// was a tenth of the server's CPU.
+    /// <c>Database.IsSqlite()</c> reads the provider assembly's name on every call, which on the delivery path was
+    /// a tenth of the server's busy time.
     /// </summary>
     public abstract bool OnSqlite { get; }
 
