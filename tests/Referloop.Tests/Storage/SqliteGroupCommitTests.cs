@@ -35,17 +35,20 @@ public class SqliteGroupCommitTests(ReferloopApp app) : IClassFixture<ReferloopA
         Assert.False(first.IsCompleted);
         holdFirst.SetResult();
 
+        // Committed by the time its caller resumes: another connection reads it.
         Assert.Equal("first", await first);
+        Assert.Contains("a:first", await ProbeRows());
         var failure = await Assert.ThrowsAsync<InvalidOperationException>(() => failing);
         Assert.Equal("the unit's own failure", failure.Message);
-        // The unit's work ran in its own caller's context, whoever's turn committed it.
+        // The unit's work ran in its own caller's context, whichever group committed it.
         Assert.Equal("last", await last);
 
-        // Committed by the time each caller resumed: another connection reads them; the failed unit left nothing.
-        var rows = await app.WithDb(db => db.Database
-            .SqlQueryRaw<string>("SELECT \"Id\" || ':' || \"Caller\" AS \"Value\" FROM group_probe ORDER BY \"Id\"").ToListAsync());
-        Assert.Equal(new[] { "a:first", "c:last" }, rows);
+        // The failed unit left nothing; the one after it in its group committed.
+        Assert.Equal(new[] { "a:first", "c:last" }, await ProbeRows());
     }
+
+    private Task<List<string>> ProbeRows() => app.WithDb(db => db.Database
+        .SqlQueryRaw<string>("SELECT \"Id\" || ':' || \"Caller\" AS \"Value\" FROM group_probe ORDER BY \"Id\"").ToListAsync());
 
     [Fact]
     public async Task Concurrent_purchases_are_all_attributed_and_stored_once()
