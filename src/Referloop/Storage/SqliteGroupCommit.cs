@@ -89,7 +89,6 @@ public sealed class SqliteGroupCommit : IAsyncDisposable
 
     private async Task CommitGroupAsync(List<Unit> group)
     {
-        var ran = new List<Unit>(group.Count);
         await _writer.EnterAsync(CancellationToken.None);
         try
         {
@@ -97,10 +96,7 @@ public sealed class SqliteGroupCommit : IAsyncDisposable
             await using var transaction = (SqliteTransaction)await connection.BeginTransactionAsync();
             foreach (var unit in group)
             {
-                if (await RunUnitAsync(unit, transaction))
-                {
-                    ran.Add(unit);
-                }
+                await RunUnitAsync(unit, transaction);
             }
             await transaction.CommitAsync();
         }
@@ -116,19 +112,20 @@ public sealed class SqliteGroupCommit : IAsyncDisposable
         {
             _writer.Exit();
         }
-        ran.ForEach(unit => unit.Done.TrySetResult());
+        // The units that failed or were cancelled have their answer already.
+        group.ForEach(unit => unit.Done.TrySetResult());
     }
 
     /// <summary>
-    /// Runs one unit on its own context, lent the group's connection and transaction, inside a savepoint. False
-    /// when the unit failed: it was undone, and its caller has the exception.
+    /// Runs one unit on its own context, lent the group's connection and transaction, inside a savepoint. A unit
+    /// that fails is undone, and its caller gets the exception at once.
     /// </summary>
-    private static async Task<bool> RunUnitAsync(Unit unit, SqliteTransaction transaction)
+    private static async Task RunUnitAsync(Unit unit, SqliteTransaction transaction)
     {
         if (unit.Cancellation.IsCancellationRequested)
         {
             unit.Done.TrySetCanceled(unit.Cancellation);
-            return false;
+            return;
         }
         const string savepoint = "unit";
         await transaction.SaveAsync(savepoint);
@@ -166,10 +163,9 @@ public sealed class SqliteGroupCommit : IAsyncDisposable
             await transaction.RollbackAsync(savepoint);
             await transaction.ReleaseAsync(savepoint);
             unit.Done.TrySetException(failure);
-            return false;
+            return;
         }
         await transaction.ReleaseAsync(savepoint);
-        return true;
     }
 
     /// <summary>Runs the unit's work in its caller's execution context: its request, logging scope and activity.</summary>
