@@ -901,7 +901,7 @@ public sealed class IngestionGate(IConfiguration configuration)
         {
             return configured.Value;
         }
-        var provider = (configuration["Database:Provider"] ?? "sqlite").Trim().ToLowerInvariant();
+        var provider = StorageSetup.ProviderName(configuration);
         // SQLite: enough events at once to fill a group commit (one writer runs them in turn); PostgreSQL: a share of the pool.
         return provider == "sqlite" ? StorageSetup.GroupCommitMaxUnits(configuration) : 16;
     }

@@ -9,7 +9,7 @@ public static class StorageSetup
 
     public static IServiceCollection AddReferloopStorage(this IServiceCollection services, IConfiguration configuration)
     {
-        var provider = (configuration["Database:Provider"] ?? "sqlite").Trim().ToLowerInvariant();
+        var provider = ProviderName(configuration);
         var connectionString = configuration.GetConnectionString(ConnectionStringName);
 
         switch (provider)
@@ -43,6 +43,10 @@ public static class StorageSetup
 
         return services;
     }
+
+    /// <summary><c>Database:Provider</c> as configured, lower case; <c>sqlite</c> when it is not set.</summary>
+    public static string ProviderName(IConfiguration configuration) =>
+        (configuration["Database:Provider"] ?? "sqlite").Trim().ToLowerInvariant();
 
     /// <summary>
     /// How many of the engine's units of work one SQLite transaction may hold (<see cref="SqliteGroupCommit"/>);
