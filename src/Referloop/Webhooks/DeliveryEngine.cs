@@ -198,7 +198,7 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
 
     /// <summary>
     /// Fans out messages in the save that writes them (see <see cref="OutboxSaveInterceptor"/>): one delivery per
-    /// subscribed endpoint is added to the same save, the messages are marked dispatched, and as many new
+    /// subscribed endpoint, for the same save to write, the messages are marked dispatched, and as many new
     /// deliveries as this instance has room for are leased to it. The caller hands the leased ones to
     /// <see cref="Start"/> once the transaction has committed, so an event's first attempt needs neither a second
     /// transaction nor a wake-up of the loop; what it leaves unleased the loop claims.
@@ -208,7 +208,6 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
         var endpoints = await EnabledEndpoints.ReadAsync(db, ct);
         var fanOut = new FanOutResult(messages);
         NewDeliveries(messages, endpoints, clock.GetUtcNow(), endpoints.Count == 0 ? 0 : Room(), fanOut);
-        db.WebhookDeliveries.AddRange(fanOut.Deliveries);
         return fanOut;
     }
 
@@ -302,7 +301,7 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
     }
 
     /// <summary>Writes new deliveries with one statement rather than one tracked entity each.</summary>
-    private static Task InsertAsync(ReferloopDb db, List<WebhookDelivery> deliveries, CancellationToken ct) =>
+    internal static Task InsertAsync(ReferloopDb db, List<WebhookDelivery> deliveries, CancellationToken ct) =>
         new BulkRows(db, deliveries.Count)
             .Text("Id", i => deliveries[i].Id)
             .Text("MessageId", i => deliveries[i].MessageId)

@@ -104,6 +104,18 @@ public static class Outbox
         return message;
     }
 
+    /// <summary>Writes messages with one statement rather than one tracked entity each.</summary>
+    internal static Task InsertAsync(ReferloopDb db, IReadOnlyList<OutboxMessage> messages, CancellationToken ct) =>
+        new BulkRows(db, messages.Count)
+            .Text("Id", i => messages[i].Id)
+            .Text("Type", i => messages[i].Type)
+            .Text("CampaignId", i => messages[i].CampaignId)
+            .Text("EndpointId", i => messages[i].EndpointId)
+            .Text("Data", i => messages[i].Data)
+            .Instant("CreatedAt", i => messages[i].CreatedAt)
+            .Instant("DispatchedAt", i => messages[i].DispatchedAt)
+            .InsertAsync("outbox", ct);
+
     /// <summary>Adds an operational event about <paramref name="endpoint"/>, which will not be sent to it.</summary>
     public static OutboxMessage AddAbout<T>(ReferloopDb db, string type, WebhookEndpoint endpoint, string? campaignId, T data,
         DateTimeOffset now)

@@ -39,6 +39,12 @@ public sealed class OutboxSignal
 /// waits for the commit (before it the change may still be rolled back); a transaction that never commits starts
 /// nothing. Deliveries this instance had no room to lease, and messages of a synchronous save (fanned out by the
 /// loop), poke <see cref="OutboxSignal"/> instead.
+/// <para>
+/// Inside an explicit transaction (every unit of work of the engine) the messages and their deliveries leave the
+/// change tracker and are written after the save's own statements, one statement per table: an event writes half a
+/// dozen of each, and tracking, ordering and preparing one command per row was the larger part of its save. Outside
+/// one they are saved as tracked entities, in the transaction EF Core makes for the save.
+/// </para>
 /// </summary>
 public sealed class OutboxSaveInterceptor(OutboxSignal signal, IServiceProvider services) : ISaveChangesInterceptor, IDbTransactionInterceptor
 {
@@ -57,8 +63,11 @@ public sealed class OutboxSaveInterceptor(OutboxSignal signal, IServiceProvider 
     // Resolved on first use: the engine's own dependencies (data protection among them) may need a context to build.
     private DeliveryEngine Engine => _engine ??= services.GetRequiredService<DeliveryEngine>();
 
-    /// <summary>What one save fanned out, or only that it wrote messages for the loop to fan out.</summary>
-    private sealed record Fanned(FanOutResult? FanOut);
+    /// <summary>
+    /// What one save fanned out, or only that it wrote messages for the loop to fan out; <paramref name="Untracked"/>
+    /// when the rows are left for <see cref="SavedChangesAsync"/> to write.
+    /// </summary>
+    private sealed record Fanned(FanOutResult? FanOut, bool Untracked = false);
 
     /// <summary>
     /// Called by <see cref="Outbox"/> as it adds a message, so a save need not search the change tracker for one
@@ -81,7 +90,20 @@ public sealed class OutboxSaveInterceptor(OutboxSignal signal, IServiceProvider 
     {
         if (eventData.Context is ReferloopDb db && TakeAdded(db) is { Count: > 0 } messages)
         {
-            Saving.AddOrUpdate(db, new Fanned(await Engine.FanOutOnSaveAsync(db, messages, cancellationToken)));
+            var fanOut = await Engine.FanOutOnSaveAsync(db, messages, cancellationToken);
+            var untracked = db.Database.CurrentTransaction is not null;
+            if (untracked)
+            {
+                foreach (var message in messages)
+                {
+                    db.Entry(message).State = EntityState.Detached;
+                }
+            }
+            else
+            {
+                db.WebhookDeliveries.AddRange(fanOut.Deliveries);
+            }
+            Saving.AddOrUpdate(db, new Fanned(fanOut, untracked));
         }
         return result;
     }
@@ -104,10 +126,16 @@ public sealed class OutboxSaveInterceptor(OutboxSignal signal, IServiceProvider 
         return result;
     }
 
-    public ValueTask<int> SavedChangesAsync(SaveChangesCompletedEventData eventData, int result, CancellationToken cancellationToken = default)
+    public async ValueTask<int> SavedChangesAsync(SaveChangesCompletedEventData eventData, int result, CancellationToken cancellationToken = default)
     {
+        if (eventData.Context is ReferloopDb db && Saving.TryGetValue(db, out var fanned) && fanned is { Untracked: true, FanOut: { } fanOut })
+        {
+            // Still in the save's transaction. Should a write fail, the save fails, and Unsaved tracks the messages again.
+            await Outbox.InsertAsync(db, fanOut.Messages, cancellationToken);
+            await DeliveryEngine.InsertAsync(db, fanOut.Deliveries, cancellationToken);
+        }
         Saved(eventData.Context);
-        return ValueTask.FromResult(result);
+        return result;
     }
 
     public void SaveChangesFailed(DbContextErrorEventData eventData) => Unsaved(eventData.Context);
@@ -179,13 +207,20 @@ public sealed class OutboxSaveInterceptor(OutboxSignal signal, IServiceProvider 
         {
             return;
         }
-        foreach (var delivery in fanOut.Deliveries)
+        if (!fanned.Untracked)
         {
-            context.Entry(delivery).State = EntityState.Detached;
+            foreach (var delivery in fanOut.Deliveries)
+            {
+                context.Entry(delivery).State = EntityState.Detached;
+            }
         }
         foreach (var message in fanOut.Messages)
         {
             message.DispatchedAt = null;
+            if (fanned.Untracked)
+            {
+                context.Entry(message).State = EntityState.Added;
+            }
             MessageAdded(context, message);
         }
     }
