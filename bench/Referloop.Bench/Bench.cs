@@ -8,7 +8,7 @@ namespace Referloop.Bench;
 /// One run: the raw ceilings of this machine, then for each provider the ingest, delivery, growth and resource
 /// figures of Referloop, each beside its ceiling. Load generator, bare servers and Referloop run as separate processes.
 /// </summary>
-internal sealed class Bench(Settings settings, Report report, string tempDir)
+internal sealed partial class Bench(Settings settings, Report report, string tempDir)
 {
     private static readonly Target IngestThroughput = new("≥ 25% of bare Kestrel", (_, ratio) => ratio >= 0.25);
     private static readonly Target IngestP99 = new("p99 ≤ 25 ms", (value, _) => value <= 25);
@@ -38,6 +38,14 @@ internal sealed class Bench(Settings settings, Report report, string tempDir)
         await using var bare = await ServerProcess.StartAsync("bare-server", settings.BareServerDll, Path.Combine(tempDir, "bare"), barePort,
             new Dictionary<string, string?>(), "/stats", ct);
         _receiver = new BareReceiver(_http, bare.BaseUrl);
+        if (settings.CompareDll is { } other)
+        {
+            foreach (var provider in settings.Providers)
+            {
+                await CompareAsync(provider, other, ct);
+            }
+            return;
+        }
         await MeasureCeilingsAsync(bare, ct);
 
         foreach (var provider in settings.Providers)
@@ -284,7 +292,8 @@ internal sealed class Bench(Settings settings, Report report, string tempDir)
         }
     }
 
-    private async Task<ServerProcess> StartServerAsync(BenchDatabase db, string provider, string name, CancellationToken ct)
+    private async Task<ServerProcess> StartServerAsync(BenchDatabase db, string provider, string name, CancellationToken ct,
+        string? serverDll = null)
     {
         var environment = new Dictionary<string, string?>(db.ServerEnvironment)
         {
@@ -299,7 +308,8 @@ internal sealed class Bench(Settings settings, Report report, string tempDir)
         }
         var port = ServerProcess.FreePort();
         Log($"{provider}: starting Referloop ({name}) on port {port}");
-        return await ServerProcess.StartAsync(name, settings.ServerDll, Path.Combine(tempDir, provider), port, environment, "/health/ready", ct);
+        return await ServerProcess.StartAsync(name, serverDll ?? settings.ServerDll, Path.Combine(tempDir, provider), port, environment,
+            "/health/ready", ct);
     }
 
     private static async Task<bool> RouteExistsAsync(ReferloopApi api, string path, CancellationToken ct)
@@ -362,11 +372,12 @@ internal sealed class Bench(Settings settings, Report report, string tempDir)
             EventBodies.Purchase(program.CampaignId, $"{prefix}-{n}", n, program.Refs[(int)(n % program.Refs.Count)]));
 
     /// <summary>wrk at saturation after a short warm-up; returns the result and the server's CPU seconds per 1,000 accepted events.</summary>
-    private async Task<(WrkResult Wrk, double CpuPer1000)> SaturateAsync(ServerProcess server, Fixture program, string run, CancellationToken ct)
+    private async Task<(WrkResult Wrk, double CpuPer1000)> SaturateAsync(ServerProcess server, Fixture program, string run, CancellationToken ct,
+        bool warmUp = true)
     {
         var url = server.BaseUrl + "/api/v1/events";
         string[] script(string prefix) => [prefix, program.CampaignId, _adminKey, program.RefsFile];
-        if (settings.Warmup > TimeSpan.Zero)
+        if (warmUp && settings.Warmup > TimeSpan.Zero)
         {
             await Wrk.RunAsync(settings, tempDir, url, settings.Warmup, script($"w{run}"), $"warmup-{run}", ct);
         }
@@ -424,10 +435,15 @@ internal sealed class Bench(Settings settings, Report report, string tempDir)
         var note = missing > 0 ? $"{missing} of {load.Ok} events had no message within 20 s" : null;
         var p50 = Load.Percentile(latencies, 50);
         var p99 = Load.Percentile(latencies, 99);
-        report.Measurements[$"{provider}.firstAttempt"] = new { rate, load.Sent, load.Ok, load.Failed, received = latencies.Length, p50, p99 };
+        report.Measurements[$"{provider}.firstAttempt"] = new
+        {
+            rate, load.Sent, load.Ok, load.Failed, received = latencies.Length, p50, p99,
+            // The events' own answers meanwhile: how much of the way to the first attempt is the ingest itself.
+            ingestP50 = load.P50Ms, ingestP99 = load.P99Ms,
+        };
         report.Add(provider, $"event → first attempt p50 ({rate}/s)", p50, "ms", "bare POST p50", http.P50, FirstAttemptP50, note);
         report.Add(provider, $"event → first attempt p99 ({rate}/s)", p99, "ms", "bare POST p99", http.P99, FirstAttemptP99, note);
-        Log($"  p50 {p50:0.00} ms, p99 {p99:0.00} ms over {latencies.Length:N0} events");
+        Log($"  p50 {p50:0.00} ms, p99 {p99:0.00} ms over {latencies.Length:N0} events (the events' 202: p50 {load.P50Ms:0.00} ms, p99 {load.P99Ms:0.00} ms)");
     }
 
     private string? _lastDeliveryNote;

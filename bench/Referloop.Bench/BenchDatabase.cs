@@ -152,10 +152,14 @@ internal abstract class BenchDatabase
         return parameter;
     }
 
-    public static BenchDatabase Create(string provider, Settings settings, string tempDir) => provider switch
+    /// <summary>
+    /// The provider's database; <paramref name="name"/> tells apart the databases of two servers run side by side (a
+    /// folder of its own on SQLite, a schema of its own on PostgreSQL).
+    /// </summary>
+    public static BenchDatabase Create(string provider, Settings settings, string tempDir, string? name = null) => provider switch
     {
-        "sqlite" => new SqliteBenchDatabase(Path.Combine(tempDir, "sqlite", "referloop.db")),
-        _ => new PostgresBenchDatabase(settings.PostgresConnection),
+        "sqlite" => new SqliteBenchDatabase(Path.Combine(tempDir, name is null ? "sqlite" : $"sqlite-{name}", "referloop.db")),
+        _ => new PostgresBenchDatabase(settings.PostgresConnection, name is null ? "public" : $"bench_{name}"),
     };
 }
 
@@ -229,8 +233,12 @@ internal sealed class SqliteBenchDatabase(string path) : BenchDatabase
     }
 }
 
-internal sealed class PostgresBenchDatabase(string connectionString) : BenchDatabase
+internal sealed class PostgresBenchDatabase(string baseConnectionString, string schema) : BenchDatabase
 {
+    private readonly string connectionString = schema == "public"
+        ? baseConnectionString
+        : new NpgsqlConnectionStringBuilder(baseConnectionString) { SearchPath = schema }.ToString();
+
     public override string Provider => "postgres";
 
     protected override string BulkSettings => "SET synchronous_commit = off; SET work_mem = '64MB';";
@@ -247,7 +255,7 @@ internal sealed class PostgresBenchDatabase(string connectionString) : BenchData
         try
         {
             // The database owner owns its public schema (PostgreSQL 15+), so this needs no superuser.
-            await ExecuteAsync("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public;", ct);
+            await ExecuteAsync($"DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema};", ct);
         }
         catch (NpgsqlException e)
         {
@@ -271,7 +279,7 @@ internal sealed class PostgresBenchDatabase(string connectionString) : BenchData
         await using var command = connection.CreateCommand();
         command.CommandText = $"""
             SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, a.atthasdef
-            FROM pg_attribute a WHERE a.attrelid = to_regclass('public.{table}') AND a.attnum > 0 AND NOT a.attisdropped
+            FROM pg_attribute a WHERE a.attrelid = to_regclass('{schema}.{table}') AND a.attnum > 0 AND NOT a.attisdropped
             ORDER BY a.attnum
             """;
         var columns = new List<Column>();

@@ -78,8 +78,12 @@ Console.WriteLine();
 Console.WriteLine(report.Table());
 Directory.CreateDirectory(settings.ResultsDir);
 var json = report.Json(settings);
-var latest = Path.Combine(settings.ResultsDir, "latest.json");
+// A comparison of two builds is not a run of the bench: it leaves latest.json alone.
+var latest = Path.Combine(settings.ResultsDir, settings.CompareDll is null ? "latest.json" : $"compare-{report.StartedAt:yyyyMMdd-HHmmss}.json");
 await File.WriteAllTextAsync(latest, json);
-await File.WriteAllTextAsync(Path.Combine(settings.ResultsDir, $"{report.StartedAt:yyyyMMdd-HHmmss}.json"), json);
+if (settings.CompareDll is null)
+{
+    await File.WriteAllTextAsync(Path.Combine(settings.ResultsDir, $"{report.StartedAt:yyyyMMdd-HHmmss}.json"), json);
+}
 Console.WriteLine($"results: {Path.GetRelativePath(root, latest)}");
 return report.HasErrors ? 1 : 0;

@@ -22,6 +22,18 @@ internal sealed record Settings
     /// <summary>Extra environment for the Referloop server only (<c>BENCH_SERVER_ENV="A=1;B=2"</c>), for trying runtime knobs.</summary>
     public IReadOnlyDictionary<string, string> ServerEnvironment { get; init; } = new Dictionary<string, string>();
 
+    /// <summary>
+    /// Another build to compare the server with (<c>BENCH_COMPARE_DLL</c>): both run side by side and take turns at the
+    /// same saturated ingest, so a slow spell of a shared host weighs on both alike (<c>Bench.CompareAsync</c>).
+    /// </summary>
+    public string? CompareDll { get; init; }
+
+    /// <summary>Turns each build takes in a comparison.</summary>
+    public int CompareRounds { get; init; }
+
+    /// <summary>In a comparison, each server also has an endpoint at the bare receiver (<c>BENCH_COMPARE_ENDPOINT=1</c>).</summary>
+    public bool CompareWithEndpoint { get; init; }
+
     /// <summary>The server to measure: the Release build, or <c>BENCH_SERVER_DLL</c> (e.g. a published build).</summary>
     public string ServerDll => Text("BENCH_SERVER_DLL") ?? Path.Combine(Root, "src/Referloop/bin/Release/net10.0/Referloop.dll");
     public string BareServerDll => Path.Combine(Root, "bench/BareServer/bin/Release/net10.0/BareServer.dll");
@@ -65,6 +77,9 @@ internal sealed record Settings
             ResultsDir = Text("BENCH_RESULTS") ?? Path.Combine(root, "bench/results"),
             KeepTemp = Flag("BENCH_KEEP_TEMP"),
             ServerEnvironment = Assignments("BENCH_SERVER_ENV"),
+            CompareDll = Text("BENCH_COMPARE_DLL") is { } other ? Path.GetFullPath(other) : null,
+            CompareRounds = Number("BENCH_COMPARE_ROUNDS", 6, 1, 100),
+            CompareWithEndpoint = Flag("BENCH_COMPARE_ENDPOINT"),
         };
     }
 
