@@ -31,12 +31,17 @@ public static class RewardRelease
             {
                 return 0;
             }
-            var referral = await db.Referrals.AsNoTracking().FirstAsync(r => r.Id == referralId, ct);
-            var campaign = await db.Campaigns.AsNoTracking().FirstAsync(c => c.Id == referral.CampaignId, ct);
-            var advocate = await db.Participants.AsNoTracking().FirstAsync(p => p.Id == referral.AdvocateId, ct);
-            var friend = await db.Participants.AsNoTracking().FirstAsync(p => p.Id == referral.FriendId, ct);
-            var conversions = await AdvocateCounters.ReadAsync(db, advocate.Id, AdvocateCounters.Conversions, ct);
-            var snapshot = new ReferralSnapshot(campaign, referral, advocate, friend, conversions);
+            // One read for the four rows the messages describe: this runs for every approved referral a receiver acknowledges.
+            var found = await (
+                    from r in db.Referrals
+                    where r.Id == referralId
+                    join c in db.Campaigns on r.CampaignId equals c.Id
+                    join a in db.Participants on r.AdvocateId equals a.Id
+                    join f in db.Participants on r.FriendId equals f.Id
+                    select new { Referral = r, Campaign = c, Advocate = a, Friend = f })
+                .AsNoTracking().FirstAsync(ct);
+            var conversions = await AdvocateCounters.ReadAsync(db, found.Advocate.Id, AdvocateCounters.Conversions, ct);
+            var snapshot = new ReferralSnapshot(found.Campaign, found.Referral, found.Advocate, found.Friend, conversions);
 
             var waiting = await db.Rewards.Where(r => r.ReferralId == referralId && r.Status == RewardStatus.Approved)
                 .OrderBy(r => r.Id).ToListAsync(ct);
