@@ -1,5 +1,4 @@
 using System.Data.Common;
-using System.Runtime.CompilerServices;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Diagnostics;
 using Referloop.Storage;
@@ -48,15 +47,28 @@ public sealed class OutboxSignal
 /// </summary>
 public sealed class OutboxSaveInterceptor(OutboxSignal signal, IServiceProvider services) : ISaveChangesInterceptor, IDbTransactionInterceptor
 {
-    private static readonly ConditionalWeakTable<DbContext, List<OutboxMessage>> Added = [];
-    private static readonly ConditionalWeakTable<DbContext, Fanned> Saving = [];
+    /// <summary>
+    /// What the interceptor keeps for one context between its calls. It lives on the context
+    /// (<see cref="ReferloopDb.OutboxState"/>), which one caller uses at a time: a table keyed by context took a lock
+    /// shared by every request on each save.
+    /// </summary>
+    internal sealed class ContextState
+    {
+        /// <summary>Messages added since the last save.</summary>
+        public List<OutboxMessage>? Added;
 
-    // By context, with EF's id of the transaction the saves waiting for its commit were made in: providers reuse
-    // their transaction objects (Npgsql does), so a transaction disposed without commit must not leave its saves
-    // to be started by the next commit on the same connection.
-    private static readonly ConditionalWeakTable<DbContext, PendingSaves> PendingCommit = [];
+        /// <summary>What the save under way fanned out.</summary>
+        public Fanned? Saving;
 
-    private sealed record PendingSaves(Guid TransactionId, List<Fanned> Saves);
+        // With EF's id of the transaction the saves waiting for its commit were made in: providers reuse their
+        // transaction objects (Npgsql does), so a transaction disposed without commit must not leave its saves to be
+        // started by the next commit on the same connection.
+        public PendingSaves? PendingCommit;
+    }
+
+    internal sealed record PendingSaves(Guid TransactionId, List<Fanned> Saves);
+
+    private static ContextState? StateOf(DbContext? context) => (context as ReferloopDb)?.OutboxState;
 
     private DeliveryEngine? _engine;
 
@@ -67,20 +79,20 @@ public sealed class OutboxSaveInterceptor(OutboxSignal signal, IServiceProvider 
     /// What one save fanned out, or only that it wrote messages for the loop to fan out; <paramref name="Untracked"/>
     /// when the rows are left for <see cref="SavedChangesAsync"/> to write.
     /// </summary>
-    private sealed record Fanned(FanOutResult? FanOut, bool Untracked = false);
+    internal sealed record Fanned(FanOutResult? FanOut, bool Untracked = false);
 
     /// <summary>
     /// Called by <see cref="Outbox"/> as it adds a message, so a save need not search the change tracker for one
     /// (which would detect changes a second time on every save).
     /// </summary>
-    public static void MessageAdded(DbContext context, OutboxMessage message) => Added.GetOrCreateValue(context).Add(message);
+    public static void MessageAdded(ReferloopDb context, OutboxMessage message) => (context.OutboxState.Added ??= []).Add(message);
 
     public InterceptionResult<int> SavingChanges(DbContextEventData eventData, InterceptionResult<int> result)
     {
         // A synchronous save does not query on the caller's thread: its messages are left to the loop.
-        if (eventData.Context is { } context && TakeAdded(context) is { Count: > 0 })
+        if (eventData.Context is ReferloopDb db && TakeAdded(db) is { Count: > 0 })
         {
-            Saving.AddOrUpdate(context, new Fanned(null));
+            db.OutboxState.Saving = new Fanned(null);
         }
         return result;
     }
@@ -103,19 +115,19 @@ public sealed class OutboxSaveInterceptor(OutboxSignal signal, IServiceProvider 
             {
                 db.WebhookDeliveries.AddRange(fanOut.Deliveries);
             }
-            Saving.AddOrUpdate(db, new Fanned(fanOut, untracked));
+            db.OutboxState.Saving = new Fanned(fanOut, untracked);
         }
         return result;
     }
 
     /// <summary>The messages added since the last save that this save writes and nobody dispatched by hand.</summary>
-    private static List<OutboxMessage>? TakeAdded(DbContext context)
+    private static List<OutboxMessage>? TakeAdded(ReferloopDb context)
     {
-        if (!Added.TryGetValue(context, out var added))
+        if (context.OutboxState.Added is not { } added)
         {
             return null;
         }
-        Added.Remove(context);
+        context.OutboxState.Added = null;
         // A unit of work that was cleared (a retry) or never saved leaves messages that are no longer tracked.
         return added.Where(m => m.DispatchedAt is null && context.Entry(m).State == EntityState.Added).ToList();
     }
@@ -128,7 +140,7 @@ public sealed class OutboxSaveInterceptor(OutboxSignal signal, IServiceProvider 
 
     public async ValueTask<int> SavedChangesAsync(SaveChangesCompletedEventData eventData, int result, CancellationToken cancellationToken = default)
     {
-        if (eventData.Context is ReferloopDb db && Saving.TryGetValue(db, out var fanned) && fanned is { Untracked: true, FanOut: { } fanOut })
+        if (eventData.Context is ReferloopDb db && db.OutboxState.Saving is { Untracked: true, FanOut: { } fanOut })
         {
             // Still in the save's transaction. Should a write fail, the save fails, and Unsaved tracks the messages again.
             await Outbox.InsertAsync(db, fanOut.Messages, cancellationToken);
@@ -173,21 +185,20 @@ public sealed class OutboxSaveInterceptor(OutboxSignal signal, IServiceProvider 
 
     private void Saved(DbContext? context)
     {
-        if (context is null || !Saving.TryGetValue(context, out var fanned))
+        if (StateOf(context) is not { Saving: { } fanned } state)
         {
             return;
         }
-        Saving.Remove(context);
-        if (context.Database.CurrentTransaction is not { } transaction)
+        state.Saving = null;
+        if (context!.Database.CurrentTransaction is not { } transaction)
         {
             Start(fanned);
             return;
         }
-        if (!PendingCommit.TryGetValue(context, out var pending) || pending.TransactionId != transaction.TransactionId)
+        if (state.PendingCommit is not { } pending || pending.TransactionId != transaction.TransactionId)
         {
             // Whatever an earlier transaction of this context left was never committed.
-            pending = new PendingSaves(transaction.TransactionId, []);
-            PendingCommit.AddOrUpdate(context, pending);
+            pending = state.PendingCommit = new PendingSaves(transaction.TransactionId, []);
         }
         pending.Saves.Add(fanned);
     }
@@ -198,11 +209,11 @@ public sealed class OutboxSaveInterceptor(OutboxSignal signal, IServiceProvider 
     /// </summary>
     private static void Unsaved(DbContext? context)
     {
-        if (context is null || !Saving.TryGetValue(context, out var fanned))
+        if (context is not ReferloopDb db || db.OutboxState.Saving is not { } fanned)
         {
             return;
         }
-        Saving.Remove(context);
+        db.OutboxState.Saving = null;
         if (fanned.FanOut is not { } fanOut)
         {
             return;
@@ -211,7 +222,7 @@ public sealed class OutboxSaveInterceptor(OutboxSignal signal, IServiceProvider 
         {
             foreach (var delivery in fanOut.Deliveries)
             {
-                context.Entry(delivery).State = EntityState.Detached;
+                db.Entry(delivery).State = EntityState.Detached;
             }
         }
         foreach (var message in fanOut.Messages)
@@ -219,9 +230,9 @@ public sealed class OutboxSaveInterceptor(OutboxSignal signal, IServiceProvider 
             message.DispatchedAt = null;
             if (fanned.Untracked)
             {
-                context.Entry(message).State = EntityState.Added;
+                db.Entry(message).State = EntityState.Added;
             }
-            MessageAdded(context, message);
+            MessageAdded(db, message);
         }
     }
 
@@ -233,11 +244,11 @@ public sealed class OutboxSaveInterceptor(OutboxSignal signal, IServiceProvider 
     /// </summary>
     public void Committed(DbContext? context, Guid transactionId)
     {
-        if (context is null || !PendingCommit.TryGetValue(context, out var pending))
+        if (StateOf(context) is not { PendingCommit: { } pending } state)
         {
             return;
         }
-        PendingCommit.Remove(context);
+        state.PendingCommit = null;
         if (pending.TransactionId == transactionId)
         {
             pending.Saves.ForEach(Start);
@@ -246,10 +257,9 @@ public sealed class OutboxSaveInterceptor(OutboxSignal signal, IServiceProvider 
 
     private static void RolledBack(TransactionEndEventData eventData)
     {
-        if (eventData.Context is { } context && PendingCommit.TryGetValue(context, out var pending)
-            && pending.TransactionId == eventData.TransactionId)
+        if (StateOf(eventData.Context) is { PendingCommit: { } pending } state && pending.TransactionId == eventData.TransactionId)
         {
-            PendingCommit.Remove(context);
+            state.PendingCommit = null;
         }
     }
 
