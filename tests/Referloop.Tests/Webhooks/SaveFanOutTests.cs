@@ -151,4 +151,35 @@ public class SaveFanOutTests(WebhookApp app) : EndpointTestClass(app)
         Assert.Equal(1, await App.WithDb(db => db.WebhookDeliveries.CountAsync(d => d.MessageId == messageId)));
         await receiver.AssertStillAsync(2);
     }
+    [Fact]
+    public async Task A_failed_save_inside_a_transaction_fans_out_afresh_when_it_is_retried_in_it()
+    {
+        // Inside a transaction the messages and deliveries are written after EF Core's own statements, untracked; a
+        // failed save (undone to its savepoint) must leave the message to the retry, which writes it and its delivery once.
+        var (receiver, endpointId) = await Endpoint();
+        var taken = await App.Publish(EventTypes.ReferralCreated);
+        await receiver.WaitForAsync(1);
+
+        var messageId = await App.WithDb(async db =>
+        {
+            await using var transaction = await db.Database.BeginTransactionAsync();
+            var message = Outbox.Add(db, EventTypes.ReferralCreated, null, new { sequence = 7 }, App.Clock.GetUtcNow());
+            var clash = new OutboxMessage { Id = taken, Type = EventTypes.ReferralCreated, Data = "{}", CreatedAt = App.Clock.GetUtcNow() };
+            db.Outbox.Add(clash);
+            await Assert.ThrowsAsync<DbUpdateException>(() => db.SaveChangesAsync());
+            Assert.False(await db.Outbox.AnyAsync(m => m.Id == message.Id));
+
+            db.Entry(clash).State = EntityState.Detached;
+            await db.SaveChangesAsync();
+            await receiver.AssertStillAsync(1, milliseconds: 300);
+            await transaction.CommitAsync();
+            return message.Id;
+        });
+
+        var request = await receiver.WaitForAsync(2);
+        Assert.Equal(messageId, request.Header("webhook-id"));
+        await App.WaitForDelivery(Client, messageId, endpointId, d => (string)d["status"]! == "succeeded");
+        Assert.Equal(1, await App.WithDb(db => db.WebhookDeliveries.CountAsync(d => d.MessageId == messageId)));
+        await receiver.AssertStillAsync(2);
+    }
 }
