@@ -216,6 +216,14 @@ internal sealed partial class Bench(Settings settings, Report report, string tem
                 if (hasEvents)
                 {
                     await FirstAttemptLatencyAsync(api, db, program, provider, ingest0 ?? 1, http, ct);
+                    await WaitQuietAsync(db, ct);
+                    // As a shop runs it: every event also fans out to the endpoint and is delivered while the load goes on.
+                    Log($"{provider}: ingest at saturation with the endpoint");
+                    var (withEndpoint, cpu) = await SaturateAsync(server, program, "e", ct);
+                    report.Measurements[$"{provider}.ingestWithEndpoint"] = new { withEndpoint, cpuPer1000 = cpu };
+                    report.Add(provider, "ingest with an endpoint, saturated", withEndpoint.RequestsPerSecond, "events/s",
+                        "ingest without", ingest0, note: ErrorNote(withEndpoint));
+                    report.Add(provider, "server CPU per 1,000 events with an endpoint", cpu, "CPU s", "without", cpuPer1000);
                 }
                 await WaitQuietAsync(db, ct);
 
