@@ -1,7 +1,6 @@
 using System.Threading.Channels;
 using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore;
-using SQLitePCL;
 
 namespace Referloop.Storage;
 
@@ -186,7 +185,7 @@ public sealed class SqliteGroupCommit : IAsyncDisposable
         {
             var connection = new SqliteConnection(_connectionString);
             await connection.OpenAsync();
-            raw.sqlite3_busy_timeout(connection.Handle, SqliteWriteQueue.BusyTimeoutMilliseconds);
+            _writer.SetBusyTimeout(connection);
             _connection = connection;
         }
         return _connection;

@@ -16,7 +16,7 @@ namespace Referloop.Storage;
 /// </summary>
 internal sealed class SqliteWriteQueue : DbTransactionInterceptor, IDbConnectionInterceptor, IDbCommandInterceptor
 {
-    internal const int BusyTimeoutMilliseconds = 30_000;
+    private const int BusyTimeoutMilliseconds = 30_000;
 
     private readonly SemaphoreSlim _writer = new(1, 1);
     private readonly ConditionalWeakTable<DbConnection, object> _holders = [];
@@ -35,8 +35,8 @@ internal sealed class SqliteWriteQueue : DbTransactionInterceptor, IDbConnection
 
     // EF opens and closes the connection around every statement outside a transaction. The setting belongs to the
     // native handle, which the pool keeps across opens, so it is set once per handle and with a direct call rather
-    // than by preparing a PRAGMA statement each time.
-    private void SetBusyTimeout(DbConnection connection)
+    // than by preparing a PRAGMA statement each time. SqliteGroupCommit opens its connection outside EF Core and asks too.
+    internal void SetBusyTimeout(DbConnection connection)
     {
         if (connection is SqliteConnection { Handle: { } handle } && !_timedHandles.TryGetValue(handle, out _))
         {
