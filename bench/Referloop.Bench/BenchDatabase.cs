@@ -92,6 +92,11 @@ internal abstract class BenchDatabase
             Parameter(command, "campaign").Value = "cmp_0000000000000000000000000000bench";
             Parameter(command, "body").Value = body;
             var created = Parameter(command, "created");
+            // Prepared once, as a raw ceiling should be: SQLite prepares a command's statement anyway, and PostgreSQL
+            // then parses and plans the insert once per connection instead of once per row.
+            id.Value = "";
+            created.Value = 0L;
+            await command.PrepareAsync(ct);
             for (var n = 0L; !stop.IsCancellationRequested;)
             {
                 try

@@ -1,5 +1,7 @@
+using System.Data.Common;
 using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore;
+using Npgsql;
 
 namespace Referloop.Storage;
 
@@ -33,6 +35,7 @@ public static class StorageSetup
                         "Database:Provider is 'postgres' but ConnectionStrings:Referloop is empty. " +
                         "Set it, e.g. Referloop__ConnectionStrings__Referloop=\"Host=db;Database=referloop;Username=referloop;Password=…\".");
                 }
+                connectionString = PreparePostgres(connectionString);
                 services.AddDbContextPool<ReferloopDb, PostgresReferloopDb>(options =>
                     options.UseNpgsql(connectionString, npgsql => npgsql.MigrationsHistoryTable("__migrations")));
                 break;
@@ -66,6 +69,26 @@ public static class StorageSetup
             await db.Database.ExecuteSqlRawAsync("PRAGMA journal_mode=WAL;", cancellationToken);
         }
         await db.Database.MigrateAsync(cancellationToken);
+    }
+
+    /// <summary>Statements each PostgreSQL connection keeps prepared when the connection string does not say.</summary>
+    public const int DefaultMaxAutoPrepare = 64;
+
+    /// <summary>
+    /// Npgsql prepares nothing unless its connection string sets <c>Max Auto Prepare</c>; then each connection
+    /// prepares the statements it runs most (after five runs), and PostgreSQL stops parsing and planning them again
+    /// for every event. Referloop runs a small, fixed set of statements, so it sets <see cref="DefaultMaxAutoPrepare"/>
+    /// unless the connection string names the setting itself (<c>Max Auto Prepare=0</c> turns it off, e.g. behind a
+    /// pooler that cannot keep prepared statements).
+    /// </summary>
+    public static string PreparePostgres(string connectionString)
+    {
+        var given = new DbConnectionStringBuilder { ConnectionString = connectionString };
+        if (given.Keys.Cast<string>().Any(key => key.Replace(" ", "").Equals("MaxAutoPrepare", StringComparison.OrdinalIgnoreCase)))
+        {
+            return connectionString;
+        }
+        return new NpgsqlConnectionStringBuilder(connectionString) { MaxAutoPrepare = DefaultMaxAutoPrepare }.ConnectionString;
     }
 
     private static string PrepareSqlite(string? connectionString)
