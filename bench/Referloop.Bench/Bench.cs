@@ -152,7 +152,7 @@ internal sealed partial class Bench(Settings settings, Report report, string tem
         Log($"  {batched:N0} rows/s in 100-row transactions");
 
         await db.ResetAsync(ct);
-        double? ingest0 = null, delivery0 = null, cpuPer1000 = null, steadyRss = null;
+        double? ingest0 = null, delivery0 = null, cpuPer1000 = null, halfCpuPer1000 = null, steadyRss = null;
         double peakRss = 0;
         Fixture? program = null;
         var hasEvents = false;
@@ -188,8 +188,10 @@ internal sealed partial class Bench(Settings settings, Report report, string tem
                 var rate = Math.Max(1, wrk.RequestsPerSecond / 2);
                 Log($"{provider}: ingest latency at half that rate ({rate:N0} events/s, open loop)");
                 var from = Stopwatch.GetTimestamp();
+                var halfCpu = server.CpuSeconds();
                 var half = await Load.OpenLoopAsync(_http, rate, settings.Duration,
                     n => EventRequest(api, program, "h0", n), null, ct);
+                halfCpuPer1000 = half.Ok > 0 ? (server.CpuSeconds() - halfCpu) / half.Ok * 1000 : null;
                 steadyRss = server.MeanRss(from, Stopwatch.GetTimestamp());
                 report.Measurements[$"{provider}.halfLoad"] = half;
                 var halfNote = half.Failed > 0 ? $"{half.Failed} of {half.Sent} failed" : null;
@@ -297,6 +299,11 @@ internal sealed partial class Bench(Settings settings, Report report, string tem
         if (cpuPer1000 is { } cpuCost)
         {
             report.Add(provider, "server CPU per 1,000 events", cpuCost, "CPU s", "bare Kestrel", _kestrel!.Value.CpuPer1000);
+            if (halfCpuPer1000 is { } halfCost)
+            {
+                // Below saturation an event costs more: the work runs on cold caches and its threads wake and sleep.
+                report.Add(provider, "server CPU per 1,000 events at half load", halfCost, "CPU s", "saturated", cpuCost);
+            }
         }
     }
 
