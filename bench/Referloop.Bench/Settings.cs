@@ -62,7 +62,7 @@ internal sealed record Settings
             Providers = providers,
             Quick = quick,
             Duration = TimeSpan.FromSeconds(Number("BENCH_DURATION", quick ? 3 : 10, 1, 600)),
-            // Long enough for tiered compilation to settle: a shorter warm-up measures the JIT as much as the server.
+            // One slice of warm-up; more follow while the CPU per event still falls (tiered compilation at work).
             Warmup = TimeSpan.FromSeconds(Number("BENCH_WARMUP", quick ? 3 : 10, 0, 60)),
             Connections = Number("BENCH_CONNECTIONS", 32, 1, 1024),
             Threads = Number("BENCH_THREADS", 2, 1, 64),
