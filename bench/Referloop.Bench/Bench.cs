@@ -386,46 +386,43 @@ internal sealed partial class Bench(Settings settings, Report report, string tem
         api.Request(HttpMethod.Post, "/api/v1/events",
             EventBodies.Purchase(program.CampaignId, $"{prefix}-{n}", n, program.Refs[(int)(n % program.Refs.Count)]));
 
-    /// <summary>wrk at saturation after a short warm-up; returns the result and the server's CPU seconds per 1,000 accepted events.</summary>
+    /// <summary>
+    /// wrk at saturation after a warm-up; returns the result and the server's CPU seconds per 1,000 accepted events.
+    /// The warm-up is the same load for <c>BENCH_WARMUP</c> seconds, and again while tiered compilation is still at
+    /// work: a slice that costs more than 10% less CPU per event than the one before it means the server was still
+    /// compiling, so another follows (at most <see cref="MaxWarmupSlices"/>). A fresh server compiles for 20 s and more
+    /// under this load.
+    /// </summary>
     private async Task<(WrkResult Wrk, double CpuPer1000)> SaturateAsync(ServerProcess server, Fixture program, string run, CancellationToken ct,
         bool warmUp = true)
     {
         var url = server.BaseUrl + "/api/v1/events";
-        string[] script(string prefix) => [prefix, program.CampaignId, _adminKey, program.RefsFile];
+        async Task<(WrkResult Wrk, double CpuPer1000)> LoadAsync(TimeSpan duration, string prefix, string name)
+        {
+            var cpu = server.CpuSeconds();
+            var wrk = await Wrk.RunAsync(settings, tempDir, url, duration, [prefix, program.CampaignId, _adminKey, program.RefsFile], name, ct);
+            var accepted = wrk.Requests - wrk.Errors;
+            return (wrk, accepted > 0 ? (server.CpuSeconds() - cpu) / accepted * 1000 : double.NaN);
+        }
+
         if (warmUp && settings.Warmup > TimeSpan.Zero)
         {
-            await WarmUpAsync(server, url, run, script, ct);
+            var previous = double.PositiveInfinity;
+            for (var slice = 1; slice <= MaxWarmupSlices; slice++)
+            {
+                var (warm, cost) = await LoadAsync(settings.Warmup, $"w{run}{slice}", $"warmup-{run}-{slice}");
+                Log($"  warm-up {slice}: {warm.RequestsPerSecond:N0} events/s, {cost:0.000} CPU s per 1,000");
+                if (!(cost < previous * 0.9))
+                {
+                    break;
+                }
+                previous = cost;
+            }
         }
-        var cpu = server.CpuSeconds();
-        var wrk = await Wrk.RunAsync(settings, tempDir, url, settings.Duration, script($"i{run}"), $"ingest-{run}", ct);
-        var accepted = wrk.Requests - wrk.Errors;
-        var cpuPer1000 = accepted > 0 ? (server.CpuSeconds() - cpu) / accepted * 1000 : double.NaN;
+        var (wrk, cpuPer1000) = await LoadAsync(settings.Duration, $"i{run}", $"ingest-{run}");
         Log($"  {wrk.RequestsPerSecond:N0} events/s (wrk p50 {wrk.P50Ms:0.0} ms, p99 {wrk.P99Ms:0.0} ms), {wrk.Errors} errors, " +
             $"{cpuPer1000:0.000} CPU s per 1,000");
         return (wrk, cpuPer1000);
-    }
-
-    /// <summary>
-    /// The same load for <c>BENCH_WARMUP</c> seconds, and again while tiered compilation is still at work: a slice that
-    /// costs more than 10% less CPU per event than the one before it means the server was still compiling, so another
-    /// follows (at most <see cref="MaxWarmupSlices"/>). A fresh server compiles for 20 s and more under this load.
-    /// </summary>
-    private async Task WarmUpAsync(ServerProcess server, string url, string run, Func<string, string[]> script, CancellationToken ct)
-    {
-        var previous = double.PositiveInfinity;
-        for (var slice = 1; slice <= MaxWarmupSlices; slice++)
-        {
-            var cpu = server.CpuSeconds();
-            var wrk = await Wrk.RunAsync(settings, tempDir, url, settings.Warmup, script($"w{run}{slice}"), $"warmup-{run}-{slice}", ct);
-            var accepted = wrk.Requests - wrk.Errors;
-            var cost = accepted > 0 ? (server.CpuSeconds() - cpu) / accepted * 1000 : double.NaN;
-            Log($"  warm-up {slice}: {wrk.RequestsPerSecond:N0} events/s, {cost:0.000} CPU s per 1,000");
-            if (!(cost < previous * 0.9))
-            {
-                return;
-            }
-            previous = cost;
-        }
     }
 
     private const int MaxWarmupSlices = 6;

@@ -151,6 +151,7 @@ public class SaveFanOutTests(WebhookApp app) : EndpointTestClass(app)
         Assert.Equal(1, await App.WithDb(db => db.WebhookDeliveries.CountAsync(d => d.MessageId == messageId)));
         await receiver.AssertStillAsync(2);
     }
+
     [Fact]
     public async Task A_failed_save_inside_a_transaction_fans_out_afresh_when_it_is_retried_in_it()
     {
