@@ -31,8 +31,7 @@ public sealed class ReferralEngine(
     CouponAllocator coupons,
     IReferralScreening screening,
     IReferralApprovalListeners listeners,
-    OutboxSaveInterceptor outbox,
-    SqliteGroupCommit? groupCommit = null)
+    UnitOfWork unitOfWork)
 {
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
@@ -855,17 +854,8 @@ public sealed class ReferralEngine(
                 db.ChangeTracker.Clear();
                 try
                 {
-                    if (groupCommit is not null)
-                    {
-                        // SQLite: committed together with the units that arrived meanwhile, once for all of them.
-                        var (shared, transactionId) = await groupCommit.RunAsync(db, work, ct);
-                        outbox.Committed(db, transactionId);
-                        return shared;
-                    }
-                    await using var transaction = await db.Database.BeginTransactionAsync(ct);
-                    var result = await work();
-                    await transaction.CommitAsync(ct);
-                    return result;
+                    // On SQLite committed together with the units that arrived meanwhile, once for all of them.
+                    return await unitOfWork.RunAsync(db, work, ct);
                 }
                 catch (Exception exception) when (attempt < 6 && IsRetryable(exception))
                 {

@@ -43,6 +43,7 @@ public static class StorageSetup
                 throw new InvalidOperationException(
                     $"Database:Provider '{provider}' is not supported; use 'sqlite' (the default) or 'postgres'.");
         }
+        services.AddSingleton<UnitOfWork>();
 
         return services;
     }

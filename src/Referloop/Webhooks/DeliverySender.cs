@@ -23,7 +23,7 @@ public sealed record AttemptOutcome(string RequestId, string Method, string Url,
 /// attempts that finished meanwhile).
 /// </summary>
 public sealed class DeliverySender(IServiceScopeFactory scopes, IHttpClientFactory httpClients,
-    TimeProvider clock, WebhookKeys keys, IOptions<WebhookOptions> options, ILogger<DeliverySender> log)
+    TimeProvider clock, WebhookKeys keys, UnitOfWork unitOfWork, IOptions<WebhookOptions> options, ILogger<DeliverySender> log)
 {
     public const string ClientName = "webhooks";
     public const int ExcerptBytes = 4096;
@@ -285,13 +285,26 @@ public sealed class DeliverySender(IServiceScopeFactory scopes, IHttpClientFacto
         var db = scope.ServiceProvider.GetRequiredService<ReferloopDb>();
         // A failed batch is written again record by record in new transactions, so a savepoint per save buys nothing.
         db.Database.AutoSavepointsEnabled = false;
-        await using var transaction = await db.Database.BeginTransactionAsync(ct);
-        if (!forceRetry && records.All(r => r.Outcome.Succeeded))
+        // On SQLite the records share a commit with the events ingested meanwhile: a commit of their own would hold
+        // the one writer through its fsync while the events wait.
+        await unitOfWork.RunAsync(db, async () =>
         {
-            await WriteSucceededAsync(db, scope.ServiceProvider, records, ct);
-            await transaction.CommitAsync(ct);
-            return;
-        }
+            if (!forceRetry && records.All(r => r.Outcome.Succeeded))
+            {
+                await WriteSucceededAsync(db, scope.ServiceProvider, records, ct);
+            }
+            else
+            {
+                await WriteTrackedAsync(db, scope.ServiceProvider, records, forceRetry, ct);
+            }
+            return true;
+        }, ct);
+    }
+
+    /// <summary>Records attempts of which some failed: each delivery's next try or its end, and its endpoint's health.</summary>
+    private async Task WriteTrackedAsync(ReferloopDb db, IServiceProvider scoped, IReadOnlyList<PendingRecord> records,
+        bool forceRetry, CancellationToken ct)
+    {
         var ids = records.Select(r => r.DeliveryId).ToList();
         var deliveries = await db.WebhookDeliveries.Include(d => d.Endpoint)
             .Where(d => ids.Contains(d.Id))
@@ -322,13 +335,12 @@ public sealed class DeliverySender(IServiceScopeFactory scopes, IHttpClientFacto
         }
         if (acknowledged.Count > 0)
         {
-            var handlers = scope.ServiceProvider.GetServices<IAcknowledgementHandler>().ToList();
+            var handlers = scoped.GetServices<IAcknowledgementHandler>().ToList();
             foreach (var message in acknowledged)
             {
                 await DeliveryAcknowledgements.OnAcknowledgedAsync(handlers, db, message, ct);
             }
         }
-        await transaction.CommitAsync(ct);
     }
 
     /// <summary>
