@@ -47,6 +47,25 @@ public class SqliteGroupCommitTests(ReferloopApp app) : IClassFixture<ReferloopA
         Assert.Equal(new[] { "a:first", "c:last" }, await ProbeRows());
     }
 
+    [Fact]
+    public async Task The_groups_connection_keeps_its_savepoint_journal_in_memory()
+    {
+        if (ReferloopApp.OnPostgres)
+        {
+            Assert.Null(app.Services.GetService<SqliteGroupCommit>());
+            return;
+        }
+        var group = app.Services.GetRequiredService<SqliteGroupCommit>();
+        await using var scope = app.Services.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<ReferloopDb>();
+
+        // Each unit runs in a savepoint; SQLite keeps a savepoint's page copies in a temporary file unless temp_store is MEMORY (2).
+        var (tempStore, _) = await group.RunAsync(db, () =>
+            db.Database.SqlQueryRaw<long>("SELECT temp_store AS \"Value\" FROM pragma_temp_store").SingleAsync(), CancellationToken.None);
+
+        Assert.Equal(2, tempStore);
+    }
+
     private Task<List<string>> ProbeRows() => app.WithDb(db => db.Database
         .SqlQueryRaw<string>("SELECT \"Id\" || ':' || \"Caller\" AS \"Value\" FROM group_probe ORDER BY \"Id\"").ToListAsync());
 
