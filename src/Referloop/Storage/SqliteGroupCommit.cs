@@ -30,7 +30,9 @@ public sealed class SqliteGroupCommit : IAsyncDisposable
 
     internal SqliteGroupCommit(string connectionString, SqliteWriteQueue writer, int maxUnits)
     {
-        _connectionString = connectionString;
+        // The group's connection lives as long as the loop and carries a setting of its own (see OpenAsync), so it
+        // stays out of the pool the contexts' connections come from.
+        _connectionString = new SqliteConnectionStringBuilder(connectionString) { Pooling = false }.ToString();
         _writer = writer;
         MaxUnits = Math.Max(1, maxUnits);
         // Started by the first unit, outside that unit's execution context.
@@ -184,16 +186,23 @@ public sealed class SqliteGroupCommit : IAsyncDisposable
         if (_connection is null)
         {
             var connection = new SqliteConnection(_connectionString);
-            await connection.OpenAsync();
-            _writer.SetBusyTimeout(connection);
-            // Every unit runs in a savepoint, and before a unit first changes a page SQLite copies the page to the
-            // savepoint's sub-journal: by default a temporary file, written with one pwrite for the page number and
-            // one for the page, about twenty system calls per event while the writer is held. In memory, the copy is
-            // a memcpy. It holds at most the pages of the units of one open transaction and goes with its commit.
-            await using (var command = connection.CreateCommand())
+            try
             {
+                await connection.OpenAsync();
+                _writer.SetBusyTimeout(connection);
+                // Every unit runs in a savepoint, and before a unit first changes a page SQLite copies the page to the
+                // savepoint's sub-journal: by default a temporary file, written with one pwrite for the page number and
+                // one for the page, about twenty system calls per event while the writer is held. In memory the copy is
+                // a memcpy; the sub-journal holds the pages of one open group and goes with its commit. Temporary
+                // tables and sorts of the units' own queries stay in memory too: the units' queries are small.
+                await using var command = connection.CreateCommand();
                 command.CommandText = "PRAGMA temp_store=MEMORY;";
                 await command.ExecuteNonQueryAsync();
+            }
+            catch
+            {
+                await connection.DisposeAsync();
+                throw;
             }
             _connection = connection;
         }
