@@ -301,7 +301,10 @@ public sealed class DeliverySender(IServiceScopeFactory scopes, IHttpClientFacto
         }, ct);
     }
 
-    /// <summary>Records attempts of which some failed: each delivery's next try or its end, and its endpoint's health.</summary>
+    /// <summary>
+    /// Records attempts through their tracked deliveries: when some failed, or when an acknowledged attempt must be
+    /// tried again; each delivery's next try or its end, and its endpoint's health.
+    /// </summary>
     private async Task WriteTrackedAsync(ReferloopDb db, IServiceProvider scoped, IReadOnlyList<PendingRecord> records,
         bool forceRetry, CancellationToken ct)
     {
