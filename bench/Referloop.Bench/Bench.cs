@@ -474,9 +474,16 @@ internal sealed partial class Bench(Settings settings, Report report, string tem
         var p99 = Load.Percentile(latencies, 99);
         report.Measurements[$"{provider}.firstAttempt"] = new
         {
-            rate, load.Sent, load.Ok, load.Failed, received = latencies.Length, p50, p99,
+            rate,
+            load.Sent,
+            load.Ok,
+            load.Failed,
+            received = latencies.Length,
+            p50,
+            p99,
             // The events' own answers meanwhile: how much of the way to the first attempt is the ingest itself.
-            ingestP50 = load.P50Ms, ingestP99 = load.P99Ms,
+            ingestP50 = load.P50Ms,
+            ingestP99 = load.P99Ms,
         };
         report.Add(provider, $"event → first attempt p50 ({rate}/s)", p50, "ms", "bare POST p50", http.P50, FirstAttemptP50, note);
         report.Add(provider, $"event → first attempt p99 ({rate}/s)", p99, "ms", "bare POST p99", http.P99, FirstAttemptP99, note);

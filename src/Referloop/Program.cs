@@ -35,6 +35,7 @@ builder.Services.AddInboundHooks(builder.Configuration);
 builder.Services.AddCouponPools();
 builder.Services.AddReferralEngine();
 builder.Services.AddWebhooks(builder.Configuration);
+PublicLimits.Register(builder.Services, builder.Configuration);
 
 builder.Services.AddProblemDetails(options => options.CustomizeProblemDetails = context =>
 {
@@ -90,6 +91,7 @@ app.UseCors();
 app.UseAuthentication();
 app.UseAuthorization();
 app.UseRateLimiter();
+PublicLimits.UseBodyLimits(app);
 
 app.MapOpenApi();
 app.MapScalarApiReference("/docs", options => options.WithTitle("Referloop API").AddPreferredSecuritySchemes("Bearer"));

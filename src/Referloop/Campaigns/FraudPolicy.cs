@@ -27,6 +27,43 @@ public sealed record FraudPolicy
 
     /// <summary>Velocity limit: referrals one advocate may bring in any hour; null for no limit.</summary>
     public int? MaxReferralsPerHour { get; init; }
+
+    /// <summary>
+    /// What a purchase or custom event reported from a browser with the publishable key earns. Anyone can send such
+    /// a call, so by default it is held for review; server calls (admin key, inbound hooks) are trusted.
+    /// </summary>
+    public BrowserConversions BrowserConversions { get; init; } = BrowserConversions.Review;
+}
+
+/// <summary>The campaign's policy for conversions that a browser reports with the publishable key.</summary>
+[JsonConverter(typeof(BrowserConversionsConverter))]
+public enum BrowserConversions
+{
+    /// <summary>Hold the conversion for review: the referral is <c>flagged</c> until a person approves or voids it.</summary>
+    Review,
+
+    /// <summary>Treat it like a server call.</summary>
+    Accept,
+
+    /// <summary>Record and attribute it, but convert only when the merchant's server reports the same order or event.</summary>
+    Confirm,
+}
+
+internal sealed class BrowserConversionsConverter : JsonConverter<BrowserConversions>
+{
+    private const string Rule = "must be \"review\", \"accept\" or \"confirm\".";
+
+    public override BrowserConversions Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>
+        reader.TokenType != JsonTokenType.String ? throw new JsonException(Rule) : reader.GetString()?.ToLowerInvariant() switch
+        {
+            "review" => BrowserConversions.Review,
+            "accept" => BrowserConversions.Accept,
+            "confirm" => BrowserConversions.Confirm,
+            _ => throw new JsonException(Rule),
+        };
+
+    public override void Write(Utf8JsonWriter writer, BrowserConversions value, JsonSerializerOptions options) =>
+        writer.WriteStringValue(value.ToString().ToLowerInvariant());
 }
 
 internal sealed class FraudActionConverter : JsonConverter<FraudAction>

@@ -5,6 +5,8 @@ using Referloop.Storage;
 
 namespace Referloop.Dashboard;
 
+// The one form anyone can post: an API key fits many times over.
+[RequestSizeLimit(16 * 1024)]
 public sealed class SignInModel(ReferloopDb db) : PageModel
 {
     [BindProperty(SupportsGet = true)]

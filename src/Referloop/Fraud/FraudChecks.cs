@@ -7,7 +7,9 @@ using Referloop.Storage;
 namespace Referloop.Fraud;
 
 /// <summary>What is known about the friend when a referral is judged.</summary>
-public sealed record FriendSignals(string Email, string? Ip, string? ClickId, string? UserAgent, string? CouponCode);
+/// <param name="BrowserConversion">The conversion being judged was reported from a browser with the publishable key.</param>
+public sealed record FriendSignals(string Email, string? Ip, string? ClickId, string? UserAgent, string? CouponCode,
+    bool BrowserConversion = false);
 
 /// <summary>One check that tripped: which (<c>selfReferral</c>, <c>sameIp</c>, …), what the policy does, and why.</summary>
 public sealed record FraudFinding(string Check, FraudAction Action, string Reason);
@@ -29,6 +31,7 @@ public static class FraudCheck
     public const string BlockedIp = "blockedIp";
     public const string CouponCycling = "couponCycling";
     public const string Velocity = "velocity";
+    public const string BrowserReported = "browserReported";
 }
 
 /// <summary>Runs a campaign's fraud policy on one advocate → friend referral.</summary>
@@ -44,6 +47,12 @@ public static class FraudChecks
     {
         var policy = campaign.Fraud;
         var findings = new List<FraudFinding>();
+
+        if (friend.BrowserConversion && policy.BrowserConversions == BrowserConversions.Review)
+        {
+            findings.Add(new(FraudCheck.BrowserReported, FraudAction.Flag,
+                "the conversion was reported from a browser with the publishable key; the campaign holds those for review"));
+        }
 
         if (policy.SelfReferral != FraudAction.Allow)
         {

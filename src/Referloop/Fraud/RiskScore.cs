@@ -17,6 +17,8 @@ public static class RiskScore
         [FraudCheck.SameIp] = 0.50,
         [FraudCheck.Velocity] = 0.40,
         [FraudCheck.DisposableEmail] = 0.30,
+        // Anyone can report a conversion from a page; that it came from one says nothing about this referral.
+        [FraudCheck.BrowserReported] = 0.0,
     };
 
     /// <summary>The weight of a check not in <see cref="Weights"/> (a custom screening's own check names).</summary>
@@ -46,6 +48,12 @@ public static class FraudDecision
 
     /// <summary>A check set to <c>block</c> tripped: the referral was voided by the screening.</summary>
     public const string Blocked = "blocked";
+
+    /// <summary>
+    /// Held for review only because its conversion was reported from a browser (<c>fraud.browserConversions</c>):
+    /// it waits in the review queue like a flagged one, but says nothing against the advocate.
+    /// </summary>
+    public const string Held = "held";
 
     /// <summary>A reviewer approved a flagged referral.</summary>
     public const string Cleared = "cleared";

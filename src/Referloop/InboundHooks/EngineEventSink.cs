@@ -40,7 +40,7 @@ internal sealed class EngineEventSink(ReferloopDb db, ReferralEngine engine) : I
         }
 
         var campaign = await db.Campaigns.AsNoTracking().FirstAsync(c => c.Id == campaignId, ct);
-        var outcome = await engine.TrackAsync(campaign, input, null, input.Ip, input.UserAgent, ct);
+        var outcome = await engine.TrackAsync(campaign, input, null, input.Ip, input.UserAgent, EventSource.Server, ct);
         return InboundOutcome.Processed(JsonSerializer.SerializeToNode(outcome, Json));
     }
 

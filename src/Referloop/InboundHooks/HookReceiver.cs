@@ -52,7 +52,7 @@ internal static class HookReceiver
                 };
                 return Task.CompletedTask;
             })
-            .RequireRateLimiting(InboundHooksSetup.RateLimitPolicy);
+            .RequireRateLimiting(PublicLimits.InboundHooks);
         return routes;
     }
 

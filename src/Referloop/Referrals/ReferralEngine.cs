@@ -87,8 +87,9 @@ public sealed class ReferralEngine(
 
     // ---------------------------------------------------------------- events
 
+    /// <param name="source">An <see cref="EventSource"/>: what a browser reports earns what the campaign's policy allows.</param>
     public async Task<EventOutcome> TrackAsync(Campaign campaign, TrackEvent input, string? idempotencyKey, string? ip,
-        string? userAgent, CancellationToken ct)
+        string? userAgent, string source, CancellationToken ct)
     {
         return await InTransactionAsync(async () =>
             {
@@ -109,6 +110,7 @@ public sealed class ReferralEngine(
                     ReferralCode = string.IsNullOrWhiteSpace(input.ReferralCode) ? null : input.ReferralCode.Trim(),
                     ClickId = string.IsNullOrWhiteSpace(input.ClickId) ? null : input.ClickId.Trim(),
                     IdempotencyKey = idempotencyKey,
+                    Source = source,
                     Properties = input.Properties is null ? null : JsonSerializer.Serialize(input.Properties, Json),
                     OccurredAt = (input.OccurredAt ?? now).ToUniversalTime(),
                     ReceivedAt = now,
@@ -118,7 +120,12 @@ public sealed class ReferralEngine(
                     // Only an event holding the same order id or idempotency key stops the insert.
                     var earlier = await EarlierEvent(db, campaign.Id, orderId, idempotencyKey, ct)
                         ?? throw new ConcurrentChangeException($"the order id or idempotency key of event {tracked.Id} is taken by an event not yet visible");
-                    return Replay(earlier);
+                    if (!await ConfirmsAsync(campaign, earlier, tracked, ct))
+                    {
+                        return Replay(earlier);
+                    }
+                    // The server reports what a browser reported first: the browser's event is processed again as the server's.
+                    tracked = earlier;
                 }
 
                 var outcome = await ProcessAsync(campaign, tracked, input.CouponCode, ct);
@@ -140,11 +147,12 @@ public sealed class ReferralEngine(
         var receivedAt = UtcTicksConverter.SqlValue(db, tracked.ReceivedAt);
         var inserted = await db.Database.ExecuteSqlAsync($"""
             INSERT INTO events ("Id", "CampaignId", "Type", "Email", "Name", "OrderId", "PurchaseValue", "Currency", "Ip",
-                "UserAgent", "ReferralCode", "ClickId", "IdempotencyKey", "Properties", "ParticipantId", "ReferralId", "Outcome",
-                "OccurredAt", "ReceivedAt")
+                "UserAgent", "ReferralCode", "ClickId", "IdempotencyKey", "Source", "Properties", "ParticipantId", "ReferralId",
+                "Outcome", "OccurredAt", "ReceivedAt")
             VALUES ({tracked.Id}, {tracked.CampaignId}, {tracked.Type}, {tracked.Email}, {tracked.Name}, {tracked.OrderId},
                 {tracked.PurchaseValue}, {tracked.Currency}, {tracked.Ip}, {tracked.UserAgent}, {tracked.ReferralCode},
-                {tracked.ClickId}, {tracked.IdempotencyKey}, {tracked.Properties}, NULL, NULL, NULL, {occurredAt}, {receivedAt})
+                {tracked.ClickId}, {tracked.IdempotencyKey}, {tracked.Source}, {tracked.Properties}, NULL, NULL, NULL,
+                {occurredAt}, {receivedAt})
             ON CONFLICT DO NOTHING
             """, ct);
         if (inserted == 0)
@@ -154,6 +162,33 @@ public sealed class ReferralEngine(
         db.Events.Attach(tracked);
         return true;
     }
+
+    /// <summary>
+    /// Whether a server event with the order id or idempotency key of an earlier browser event is the confirmation
+    /// that a campaign with <c>fraud.browserConversions = confirm</c> waits for. The conditional update lets exactly one
+    /// of two concurrent confirmations through; the earlier event is then tracked, to be processed and saved again.
+    /// </summary>
+    private async Task<bool> ConfirmsAsync(Campaign campaign, TrackedEvent earlier, TrackedEvent confirmation, CancellationToken ct)
+    {
+        if (campaign.Fraud.BrowserConversions != BrowserConversions.Confirm || confirmation.Source != EventSource.Server
+            || earlier.Source != EventSource.Browser || earlier.Type != confirmation.Type)
+        {
+            return false;
+        }
+        var claimed = await db.Events.Where(e => e.Id == earlier.Id && e.Source == EventSource.Browser)
+            .ExecuteUpdateAsync(s => s.SetProperty(e => e.Source, EventSource.Server), ct);
+        if (claimed == 0)
+        {
+            return false;
+        }
+        earlier.Source = EventSource.Server;
+        db.Events.Attach(earlier);
+        return true;
+    }
+
+    /// <summary>A browser-reported conversion that earns nothing until the server reports it (or a person approves it).</summary>
+    private static bool AwaitsServer(Campaign campaign, TrackedEvent tracked) =>
+        tracked.Source == EventSource.Browser && campaign.Fraud.BrowserConversions == BrowserConversions.Confirm;
 
     private static string KnownType(string type) =>
         type.Equals(EventKinds.Signup, StringComparison.OrdinalIgnoreCase) ? EventKinds.Signup
@@ -228,7 +263,15 @@ public sealed class ReferralEngine(
         {
             if (work.Referral.Status == ReferralStatus.Pending || AwaitsConversionInReview(work.Referral))
             {
-                await QualifyCoreAsync(work, $"purchase{(tracked.OrderId is null ? "" : " " + tracked.OrderId)}", couponCode, null, ct);
+                if (AwaitsServer(campaign, tracked))
+                {
+                    // Recorded and attributed; the server's report of the same order converts it.
+                    work.Conversion = new EventConversion(ConversionStatus.Pending, work.Conversions, false);
+                }
+                else
+                {
+                    await QualifyCoreAsync(work, $"purchase{(tracked.OrderId is null ? "" : " " + tracked.OrderId)}", couponCode, null, ct);
+                }
             }
             else if (work.BlockedAtCreation is { } blocked)
             {
@@ -238,8 +281,10 @@ public sealed class ReferralEngine(
                 work.Conversion = new EventConversion(ConversionStatus.Fail, work.Conversions, false);
             }
         }
-        else if (tracked.Type != EventKinds.Signup && work.Referral.Status != ReferralStatus.Voided)
+        else if (tracked.Type != EventKinds.Signup && work.Referral.Status != ReferralStatus.Voided
+            && (tracked.Source == EventSource.Server || campaign.Fraud.BrowserConversions == BrowserConversions.Accept))
         {
+            // Only a trusted report of a custom event earns: it cannot be held in review the way a purchase is.
             await CustomEventAsync(work, tracked, ct);
         }
 
@@ -328,7 +373,9 @@ public sealed class ReferralEngine(
     private async Task CustomEventAsync(Work work, TrackedEvent tracked, CancellationToken ct)
     {
         // A custom event rewards once per friend: repeating it (a renewal, a second visit) earns nothing more.
-        var seenBefore = await db.Events.AnyAsync(e => e.ParticipantId == work.Friend.Id && e.Type == tracked.Type && e.Id != tracked.Id, ct);
+        var browserEarns = work.Campaign.Fraud.BrowserConversions == BrowserConversions.Accept;
+        var seenBefore = await db.Events.AnyAsync(e => e.ParticipantId == work.Friend.Id && e.Type == tracked.Type && e.Id != tracked.Id
+            && (e.Source == EventSource.Server || browserEarns), ct);
         if (seenBefore || !work.Campaign.Rewards.Any(r => r.Trigger == RewardTrigger.Event && r.Event == tracked.Type))
         {
             return;
@@ -438,7 +485,8 @@ public sealed class ReferralEngine(
     {
         var now = clock.GetUtcNow();
         var verdict = await screening.EvaluateAsync(db, work.Campaign, work.Advocate,
-            new FriendSignals(work.Friend.Email, work.Event?.Ip, work.Event?.ClickId ?? work.Referral.ClickId, work.Event?.UserAgent, couponCode), ct);
+            new FriendSignals(work.Friend.Email, work.Event?.Ip, work.Event?.ClickId ?? work.Referral.ClickId, work.Event?.UserAgent,
+                couponCode, BrowserConversion: work.Event?.Source == EventSource.Browser), ct);
         work.Referral.Findings = [.. work.Referral.Findings, .. Findings(verdict).Where(f => !work.Referral.Findings.Contains(f))];
         work.Referral.RiskScore = RiskScore.Of(work.Referral.Findings.Select(f => f.Check));
         if (work.Event is { } tracked)
@@ -516,7 +564,8 @@ public sealed class ReferralEngine(
 
         if (held)
         {
-            await DecideAsync(work, FraudDecision.Flagged, ct);
+            var onlyBrowserHold = !wasFlagged && verdict.Findings.All(f => f.Check == FraudCheck.BrowserReported);
+            await DecideAsync(work, onlyBrowserHold ? FraudDecision.Held : FraudDecision.Flagged, ct);
         }
         else if (manualApproval is not null && (wasFlagged || verdict.Flagged))
         {

@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
 using Microsoft.EntityFrameworkCore;
 using Referloop.Campaigns;
 using Referloop.Http;
@@ -30,20 +31,26 @@ internal static class EventsApi
             .WithSummary("Report a sign-up, purchase or custom event; answers 202 with the attribution, referral and rewards")
             .WithDescription("Authorise with the admin key (Authorization: Bearer) or, from a browser, with the campaign's " +
                 "publishable key (X-Referloop-Key header or publishableKey field). Idempotent on (campaign, orderId) and on " +
-                "the Idempotency-Key header: a retry answers the first outcome with duplicate=true.")
+                "the Idempotency-Key header: a retry answers the first outcome with duplicate=true. A browser's call is " +
+                "rate-limited per address and per key, its ip and userAgent fields are ignored (the connection's are used), " +
+                "and what its conversions earn follows the campaign's fraud.browserConversions (review, accept or confirm). " +
+                "Bodies are limited to 64 KiB.")
             .RequireCors(BrowserPolicy)
+            .RequireRateLimiting(PublicLimits.BrowserEvents)
+            .WithMetadata(new RequestSizeLimitAttribute(PublicLimits.EventBodyBytes))
             .WithValidation();
         return routes;
     }
 
     private static async Task<Results<Accepted<EventOutcome>, ValidationProblem, ProblemHttpResult>> Track(TrackEvent input,
-        HttpContext http, ReferloopDb db, ReferralEngine engine, TimeProvider clock, IngestionGate gate, CancellationToken ct)
+        HttpContext http, ReferloopDb db, ReferralEngine engine, TimeProvider clock, IngestionGate gate, PublicLimits limits,
+        CancellationToken ct)
     {
         // Held for the whole request, reads included, so a burst never asks the database for more connections than the gate allows.
         await gate.Events.WaitAsync(ct);
         try
         {
-            return await TrackCore(input, http, db, engine, clock, ct);
+            return await TrackCore(input, http, db, engine, clock, limits, ct);
         }
         finally
         {
@@ -52,7 +59,7 @@ internal static class EventsApi
     }
 
     private static async Task<Results<Accepted<EventOutcome>, ValidationProblem, ProblemHttpResult>> TrackCore(TrackEvent input,
-        HttpContext http, ReferloopDb db, ReferralEngine engine, TimeProvider clock, CancellationToken ct)
+        HttpContext http, ReferloopDb db, ReferralEngine engine, TimeProvider clock, PublicLimits limits, CancellationToken ct)
     {
         var isAdmin = http.User.Identity?.IsAuthenticated == true;
         var key = http.Request.Headers[KeyHeader].FirstOrDefault() ?? input.PublishableKey;
@@ -76,6 +83,10 @@ internal static class EventsApi
             {
                 return Unauthorized("The publishable key is unknown or belongs to another campaign.");
             }
+            if (limits.TakeKeyPermit(http, campaign.Id) is { } tooMany)
+            {
+                return tooMany;
+            }
         }
         else
         {
@@ -92,10 +103,12 @@ internal static class EventsApi
             return Invalid("occurredAt", "must not be in the future.");
         }
 
-        // A browser reports itself; a server reports the friend's address and agent in the body.
-        var ip = input.Ip ?? (isAdmin ? null : http.Connection.RemoteIpAddress?.ToString());
-        var userAgent = input.UserAgent ?? (isAdmin ? null : Truncate(http.Request.Headers.UserAgent.ToString(), 512));
-        var outcome = await engine.TrackAsync(campaign, input, idempotencyKey, ip, userAgent, ct);
+        // A server reports the friend's address and agent in the body. A browser is the friend: what it writes about
+        // itself is not believed, or the same-IP and blocked-IP checks would be one field away from bypassed.
+        var ip = isAdmin ? input.Ip : http.Connection.RemoteIpAddress?.ToString();
+        var userAgent = isAdmin ? input.UserAgent : Truncate(http.Request.Headers.UserAgent.ToString(), 512);
+        var outcome = await engine.TrackAsync(campaign, input, idempotencyKey, ip, userAgent,
+            isAdmin ? EventSource.Server : EventSource.Browser, ct);
         return TypedResults.Accepted((string?)null, isAdmin ? outcome : outcome.ForBrowser());
     }
 

@@ -1,6 +1,7 @@
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.WebUtilities;
 using Microsoft.EntityFrameworkCore;
+using Referloop.Http;
 using Referloop.Storage;
 
 namespace Referloop.Tracking;
@@ -13,12 +14,17 @@ internal static class ShareLinks
     /// <summary>Added to the landing URL beside <c>ref</c>, so a snippet on another domain can still report the click.</summary>
     public const string ClickParameter = "rl_click";
 
+    /// <summary>Follows of one link from one address within this window are one click: a reload is not a new friend.</summary>
+    public static readonly TimeSpan RepeatWindow = TimeSpan.FromMinutes(10);
+
     public static IEndpointRouteBuilder MapShareLinks(this IEndpointRouteBuilder routes)
     {
         routes.MapGet("/r/{code}", Follow)
             .WithTags("Share links")
             .WithName("FollowShareLink")
-            .WithSummary("Follow an advocate's share link: 302 to the campaign's landing URL with ref=<code>");
+            .WithSummary("Follow an advocate's share link: 302 to the campaign's landing URL with ref=<code>")
+            .WithDescription("Records one click per link, address and 10 minutes; rate-limited per address.")
+            .RequireRateLimiting(PublicLimits.ShareLinks);
         return routes;
     }
 
@@ -41,20 +47,30 @@ internal static class ShareLinks
         }
 
         var now = clock.GetUtcNow();
-        var click = new Click
+        var ip = http.Connection.RemoteIpAddress?.ToString();
+        var since = now - RepeatWindow;
+        var clickId = ip is null ? null : await db.Clicks.AsNoTracking()
+            .Where(c => c.CampaignId == link.CampaignId && c.Ip == ip && c.CreatedAt > since && c.ParticipantId == link.Id)
+            .Select(c => c.Id)
+            .FirstOrDefaultAsync(ct);
+        if (clickId is null)
         {
-            Id = Ids.New("clk"),
-            CampaignId = link.CampaignId,
-            ParticipantId = link.Id,
-            Ip = http.Connection.RemoteIpAddress?.ToString(),
-            UserAgent = Truncate(http.Request.Headers.UserAgent.ToString(), 512),
-            Referrer = Truncate(http.Request.Headers.Referer.ToString(), 2048),
-            CreatedAt = now,
-        };
-        db.Clicks.Add(click);
-        await db.SaveChangesAsync(ct);
+            var click = new Click
+            {
+                Id = Ids.New("clk"),
+                CampaignId = link.CampaignId,
+                ParticipantId = link.Id,
+                Ip = ip,
+                UserAgent = Truncate(http.Request.Headers.UserAgent.ToString(), 512),
+                Referrer = Truncate(http.Request.Headers.Referer.ToString(), 2048),
+                CreatedAt = now,
+            };
+            db.Clicks.Add(click);
+            await db.SaveChangesAsync(ct);
+            clickId = click.Id;
+        }
 
-        http.Response.Cookies.Append(ClickCookie, click.Id, new CookieOptions
+        http.Response.Cookies.Append(ClickCookie, clickId, new CookieOptions
         {
             Expires = now.AddDays(link.AttributionWindowDays),
             HttpOnly = false, // the shop's snippet reads it when Referloop shares the shop's site
@@ -68,7 +84,7 @@ internal static class ShareLinks
         var target = QueryHelpers.AddQueryString(link.LandingUrl, new Dictionary<string, string?>
         {
             ["ref"] = code,
-            [ClickParameter] = click.Id,
+            [ClickParameter] = clickId,
         });
         return TypedResults.Redirect(target);
     }

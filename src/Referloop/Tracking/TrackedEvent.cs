@@ -9,6 +9,16 @@ public static class EventKinds
     public const string Purchase = "purchase";
 }
 
+/// <summary>Who reported an event: anyone holding the publishable key, or the merchant's own systems.</summary>
+public static class EventSource
+{
+    /// <summary>A browser with the campaign's publishable key: the campaign's <c>fraud.browserConversions</c> applies.</summary>
+    public const string Browser = "browser";
+
+    /// <summary>The admin key or an inbound hook token: trusted.</summary>
+    public const string Server = "server";
+}
+
 /// <summary>One event reported by the merchant (server call or the browser snippet), as received.</summary>
 public sealed class TrackedEvent
 {
@@ -24,6 +34,9 @@ public sealed class TrackedEvent
     public string? UserAgent { get; init; }
     public string? ReferralCode { get; init; }
     public string? ClickId { get; init; }
+
+    /// <summary><see cref="EventSource"/>; a browser-reported event turns <c>server</c> when the server reports it too.</summary>
+    public string Source { get; set; } = EventSource.Server;
 
     /// <summary>The client's <c>Idempotency-Key</c>; a retry with the same key is answered from <see cref="Outcome"/>.</summary>
     public string? IdempotencyKey { get; init; }
@@ -60,6 +73,7 @@ internal sealed class TrackedEventConfiguration : IEntityTypeConfiguration<Track
         e.Property(x => x.UserAgent).HasMaxLength(512);
         e.Property(x => x.ReferralCode).HasMaxLength(32);
         e.Property(x => x.ClickId).HasMaxLength(40);
+        e.Property(x => x.Source).HasMaxLength(16).HasDefaultValue(EventSource.Server);
         e.Property(x => x.IdempotencyKey).HasMaxLength(200);
         e.Property(x => x.ParticipantId).HasMaxLength(40);
         e.Property(x => x.ReferralId).HasMaxLength(40);

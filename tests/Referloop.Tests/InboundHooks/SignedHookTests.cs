@@ -71,24 +71,32 @@ public sealed class LowRateLimitApp : ReferloopApp
 public class HookRateLimitTests(LowRateLimitApp app) : IClassFixture<LowRateLimitApp>
 {
     [Fact]
-    public async Task Each_token_has_its_own_rate_limit()
+    public async Task The_limit_is_per_sending_address_whatever_token_it_uses()
     {
         var admin = app.CreateAdminClient();
-        var sender = app.CreateAnonymousClient();
         var campaign = await admin.CreateCampaign();
-        var busy = await admin.CreateHook(campaign, "conversion");
-        var quiet = await admin.CreateHook(campaign, "conversion");
+        var hook = await admin.CreateHook(campaign, "conversion");
+        var other = await admin.CreateHook(campaign, "conversion");
 
-        for (var i = 0; i < 3; i++)
+        for (var i = 0; i < 2; i++)
         {
-            (await sender.PostRaw(busy.Path, "", null)).EnsureStatus(HttpStatusCode.OK);
+            (await PostFrom("192.0.2.61", hook.Path)).EnsureStatus(HttpStatusCode.OK);
         }
-        var limited = await sender.PostRaw(busy.Path, "", null);
+        // Inventing tokens buys nothing: an unknown token spends the same address's budget.
+        (await PostFrom("192.0.2.61", "/hooks/invented-token-0123456789")).EnsureStatus(HttpStatusCode.Unauthorized);
+        var limited = await PostFrom("192.0.2.61", other.Path);
 
         limited.EnsureStatus(HttpStatusCode.TooManyRequests);
         Assert.True(limited.Headers.RetryAfter is not null);
         Assert.Equal("application/problem+json", limited.Content.Headers.ContentType?.MediaType);
-        (await sender.PostRaw(quiet.Path, "", null)).EnsureStatus(HttpStatusCode.OK);
-        Assert.Equal(3, (int)(await admin.GetOk($"/api/v1/inbound-hooks/{busy.Id}"))["conversions"]!);
+        (await PostFrom("192.0.2.62", hook.Path)).EnsureStatus(HttpStatusCode.OK);
+        Assert.Equal(3, (int)(await admin.GetOk($"/api/v1/inbound-hooks/{hook.Id}"))["conversions"]!);
+    }
+
+    private Task<HttpResponseMessage> PostFrom(string address, string path)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = new ByteArrayContent([]) };
+        request.Headers.Add(ClientAddress.Header, address);
+        return app.CreateAnonymousClient().SendAsync(request);
     }
 }

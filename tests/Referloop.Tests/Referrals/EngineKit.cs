@@ -49,25 +49,7 @@ public class EngineApp : ReferloopApp
         {
             services.AddSingleton<IReferralScreening>(Screening);
             services.AddSingleton<IReferralApprovalListeners>(Listeners);
-            services.AddTransient<IStartupFilter, TestIpFilter>();
         });
-    }
-
-    /// <summary>The test server has no client address; <c>X-Test-Ip</c> plays the visitor's.</summary>
-    private sealed class TestIpFilter : IStartupFilter
-    {
-        public Action<IApplicationBuilder> Configure(Action<IApplicationBuilder> next) => app =>
-        {
-            app.Use((http, nextMiddleware) =>
-            {
-                if (System.Net.IPAddress.TryParse(http.Request.Headers["X-Test-Ip"].ToString(), out var ip))
-                {
-                    http.Connection.RemoteIpAddress = ip;
-                }
-                return nextMiddleware(http);
-            });
-            next(app);
-        };
     }
 }
 

@@ -257,9 +257,10 @@ public class ReviewQueueTests(WebhookApp app) : IClassFixture<WebhookApp>
         var browser = app.CreateAnonymousClient();
         var request = new HttpRequestMessage(HttpMethod.Post, "/api/v1/events")
         {
-            Content = JsonContent.Create(new { campaignId = campaign, type = "signup", email = "w-bob@example.net", referralCode = code, ip = "192.0.2.111" }),
+            Content = JsonContent.Create(new { campaignId = campaign, type = "signup", email = "w-bob@example.net", referralCode = code }),
         };
         request.Headers.Add("X-Referloop-Key", key);
+        request.Headers.Add(ClientAddress.Header, "192.0.2.111");
 
         var response = await browser.SendAsync(request);
 

@@ -50,6 +50,11 @@ public class ReferloopApp : WebApplicationFactory<Program>, IAsyncLifetime
         ["ConnectionStrings:Referloop"] = ConnectionString,
         ["REFERLOOP_ADMIN_KEY"] = AdminKey,
         ["PublicUrl"] = "http://referloop.test",
+        // Every test request comes from one address unless it sends ClientAddress.Header: the suite would trip the
+        // per-address limits of the public routes. Their own tests set them low again.
+        ["RateLimits:BrowserEventsPerIpPerMinute"] = "100000",
+        ["RateLimits:BrowserEventsPerKeyPerMinute"] = "100000",
+        ["RateLimits:ShareLinksPerIpPerMinute"] = "100000",
     };
 
     protected override void ConfigureWebHost(IWebHostBuilder builder)
@@ -58,7 +63,11 @@ public class ReferloopApp : WebApplicationFactory<Program>, IAsyncLifetime
         {
             builder.UseSetting(key, value);
         }
-        builder.ConfigureTestServices(services => services.AddSingleton<TimeProvider>(Clock));
+        builder.ConfigureTestServices(services =>
+        {
+            services.AddSingleton<TimeProvider>(Clock);
+            services.AddSingleton<IStartupFilter, ClientAddress>();
+        });
     }
 
     public HttpClient CreateAdminClient()

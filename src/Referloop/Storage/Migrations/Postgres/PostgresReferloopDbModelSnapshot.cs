@@ -923,6 +923,13 @@ namespace Referloop.Storage.Migrations.Postgres
                         .HasMaxLength(40)
                         .HasColumnType("character varying(40)");
 
+                    b.Property<string>("Source")
+                        .IsRequired()
+                        .ValueGeneratedOnAdd()
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)")
+                        .HasDefaultValue("server");
+
                     b.Property<string>("Type")
                         .IsRequired()
                         .HasMaxLength(64)

@@ -915,6 +915,13 @@ namespace Referloop.Storage.Migrations.Sqlite
                         .HasMaxLength(40)
                         .HasColumnType("TEXT");
 
+                    b.Property<string>("Source")
+                        .IsRequired()
+                        .ValueGeneratedOnAdd()
+                        .HasMaxLength(16)
+                        .HasColumnType("TEXT")
+                        .HasDefaultValue("server");
+
                     b.Property<string>("Type")
                         .IsRequired()
                         .HasMaxLength(64)

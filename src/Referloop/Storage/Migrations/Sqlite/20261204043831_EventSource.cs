@@ -1,0 +1,30 @@
+﻿using Microsoft.EntityFrameworkCore.Migrations;
+
+#nullable disable
+
+namespace Referloop.Storage.Migrations.Sqlite
+{
+    /// <inheritdoc />
+    public partial class EventSource : Migration
+    {
+        /// <inheritdoc />
+        protected override void Up(MigrationBuilder migrationBuilder)
+        {
+            migrationBuilder.AddColumn<string>(
+                name: "Source",
+                table: "events",
+                type: "TEXT",
+                maxLength: 16,
+                nullable: false,
+                defaultValue: "server");
+        }
+
+        /// <inheritdoc />
+        protected override void Down(MigrationBuilder migrationBuilder)
+        {
+            migrationBuilder.DropColumn(
+                name: "Source",
+                table: "events");
+        }
+    }
+}
