@@ -1,5 +1,6 @@
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
+using Referloop.Outbound;
 using Referloop.Referrals;
 using Referloop.Storage;
 
@@ -12,7 +13,7 @@ public static class WebhooksSetup
         services.Configure<WebhookOptions>(configuration.GetSection("Webhooks"));
         services.AddSingleton<OutboxSignal>();
         services.AddSingleton<OutboxSaveInterceptor>();
-        services.AddSingleton<IWebhookDns, SystemWebhookDns>();
+        services.AddSingleton<IOutboundDns, SystemOutboundDns>();
         services.AddSingleton<NetworkGuard>();
         services.AddSingleton<WebhookKeys>();
         services.AddSingleton<DeliverySender>();

@@ -5,13 +5,14 @@ using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.DependencyInjection;
+using Referloop.Outbound;
 using Referloop.Tests.Support;
 using Referloop.Webhooks;
 
 namespace Referloop.Tests.Webhooks;
 
 /// <summary>A DNS whose answers the test decides, so that a name can change its address after creation.</summary>
-public sealed class ScriptedDns : IWebhookDns
+public sealed class ScriptedDns : IOutboundDns
 {
     public ConcurrentDictionary<string, IPAddress[]> Answers { get; } = new(StringComparer.OrdinalIgnoreCase)
     {
@@ -44,7 +45,7 @@ public sealed class GuardedApp : ReferloopApp
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {
         base.ConfigureWebHost(builder);
-        builder.ConfigureTestServices(services => services.AddSingleton<IWebhookDns>(Dns));
+        builder.ConfigureTestServices(services => services.AddSingleton<IOutboundDns>(Dns));
     }
 }
 

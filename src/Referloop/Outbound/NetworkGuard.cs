@@ -1,16 +1,17 @@
 using System.Net;
 using System.Net.Sockets;
 using Microsoft.Extensions.Options;
+using Referloop.Webhooks;
 
-namespace Referloop.Webhooks;
+namespace Referloop.Outbound;
 
 /// <summary>Resolves host names; a seam so that tests can play a DNS answer that changes after creation.</summary>
-public interface IWebhookDns
+public interface IOutboundDns
 {
     Task<IPAddress[]> ResolveAsync(string host, CancellationToken ct);
 }
 
-internal sealed class SystemWebhookDns : IWebhookDns
+internal sealed class SystemOutboundDns : IOutboundDns
 {
     public Task<IPAddress[]> ResolveAsync(string host, CancellationToken ct) => Dns.GetHostAddressesAsync(host, ct);
 }
@@ -23,7 +24,7 @@ public sealed class ForbiddenAddressException(string message) : HttpRequestExcep
 /// cloud-metadata addresses. Checked when an endpoint is saved and again at connect time, against the address
 /// actually connected to, because DNS answers can change between the two.
 /// </summary>
-public sealed class NetworkGuard(IWebhookDns dns, IOptions<WebhookOptions> options)
+public sealed class NetworkGuard(IOutboundDns dns, IOptions<WebhookOptions> options)
 {
     public bool AllowPrivateNetworks => options.Value.AllowPrivateNetworks;
 
