@@ -7,6 +7,7 @@ using Microsoft.EntityFrameworkCore;
 using Microsoft.Net.Http.Headers;
 using Microsoft.OpenApi;
 using Referloop.Http;
+using Referloop.Outbound;
 using Referloop.Security;
 using Referloop.Storage;
 using Referloop.Webhooks;
@@ -89,15 +90,15 @@ public sealed record CouponListQuery(string? Status, string? Cursor, int? Limit)
 
 public static class CouponPoolsApi
 {
-    /// <summary>The HttpClient for create-coupon calls: bounded time, and no redirects (one could lead off the merchant's host).</summary>
+    /// <summary>The HttpClient for create-coupon calls: guarded like every outbound client, and bounded in time.</summary>
     public static IServiceCollection AddCouponPools(this IServiceCollection services)
     {
-        services.AddHttpClient(CouponAllocator.HttpClientName, client => client.Timeout = CouponAllocator.CreateCouponTimeout)
-            .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler
+        services.AddGuardedHttpClient(CouponAllocator.HttpClientName,
+            (_, client) => client.Timeout = CouponAllocator.CreateCouponTimeout,
+            (_, handler) =>
             {
-                AllowAutoRedirect = false,
-                ConnectTimeout = CouponAllocator.CreateCouponTimeout,
-                PooledConnectionLifetime = TimeSpan.FromMinutes(5),
+                handler.ConnectTimeout = CouponAllocator.CreateCouponTimeout;
+                handler.PooledConnectionLifetime = TimeSpan.FromMinutes(5);
             });
         return services;
     }
