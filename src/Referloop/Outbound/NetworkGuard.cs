@@ -20,74 +20,96 @@ internal sealed class SystemOutboundDns : IOutboundDns
 public sealed class ForbiddenAddressException(string message) : HttpRequestException(message);
 
 /// <summary>
-/// The SSRF guard: webhook URLs must not reach loopback, private, link-local, CGNAT, unspecified, multicast or
-/// cloud-metadata addresses. Checked when an endpoint is saved and again at connect time, against the address
-/// actually connected to, because DNS answers can change between the two.
+/// The SSRF guard: URLs that Referloop calls (webhook endpoints, create-coupon URLs) must not reach loopback,
+/// private, link-local, metadata or otherwise non-public addresses. Checked when a URL is saved and again at connect
+/// time, against the address actually connected to, because DNS answers can change between the two.
+/// <c>Webhooks:AllowPrivateNetworks</c> (named when webhooks were the only outbound calls) turns it off for all of them.
 /// </summary>
 public sealed class NetworkGuard(IOutboundDns dns, IOptions<WebhookOptions> options)
 {
     public bool AllowPrivateNetworks => options.Value.AllowPrivateNetworks;
 
+    /// <summary>First match wins, so a narrow range with its own reason comes before the wide one around it.</summary>
+    private static readonly (IPNetwork Range, string Reason)[] ForbiddenV4 =
+    [
+        (IPNetwork.Parse("169.254.169.254/32"), "cloud metadata"),
+        (IPNetwork.Parse("0.0.0.0/8"), "unspecified"),
+        (IPNetwork.Parse("127.0.0.0/8"), "loopback"),
+        (IPNetwork.Parse("10.0.0.0/8"), "private"),
+        (IPNetwork.Parse("172.16.0.0/12"), "private"),
+        (IPNetwork.Parse("192.168.0.0/16"), "private"),
+        (IPNetwork.Parse("169.254.0.0/16"), "link-local"),
+        // Also where Alibaba Cloud's metadata service lives (100.100.100.200).
+        (IPNetwork.Parse("100.64.0.0/10"), "carrier-grade NAT"),
+        // Also where Oracle Cloud's metadata service lives (192.0.0.192).
+        (IPNetwork.Parse("192.0.0.0/24"), "IETF protocol assignment"),
+        (IPNetwork.Parse("192.0.2.0/24"), "documentation"),
+        (IPNetwork.Parse("198.51.100.0/24"), "documentation"),
+        (IPNetwork.Parse("203.0.113.0/24"), "documentation"),
+        (IPNetwork.Parse("198.18.0.0/15"), "benchmarking"),
+        (IPNetwork.Parse("224.0.0.0/4"), "multicast"),
+        (IPNetwork.Parse("255.255.255.255/32"), "broadcast"),
+        (IPNetwork.Parse("240.0.0.0/4"), "reserved"),
+    ];
+
+    private static readonly (IPNetwork Range, string Reason)[] ForbiddenV6 =
+    [
+        (IPNetwork.Parse("::1/128"), "loopback"),
+        (IPNetwork.Parse("::/128"), "unspecified"),
+        (IPNetwork.Parse("fd00:ec2::254/128"), "cloud metadata"),
+        // RFC 8215: NAT64 inside one's own network, so it leads to whatever the local translator reaches.
+        (IPNetwork.Parse("64:ff9b:1::/48"), "local-use NAT64"),
+        // A Teredo address hides its IPv4 end behind an obfuscated, relay-dependent encoding: refused outright.
+        (IPNetwork.Parse("2001::/32"), "Teredo"),
+        (IPNetwork.Parse("2001:db8::/32"), "documentation"),
+        (IPNetwork.Parse("fc00::/7"), "private"),
+        (IPNetwork.Parse("fec0::/10"), "private"),
+        (IPNetwork.Parse("fe80::/10"), "link-local"),
+        (IPNetwork.Parse("ff00::/8"), "multicast"),
+    ];
+
+    /// <summary>IPv6 ranges that carry an IPv4 address, and the byte where it starts: that address decides.</summary>
+    private static readonly (IPNetwork Range, int Offset)[] EmbeddingV4 =
+    [
+        (IPNetwork.Parse("::ffff:0:0/96"), 12), // IPv4-mapped
+        (IPNetwork.Parse("::/96"), 12), // IPv4-compatible (deprecated, still parsed and routed by some stacks)
+        (IPNetwork.Parse("::ffff:0:0:0/96"), 12), // IPv4-translated (SIIT)
+        (IPNetwork.Parse("64:ff9b::/96"), 12), // NAT64 well-known prefix
+        (IPNetwork.Parse("2002::/16"), 2), // 6to4
+    ];
+
     /// <summary>Why an address may not be called, or null when it may.</summary>
     public static string? Forbidden(IPAddress address)
     {
-        if (address.IsIPv4MappedToIPv6)
-        {
-            address = address.MapToIPv4();
-        }
-        if (IPAddress.IsLoopback(address))
-        {
-            return "loopback";
-        }
-        if (address.Equals(IPAddress.Any) || address.Equals(IPAddress.IPv6Any))
-        {
-            return "unspecified";
-        }
-        if (address.AddressFamily == AddressFamily.InterNetwork)
-        {
-            var b = address.GetAddressBytes();
-            return (b[0], b[1]) switch
-            {
-                (169, 254) when b[2] == 169 && b[3] == 254 => "cloud metadata",
-                (0, _) => "unspecified",
-                (10, _) => "private",
-                (172, >= 16 and <= 31) => "private",
-                (192, 168) => "private",
-                (169, 254) => "link-local",
-                (100, >= 64 and <= 127) => "carrier-grade NAT",
-                ( >= 224 and <= 239, _) => "multicast",
-                (255, 255) when b[2] == 255 && b[3] == 255 => "broadcast",
-                _ => null,
-            };
-        }
         if (address.AddressFamily == AddressFamily.InterNetworkV6)
         {
-            var b = address.GetAddressBytes();
-            if (address.Equals(AwsMetadataV6))
+            foreach (var (range, reason) in ForbiddenV6)
             {
-                return "cloud metadata";
+                if (range.Contains(address))
+                {
+                    return reason;
+                }
             }
-            if ((b[0] & 0xFE) == 0xFC)
+            foreach (var (range, offset) in EmbeddingV4)
             {
-                return "private";
+                if (range.Contains(address))
+                {
+                    address = new IPAddress(address.GetAddressBytes().AsSpan(offset, 4));
+                    break;
+                }
             }
-            if (address.IsIPv6LinkLocal || (b[0] == 0xFE && (b[1] & 0xC0) == 0x80))
+        }
+        foreach (var (range, reason) in ForbiddenV4)
+        {
+            if (range.Contains(address))
             {
-                return "link-local";
-            }
-            if (address.IsIPv6Multicast)
-            {
-                return "multicast";
-            }
-            if (address.IsIPv6SiteLocal)
-            {
-                return "private";
+                return reason;
             }
         }
         return null;
     }
 
-    private static readonly IPAddress AwsMetadataV6 = IPAddress.Parse("fd00:ec2::254");
+    private static string Article(string reason) => "aeiouAEIOU".Contains(reason[0]) ? "an" : "a";
 
     /// <summary>
     /// Checks a URL before it is saved. A name that does not resolve now is accepted (it may be set up later);
@@ -122,7 +144,7 @@ public sealed class NetworkGuard(IOutboundDns dns, IOptions<WebhookOptions> opti
         {
             if (Forbidden(address) is { } reason)
             {
-                return $"must not point at a {reason} address ({uri.Host} is {address}); " +
+                return $"must not point at {Article(reason)} {reason} address ({uri.Host} is {address}); " +
                     "set Webhooks:AllowPrivateNetworks=true to allow it on a private network.";
             }
         }
@@ -144,7 +166,7 @@ public sealed class NetworkGuard(IOutboundDns dns, IOptions<WebhookOptions> opti
                 if (Forbidden(address) is { } reason)
                 {
                     throw new ForbiddenAddressException(
-                        $"Refused to connect: {host} resolves to {address}, a {reason} address (Webhooks:AllowPrivateNetworks is off).");
+                        $"Refused to connect: {host} resolves to {address}, {Article(reason)} {reason} address (Webhooks:AllowPrivateNetworks is off).");
                 }
             }
         }
