@@ -175,9 +175,16 @@ public static class CouponPoolsApi
         return TypedResults.Ok(ToResponse(pool, await StockAsync(db, [pool.Id], ct)));
     }
 
-    private static async Task<Results<Created<CouponPoolResponse>, Ok<CouponPoolResponse>, ProblemHttpResult>> Put(
-        [AsParameters] PoolRoute route, CouponPoolInput input, ReferloopDb db, TimeProvider clock, CancellationToken ct)
+    private static async Task<Results<Created<CouponPoolResponse>, Ok<CouponPoolResponse>, ValidationProblem, ProblemHttpResult>> Put(
+        [AsParameters] PoolRoute route, CouponPoolInput input, ReferloopDb db, NetworkGuard guard, TimeProvider clock,
+        CancellationToken ct)
     {
+        // Before the pool is created: a refused URL leaves nothing behind.
+        if (input.CreateCouponUrl is not null && await guard.CheckUrlAsync(input.CreateCouponUrl, ct) is { } refusal)
+        {
+            return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["createCouponUrl"] = [refusal] },
+                title: "The request is not valid.", detail: "See 'errors' for each field and the rule it broke.");
+        }
         var (pool, created, problem) = await FindOrCreateAsync(db, clock, route, ct);
         if (problem is not null)
         {
