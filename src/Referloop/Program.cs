@@ -29,7 +29,6 @@ builder.Services.AddSingleton(TimeProvider.System);
 builder.Services.AddMemoryCache();
 builder.Services.AddHttpContextAccessor();
 builder.Services.AddScoped<PublicUrls>();
-builder.Services.AddHttpClient();
 builder.Services.AddScoped<CouponAllocator>();
 builder.Services.AddInboundHooks(builder.Configuration);
 builder.Services.AddCouponPools();

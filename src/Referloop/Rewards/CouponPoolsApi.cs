@@ -7,6 +7,7 @@ using Microsoft.EntityFrameworkCore;
 using Microsoft.Net.Http.Headers;
 using Microsoft.OpenApi;
 using Referloop.Http;
+using Referloop.Outbound;
 using Referloop.Security;
 using Referloop.Storage;
 using Referloop.Webhooks;
@@ -89,15 +90,15 @@ public sealed record CouponListQuery(string? Status, string? Cursor, int? Limit)
 
 public static class CouponPoolsApi
 {
-    /// <summary>The HttpClient for create-coupon calls: bounded time, and no redirects (one could lead off the merchant's host).</summary>
+    /// <summary>The HttpClient for create-coupon calls: guarded like every outbound client, and bounded in time.</summary>
     public static IServiceCollection AddCouponPools(this IServiceCollection services)
     {
-        services.AddHttpClient(CouponAllocator.HttpClientName, client => client.Timeout = CouponAllocator.CreateCouponTimeout)
-            .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler
+        services.AddGuardedHttpClient(CouponAllocator.HttpClientName,
+            (_, client) => client.Timeout = CouponAllocator.CreateCouponTimeout,
+            (_, handler) =>
             {
-                AllowAutoRedirect = false,
-                ConnectTimeout = CouponAllocator.CreateCouponTimeout,
-                PooledConnectionLifetime = TimeSpan.FromMinutes(5),
+                handler.ConnectTimeout = CouponAllocator.CreateCouponTimeout;
+                handler.PooledConnectionLifetime = TimeSpan.FromMinutes(5);
             });
         return services;
     }
@@ -174,9 +175,16 @@ public static class CouponPoolsApi
         return TypedResults.Ok(ToResponse(pool, await StockAsync(db, [pool.Id], ct)));
     }
 
-    private static async Task<Results<Created<CouponPoolResponse>, Ok<CouponPoolResponse>, ProblemHttpResult>> Put(
-        [AsParameters] PoolRoute route, CouponPoolInput input, ReferloopDb db, TimeProvider clock, CancellationToken ct)
+    private static async Task<Results<Created<CouponPoolResponse>, Ok<CouponPoolResponse>, ValidationProblem, ProblemHttpResult>> Put(
+        [AsParameters] PoolRoute route, CouponPoolInput input, ReferloopDb db, NetworkGuard guard, TimeProvider clock,
+        CancellationToken ct)
     {
+        // Before the pool is created: a refused URL leaves nothing behind.
+        if (input.CreateCouponUrl is not null && await guard.CheckUrlAsync(input.CreateCouponUrl, ct) is { } refusal)
+        {
+            return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["createCouponUrl"] = [refusal] },
+                title: "The request is not valid.", detail: "See 'errors' for each field and the rule it broke.");
+        }
         var (pool, created, problem) = await FindOrCreateAsync(db, clock, route, ct);
         if (problem is not null)
         {

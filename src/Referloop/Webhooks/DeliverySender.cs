@@ -5,6 +5,7 @@ using System.Text;
 using System.Threading.RateLimiting;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
+using Referloop.Outbound;
 using Referloop.Storage;
 
 namespace Referloop.Webhooks;

@@ -3,7 +3,10 @@ namespace Referloop.Webhooks;
 /// <summary>The <c>Webhooks</c> configuration section.</summary>
 public sealed class WebhookOptions
 {
-    /// <summary>Lets endpoints point at loopback and private networks (tests, local development, private deployments).</summary>
+    /// <summary>
+    /// Lets outbound calls reach loopback and private networks (tests, local development, private deployments): webhook
+    /// endpoints and every other URL Referloop calls, such as create-coupon URLs.
+    /// </summary>
     public bool AllowPrivateNetworks { get; set; }
 
     /// <summary>Whether this instance delivers. Several instances on one PostgreSQL share the work.</summary>

@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Mvc;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 using Referloop.Http;
+using Referloop.Outbound;
 using Referloop.Security;
 using Referloop.Storage;
 

@@ -1,5 +1,6 @@
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
+using Referloop.Outbound;
 using Referloop.Referrals;
 using Referloop.Storage;
 
@@ -12,8 +13,6 @@ public static class WebhooksSetup
         services.Configure<WebhookOptions>(configuration.GetSection("Webhooks"));
         services.AddSingleton<OutboxSignal>();
         services.AddSingleton<OutboxSaveInterceptor>();
-        services.AddSingleton<IWebhookDns, SystemWebhookDns>();
-        services.AddSingleton<NetworkGuard>();
         services.AddSingleton<WebhookKeys>();
         services.AddSingleton<DeliverySender>();
         services.AddSingleton<DeliveryEngine>();
@@ -26,27 +25,16 @@ public static class WebhooksSetup
         services.ConfigureDbContext<SqliteReferloopDb>((sp, options) => options.AddInterceptors(sp.GetRequiredService<OutboxSaveInterceptor>()), ServiceLifetime.Singleton);
         services.ConfigureDbContext<PostgresReferloopDb>((sp, options) => options.AddInterceptors(sp.GetRequiredService<OutboxSaveInterceptor>()), ServiceLifetime.Singleton);
 
-        services.AddHttpClient(DeliverySender.ClientName, (sp, client) =>
-            {
+        services.AddGuardedHttpClient(DeliverySender.ClientName,
                 // The sender bounds each attempt itself; this is only a backstop.
-                client.Timeout = sp.GetRequiredService<IOptions<WebhookOptions>>().Value.Timeout + TimeSpan.FromSeconds(5);
-            })
-            // Each attempt is recorded in the delivery log; a log line per request would only repeat it.
-            .RemoveAllLoggers()
-            .ConfigurePrimaryHttpMessageHandler(sp =>
-            {
-                var webhookOptions = sp.GetRequiredService<IOptions<WebhookOptions>>().Value;
-                return new SocketsHttpHandler
+                (sp, client) => client.Timeout = sp.GetRequiredService<IOptions<WebhookOptions>>().Value.Timeout + TimeSpan.FromSeconds(5),
+                (sp, handler) =>
                 {
-                    AllowAutoRedirect = false,
-                    // A proxy would be what gets connected to, and the SSRF guard would check the wrong address.
-                    UseProxy = false,
-                    UseCookies = false,
-                    ConnectTimeout = webhookOptions.Timeout,
-                    PooledConnectionLifetime = TimeSpan.FromMinutes(1),
-                    ConnectCallback = sp.GetRequiredService<NetworkGuard>().ConnectAsync,
-                };
-            });
+                    handler.ConnectTimeout = sp.GetRequiredService<IOptions<WebhookOptions>>().Value.Timeout;
+                    handler.PooledConnectionLifetime = TimeSpan.FromMinutes(1);
+                })
+            // Each attempt is recorded in the delivery log; a log line per request would only repeat it.
+            .RemoveAllLoggers();
         return services;
     }
 }

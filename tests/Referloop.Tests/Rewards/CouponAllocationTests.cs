@@ -13,7 +13,7 @@ using Referloop.Webhooks;
 
 namespace Referloop.Tests.Rewards;
 
-public class CouponAllocationTests(ReferloopApp app) : IClassFixture<ReferloopApp>
+public class CouponAllocationTests(PrivateNetworkApp app) : IClassFixture<PrivateNetworkApp>
 {
     private readonly HttpClient _client = app.CreateAdminClient();
 

@@ -1,6 +1,7 @@
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.EntityFrameworkCore;
+using Referloop.Outbound;
 using Referloop.Storage;
 using Referloop.Webhooks;
 

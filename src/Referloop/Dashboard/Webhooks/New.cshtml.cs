@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
+using Referloop.Outbound;
 using Referloop.Storage;
 using Referloop.Webhooks;
 
