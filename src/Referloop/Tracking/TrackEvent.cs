@@ -117,9 +117,27 @@ public sealed record EventOutcome(
     public EventOutcome ForBrowser() => this with
     {
         Referral = Referral is null ? null : Referral with { AdvocateId = null, RiskScore = null },
-        Rewards = Rewards.Where(r => r.Recipient == Campaigns.RewardRecipient.Friend).ToList(),
+        Rewards = Rewards.Where(r => r.Recipient == Campaigns.RewardRecipient.Friend).Select(ForBrowser).ToList(),
         Conversion = null,
     };
+
+    private static RewardResponse ForBrowser(RewardResponse reward) => reward with { Reason = BrowserRewards.Reason(reward.Reason) };
+}
+
+/// <summary>
+/// A friend's reward as a browser may see it: a coupon pool's reason (its create-coupon URL, what that answered) is
+/// the merchant's business, and so is a reviewer's note on a voided referral: only the reasons every campaign shares
+/// are shown.
+/// </summary>
+file static class BrowserRewards
+{
+    private static readonly HashSet<string> Shown = [BlockReason.LimitReached, BlockReason.CouponCycling, BlockReason.CriteriaMismatch,
+        BlockReason.AutoApprovedNotAllowed, BlockReason.ShareInactive, BlockReason.FraudCheckFailed];
+
+    public static string? Reason(string? reason) =>
+        reason is null || Shown.Contains(reason) ? reason
+        : reason.StartsWith(BlockReason.ReferralVoided, StringComparison.Ordinal) ? BlockReason.ReferralVoided
+        : "no coupon available";
 }
 
 public sealed record EventReferral(string Id, string Status, string? Reason, string? AdvocateId, string FriendId, int? RiskScore = null);

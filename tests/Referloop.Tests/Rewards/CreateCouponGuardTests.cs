@@ -103,7 +103,11 @@ public class CreateCouponGuardTests(GuardedApp app) : IClassFixture<GuardedApp>,
         var reward = Assert.Single(JsonNode.Parse(text)!["rewards"]!.AsArray())!;
         Assert.Equal("blocked", (string?)reward["status"]);
         Assert.Null(reward["incentive"]!["couponCode"]);
-        Assert.Contains("could not be reached", (string?)reward["reason"]);
+        // The browser learns that there is no coupon, not where the pool asked for one.
+        Assert.Equal("no coupon available", (string?)reward["reason"]);
+        Assert.DoesNotContain("127.0.0.1", text);
+        var rewardId = (string)reward["id"]!;
+        Assert.Contains("could not be reached", (string?)(await _admin.GetOk($"/api/v1/rewards/{rewardId}"))["reason"]);
         Assert.Empty(_internal.Requests);
         Assert.False(await app.WithDb(db => db.Coupons.AnyAsync(c => c.Code == "INTERNAL-SECRET")));
     }
