@@ -23,12 +23,18 @@ var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = ar
 // Referloop__Database__Provider=postgres and friends, beside the plain Database__Provider form.
 builder.Configuration.AddEnvironmentVariables("Referloop__");
 
+// Settings that would send strangers' hosts into share links stop the start here, before the database is touched.
+if (PublicUrls.Problem(builder.Configuration, builder.Environment) is { } startProblem)
+{
+    await Console.Error.WriteLineAsync($"Referloop cannot start: {startProblem}");
+    return 1;
+}
+
 builder.Services.AddReferloopStorage(builder.Configuration);
 builder.Services.AddReferloopDataProtection();
 builder.Services.AddSingleton(TimeProvider.System);
 builder.Services.AddMemoryCache();
-builder.Services.AddHttpContextAccessor();
-builder.Services.AddScoped<PublicUrls>();
+builder.Services.AddSingleton<PublicUrls>();
 builder.Services.AddHttpClient();
 builder.Services.AddScoped<CouponAllocator>();
 builder.Services.AddInboundHooks(builder.Configuration);
@@ -67,7 +73,7 @@ if (builder.Configuration.GetValue<bool>("Http:TrustForwardedHeaders"))
 {
     builder.Services.Configure<ForwardedHeadersOptions>(options =>
     {
-        options.ForwardedHeaders = ForwardedHeaders.XForwardedFor | ForwardedHeaders.XForwardedProto | ForwardedHeaders.XForwardedHost;
+        options.ForwardedHeaders = ForwardedHeaders.XForwardedFor | ForwardedHeaders.XForwardedProto;
         options.KnownIPNetworks.Clear();
         options.KnownProxies.Clear();
     });
@@ -113,5 +119,6 @@ app.MapRewards();
 app.MapWebhooks();
 
 app.Run();
+return 0;
 
 public partial class Program;
