@@ -1,4 +1,3 @@
-using Microsoft.AspNetCore.HttpOverrides;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using OpenTelemetry;
@@ -23,8 +22,10 @@ var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = ar
 // Referloop__Database__Provider=postgres and friends, beside the plain Database__Provider form.
 builder.Configuration.AddEnvironmentVariables("Referloop__");
 
-// Settings that would send strangers' hosts into share links stop the start here, before the database is touched.
-if (PublicUrls.Problem(builder.Configuration, builder.Environment) is { } startProblem)
+// Settings that would send strangers' hosts into share links, or believe any client about its address, stop the
+// start here, before the database is touched.
+var proxies = TrustedProxies.Read(builder.Configuration, out var proxiesProblem);
+if ((PublicUrls.Problem(builder.Configuration, builder.Environment) ?? proxiesProblem) is { } startProblem)
 {
     await Console.Error.WriteLineAsync($"Referloop cannot start: {startProblem}");
     return 1;
@@ -69,15 +70,7 @@ if (!string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOIN
     telemetry.WithTracing(tracing => tracing.AddAspNetCoreInstrumentation().AddHttpClientInstrumentation()).UseOtlpExporter();
 }
 
-if (builder.Configuration.GetValue<bool>("Http:TrustForwardedHeaders"))
-{
-    builder.Services.Configure<ForwardedHeadersOptions>(options =>
-    {
-        options.ForwardedHeaders = ForwardedHeaders.XForwardedFor | ForwardedHeaders.XForwardedProto;
-        options.KnownIPNetworks.Clear();
-        options.KnownProxies.Clear();
-    });
-}
+builder.Services.Configure<ForwardedHeadersOptions>(proxies.Configure);
 
 var app = builder.Build();
 
@@ -85,7 +78,7 @@ await app.Services.MigrateDatabaseAsync();
 app.Services.EnsureDataProtectionKey();
 await app.Services.EnsureAdminKeyAsync();
 
-if (app.Configuration.GetValue<bool>("Http:TrustForwardedHeaders"))
+if (proxies.Any)
 {
     app.UseForwardedHeaders();
 }

@@ -1,3 +1,6 @@
+using System.Net;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.HttpOverrides;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Hosting.Internal;
@@ -6,7 +9,7 @@ using Referloop.Tests.Webhooks;
 
 namespace Referloop.Tests.Hosting;
 
-/// <summary>Settings that would put a stranger's host into links stop the start.</summary>
+/// <summary>Settings that would put a stranger's host into links, or believe any client about its address, stop the start.</summary>
 [Collection(ServerProcessCollection.Name)]
 public class StartChecksTests
 {
@@ -21,6 +24,19 @@ public class StartChecksTests
         Assert.NotEqual(0, exitCode);
         Assert.Contains("PublicUrl is not set", output);
         Assert.Contains("Referloop__PublicUrl=", output);
+    }
+
+    [Fact]
+    public async Task The_retired_TrustForwardedHeaders_setting_stops_the_start_and_names_its_replacement()
+    {
+        await using var database = await ProcessDatabase.CreateAsync();
+
+        var (exitCode, output) = await ServerProcess.RunUntilExitAsync(database,
+            new Dictionary<string, string> { ["Http:TrustForwardedHeaders"] = "true" }, TimeSpan.FromSeconds(60));
+
+        Assert.NotEqual(0, exitCode);
+        Assert.Contains("Http:TrustForwardedHeaders is no longer supported", output);
+        Assert.Contains("Http:TrustedProxies", output);
     }
 
     [Theory]
@@ -51,6 +67,48 @@ public class StartChecksTests
     {
         var problem = PublicUrls.Problem(Settings(("PublicUrl", value)), Environment(environment));
         Assert.Equal(usable, problem is null);
+    }
+
+    [Fact]
+    public void Trusted_proxies_are_read_from_a_list_or_an_array_of_addresses_and_networks()
+    {
+        var listed = TrustedProxies.Read(Settings(("Http:TrustedProxies", "10.0.0.5, 172.16.0.0/12,fd00::/8")), out var problem);
+        Assert.Null(problem);
+        Assert.Equal([IPAddress.Parse("10.0.0.5")], listed.Addresses);
+        Assert.Equal([System.Net.IPNetwork.Parse("172.16.0.0/12"), System.Net.IPNetwork.Parse("fd00::/8")], listed.Networks);
+
+        var array = TrustedProxies.Read(Settings(("Http:TrustedProxies:0", "10.0.0.5"), ("Http:TrustedProxies:1", "::1")), out problem);
+        Assert.Null(problem);
+        Assert.Equal([IPAddress.Parse("10.0.0.5"), IPAddress.IPv6Loopback], array.Addresses);
+
+        var options = new ForwardedHeadersOptions();
+        array.Configure(options);
+        Assert.Equal(ForwardedHeaders.XForwardedFor | ForwardedHeaders.XForwardedProto, options.ForwardedHeaders);
+        Assert.Equal([IPAddress.Parse("10.0.0.5"), IPAddress.IPv6Loopback], options.KnownProxies);
+        Assert.Empty(options.KnownIPNetworks); // not even the framework's default loopback network
+    }
+
+    [Theory]
+    [InlineData("proxy.internal")]
+    [InlineData("10.0.0.0/8/8")]
+    [InlineData("10.0.0.0/33")]
+    public void A_trusted_proxy_that_is_not_an_address_or_network_stops_the_start(string entry)
+    {
+        TrustedProxies.Read(Settings(("Http:TrustedProxies", $"10.0.0.1,{entry}")), out var problem);
+        Assert.Contains($"Http:TrustedProxies entry '{entry}'", problem);
+    }
+
+    [Fact]
+    public void Without_trusted_proxies_no_forwarded_header_is_read()
+    {
+        var none = TrustedProxies.Read(Settings(), out var problem);
+        Assert.Null(problem);
+
+        var options = new ForwardedHeadersOptions { ForwardedHeaders = ForwardedHeaders.All };
+        none.Configure(options);
+        Assert.Equal(ForwardedHeaders.None, options.ForwardedHeaders);
+        Assert.Empty(options.KnownProxies);
+        Assert.Empty(options.KnownIPNetworks);
     }
 
     private static IConfiguration Settings(params (string Key, string Value)[] settings) => new ConfigurationBuilder()
