@@ -58,7 +58,7 @@ builder.Services.AddAuthentication(AdminAuthentication.SchemeName)
 builder.Services.AddAuthorizationBuilder()
     .AddPolicy(AdminAuthentication.Policy, policy => policy.AddAuthenticationSchemes(AdminAuthentication.SchemeName).RequireAuthenticatedUser());
 
-builder.Services.AddDashboard();
+builder.Services.AddDashboard(builder.Environment);
 builder.Services.AddOpenApi(options => options.AddDocumentTransformer<BearerSecurityTransformer>());
 builder.Services.AddHealthChecks().AddDbContextCheck<ReferloopDb>("database", tags: ["ready"]);
 var telemetry = builder.Services.AddOpenTelemetry()
@@ -84,6 +84,7 @@ if (proxies.Any)
 }
 app.UseExceptionHandler();
 app.UseStatusCodePages();
+app.UseDashboardHeaders();
 app.MapStaticAssets();
 app.UseCors();
 app.UseAuthentication();
