@@ -310,9 +310,12 @@ internal sealed partial class Bench(Settings settings, Report report, string tem
     private async Task<ServerProcess> StartServerAsync(BenchDatabase db, string provider, string name, CancellationToken ct,
         string? serverDll = null)
     {
+        var port = ServerProcess.FreePort();
         var environment = new Dictionary<string, string?>(db.ServerEnvironment)
         {
             ["REFERLOOP_ADMIN_KEY"] = _adminKey,
+            // Required outside Development, and the bench runs its servers as Production.
+            ["PublicUrl"] = $"http://127.0.0.1:{port}",
             ["Webhooks__AllowPrivateNetworks"] = "true",
             // The same bound on concurrent POSTs to one receiver as the bare HttpClient ceiling.
             ["Webhooks__MaxConcurrencyPerEndpoint"] = settings.DeliveryConcurrency.ToString(),
@@ -321,7 +324,6 @@ internal sealed partial class Bench(Settings settings, Report report, string tem
         {
             environment[variable] = value;
         }
-        var port = ServerProcess.FreePort();
         Log($"{provider}: starting Referloop ({name}) on port {port}");
         return await ServerProcess.StartAsync(name, serverDll ?? settings.ServerDll, Path.Combine(tempDir, provider), port, environment,
             "/health/ready", ct);

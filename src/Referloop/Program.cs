@@ -1,4 +1,3 @@
-using Microsoft.AspNetCore.HttpOverrides;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using OpenTelemetry;
@@ -23,12 +22,20 @@ var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = ar
 // Referloop__Database__Provider=postgres and friends, beside the plain Database__Provider form.
 builder.Configuration.AddEnvironmentVariables("Referloop__");
 
+// Settings that would send strangers' hosts into share links, or believe any client about its address, stop the
+// start here, before the database is touched.
+var proxies = TrustedProxies.Read(builder.Configuration, out var proxiesProblem);
+if ((PublicUrls.Problem(builder.Configuration, builder.Environment) ?? proxiesProblem) is { } startProblem)
+{
+    await Console.Error.WriteLineAsync($"Referloop cannot start: {startProblem}");
+    return 1;
+}
+
 builder.Services.AddReferloopStorage(builder.Configuration);
 builder.Services.AddReferloopDataProtection();
 builder.Services.AddSingleton(TimeProvider.System);
 builder.Services.AddMemoryCache();
-builder.Services.AddHttpContextAccessor();
-builder.Services.AddScoped<PublicUrls>();
+builder.Services.AddSingleton<PublicUrls>();
 builder.Services.AddScoped<CouponAllocator>();
 builder.Services.AddInboundHooks(builder.Configuration);
 builder.Services.AddCouponPools();
@@ -51,7 +58,7 @@ builder.Services.AddAuthentication(AdminAuthentication.SchemeName)
 builder.Services.AddAuthorizationBuilder()
     .AddPolicy(AdminAuthentication.Policy, policy => policy.AddAuthenticationSchemes(AdminAuthentication.SchemeName).RequireAuthenticatedUser());
 
-builder.Services.AddDashboard();
+builder.Services.AddDashboard(builder.Environment);
 builder.Services.AddOpenApi(options => options.AddDocumentTransformer<BearerSecurityTransformer>());
 builder.Services.AddHealthChecks().AddDbContextCheck<ReferloopDb>("database", tags: ["ready"]);
 var telemetry = builder.Services.AddOpenTelemetry()
@@ -63,15 +70,7 @@ if (!string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOIN
     telemetry.WithTracing(tracing => tracing.AddAspNetCoreInstrumentation().AddHttpClientInstrumentation()).UseOtlpExporter();
 }
 
-if (builder.Configuration.GetValue<bool>("Http:TrustForwardedHeaders"))
-{
-    builder.Services.Configure<ForwardedHeadersOptions>(options =>
-    {
-        options.ForwardedHeaders = ForwardedHeaders.XForwardedFor | ForwardedHeaders.XForwardedProto | ForwardedHeaders.XForwardedHost;
-        options.KnownIPNetworks.Clear();
-        options.KnownProxies.Clear();
-    });
-}
+builder.Services.Configure<ForwardedHeadersOptions>(proxies.Configure);
 
 var app = builder.Build();
 
@@ -79,12 +78,13 @@ await app.Services.MigrateDatabaseAsync();
 app.Services.EnsureDataProtectionKey();
 await app.Services.EnsureAdminKeyAsync();
 
-if (app.Configuration.GetValue<bool>("Http:TrustForwardedHeaders"))
+if (proxies.Any)
 {
     app.UseForwardedHeaders();
 }
 app.UseExceptionHandler();
 app.UseStatusCodePages();
+app.UseDashboardHeaders();
 app.MapStaticAssets();
 app.UseCors();
 app.UseAuthentication();
@@ -114,5 +114,6 @@ app.MapRewards();
 app.MapWebhooks();
 
 app.Run();
+return 0;
 
 public partial class Program;

@@ -18,7 +18,14 @@ public static class DashboardSetup
     public const string Scheme = "Dashboard";
     public const string Policy = "dashboard";
 
-    public static IServiceCollection AddDashboard(this IServiceCollection services)
+    /// <summary>
+    /// The pages load their script and styles from <c>/admin/</c> and nothing else: no inline script, style or
+    /// event handler, no frames, forms that post only to Referloop.
+    /// </summary>
+    public const string ContentSecurityPolicy =
+        "default-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'; object-src 'none'";
+
+    public static IServiceCollection AddDashboard(this IServiceCollection services, IHostEnvironment environment)
     {
         services.AddRazorPages(options =>
         {
@@ -34,7 +41,8 @@ public static class DashboardSetup
                 options.Cookie.Name = "referloop_admin";
                 options.Cookie.HttpOnly = true;
                 options.Cookie.SameSite = SameSiteMode.Strict;
-                options.Cookie.SecurePolicy = CookieSecurePolicy.SameAsRequest;
+                // Over plain http only on a developer's machine; a proxy that ends TLS must not make it go out unmarked.
+                options.Cookie.SecurePolicy = environment.IsDevelopment() ? CookieSecurePolicy.SameAsRequest : CookieSecurePolicy.Always;
                 options.LoginPath = "/admin/sign-in";
                 options.LogoutPath = "/admin/sign-out";
                 options.AccessDeniedPath = "/admin/sign-in";
@@ -75,6 +83,25 @@ public static class DashboardSetup
         await http.SignInAsync(Scheme, new ClaimsPrincipal(identity));
         return true;
     }
+
+    /// <summary>Every answer under <c>/admin</c> carries the dashboard's content security policy and its companions.</summary>
+    public static IApplicationBuilder UseDashboardHeaders(this IApplicationBuilder app) => app.Use((context, next) =>
+    {
+        if (context.Request.Path.StartsWithSegments("/admin"))
+        {
+            // When the answer starts: an error page replacing the response clears what was set before.
+            context.Response.OnStarting(() =>
+            {
+                var headers = context.Response.Headers;
+                headers.ContentSecurityPolicy = ContentSecurityPolicy;
+                headers.XContentTypeOptions = "nosniff";
+                headers.XFrameOptions = "DENY";
+                headers["Referrer-Policy"] = "same-origin";
+                return Task.CompletedTask;
+            });
+        }
+        return next(context);
+    });
 
     public static IEndpointRouteBuilder MapDashboard(this IEndpointRouteBuilder routes)
     {

@@ -51,6 +51,41 @@ public class DashboardBrowserTests(BrowserApp app) : IClassFixture<BrowserApp>
     }
 
     [Fact]
+    public async Task Confirmations_and_filters_work_under_the_content_security_policy()
+    {
+        var admin = new HttpClient { BaseAddress = new Uri(app.BaseUrl) };
+        admin.DefaultRequestHeaders.Authorization = new("Bearer", ReferloopApp.AdminKey);
+        var campaign = await admin.CreateCampaign(Api.AutoApprovedRebateCampaign("Policy week"));
+        var participant = (string)(await admin.PostOk($"/api/v1/campaigns/{campaign}/participants", new { email = "bo@example.com" }))["id"]!;
+        var page = await app.SignedInPage();
+
+        // A filter that submits itself when an option is chosen.
+        await page.GotoAsync($"{app.BaseUrl}/admin/referrals");
+        var chosen = page.WaitForURLAsync($"**campaign={campaign}**", new() { WaitUntil = WaitUntilState.DOMContentLoaded });
+        await page.SelectOptionAsync("#campaign", campaign);
+        await chosen;
+
+        // A form that asks first: declining keeps the participant, accepting deletes them.
+        await page.GotoAsync($"{app.BaseUrl}/admin/campaigns/{campaign}/participants/{participant}");
+        var asked = new List<string>();
+        var answers = new Queue<bool>([false, true]);
+        page.Dialog += async (_, dialog) =>
+        {
+            asked.Add(dialog.Message);
+            await (answers.Dequeue() ? dialog.AcceptAsync() : dialog.DismissAsync());
+        };
+        await page.ClickAsync("form[data-confirm] button[type=submit]");
+        Assert.Equal(["Delete bo@example.com and every record of them? This cannot be undone."], asked);
+        await page.ClickAsync("form[data-confirm] button[type=submit]");
+        await page.WaitForURLAsync($"{app.BaseUrl}/admin/campaigns/{campaign}", new() { WaitUntil = WaitUntilState.DOMContentLoaded });
+        Assert.Contains("were deleted", await page.InnerTextAsync(".notice"));
+        Assert.Equal(2, asked.Count);
+        Assert.False(await app.WithDb(db => db.Participants.AnyAsync(p => p.Id == participant)));
+
+        Assert.Empty(app.PolicyViolations);
+    }
+
+    [Fact]
     public async Task The_dashboard_fits_a_phone_screen()
     {
         var page = await app.SignedInPage();

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.DependencyInjection;
@@ -21,6 +22,12 @@ public class BrowserApp : ReferloopApp
     }
 
     public IBrowser Browser { get; private set; } = null!;
+
+    /// <summary>
+    /// What Chromium refused on any signed-in page of this class because of the dashboard's content security policy
+    /// (an inline handler, script or style): such a refusal only shows in the console, the page just stops working.
+    /// </summary>
+    public ConcurrentQueue<string> PolicyViolations { get; } = new();
 
     public string BaseUrl => Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses
         .First().Replace("[::]", "127.0.0.1").Replace("0.0.0.0", "127.0.0.1");
@@ -61,6 +68,13 @@ public class BrowserApp : ReferloopApp
         var page = await Browser.NewPageAsync(new() { ViewportSize = new() { Width = 1280, Height = 900 } });
         // The machines that run the suite are shared and slow at times: a first page render may take a while.
         page.SetDefaultTimeout(60_000);
+        page.Console += (_, message) =>
+        {
+            if (message.Type == "error" && message.Text.Contains("Content Security Policy", StringComparison.Ordinal))
+            {
+                PolicyViolations.Enqueue($"{page.Url}: {message.Text}");
+            }
+        };
         await page.GotoAsync($"{BaseUrl}/admin");
         await page.FillAsync("#key", AdminKey);
         await page.ClickAsync("button[type=submit]");

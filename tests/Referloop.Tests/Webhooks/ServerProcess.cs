@@ -194,6 +194,28 @@ public sealed class ServerProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Starts a server that is expected not to come up, and returns its exit code and what it wrote once it has
+    /// exited (failing the test if it is still running after <paramref name="limit"/>).
+    /// </summary>
+    public static async Task<(int ExitCode, string Output)> RunUntilExitAsync(ProcessDatabase database,
+        IDictionary<string, string> settings, TimeSpan limit)
+    {
+        await using var server = Launch(database, settings);
+        using var timeout = new CancellationTokenSource(limit);
+        try
+        {
+            await server._process.WaitForExitAsync(timeout.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            Assert.Fail($"the server still ran after {limit.TotalSeconds} s:\n{server.Output}");
+        }
+        // The exit can be seen before the last lines of its output have been read.
+        server._process.WaitForExit();
+        return (server._process.ExitCode, server.Output);
+    }
+
     private static ServerProcess Launch(ProcessDatabase database, IDictionary<string, string> settings)
     {
         var port = FreePort();
@@ -224,6 +246,8 @@ public sealed class ServerProcess : IAsyncDisposable
             start.Environment["Referloop__" + key.Replace(":", "__")] = value;
         }
         start.Environment["REFERLOOP_ADMIN_KEY"] = ReferloopApp.AdminKey;
+        // As deployed, whatever the environment the tests themselves run in.
+        start.Environment["ASPNETCORE_ENVIRONMENT"] = "Production";
 
         var process = new Process { StartInfo = start };
         var server = new ServerProcess(process, new Uri($"http://127.0.0.1:{port}"));

@@ -1,3 +1,21 @@
+// The pages carry no inline script or event handler (their content security policy forbids it): behaviour is
+// declared with data attributes and wired here.
+
+// <form data-confirm="question">: submits only when the question is answered OK.
+document.addEventListener("submit", (event) => {
+  const form = event.target.closest("form[data-confirm]");
+  if (form && !confirm(form.dataset.confirm)) {
+    event.preventDefault();
+    event.stopImmediatePropagation();
+  }
+});
+
+// <select data-autosubmit>: choosing an option submits its form (a filter).
+document.addEventListener("change", (event) => {
+  const select = event.target.closest("select[data-autosubmit]");
+  if (select) select.form.submit();
+});
+
 // Copy buttons: <button data-copy="input-id">
 document.addEventListener("click", async (event) => {
   const button = event.target.closest("button[data-copy]");
