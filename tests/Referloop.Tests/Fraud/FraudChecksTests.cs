@@ -63,7 +63,8 @@ public class FraudChecksTests(ReferloopApp app) : IClassFixture<ReferloopApp>
     };
 
     private Task<FraudVerdict> Evaluate(Campaign campaign, Participant advocate, FriendSignals friend) =>
-        app.WithDb(db => FraudChecks.EvaluateAsync(db, campaign, advocate, friend, app.Clock, CancellationToken.None));
+        app.WithDb(async db => FraudChecks.Evaluate(campaign.Fraud, advocate.Email, friend,
+            await FraudFacts.LoadAsync(db, campaign.Fraud, advocate.Id, friend, app.Clock.GetUtcNow(), CancellationToken.None)));
 
     private Task RecordIp(string participantId, string ip) =>
         app.WithDb(async db =>
