@@ -1,8 +1,4 @@
-using Microsoft.EntityFrameworkCore;
 using Referloop.Campaigns;
-using Referloop.Participants;
-using Referloop.Rewards;
-using Referloop.Storage;
 
 namespace Referloop.Fraud;
 
@@ -38,14 +34,13 @@ public static class FraudCheck
 public static class FraudChecks
 {
     /// <summary>
-    /// Runs every check the campaign has switched on and returns each one that tripped, with the action the policy
+    /// Runs every check the policy has switched on and returns each one that tripped, with the action the policy
     /// sets and a reason a reviewer can act on. The blocked lists and the velocity limit always block: an operator
-    /// who lists an address or sets a limit has already decided. Nothing is written.
+    /// who lists an address or sets a limit has already decided. Decides over its arguments alone: what the
+    /// database knows comes in <paramref name="facts"/> (<see cref="FraudFacts.LoadAsync"/>), and nothing is written.
     /// </summary>
-    public static async Task<FraudVerdict> EvaluateAsync(ReferloopDb db, Campaign campaign, Participant advocate,
-        FriendSignals friend, TimeProvider clock, CancellationToken ct)
+    public static FraudVerdict Evaluate(FraudPolicy policy, string advocateEmail, FriendSignals friend, FraudFacts facts)
     {
-        var policy = campaign.Fraud;
         var findings = new List<FraudFinding>();
 
         if (friend.BrowserConversion && policy.BrowserConversions == BrowserConversions.Review)
@@ -56,7 +51,7 @@ public static class FraudChecks
 
         if (policy.SelfReferral != FraudAction.Allow)
         {
-            var advocateMailbox = EmailIdentity.Normalise(advocate.Email);
+            var advocateMailbox = EmailIdentity.Normalise(advocateEmail);
             if (advocateMailbox == EmailIdentity.Normalise(friend.Email))
             {
                 findings.Add(new(FraudCheck.SelfReferral, policy.SelfReferral,
@@ -71,10 +66,10 @@ public static class FraudChecks
                 findings.Add(new(FraudCheck.BlockedEmail, FraudAction.Block,
                     $"friend's email {friend.Email.Trim()} matches the blocked entry '{friendEntry}'"));
             }
-            if (BlockLists.MatchEmail(policy.BlockedEmails, advocate.Email) is { } advocateEntry)
+            if (BlockLists.MatchEmail(policy.BlockedEmails, advocateEmail) is { } advocateEntry)
             {
                 findings.Add(new(FraudCheck.BlockedEmail, FraudAction.Block,
-                    $"advocate's email {advocate.Email} matches the blocked entry '{advocateEntry}'"));
+                    $"advocate's email {advocateEmail} matches the blocked entry '{advocateEntry}'"));
             }
         }
 
@@ -87,44 +82,29 @@ public static class FraudChecks
                 : $"friend's email domain {domain} belongs to the disposable-email provider {listed}"));
         }
 
-        await CheckIpsAsync(db, policy, advocate, friend, findings, ct);
+        CheckIps(policy, friend, facts, findings);
 
         if (policy.CouponCycling != FraudAction.Allow && !string.IsNullOrWhiteSpace(friend.CouponCode))
         {
             var used = friend.CouponCode.Trim();
-            var advocateCodes = await db.Coupons.AsNoTracking()
-                .Where(c => c.AllocatedToParticipantId == advocate.Id)
-                .Select(c => c.Code)
-                .ToListAsync(ct);
             // Shops often upper-case codes at checkout, so the comparison ignores case.
-            if (advocateCodes.FirstOrDefault(code => string.Equals(code, used, StringComparison.OrdinalIgnoreCase)) is { } own)
+            if (facts.AdvocateCouponCodes.FirstOrDefault(code => string.Equals(code, used, StringComparison.OrdinalIgnoreCase)) is { } own)
             {
                 findings.Add(new(FraudCheck.CouponCycling, policy.CouponCycling,
                     $"friend used the coupon {own}, which was issued to the advocate"));
             }
         }
 
-        if (policy.MaxReferralsPerHour is { } limit)
+        if (policy.MaxReferralsPerHour is { } limit && facts.AdvocateFriendsLastHour >= limit)
         {
-            // Referrals belong to the engine; every referral makes its friend a participant with ReferredById set,
-            // so friends created in the last hour count them. The friend being judged is left out, so the count is
-            // the same whether the engine calls this before or after saving the friend.
-            var since = clock.GetUtcNow().AddHours(-1);
-            var friendEmail = Participant.NormaliseEmail(friend.Email);
-            var recent = await db.Participants.AsNoTracking()
-                .CountAsync(p => p.ReferredById == advocate.Id && p.CreatedAt > since && p.Email != friendEmail, ct);
-            if (recent >= limit)
-            {
-                findings.Add(new(FraudCheck.Velocity, FraudAction.Block,
-                    $"the advocate already brought {recent} referrals in the last hour (limit {limit} an hour)"));
-            }
+            findings.Add(new(FraudCheck.Velocity, FraudAction.Block,
+                $"the advocate already brought {facts.AdvocateFriendsLastHour} referrals in the last hour (limit {limit} an hour)"));
         }
 
         return findings.Count == 0 ? FraudVerdict.Clean : new FraudVerdict(findings);
     }
 
-    private static async Task CheckIpsAsync(ReferloopDb db, FraudPolicy policy, Participant advocate, FriendSignals friend,
-        List<FraudFinding> findings, CancellationToken ct)
+    private static void CheckIps(FraudPolicy policy, FriendSignals friend, FraudFacts facts, List<FraudFinding> findings)
     {
         var checkSame = policy.SameIp != FraudAction.Allow;
         var checkBlocked = policy.BlockedIps.Count > 0;
@@ -134,20 +114,8 @@ public static class FraudChecks
         }
 
         var friendIp = BlockLists.CanonicalIp(friend.Ip);
-        string? clickIp = null;
-        if (!string.IsNullOrWhiteSpace(friend.ClickId) && friend.ClickId.Length <= 40)
-        {
-            var rawClickIp = await db.Clicks.AsNoTracking()
-                .Where(c => c.Id == friend.ClickId)
-                .Select(c => c.Ip)
-                .FirstOrDefaultAsync(ct);
-            clickIp = BlockLists.CanonicalIp(rawClickIp);
-        }
-        var advocateIps = await db.ParticipantIps.AsNoTracking()
-            .Where(p => p.ParticipantId == advocate.Id)
-            .OrderBy(p => p.FirstSeenAt)
-            .Select(p => p.Ip)
-            .ToListAsync(ct);
+        var clickIp = BlockLists.CanonicalIp(facts.ClickIp);
+        var advocateIps = facts.AdvocateIps;
 
         if (checkBlocked)
         {

@@ -11,10 +11,15 @@ public interface IReferralScreening
     Task<FraudVerdict> EvaluateAsync(ReferloopDb db, Campaign campaign, Participant advocate, FriendSignals friend, CancellationToken ct);
 }
 
+/// <summary>Loads the facts the campaign's fraud policy needs, then runs its checks over them.</summary>
 internal sealed class FraudPolicyScreening(TimeProvider clock) : IReferralScreening
 {
-    public Task<FraudVerdict> EvaluateAsync(ReferloopDb db, Campaign campaign, Participant advocate, FriendSignals friend,
-        CancellationToken ct) => FraudChecks.EvaluateAsync(db, campaign, advocate, friend, clock, ct);
+    public async Task<FraudVerdict> EvaluateAsync(ReferloopDb db, Campaign campaign, Participant advocate, FriendSignals friend,
+        CancellationToken ct)
+    {
+        var facts = await FraudFacts.LoadAsync(db, campaign.Fraud, advocate.Id, friend, clock.GetUtcNow(), ct);
+        return FraudChecks.Evaluate(campaign.Fraud, advocate.Email, friend, facts);
+    }
 }
 
 /// <summary>
