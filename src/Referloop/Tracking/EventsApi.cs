@@ -4,6 +4,7 @@ using Microsoft.EntityFrameworkCore;
 using Referloop.Campaigns;
 using Referloop.Http;
 using Referloop.Referrals;
+using Referloop.Security;
 using Referloop.Storage;
 
 namespace Referloop.Tracking;
@@ -39,6 +40,11 @@ internal static class EventsApi
             .RequireRateLimiting(PublicLimits.BrowserEvents)
             .WithMetadata(new RequestSizeLimitAttribute(PublicLimits.EventBodyBytes))
             .WithValidation();
+
+        EventsQueries.Map(routes.MapGroup("/api/v1/events")
+            .WithTags("Events")
+            .RequireAuthorization(AdminAuthentication.Policy)
+            .WithValidation());
         return routes;
     }
 

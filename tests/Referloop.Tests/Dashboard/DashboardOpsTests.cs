@@ -32,6 +32,26 @@ public class DashboardOpsTests(ReferloopApp app) : IClassFixture<ReferloopApp>
     }
 
     [Fact]
+    public async Task The_events_page_lists_what_the_shop_reported_with_its_source_and_result()
+    {
+        var (campaign, _) = await _admin.Campaign(AdvocateTenDollars, new { name = "Events page" });
+        var (_, code) = await _admin.Advocate(campaign, "evp-ann@example.com");
+        var tracked = await _admin.Track(campaign, "purchase", "evp-bob@example.net", code, orderId: "EVP-1", purchaseValue: 20);
+        await _admin.Track(campaign, "signup", "evp-nobody@example.net");
+        var client = await DashboardClient.SignedIn(app);
+
+        var html = await client.Page($"/admin/events?campaign={campaign}");
+        var purchases = await client.Page($"/admin/events?campaign={campaign}&type=purchase");
+
+        Assert.Contains($"data-event=\"{(string)tracked["eventId"]!}\"", html);
+        Assert.Contains("EVP-1", html);
+        Assert.Contains("referral approved", html);
+        Assert.Contains("not attributed: ", html);
+        Assert.Contains($"href=\"/admin/referrals/{(string)tracked["referral"]!["id"]!}\"", html);
+        Assert.DoesNotContain("evp-nobody@example.net", purchases);
+    }
+
+    [Fact]
     public async Task The_status_filter_offers_every_referral_status()
     {
         var client = await DashboardClient.SignedIn(app);

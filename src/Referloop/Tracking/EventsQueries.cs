@@ -1,0 +1,101 @@
+using System.Text.Json;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.EntityFrameworkCore;
+using Referloop.Http;
+using Referloop.Storage;
+
+namespace Referloop.Tracking;
+
+/// <summary>An event as it was received, with who reported it and what it did (the 202 it was answered with).</summary>
+public sealed record EventResponse(
+    string Id,
+    string CampaignId,
+    string Type,
+    string Source,
+    string Email,
+    string? Name,
+    string? OrderId,
+    decimal? PurchaseValue,
+    string? Currency,
+    string? Ip,
+    string? UserAgent,
+    string? ReferralCode,
+    string? ClickId,
+    string? IdempotencyKey,
+    JsonElement? Properties,
+    string? ParticipantId,
+    string? ReferralId,
+    EventOutcome? Outcome,
+    DateTimeOffset OccurredAt,
+    DateTimeOffset ReceivedAt)
+{
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+
+    public static EventResponse From(TrackedEvent e) => new(e.Id, e.CampaignId, e.Type, e.Source, e.Email, e.Name, e.OrderId,
+        e.PurchaseValue, e.Currency, e.Ip, e.UserAgent, e.ReferralCode, e.ClickId, e.IdempotencyKey,
+        e.Properties is null ? null : JsonSerializer.Deserialize<JsonElement>(e.Properties, Json),
+        e.ParticipantId, e.ReferralId,
+        e.Outcome is null ? null : JsonSerializer.Deserialize<EventOutcome>(e.Outcome, Json),
+        e.OccurredAt, e.ReceivedAt);
+}
+
+public sealed record EventListQuery(string? CampaignId, string? Type, string? ParticipantId, DateTimeOffset? Since, string? Cursor, int? Limit)
+    : IValidatable
+{
+    public void Validate(ValidationErrors errors)
+    {
+        errors.MaxLength("campaignId", CampaignId, 40);
+        errors.MaxLength("type", Type, 64);
+        errors.MaxLength("participantId", ParticipantId, 40);
+        Paging.ValidateQuery(errors, Cursor, Limit);
+    }
+}
+
+/// <summary><c>GET /api/v1/events</c> and <c>GET /api/v1/events/{id}</c>: what was reported, oldest first, for the admin key.</summary>
+internal static class EventsQueries
+{
+    public static void Map(RouteGroupBuilder group)
+    {
+        group.MapGet("/", List).WithName("ListEvents")
+            .WithSummary("List received events, oldest first, filtered by campaign, type, participant (the friend) or receipt time")
+            .WithDescription("since is inclusive and compares with receivedAt. Each event carries its source (browser or server) " +
+                "and its outcome: the attribution, referral and rewards it was answered with.");
+        group.MapGet("/{id}", Get).WithName("GetEvent").WithSummary("One received event with its attribution outcome");
+    }
+
+    private static async Task<Ok<Page<EventResponse>>> List([AsParameters] EventListQuery query, ReferloopDb db, CancellationToken ct)
+    {
+        Paging.TryDecode(query.Cursor, out var after);
+        var limit = query.Limit ?? Paging.DefaultLimit;
+        var events = db.Events.AsNoTracking();
+        if (query.CampaignId is not null)
+        {
+            events = events.Where(e => e.CampaignId == query.CampaignId);
+        }
+        if (query.Type is not null)
+        {
+            events = events.Where(e => e.Type == query.Type);
+        }
+        if (query.ParticipantId is not null)
+        {
+            events = events.Where(e => e.ParticipantId == query.ParticipantId);
+        }
+        if (query.Since is { } since)
+        {
+            var from = since.ToUniversalTime();
+            events = events.Where(e => e.ReceivedAt >= from);
+        }
+        if (after is not null)
+        {
+            events = events.Where(e => string.Compare(e.Id, after) > 0);
+        }
+        var rows = await events.OrderBy(e => e.Id).Take(limit + 1).ToListAsync(ct);
+        return TypedResults.Ok(Paging.ToPage(rows, limit, e => e.Id, EventResponse.From));
+    }
+
+    private static async Task<Results<Ok<EventResponse>, ProblemHttpResult>> Get(string id, ReferloopDb db, CancellationToken ct)
+    {
+        var tracked = await db.Events.AsNoTracking().FirstOrDefaultAsync(e => e.Id == id, ct);
+        return tracked is null ? Problems.NotFound("event", id) : TypedResults.Ok(EventResponse.From(tracked));
+    }
+}
