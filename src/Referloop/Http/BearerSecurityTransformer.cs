@@ -1,16 +1,24 @@
+using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.OpenApi;
 using Microsoft.OpenApi;
 
 namespace Referloop.Http;
 
-/// <summary>Declares the admin bearer key in the OpenAPI document, so the reference page can send it.</summary>
-internal sealed class BearerSecurityTransformer : IOpenApiDocumentTransformer
+/// <summary>Marks a route that a browser may call with a campaign's publishable key as well as with the admin key.</summary>
+public sealed record PublishableKeyAccess;
+
+/// <summary>
+/// Declares who may call each operation: the admin bearer key on the admin API, the admin key or a publishable key on
+/// the routes a shop page calls, and nobody's key on the public routes (share links, hooks, scripts).
+/// </summary>
+internal sealed class BearerSecurityTransformer : IOpenApiDocumentTransformer, IOpenApiOperationTransformer
 {
     public Task TransformAsync(OpenApiDocument document, OpenApiDocumentTransformerContext context, CancellationToken ct)
     {
         document.Info.Title = "Referloop API";
         document.Info.Description = "Self-hosted referral programs with first-class webhooks. " +
-            "Authenticate with 'Authorization: Bearer <admin key>'.";
+            "Authenticate with 'Authorization: Bearer <admin key>'; a shop page uses the campaign's publishable key where an " +
+            "operation says so. Operations without a security requirement are public.";
         document.Components ??= new OpenApiComponents();
         document.Components.SecuritySchemes ??= new Dictionary<string, IOpenApiSecurityScheme>();
         document.Components.SecuritySchemes["Bearer"] = new OpenApiSecurityScheme
@@ -19,11 +27,33 @@ internal sealed class BearerSecurityTransformer : IOpenApiDocumentTransformer
             Scheme = "bearer",
             Description = "An admin API key (rl_admin_…).",
         };
-        document.Security ??= [];
-        document.Security.Add(new OpenApiSecurityRequirement
+        document.Components.SecuritySchemes["PublishableKey"] = new OpenApiSecurityScheme
         {
-            [new OpenApiSecuritySchemeReference("Bearer", document)] = [],
-        });
+            Type = SecuritySchemeType.ApiKey,
+            In = ParameterLocation.Header,
+            Name = "X-Referloop-Key",
+            Description = "A campaign's publishable key (pk_…): safe to embed in the shop's pages.",
+        };
         return Task.CompletedTask;
     }
+
+    public Task TransformAsync(OpenApiOperation operation, OpenApiOperationTransformerContext context, CancellationToken ct)
+    {
+        var metadata = context.Description.ActionDescriptor.EndpointMetadata;
+        var admin = metadata.OfType<IAuthorizeData>().Any();
+        var publishable = metadata.OfType<PublishableKeyAccess>().Any();
+        if (!admin && !publishable)
+        {
+            return Task.CompletedTask;
+        }
+        operation.Security = [Requirement("Bearer", context.Document)];
+        if (publishable)
+        {
+            operation.Security.Add(Requirement("PublishableKey", context.Document));
+        }
+        return Task.CompletedTask;
+    }
+
+    private static OpenApiSecurityRequirement Requirement(string scheme, OpenApiDocument? document) =>
+        new() { [new OpenApiSecuritySchemeReference(scheme, document)] = [] };
 }

@@ -37,6 +37,7 @@ internal static class SocialProofApi
             .WithName("GetSocialProof")
             .WithSummary("Recent purchases and sign-ups for the widget: first name, last initial, city, country, product, time")
             .WithValidation()
+            .WithMetadata(new PublishableKeyAccess())
             .RequireCors(CorsPolicy);
         routes.MapGet("/js/social-proof.js", Widget)
             .WithTags("Social proof")

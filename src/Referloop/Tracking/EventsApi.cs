@@ -37,6 +37,7 @@ internal static class EventsApi
                 "and what its conversions earn follows the campaign's fraud.browserConversions (review, accept or confirm). " +
                 "Bodies are limited to 64 KiB.")
             .RequireCors(BrowserPolicy)
+            .WithMetadata(new PublishableKeyAccess())
             .RequireRateLimiting(PublicLimits.BrowserEvents)
             .WithMetadata(new RequestSizeLimitAttribute(PublicLimits.EventBodyBytes))
             .WithValidation();

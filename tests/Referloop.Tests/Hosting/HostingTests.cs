@@ -39,6 +39,25 @@ public class HostingTests(ReferloopApp app) : IClassFixture<ReferloopApp>
     }
 
     [Fact]
+    public async Task Each_operation_says_which_key_it_needs_and_public_routes_need_none()
+    {
+        var document = await app.CreateAnonymousClient().GetOk("/openapi/v1.json");
+        var paths = document["paths"]!.AsObject();
+        string[] Schemes(string path, string method) =>
+            [.. (paths[path]![method]!["security"]?.AsArray() ?? []).SelectMany(r => r!.AsObject().Select(p => p.Key))];
+
+        Assert.Null(document["security"]);
+        Assert.Equal(["Bearer"], Schemes("/api/v1/campaigns", "post"));
+        Assert.Equal(["Bearer"], Schemes("/api/v1/events", "get"));
+        Assert.Equal(["Bearer", "PublishableKey"], Schemes("/api/v1/events", "post"));
+        Assert.Equal(["Bearer", "PublishableKey"], Schemes("/api/v1/campaigns/{id}/social-proof", "get"));
+        Assert.Empty(Schemes("/r/{code}", "get"));
+        Assert.Empty(Schemes("/hooks/{token}", "post"));
+        Assert.Empty(Schemes("/js/referloop.js", "get"));
+        Assert.Equal("X-Referloop-Key", (string?)document["components"]!["securitySchemes"]!["PublishableKey"]!["name"]);
+    }
+
+    [Fact]
     public async Task The_interactive_reference_page_is_served()
     {
         var response = await app.CreateClient().GetAsync("/docs");
