@@ -206,9 +206,10 @@ public sealed class ServerProcess : IAsyncDisposable
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        // The platform's own variable, as a container sets ASPNETCORE_HTTP_PORTS: the settings must not override it.
+        start.Environment["ASPNETCORE_URLS"] = $"http://127.0.0.1:{port}";
         var environment = new Dictionary<string, string>
         {
-            ["Urls"] = $"http://127.0.0.1:{port}",
             ["Database:Provider"] = database.Provider,
             ["ConnectionStrings:Referloop"] = database.ConnectionString,
             ["Webhooks:AllowPrivateNetworks"] = "true",
