@@ -6,6 +6,7 @@ using OpenTelemetry.Metrics;
 using OpenTelemetry.Trace;
 using Referloop.Campaigns;
 using Referloop.Dashboard;
+using Referloop.Hosting;
 using Referloop.Http;
 using Referloop.InboundHooks;
 using Referloop.Participants;
@@ -22,6 +23,9 @@ using Scalar.AspNetCore;
 var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
 // Referloop__Database__Provider=postgres and friends, beside the plain Database__Provider form.
 builder.Configuration.AddEnvironmentVariables("Referloop__");
+// A build output (not a published folder) finds wwwroot through the SDK's static-web-assets manifest, which ASP.NET
+// reads only in Development: elsewhere /admin/admin.css would be mapped but empty. No-op in a published folder.
+builder.WebHost.UseStaticWebAssets();
 
 builder.Services.AddReferloopStorage(builder.Configuration);
 builder.Services.AddReferloopDataProtection();
@@ -94,7 +98,7 @@ app.UseRateLimiter();
 app.MapOpenApi();
 app.MapScalarApiReference("/docs", options => options.WithTitle("Referloop API").AddPreferredSecuritySchemes("Bearer"));
 app.MapHealthChecks("/health/live", new() { Predicate = _ => false });
-app.MapHealthChecks("/health/ready", new() { Predicate = check => check.Tags.Contains("ready") });
+app.MapHealthChecks("/health/ready", new() { Predicate = check => check.Tags.Contains("ready"), ResponseWriter = HealthReports.WriteAsync });
 app.MapGet("/", () => TypedResults.Redirect("/docs")).ExcludeFromDescription();
 
 app.MapApiKeys();

@@ -170,12 +170,16 @@ public sealed class ServerProcess : IAsyncDisposable
     /// <summary>The last lines the server wrote, for failure messages.</summary>
     public string Output => string.Join('\n', _output);
 
-    /// <summary>Starts a server on <paramref name="database"/> and waits until it answers; <paramref name="settings"/> as configuration keys (<c>Webhooks:ClaimLease</c>).</summary>
-    public static async Task<ServerProcess> StartAsync(ProcessDatabase database, IDictionary<string, string>? settings = null)
+    /// <summary>
+    /// Starts a server on <paramref name="database"/> and waits until it answers; <paramref name="settings"/> as
+    /// configuration keys (<c>Webhooks:ClaimLease</c>); <paramref name="launch"/> for another build (a published folder).
+    /// </summary>
+    public static async Task<ServerProcess> StartAsync(ProcessDatabase database, IDictionary<string, string>? settings = null,
+        ServerLaunch? launch = null)
     {
         for (var attempt = 1; ; attempt++)
         {
-            var server = Launch(database, settings ?? new Dictionary<string, string>());
+            var server = Launch(database, settings ?? new Dictionary<string, string>(), launch ?? ServerLaunch.Build);
             try
             {
                 await server.WaitUntilLiveAsync(TimeSpan.FromSeconds(180));
@@ -194,14 +198,14 @@ public sealed class ServerProcess : IAsyncDisposable
         }
     }
 
-    private static ServerProcess Launch(ProcessDatabase database, IDictionary<string, string> settings)
+    private static ServerProcess Launch(ProcessDatabase database, IDictionary<string, string> settings, ServerLaunch launch)
     {
         var port = FreePort();
         var start = new ProcessStartInfo("dotnet")
         {
-            ArgumentList = { Assembly.Value },
+            ArgumentList = { launch.Assembly ?? Assembly.Value },
             // Relative paths (./data) must not land in the repository.
-            WorkingDirectory = Path.GetTempPath(),
+            WorkingDirectory = launch.WorkingDirectory ?? Path.GetTempPath(),
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
@@ -218,13 +222,17 @@ public sealed class ServerProcess : IAsyncDisposable
         };
         foreach (var (key, value) in settings)
         {
-            environment[key] = value;
+            environment[key] = value.Replace("{port}", port.ToString(System.Globalization.CultureInfo.InvariantCulture));
         }
         foreach (var (key, value) in environment)
         {
             start.Environment["Referloop__" + key.Replace(":", "__")] = value;
         }
         start.Environment["REFERLOOP_ADMIN_KEY"] = ReferloopApp.AdminKey;
+        foreach (var (name, value) in launch.Environment)
+        {
+            start.Environment[name] = value;
+        }
 
         var process = new Process { StartInfo = start };
         var server = new ServerProcess(process, new Uri($"http://127.0.0.1:{port}"));
@@ -356,6 +364,16 @@ public sealed class ServerProcess : IAsyncDisposable
     }
 
     private sealed class ServerExitedException(string message) : Exception(message);
+}
+
+/// <summary>
+/// Which server to start and how: <paramref name="Assembly"/> (default: the build of this test run), the working
+/// directory (default: the temporary folder) and plain environment variables (<c>ASPNETCORE_ENVIRONMENT</c>).
+/// Settings may name the server's port as <c>{port}</c> (<c>PublicUrl=http://127.0.0.1:{port}</c>).
+/// </summary>
+public sealed record ServerLaunch(string? Assembly, string? WorkingDirectory, IReadOnlyDictionary<string, string> Environment)
+{
+    public static ServerLaunch Build { get; } = new(null, null, new Dictionary<string, string>());
 }
 
 public static class Eventually
