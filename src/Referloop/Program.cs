@@ -19,6 +19,11 @@ using Referloop.Tracking;
 using Referloop.Webhooks;
 using Scalar.AspNetCore;
 
+if (args is [HealthCheckCommand.Argument, ..])
+{
+    return await HealthCheckCommand.RunAsync(args);
+}
+
 // Settings ship beside the binary; relative data paths (./data) resolve against the folder the server was started from.
 var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
 // Referloop__Database__Provider=postgres and friends, beside the plain Database__Provider form.
@@ -117,5 +122,6 @@ app.MapRewards();
 app.MapWebhooks();
 
 app.Run();
+return 0;
 
 public partial class Program;

@@ -118,11 +118,68 @@ public class PublishedBuildTests(PublishedBuild build) : IClassFixture<Published
             var ready = await client.GetOk("/health/ready");
             Assert.Equal("Healthy", (string?)ready["status"]);
             Assert.Equal($"loaded from {Path.Combine(build.Folder, "geoip")}", (string?)ready["checks"]!["geoip"]!["description"]);
+
+            // The image's HEALTHCHECK: the server asks itself, on the port the platform gave it.
+            var (healthy, output) = await RunAsync(["--health-check"], new() { ["ASPNETCORE_URLS"] = server.BaseAddress.ToString() });
+            Assert.True(healthy == 0, output);
+            var (down, _) = await RunAsync(["--health-check", "http://127.0.0.1:9/health/ready"], []);
+            Assert.Equal(1, down);
         }
         finally
         {
             Directory.Delete(workingDirectory, recursive: true);
         }
+    }
+
+    /// <summary>Runs the published server with <paramref name="args"/> to its end: its exit code and what it wrote.</summary>
+    private async Task<(int ExitCode, string Output)> RunAsync(string[] args, Dictionary<string, string> environment)
+    {
+        var start = new ProcessStartInfo("dotnet")
+        {
+            WorkingDirectory = Path.GetTempPath(),
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        start.ArgumentList.Add(build.Assembly);
+        foreach (var arg in args)
+        {
+            start.ArgumentList.Add(arg);
+        }
+        start.Environment["ASPNETCORE_ENVIRONMENT"] = "Production";
+        foreach (var (name, value) in environment)
+        {
+            start.Environment[name] = value;
+        }
+        using var process = Process.Start(start)!;
+        var output = process.StandardOutput.ReadToEndAsync();
+        var errors = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        try
+        {
+            await process.WaitForExitAsync(timeout.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            throw new TimeoutException($"dotnet Referloop.dll {string.Join(' ', args)} did not exit within 60 s:\n{await output}\n{await errors}");
+        }
+        return (process.ExitCode, await output + await errors);
+    }
+
+    [Fact]
+    public void The_image_builds_with_this_publish_command_and_starts_the_way_these_tests_start_it()
+    {
+        var dockerfile = File.ReadAllText(Path.Combine(PublishedBuild.Repository, "Dockerfile"));
+        Assert.Contains("RUN dotnet publish src/Referloop -c Release -o /app", dockerfile);
+        Assert.Contains("""ENTRYPOINT ["dotnet", "Referloop.dll"]""", dockerfile);
+        Assert.Contains("""CMD ["dotnet", "Referloop.dll", "--health-check"]""", dockerfile);
+        Assert.Contains("USER $APP_UID", dockerfile);
+        Assert.Contains("VOLUME /app/data", dockerfile);
+
+        var compose = File.ReadAllText(Path.Combine(PublishedBuild.Repository, "compose.yaml"));
+        Assert.Contains("condition: service_healthy", compose);
+        Assert.Contains("Database__Provider: postgres", compose);
+        Assert.Contains("PublicUrl:", compose);
     }
 
     [Fact]
