@@ -28,12 +28,16 @@ if (args is [HealthCheckCommand.Argument, ..])
 var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
 // Referloop__Database__Provider=postgres and friends, beside the plain Database__Provider form.
 builder.Configuration.AddEnvironmentVariables("Referloop__");
+if (StartChecks.Problems(builder.Configuration) is { Count: > 0 } problems)
+{
+    return StartChecks.Refuse(problems);
+}
 // A build output (not a published folder) finds wwwroot through the SDK's static-web-assets manifest, which ASP.NET
 // reads only in Development: elsewhere /admin/admin.css would be mapped but empty. No-op in a published folder.
 builder.WebHost.UseStaticWebAssets();
 
 builder.Services.AddReferloopStorage(builder.Configuration);
-builder.Services.AddReferloopDataProtection();
+builder.Services.AddReferloopDataProtection(builder.Configuration);
 builder.Services.AddSingleton(TimeProvider.System);
 builder.Services.AddMemoryCache();
 builder.Services.AddHttpContextAccessor();
@@ -63,8 +67,17 @@ builder.Services.AddAuthorizationBuilder()
 builder.Services.AddDashboard();
 builder.Services.AddOpenApi(options => options.AddDocumentTransformer<BearerSecurityTransformer>());
 builder.Services.AddHealthChecks().AddDbContextCheck<ReferloopDb>("database", tags: ["ready"]);
+// Off unless enabled: /metrics answers anyone who reaches it, so it belongs on an internal port or network.
+var prometheus = builder.Configuration.GetValue<bool>("Metrics:Prometheus");
 var telemetry = builder.Services.AddOpenTelemetry()
-    .WithMetrics(metrics => metrics.AddAspNetCoreInstrumentation().AddHttpClientInstrumentation().AddMeter("Referloop"));
+    .WithMetrics(metrics =>
+    {
+        metrics.AddAspNetCoreInstrumentation().AddHttpClientInstrumentation().AddMeter("Referloop");
+        if (prometheus)
+        {
+            metrics.AddPrometheusExporter();
+        }
+    });
 if (!string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]))
 {
     // Traces only when they go somewhere: recording a span for every request and webhook attempt costs CPU on the
@@ -84,7 +97,10 @@ if (builder.Configuration.GetValue<bool>("Http:TrustForwardedHeaders"))
 
 var app = builder.Build();
 
-await app.Services.MigrateDatabaseAsync();
+if (!await StartChecks.PrepareDatabaseAsync(app))
+{
+    return StartChecks.FailureExitCode;
+}
 app.Services.EnsureDataProtectionKey();
 await app.Services.EnsureAdminKeyAsync();
 
@@ -104,6 +120,10 @@ app.MapOpenApi();
 app.MapScalarApiReference("/docs", options => options.WithTitle("Referloop API").AddPreferredSecuritySchemes("Bearer"));
 app.MapHealthChecks("/health/live", new() { Predicate = _ => false });
 app.MapHealthChecks("/health/ready", new() { Predicate = check => check.Tags.Contains("ready"), ResponseWriter = HealthReports.WriteAsync });
+if (prometheus)
+{
+    app.MapPrometheusScrapingEndpoint();
+}
 app.MapGet("/", () => TypedResults.Redirect("/docs")).ExcludeFromDescription();
 
 app.MapApiKeys();

@@ -166,6 +166,50 @@ public class PublishedBuildTests(PublishedBuild build) : IClassFixture<Published
         return (process.ExitCode, await output + await errors);
     }
 
+    public static TheoryData<string, string, string> BadSettings => new()
+    {
+        { "Referloop__Database__Provider", "mysql", "Database:Provider is 'mysql'; use 'sqlite' (the default) or 'postgres'." },
+        { "Referloop__ConnectionStrings__Referloop", "Data Source=x.db;Colour=blue", "ConnectionStrings:Referloop is not a valid sqlite connection string" },
+        { "Referloop__PublicUrl", "refer.shop.example", "PublicUrl" },
+        { "ASPNETCORE_URLS", "localhost:8080", "Urls (or ASPNETCORE_URLS, --urls) contains 'localhost:8080'" },
+        { "Referloop__Metrics__Prometheus", "yes", "Metrics:Prometheus is 'yes'; use true or false." },
+        { "Referloop__DataProtection__CertificatePath", "/nonexistent/dp.pfx", "DataProtection:CertificatePath '/nonexistent/dp.pfx' cannot be read" },
+    };
+
+    [Theory]
+    [MemberData(nameof(BadSettings))]
+    public async Task A_bad_setting_stops_the_start_with_a_message_naming_it(string variable, string value, string message)
+    {
+        var (exitCode, output) = await RunAsync([], new()
+        {
+            ["ASPNETCORE_URLS"] = "http://127.0.0.1:0",
+            ["Referloop__PublicUrl"] = "https://refer.shop.example",
+            ["Referloop__ConnectionStrings__Referloop"] = $"Data Source={Path.Combine(Path.GetTempPath(), $"referloop_never_{Guid.NewGuid():N}.db")}",
+            [variable] = value,
+        });
+
+        Assert.True(exitCode != 0, output);
+        Assert.Contains(message, output);
+        Assert.DoesNotContain("   at ", output);
+    }
+
+    [Fact]
+    public async Task An_unreachable_database_stops_the_start_with_a_message_naming_it_without_its_password()
+    {
+        var (exitCode, output) = await RunAsync([], new()
+        {
+            ["ASPNETCORE_URLS"] = "http://127.0.0.1:0",
+            ["Referloop__PublicUrl"] = "https://refer.shop.example",
+            ["Referloop__Database__Provider"] = "postgres",
+            // Port 9 (discard) on loopback: nothing listens there, so the connection is refused at once.
+            ["Referloop__ConnectionStrings__Referloop"] = "Host=127.0.0.1;Port=9;Database=referloop;Username=referloop;Password=s3cret-pw",
+        });
+
+        Assert.Equal(1, exitCode);
+        Assert.Contains("cannot start: the database referloop on 127.0.0.1:9", output);
+        Assert.DoesNotContain("s3cret-pw", output);
+    }
+
     [Fact]
     public void The_image_builds_with_this_publish_command_and_starts_the_way_these_tests_start_it()
     {
