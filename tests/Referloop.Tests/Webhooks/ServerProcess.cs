@@ -302,6 +302,19 @@ public sealed class ServerProcess : IAsyncDisposable
         Running.TryRemove(this, out _);
     }
 
+    /// <summary>SIGTERM, as systemd and docker stop send it; waits until the process is gone and returns its exit code.</summary>
+    public async Task<int> Terminate(TimeSpan limit)
+    {
+        using (var kill = Process.Start("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
+        {
+            await kill.WaitForExitAsync();
+        }
+        using var timeout = new CancellationTokenSource(limit);
+        await _process.WaitForExitAsync(timeout.Token);
+        Running.TryRemove(this, out _);
+        return _process.ExitCode;
+    }
+
     private void KillNow()
     {
         try
