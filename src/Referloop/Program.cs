@@ -5,6 +5,7 @@ using OpenTelemetry.Metrics;
 using OpenTelemetry.Trace;
 using Referloop.Campaigns;
 using Referloop.Dashboard;
+using Referloop.Hosting;
 using Referloop.Http;
 using Referloop.InboundHooks;
 using Referloop.Participants;
@@ -17,22 +18,28 @@ using Referloop.Tracking;
 using Referloop.Webhooks;
 using Scalar.AspNetCore;
 
+if (args is [HealthCheckCommand.Argument, ..])
+{
+    return await HealthCheckCommand.RunAsync(args);
+}
+
 // Settings ship beside the binary; relative data paths (./data) resolve against the folder the server was started from.
 var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
 // Referloop__Database__Provider=postgres and friends, beside the plain Database__Provider form.
 builder.Configuration.AddEnvironmentVariables("Referloop__");
-
 // Settings that would send strangers' hosts into share links, or believe any client about its address, stop the
-// start here, before the database is touched.
+// start here too, before the database is touched.
 var proxies = TrustedProxies.Read(builder.Configuration, out var proxiesProblem);
-if ((PublicUrls.Problem(builder.Configuration, builder.Environment) ?? proxiesProblem) is { } startProblem)
+if (StartChecks.Problems(builder.Configuration, builder.Environment, proxiesProblem) is { Count: > 0 } problems)
 {
-    await Console.Error.WriteLineAsync($"Referloop cannot start: {startProblem}");
-    return 1;
+    return StartChecks.Refuse(problems);
 }
+// A build output (not a published folder) finds wwwroot through the SDK's static-web-assets manifest, which ASP.NET
+// reads only in Development: elsewhere /admin/admin.css would be mapped but empty. No-op in a published folder.
+builder.WebHost.UseStaticWebAssets();
 
 builder.Services.AddReferloopStorage(builder.Configuration);
-builder.Services.AddReferloopDataProtection();
+builder.Services.AddReferloopDataProtection(builder.Configuration);
 builder.Services.AddSingleton(TimeProvider.System);
 builder.Services.AddMemoryCache();
 builder.Services.AddSingleton<PublicUrls>();
@@ -62,8 +69,17 @@ builder.Services.AddDashboard(builder.Environment);
 builder.Services.AddOpenApi(options => options.AddDocumentTransformer<BearerSecurityTransformer>()
     .AddOperationTransformer<BearerSecurityTransformer>());
 builder.Services.AddHealthChecks().AddDbContextCheck<ReferloopDb>("database", tags: ["ready"]);
+// Off unless enabled: /metrics answers anyone who reaches it, so it belongs on an internal port or network.
+var prometheus = builder.Configuration.GetValue<bool>("Metrics:Prometheus");
 var telemetry = builder.Services.AddOpenTelemetry()
-    .WithMetrics(metrics => metrics.AddAspNetCoreInstrumentation().AddHttpClientInstrumentation().AddMeter("Referloop"));
+    .WithMetrics(metrics =>
+    {
+        metrics.AddAspNetCoreInstrumentation().AddHttpClientInstrumentation().AddMeter("Referloop");
+        if (prometheus)
+        {
+            metrics.AddPrometheusExporter();
+        }
+    });
 if (!string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]))
 {
     // Traces only when they go somewhere: recording a span for every request and webhook attempt costs CPU on the
@@ -75,7 +91,10 @@ builder.Services.Configure<ForwardedHeadersOptions>(proxies.Configure);
 
 var app = builder.Build();
 
-await app.Services.MigrateDatabaseAsync();
+if (!await StartChecks.PrepareDatabaseAsync(app))
+{
+    return StartChecks.FailureExitCode;
+}
 app.Services.EnsureDataProtectionKey();
 await app.Services.EnsureAdminKeyAsync();
 
@@ -96,7 +115,11 @@ PublicLimits.UseBodyLimits(app);
 app.MapOpenApi();
 app.MapScalarApiReference("/docs", options => options.WithTitle("Referloop API").AddPreferredSecuritySchemes("Bearer"));
 app.MapHealthChecks("/health/live", new() { Predicate = _ => false });
-app.MapHealthChecks("/health/ready", new() { Predicate = check => check.Tags.Contains("ready") });
+app.MapHealthChecks("/health/ready", new() { Predicate = check => check.Tags.Contains("ready"), ResponseWriter = HealthReports.WriteAsync });
+if (prometheus)
+{
+    app.MapPrometheusScrapingEndpoint();
+}
 app.MapGet("/", () => TypedResults.Redirect("/docs")).ExcludeFromDescription();
 
 app.MapApiKeys();

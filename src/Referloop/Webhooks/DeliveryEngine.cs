@@ -69,6 +69,11 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
     // Set when a claim or fan-out stopped for want of room: then a freed slot, not only a record, wakes the loop.
     private volatile bool _wantsRoom;
     private CancellationToken _stopping;
+
+    // Attempts and their records run on after the stop signal (SIGTERM) so that they finish and are recorded; this
+    // cuts them short only when the host's shutdown timeout runs out. Leases are renewed until they are done.
+    private readonly CancellationTokenSource _abandon = new();
+    private readonly CancellationTokenSource _stopRenewing = new();
     private long _attempts;
 
     // Set while the loop runs: only then are deliveries leased to this instance as they are created.
@@ -110,6 +115,7 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
         _stopping = stoppingToken;
         await Task.Yield();
         _delivering = true;
+        var renewing = RenewLeasesAsync(_stopRenewing.Token);
         while (!stoppingToken.IsCancellationRequested)
         {
             var moreWork = false;
@@ -153,32 +159,127 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
             }
         }
         _delivering = false;
+        var inFlight = _inFlight.Count;
+        if (inFlight > 0)
+        {
+            log.LogInformation("Stopping: waiting for {Count} webhook attempts in flight to finish", inFlight);
+        }
         try
         {
+            // Attempts on the wire finish and are recorded, under leases still renewed, unless the host's shutdown
+            // timeout runs out first (then they are cut short, recorded by nobody, and made again later).
             await Task.WhenAll(_inFlight.Values);
         }
         catch (Exception e)
         {
-            // Stopping: unfinished attempts are recorded by nobody and simply made again.
             log.LogDebug(e, "Webhook attempts cut short by shutdown will be made again");
         }
+        await _stopRenewing.CancelAsync();
+        await renewing;
     }
 
     public override async Task StopAsync(CancellationToken cancellationToken)
     {
-        await base.StopAsync(cancellationToken);
+        await using (cancellationToken.Register(_abandon.Cancel))
+        {
+            await base.StopAsync(cancellationToken);
+        }
         try
         {
-            // Hand back what this instance held so that another one (or the next start) need not wait for the lease.
+            // Hand back what this instance held (claimed, not yet sent) so that another one, or the next start, takes
+            // it at once instead of waiting for the lease. A few seconds even when the shutdown timeout is spent.
+            using var release = new CancellationTokenSource(TimeSpan.FromSeconds(5));
             await using var scope = scopes.CreateAsyncScope();
             var db = scope.ServiceProvider.GetRequiredService<ReferloopDb>();
             await db.WebhookDeliveries.Where(d => d.ClaimedBy == InstanceId).ExecuteUpdateAsync(s => s
                 .SetProperty(d => d.ClaimedBy, (string?)null)
-                .SetProperty(d => d.ClaimedUntil, (DateTimeOffset?)null), cancellationToken);
+                .SetProperty(d => d.ClaimedUntil, (DateTimeOffset?)null), release.Token);
         }
         catch (Exception e)
         {
             log.LogDebug(e, "Could not release webhook claims on shutdown; their leases will expire");
+        }
+    }
+
+    public override void Dispose()
+    {
+        _abandon.Dispose();
+        _stopRenewing.Dispose();
+        base.Dispose();
+    }
+
+    /// <summary>How often held leases are renewed: four times a lease, so a missed renewal or two costs nothing.</summary>
+    private TimeSpan RenewInterval => TimeSpan.FromTicks(Math.Max(TimeSpan.TicksPerMillisecond * 100, _options.ClaimLease.Ticks / 4));
+
+    /// <summary>
+    /// Keeps the leases of everything this instance holds (waiting, on the wire, waiting for its record) from running
+    /// out while it lives: every <see cref="RenewInterval"/> they are extended to a full <see cref="WebhookOptions.ClaimLease"/>.
+    /// So the lease can be short (a dead instance's deliveries are free soon after its last renewal) and still outlast
+    /// any attempt of a live one: another instance claims a delivery only once its holder stopped renewing.
+    /// </summary>
+    private async Task RenewLeasesAsync(CancellationToken ct)
+    {
+        while (true)
+        {
+            try
+            {
+                await Task.Delay(RenewInterval, clock, ct);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+            try
+            {
+                await RenewLeasesOnceAsync(CancellationToken.None);
+            }
+            catch (Exception e)
+            {
+                log.LogWarning(e, "Renewing webhook leases failed; trying again in {Interval}", RenewInterval);
+            }
+        }
+    }
+
+    internal async Task RenewLeasesOnceAsync(CancellationToken ct)
+    {
+        List<string> held;
+        lock (_lock)
+        {
+            held = [.. _held];
+        }
+        if (held.Count == 0)
+        {
+            return;
+        }
+        // Whole milliseconds, so that the value read back compares equal on PostgreSQL (microseconds) too.
+        var now = clock.GetUtcNow();
+        var until = now.AddTicks(-(now.UtcTicks % TimeSpan.TicksPerMillisecond)) + _options.ClaimLease;
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<ReferloopDb>();
+        var renewed = new HashSet<string>();
+        foreach (var chunk in held.Chunk(500))
+        {
+            var ids = chunk.ToList();
+            // Only leases still this instance's: a recorded attempt has let go of its delivery, and a lease that ran
+            // out and was taken by another instance stays theirs. Read after the write: what reads as this
+            // instance's with the new end was renewed, and nobody takes a lease that has not run out.
+            await db.WebhookDeliveries
+                .Where(d => ids.Contains(d.Id) && d.ClaimedBy == InstanceId)
+                .ExecuteUpdateAsync(s => s.SetProperty(d => d.ClaimedUntil, until), ct);
+            renewed.UnionWith(await db.WebhookDeliveries
+                .Where(d => ids.Contains(d.Id) && d.ClaimedBy == InstanceId && d.ClaimedUntil >= until)
+                .Select(d => d.Id)
+                .ToListAsync(ct));
+        }
+        lock (_lock)
+        {
+            for (var i = 0; i < _ready.Count; i++)
+            {
+                if (renewed.Contains(_ready[i].Id) && _ready[i].ClaimedUntil < until)
+                {
+                    _ready[i] = _ready[i] with { ClaimedUntil = until };
+                }
+            }
         }
     }
 
@@ -471,13 +572,13 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
         var sending = true;
         try
         {
-            var outcome = await sender.AttemptAsync(delivery, _stopping);
+            var outcome = await sender.AttemptAsync(delivery, _abandon.Token);
             Interlocked.Increment(ref _attempts);
             sending = false;
             Finished(delivery, sending: true, recorded: false);
-            await sender.RecordAsync(delivery, outcome, _stopping);
+            await sender.RecordAsync(delivery, outcome, _abandon.Token);
         }
-        catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
+        catch (OperationCanceledException) when (_abandon.IsCancellationRequested)
         {
         }
         catch (Exception e)

@@ -30,8 +30,11 @@ public sealed class WebhookOptions
     /// </summary>
     public TimeSpan PollInterval { get; set; } = TimeSpan.FromSeconds(1);
 
-    /// <summary>How long a claim holds; a dead instance's deliveries are picked up by another after this.</summary>
-    public TimeSpan ClaimLease { get; set; } = TimeSpan.FromMinutes(2);
+    /// <summary>
+    /// How long a claim holds unless renewed. The holder renews it four times a lease while it lives, so a dead
+    /// instance's deliveries are picked up this long after its last renewal: a restart resumes them within seconds.
+    /// </summary>
+    public TimeSpan ClaimLease { get; set; } = TimeSpan.FromSeconds(20);
 
     /// <summary>Overlap of old and new secret after a rotation, unless the request says otherwise.</summary>
     public TimeSpan RotationOverlap { get; set; } = TimeSpan.FromHours(24);

@@ -170,12 +170,16 @@ public sealed class ServerProcess : IAsyncDisposable
     /// <summary>The last lines the server wrote, for failure messages.</summary>
     public string Output => string.Join('\n', _output);
 
-    /// <summary>Starts a server on <paramref name="database"/> and waits until it answers; <paramref name="settings"/> as configuration keys (<c>Webhooks:ClaimLease</c>).</summary>
-    public static async Task<ServerProcess> StartAsync(ProcessDatabase database, IDictionary<string, string>? settings = null)
+    /// <summary>
+    /// Starts a server on <paramref name="database"/> and waits until it answers; <paramref name="settings"/> as
+    /// configuration keys (<c>Webhooks:ClaimLease</c>); <paramref name="launch"/> for another build (a published folder).
+    /// </summary>
+    public static async Task<ServerProcess> StartAsync(ProcessDatabase database, IDictionary<string, string>? settings = null,
+        ServerLaunch? launch = null)
     {
         for (var attempt = 1; ; attempt++)
         {
-            var server = Launch(database, settings ?? new Dictionary<string, string>());
+            var server = Launch(database, settings ?? new Dictionary<string, string>(), launch ?? ServerLaunch.Build);
             try
             {
                 await server.WaitUntilLiveAsync(TimeSpan.FromSeconds(180));
@@ -201,7 +205,7 @@ public sealed class ServerProcess : IAsyncDisposable
     public static async Task<(int ExitCode, string Output)> RunUntilExitAsync(ProcessDatabase database,
         IDictionary<string, string> settings, TimeSpan limit)
     {
-        await using var server = Launch(database, settings);
+        await using var server = Launch(database, settings, ServerLaunch.Build);
         using var timeout = new CancellationTokenSource(limit);
         try
         {
@@ -216,21 +220,22 @@ public sealed class ServerProcess : IAsyncDisposable
         return (server._process.ExitCode, server.Output);
     }
 
-    private static ServerProcess Launch(ProcessDatabase database, IDictionary<string, string> settings)
+    private static ServerProcess Launch(ProcessDatabase database, IDictionary<string, string> settings, ServerLaunch launch)
     {
         var port = FreePort();
         var start = new ProcessStartInfo("dotnet")
         {
-            ArgumentList = { Assembly.Value },
+            ArgumentList = { launch.Assembly ?? Assembly.Value },
             // Relative paths (./data) must not land in the repository.
-            WorkingDirectory = Path.GetTempPath(),
+            WorkingDirectory = launch.WorkingDirectory ?? Path.GetTempPath(),
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        // The platform's own variable, as a container sets ASPNETCORE_HTTP_PORTS: the settings must not override it.
+        start.Environment["ASPNETCORE_URLS"] = $"http://127.0.0.1:{port}";
         var environment = new Dictionary<string, string>
         {
-            ["Urls"] = $"http://127.0.0.1:{port}",
             ["Database:Provider"] = database.Provider,
             ["ConnectionStrings:Referloop"] = database.ConnectionString,
             ["Webhooks:AllowPrivateNetworks"] = "true",
@@ -239,7 +244,7 @@ public sealed class ServerProcess : IAsyncDisposable
         };
         foreach (var (key, value) in settings)
         {
-            environment[key] = value;
+            environment[key] = value.Replace("{port}", port.ToString(System.Globalization.CultureInfo.InvariantCulture));
         }
         foreach (var (key, value) in environment)
         {
@@ -248,6 +253,10 @@ public sealed class ServerProcess : IAsyncDisposable
         start.Environment["REFERLOOP_ADMIN_KEY"] = ReferloopApp.AdminKey;
         // As deployed, whatever the environment the tests themselves run in.
         start.Environment["ASPNETCORE_ENVIRONMENT"] = "Production";
+        foreach (var (name, value) in launch.Environment)
+        {
+            start.Environment[name] = value;
+        }
 
         var process = new Process { StartInfo = start };
         var server = new ServerProcess(process, new Uri($"http://127.0.0.1:{port}"));
@@ -317,6 +326,19 @@ public sealed class ServerProcess : IAsyncDisposable
         Running.TryRemove(this, out _);
     }
 
+    /// <summary>SIGTERM, as systemd and docker stop send it; waits until the process is gone and returns its exit code.</summary>
+    public async Task<int> Terminate(TimeSpan limit)
+    {
+        using (var kill = Process.Start("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
+        {
+            await kill.WaitForExitAsync();
+        }
+        using var timeout = new CancellationTokenSource(limit);
+        await _process.WaitForExitAsync(timeout.Token);
+        Running.TryRemove(this, out _);
+        return _process.ExitCode;
+    }
+
     private void KillNow()
     {
         try
@@ -379,6 +401,16 @@ public sealed class ServerProcess : IAsyncDisposable
     }
 
     private sealed class ServerExitedException(string message) : Exception(message);
+}
+
+/// <summary>
+/// Which server to start and how: <paramref name="Assembly"/> (default: the build of this test run), the working
+/// directory (default: the temporary folder) and plain environment variables (<c>ASPNETCORE_ENVIRONMENT</c>).
+/// Settings may name the server's port as <c>{port}</c> (<c>PublicUrl=http://127.0.0.1:{port}</c>).
+/// </summary>
+public sealed record ServerLaunch(string? Assembly, string? WorkingDirectory, IReadOnlyDictionary<string, string> Environment)
+{
+    public static ServerLaunch Build { get; } = new(null, null, new Dictionary<string, string>());
 }
 
 public static class Eventually
