@@ -31,9 +31,13 @@ public sealed class ReferralEngine(
     CouponAllocator coupons,
     IReferralScreening screening,
     IReferralApprovalListeners listeners,
-    UnitOfWork unitOfWork)
+    UnitOfWork unitOfWork,
+    CouponRequests couponRequests)
 {
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+
+    // Set when a reward of the unit of work awaits a coupon: the coupon requests are woken once it has committed.
+    private bool _couponsAwaited;
 
     // The queries every event runs, compiled once instead of translated from their expression trees each time.
     private static readonly Func<ReferloopDb, string, string?, string?, CancellationToken, Task<TrackedEvent?>> EarlierEvent =
@@ -632,14 +636,18 @@ public sealed class ReferralEngine(
             // Nothing of a referral created in this unit of work is in the database yet: its rewards are the ones
             // this unit of work earned.
             waiting = work.Rewards
-                .Where(r => r.ReferralId == work.Referral.Id && r.Status == RewardStatus.Pending)
+                .Where(r => r.ReferralId == work.Referral.Id && r.Status == RewardStatus.Pending
+                    && r.PendingReason != PendingReasons.AwaitingCoupon)
                 .OrderBy(r => r.Id, StringComparer.Ordinal)
                 .ToList();
         }
         else
         {
             await db.SaveChangesAsync(ct); // rewards earned in this unit of work are read back with the older ones
-            waiting = await db.Rewards.Where(r => r.ReferralId == work.Referral.Id && r.Status == RewardStatus.Pending).OrderBy(r => r.Id).ToListAsync(ct);
+            // A reward awaiting its coupon is released already: its coupon request completes it.
+            waiting = await db.Rewards.Where(r => r.ReferralId == work.Referral.Id && r.Status == RewardStatus.Pending
+                    && r.PendingReason != PendingReasons.AwaitingCoupon)
+                .OrderBy(r => r.Id).ToListAsync(ct);
         }
         foreach (var reward in waiting)
         {
@@ -802,7 +810,7 @@ public sealed class ReferralEngine(
         var month = clock.GetUtcNow().ToString("yyyy-MM", CultureInfo.InvariantCulture);
         if (limits.PerMonth is { } perMonth)
         {
-            if (!await AdvocateCounters.TryTakeAsync(db, work.Advocate.Id, LimitCounter(reward, month), perMonth, ct))
+            if (!await AdvocateCounters.TryTakeAsync(db, work.Advocate.Id, AdvocateCounters.Limit(reward, month), perMonth, ct))
             {
                 return false;
             }
@@ -810,9 +818,9 @@ public sealed class ReferralEngine(
         }
         if (limits.Total is { } total)
         {
-            if (!await AdvocateCounters.TryTakeAsync(db, work.Advocate.Id, LimitCounter(reward, "total"), total, ct))
+            if (!await AdvocateCounters.TryTakeAsync(db, work.Advocate.Id, AdvocateCounters.Limit(reward, "total"), total, ct))
             {
-                await GiveBackLimitsAsync(reward, ct);
+                await AdvocateCounters.GiveBackLimitsAsync(db, reward, ct);
                 return false;
             }
             reward.CountedTotal = true;
@@ -820,38 +828,38 @@ public sealed class ReferralEngine(
         return true;
     }
 
-    private static string LimitCounter(Reward reward, string period) => $"rule:{reward.RuleId}:{reward.Recipient}:{period}";
-
-    private async Task GiveBackLimitsAsync(Reward reward, CancellationToken ct)
-    {
-        if (reward.CountedMonth is { } month)
-        {
-            await AdvocateCounters.GiveBackAsync(db, reward.AdvocateId, LimitCounter(reward, month), ct);
-            reward.CountedMonth = null;
-        }
-        if (reward.CountedTotal)
-        {
-            await AdvocateCounters.GiveBackAsync(db, reward.AdvocateId, LimitCounter(reward, "total"), ct);
-            reward.CountedTotal = false;
-        }
-    }
-
     private async Task BlockAsync(Work work, Reward reward, string reason, CancellationToken ct)
     {
-        await GiveBackLimitsAsync(reward, ct);
+        await AdvocateCounters.GiveBackLimitsAsync(db, reward, ct);
         reward.Status = RewardStatus.Blocked;
         reward.Reason = Clip(reason);
+        reward.PendingReason = null;
+        reward.CouponDueAt = null;
         reward.UpdatedAt = clock.GetUtcNow();
         work.Snapshot.EmitReward(db, reward, reward.UpdatedAt);
     }
 
-    /// <summary>Makes a reward payable: a coupon is drawn now; it is issued at once unless an approval webhook must answer first.</summary>
+    /// <summary>
+    /// Makes a reward payable: an uploaded coupon code is claimed now; it is issued at once unless an approval webhook
+    /// must answer first. When only the pool's create-coupon URL can supply the code, the reward stays pending
+    /// (<see cref="PendingReasons.AwaitingCoupon"/>): that call is made after the commit, by <see cref="CouponRequests"/>.
+    /// </summary>
     private async Task ReleaseAsync(Work work, Reward reward, CancellationToken ct)
     {
         if (reward.Incentive.Type == IncentiveType.DiscountCoupon && reward.CouponCode is null)
         {
             await db.SaveChangesAsync(ct);
-            var allocation = await coupons.AllocateAsync(work.Campaign.Id, reward.Incentive.Pool!, reward.Id, reward.ParticipantId, ct);
+            var allocation = await coupons.ClaimAsync(work.Campaign.Id, reward.Incentive.Pool!, reward.Id, reward.ParticipantId, ct);
+            if (allocation.AwaitsCreateCouponUrl)
+            {
+                reward.Status = RewardStatus.Pending;
+                reward.PendingReason = PendingReasons.AwaitingCoupon;
+                reward.CouponDueAt = clock.GetUtcNow();
+                reward.CouponAttempts = 0;
+                reward.UpdatedAt = reward.CouponDueAt.Value;
+                _couponsAwaited = true;
+                return;
+            }
             if (!allocation.Succeeded)
             {
                 await BlockAsync(work, reward, allocation.FailureReason ?? "no coupon available", ct);
@@ -859,16 +867,7 @@ public sealed class ReferralEngine(
             }
             reward.CouponCode = allocation.Code;
         }
-        var now = clock.GetUtcNow();
-        reward.UpdatedAt = now;
-        if (reward.Trigger != RewardTrigger.Invited && work.Referral.RewardsReleasedAt is null)
-        {
-            reward.Status = RewardStatus.Approved;
-            return;
-        }
-        reward.Status = RewardStatus.Issued;
-        reward.IssuedAt = now;
-        work.Snapshot.EmitReward(db, reward, now);
+        RewardRelease.MakePayable(db, work.Snapshot, reward, clock.GetUtcNow());
     }
 
     // ---------------------------------------------------------------- helpers
@@ -901,10 +900,16 @@ public sealed class ReferralEngine(
             for (var attempt = 1; ; attempt++)
             {
                 db.ChangeTracker.Clear();
+                _couponsAwaited = false;
                 try
                 {
                     // On SQLite committed together with the units that arrived meanwhile, once for all of them.
-                    return await unitOfWork.RunAsync(db, work, ct);
+                    var result = await unitOfWork.RunAsync(db, work, ct);
+                    if (_couponsAwaited)
+                    {
+                        couponRequests.Wake();
+                    }
+                    return result;
                 }
                 catch (Exception exception) when (attempt < 6 && IsRetryable(exception))
                 {

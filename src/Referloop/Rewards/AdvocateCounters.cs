@@ -60,6 +60,24 @@ public static class AdvocateCounters
         db.AdvocateCounters.Where(c => c.ParticipantId == participantId && c.Name == name && c.Count > 0)
             .ExecuteUpdateAsync(s => s.SetProperty(c => c.Count, c => c.Count - 1), ct);
 
+    /// <summary>The limit counter of a reward's rule, recipient and period (a month <c>yyyy-MM</c>, or <c>total</c>).</summary>
+    public static string Limit(Reward reward, string period) => $"rule:{reward.RuleId}:{reward.Recipient}:{period}";
+
+    /// <summary>Gives back the limit places a reward took, when it is blocked after taking them.</summary>
+    public static async Task GiveBackLimitsAsync(ReferloopDb db, Reward reward, CancellationToken ct)
+    {
+        if (reward.CountedMonth is { } month)
+        {
+            await GiveBackAsync(db, reward.AdvocateId, Limit(reward, month), ct);
+            reward.CountedMonth = null;
+        }
+        if (reward.CountedTotal)
+        {
+            await GiveBackAsync(db, reward.AdvocateId, Limit(reward, "total"), ct);
+            reward.CountedTotal = false;
+        }
+    }
+
     public static async Task<int> ReadAsync(ReferloopDb db, string participantId, string name, CancellationToken ct) =>
         await ReadQuery(db, participantId, name, ct) ?? 0;
 

@@ -4,13 +4,15 @@ using System.Text;
 using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Storage;
+using Referloop.Outbound;
 using Referloop.Storage;
 using Referloop.Webhooks;
 
 namespace Referloop.Rewards;
 
-/// <summary>A code handed to a reward, or why none could be.</summary>
-public sealed record CouponAllocation(string? Code, string? FailureReason)
+/// <summary>A code handed to a reward, or why none could be, or that only the pool's create-coupon URL can supply it.</summary>
+/// <param name="Retryable">A failed create-coupon call that may succeed later: a timeout, no connection, 408, 429 or 5xx.</param>
+public sealed record CouponAllocation(string? Code, string? FailureReason, bool AwaitsCreateCouponUrl = false, bool Retryable = false)
 {
     public bool Succeeded => Code is not null;
 }
@@ -22,7 +24,8 @@ public sealed record CreateCouponRequest(string CampaignId, string Pool, string 
 /// <remarks>
 /// Writes go straight to the database (single statements), never through the change tracker: the context is the
 /// caller's, and a <c>SaveChanges</c> here would commit the caller's half-made changes with it. When the caller has
-/// a transaction open, the writes join it.
+/// a transaction open, the writes join it. The create-coupon URL is never called with a transaction open: a write
+/// transaction (and on SQLite the only writer) must not wait for a merchant's server.
 /// </remarks>
 public sealed class CouponAllocator(ReferloopDb db, IHttpClientFactory httpClients, TimeProvider clock)
 {
@@ -31,40 +34,67 @@ public sealed class CouponAllocator(ReferloopDb db, IHttpClientFactory httpClien
     private const int MaxResponseBytes = 64 * 1024;
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
+    private sealed record Target(string Id, string? CreateCouponUrl, string Secret);
+
     /// <summary>
-    /// The code for <paramref name="rewardId"/>: the one it already has (so asking twice is safe), else the oldest free
-    /// uploaded code of the pool, else a code from the pool's create-coupon URL. Never throws for a business reason:
-    /// a failure comes back as <see cref="CouponAllocation.FailureReason"/>, worded for the reward's blocking reason.
+    /// The code for <paramref name="rewardId"/> without leaving the database: the one it already has (so asking twice
+    /// is safe), else the oldest free uploaded code of the pool (one conditional UPDATE). When the pool has none left
+    /// but a create-coupon URL, the answer says so (<see cref="CouponAllocation.AwaitsCreateCouponUrl"/>) and
+    /// <see cref="AllocateAsync"/>, outside any transaction, asks the URL. Safe inside the caller's transaction.
+    /// </summary>
+    public async Task<CouponAllocation> ClaimAsync(string campaignId, string pool, string rewardId, string participantId,
+        CancellationToken ct) => (await ClaimCoreAsync(campaignId, pool, rewardId, participantId, ct)).Allocation;
+
+    /// <summary>
+    /// The code for <paramref name="rewardId"/>: as <see cref="ClaimAsync"/>, else a code from the pool's create-coupon
+    /// URL. Never throws for a business reason: a failure comes back as <see cref="CouponAllocation.FailureReason"/>,
+    /// worded for the reward's blocking reason. Refuses to run inside a transaction when it would call the URL.
     /// </summary>
     public async Task<CouponAllocation> AllocateAsync(string campaignId, string pool, string rewardId, string participantId,
         CancellationToken ct)
     {
+        var (allocation, target) = await ClaimCoreAsync(campaignId, pool, rewardId, participantId, ct);
+        if (!allocation.AwaitsCreateCouponUrl)
+        {
+            return allocation;
+        }
+        if (db.Database.CurrentTransaction is not null)
+        {
+            throw new InvalidOperationException("The create-coupon URL is not called inside a transaction: claim the code with "
+                + $"{nameof(ClaimAsync)} and leave the call to {nameof(CouponRequests)}.");
+        }
+        return await CreateAsync(campaignId, pool, target!.Id, target.CreateCouponUrl!, target.Secret, rewardId, participantId, ct);
+    }
+
+    private async Task<(CouponAllocation Allocation, Target? Target)> ClaimCoreAsync(string campaignId, string pool, string rewardId,
+        string participantId, CancellationToken ct)
+    {
         if (await CodeOfRewardAsync(rewardId, ct) is { } existing)
         {
-            return new CouponAllocation(existing, null);
+            return (new CouponAllocation(existing, null), null);
         }
 
         var target = await db.CouponPools.AsNoTracking()
             .Where(p => p.CampaignId == campaignId && p.Name == pool)
-            .Select(p => new { p.Id, p.CreateCouponUrl, p.Secret })
+            .Select(p => new Target(p.Id, p.CreateCouponUrl, p.Secret))
             .FirstOrDefaultAsync(ct);
         if (target is null)
         {
-            return Failed($"coupon pool '{pool}' does not exist: upload codes to it or give it a create-coupon URL");
+            return (Failed($"coupon pool '{pool}' does not exist: upload codes to it or give it a create-coupon URL"), null);
         }
 
         if (await ClaimUploadedAsync(target.Id, rewardId, participantId, ct) is { } claimed)
         {
-            return new CouponAllocation(claimed, null);
+            return (new CouponAllocation(claimed, null), target);
         }
         if (target.CreateCouponUrl is null)
         {
-            return Failed($"coupon pool '{pool}' is empty");
+            return (Failed($"coupon pool '{pool}' is empty"), target);
         }
-        return await CreateAsync(campaignId, pool, target.Id, target.CreateCouponUrl, target.Secret, rewardId, participantId, ct);
+        return (new CouponAllocation(null, null, AwaitsCreateCouponUrl: true), target);
     }
 
-    private static CouponAllocation Failed(string reason) => new(null, reason);
+    private static CouponAllocation Failed(string reason, bool retryable = false) => new(null, reason, Retryable: retryable);
 
     private Task<string?> CodeOfRewardAsync(string rewardId, CancellationToken ct) =>
         db.Coupons.AsNoTracking().Where(c => c.AllocatedToRewardId == rewardId).Select(c => c.Code).FirstOrDefaultAsync(ct);
@@ -125,8 +155,9 @@ public sealed class CouponAllocator(ReferloopDb db, IHttpClientFactory httpClien
                 .SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct);
             if (!response.IsSuccessStatusCode)
             {
-                var redirect = (int)response.StatusCode is >= 300 and < 400 ? " (redirects are not followed)" : "";
-                return Failed($"{prefix} answered {(int)response.StatusCode}{redirect}");
+                var status = (int)response.StatusCode;
+                var redirect = status is >= 300 and < 400 ? " (redirects are not followed)" : "";
+                return Failed($"{prefix} answered {status}{redirect}", retryable: status is >= 500 or 408 or 429);
             }
             code = await ReadCodeAsync(response, ct);
             if (code is null)
@@ -137,11 +168,13 @@ public sealed class CouponAllocator(ReferloopDb db, IHttpClientFactory httpClien
         }
         catch (TaskCanceledException) when (!ct.IsCancellationRequested)
         {
-            return Failed($"{prefix} did not answer within {CreateCouponTimeout.TotalSeconds:0} s");
+            return Failed($"{prefix} did not answer within {CreateCouponTimeout.TotalSeconds:0} s", retryable: true);
         }
         catch (HttpRequestException error)
         {
-            return Failed($"{prefix} could not be reached: {error.Message}");
+            // An address the network guard refuses stays refused: asking again would change nothing.
+            var refused = error is ForbiddenAddressException || error.InnerException is ForbiddenAddressException;
+            return Failed($"{prefix} could not be reached: {error.Message}", retryable: !refused);
         }
 
         var now = UtcTicksConverter.SqlValue(db, clock.GetUtcNow());

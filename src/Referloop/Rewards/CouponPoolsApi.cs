@@ -90,9 +90,14 @@ public sealed record CouponListQuery(string? Status, string? Cursor, int? Limit)
 
 public static class CouponPoolsApi
 {
-    /// <summary>The HttpClient for create-coupon calls: guarded like every outbound client, and bounded in time.</summary>
+    /// <summary>
+    /// The HttpClient for create-coupon calls (guarded like every outbound client, and bounded in time) and the
+    /// background service that makes them, outside the transactions that release rewards.
+    /// </summary>
     public static IServiceCollection AddCouponPools(this IServiceCollection services)
     {
+        services.AddSingleton<CouponRequests>();
+        services.AddHostedService(provider => provider.GetRequiredService<CouponRequests>());
         services.AddGuardedHttpClient(CouponAllocator.HttpClientName,
             (_, client) => client.Timeout = CouponAllocator.CreateCouponTimeout,
             (_, handler) =>

@@ -7,7 +7,7 @@ namespace Referloop.Rewards;
 
 public static class RewardStatus
 {
-    /// <summary>Earned, but its referral is not approved yet.</summary>
+    /// <summary>Earned, but its referral is not approved yet, or its coupon is still being asked for (<see cref="Reward.PendingReason"/>).</summary>
     public const string Pending = "pending";
 
     /// <summary>The referral is approved; waiting for the <c>referral.approved</c> webhook to be acknowledged.</summary>
@@ -18,6 +18,16 @@ public static class RewardStatus
 
     public const string Blocked = "blocked";
     public static readonly string[] All = [Pending, Approved, Issued, Blocked];
+}
+
+/// <summary>Why a pending reward is not released yet, when the reason is not simply its referral's approval.</summary>
+public static class PendingReasons
+{
+    /// <summary>
+    /// Released, but its coupon pool had no uploaded code left: the pool's create-coupon URL is asked outside the
+    /// event's transaction (<see cref="CouponRequests"/>), and the reward is issued, approved or blocked once it answers.
+    /// </summary>
+    public const string AwaitingCoupon = "awaiting_coupon";
 }
 
 /// <summary>The reasons a reward is blocked, worded as the merchant's dashboard shows them.</summary>
@@ -58,6 +68,19 @@ public sealed class Reward
 
     public required string Status { get; set; }
     public string? Reason { get; set; }
+
+    /// <summary>A <see cref="PendingReasons"/> value while the reward is pending for that reason, else null.</summary>
+    public string? PendingReason { get; set; }
+
+    /// <summary>
+    /// While awaiting a coupon: when the create-coupon URL may be asked (again). Taking the request moves it past the
+    /// call's timeout, so another instance leaves the reward alone while it is being asked, and takes over if the
+    /// instance that asked died.
+    /// </summary>
+    public DateTimeOffset? CouponDueAt { get; set; }
+
+    /// <summary>How many times the create-coupon URL was asked for this reward.</summary>
+    public int CouponAttempts { get; set; }
     public string? CouponCode { get; set; }
     public string? EventId { get; init; }
 
@@ -99,6 +122,7 @@ internal sealed class RewardConfiguration : IEntityTypeConfiguration<Reward>
         reward.Property(r => r.Kind).HasMaxLength(16);
         reward.Property(r => r.Status).HasMaxLength(16);
         reward.Property(r => r.Reason).HasMaxLength(1000);
+        reward.Property(r => r.PendingReason).HasMaxLength(32);
         reward.Property(r => r.CouponCode).HasMaxLength(200);
         reward.Property(r => r.EventId).HasMaxLength(40);
         reward.Property(r => r.CountedMonth).HasMaxLength(7);
@@ -106,6 +130,7 @@ internal sealed class RewardConfiguration : IEntityTypeConfiguration<Reward>
         reward.HasIndex(r => new { r.ReferralId, r.Status });
         reward.HasIndex(r => new { r.ParticipantId, r.Id });
         reward.HasIndex(r => new { r.CampaignId, r.Status, r.Id });
+        reward.HasIndex(r => r.CouponDueAt);
     }
 }
 

@@ -1,4 +1,5 @@
 using Microsoft.EntityFrameworkCore;
+using Referloop.Campaigns;
 using Referloop.Referrals;
 using Referloop.Storage;
 
@@ -31,17 +32,7 @@ public static class RewardRelease
             {
                 return 0;
             }
-            // One read for the four rows the messages describe: this runs for every approved referral a receiver acknowledges.
-            var found = await (
-                    from r in db.Referrals
-                    where r.Id == referralId
-                    join c in db.Campaigns on r.CampaignId equals c.Id
-                    join a in db.Participants on r.AdvocateId equals a.Id
-                    join f in db.Participants on r.FriendId equals f.Id
-                    select new { Referral = r, Campaign = c, Advocate = a, Friend = f })
-                .AsNoTracking().FirstAsync(ct);
-            var conversions = await AdvocateCounters.ReadAsync(db, found.Advocate.Id, AdvocateCounters.Conversions, ct);
-            var snapshot = new ReferralSnapshot(found.Campaign, found.Referral, found.Advocate, found.Friend, conversions);
+            var snapshot = await LoadSnapshotAsync(db, referralId, ct);
 
             var waiting = await db.Rewards.Where(r => r.ReferralId == referralId && r.Status == RewardStatus.Approved)
                 .OrderBy(r => r.Id).ToListAsync(ct);
@@ -66,5 +57,41 @@ public static class RewardRelease
                 await own.DisposeAsync();
             }
         }
+    }
+
+    /// <summary>
+    /// A released reward that has its coupon (or needs none) becomes payable: <c>issued</c> with its
+    /// <c>reward.issued</c> event, or <c>approved</c> while its referral's approval webhook is not acknowledged yet
+    /// (sign-up rewards never wait for that). The engine calls it as it releases; the coupon requests, once the
+    /// create-coupon URL has answered.
+    /// </summary>
+    public static void MakePayable(ReferloopDb db, ReferralSnapshot snapshot, Reward reward, DateTimeOffset now)
+    {
+        reward.PendingReason = null;
+        reward.CouponDueAt = null;
+        reward.UpdatedAt = now;
+        if (reward.Trigger != RewardTrigger.Invited && snapshot.Referral.RewardsReleasedAt is null)
+        {
+            reward.Status = RewardStatus.Approved;
+            return;
+        }
+        reward.Status = RewardStatus.Issued;
+        reward.IssuedAt = now;
+        snapshot.EmitReward(db, reward, now);
+    }
+
+    /// <summary>What a referral's messages describe, in one read (this runs for every approved referral a receiver acknowledges).</summary>
+    public static async Task<ReferralSnapshot> LoadSnapshotAsync(ReferloopDb db, string referralId, CancellationToken ct)
+    {
+        var found = await (
+                from r in db.Referrals
+                where r.Id == referralId
+                join c in db.Campaigns on r.CampaignId equals c.Id
+                join a in db.Participants on r.AdvocateId equals a.Id
+                join f in db.Participants on r.FriendId equals f.Id
+                select new { Referral = r, Campaign = c, Advocate = a, Friend = f })
+            .AsNoTracking().FirstAsync(ct);
+        var conversions = await AdvocateCounters.ReadAsync(db, found.Advocate.Id, AdvocateCounters.Conversions, ct);
+        return new ReferralSnapshot(found.Campaign, found.Referral, found.Advocate, found.Friend, conversions);
     }
 }

@@ -14,6 +14,7 @@ public sealed record RewardResponse(
     int? Milestone,
     string Status,
     string? Reason,
+    string? PendingReason,
     IncentiveData Incentive,
     string? EventId,
     DateTimeOffset CreatedAt,
@@ -21,5 +22,6 @@ public sealed record RewardResponse(
     DateTimeOffset? PaidAt)
 {
     public static RewardResponse From(Reward r) => new(r.Id, r.CampaignId, r.ReferralId, r.ParticipantId, r.Recipient, r.RuleId,
-        r.Trigger, r.Kind, r.Milestone, r.Status, r.Reason, IncentiveData.From(r), r.EventId, r.CreatedAt, r.IssuedAt, r.PaidAt);
+        r.Trigger, r.Kind, r.Milestone, r.Status, r.Reason,
+        r.Status == RewardStatus.Pending ? r.PendingReason : null, IncentiveData.From(r), r.EventId, r.CreatedAt, r.IssuedAt, r.PaidAt);
 }

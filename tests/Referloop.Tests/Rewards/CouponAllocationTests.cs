@@ -88,13 +88,12 @@ public class CouponAllocationTests(PrivateNetworkApp app) : IClassFixture<Privat
     }
 
     [Fact]
-    public async Task Allocation_inside_the_callers_transaction_rolls_back_with_it_and_a_refused_code_leaves_it_usable()
+    public async Task A_claim_inside_the_callers_transaction_rolls_back_with_it_and_the_create_coupon_url_is_never_called_there()
     {
         await using var receiver = await CouponReceiver.StartAsync();
         var campaign = await CampaignWithCodes("tx", 2);
         receiver.Secret = await SetCreateCouponUrl(campaign, "tx", receiver.Url);
         var taken = await Allocate(campaign, "tx", "rwd_tx_taken");
-        receiver.FixedCode = taken.Code;
 
         await using (var scope = app.Services.CreateAsyncScope())
         {
@@ -102,16 +101,20 @@ public class CouponAllocationTests(PrivateNetworkApp app) : IClassFixture<Privat
             var allocator = scope.ServiceProvider.GetRequiredService<CouponAllocator>();
             await using var transaction = await db.Database.BeginTransactionAsync();
 
-            var last = await allocator.AllocateAsync(campaign, "tx", "rwd_tx_last", "par_x", CancellationToken.None);
+            var last = await allocator.ClaimAsync(campaign, "tx", "rwd_tx_last", "par_x", CancellationToken.None);
             Assert.StartsWith("CODE-", last.Code);
             Assert.NotEqual(taken.Code, last.Code);
-            // The merchant answers a code the pool holds: the insert fails on the unique index, under a savepoint.
-            var refused = await allocator.AllocateAsync(campaign, "tx", "rwd_tx_refused", "par_y", CancellationToken.None);
-            Assert.Contains("which the pool already holds", refused.FailureReason);
+            // The pool is empty now: the claim says the URL must be asked, and asking is refused with the transaction open.
+            var empty = await allocator.ClaimAsync(campaign, "tx", "rwd_tx_empty", "par_y", CancellationToken.None);
+            Assert.True(empty.AwaitsCreateCouponUrl);
+            Assert.Null(empty.Code);
+            await Assert.ThrowsAsync<InvalidOperationException>(() =>
+                allocator.AllocateAsync(campaign, "tx", "rwd_tx_empty", "par_y", CancellationToken.None));
             Assert.True(await db.Coupons.AnyAsync(c => c.AllocatedToRewardId == "rwd_tx_last"));
             await transaction.RollbackAsync();
         }
 
+        Assert.Empty(receiver.Requests);
         Assert.Equal(1, (int)(await _client.GetOk($"/api/v1/campaigns/{campaign}/coupon-pools/tx"))["available"]!);
         Assert.False(await app.WithDb(db => db.Coupons.AnyAsync(c => c.AllocatedToRewardId == "rwd_tx_last")));
     }

@@ -1,16 +1,31 @@
 using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.DependencyInjection;
 using Referloop.Rewards;
+using Referloop.Tests.Referrals;
 using Referloop.Tests.Support;
+using Referloop.Tests.Webhooks;
 
 namespace Referloop.Tests.Rewards;
 
-/// <summary>A server whose database a second server instance can share.</summary>
+/// <summary>A server whose database a second server instance can share; outbound calls may reach loopback receivers.</summary>
 public sealed class SharedDatabaseApp : ReferloopApp
 {
+    protected override IDictionary<string, string?> Settings
+    {
+        get
+        {
+            var settings = base.Settings;
+            settings["Webhooks:AllowPrivateNetworks"] = "true";
+            return settings;
+        }
+    }
+
     /// <summary>Another Referloop instance on the same database, with the same clock.</summary>
     public WebApplicationFactory<Program> SecondInstance() => new SecondServer(Settings, Clock);
 
@@ -50,5 +65,41 @@ public class CouponInstancesTests(SharedDatabaseApp app) : IClassFixture<SharedD
         Assert.Equal(50, codes.Count);
         Assert.Equal(50, codes.Distinct().Count());
         Assert.All(results.Where(r => !r.Succeeded), r => Assert.Equal("coupon pool 'welcome10' is empty", r.FailureReason));
+    }
+
+    [Fact]
+    public async Task Two_server_instances_on_one_database_ask_the_create_coupon_url_once_per_reward()
+    {
+        await using var merchant = await Receiver.StartAsync();
+        var minted = 0;
+        merchant.Respond = (_, _) => new Reply(Body: $$"""{"code": "TWO-{{Interlocked.Increment(ref minted):000}}"}""",
+            Delay: TimeSpan.FromMilliseconds(100));
+        await using var second = app.SecondInstance();
+        var admin = app.CreateAdminClient();
+        var secondAdmin = second.CreateClient();
+        secondAdmin.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", ReferloopApp.AdminKey);
+        var (campaign, _) = await admin.Campaign(
+            [new { recipient = "friend", trigger = "invited", kind = "standard", incentive = new { type = "discount_coupon", pool = "welcome" } }]);
+        (await admin.PutAsJsonAsync($"/api/v1/campaigns/{campaign}/coupon-pools/welcome", new { createCouponUrl = merchant.Url("/coupons") }))
+            .EnsureStatus(HttpStatusCode.Created);
+        var (_, code) = await admin.Advocate(campaign);
+        CouponRequests[] services = [app.Services.GetRequiredService<CouponRequests>(), second.Services.GetRequiredService<CouponRequests>()];
+
+        // Each instance is woken by its own events; both also sweep at the same time, as after a restart.
+        var events = Enumerable.Range(0, 20).Select(i => (i % 2 == 0 ? admin : secondAdmin)
+            .Track(campaign, "signup", $"friend-{i:00}@example.net", code));
+        var sweeps = Enumerable.Range(0, 6).Select(i => services[i % 2].RunOnceAsync(CancellationToken.None));
+        var outcomes = await Task.WhenAll(events);
+        await Task.WhenAll(sweeps);
+        await Task.WhenAll(services.Select(s => s.RunOnceAsync(CancellationToken.None)));
+        var rewardIds = outcomes.Select(o => (string)o.Rewards()[0]!["id"]!).ToList();
+
+        await EngineKit.Eventually(async () => (await admin.RewardList($"campaignId={campaign}&status=issued&limit=200")).Count == 20,
+            "every reward is issued");
+        Assert.Equal(20, merchant.Requests.Count);
+        Assert.Equal(rewardIds.Order(), merchant.Requests.Select(r => (string)JsonNode.Parse(r.Body)!["rewardId"]!).Order());
+        var issued = await admin.RewardList($"campaignId={campaign}&status=issued&limit=200");
+        Assert.Equal(20, issued.Select(r => (string)r!["incentive"]!["couponCode"]!).Distinct().Count());
+        Assert.Equal(20, (await app.Messages(campaign)).Count(m => m.Type == "reward.issued"));
     }
 }

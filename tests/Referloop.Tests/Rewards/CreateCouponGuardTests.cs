@@ -101,13 +101,18 @@ public class CreateCouponGuardTests(GuardedApp app) : IClassFixture<GuardedApp>,
         var text = await response.Content.ReadAsStringAsync();
         Assert.DoesNotContain("INTERNAL-SECRET", text);
         var reward = Assert.Single(JsonNode.Parse(text)!["rewards"]!.AsArray())!;
-        Assert.Equal("blocked", (string?)reward["status"]);
+        // The pool is asked after the event is answered: the browser learns that a coupon is on its way, not where from.
+        Assert.Equal("pending", (string?)reward["status"]);
+        Assert.Equal("awaiting_coupon", (string?)reward["pendingReason"]);
         Assert.Null(reward["incentive"]!["couponCode"]);
-        // The browser learns that there is no coupon, not where the pool asked for one.
-        Assert.Equal("no coupon available", (string?)reward["reason"]);
         Assert.DoesNotContain("127.0.0.1", text);
         var rewardId = (string)reward["id"]!;
-        Assert.Contains("could not be reached", (string?)(await _admin.GetOk($"/api/v1/rewards/{rewardId}"))["reason"]);
+        // A refused address is not asked again: the reward is blocked after the first try.
+        await EngineKit.Eventually(async () => (string?)(await _admin.GetOk($"/api/v1/rewards/{rewardId}"))["status"] == "blocked",
+            "the reward is blocked");
+        var blocked = await _admin.GetOk($"/api/v1/rewards/{rewardId}");
+        Assert.Contains("could not be reached", (string?)blocked["reason"]);
+        Assert.Null(blocked["incentive"]!["couponCode"]);
         Assert.Empty(_internal.Requests);
         Assert.False(await app.WithDb(db => db.Coupons.AnyAsync(c => c.Code == "INTERNAL-SECRET")));
     }

@@ -604,9 +604,15 @@ namespace Referloop.Storage.Migrations.Postgres
                     b.Property<bool>("CountedTotal")
                         .HasColumnType("boolean");
 
+                    b.Property<int>("CouponAttempts")
+                        .HasColumnType("integer");
+
                     b.Property<string>("CouponCode")
                         .HasMaxLength(200)
                         .HasColumnType("character varying(200)");
+
+                    b.Property<DateTimeOffset?>("CouponDueAt")
+                        .HasColumnType("timestamp with time zone");
 
                     b.Property<DateTimeOffset>("CreatedAt")
                         .HasColumnType("timestamp with time zone");
@@ -637,6 +643,10 @@ namespace Referloop.Storage.Migrations.Postgres
                         .IsRequired()
                         .HasMaxLength(40)
                         .HasColumnType("character varying(40)");
+
+                    b.Property<string>("PendingReason")
+                        .HasMaxLength(32)
+                        .HasColumnType("character varying(32)");
 
                     b.Property<string>("Reason")
                         .HasMaxLength(1000)
@@ -671,6 +681,8 @@ namespace Referloop.Storage.Migrations.Postgres
                         .HasColumnType("timestamp with time zone");
 
                     b.HasKey("Id");
+
+                    b.HasIndex("CouponDueAt");
 
                     b.HasIndex("ParticipantId", "Id");
 

@@ -596,9 +596,15 @@ namespace Referloop.Storage.Migrations.Sqlite
                     b.Property<bool>("CountedTotal")
                         .HasColumnType("INTEGER");
 
+                    b.Property<int>("CouponAttempts")
+                        .HasColumnType("INTEGER");
+
                     b.Property<string>("CouponCode")
                         .HasMaxLength(200)
                         .HasColumnType("TEXT");
+
+                    b.Property<long?>("CouponDueAt")
+                        .HasColumnType("INTEGER");
 
                     b.Property<long>("CreatedAt")
                         .HasColumnType("INTEGER");
@@ -628,6 +634,10 @@ namespace Referloop.Storage.Migrations.Sqlite
                     b.Property<string>("ParticipantId")
                         .IsRequired()
                         .HasMaxLength(40)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("PendingReason")
+                        .HasMaxLength(32)
                         .HasColumnType("TEXT");
 
                     b.Property<string>("Reason")
@@ -663,6 +673,8 @@ namespace Referloop.Storage.Migrations.Sqlite
                         .HasColumnType("INTEGER");
 
                     b.HasKey("Id");
+
+                    b.HasIndex("CouponDueAt");
 
                     b.HasIndex("ParticipantId", "Id");
 

@@ -1,0 +1,59 @@
+﻿using Microsoft.EntityFrameworkCore.Migrations;
+
+#nullable disable
+
+namespace Referloop.Storage.Migrations.Sqlite
+{
+    /// <inheritdoc />
+    public partial class RewardCouponRequests : Migration
+    {
+        /// <inheritdoc />
+        protected override void Up(MigrationBuilder migrationBuilder)
+        {
+            migrationBuilder.AddColumn<int>(
+                name: "CouponAttempts",
+                table: "rewards",
+                type: "INTEGER",
+                nullable: false,
+                defaultValue: 0);
+
+            migrationBuilder.AddColumn<long>(
+                name: "CouponDueAt",
+                table: "rewards",
+                type: "INTEGER",
+                nullable: true);
+
+            migrationBuilder.AddColumn<string>(
+                name: "PendingReason",
+                table: "rewards",
+                type: "TEXT",
+                maxLength: 32,
+                nullable: true);
+
+            migrationBuilder.CreateIndex(
+                name: "IX_rewards_CouponDueAt",
+                table: "rewards",
+                column: "CouponDueAt");
+        }
+
+        /// <inheritdoc />
+        protected override void Down(MigrationBuilder migrationBuilder)
+        {
+            migrationBuilder.DropIndex(
+                name: "IX_rewards_CouponDueAt",
+                table: "rewards");
+
+            migrationBuilder.DropColumn(
+                name: "CouponAttempts",
+                table: "rewards");
+
+            migrationBuilder.DropColumn(
+                name: "CouponDueAt",
+                table: "rewards");
+
+            migrationBuilder.DropColumn(
+                name: "PendingReason",
+                table: "rewards");
+        }
+    }
+}
