@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Mvc;
 using Microsoft.EntityFrameworkCore;
 using Referloop.Campaigns;
 using Referloop.Http;
+using Referloop.Idempotency;
 using Referloop.Referrals;
 using Referloop.Storage;
 
@@ -38,6 +39,8 @@ internal static class EventsApi
             .RequireCors(BrowserPolicy)
             .RequireRateLimiting(PublicLimits.BrowserEvents)
             .WithMetadata(new RequestSizeLimitAttribute(PublicLimits.EventBodyBytes))
+            // The engine replays a retried key with duplicate=true; Idempotency-Key only refuses a key reused for another body.
+            .WithMetadata(new AnswersRetriesItself())
             .WithValidation();
         return routes;
     }
