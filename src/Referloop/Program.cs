@@ -7,6 +7,7 @@ using Referloop.Campaigns;
 using Referloop.Dashboard;
 using Referloop.Hosting;
 using Referloop.Http;
+using Referloop.Idempotency;
 using Referloop.InboundHooks;
 using Referloop.Participants;
 using Referloop.Referrals;
@@ -49,6 +50,7 @@ builder.Services.AddCouponPools();
 builder.Services.AddReferralEngine();
 builder.Services.AddWebhooks(builder.Configuration);
 PublicLimits.Register(builder.Services, builder.Configuration);
+builder.Services.AddIdempotencyKeys();
 
 builder.Services.AddProblemDetails(options => options.CustomizeProblemDetails = context =>
 {
@@ -111,6 +113,7 @@ app.UseAuthentication();
 app.UseAuthorization();
 app.UseRateLimiter();
 PublicLimits.UseBodyLimits(app);
+app.UseIdempotencyKeys();
 
 app.MapOpenApi();
 app.MapScalarApiReference("/docs", options => options.WithTitle("Referloop API").AddPreferredSecuritySchemes("Bearer"));

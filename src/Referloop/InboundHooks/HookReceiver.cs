@@ -36,6 +36,7 @@ internal static class HookReceiver
             .WithSummary("Receive a JSON or form-encoded POST on a hook URL (track, qualify, conversion or stream)")
             .WithDescription("The body is read by its Content-Type, which must match it: application/json (an object) or " +
                 "application/x-www-form-urlencoded (nested keys such as products[0][name]); at most 1 MiB. " +
+                "A conversion hook ignores the body and its Content-Type: any POST counts one. " +
                 "Send Idempotency-Key (or webhook-id) to make retries safe. See docs/inbound-hooks.md for the fields of each kind.")
             // Declared here rather than with Accepts(): Accepts would let routing answer 415 itself, before the request is stored.
             .AddOpenApiOperationTransformer((operation, _, _) =>
@@ -113,7 +114,11 @@ internal static class HookReceiver
             return await Reject(db, request, StatusCodes.Status401Unauthorized, "The request signature is not valid.", signatureProblem, ct);
         }
 
-        var (payload, bodyError) = InboundBody.Parse(http.Request.ContentType, body);
+        // A conversion hook counts requests and ignores their body, so a bare POST counts whatever it carries
+        // (seeds/001); the other kinds read the body, and only by the Content-Type it was sent with.
+        var (payload, bodyError) = hook.Kind == InboundHookKind.Conversion
+            ? (new JsonObject(), null)
+            : InboundBody.Parse(http.Request.ContentType, body);
         if (bodyError is not null)
         {
             return await Reject(db, request, bodyError.Status, bodyError.Title, bodyError.Detail, ct);

@@ -35,7 +35,7 @@ internal static class SocialProofApi
         routes.MapGet("/api/v1/campaigns/{id}/social-proof", Feed)
             .WithTags("Social proof")
             .WithName("GetSocialProof")
-            .WithSummary("Recent purchases and sign-ups for the widget: first name, last initial, city, country, product, time")
+            .WithSummary("Recent purchases and sign-ups for the widget: first name, last initial, city, state, country, product, time")
             .WithValidation()
             .WithMetadata(new PublishableKeyAccess())
             .RequireCors(CorsPolicy);

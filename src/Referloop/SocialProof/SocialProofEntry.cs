@@ -3,8 +3,8 @@ namespace Referloop.SocialProof;
 public sealed record SocialProofProductView(string Name, string? Link, string? Image);
 
 /// <summary>
-/// The public face of a social-proof item: first name, last initial, city, country and product, never the email,
-/// IP address, last name or state. Links are http(s) only.
+/// The public face of a social-proof item: first name, last initial, city, US state (or the region sent), country and
+/// product, never the email, IP address or last name. Links are http(s) only.
 /// </summary>
 public sealed record SocialProofEntry(
     string Id,
@@ -12,6 +12,8 @@ public sealed record SocialProofEntry(
     string? FirstName,
     string? LastInitial,
     string? City,
+    string? State,
+    string? StateCode,
     string? Country,
     string? CountryCode,
     SocialProofProductView? Product,
@@ -24,6 +26,8 @@ public sealed record SocialProofEntry(
         item.FirstName,
         Names.Initial(item.LastName),
         item.City,
+        item.State,
+        item.StateCode,
         item.Country,
         item.CountryCode,
         item.ProductName is null ? null : new SocialProofProductView(item.ProductName,

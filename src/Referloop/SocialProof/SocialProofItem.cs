@@ -8,7 +8,7 @@ public sealed record SocialProofProduct(string Name, string? Link, string? Id, s
 
 /// <summary>
 /// An enriched purchase or sign-up received by a <c>stream</c> hook. It holds more than the feed shows (email,
-/// last name, state): the feed publishes only first name, last initial, city, country and product.
+/// last name): the feed publishes only first name, last initial, city, state, country and product.
 /// </summary>
 public sealed class SocialProofItem
 {

@@ -59,7 +59,9 @@
 
   function who(item) {
     var name = [item.firstName || "Someone", item.lastInitial].filter(Boolean).join(" ");
-    var place = item.city || item.country;
+    // "Miami, FL" beside a city; "Florida" alone says more than the country it is in.
+    var region = item.stateCode || item.state;
+    var place = item.city ? [item.city, region].filter(Boolean).join(", ") : item.state || region || item.country;
     return place ? name + " from " + place : name;
   }
 

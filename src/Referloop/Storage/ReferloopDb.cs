@@ -3,6 +3,7 @@ using Microsoft.EntityFrameworkCore;
 using Referloop.Campaigns;
 using Referloop.InboundHooks;
 using Referloop.Fraud;
+using Referloop.Idempotency;
 using Referloop.Participants;
 using Referloop.Referrals;
 using Referloop.Rewards;
@@ -38,6 +39,7 @@ public abstract class ReferloopDb(DbContextOptions options) : DbContext(options)
     public DbSet<WebhookEndpoint> WebhookEndpoints => Set<WebhookEndpoint>();
     public DbSet<WebhookDelivery> WebhookDeliveries => Set<WebhookDelivery>();
     public DbSet<WebhookAttempt> WebhookAttempts => Set<WebhookAttempt>();
+    public DbSet<IdempotencyRecord> IdempotencyKeys => Set<IdempotencyRecord>();
     public DbSet<DataProtectionKey> DataProtectionKeys => Set<DataProtectionKey>();
 
     /// <summary>

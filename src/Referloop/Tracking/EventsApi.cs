@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Mvc;
 using Microsoft.EntityFrameworkCore;
 using Referloop.Campaigns;
 using Referloop.Http;
+using Referloop.Idempotency;
 using Referloop.Referrals;
 using Referloop.Security;
 using Referloop.Storage;
@@ -40,6 +41,8 @@ internal static class EventsApi
             .WithMetadata(new PublishableKeyAccess())
             .RequireRateLimiting(PublicLimits.BrowserEvents)
             .WithMetadata(new RequestSizeLimitAttribute(PublicLimits.EventBodyBytes))
+            // The engine replays a retried key with duplicate=true; Idempotency-Key only refuses a key reused for another body.
+            .WithMetadata(new AnswersRetriesItself())
             .WithValidation();
 
         EventsQueries.Map(routes.MapGroup("/api/v1/events")

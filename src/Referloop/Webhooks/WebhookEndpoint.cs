@@ -7,7 +7,7 @@ namespace Referloop.Webhooks;
 
 public static class WebhookFormat
 {
-    /// <summary>POST, <c>application/json</c>, envelope <c>{"type","timestamp","data"}</c>.</summary>
+    /// <summary>POST, <c>application/json</c>, envelope <c>{"type","timestamp","message","data"}</c>.</summary>
     public const string Json = "json";
 
     /// <summary>POST, <c>application/x-www-form-urlencoded</c>, flat snake_case fields.</summary>

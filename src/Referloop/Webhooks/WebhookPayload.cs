@@ -18,11 +18,12 @@ public sealed record WebhookPayload(HttpMethod Method, string Url, string Body, 
     };
 
     /// <summary>
-    /// <c>{"type","timestamp","data"}</c>, composed around the stored data text so that the body is the same
-    /// bytes on every retry.
+    /// <c>{"type","timestamp","message","data"}</c>, composed around the stored data text so that the body is the
+    /// same bytes on every retry; <c>message</c> says in a sentence what happened (<see cref="WebhookMessageText"/>).
     /// </summary>
     public static string JsonEnvelope(OutboxMessage message) =>
-        $"{{\"type\":{JsonSerializer.Serialize(message.Type)},\"timestamp\":\"{Timestamp(message.CreatedAt)}\",\"data\":{message.Data}}}";
+        $"{{\"type\":{JsonSerializer.Serialize(message.Type)},\"timestamp\":\"{Timestamp(message.CreatedAt)}\"," +
+        $"\"message\":{JsonSerializer.Serialize(WebhookMessageText.Describe(message.Type, message.Data))},\"data\":{message.Data}}}";
 
     /// <summary><c>type</c>, <c>timestamp</c>, then every field of data flattened: <c>referral.id</c> → <c>referral_id</c>.</summary>
     public static List<KeyValuePair<string, string>> FormFields(OutboxMessage message)

@@ -95,6 +95,26 @@ public class InboundHookApiTests(ReferloopApp app) : IClassFixture<ReferloopApp>
         Assert.Equal(3, (int)(await _admin.GetOk($"/api/v1/inbound-hooks/{hook.Id}"))["conversions"]!);
     }
 
+    [Theory]
+    [InlineData("order=1001&total=55", null)]
+    [InlineData("""{"order": 1001}""", null)]
+    [InlineData("not json { at all", "text/plain")]
+    [InlineData("{broken", "application/json")]
+    public async Task A_conversion_hook_counts_a_post_whatever_its_body_and_content_type(string body, string? contentType)
+    {
+        var campaign = await _admin.CreateCampaign();
+        var hook = await _admin.CreateHook(campaign, "conversion");
+
+        var response = await _sender.PostRaw(hook.Path, body, contentType);
+
+        response.EnsureStatus(HttpStatusCode.OK);
+        var answer = await response.ReadJson();
+        Assert.Equal("processed", (string)answer["outcome"]!);
+        Assert.Equal(1, (int)answer["result"]!["conversions"]!);
+        var stored = await app.WithDb(db => db.InboundRequests.AsNoTracking().SingleAsync(r => r.Id == (string)answer["requestId"]!));
+        Assert.Equal(body, stored.Body);
+    }
+
     [Fact]
     public async Task The_same_idempotency_key_is_processed_once_and_answered_again()
     {

@@ -54,10 +54,30 @@ public class FeedTests(ShopOriginApp app) : IClassFixture<ShopOriginApp>
         Assert.Equal("Sneakers", (string)john["product"]!["name"]!);
         Assert.Equal("3 minutes ago", (string)john["relativeTime"]!);
         Assert.Equal("1 day ago", (string)items[1]!["relativeTime"]!);
-        foreach (var secret in new[] { "john.smith@example.com", "ann@example.com", "198.51.100.20", "Smith", "Florida", "FL", "lastName", "email" })
+        foreach (var secret in new[] { "john.smith@example.com", "ann@example.com", "198.51.100.20", "Smith", "lastName", "email" })
         {
             Assert.DoesNotContain(secret, text);
         }
+    }
+
+    [Fact]
+    public async Task The_feed_shows_the_us_state_sent_or_derived_from_its_code()
+    {
+        var created = await _admin.PostOk("/api/v1/campaigns", Api.SpringCampaign);
+        var campaign = (string)created["id"]!;
+        var stream = await _admin.CreateHook(campaign, "stream");
+        (await _browser.PostJson(stream.Path, """{"email": "ann@example.com", "city": "Austin", "state": "Texas"}"""))
+            .EnsureStatus(HttpStatusCode.OK);
+        app.Clock.Advance(TimeSpan.FromSeconds(1));
+        (await _browser.PostForm(stream.Path, "email=john%40example.com&city=Miami&stateCode=fl")).EnsureStatus(HttpStatusCode.OK);
+
+        var feed = await _browser.GetOk($"/api/v1/campaigns/{campaign}/social-proof?key={created["publishableKey"]}");
+
+        var items = feed["data"]!.AsArray();
+        Assert.Equal(("Miami", "Florida", "FL", "United States"),
+            ((string)items[0]!["city"]!, (string)items[0]!["state"]!, (string)items[0]!["stateCode"]!, (string)items[0]!["country"]!));
+        Assert.Equal(("Austin", "Texas", "TX", "US"),
+            ((string)items[1]!["city"]!, (string)items[1]!["state"]!, (string)items[1]!["stateCode"]!, (string)items[1]!["countryCode"]!));
     }
 
     [Fact]

@@ -84,7 +84,7 @@ public class StreamHookTests(ReferloopApp app) : IClassFixture<ReferloopApp>
         Assert.Equal("United States", (string)item["country"]!);
         Assert.Equal("US", (string)item["countryCode"]!);
         Assert.Equal(("Florida", "FL"), (stored.State, stored.StateCode));
-        Assert.Null(item["state"]);
+        Assert.Equal(("Florida", "FL"), ((string)item["state"]!, (string)item["stateCode"]!));
     }
 
     [Theory]

@@ -104,6 +104,34 @@ public class EventsApiTests(EngineApp app) : IClassFixture<EngineApp>
     }
 
     [Fact]
+    public async Task An_idempotency_key_reused_for_another_event_is_refused_with_422()
+    {
+        var (campaign, publishableKey) = await _admin.Campaign(TenDollarsPerConversion);
+        var (_, code) = await _admin.Advocate(campaign);
+
+        async Task<HttpResponseMessage> Send(HttpClient client, object body)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, "/api/v1/events") { Content = JsonContent.Create(body) };
+            request.Headers.Add("Idempotency-Key", "order-dave-1");
+            return await client.SendAsync(request);
+        }
+
+        (await Send(_admin, new { campaignId = campaign, type = "signup", email = "dave@example.net", referralCode = code }))
+            .EnsureStatus(HttpStatusCode.Accepted);
+        var other = await Send(_admin, new { campaignId = campaign, type = "signup", email = "erin@example.net", referralCode = code });
+
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, other.StatusCode);
+        Assert.Contains("different", (string)(await other.ReadJson())["errors"]!["Idempotency-Key"]![0]!);
+        Assert.False(await app.WithDb(db => db.Events.AnyAsync(e => e.CampaignId == campaign && e.Email == "erin@example.net")));
+
+        // A browser's keys are the campaign's; the same key with the browser's own body is a different request there too.
+        var browser = app.CreateAnonymousClient();
+        (await Send(browser, new { publishableKey, type = "signup", email = "fay@example.net" })).EnsureStatus(HttpStatusCode.Accepted);
+        var browserAgain = await Send(browser, new { publishableKey, type = "signup", email = "gil@example.net" });
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, browserAgain.StatusCode);
+    }
+
+    [Fact]
     public async Task An_event_nobody_referred_is_recorded_with_the_reason_and_creates_no_referral()
     {
         var (campaign, _) = await _admin.Campaign(TenDollarsPerConversion);

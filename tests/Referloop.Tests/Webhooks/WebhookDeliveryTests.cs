@@ -62,6 +62,7 @@ public class WebhookDeliveryTests(WebhookApp app) : IClassFixture<WebhookApp>, I
         var envelope = JsonNode.Parse(request.Body)!;
         Assert.Equal("referral.approved", (string)envelope["type"]!);
         Assert.Equal(WebhookPayload.Timestamp(at), (string)envelope["timestamp"]!);
+        Assert.Equal("Ann Lee's referral of Bob Stone was approved in Spring referral.", (string)envelope["message"]!);
         Assert.Equal("ref_0196f1c4e3068f2a0b5c7d9e1f3a5b72", (string)envelope["data"]!["referral"]!["id"]!);
 
         var delivery = await app.WaitForDelivery(_client, messageId, endpointId, d => (string)d["status"]! == "succeeded");
