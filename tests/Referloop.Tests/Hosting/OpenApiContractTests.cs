@@ -55,8 +55,14 @@ public class OpenApiContractTests(ReferloopApp app) : IClassFixture<ReferloopApp
         // Events, referrals, rewards
         var purchase = new
         {
-            campaignId, type = "purchase", email = "bob@example.net", name = "Bob Stone", referralCode = (string)ann["code"]!,
-            orderId = "ORD-1", purchaseValue = 120.5, currency = "USD",
+            campaignId,
+            type = "purchase",
+            email = "bob@example.net",
+            name = "Bob Stone",
+            referralCode = (string)ann["code"]!,
+            orderId = "ORD-1",
+            purchaseValue = 120.5,
+            currency = "USD",
         };
         var outcome = await contract.Json(admin, HttpMethod.Post, "/api/v1/events", purchase, HttpStatusCode.Accepted);
         await contract.Check(anonymous, HttpMethod.Post, "/api/v1/events", purchase, HttpStatusCode.Unauthorized);
