@@ -44,6 +44,8 @@ internal sealed class BearerSecurityTransformer : IOpenApiDocumentTransformer, I
         var publishable = metadata.OfType<PublishableKeyAccess>().Any();
         if (!admin && !publishable)
         {
+            // Said outright rather than left out, so that no tool reads a public route as needing some key.
+            operation.Security = [];
             return Task.CompletedTask;
         }
         operation.Security = [Requirement("Bearer", context.Document)];

@@ -53,6 +53,12 @@ internal static class HookReceiver
                 };
                 return Task.CompletedTask;
             })
+            .ProducesValidationProblem()
+            .ProducesProblem(StatusCodes.Status401Unauthorized)
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status409Conflict)
+            .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
+            .ProducesProblem(StatusCodes.Status415UnsupportedMediaType)
             .RequireRateLimiting(PublicLimits.InboundHooks);
         return routes;
     }

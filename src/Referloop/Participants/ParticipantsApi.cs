@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using System.Net.Mail;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
@@ -11,7 +12,8 @@ using Referloop.Tracking;
 
 namespace Referloop.Participants;
 
-public sealed record JoinParticipant(string? Email, string? Name, string? CustomValue) : IValidatable
+public sealed record JoinParticipant([Required, EmailAddress, StringLength(254)] string? Email, [StringLength(200)] string? Name,
+    [StringLength(500)] string? CustomValue) : IValidatable
 {
     public void Validate(ValidationErrors errors)
     {

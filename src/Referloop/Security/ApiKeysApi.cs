@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using System.Security.Claims;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
@@ -7,7 +8,7 @@ using Referloop.Storage;
 
 namespace Referloop.Security;
 
-public sealed record CreateApiKey(string? Name) : IValidatable
+public sealed record CreateApiKey([Required, StringLength(100)] string? Name) : IValidatable
 {
     public void Validate(ValidationErrors errors) => errors.Required("name", Name, 100);
 }

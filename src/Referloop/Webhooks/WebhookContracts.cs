@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Referloop.Http;
@@ -5,15 +6,15 @@ using Referloop.Http;
 namespace Referloop.Webhooks;
 
 public sealed record WebhookEndpointInput(
-    string? Url,
-    string? Description,
-    List<string>? EventTypes,
-    string? CampaignId,
-    string? Format,
+    [Required, Url, StringLength(2048)] string? Url,
+    [StringLength(500)] string? Description,
+    [Values(typeof(EventTypes))] List<string>? EventTypes,
+    [StringLength(40)] string? CampaignId,
+    [Values(typeof(WebhookFormat))] string? Format,
     bool? Enabled,
-    int? RateLimitPerSecond,
+    [Range(1, 10_000)] int? RateLimitPerSecond,
     Dictionary<string, string>? Headers,
-    string? Signing = null) : IValidatable
+    [Values(typeof(WebhookSigning))] string? Signing = null) : IValidatable
 {
     /// <summary>Event types an endpoint may subscribe to (and send a test message of).</summary>
     public static readonly string[] Subscribable = Webhooks.EventTypes.All;
@@ -76,12 +77,12 @@ public sealed record WebhookEndpointInput(
     private static bool IsTokenChar(char c) => char.IsAsciiLetterOrDigit(c) || "!#$%&'*+-.^_`|~".Contains(c);
 }
 
-public sealed record RotateSecretInput(int? OverlapHours) : IValidatable
+public sealed record RotateSecretInput([Range(0, 720)] int? OverlapHours) : IValidatable
 {
     public void Validate(ValidationErrors errors) => errors.Range("overlapHours", OverlapHours, 0, 720);
 }
 
-public sealed record RecoverInput(DateTimeOffset? Since) : IValidatable
+public sealed record RecoverInput([Required] DateTimeOffset? Since) : IValidatable
 {
     public void Validate(ValidationErrors errors)
     {
@@ -92,12 +93,12 @@ public sealed record RecoverInput(DateTimeOffset? Since) : IValidatable
     }
 }
 
-public sealed record TestMessageInput(string? EventType) : IValidatable
+public sealed record TestMessageInput([Required, Values(typeof(EventTypes))] string? EventType) : IValidatable
 {
     public void Validate(ValidationErrors errors) => errors.OneOf("eventType", EventType, WebhookEndpointInput.Subscribable);
 }
 
-public sealed record DeliveryListQuery(string? Status, string? Cursor, int? Limit) : IValidatable
+public sealed record DeliveryListQuery([property: Values(typeof(DeliveryStatus))] string? Status, string? Cursor, int? Limit) : IValidatable
 {
     public void Validate(ValidationErrors errors)
     {
