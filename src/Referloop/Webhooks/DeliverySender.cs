@@ -213,8 +213,8 @@ public sealed class DeliverySender(IServiceScopeFactory scopes, IHttpClientFacto
         }
         var timestamp = now.ToUnixTimeSeconds();
         WebhookSignature.Apply(request, message.Id, timestamp, endpoint.Signing == WebhookSigning.Ed25519
-            ? keys.Header(endpoint.SigningKeys(now), message.Id, timestamp, payload.Body)
-            : WebhookSignature.Header(endpoint.SigningSecrets(now), message.Id, timestamp, payload.Body));
+            ? keys.Header(endpoint.SigningKeys(now), message.Id, timestamp, payload.SignedContent)
+            : WebhookSignature.Header(endpoint.SigningSecrets(now), message.Id, timestamp, payload.SignedContent));
         request.Headers.TryAddWithoutValidation("X-Request-Id", requestId);
         request.Headers.UserAgent.ParseAdd("Referloop-Webhooks/1.0");
 
