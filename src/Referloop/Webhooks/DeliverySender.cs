@@ -457,11 +457,17 @@ public sealed class DeliverySender(IServiceScopeFactory scopes, IHttpClientFacto
             delivery.CompletedAt = now;
             disableReason = "The receiver answered 410 Gone.";
         }
+        else if (delivery.Status != DeliveryStatus.Pending)
+        {
+            // Cancelled, or failed with its endpoint, while this attempt was on the wire: it stays so.
+            endpoint.FailingSince ??= now;
+        }
         else
         {
             endpoint.FailingSince ??= now;
-            var wait = outcome.RetryAfter ?? RetrySchedule.After(delivery.Round);
-            if (now - endpoint.FailingSince >= options.Value.DisableAfterFailingFor)
+            var untilAcknowledged = !delivery.IsTest && endpoint.RetriesUntilAcknowledged(message.Type);
+            var wait = outcome.RetryAfter ?? RetrySchedule.After(delivery.Round, untilAcknowledged);
+            if (!endpoint.RetryUntilAcknowledged && now - endpoint.FailingSince >= options.Value.DisableAfterFailingFor)
             {
                 disableReason = $"Every attempt failed since {endpoint.FailingSince:O}.";
                 disableCode = DisabledReason.Failing;

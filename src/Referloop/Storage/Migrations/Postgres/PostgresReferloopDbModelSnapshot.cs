@@ -1259,6 +1259,9 @@ namespace Referloop.Storage.Migrations.Postgres
                     b.Property<int?>("RateLimitPerSecond")
                         .HasColumnType("integer");
 
+                    b.Property<bool>("RetryUntilAcknowledged")
+                        .HasColumnType("boolean");
+
                     b.Property<string>("Secret")
                         .IsRequired()
                         .HasMaxLength(128)

@@ -1251,6 +1251,9 @@ namespace Referloop.Storage.Migrations.Sqlite
                     b.Property<int?>("RateLimitPerSecond")
                         .HasColumnType("INTEGER");
 
+                    b.Property<bool>("RetryUntilAcknowledged")
+                        .HasColumnType("INTEGER");
+
                     b.Property<string>("Secret")
                         .IsRequired()
                         .HasMaxLength(128)
