@@ -110,6 +110,7 @@ app.UseDashboardHeaders();
 app.MapStaticAssets();
 app.UseCors();
 app.UseAuthentication();
+app.UseApiKeyScopes();
 app.UseAuthorization();
 app.UseRateLimiter();
 PublicLimits.UseBodyLimits(app);

@@ -27,7 +27,7 @@ internal static class WebhooksApi
             .WithSummary("Replace a webhook endpoint's settings (the secret is kept)");
         endpoints.MapDelete("/{id}", Delete).WithName("DeleteWebhookEndpoint")
             .WithSummary("Delete a webhook endpoint with its delivery log");
-        endpoints.MapGet("/{id}/secret", Secret).WithName("GetWebhookEndpointSecret")
+        endpoints.MapGet("/{id}/secret", Secret).WithName("GetWebhookEndpointSecret").RequireFullScope()
             .WithSummary("Get the signing secret, or an ed25519 endpoint's public key (and the previous one while a rotation overlaps)");
         endpoints.MapPost("/{id}/rotate-secret", Rotate).WithName("RotateWebhookEndpointSecret")
             .WithSummary("Replace the signing secret or ed25519 key pair; both sign until the overlap (default 24 h) ends");
