@@ -116,6 +116,7 @@ app.UseDashboardHeaders();
 app.MapStaticAssets();
 app.UseCors();
 app.UseAuthentication();
+app.UseApiKeyScopes();
 app.UseAuthorization();
 app.UseRateLimiter();
 PublicLimits.UseBodyLimits(app);

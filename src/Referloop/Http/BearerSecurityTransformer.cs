@@ -49,6 +49,10 @@ internal sealed class BearerSecurityTransformer : IOpenApiDocumentTransformer, I
             return Task.CompletedTask;
         }
         operation.Security = [Requirement("Bearer", context.Document)];
+        var scopes = Security.ApiKeyScope.Allowing(context.Description.HttpMethod ?? "GET", "/" + context.Description.RelativePath,
+            new EndpointMetadataCollection(metadata));
+        var allowed = $"Admin API key scopes allowed: {string.Join(", ", scopes)}.";
+        operation.Description = string.IsNullOrEmpty(operation.Description) ? allowed : $"{operation.Description} {allowed}";
         if (publishable)
         {
             operation.Security.Add(Requirement("PublishableKey", context.Document));

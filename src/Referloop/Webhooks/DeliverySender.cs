@@ -213,8 +213,8 @@ public sealed class DeliverySender(IServiceScopeFactory scopes, IHttpClientFacto
         }
         var timestamp = now.ToUnixTimeSeconds();
         WebhookSignature.Apply(request, message.Id, timestamp, endpoint.Signing == WebhookSigning.Ed25519
-            ? keys.Header(endpoint.SigningKeys(now), message.Id, timestamp, payload.Body)
-            : WebhookSignature.Header(endpoint.SigningSecrets(now), message.Id, timestamp, payload.Body));
+            ? keys.Header(endpoint.SigningKeys(now), message.Id, timestamp, payload.SignedContent)
+            : WebhookSignature.Header(endpoint.SigningSecrets(now), message.Id, timestamp, payload.SignedContent));
         request.Headers.TryAddWithoutValidation("X-Request-Id", requestId);
         request.Headers.UserAgent.ParseAdd("Referloop-Webhooks/1.0");
 
@@ -457,11 +457,17 @@ public sealed class DeliverySender(IServiceScopeFactory scopes, IHttpClientFacto
             delivery.CompletedAt = now;
             disableReason = "The receiver answered 410 Gone.";
         }
+        else if (delivery.Status != DeliveryStatus.Pending)
+        {
+            // Cancelled, or failed with its endpoint, while this attempt was on the wire: it stays so.
+            endpoint.FailingSince ??= now;
+        }
         else
         {
             endpoint.FailingSince ??= now;
-            var wait = outcome.RetryAfter ?? RetrySchedule.After(delivery.Round);
-            if (now - endpoint.FailingSince >= options.Value.DisableAfterFailingFor)
+            var untilAcknowledged = !delivery.IsTest && endpoint.RetriesUntilAcknowledged(message.Type);
+            var wait = outcome.RetryAfter ?? RetrySchedule.After(delivery.Round, untilAcknowledged);
+            if (!endpoint.RetryUntilAcknowledged && now - endpoint.FailingSince >= options.Value.DisableAfterFailingFor)
             {
                 disableReason = $"Every attempt failed since {endpoint.FailingSince:O}.";
                 disableCode = DisabledReason.Failing;

@@ -14,7 +14,8 @@ public sealed record WebhookEndpointInput(
     bool? Enabled,
     [Range(1, 10_000)] int? RateLimitPerSecond,
     Dictionary<string, string>? Headers,
-    [Values(typeof(WebhookSigning))] string? Signing = null) : IValidatable
+    [Values(typeof(WebhookSigning))] string? Signing = null,
+    bool? RetryUntilAcknowledged = null) : IValidatable
 {
     /// <summary>Event types an endpoint may subscribe to (and send a test message of).</summary>
     public static readonly string[] Subscribable = Webhooks.EventTypes.All;
@@ -142,11 +143,18 @@ public sealed record WebhookEndpointResponse(
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public string? PreviousPublicKey { get; init; }
 
+    /// <summary>
+    /// <c>referral.approved</c> messages are retried every 10 h after the schedule runs out, until a 2xx or a cancel;
+    /// on by default when the endpoint receives <c>referral.approved</c>.
+    /// </summary>
+    public bool RetryUntilAcknowledged { get; init; }
+
     public static WebhookEndpointResponse From(WebhookEndpoint e, DateTimeOffset now) => new(e.Id, e.Url, e.Description,
         e.EventTypes, e.CampaignId, e.Format, e.Enabled, e.DisabledReason, e.DisabledAt, e.RateLimitPerSecond, e.Headers,
         e.PreviousSecretExpiresAt > now ? e.PreviousSecretExpiresAt : null, e.FailingSince, e.CreatedAt, e.UpdatedAt)
     {
         Signing = e.Signing,
+        RetryUntilAcknowledged = e.RetryUntilAcknowledged,
         PublicKey = e.PublicKey,
         PreviousPublicKey = e.PreviousSecretExpiresAt > now ? e.PreviousPublicKey : null,
     };
@@ -203,9 +211,22 @@ public sealed record DeliveryResponse(
     DateTimeOffset? CompletedAt,
     IReadOnlyList<AttemptResponse> Attempts)
 {
+    /// <summary>
+    /// Retried until the receiver answers 2xx or a person cancels it (a <c>referral.approved</c> to an endpoint with
+    /// <c>retryUntilAcknowledged</c>): while pending, rewards wait for it, and the dashboard shows it as waiting.
+    /// </summary>
+    public bool RetryUntilAcknowledged { get; init; }
+
+    /// <param name="d">With its message, and its endpoint for <see cref="RetryUntilAcknowledged"/>.</param>
     public static DeliveryResponse From(WebhookDelivery d) => new(d.Id, d.MessageId, d.EndpointId, d.Message!.Type, d.Status,
         d.Attempts, d.Status == DeliveryStatus.Pending ? d.NextAttemptAt : null, d.LastStatusCode, d.LastError, d.IsTest,
-        d.CreatedAt, d.CompletedAt, d.AttemptLog.OrderBy(a => a.Number).Select(AttemptResponse.From).ToList());
+        d.CreatedAt, d.CompletedAt, d.AttemptLog.OrderBy(a => a.Number).Select(AttemptResponse.From).ToList())
+    {
+        RetryUntilAcknowledged = RetriesUntilAcknowledged(d, d.Endpoint),
+    };
+
+    public static bool RetriesUntilAcknowledged(WebhookDelivery d, WebhookEndpoint? endpoint) =>
+        !d.IsTest && endpoint?.RetriesUntilAcknowledged(d.Message!.Type) == true;
 }
 
 /// <summary>An outbox message with its deliveries (all of them, or the one asked for by its <c>dlv_…</c> id).</summary>
@@ -213,5 +234,8 @@ public sealed record MessageResponse(string Id, string Type, string? CampaignId,
     IReadOnlyList<DeliveryResponse> Deliveries);
 
 public sealed record ReplayResponse(int Replayed, IReadOnlyList<string> Deliveries);
+
+/// <summary>The deliveries that were pending and are now <c>cancelled</c>.</summary>
+public sealed record CancelResponse(int Cancelled, IReadOnlyList<string> Deliveries);
 
 public sealed record RecoverResponse(int Recovered);

@@ -9,7 +9,10 @@ public static class DeliveryStatus
     public const string Succeeded = "succeeded";
     public const string Failed = "failed";
 
-    public static readonly string[] All = [Pending, Succeeded, Failed];
+    /// <summary>Stopped by a person (<c>POST /api/v1/messages/{id}/cancel</c>) before a 2xx; a replay sends it again.</summary>
+    public const string Cancelled = "cancelled";
+
+    public static readonly string[] All = [Pending, Succeeded, Failed, Cancelled];
 }
 
 /// <summary>

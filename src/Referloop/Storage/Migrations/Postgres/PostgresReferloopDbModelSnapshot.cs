@@ -775,6 +775,13 @@ namespace Referloop.Storage.Migrations.Postgres
                     b.Property<DateTimeOffset?>("RevokedAt")
                         .HasColumnType("timestamp with time zone");
 
+                    b.Property<string>("Scope")
+                        .IsRequired()
+                        .ValueGeneratedOnAdd()
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)")
+                        .HasDefaultValue("full");
+
                     b.HasKey("Id");
 
                     b.HasIndex("Hash")
@@ -1258,6 +1265,9 @@ namespace Referloop.Storage.Migrations.Postgres
 
                     b.Property<int?>("RateLimitPerSecond")
                         .HasColumnType("integer");
+
+                    b.Property<bool>("RetryUntilAcknowledged")
+                        .HasColumnType("boolean");
 
                     b.Property<string>("Secret")
                         .IsRequired()
