@@ -6,6 +6,7 @@ using Microsoft.AspNetCore.OpenApi;
 using Microsoft.AspNetCore.RateLimiting;
 using Microsoft.OpenApi;
 using Referloop.Idempotency;
+using Referloop.Security;
 
 namespace Referloop.Http;
 
@@ -13,12 +14,14 @@ namespace Referloop.Http;
 /// Adds to each operation the answers that the pipeline gives rather than the handler, read from the endpoint's own
 /// metadata so they cannot drift from it: 400 for a body, query or Idempotency-Key that is not valid, 401 where a key is
 /// required, 404 where the path names something, 409 and 422 for Idempotency-Key, 413 under a body-size limit, 415 for
-/// a JSON body sent as something else, 429 under a rate limit. Every error is RFC 9457 problem details.
+/// a JSON body sent as something else, 403 where an API key's scope can be refused, 429 under a rate limit. Every error
+/// is RFC 9457 problem details.
 /// </summary>
 internal sealed class ContractOperationTransformer : IOpenApiDocumentTransformer, IOpenApiOperationTransformer
 {
     public const string Problem = "ProblemDetails";
     public const string ValidationProblem = "HttpValidationProblemDetails";
+    public const string ScopeProblem = "ScopeProblemDetails";
 
     public Task TransformAsync(OpenApiDocument document, OpenApiDocumentTransformerContext context, CancellationToken ct)
     {
@@ -26,6 +29,7 @@ internal sealed class ContractOperationTransformer : IOpenApiDocumentTransformer
         document.Components.Schemas ??= new Dictionary<string, IOpenApiSchema>();
         document.Components.Schemas[Problem] = ProblemSchema(errors: false);
         document.Components.Schemas[ValidationProblem] = ProblemSchema(errors: true);
+        document.Components.Schemas[ScopeProblem] = ScopeProblemSchema();
         return Task.CompletedTask;
     }
 
@@ -73,6 +77,13 @@ internal sealed class ContractOperationTransformer : IOpenApiDocumentTransformer
         if (metadata.OfType<IAuthorizeData>().Any() || metadata.OfType<PublishableKeyAccess>().Any())
         {
             Add(operation, context, StatusCodes.Status401Unauthorized, "No key, or not a valid one.");
+            var allowing = ApiKeyScope.Allowing(description.HttpMethod ?? HttpMethods.Get, path, new EndpointMetadataCollection(metadata));
+            if (allowing.Length < ApiKeyScope.All.Length)
+            {
+                Add(operation, context, StatusCodes.Status403Forbidden,
+                    $"The admin API key's scope does not allow this operation (it needs {string.Join(" or ", allowing)}); " +
+                    "'scope' names the key's scope and 'requiredScopes' the ones that would do.", ScopeProblem);
+            }
         }
         if (api && description.ParameterDescriptions.Any(p => p.Source == BindingSource.Path))
         {
@@ -139,6 +150,18 @@ internal sealed class ContractOperationTransformer : IOpenApiDocumentTransformer
         {
             responses[key] = value;
         }
+    }
+
+    private static OpenApiSchema ScopeProblemSchema()
+    {
+        var schema = ProblemSchema(errors: false);
+        var scope = new OpenApiSchema { Type = JsonSchemaType.String, Enum = [.. ApiKeyScope.All.Select(s => (JsonNode)JsonValue.Create(s))] };
+        schema.Description = "RFC 9457 problem details for a request outside the API key's scope.";
+        schema.Required!.Add("scope");
+        schema.Required.Add("requiredScopes");
+        schema.Properties!["scope"] = scope;
+        schema.Properties["requiredScopes"] = new OpenApiSchema { Type = JsonSchemaType.Array, Items = scope, MinItems = 1 };
+        return schema;
     }
 
     private static OpenApiSchema ProblemSchema(bool errors)

@@ -21,13 +21,13 @@ public sealed record CreateApiKey([Required, StringLength(100)] string? Name, [V
     }
 }
 
-public sealed record ApiKeyResponse(string Id, string Name, string Prefix, string Scope, DateTimeOffset CreatedAt, DateTimeOffset? RevokedAt)
+public sealed record ApiKeyResponse(string Id, string Name, string Prefix, [property: Values(typeof(ApiKeyScope))] string Scope, DateTimeOffset CreatedAt, DateTimeOffset? RevokedAt)
 {
     public static ApiKeyResponse From(ApiKey key) => new(key.Id, key.Name, key.Prefix, key.Scope, key.CreatedAt, key.RevokedAt);
 }
 
 /// <summary>The one time a key is shown in full.</summary>
-public sealed record CreatedApiKey(string Id, string Name, string Prefix, string Scope, DateTimeOffset CreatedAt, string Key);
+public sealed record CreatedApiKey(string Id, string Name, string Prefix, [property: Values(typeof(ApiKeyScope))] string Scope, DateTimeOffset CreatedAt, string Key);
 
 internal static class ApiKeysApi
 {

@@ -201,7 +201,7 @@ public sealed record DeliveryResponse(
     string MessageId,
     string EndpointId,
     string Type,
-    string Status,
+    [property: Values(typeof(DeliveryStatus))] string Status,
     int AttemptCount,
     DateTimeOffset? NextAttemptAt,
     int? LastStatusCode,

@@ -50,9 +50,11 @@ internal static class WebhooksApi
         messages.MapPost("/{id}/replay", Replay).WithName("ReplayWebhookMessage")
             .WithSummary("Send a message again with the same webhook-id: one delivery (dlv_…) or to every endpoint (msg_…)");
         messages.MapPost("/{id}/cancel", Cancel).WithName("CancelWebhookMessage")
+            .ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status409Conflict)
             .WithSummary("Stop retrying a pending message: one delivery (dlv_…) or to every endpoint (msg_…); it becomes cancelled")
             .WithDescription("For a referral.approved retried until acknowledged this ends the wait without a 2xx: its rewards " +
-                "stay held until POST /api/v1/referrals/{id}/release-rewards or an acknowledgement of a replay.");
+                "stay held until POST /api/v1/referrals/{id}/release-rewards or an acknowledgement of a replay. " +
+                "404 when no message or delivery has this id; 409 when none of its deliveries is pending any more.");
         return routes;
     }
 

@@ -109,10 +109,17 @@ public class OpenApiContractTests(ReferloopApp app) : IClassFixture<ReferloopApp
         await contract.Check(admin, HttpMethod.Get, endpointUrl + "/secret", null, HttpStatusCode.OK);
         var test = await contract.Json(admin, HttpMethod.Post, endpointUrl + "/test", new { eventType = "referral.approved" }, HttpStatusCode.OK);
         await contract.Check(admin, HttpMethod.Get, endpointUrl + "/messages", null, HttpStatusCode.OK);
-        if ((test["messageId"] ?? test["id"]) is { } messageId)
-        {
-            await contract.Check(admin, HttpMethod.Get, $"/api/v1/messages/{messageId}", null, HttpStatusCode.OK);
-        }
+        Assert.True((bool)endpoint["retryUntilAcknowledged"]!);
+        Assert.Equal("pending", (string)test["status"]!);
+        await contract.Check(admin, HttpMethod.Post, $"/api/v1/messages/{test["id"]}/cancel", null, HttpStatusCode.OK);
+        await contract.Check(admin, HttpMethod.Post, $"/api/v1/messages/{test["messageId"]}/cancel", null, HttpStatusCode.Conflict);
+        await contract.Check(admin, HttpMethod.Post, "/api/v1/messages/msg_missing/cancel", null, HttpStatusCode.NotFound);
+        var cancelled = await contract.Json(admin, HttpMethod.Get, $"/api/v1/messages/{test["messageId"]}", null, HttpStatusCode.OK);
+        Assert.Equal("cancelled", (string)cancelled["deliveries"]![0]!["status"]!);
+        await contract.Check(admin, HttpMethod.Get, endpointUrl + "/messages?status=cancelled", null, HttpStatusCode.OK);
+        await contract.Check(admin, HttpMethod.Put, endpointUrl,
+            new { url = "https://crm.example.com/hooks/referrals", eventTypes = new[] { "referral.approved" }, retryUntilAcknowledged = false },
+            HttpStatusCode.OK);
         await contract.Check(admin, HttpMethod.Post, endpointUrl + "/disable", null, HttpStatusCode.OK);
         await contract.Check(admin, HttpMethod.Post, endpointUrl + "/test", new { eventType = "referral.approved" }, HttpStatusCode.Conflict);
         await contract.Check(admin, HttpMethod.Post, endpointUrl + "/recover", new { }, HttpStatusCode.BadRequest);
@@ -143,6 +150,25 @@ public class OpenApiContractTests(ReferloopApp app) : IClassFixture<ReferloopApp
         await contract.Check(admin, HttpMethod.Post, "/api/v1/api-keys", new { name = " " }, HttpStatusCode.BadRequest);
         await contract.Check(admin, HttpMethod.Get, "/api/v1/api-keys", null, HttpStatusCode.OK);
         await contract.Check(admin, HttpMethod.Delete, $"/api/v1/api-keys/{key["id"]}", null, HttpStatusCode.NoContent);
+
+        // API key scopes: what each allows, and 403 for the rest
+        await contract.Check(admin, HttpMethod.Post, "/api/v1/api-keys", new { name = "bad", scope = "admin" }, HttpStatusCode.BadRequest);
+        var reader = await ScopedClient(contract, admin, "read-only");
+        var reporter = await ScopedClient(contract, admin, "events-only");
+        var secretEndpoint = await contract.Json(admin, HttpMethod.Post, "/api/v1/webhook-endpoints",
+            new { url = "https://crm.example.com/hooks/rewards", eventTypes = new[] { "reward.issued" } }, HttpStatusCode.Created);
+        await contract.Check(reader, HttpMethod.Get, $"/api/v1/campaigns/{campaignId}", null, HttpStatusCode.OK);
+        await contract.Check(reader, HttpMethod.Get, $"/api/v1/events?campaignId={campaignId}", null, HttpStatusCode.OK);
+        await contract.Check(reader, HttpMethod.Post, "/api/v1/campaigns", Api.SpringCampaign, HttpStatusCode.Forbidden);
+        await contract.Check(reader, HttpMethod.Post, "/api/v1/events", purchase with { orderId = "ORD-3" }, HttpStatusCode.Forbidden);
+        await contract.Check(reader, HttpMethod.Get, $"/api/v1/webhook-endpoints/{secretEndpoint["id"]}/secret", null, HttpStatusCode.Forbidden);
+        await contract.Check(reader, HttpMethod.Get, "/api/v1/api-keys", null, HttpStatusCode.Forbidden);
+        await contract.Check(reader, HttpMethod.Post, "/api/v1/messages/msg_missing/cancel", null, HttpStatusCode.Forbidden);
+        await contract.Check(reporter, HttpMethod.Post, "/api/v1/events", purchase with { orderId = "ORD-4" }, HttpStatusCode.Accepted);
+        await contract.Check(reporter, HttpMethod.Get, $"/api/v1/events/{outcome["eventId"]}", null, HttpStatusCode.OK);
+        await contract.Check(reporter, HttpMethod.Get, $"/api/v1/campaigns/{campaignId}/social-proof", null, HttpStatusCode.Forbidden);
+        await contract.Check(reporter, HttpMethod.Delete, $"/api/v1/webhook-endpoints/{secretEndpoint["id"]}", null, HttpStatusCode.Forbidden);
+        await contract.Check(admin, HttpMethod.Delete, $"/api/v1/webhook-endpoints/{secretEndpoint["id"]}", null, HttpStatusCode.NoContent);
 
         // Participant erasure last: it changes what the rest reads.
         await contract.Check(admin, HttpMethod.Delete, $"/api/v1/campaigns/{campaignId}/participants/{ann["id"]}", null, HttpStatusCode.NoContent);
@@ -183,6 +209,33 @@ public class OpenApiContractTests(ReferloopApp app) : IClassFixture<ReferloopApp
             Assert.NotNull(post["responses"]![status]!["content"]!["application/problem+json"]);
         }
         Assert.Empty(paths["/r/{code}"]!["get"]!["security"]!.AsArray());
+
+        Assert.Contains("retryUntilAcknowledged", schemas["WebhookEndpointInput"]!["properties"]!.AsObject().Select(p => p.Key));
+        Assert.Contains("cancelled", schemas["DeliveryResponse"]!["properties"]!["status"]!["enum"]!.AsArray().Select(n => (string?)n));
+        Assert.Contains("cancelled", paths["/api/v1/webhook-endpoints/{id}/messages"]!["get"]!["parameters"]!.AsArray()
+            .Single(p => (string?)p!["name"] == "status")!["schema"]!["enum"]!.AsArray().Select(n => (string?)n));
+        Assert.Equal(["full", "read-only", "events-only"], schemas["CreateApiKey"]!["properties"]!["scope"]!["enum"]!.AsArray()
+            .Select(n => (string?)n).Where(n => n is not null));
+        var cancel = paths["/api/v1/messages/{id}/cancel"]!["post"]!["responses"]!;
+        Assert.NotNull(cancel["404"]!["content"]!["application/problem+json"]);
+        Assert.NotNull(cancel["409"]!["content"]!["application/problem+json"]);
+        // 403 wherever some scope is refused; reading events is open to every scope.
+        Assert.Equal("#/components/schemas/ScopeProblemDetails",
+            (string?)post["responses"]!["403"]!["content"]!["application/problem+json"]!["schema"]!["$ref"]);
+        Assert.NotNull(paths["/api/v1/campaigns"]!["get"]!["responses"]!["403"]);
+        Assert.Null(paths["/api/v1/events"]!["get"]!["responses"]!["403"]);
+        Assert.Null(paths["/r/{code}"]!["get"]!["responses"]!["403"]);
+        Assert.Equal(["full", "events-only"], paths["/api/v1/events"]!["post"]!["x-referloop-scopes"]!.AsArray().Select(n => (string?)n));
+    }
+
+    /// <summary>A client holding a new admin key of the given scope, created through the documented operation.</summary>
+    private async Task<HttpClient> ScopedClient(Contract contract, HttpClient admin, string scope)
+    {
+        var created = await contract.Json(admin, HttpMethod.Post, "/api/v1/api-keys", new { name = $"{scope} key", scope }, HttpStatusCode.Created);
+        Assert.Equal(scope, (string)created["scope"]!);
+        var client = app.CreateAnonymousClient();
+        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", (string)created["key"]!);
+        return client;
     }
 
     private static StringContent Text(string body) => new(body, Encoding.UTF8, "text/plain");
