@@ -51,6 +51,7 @@ builder.Services.AddReferralEngine();
 builder.Services.AddWebhooks(builder.Configuration);
 PublicLimits.Register(builder.Services, builder.Configuration);
 builder.Services.AddIdempotencyKeys();
+builder.Services.AddRetentionSweep();
 
 builder.Services.AddProblemDetails(options => options.CustomizeProblemDetails = context =>
 {

@@ -35,6 +35,12 @@ public sealed class OutboxMessage
     /// crash either leaves both undone or both done.
     /// </summary>
     public DateTimeOffset? DispatchedAt { get; set; }
+
+    /// <summary>
+    /// When <see cref="Data"/> was emptied (to <c>{}</c>) because every delivery had ended longer ago than
+    /// <c>Webhooks:DeliveredBodyRetentionDays</c>; such a message is no longer replayed.
+    /// </summary>
+    public DateTimeOffset? DataPurgedAt { get; set; }
 }
 
 public static class EventTypes
