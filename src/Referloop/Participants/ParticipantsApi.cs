@@ -183,31 +183,47 @@ internal static class ParticipantsApi
     }
 
     internal static async Task<Results<NoContent, ProblemHttpResult>> Delete(string campaignId, string id, ReferloopDb db,
-        CancellationToken ct)
+        TimeProvider clock, CancellationToken ct)
     {
         await using var transaction = await db.Database.BeginTransactionAsync(ct);
-        // Friends this person referred stay, but no longer point at a deleted person.
-        await db.Participants.Where(p => p.ReferredById == id).ExecuteUpdateAsync(s => s.SetProperty(p => p.ReferredById, (string?)null), ct);
-        await db.Clicks.Where(c => c.ParticipantId == id).ExecuteDeleteAsync(ct);
-        var email = await db.Participants.Where(p => p.Id == id && p.CampaignId == campaignId).Select(p => p.Email).FirstOrDefaultAsync(ct);
-        if (email is not null)
-        {
-            // The person's own events, rewards and counters go; so do the referrals linking them to someone, with
-            // their history. The other side's rewards stay (they may be paid); their ids of the deleted person are opaque and lead nowhere.
-            await db.Events.Where(e => e.CampaignId == campaignId && (e.ParticipantId == id || e.Email == email)).ExecuteDeleteAsync(ct);
-            await db.Rewards.Where(r => r.ParticipantId == id).ExecuteDeleteAsync(ct);
-            await db.AdvocateCounters.Where(c => c.ParticipantId == id).ExecuteDeleteAsync(ct);
-            var referralIds = db.Referrals.Where(r => r.AdvocateId == id || r.FriendId == id).Select(r => r.Id);
-            await db.Events.Where(e => e.ReferralId != null && referralIds.Contains(e.ReferralId))
-                .ExecuteUpdateAsync(s => s.SetProperty(e => e.ReferralId, (string?)null), ct);
-            await db.ReferralHistory.Where(h => referralIds.Contains(h.ReferralId)).ExecuteDeleteAsync(ct);
-            await db.Referrals.Where(r => r.AdvocateId == id || r.FriendId == id).ExecuteDeleteAsync(ct);
-        }
-        var deleted = await db.Participants.Where(p => p.Id == id && p.CampaignId == campaignId).ExecuteDeleteAsync(ct);
-        if (deleted == 0)
+        var participant = await db.Participants.Where(p => p.Id == id && p.CampaignId == campaignId)
+            .Select(p => new { p.Email, p.Name }).FirstOrDefaultAsync(ct);
+        if (participant is null)
         {
             return Problems.NotFound("participant", id);
         }
+        var email = participant.Email;
+        // Every name they were known by: messages sent before a rename carry the old one.
+        var names = (await db.Events.Where(e => e.CampaignId == campaignId && (e.ParticipantId == id || e.Email == email) && e.Name != null)
+                .Select(e => e.Name!).Distinct().ToListAsync(ct))
+            .Append(participant.Name).OfType<string>().Where(n => n.Length > 0).Distinct(StringComparer.Ordinal).ToList();
+        await PersonalData.EraseTracesAsync(db, campaignId, id, email, names, clock.GetUtcNow(), ct);
+
+        // Stored answers to requests about them: identified by the participant, referral or reward id in the path or
+        // Location; a join answered 200 carries no id, so every such answer of this campaign goes (a retried join just
+        // runs again and finds the same participant).
+        var referralIds = db.Referrals.Where(r => r.AdvocateId == id || r.FriendId == id).Select(r => r.Id);
+        var rewardIds = db.Rewards.Where(r => r.ParticipantId == id).Select(r => r.Id);
+        var joins = $"/api/v1/campaigns/{campaignId}/participants";
+        await db.IdempotencyKeys.Where(k => k.Path.Contains(id) || k.Location!.Contains(id)
+                || ((k.Path == joins || k.Path == joins + "/") && k.Location == null)
+                || referralIds.Any(r => k.Path.Contains(r)) || rewardIds.Any(r => k.Path.Contains(r)))
+            .ExecuteDeleteAsync(ct);
+
+        // Friends this person referred stay, but no longer point at a deleted person.
+        await db.Participants.Where(p => p.ReferredById == id).ExecuteUpdateAsync(s => s.SetProperty(p => p.ReferredById, (string?)null), ct);
+        await db.Clicks.Where(c => c.ParticipantId == id).ExecuteDeleteAsync(ct);
+        await db.ParticipantIps.Where(i => i.ParticipantId == id).ExecuteDeleteAsync(ct);
+        // The person's own events, rewards and counters go; so do the referrals linking them to someone, with
+        // their history. The other side's rewards stay (they may be paid); their ids of the deleted person are opaque and lead nowhere.
+        await db.Events.Where(e => e.CampaignId == campaignId && (e.ParticipantId == id || e.Email == email)).ExecuteDeleteAsync(ct);
+        await db.Rewards.Where(r => r.ParticipantId == id).ExecuteDeleteAsync(ct);
+        await db.AdvocateCounters.Where(c => c.ParticipantId == id).ExecuteDeleteAsync(ct);
+        await db.Events.Where(e => e.ReferralId != null && referralIds.Contains(e.ReferralId))
+            .ExecuteUpdateAsync(s => s.SetProperty(e => e.ReferralId, (string?)null), ct);
+        await db.ReferralHistory.Where(h => referralIds.Contains(h.ReferralId)).ExecuteDeleteAsync(ct);
+        await db.Referrals.Where(r => r.AdvocateId == id || r.FriendId == id).ExecuteDeleteAsync(ct);
+        await db.Participants.Where(p => p.Id == id && p.CampaignId == campaignId).ExecuteDeleteAsync(ct);
         await transaction.CommitAsync(ct);
         return TypedResults.NoContent();
     }

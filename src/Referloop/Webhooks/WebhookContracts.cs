@@ -209,7 +209,14 @@ public sealed record DeliveryResponse(
 
 /// <summary>An outbox message with its deliveries (all of them, or the one asked for by its <c>dlv_…</c> id).</summary>
 public sealed record MessageResponse(string Id, string Type, string? CampaignId, DateTimeOffset CreatedAt, JsonElement Data,
-    IReadOnlyList<DeliveryResponse> Deliveries);
+    IReadOnlyList<DeliveryResponse> Deliveries)
+{
+    /// <summary>
+    /// When the body was removed after <c>Webhooks:DeliveredBodyRetentionDays</c>; <c>data</c> is then <c>{}</c> and the
+    /// message can no longer be replayed.
+    /// </summary>
+    public DateTimeOffset? DataPurgedAt { get; init; }
+}
 
 public sealed record ReplayResponse(int Replayed, IReadOnlyList<string> Deliveries);
 

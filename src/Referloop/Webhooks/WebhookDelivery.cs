@@ -9,7 +9,10 @@ public static class DeliveryStatus
     public const string Succeeded = "succeeded";
     public const string Failed = "failed";
 
-    public static readonly string[] All = [Pending, Succeeded, Failed];
+    /// <summary>Never to be sent again: the participant the message is about was erased.</summary>
+    public const string Cancelled = "cancelled";
+
+    public static readonly string[] All = [Pending, Succeeded, Failed, Cancelled];
 }
 
 /// <summary>

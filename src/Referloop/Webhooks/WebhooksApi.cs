@@ -262,7 +262,7 @@ internal static class WebhooksApi
         var now = clock.GetUtcNow();
         var since = input.Since!.Value;
         var recovered = await db.WebhookDeliveries
-            .Where(d => d.EndpointId == id && d.Status == DeliveryStatus.Failed && d.CreatedAt >= since)
+            .Where(d => d.EndpointId == id && d.Status == DeliveryStatus.Failed && d.CreatedAt >= since && d.Message!.DataPurgedAt == null)
             .ExecuteUpdateAsync(s => Requeue(s, now), ct);
         signal.Poke();
         return TypedResults.Ok(new RecoverResponse(recovered));
@@ -329,7 +329,10 @@ internal static class WebhooksApi
         }
         using var data = JsonDocument.Parse(message.Data);
         return TypedResults.Ok(new MessageResponse(message.Id, message.Type, message.CampaignId, message.CreatedAt,
-            data.RootElement.Clone(), list.Select(DeliveryResponse.From).ToList()));
+            data.RootElement.Clone(), list.Select(DeliveryResponse.From).ToList())
+        {
+            DataPurgedAt = message.DataPurgedAt,
+        });
     }
 
     internal static async Task<Results<Accepted<ReplayResponse>, ProblemHttpResult>> Replay(string id, ReferloopDb db,
@@ -338,11 +341,20 @@ internal static class WebhooksApi
         var byDelivery = id.StartsWith("dlv_", StringComparison.Ordinal);
         var targets = await db.WebhookDeliveries.AsNoTracking()
             .Where(d => byDelivery ? d.Id == id : d.MessageId == id)
-            .Select(d => new { d.Id, d.Status, d.Endpoint!.Enabled })
+            .Select(d => new { d.Id, d.Status, d.Endpoint!.Enabled, d.Message!.DataPurgedAt })
             .ToListAsync(ct);
         if (targets.Count == 0)
         {
             return Problems.NotFound("message", id);
+        }
+        if (targets.Any(t => t.DataPurgedAt is not null))
+        {
+            return Problems.Conflict("The message's body was removed after its retention period (Webhooks:DeliveredBodyRetentionDays); it cannot be replayed.");
+        }
+        targets = targets.Where(t => t.Status != DeliveryStatus.Cancelled).ToList();
+        if (targets.Count == 0)
+        {
+            return Problems.Conflict("The message was cancelled because the participant it is about was erased; it is not sent again.");
         }
         var enabled = targets.Where(t => t.Enabled).ToList();
         if (enabled.Count == 0)
