@@ -75,6 +75,21 @@ public static class PersonalData
     }
 
     /// <summary>
+    /// Stored answers of <c>Idempotency-Key</c> requests about the participant, identified by their id, or one of
+    /// their referrals' or rewards' ids, in the path or <c>Location</c>. A join answered 200 carries no id, so every
+    /// such answer of the campaign counts (a retried join just runs again and finds the same participant).
+    /// </summary>
+    public static IQueryable<Idempotency.IdempotencyRecord> IdempotencyRecords(ReferloopDb db, string campaignId, string participantId)
+    {
+        var referralIds = db.Referrals.Where(r => r.AdvocateId == participantId || r.FriendId == participantId).Select(r => r.Id);
+        var rewardIds = db.Rewards.Where(r => r.ParticipantId == participantId).Select(r => r.Id);
+        var joins = $"/api/v1/campaigns/{campaignId}/participants";
+        return db.IdempotencyKeys.Where(k => k.Path.Contains(participantId) || k.Location!.Contains(participantId)
+            || ((k.Path == joins || k.Path == joins + "/") && k.Location == null)
+            || referralIds.Any(r => k.Path.Contains(r)) || rewardIds.Any(r => k.Path.Contains(r)));
+    }
+
+    /// <summary>
     /// Erases every trace of the participant that is not one of their own rows, in the caller's transaction, with
     /// one statement per table: pending deliveries of messages about them are cancelled; those messages keep their
     /// shape with the e-mail and name replaced by <see cref="Erased"/>, and so do their attempts' URLs, response
