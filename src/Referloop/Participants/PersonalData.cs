@@ -103,6 +103,9 @@ public static class PersonalData
         var everything = Spellings(email).Concat(names.SelectMany(Spellings)).Distinct(StringComparer.Ordinal).ToList();
 
         var messages = Messages(db, campaignId, participantId, email).Select(m => m.Id);
+        // Not fanned out yet: marked as dispatched, they never get a delivery.
+        await db.Outbox.Where(m => messages.Contains(m.Id) && m.DispatchedAt == null)
+            .ExecuteUpdateAsync(s => s.SetProperty(m => m.DispatchedAt, now), ct);
         var deliveries = db.WebhookDeliveries.Where(d => messages.Contains(d.MessageId));
         await deliveries.Where(d => d.Status == DeliveryStatus.Pending).ExecuteUpdateAsync(s => s
             .SetProperty(d => d.Status, DeliveryStatus.Cancelled)
