@@ -52,6 +52,7 @@ builder.Services.AddWebhooks(builder.Configuration);
 PublicLimits.Register(builder.Services, builder.Configuration);
 builder.Services.AddIdempotencyKeys();
 builder.Services.AddSingleton<MethodNotAllowed>();
+builder.Services.AddRetentionSweep();
 
 builder.Services.AddProblemDetails(options => options.CustomizeProblemDetails = context =>
 {

@@ -231,7 +231,15 @@ public sealed record DeliveryResponse(
 
 /// <summary>An outbox message with its deliveries (all of them, or the one asked for by its <c>dlv_…</c> id).</summary>
 public sealed record MessageResponse(string Id, string Type, string? CampaignId, DateTimeOffset CreatedAt, JsonElement Data,
-    IReadOnlyList<DeliveryResponse> Deliveries);
+    IReadOnlyList<DeliveryResponse> Deliveries)
+{
+    /// <summary>
+    /// When personal data was removed from the body: after <c>Webhooks:DeliveredBodyRetentionDays</c> (<c>data</c> is
+    /// then <c>{}</c>) or by erasing a participant it is about (their e-mail and name read <c>[erased]</c>). The message
+    /// can then no longer be replayed (409) or recovered.
+    /// </summary>
+    public DateTimeOffset? DataPurgedAt { get; init; }
+}
 
 public sealed record ReplayResponse(int Replayed, IReadOnlyList<string> Deliveries);
 

@@ -37,7 +37,9 @@ internal static class WebhooksApi
         endpoints.MapGet("/{id}/messages", Messages).WithName("ListWebhookEndpointMessages")
             .WithSummary("List the messages sent to an endpoint, newest last, each with its attempts");
         endpoints.MapPost("/{id}/recover", Recover).WithName("RecoverWebhookEndpoint")
-            .WithSummary("Send again every failed message of this endpoint created since a time");
+            .WithSummary("Send again every failed message of this endpoint created since a time")
+            .WithDescription("Messages whose body was purged (dataPurgedAt: an erasure, or Webhooks:DeliveredBodyRetentionDays) " +
+                "are left failed and not counted. 409 when the endpoint is disabled.");
         endpoints.MapPost("/{id}/test", SendTest).WithName("SendWebhookTestMessage")
             .WithSummary("Send an example message of any event type now and answer with the attempt");
 
@@ -48,7 +50,10 @@ internal static class WebhooksApi
         messages.MapGet("/{id}", GetMessage).WithName("GetWebhookMessage")
             .WithSummary("Get a message by its webhook-id (msg_…, all endpoints) or delivery id (dlv_…, one endpoint)");
         messages.MapPost("/{id}/replay", Replay).WithName("ReplayWebhookMessage")
-            .WithSummary("Send a message again with the same webhook-id: one delivery (dlv_…) or to every endpoint (msg_…)");
+            .WithSummary("Send a message again with the same webhook-id: one delivery (dlv_…) or to every endpoint (msg_…)")
+            .WithDescription("Failed, succeeded and cancelled deliveries start a fresh retry schedule; a pending one is made due now. " +
+                "409 when the message's body was purged (dataPurgedAt: an erasure of a participant it is about, or " +
+                "Webhooks:DeliveredBodyRetentionDays), or when every endpoint it went to is disabled.");
         messages.MapPost("/{id}/cancel", Cancel).WithName("CancelWebhookMessage")
             .ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status409Conflict)
             .WithSummary("Stop retrying a pending message: one delivery (dlv_…) or to every endpoint (msg_…); it becomes cancelled")
@@ -268,7 +273,7 @@ internal static class WebhooksApi
         var now = clock.GetUtcNow();
         var since = input.Since!.Value;
         var recovered = await db.WebhookDeliveries
-            .Where(d => d.EndpointId == id && d.Status == DeliveryStatus.Failed && d.CreatedAt >= since)
+            .Where(d => d.EndpointId == id && d.Status == DeliveryStatus.Failed && d.CreatedAt >= since && d.Message!.DataPurgedAt == null)
             .ExecuteUpdateAsync(s => Requeue(s, now), ct);
         signal.Poke();
         return TypedResults.Ok(new RecoverResponse(recovered));
@@ -336,7 +341,10 @@ internal static class WebhooksApi
         }
         using var data = JsonDocument.Parse(message.Data);
         return TypedResults.Ok(new MessageResponse(message.Id, message.Type, message.CampaignId, message.CreatedAt,
-            data.RootElement.Clone(), list.Select(DeliveryResponse.From).ToList()));
+            data.RootElement.Clone(), list.Select(DeliveryResponse.From).ToList())
+        {
+            DataPurgedAt = message.DataPurgedAt,
+        });
     }
 
     internal static async Task<Results<Accepted<ReplayResponse>, ProblemHttpResult>> Replay(string id, ReferloopDb db,
@@ -345,11 +353,18 @@ internal static class WebhooksApi
         var byDelivery = id.StartsWith("dlv_", StringComparison.Ordinal);
         var targets = await db.WebhookDeliveries.AsNoTracking()
             .Where(d => byDelivery ? d.Id == id : d.MessageId == id)
-            .Select(d => new { d.Id, d.Status, d.Endpoint!.Enabled })
+            .Select(d => new { d.Id, d.Status, d.Endpoint!.Enabled, d.Message!.DataPurgedAt })
             .ToListAsync(ct);
         if (targets.Count == 0)
         {
             return Problems.NotFound("message", id);
+        }
+        // Whoever cancelled it, a cancelled delivery replays like a failed one; what cannot be sent again is a body
+        // that no longer holds what was sent.
+        if (targets.Any(t => t.DataPurgedAt is not null))
+        {
+            return Problems.Conflict("The message's body was purged (a participant it is about was erased, or " +
+                "Webhooks:DeliveredBodyRetentionDays passed); it cannot be replayed.");
         }
         var enabled = targets.Where(t => t.Enabled).ToList();
         if (enabled.Count == 0)
@@ -386,7 +401,7 @@ internal static class WebhooksApi
             return Problems.Conflict("Nothing to cancel: the message is not pending (it succeeded, failed or was cancelled already).");
         }
         var now = clock.GetUtcNow();
-        // An attempt on the wire still finishes; a 2xx then counts as the acknowledgement, a failure leaves it cancelled.
+        // An attempt on the wire is dropped when it returns (DeliverySender skips cancelled deliveries), 2xx or not.
         var cancelled = await db.WebhookDeliveries.Where(d => pending.Contains(d.Id) && d.Status == DeliveryStatus.Pending)
             .ExecuteUpdateAsync(s => s
                 .SetProperty(d => d.Status, DeliveryStatus.Cancelled)

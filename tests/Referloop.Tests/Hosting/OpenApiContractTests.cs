@@ -5,6 +5,7 @@ using System.Text;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using Json.Schema;
+using Microsoft.EntityFrameworkCore;
 using Referloop.Tests.Support;
 
 namespace Referloop.Tests.Hosting;
@@ -117,6 +118,17 @@ public class OpenApiContractTests(ReferloopApp app) : IClassFixture<ReferloopApp
         var cancelled = await contract.Json(admin, HttpMethod.Get, $"/api/v1/messages/{test["messageId"]}", null, HttpStatusCode.OK);
         Assert.Equal("cancelled", (string)cancelled["deliveries"]![0]!["status"]!);
         await contract.Check(admin, HttpMethod.Get, endpointUrl + "/messages?status=cancelled", null, HttpStatusCode.OK);
+        // A cancelled delivery replays like a failed one; a message whose body was purged (as the retention sweep or an
+        // erasure leaves it) shows dataPurgedAt and is not replayed.
+        await contract.Check(admin, HttpMethod.Post, $"/api/v1/messages/{test["id"]}/replay", null, HttpStatusCode.Accepted);
+        await contract.Check(admin, HttpMethod.Post, $"/api/v1/messages/{test["id"]}/cancel", null, HttpStatusCode.OK);
+        var testMessageId = (string)test["messageId"]!;
+        await app.WithDb(db => db.Outbox.Where(m => m.Id == testMessageId)
+            .ExecuteUpdateAsync(s => s.SetProperty(m => m.Data, "{}").SetProperty(m => m.DataPurgedAt, app.Clock.GetUtcNow())));
+        var purged = await contract.Json(admin, HttpMethod.Get, $"/api/v1/messages/{testMessageId}", null, HttpStatusCode.OK);
+        Assert.NotNull(purged["dataPurgedAt"]);
+        await contract.Check(admin, HttpMethod.Post, $"/api/v1/messages/{testMessageId}/replay", null, HttpStatusCode.Conflict);
+        await contract.Check(admin, HttpMethod.Post, endpointUrl + "/recover", new { since = "2026-01-01T00:00:00Z" }, HttpStatusCode.OK);
         await contract.Check(admin, HttpMethod.Put, endpointUrl,
             new { url = "https://crm.example.com/hooks/referrals", eventTypes = new[] { "referral.approved" }, retryUntilAcknowledged = false },
             HttpStatusCode.OK);

@@ -1037,6 +1037,9 @@ namespace Referloop.Storage.Migrations.Sqlite
                         .IsRequired()
                         .HasColumnType("TEXT");
 
+                    b.Property<long?>("DataPurgedAt")
+                        .HasColumnType("INTEGER");
+
                     b.Property<long?>("DispatchedAt")
                         .HasColumnType("INTEGER");
 
