@@ -114,6 +114,10 @@ public class ErasureTests(WebhookApp app) : IClassFixture<WebhookApp>, IAsyncLif
         // Purged by the erasure: no delivery of it is sent again with [erased] in it, the succeeded one neither.
         Assert.NotNull(message["dataPurgedAt"]);
         Assert.Equal(HttpStatusCode.Conflict, (await _admin.PostAsync($"/api/v1/messages/{joined}/replay", null)).StatusCode);
+        // What the erasure left (ids, codes, other people's data) is still emptied once its retention ends.
+        app.Clock.Advance(TimeSpan.FromDays(31));
+        await app.Services.GetRequiredService<RetentionSweep>().PurgeAsync(default);
+        Assert.Empty((await _admin.GetOk($"/api/v1/messages/{joined}"))["data"]!.AsObject());
     }
 
     [Fact]
