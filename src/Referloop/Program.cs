@@ -51,6 +51,8 @@ builder.Services.AddReferralEngine();
 builder.Services.AddWebhooks(builder.Configuration);
 PublicLimits.Register(builder.Services, builder.Configuration);
 builder.Services.AddIdempotencyKeys();
+builder.Services.AddSingleton<MethodNotAllowed>();
+builder.Services.AddRetentionSweep();
 
 builder.Services.AddProblemDetails(options => options.CustomizeProblemDetails = context =>
 {
@@ -68,8 +70,12 @@ builder.Services.AddAuthorizationBuilder()
     .AddPolicy(AdminAuthentication.Policy, policy => policy.AddAuthenticationSchemes(AdminAuthentication.SchemeName).RequireAuthenticatedUser());
 
 builder.Services.AddDashboard(builder.Environment);
-builder.Services.AddOpenApi(options => options.AddDocumentTransformer<BearerSecurityTransformer>()
-    .AddOperationTransformer<BearerSecurityTransformer>());
+builder.Services.AddOpenApi(options => options
+    .AddDocumentTransformer<BearerSecurityTransformer>()
+    .AddOperationTransformer<BearerSecurityTransformer>()
+    .AddDocumentTransformer<ContractOperationTransformer>()
+    .AddOperationTransformer<ContractOperationTransformer>()
+    .AddSchemaTransformer<ContractSchemaTransformer>());
 builder.Services.AddHealthChecks().AddDbContextCheck<ReferloopDb>("database", tags: ["ready"]);
 // Off unless enabled: /metrics answers anyone who reaches it, so it belongs on an internal port or network.
 var prometheus = builder.Configuration.GetValue<bool>("Metrics:Prometheus");
@@ -106,10 +112,12 @@ if (proxies.Any)
 }
 app.UseExceptionHandler();
 app.UseStatusCodePages();
+app.Use((http, next) => http.RequestServices.GetRequiredService<MethodNotAllowed>().InvokeAsync(http, next));
 app.UseDashboardHeaders();
 app.MapStaticAssets();
 app.UseCors();
 app.UseAuthentication();
+app.UseApiKeyScopes();
 app.UseAuthorization();
 app.UseRateLimiter();
 PublicLimits.UseBodyLimits(app);

@@ -9,12 +9,14 @@ public static class CampaignStatus
     public const string Active = "active";
     public const string Paused = "paused";
     public const string Archived = "archived";
+    public static readonly string[] All = [Active, Paused, Archived];
 }
 
 public static class ApprovalPolicy
 {
     public const string Auto = "auto";
     public const string Manual = "manual";
+    public static readonly string[] All = [Auto, Manual];
 }
 
 /// <summary>A referral program: where share links land, how referrals are judged and what they earn.</summary>

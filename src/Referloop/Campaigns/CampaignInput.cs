@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using System.Net;
 using System.Text.RegularExpressions;
 using Referloop.Http;
@@ -9,14 +10,29 @@ namespace Referloop.Campaigns;
 /// <summary>The body of create and update: the whole rule set of a campaign. Omitted settings take their defaults.</summary>
 public sealed partial record CampaignInput : IValidatable
 {
+    [Required, StringLength(200)]
     public string? Name { get; init; }
+
+    [Required, Url, StringLength(2048)]
     public string? LandingUrl { get; init; }
+
+    [Range(1, 365)]
     public int? AttributionWindowDays { get; init; }
+
+    [Range(0, 365)]
     public int? HoldingPeriodDays { get; init; }
+
+    [Values(typeof(ApprovalPolicy))]
     public string? Approval { get; init; }
+
     public bool? AllowRewardsOnAutoApproved { get; init; }
+
+    [Range(1, 100_000)]
     public int? GoalConversions { get; init; }
+
     public FraudPolicy? Fraud { get; init; }
+
+    [MaxLength(50)]
     public List<RewardRule>? Rewards { get; init; }
 
     public void Validate(ValidationErrors errors)
@@ -27,7 +43,7 @@ public sealed partial record CampaignInput : IValidatable
         errors.Range("holdingPeriodDays", HoldingPeriodDays, 0, 365);
         if (Approval is not null)
         {
-            errors.OneOf("approval", Approval, ApprovalPolicy.Auto, ApprovalPolicy.Manual);
+            errors.OneOf("approval", Approval, ApprovalPolicy.All);
         }
         errors.Range("goalConversions", GoalConversions, 1, 100_000);
         if (Fraud is not null)
@@ -264,9 +280,15 @@ public sealed partial record CampaignInput : IValidatable
     private static Incentive? Normalise(Incentive? incentive) =>
         incentive is null ? null : incentive with { Currency = incentive.Currency?.ToUpperInvariant() };
 
-    [GeneratedRegex("^[A-Za-z0-9_-]{1,64}$")]
+    /// <summary>A rule id or pool name.</summary>
+    public const string Slug = "^[A-Za-z0-9_-]{1,64}$";
+
+    /// <summary>An ISO 4217 code such as USD.</summary>
+    public const string Currency = "^[A-Za-z]{3}$";
+
+    [GeneratedRegex(Slug)]
     private static partial Regex SlugPattern();
 
-    [GeneratedRegex("^[A-Za-z]{3}$")]
+    [GeneratedRegex(Currency)]
     private static partial Regex CurrencyPattern();
 }

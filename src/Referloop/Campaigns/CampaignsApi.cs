@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
 using Referloop.Http;
@@ -12,12 +13,12 @@ public sealed record CampaignResponse(
     string LandingUrl,
     int AttributionWindowDays,
     int HoldingPeriodDays,
-    string Approval,
+    [property: Values(typeof(ApprovalPolicy))] string Approval,
     bool AllowRewardsOnAutoApproved,
     int? GoalConversions,
     FraudPolicy Fraud,
     IReadOnlyList<RewardRule> Rewards,
-    string Status,
+    [property: Values(typeof(CampaignStatus))] string Status,
     string PublishableKey,
     string ShareUrlPattern,
     DateTimeOffset CreatedAt,
@@ -28,13 +29,14 @@ public sealed record CampaignResponse(
         c.Fraud, c.Rewards, c.Status, c.PublishableKey, urls.ShareUrl("{code}"), c.CreatedAt, c.UpdatedAt);
 }
 
-public sealed record CampaignListQuery(string? Status, string? Cursor, int? Limit) : IValidatable
+public sealed record CampaignListQuery([property: Values(typeof(CampaignStatus))] string? Status, string? Cursor,
+    int? Limit) : IValidatable
 {
     public void Validate(ValidationErrors errors)
     {
         if (Status is not null)
         {
-            errors.OneOf("status", Status, CampaignStatus.Active, CampaignStatus.Paused, CampaignStatus.Archived);
+            errors.OneOf("status", Status, CampaignStatus.All);
         }
         Paging.ValidateQuery(errors, Cursor, Limit);
     }

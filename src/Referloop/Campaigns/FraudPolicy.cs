@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
@@ -20,12 +21,15 @@ public sealed record FraudPolicy
     public FraudAction CouponCycling { get; init; } = FraudAction.Block;
 
     /// <summary>Exact addresses, <c>*@domain</c> patterns or bare domains.</summary>
+    [MaxLength(10_000)]
     public List<string> BlockedEmails { get; init; } = [];
 
     /// <summary>Single addresses or CIDR ranges, IPv4 or IPv6.</summary>
+    [MaxLength(10_000)]
     public List<string> BlockedIps { get; init; } = [];
 
     /// <summary>Velocity limit: referrals one advocate may bring in any hour; null for no limit.</summary>
+    [Range(1, 1_000_000)]
     public int? MaxReferralsPerHour { get; init; }
 
     /// <summary>

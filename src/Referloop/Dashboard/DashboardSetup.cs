@@ -60,7 +60,7 @@ public static class DashboardSetup
         var keyId = context.Principal?.FindFirstValue(ClaimTypes.NameIdentifier);
         var db = context.HttpContext.RequestServices.GetRequiredService<ReferloopDb>();
         var active = keyId is not null && await db.ApiKeys.AsNoTracking()
-            .AnyAsync(k => k.Id == keyId && k.RevokedAt == null, context.HttpContext.RequestAborted);
+            .AnyAsync(k => k.Id == keyId && k.RevokedAt == null && k.Scope == ApiKeyScope.Full, context.HttpContext.RequestAborted);
         if (!active)
         {
             context.RejectPrincipal();
@@ -68,12 +68,15 @@ public static class DashboardSetup
         }
     }
 
-    /// <summary>Signs the browser in when <paramref name="key"/> is an active admin key.</summary>
+    /// <summary>
+    /// Signs the browser in when <paramref name="key"/> is an active admin key of scope <c>full</c>: the dashboard
+    /// changes everything it shows, so a narrower key has no place in it.
+    /// </summary>
     public static async Task<bool> SignInAsync(HttpContext http, ReferloopDb db, string key)
     {
         var hash = Secrets.Hash(key.Trim());
         var apiKey = await db.ApiKeys.AsNoTracking()
-            .FirstOrDefaultAsync(k => k.Hash == hash && k.RevokedAt == null, http.RequestAborted);
+            .FirstOrDefaultAsync(k => k.Hash == hash && k.RevokedAt == null && k.Scope == ApiKeyScope.Full, http.RequestAborted);
         if (apiKey is null)
         {
             return false;

@@ -18,7 +18,7 @@ public sealed class SignInModel(ReferloopDb db) : PageModel
     {
         if (string.IsNullOrWhiteSpace(key) || key.Length > 200 || !await DashboardSetup.SignInAsync(HttpContext, db, key))
         {
-            Error = "That key is not an active admin key.";
+            Error = "That key is not an active admin key of scope full (read-only and events-only keys are for the API).";
             Response.StatusCode = StatusCodes.Status401Unauthorized;
             return Page();
         }

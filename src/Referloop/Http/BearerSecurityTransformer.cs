@@ -1,3 +1,4 @@
+using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.OpenApi;
 using Microsoft.OpenApi;
@@ -25,7 +26,10 @@ internal sealed class BearerSecurityTransformer : IOpenApiDocumentTransformer, I
         {
             Type = SecuritySchemeType.Http,
             Scheme = "bearer",
-            Description = "An admin API key (rl_admin_…).",
+            Description = "An admin API key (rl_admin_…). Each key has a scope: full (everything; the only one that manages " +
+                "keys and reads webhook secrets), read-only (GET requests) or events-only (POST /api/v1/events and reading " +
+                "events). Each operation lists the scopes it allows in its description and in x-referloop-scopes; a key " +
+                "outside them is refused with 403.",
         };
         document.Components.SecuritySchemes["PublishableKey"] = new OpenApiSecurityScheme
         {
@@ -44,9 +48,17 @@ internal sealed class BearerSecurityTransformer : IOpenApiDocumentTransformer, I
         var publishable = metadata.OfType<PublishableKeyAccess>().Any();
         if (!admin && !publishable)
         {
+            // Said outright rather than left out, so that no tool reads a public route as needing some key.
+            operation.Security = [];
             return Task.CompletedTask;
         }
         operation.Security = [Requirement("Bearer", context.Document)];
+        var scopes = Security.ApiKeyScope.Allowing(context.Description.HttpMethod ?? "GET", "/" + context.Description.RelativePath,
+            new EndpointMetadataCollection(metadata));
+        var allowed = $"Admin API key scopes allowed: {string.Join(", ", scopes)}.";
+        operation.Description = string.IsNullOrEmpty(operation.Description) ? allowed : $"{operation.Description} {allowed}";
+        operation.Extensions ??= new Dictionary<string, IOpenApiExtension>();
+        operation.Extensions["x-referloop-scopes"] = new JsonNodeExtension(new JsonArray([.. scopes.Select(s => (JsonNode)JsonValue.Create(s))]));
         if (publishable)
         {
             operation.Security.Add(Requirement("PublishableKey", context.Document));

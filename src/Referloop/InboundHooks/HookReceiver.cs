@@ -37,7 +37,7 @@ internal static class HookReceiver
             .WithDescription("The body is read by its Content-Type, which must match it: application/json (an object) or " +
                 "application/x-www-form-urlencoded (nested keys such as products[0][name]); at most 1 MiB. " +
                 "A conversion hook ignores the body and its Content-Type: any POST counts one. " +
-                "Send Idempotency-Key (or webhook-id) to make retries safe. See docs/inbound-hooks.md for the fields of each kind.")
+                "Send Idempotency-Key (or webhook-id) to make retries safe; on a signed hook only the signed webhook-id counts. See docs/inbound-hooks.md for the fields of each kind.")
             // Declared here rather than with Accepts(): Accepts would let routing answer 415 itself, before the request is stored.
             .AddOpenApiOperationTransformer((operation, _, _) =>
             {
@@ -53,6 +53,12 @@ internal static class HookReceiver
                 };
                 return Task.CompletedTask;
             })
+            .ProducesValidationProblem()
+            .ProducesProblem(StatusCodes.Status401Unauthorized)
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status409Conflict)
+            .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
+            .ProducesProblem(StatusCodes.Status415UnsupportedMediaType)
             .RequireRateLimiting(PublicLimits.InboundHooks);
         return routes;
     }
@@ -73,7 +79,9 @@ internal static class HookReceiver
 
         var now = clock.GetUtcNow();
         var (body, bytes, tooLarge) = await ReadBodyAsync(http.Request, ct);
-        string? key = http.Request.Headers["Idempotency-Key"];
+        // On a signed hook the key is the signed webhook-id and nothing else: an unsigned Idempotency-Key would let a
+        // captured request be replayed under a fresh key within the signature's 5 minutes.
+        string? key = hook.SigningSecret is null ? http.Request.Headers["Idempotency-Key"].ToString() : null;
         if (string.IsNullOrWhiteSpace(key))
         {
             key = http.Request.Headers["webhook-id"];

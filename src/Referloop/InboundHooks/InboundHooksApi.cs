@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -9,7 +10,8 @@ using Referloop.Webhooks;
 
 namespace Referloop.InboundHooks;
 
-public sealed record CreateInboundHook(string? CampaignId, string? Kind, string? Name, bool? Signed) : IValidatable
+public sealed record CreateInboundHook([Required, StringLength(40)] string? CampaignId, [Required, Values(typeof(InboundHookKind))] string? Kind,
+    [StringLength(200)] string? Name, bool? Signed) : IValidatable
 {
     public void Validate(ValidationErrors errors)
     {
@@ -68,7 +70,7 @@ public sealed record InboundRequestResponse(
         r.Result is null ? null : JsonNode.Parse(r.Result), r.ProcessedAt);
 }
 
-public sealed record InboundHookListQuery(string? CampaignId, string? Kind, string? Cursor, int? Limit) : IValidatable
+public sealed record InboundHookListQuery(string? CampaignId, [property: Values(typeof(InboundHookKind))] string? Kind, string? Cursor, int? Limit) : IValidatable
 {
     public void Validate(ValidationErrors errors)
     {

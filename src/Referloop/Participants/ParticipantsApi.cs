@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using System.Net.Mail;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
@@ -11,7 +12,8 @@ using Referloop.Tracking;
 
 namespace Referloop.Participants;
 
-public sealed record JoinParticipant(string? Email, string? Name, string? CustomValue) : IValidatable
+public sealed record JoinParticipant([Required, EmailAddress, StringLength(254)] string? Email, [StringLength(200)] string? Name,
+    [StringLength(500)] string? CustomValue) : IValidatable
 {
     public void Validate(ValidationErrors errors)
     {
@@ -76,7 +78,60 @@ public sealed record ParticipantExport(ParticipantResponse Participant, IReadOnl
 
     /// <summary>Events reported about this person (by email within the campaign).</summary>
     public IReadOnlyList<EventRecord> Events { get; init; } = [];
+
+    /// <summary>Every status change of <see cref="Referrals"/>, with its reason.</summary>
+    public IReadOnlyList<StatusChangeRecord> ReferralHistory { get; init; } = [];
+
+    /// <summary>Addresses this person acted from, kept for the same-IP fraud check.</summary>
+    public IReadOnlyList<IpRecord> Ips { get; init; } = [];
+
+    /// <summary>Their referral and conversion counts, as the reward rules read them.</summary>
+    public IReadOnlyList<CounterRecord> Counters { get; init; } = [];
+
+    /// <summary>Coupon codes handed to this person.</summary>
+    public IReadOnlyList<CouponRecord> Coupons { get; init; } = [];
+
+    /// <summary>Purchases and sign-ups received for their e-mail by social-proof stream hooks, with everything stored.</summary>
+    public IReadOnlyList<SocialProofRecord> SocialProof { get; init; } = [];
+
+    /// <summary>Raw requests to inbound hooks about this person, as received.</summary>
+    public IReadOnlyList<InboundRequestRecord> InboundRequests { get; init; } = [];
+
+    /// <summary>Outbound webhook messages that name this person, with every delivery and attempt.</summary>
+    public IReadOnlyList<MessageRecord> Messages { get; init; } = [];
+
+    /// <summary>
+    /// <c>Idempotency-Key</c>s of requests about this person; their stored answers (encrypted, kept 24 h) repeat what
+    /// this export shows.
+    /// </summary>
+    public IReadOnlyList<IdempotencyKeyRecord> IdempotencyKeys { get; init; } = [];
 }
+
+public sealed record StatusChangeRecord(string ReferralId, string? From, string To, string Reason, DateTimeOffset At);
+
+public sealed record IpRecord(string Ip, DateTimeOffset FirstSeenAt, DateTimeOffset LastSeenAt);
+
+public sealed record CounterRecord(string Name, int Count);
+
+public sealed record CouponRecord(string PoolId, string Code, string? RewardId, DateTimeOffset? AllocatedAt);
+
+public sealed record SocialProofRecord(string Id, string HookId, string RequestId, string Email, string? FirstName, string? LastName,
+    string? City, string? State, string? Country, string? CountryCode, string? ProductName, string? ProductLink, decimal? Total,
+    string? Currency, IReadOnlyList<SocialProof.SocialProofProduct> Products, DateTimeOffset OccurredAt, DateTimeOffset CreatedAt);
+
+public sealed record InboundRequestRecord(string Id, string HookId, DateTimeOffset ReceivedAt, string? ContentType, string? Body,
+    string? RemoteIp, string Outcome, string? Reason, string? Result);
+
+public sealed record MessageRecord(string Id, string Type, DateTimeOffset CreatedAt, System.Text.Json.JsonElement Data,
+    IReadOnlyList<MessageDeliveryRecord> Deliveries);
+
+public sealed record MessageDeliveryRecord(string Id, string EndpointId, string Status, string? LastError,
+    IReadOnlyList<AttemptRecord> Attempts);
+
+public sealed record AttemptRecord(int Number, string Method, string Url, int? StatusCode, string? ResponseExcerpt, string? Error,
+    DateTimeOffset AttemptedAt);
+
+public sealed record IdempotencyKeyRecord(string Key, string Method, string Path, int? StatusCode, DateTimeOffset CreatedAt);
 
 public sealed record EventRecord(string Id, string Type, string Email, string? Name, string? OrderId, decimal? PurchaseValue,
     string? Currency, string? Ip, string? UserAgent, string? ReferralCode, string? ClickId, string? Properties,
@@ -173,41 +228,89 @@ internal static class ParticipantsApi
             .Select(e => new EventRecord(e.Id, e.Type, e.Email, e.Name, e.OrderId, e.PurchaseValue, e.Currency, e.Ip, e.UserAgent,
                 e.ReferralCode, e.ClickId, e.Properties, e.OccurredAt, e.ReceivedAt))
             .ToListAsync(ct);
+        var referralIds = referrals.Select(r => r.Id).ToList();
+        var history = await db.ReferralHistory.AsNoTracking().Where(h => referralIds.Contains(h.ReferralId)).OrderBy(h => h.Id)
+            .Select(h => new StatusChangeRecord(h.ReferralId, h.From, h.To, h.Reason, h.At)).ToListAsync(ct);
+        var ips = await db.ParticipantIps.AsNoTracking().Where(i => i.ParticipantId == id).OrderBy(i => i.Ip)
+            .Select(i => new IpRecord(i.Ip, i.FirstSeenAt, i.LastSeenAt)).ToListAsync(ct);
+        var counters = await db.AdvocateCounters.AsNoTracking().Where(c => c.ParticipantId == id).OrderBy(c => c.Name)
+            .Select(c => new CounterRecord(c.Name, c.Count)).ToListAsync(ct);
+        var coupons = await db.Coupons.AsNoTracking().Where(c => c.AllocatedToParticipantId == id).OrderBy(c => c.Id)
+            .Select(c => new CouponRecord(c.PoolId, c.Code, c.AllocatedToRewardId, c.AllocatedAt)).ToListAsync(ct);
+        var socialProof = (await PersonalData.SocialProof(db, campaignId, participant.Email).AsNoTracking().OrderBy(i => i.Id).ToListAsync(ct))
+            .Select(i => new SocialProofRecord(i.Id, i.HookId, i.RequestId, i.Email, i.FirstName, i.LastName, i.City, i.State, i.Country,
+                i.CountryCode, i.ProductName, i.ProductLink, i.Total, i.Currency, i.Products, i.OccurredAt, i.CreatedAt))
+            .ToList();
+        var requests = await PersonalData.InboundRequests(db, campaignId, id, participant.Email).AsNoTracking().OrderBy(r => r.Id)
+            .Select(r => new InboundRequestRecord(r.Id, r.HookId, r.ReceivedAt, r.ContentType, r.Body, r.RemoteIp, r.Outcome, r.Reason, r.Result))
+            .ToListAsync(ct);
+        var messages = await PersonalData.Messages(db, campaignId, id, participant.Email).AsNoTracking().OrderBy(m => m.Id).ToListAsync(ct);
+        var messageIds = messages.Select(m => m.Id).ToList();
+        var deliveries = (await db.WebhookDeliveries.AsNoTracking().Include(d => d.AttemptLog)
+                .Where(d => messageIds.Contains(d.MessageId)).OrderBy(d => d.Id).ToListAsync(ct))
+            .ToLookup(d => d.MessageId);
+        var keys = await PersonalData.IdempotencyRecords(db, campaignId, id).AsNoTracking().OrderBy(k => k.CreatedAt)
+            .Select(k => new IdempotencyKeyRecord(k.Key, k.Method, k.Path, k.StatusCode, k.CreatedAt)).ToListAsync(ct);
         http.Response.Headers.ContentDisposition = $"attachment; filename=\"referloop-{id}.json\"";
         return TypedResults.Ok(new ParticipantExport(ParticipantResponse.From(participant, urls), clicks, clock.GetUtcNow())
         {
             Referrals = referrals.Select(ReferralResponse.From).ToList(),
             Rewards = rewards.Select(RewardResponse.From).ToList(),
             Events = events,
+            ReferralHistory = history,
+            Ips = ips,
+            Counters = counters,
+            Coupons = coupons,
+            SocialProof = socialProof,
+            InboundRequests = requests,
+            Messages = messages.Select(m => new MessageRecord(m.Id, m.Type, m.CreatedAt, ParseData(m.Data),
+                deliveries[m.Id].Select(d => new MessageDeliveryRecord(d.Id, d.EndpointId, d.Status, d.LastError,
+                    d.AttemptLog.OrderBy(a => a.Number).Select(a => new AttemptRecord(a.Number, a.Method, a.Url, a.StatusCode,
+                        a.ResponseExcerpt, a.Error, a.AttemptedAt)).ToList())).ToList())).ToList(),
+            IdempotencyKeys = keys,
         });
     }
 
+    private static System.Text.Json.JsonElement ParseData(string data)
+    {
+        using var document = System.Text.Json.JsonDocument.Parse(data);
+        return document.RootElement.Clone();
+    }
+
     internal static async Task<Results<NoContent, ProblemHttpResult>> Delete(string campaignId, string id, ReferloopDb db,
-        CancellationToken ct)
+        TimeProvider clock, CancellationToken ct)
     {
         await using var transaction = await db.Database.BeginTransactionAsync(ct);
-        // Friends this person referred stay, but no longer point at a deleted person.
-        await db.Participants.Where(p => p.ReferredById == id).ExecuteUpdateAsync(s => s.SetProperty(p => p.ReferredById, (string?)null), ct);
-        await db.Clicks.Where(c => c.ParticipantId == id).ExecuteDeleteAsync(ct);
-        var email = await db.Participants.Where(p => p.Id == id && p.CampaignId == campaignId).Select(p => p.Email).FirstOrDefaultAsync(ct);
-        if (email is not null)
-        {
-            // The person's own events, rewards and counters go; so do the referrals linking them to someone, with
-            // their history. The other side's rewards stay (they may be paid); their ids of the deleted person are opaque and lead nowhere.
-            await db.Events.Where(e => e.CampaignId == campaignId && (e.ParticipantId == id || e.Email == email)).ExecuteDeleteAsync(ct);
-            await db.Rewards.Where(r => r.ParticipantId == id).ExecuteDeleteAsync(ct);
-            await db.AdvocateCounters.Where(c => c.ParticipantId == id).ExecuteDeleteAsync(ct);
-            var referralIds = db.Referrals.Where(r => r.AdvocateId == id || r.FriendId == id).Select(r => r.Id);
-            await db.Events.Where(e => e.ReferralId != null && referralIds.Contains(e.ReferralId))
-                .ExecuteUpdateAsync(s => s.SetProperty(e => e.ReferralId, (string?)null), ct);
-            await db.ReferralHistory.Where(h => referralIds.Contains(h.ReferralId)).ExecuteDeleteAsync(ct);
-            await db.Referrals.Where(r => r.AdvocateId == id || r.FriendId == id).ExecuteDeleteAsync(ct);
-        }
-        var deleted = await db.Participants.Where(p => p.Id == id && p.CampaignId == campaignId).ExecuteDeleteAsync(ct);
-        if (deleted == 0)
+        var participant = await db.Participants.Where(p => p.Id == id && p.CampaignId == campaignId)
+            .Select(p => new { p.Email, p.Name }).FirstOrDefaultAsync(ct);
+        if (participant is null)
         {
             return Problems.NotFound("participant", id);
         }
+        var email = participant.Email;
+        // Every name they were known by: messages sent before a rename carry the old one.
+        var names = (await db.Events.Where(e => e.CampaignId == campaignId && (e.ParticipantId == id || e.Email == email) && e.Name != null)
+                .Select(e => e.Name!).Distinct().ToListAsync(ct))
+            .Append(participant.Name).OfType<string>().Where(n => n.Length > 0).Distinct(StringComparer.Ordinal).ToList();
+        await PersonalData.EraseTracesAsync(db, campaignId, id, email, names, clock.GetUtcNow(), ct);
+
+        await PersonalData.IdempotencyRecords(db, campaignId, id).ExecuteDeleteAsync(ct);
+        var referralIds = db.Referrals.Where(r => r.AdvocateId == id || r.FriendId == id).Select(r => r.Id);
+
+        // Friends this person referred stay, but no longer point at a deleted person.
+        await db.Participants.Where(p => p.ReferredById == id).ExecuteUpdateAsync(s => s.SetProperty(p => p.ReferredById, (string?)null), ct);
+        await db.Clicks.Where(c => c.ParticipantId == id).ExecuteDeleteAsync(ct);
+        await db.ParticipantIps.Where(i => i.ParticipantId == id).ExecuteDeleteAsync(ct);
+        // The person's own events, rewards and counters go; so do the referrals linking them to someone, with
+        // their history. The other side's rewards stay (they may be paid); their ids of the deleted person are opaque and lead nowhere.
+        await db.Events.Where(e => e.CampaignId == campaignId && (e.ParticipantId == id || e.Email == email)).ExecuteDeleteAsync(ct);
+        await db.Rewards.Where(r => r.ParticipantId == id).ExecuteDeleteAsync(ct);
+        await db.AdvocateCounters.Where(c => c.ParticipantId == id).ExecuteDeleteAsync(ct);
+        await db.Events.Where(e => e.ReferralId != null && referralIds.Contains(e.ReferralId))
+            .ExecuteUpdateAsync(s => s.SetProperty(e => e.ReferralId, (string?)null), ct);
+        await db.ReferralHistory.Where(h => referralIds.Contains(h.ReferralId)).ExecuteDeleteAsync(ct);
+        await db.Referrals.Where(r => r.AdvocateId == id || r.FriendId == id).ExecuteDeleteAsync(ct);
+        await db.Participants.Where(p => p.Id == id && p.CampaignId == campaignId).ExecuteDeleteAsync(ct);
         await transaction.CommitAsync(ct);
         return TypedResults.NoContent();
     }

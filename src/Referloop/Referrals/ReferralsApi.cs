@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
 using Referloop.Http;
@@ -38,7 +39,8 @@ public sealed record ReferralResponse(
         r.VoidedAt, r.ApproveAfter, r.RewardsReleasedAt);
 }
 
-public sealed record ReferralListQuery(string? CampaignId, string? Status, string? AdvocateId, string? Cursor, int? Limit) : IValidatable
+public sealed record ReferralListQuery(string? CampaignId, [property: Values(typeof(ReferralStatus))] string? Status,
+    string? AdvocateId, string? Cursor, int? Limit) : IValidatable
 {
     public void Validate(ValidationErrors errors)
     {
@@ -52,17 +54,17 @@ public sealed record ReferralListQuery(string? CampaignId, string? Status, strin
     }
 }
 
-public sealed record ReferralReason(string? Reason) : IValidatable
+public sealed record ReferralReason([StringLength(500)] string? Reason) : IValidatable
 {
     public void Validate(ValidationErrors errors) => errors.MaxLength("reason", Reason, 500);
 }
 
-public sealed record VoidReferral(string? Reason) : IValidatable
+public sealed record VoidReferral([Required, StringLength(500)] string? Reason) : IValidatable
 {
     public void Validate(ValidationErrors errors) => errors.Required("reason", Reason, 500);
 }
 
-public sealed record QualifyByCode(string? Code, string? Reason) : IValidatable
+public sealed record QualifyByCode([Required, StringLength(32)] string? Code, [StringLength(500)] string? Reason) : IValidatable
 {
     public void Validate(ValidationErrors errors)
     {
@@ -94,7 +96,7 @@ internal static class ReferralsApi
         group.MapPost("/{id}/void", Void).WithName("VoidReferral")
             .WithSummary("Void a referral with a reason; its rewards not yet issued are blocked");
         group.MapPost("/{id}/qualify", Qualify).WithName("QualifyReferral").WithSummary("Qualify a pending referral (the friend converted)");
-        group.MapPost("/qualify", QualifyCode).WithName("QualifyReferralByCode")
+        group.MapPost("/qualify", QualifyCode).WithName("QualifyReferralByCode").ProducesProblem(StatusCodes.Status404NotFound)
             .WithSummary("Qualify the referral of the friend with this unique code");
         group.MapPost("/{id}/release-rewards", Release).WithName("ReleaseReferralRewards")
             .WithSummary("Issue the rewards of an approved referral that wait for the referral.approved webhook's acknowledgement");

@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using System.Text;
 using System.Text.Json.Serialization;
 using System.Text.RegularExpressions;
@@ -60,7 +61,7 @@ public sealed partial record PoolRoute(string Id, string Pool) : IValidatable
 }
 
 /// <summary>The body of <c>PUT …/coupon-pools/{pool}</c>: the whole settable state of a pool.</summary>
-public sealed record CouponPoolInput(string? CreateCouponUrl) : IValidatable
+public sealed record CouponPoolInput([Url, StringLength(2048)] string? CreateCouponUrl) : IValidatable
 {
     public void Validate(ValidationErrors errors)
     {

@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
 using Referloop.Http;
@@ -6,7 +7,7 @@ using Referloop.Storage;
 
 namespace Referloop.Rewards;
 
-public sealed record RewardListQuery(string? CampaignId, string? ParticipantId, string? ReferralId, string? Status, bool? Paid,
+public sealed record RewardListQuery(string? CampaignId, string? ParticipantId, string? ReferralId, [property: Values(typeof(RewardStatus))] string? Status, bool? Paid,
     string? Cursor, int? Limit) : IValidatable
 {
     public void Validate(ValidationErrors errors)

@@ -41,22 +41,25 @@ public sealed class AdminAuthentication(
         }
 
         var hash = Secrets.Hash(token);
-        var keyId = await cache.GetOrCreateAsync(CacheKey(hash), async entry =>
+        var key = await cache.GetOrCreateAsync(CacheKey(hash), async entry =>
         {
             entry.AbsoluteExpirationRelativeToNow = CacheFor;
             return await db.ApiKeys.AsNoTracking()
                 .Where(k => k.Hash == hash && k.RevokedAt == null)
-                .Select(k => k.Id)
+                .Select(k => new KnownKey(k.Id, k.Scope))
                 .FirstOrDefaultAsync(Context.RequestAborted);
         });
-        if (keyId is null)
+        if (key is null)
         {
             return AuthenticateResult.Fail("Unknown or revoked API key.");
         }
 
-        var identity = new ClaimsIdentity([new Claim(ClaimTypes.NameIdentifier, keyId)], SchemeName);
+        var identity = new ClaimsIdentity(
+            [new Claim(ClaimTypes.NameIdentifier, key.Id), new Claim(ApiKeyScope.ClaimType, key.Scope)], SchemeName);
         return AuthenticateResult.Success(new AuthenticationTicket(new ClaimsPrincipal(identity), SchemeName));
     }
+
+    private sealed record KnownKey(string Id, string Scope);
 
     protected override async Task HandleChallengeAsync(AuthenticationProperties properties)
     {

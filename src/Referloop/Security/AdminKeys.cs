@@ -7,18 +7,19 @@ public static class AdminKeys
 {
     public const string EnvironmentVariable = "REFERLOOP_ADMIN_KEY";
 
-    public static (ApiKey Key, string Token) New(string name, DateTimeOffset now)
+    public static (ApiKey Key, string Token) New(string name, DateTimeOffset now, string scope = ApiKeyScope.Full)
     {
         var token = Secrets.NewToken("rl_admin");
-        return (FromToken(name, token, now), token);
+        return (FromToken(name, token, now, scope), token);
     }
 
-    private static ApiKey FromToken(string name, string token, DateTimeOffset now) => new()
+    private static ApiKey FromToken(string name, string token, DateTimeOffset now, string scope = ApiKeyScope.Full) => new()
     {
         Id = Ids.New("key"),
         Name = name,
         Prefix = token[..Math.Min(12, token.Length)],
         Hash = Secrets.Hash(token),
+        Scope = scope,
         CreatedAt = now,
     };
 

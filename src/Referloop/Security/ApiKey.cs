@@ -13,6 +13,10 @@ public sealed class ApiKey
     public required string Prefix { get; init; }
 
     public required string Hash { get; init; }
+
+    /// <summary>An <see cref="ApiKeyScope"/>; keys made before scopes existed, and the first key, are <c>full</c>.</summary>
+    public string Scope { get; init; } = ApiKeyScope.Full;
+
     public DateTimeOffset CreatedAt { get; init; }
     public DateTimeOffset? RevokedAt { get; set; }
 }
@@ -27,6 +31,7 @@ internal sealed class ApiKeyConfiguration : IEntityTypeConfiguration<ApiKey>
         key.Property(k => k.Name).HasMaxLength(100);
         key.Property(k => k.Prefix).HasMaxLength(16);
         key.Property(k => k.Hash).HasMaxLength(64);
+        key.Property(k => k.Scope).HasMaxLength(16).HasDefaultValue(ApiKeyScope.Full);
         key.HasIndex(k => k.Hash).IsUnique();
     }
 }

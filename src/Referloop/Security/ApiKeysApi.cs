@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using System.Security.Claims;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
@@ -7,18 +8,26 @@ using Referloop.Storage;
 
 namespace Referloop.Security;
 
-public sealed record CreateApiKey(string? Name) : IValidatable
+/// <param name="Scope"><c>full</c> (default), <c>read-only</c> (GET only) or <c>events-only</c> (report and read events).</param>
+public sealed record CreateApiKey([Required, StringLength(100)] string? Name, [Values(typeof(ApiKeyScope))] string? Scope = null) : IValidatable
 {
-    public void Validate(ValidationErrors errors) => errors.Required("name", Name, 100);
+    public void Validate(ValidationErrors errors)
+    {
+        errors.Required("name", Name, 100);
+        if (Scope is not null)
+        {
+            errors.OneOf("scope", Scope, ApiKeyScope.All);
+        }
+    }
 }
 
-public sealed record ApiKeyResponse(string Id, string Name, string Prefix, DateTimeOffset CreatedAt, DateTimeOffset? RevokedAt)
+public sealed record ApiKeyResponse(string Id, string Name, string Prefix, [property: Values(typeof(ApiKeyScope))] string Scope, DateTimeOffset CreatedAt, DateTimeOffset? RevokedAt)
 {
-    public static ApiKeyResponse From(ApiKey key) => new(key.Id, key.Name, key.Prefix, key.CreatedAt, key.RevokedAt);
+    public static ApiKeyResponse From(ApiKey key) => new(key.Id, key.Name, key.Prefix, key.Scope, key.CreatedAt, key.RevokedAt);
 }
 
 /// <summary>The one time a key is shown in full.</summary>
-public sealed record CreatedApiKey(string Id, string Name, string Prefix, DateTimeOffset CreatedAt, string Key);
+public sealed record CreatedApiKey(string Id, string Name, string Prefix, [property: Values(typeof(ApiKeyScope))] string Scope, DateTimeOffset CreatedAt, string Key);
 
 internal static class ApiKeysApi
 {
@@ -27,9 +36,12 @@ internal static class ApiKeysApi
         var group = routes.MapGroup("/api/v1/api-keys")
             .WithTags("API keys")
             .RequireAuthorization(AdminAuthentication.Policy)
+            .RequireFullScope()
             .WithValidation();
 
-        group.MapPost("/", Create).WithName("CreateApiKey").WithSummary("Create an admin API key; the key is shown only in this answer");
+        group.MapPost("/", Create).WithName("CreateApiKey").WithSummary("Create an admin API key; the key is shown only in this answer")
+            .WithDescription("scope: full (default; everything, and the only scope that manages keys), read-only (GET requests " +
+                "only, no secrets) or events-only (POST /api/v1/events and reading events).");
         group.MapGet("/", List).WithName("ListApiKeys").WithSummary("List admin API keys (never the keys themselves)");
         group.MapDelete("/{id}", Revoke).WithName("RevokeApiKey").WithSummary("Revoke an admin API key");
         return group;
@@ -37,10 +49,11 @@ internal static class ApiKeysApi
 
     private static async Task<Created<CreatedApiKey>> Create(CreateApiKey input, ReferloopDb db, TimeProvider clock, CancellationToken ct)
     {
-        var (key, token) = AdminKeys.New(input.Name!.Trim(), clock.GetUtcNow());
+        var (key, token) = AdminKeys.New(input.Name!.Trim(), clock.GetUtcNow(), input.Scope ?? ApiKeyScope.Full);
         db.ApiKeys.Add(key);
         await db.SaveChangesAsync(ct);
-        return TypedResults.Created($"/api/v1/api-keys/{key.Id}", new CreatedApiKey(key.Id, key.Name, key.Prefix, key.CreatedAt, token));
+        return TypedResults.Created($"/api/v1/api-keys/{key.Id}",
+            new CreatedApiKey(key.Id, key.Name, key.Prefix, key.Scope, key.CreatedAt, token));
     }
 
     private static async Task<Ok<List<ApiKeyResponse>>> List(ReferloopDb db, CancellationToken ct)
@@ -59,10 +72,10 @@ internal static class ApiKeysApi
         }
         if (key.RevokedAt is null)
         {
-            var othersActive = await db.ApiKeys.AnyAsync(k => k.Id != id && k.RevokedAt == null, ct);
-            if (!othersActive)
+            var othersActive = await db.ApiKeys.AnyAsync(k => k.Id != id && k.RevokedAt == null && k.Scope == ApiKeyScope.Full, ct);
+            if (!othersActive && key.Scope == ApiKeyScope.Full)
             {
-                return Problems.Conflict("This is the last active admin key; create another before revoking it.");
+                return Problems.Conflict("This is the last active full-scope admin key; create another before revoking it.");
             }
             key.RevokedAt = clock.GetUtcNow();
             await db.SaveChangesAsync(ct);

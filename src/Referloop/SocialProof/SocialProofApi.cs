@@ -1,3 +1,6 @@
+using System.Globalization;
+using Microsoft.OpenApi;
+using System.ComponentModel.DataAnnotations;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Encodings.Web;
@@ -22,7 +25,9 @@ public sealed record SocialProofFeed(string CampaignId, IReadOnlyList<SocialProo
 
 public sealed record SocialProofQuery(int? Limit) : IValidatable
 {
-    public void Validate(ValidationErrors errors) => errors.Range("limit", Limit, 1, 50);
+    public const int MaxLimit = 50;
+
+    public void Validate(ValidationErrors errors) => errors.Range("limit", Limit, 1, MaxLimit);
 }
 
 internal static class SocialProofApi
@@ -37,12 +42,23 @@ internal static class SocialProofApi
             .WithName("GetSocialProof")
             .WithSummary("Recent purchases and sign-ups for the widget: first name, last initial, city, state, country, product, time")
             .WithValidation()
+            .Produces<SocialProofFeed>()
+            .AddOpenApiOperationTransformer((operation, _, _) =>
+            {
+                if (operation.Parameters?.FirstOrDefault(p => p.Name is "limit" or "Limit")?.Schema is OpenApiSchema limit)
+                {
+                    limit.Minimum = "1";
+                    limit.Maximum = SocialProofQuery.MaxLimit.ToString(CultureInfo.InvariantCulture);
+                }
+                return Task.CompletedTask;
+            })
             .WithMetadata(new PublishableKeyAccess())
             .RequireCors(CorsPolicy);
         routes.MapGet("/js/social-proof.js", Widget)
             .WithTags("Social proof")
             .WithName("SocialProofWidget")
-            .WithSummary("The embeddable widget that shows the feed as rotating notifications");
+            .WithSummary("The embeddable widget that shows the feed as rotating notifications")
+            .Produces<string>(contentType: "application/javascript");
         return routes;
     }
 

@@ -24,7 +24,15 @@ internal static class ShareLinks
             .WithName("FollowShareLink")
             .WithSummary("Follow an advocate's share link: 302 to the campaign's landing URL with ref=<code>")
             .WithDescription("Records one click per link, address and 10 minutes; rate-limited per address.")
-            .RequireRateLimiting(PublicLimits.ShareLinks);
+            .RequireRateLimiting(PublicLimits.ShareLinks)
+            .Produces(StatusCodes.Status302Found)
+            .Produces<string>(StatusCodes.Status404NotFound, "text/html")
+            // The handler's type says 200 for its not-found page; it never answers 200.
+            .AddOpenApiOperationTransformer((operation, _, _) =>
+            {
+                operation.Responses?.Remove("200");
+                return Task.CompletedTask;
+            });
         return routes;
     }
 

@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using System.Net;
 using System.Text.Json;
 using System.Text.RegularExpressions;
@@ -11,22 +12,41 @@ namespace Referloop.Tracking;
 public sealed partial record TrackEvent : IValidatable
 {
     /// <summary>Required with the admin key; with a publishable key the key names the campaign.</summary>
+    [StringLength(40)]
     public string? CampaignId { get; init; }
 
     /// <summary>The campaign's publishable key, for browsers that cannot set the <c>X-Referloop-Key</c> header.</summary>
+    [StringLength(100)]
     public string? PublishableKey { get; init; }
 
     /// <summary><c>signup</c>, <c>purchase</c> or a custom name such as <c>subscription_started</c>.</summary>
+    [Required, RegularExpression(TypeRule)]
     public string? Type { get; init; }
 
+    [Required, EmailAddress, StringLength(254)]
     public string? Email { get; init; }
+
+    [StringLength(200)]
     public string? Name { get; init; }
+
+    [StringLength(200)]
     public string? OrderId { get; init; }
+
+    [Range(0, 1_000_000_000_000d)]
     public decimal? PurchaseValue { get; init; }
+
+    [RegularExpression(Campaigns.CampaignInput.Currency)]
     public string? Currency { get; init; }
+
     public string? Ip { get; init; }
+
+    [StringLength(512)]
     public string? UserAgent { get; init; }
+
+    [StringLength(32)]
     public string? ReferralCode { get; init; }
+
+    [StringLength(40)]
     public string? ClickId { get; init; }
     public DateTimeOffset? OccurredAt { get; init; }
     public Dictionary<string, JsonElement>? Properties { get; init; }
@@ -95,10 +115,12 @@ public sealed partial record TrackEvent : IValidatable
         }
     }
 
-    [GeneratedRegex("^[A-Za-z0-9_.:-]{1,64}$")]
+    private const string TypeRule = "^[A-Za-z0-9_.:-]{1,64}$";
+
+    [GeneratedRegex(TypeRule)]
     private static partial Regex TypePattern();
 
-    [GeneratedRegex("^[A-Za-z]{3}$")]
+    [GeneratedRegex(Campaigns.CampaignInput.Currency)]
     private static partial Regex CurrencyPattern();
 }
 

@@ -20,7 +20,8 @@ internal static class TrackingScript
             })
             .WithTags("Events")
             .WithName("TrackingScript")
-            .WithSummary("The browser snippet that reports sign-ups and purchases with the click id");
+            .WithSummary("The browser snippet that reports sign-ups and purchases with the click id")
+            .Produces<string>(contentType: "text/javascript");
         return routes;
     }
 

@@ -213,8 +213,8 @@ public sealed class DeliverySender(IServiceScopeFactory scopes, IHttpClientFacto
         }
         var timestamp = now.ToUnixTimeSeconds();
         WebhookSignature.Apply(request, message.Id, timestamp, endpoint.Signing == WebhookSigning.Ed25519
-            ? keys.Header(endpoint.SigningKeys(now), message.Id, timestamp, payload.Body)
-            : WebhookSignature.Header(endpoint.SigningSecrets(now), message.Id, timestamp, payload.Body));
+            ? keys.Header(endpoint.SigningKeys(now), message.Id, timestamp, payload.SignedContent)
+            : WebhookSignature.Header(endpoint.SigningSecrets(now), message.Id, timestamp, payload.SignedContent));
         request.Headers.TryAddWithoutValidation("X-Request-Id", requestId);
         request.Headers.UserAgent.ParseAdd("Referloop-Webhooks/1.0");
 
@@ -318,8 +318,9 @@ public sealed class DeliverySender(IServiceScopeFactory scopes, IHttpClientFacto
         var acknowledged = new List<OutboxMessage>();
         foreach (var record in records)
         {
-            // Missing when the endpoint was deleted (with its log) while this attempt was on the wire.
-            if (deliveries.TryGetValue(record.DeliveryId, out var delivery))
+            // Missing when the endpoint was deleted (with its log) while this attempt was on the wire; cancelled by a
+            // person or by an erasure meanwhile, and then not logged either (after an erasure its URL may name them).
+            if (deliveries.TryGetValue(record.DeliveryId, out var delivery) && delivery.Status != DeliveryStatus.Cancelled)
             {
                 var disableReason = Apply(db, delivery, record.Message, record.Outcome, now, forceRetry);
                 if (disableReason is not null)
@@ -366,7 +367,7 @@ public sealed class DeliverySender(IServiceScopeFactory scopes, IHttpClientFacto
                 UPDATE webhook_deliveries SET "Attempts" = "Attempts" + 1, "Round" = "Round" + 1, "Status" = 'succeeded',
                     "LastStatusCode" = $Code, "LastError" = NULL, "UpdatedAt" = $Now, "CompletedAt" = $Now,
                     "ClaimedBy" = NULL, "ClaimedUntil" = NULL
-                WHERE "Id" = $Id
+                WHERE "Id" = $Id AND "Status" <> 'cancelled'
                 RETURNING "Id", "Attempts", "IsTest", "EndpointId"
                 """,
             postgres: $"""
@@ -374,13 +375,13 @@ public sealed class DeliverySender(IServiceScopeFactory scopes, IHttpClientFacto
                     "LastStatusCode" = u."Code", "LastError" = NULL, "UpdatedAt" = u."Now", "CompletedAt" = u."Now",
                     "ClaimedBy" = NULL, "ClaimedUntil" = NULL
                 FROM {deliveries.Unnest("u")}
-                WHERE d."Id" = u."Id"
+                WHERE d."Id" = u."Id" AND d."Status" <> 'cancelled'
                 RETURNING d."Id", d."Attempts", d."IsTest", d."EndpointId"
                 """,
             row => done[row.GetString(0)] = (row.GetInt32(1), row.GetBoolean(2), row.GetString(3)),
             ct);
 
-        // Missing when the endpoint was deleted (with its log) while the attempt was on the wire.
+        // Missing when the endpoint was deleted (with its log) while the attempt was on the wire, or cancelled meanwhile.
         var recorded = records.Where(r => done.ContainsKey(r.DeliveryId)).ToList();
         var attemptIds = recorded.Select(_ => Ids.New("att")).ToList();
         await new BulkRows(db, recorded.Count)
@@ -457,11 +458,17 @@ public sealed class DeliverySender(IServiceScopeFactory scopes, IHttpClientFacto
             delivery.CompletedAt = now;
             disableReason = "The receiver answered 410 Gone.";
         }
+        else if (delivery.Status != DeliveryStatus.Pending)
+        {
+            // Failed with its endpoint while this attempt was on the wire: it stays so.
+            endpoint.FailingSince ??= now;
+        }
         else
         {
             endpoint.FailingSince ??= now;
-            var wait = outcome.RetryAfter ?? RetrySchedule.After(delivery.Round);
-            if (now - endpoint.FailingSince >= options.Value.DisableAfterFailingFor)
+            var untilAcknowledged = !delivery.IsTest && endpoint.RetriesUntilAcknowledged(message.Type);
+            var wait = outcome.RetryAfter ?? RetrySchedule.After(delivery.Round, untilAcknowledged);
+            if (!endpoint.RetryUntilAcknowledged && now - endpoint.FailingSince >= options.Value.DisableAfterFailingFor)
             {
                 disableReason = $"Every attempt failed since {endpoint.FailingSince:O}.";
                 disableCode = DisabledReason.Failing;

@@ -35,6 +35,13 @@ public sealed class OutboxMessage
     /// crash either leaves both undone or both done.
     /// </summary>
     public DateTimeOffset? DispatchedAt { get; set; }
+
+    /// <summary>
+    /// When personal data was last removed from <see cref="Data"/>: emptied (to <c>{}</c>) because every delivery had
+    /// ended longer ago than <c>Webhooks:DeliveredBodyRetentionDays</c>, or an erased participant's e-mail and name
+    /// replaced by <c>[erased]</c>. Such a message is no longer replayed or recovered: it would not carry what was sent.
+    /// </summary>
+    public DateTimeOffset? DataPurgedAt { get; set; }
 }
 
 public static class EventTypes

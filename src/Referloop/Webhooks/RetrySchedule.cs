@@ -3,7 +3,8 @@ namespace Referloop.Webhooks;
 /// <summary>
 /// When to try again: immediately, then 5 s, 5 min, 30 min, 2 h, 5 h, 10 h and 10 h later (±10 % jitter so that
 /// a receiver coming back is not hit by every queued message in the same second); after the 8th failure the
-/// delivery is failed.
+/// delivery is failed, unless it is retried until acknowledged (<see cref="WebhookEndpoint.RetryUntilAcknowledged"/>):
+/// then every 10 h from there on.
 /// </summary>
 public static class RetrySchedule
 {
@@ -23,14 +24,17 @@ public static class RetrySchedule
 
     public static int MaxAttempts => Delays.Length;
 
-    /// <summary>The wait after attempt <paramref name="attemptsInRound"/> failed, or null when none is left.</summary>
-    public static TimeSpan? After(int attemptsInRound)
+    /// <summary>
+    /// The wait after attempt <paramref name="attemptsInRound"/> failed, or null when none is left; past the schedule's
+    /// end, <paramref name="untilAcknowledged"/> keeps its last interval.
+    /// </summary>
+    public static TimeSpan? After(int attemptsInRound, bool untilAcknowledged = false)
     {
-        if (attemptsInRound >= Delays.Length)
+        if (attemptsInRound >= Delays.Length && !untilAcknowledged)
         {
             return null;
         }
-        var delay = Delays[attemptsInRound];
+        var delay = Delays[Math.Min(attemptsInRound, Delays.Length - 1)];
         var factor = 1 + ((Random.Shared.NextDouble() * 2) - 1) * Jitter;
         return TimeSpan.FromTicks((long)(delay.Ticks * factor));
     }

@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Referloop.Http;
@@ -5,15 +6,16 @@ using Referloop.Http;
 namespace Referloop.Webhooks;
 
 public sealed record WebhookEndpointInput(
-    string? Url,
-    string? Description,
-    List<string>? EventTypes,
-    string? CampaignId,
-    string? Format,
+    [Required, Url, StringLength(2048)] string? Url,
+    [StringLength(500)] string? Description,
+    [Values(typeof(EventTypes))] List<string>? EventTypes,
+    [StringLength(40)] string? CampaignId,
+    [Values(typeof(WebhookFormat))] string? Format,
     bool? Enabled,
-    int? RateLimitPerSecond,
+    [Range(1, 10_000)] int? RateLimitPerSecond,
     Dictionary<string, string>? Headers,
-    string? Signing = null) : IValidatable
+    [Values(typeof(WebhookSigning))] string? Signing = null,
+    bool? RetryUntilAcknowledged = null) : IValidatable
 {
     /// <summary>Event types an endpoint may subscribe to (and send a test message of).</summary>
     public static readonly string[] Subscribable = Webhooks.EventTypes.All;
@@ -76,12 +78,12 @@ public sealed record WebhookEndpointInput(
     private static bool IsTokenChar(char c) => char.IsAsciiLetterOrDigit(c) || "!#$%&'*+-.^_`|~".Contains(c);
 }
 
-public sealed record RotateSecretInput(int? OverlapHours) : IValidatable
+public sealed record RotateSecretInput([Range(0, 720)] int? OverlapHours) : IValidatable
 {
     public void Validate(ValidationErrors errors) => errors.Range("overlapHours", OverlapHours, 0, 720);
 }
 
-public sealed record RecoverInput(DateTimeOffset? Since) : IValidatable
+public sealed record RecoverInput([Required] DateTimeOffset? Since) : IValidatable
 {
     public void Validate(ValidationErrors errors)
     {
@@ -92,12 +94,12 @@ public sealed record RecoverInput(DateTimeOffset? Since) : IValidatable
     }
 }
 
-public sealed record TestMessageInput(string? EventType) : IValidatable
+public sealed record TestMessageInput([Required, Values(typeof(EventTypes))] string? EventType) : IValidatable
 {
     public void Validate(ValidationErrors errors) => errors.OneOf("eventType", EventType, WebhookEndpointInput.Subscribable);
 }
 
-public sealed record DeliveryListQuery(string? Status, string? Cursor, int? Limit) : IValidatable
+public sealed record DeliveryListQuery([property: Values(typeof(DeliveryStatus))] string? Status, string? Cursor, int? Limit) : IValidatable
 {
     public void Validate(ValidationErrors errors)
     {
@@ -141,11 +143,18 @@ public sealed record WebhookEndpointResponse(
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public string? PreviousPublicKey { get; init; }
 
+    /// <summary>
+    /// <c>referral.approved</c> messages are retried every 10 h after the schedule runs out, until a 2xx or a cancel;
+    /// on by default when the endpoint receives <c>referral.approved</c>.
+    /// </summary>
+    public bool RetryUntilAcknowledged { get; init; }
+
     public static WebhookEndpointResponse From(WebhookEndpoint e, DateTimeOffset now) => new(e.Id, e.Url, e.Description,
         e.EventTypes, e.CampaignId, e.Format, e.Enabled, e.DisabledReason, e.DisabledAt, e.RateLimitPerSecond, e.Headers,
         e.PreviousSecretExpiresAt > now ? e.PreviousSecretExpiresAt : null, e.FailingSince, e.CreatedAt, e.UpdatedAt)
     {
         Signing = e.Signing,
+        RetryUntilAcknowledged = e.RetryUntilAcknowledged,
         PublicKey = e.PublicKey,
         PreviousPublicKey = e.PreviousSecretExpiresAt > now ? e.PreviousPublicKey : null,
     };
@@ -192,7 +201,7 @@ public sealed record DeliveryResponse(
     string MessageId,
     string EndpointId,
     string Type,
-    string Status,
+    [property: Values(typeof(DeliveryStatus))] string Status,
     int AttemptCount,
     DateTimeOffset? NextAttemptAt,
     int? LastStatusCode,
@@ -202,15 +211,39 @@ public sealed record DeliveryResponse(
     DateTimeOffset? CompletedAt,
     IReadOnlyList<AttemptResponse> Attempts)
 {
+    /// <summary>
+    /// Retried until the receiver answers 2xx or a person cancels it (a <c>referral.approved</c> to an endpoint with
+    /// <c>retryUntilAcknowledged</c>): while pending, rewards wait for it, and the dashboard shows it as waiting.
+    /// </summary>
+    public bool RetryUntilAcknowledged { get; init; }
+
+    /// <param name="d">With its message, and its endpoint for <see cref="RetryUntilAcknowledged"/>.</param>
     public static DeliveryResponse From(WebhookDelivery d) => new(d.Id, d.MessageId, d.EndpointId, d.Message!.Type, d.Status,
         d.Attempts, d.Status == DeliveryStatus.Pending ? d.NextAttemptAt : null, d.LastStatusCode, d.LastError, d.IsTest,
-        d.CreatedAt, d.CompletedAt, d.AttemptLog.OrderBy(a => a.Number).Select(AttemptResponse.From).ToList());
+        d.CreatedAt, d.CompletedAt, d.AttemptLog.OrderBy(a => a.Number).Select(AttemptResponse.From).ToList())
+    {
+        RetryUntilAcknowledged = RetriesUntilAcknowledged(d, d.Endpoint),
+    };
+
+    public static bool RetriesUntilAcknowledged(WebhookDelivery d, WebhookEndpoint? endpoint) =>
+        !d.IsTest && endpoint?.RetriesUntilAcknowledged(d.Message!.Type) == true;
 }
 
 /// <summary>An outbox message with its deliveries (all of them, or the one asked for by its <c>dlv_…</c> id).</summary>
 public sealed record MessageResponse(string Id, string Type, string? CampaignId, DateTimeOffset CreatedAt, JsonElement Data,
-    IReadOnlyList<DeliveryResponse> Deliveries);
+    IReadOnlyList<DeliveryResponse> Deliveries)
+{
+    /// <summary>
+    /// When personal data was removed from the body: after <c>Webhooks:DeliveredBodyRetentionDays</c> (<c>data</c> is
+    /// then <c>{}</c>) or by erasing a participant it is about (their e-mail and name read <c>[erased]</c>). The message
+    /// can then no longer be replayed (409) or recovered.
+    /// </summary>
+    public DateTimeOffset? DataPurgedAt { get; init; }
+}
 
 public sealed record ReplayResponse(int Replayed, IReadOnlyList<string> Deliveries);
+
+/// <summary>The deliveries that were pending and are now <c>cancelled</c>.</summary>
+public sealed record CancelResponse(int Cancelled, IReadOnlyList<string> Deliveries);
 
 public sealed record RecoverResponse(int Recovered);

@@ -9,7 +9,15 @@ public static class DeliveryStatus
     public const string Succeeded = "succeeded";
     public const string Failed = "failed";
 
-    public static readonly string[] All = [Pending, Succeeded, Failed];
+    /// <summary>
+    /// Stopped before a 2xx, and never retried on its own: by a person (<c>POST /api/v1/messages/{id}/cancel</c>) or by
+    /// the erasure of the participant the message is about. An attempt still on the wire is dropped, its answer and
+    /// log unrecorded. A replay sends it again like a failed one, unless the message's body was purged
+    /// (<see cref="OutboxMessage.DataPurgedAt"/>: by an erasure or after its retention), which is a 409.
+    /// </summary>
+    public const string Cancelled = "cancelled";
+
+    public static readonly string[] All = [Pending, Succeeded, Failed, Cancelled];
 }
 
 /// <summary>

@@ -61,6 +61,14 @@ public sealed class WebhookEndpoint
     public string? PreviousPublicKey { get; set; }
     public string? PreviousPrivateKey { get; set; }
 
+    /// <summary>
+    /// seeds/002: a <c>referral.approved</c> message, whose rewards wait for its 2xx, is not failed when the retry
+    /// schedule runs out but tried again on its last interval (10 h) until a 2xx, or until a person cancels it; nor is
+    /// the endpoint disabled for failing, which would end that wait. On by default for an endpoint that receives
+    /// <c>referral.approved</c>.
+    /// </summary>
+    public bool RetryUntilAcknowledged { get; set; }
+
     /// <summary>Start of the current unbroken run of failed attempts; cleared by any 2xx.</summary>
     public DateTimeOffset? FailingSince { get; set; }
 
@@ -94,6 +102,14 @@ public sealed class WebhookEndpoint
         && Subscribes(message.Type, message.CampaignId)
         // An endpoint created after a message was written does not receive it.
         && CreatedAt <= message.CreatedAt;
+
+    /// <summary>Whether a (non-test) message of this type keeps being retried after the schedule has run out.</summary>
+    public bool RetriesUntilAcknowledged(string messageType) =>
+        RetryUntilAcknowledged && messageType == Webhooks.EventTypes.ReferralApproved;
+
+    /// <summary>The default of <see cref="RetryUntilAcknowledged"/>: on when the filter lets <c>referral.approved</c> through.</summary>
+    public static bool ReceivesApprovals(IReadOnlyCollection<string>? eventTypes) =>
+        eventTypes is null || eventTypes.Count == 0 || eventTypes.Contains(Webhooks.EventTypes.ReferralApproved);
 
     /// <summary>Its event-type filter (empty: every type) and campaign (none: every campaign) take this kind of event.</summary>
     public bool Subscribes(string type, string? campaignId) =>

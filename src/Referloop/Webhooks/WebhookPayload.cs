@@ -4,9 +4,26 @@ using System.Text.Json;
 
 namespace Referloop.Webhooks;
 
-/// <summary>The HTTP request one message becomes for one endpoint format. The signature covers <see cref="Body"/> exactly.</summary>
+/// <summary>The HTTP request one message becomes for one endpoint format. The signature covers <see cref="SignedContent"/> exactly.</summary>
 public sealed record WebhookPayload(HttpMethod Method, string Url, string Body, string? ContentType)
 {
+    /// <summary>
+    /// What the signature covers in place of Standard Webhooks' body: the body of a POST; for a GET (the <c>query</c>
+    /// format, which has no body) the query string exactly as sent, without its <c>?</c> and neither decoded nor
+    /// re-ordered, so that <c>orderID</c> or <c>purchaseValue</c> cannot be changed in the URL.
+    /// </summary>
+    public string SignedContent => Method == HttpMethod.Get ? QueryAsSent(Url) : Body;
+
+    /// <summary>
+    /// The query of <paramref name="url"/> as HttpClient writes it on the request line: it sends the
+    /// <see cref="Uri"/>'s escaped path and query, so that is the form signed, not the string the URL was built from.
+    /// </summary>
+    public static string QueryAsSent(string url)
+    {
+        var query = new Uri(url).Query;
+        return query.Length > 0 ? query[1..] : "";
+    }
+
     public static string Timestamp(DateTimeOffset createdAt) =>
         createdAt.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture);
 

@@ -27,7 +27,7 @@ internal static class WebhooksApi
             .WithSummary("Replace a webhook endpoint's settings (the secret is kept)");
         endpoints.MapDelete("/{id}", Delete).WithName("DeleteWebhookEndpoint")
             .WithSummary("Delete a webhook endpoint with its delivery log");
-        endpoints.MapGet("/{id}/secret", Secret).WithName("GetWebhookEndpointSecret")
+        endpoints.MapGet("/{id}/secret", Secret).WithName("GetWebhookEndpointSecret").RequireFullScope()
             .WithSummary("Get the signing secret, or an ed25519 endpoint's public key (and the previous one while a rotation overlaps)");
         endpoints.MapPost("/{id}/rotate-secret", Rotate).WithName("RotateWebhookEndpointSecret")
             .WithSummary("Replace the signing secret or ed25519 key pair; both sign until the overlap (default 24 h) ends");
@@ -37,7 +37,9 @@ internal static class WebhooksApi
         endpoints.MapGet("/{id}/messages", Messages).WithName("ListWebhookEndpointMessages")
             .WithSummary("List the messages sent to an endpoint, newest last, each with its attempts");
         endpoints.MapPost("/{id}/recover", Recover).WithName("RecoverWebhookEndpoint")
-            .WithSummary("Send again every failed message of this endpoint created since a time");
+            .WithSummary("Send again every failed message of this endpoint created since a time")
+            .WithDescription("Messages whose body was purged (dataPurgedAt: an erasure, or Webhooks:DeliveredBodyRetentionDays) " +
+                "are left failed and not counted. 409 when the endpoint is disabled.");
         endpoints.MapPost("/{id}/test", SendTest).WithName("SendWebhookTestMessage")
             .WithSummary("Send an example message of any event type now and answer with the attempt");
 
@@ -48,7 +50,16 @@ internal static class WebhooksApi
         messages.MapGet("/{id}", GetMessage).WithName("GetWebhookMessage")
             .WithSummary("Get a message by its webhook-id (msg_…, all endpoints) or delivery id (dlv_…, one endpoint)");
         messages.MapPost("/{id}/replay", Replay).WithName("ReplayWebhookMessage")
-            .WithSummary("Send a message again with the same webhook-id: one delivery (dlv_…) or to every endpoint (msg_…)");
+            .WithSummary("Send a message again with the same webhook-id: one delivery (dlv_…) or to every endpoint (msg_…)")
+            .WithDescription("Failed, succeeded and cancelled deliveries start a fresh retry schedule; a pending one is made due now. " +
+                "409 when the message's body was purged (dataPurgedAt: an erasure of a participant it is about, or " +
+                "Webhooks:DeliveredBodyRetentionDays), or when every endpoint it went to is disabled.");
+        messages.MapPost("/{id}/cancel", Cancel).WithName("CancelWebhookMessage")
+            .ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status409Conflict)
+            .WithSummary("Stop retrying a pending message: one delivery (dlv_…) or to every endpoint (msg_…); it becomes cancelled")
+            .WithDescription("For a referral.approved retried until acknowledged this ends the wait without a 2xx: its rewards " +
+                "stay held until POST /api/v1/referrals/{id}/release-rewards or an acknowledgement of a replay. " +
+                "404 when no message or delivery has this id; 409 when none of its deliveries is pending any more.");
         return routes;
     }
 
@@ -243,7 +254,7 @@ internal static class WebhooksApi
             rows = rows.Where(d => string.Compare(d.Id, after) > 0);
         }
         var list = await rows.OrderBy(d => d.Id).Take(limit + 1)
-            .Include(d => d.Message).Include(d => d.AttemptLog).AsSplitQuery().ToListAsync(ct);
+            .Include(d => d.Message).Include(d => d.Endpoint).Include(d => d.AttemptLog).AsSplitQuery().ToListAsync(ct);
         return TypedResults.Ok(Paging.ToPage(list, limit, d => d.Id, DeliveryResponse.From));
     }
 
@@ -262,7 +273,7 @@ internal static class WebhooksApi
         var now = clock.GetUtcNow();
         var since = input.Since!.Value;
         var recovered = await db.WebhookDeliveries
-            .Where(d => d.EndpointId == id && d.Status == DeliveryStatus.Failed && d.CreatedAt >= since)
+            .Where(d => d.EndpointId == id && d.Status == DeliveryStatus.Failed && d.CreatedAt >= since && d.Message!.DataPurgedAt == null)
             .ExecuteUpdateAsync(s => Requeue(s, now), ct);
         signal.Poke();
         return TypedResults.Ok(new RecoverResponse(recovered));
@@ -310,14 +321,15 @@ internal static class WebhooksApi
         await db.SaveChangesAsync(ct);
         await sender.DeliverAsync(delivery.Id, ct);
         db.ChangeTracker.Clear();
-        var sent = await db.WebhookDeliveries.AsNoTracking().Include(d => d.Message).Include(d => d.AttemptLog)
+        var sent = await db.WebhookDeliveries.AsNoTracking().Include(d => d.Message).Include(d => d.Endpoint).Include(d => d.AttemptLog)
             .FirstAsync(d => d.Id == delivery.Id, ct);
         return TypedResults.Ok(DeliveryResponse.From(sent));
     }
 
     private static async Task<Results<Ok<MessageResponse>, ProblemHttpResult>> GetMessage(string id, ReferloopDb db, CancellationToken ct)
     {
-        var deliveries = db.WebhookDeliveries.AsNoTracking().Include(d => d.Message).Include(d => d.AttemptLog).AsSplitQuery();
+        var deliveries = db.WebhookDeliveries.AsNoTracking()
+            .Include(d => d.Message).Include(d => d.Endpoint).Include(d => d.AttemptLog).AsSplitQuery();
         var list = id.StartsWith("dlv_", StringComparison.Ordinal)
             ? await deliveries.Where(d => d.Id == id).ToListAsync(ct)
             : await deliveries.Where(d => d.MessageId == id).OrderBy(d => d.Id).ToListAsync(ct);
@@ -329,7 +341,10 @@ internal static class WebhooksApi
         }
         using var data = JsonDocument.Parse(message.Data);
         return TypedResults.Ok(new MessageResponse(message.Id, message.Type, message.CampaignId, message.CreatedAt,
-            data.RootElement.Clone(), list.Select(DeliveryResponse.From).ToList()));
+            data.RootElement.Clone(), list.Select(DeliveryResponse.From).ToList())
+        {
+            DataPurgedAt = message.DataPurgedAt,
+        });
     }
 
     internal static async Task<Results<Accepted<ReplayResponse>, ProblemHttpResult>> Replay(string id, ReferloopDb db,
@@ -338,11 +353,18 @@ internal static class WebhooksApi
         var byDelivery = id.StartsWith("dlv_", StringComparison.Ordinal);
         var targets = await db.WebhookDeliveries.AsNoTracking()
             .Where(d => byDelivery ? d.Id == id : d.MessageId == id)
-            .Select(d => new { d.Id, d.Status, d.Endpoint!.Enabled })
+            .Select(d => new { d.Id, d.Status, d.Endpoint!.Enabled, d.Message!.DataPurgedAt })
             .ToListAsync(ct);
         if (targets.Count == 0)
         {
             return Problems.NotFound("message", id);
+        }
+        // Whoever cancelled it, a cancelled delivery replays like a failed one; what cannot be sent again is a body
+        // that no longer holds what was sent.
+        if (targets.Any(t => t.DataPurgedAt is not null))
+        {
+            return Problems.Conflict("The message's body was purged (a participant it is about was erased, or " +
+                "Webhooks:DeliveredBodyRetentionDays passed); it cannot be replayed.");
         }
         var enabled = targets.Where(t => t.Enabled).ToList();
         if (enabled.Count == 0)
@@ -361,6 +383,36 @@ internal static class WebhooksApi
         return TypedResults.Accepted($"/api/v1/messages/{id}", new ReplayResponse(enabled.Count, enabled.Select(t => t.Id).ToList()));
     }
 
+    internal static async Task<Results<Ok<CancelResponse>, ProblemHttpResult>> Cancel(string id, ReferloopDb db,
+        TimeProvider clock, CancellationToken ct)
+    {
+        var byDelivery = id.StartsWith("dlv_", StringComparison.Ordinal);
+        var targets = await db.WebhookDeliveries.AsNoTracking()
+            .Where(d => byDelivery ? d.Id == id : d.MessageId == id)
+            .Select(d => new { d.Id, d.Status })
+            .ToListAsync(ct);
+        if (targets.Count == 0)
+        {
+            return Problems.NotFound("message", id);
+        }
+        var pending = targets.Where(t => t.Status == DeliveryStatus.Pending).Select(t => t.Id).ToList();
+        if (pending.Count == 0)
+        {
+            return Problems.Conflict("Nothing to cancel: the message is not pending (it succeeded, failed or was cancelled already).");
+        }
+        var now = clock.GetUtcNow();
+        // An attempt on the wire is dropped when it returns (DeliverySender skips cancelled deliveries), 2xx or not.
+        var cancelled = await db.WebhookDeliveries.Where(d => pending.Contains(d.Id) && d.Status == DeliveryStatus.Pending)
+            .ExecuteUpdateAsync(s => s
+                .SetProperty(d => d.Status, DeliveryStatus.Cancelled)
+                .SetProperty(d => d.LastError, "Cancelled by an administrator.")
+                .SetProperty(d => d.CompletedAt, now)
+                .SetProperty(d => d.ClaimedBy, (string?)null)
+                .SetProperty(d => d.ClaimedUntil, (DateTimeOffset?)null)
+                .SetProperty(d => d.UpdatedAt, now), ct);
+        return TypedResults.Ok(new CancelResponse(cancelled, pending));
+    }
+
     private static void Requeue(Microsoft.EntityFrameworkCore.Query.UpdateSettersBuilder<WebhookDelivery> s, DateTimeOffset now) => s
         .SetProperty(d => d.Status, DeliveryStatus.Pending)
         .SetProperty(d => d.Round, 0)
@@ -377,6 +429,7 @@ internal static class WebhooksApi
         endpoint.CampaignId = string.IsNullOrWhiteSpace(input.CampaignId) ? null : input.CampaignId;
         endpoint.RateLimitPerSecond = input.RateLimitPerSecond;
         endpoint.Headers = input.Headers ?? [];
+        endpoint.RetryUntilAcknowledged = input.RetryUntilAcknowledged ?? WebhookEndpoint.ReceivesApprovals(endpoint.EventTypes);
         endpoint.UpdatedAt = now;
         var enabled = input.Enabled ?? true;
         if (enabled && !endpoint.Enabled)

@@ -57,6 +57,33 @@ public class SignedHookTests(ReferloopApp app) : IClassFixture<ReferloopApp>
         Assert.True((bool)(await again.ReadJson())["duplicate"]!);
         Assert.Equal(1, (int)(await _admin.GetOk($"/api/v1/inbound-hooks/{hook.Id}"))["conversions"]!);
     }
+
+    [Fact]
+    public async Task A_captured_signed_request_cannot_be_replayed_under_a_new_idempotency_key()
+    {
+        var campaign = await _admin.CreateCampaign();
+        var hook = await _admin.CreateHook(campaign, "conversion", signed: true);
+        var now = app.Clock.GetUtcNow();
+
+        var first = await PostSigned(hook.Path, "{}", hook.Secret!, now, "msg_captured");
+        first.EnsureStatus(HttpStatusCode.OK);
+        // The attacker resends the very same signed request, adding a fresh Idempotency-Key each time.
+        var replays = new List<HttpResponseMessage>();
+        foreach (var key in new[] { "replay-1", "replay-2" })
+        {
+            var request = new HttpRequestMessage(HttpMethod.Post, hook.Path) { Content = new StringContent("{}", Encoding.UTF8, "application/json") };
+            WebhookSignature.Apply(request, [hook.Secret!], "msg_captured", now, "{}");
+            request.Headers.Add("Idempotency-Key", key);
+            replays.Add(await _sender.SendAsync(request));
+        }
+
+        foreach (var replay in replays)
+        {
+            replay.EnsureStatus(HttpStatusCode.OK);
+            Assert.True((bool)(await replay.ReadJson())["duplicate"]!);
+        }
+        Assert.Equal(1, (int)(await _admin.GetOk($"/api/v1/inbound-hooks/{hook.Id}"))["conversions"]!);
+    }
 }
 
 public sealed class LowRateLimitApp : ReferloopApp

@@ -72,7 +72,7 @@ public class Ed25519SigningTests(WebhookApp app) : EndpointTestClass(app)
         Assert.True((bool)node["ok"]!, node.ToJsonString());
         Assert.Equal(1, (int)node["verified"]!);
         Assert.True(WebhookKeys.Verify((string)created["publicKey"]!, messageId, long.Parse(request.Header("webhook-timestamp")),
-            request.Body, signature));
+            request.SignedContent, signature));
     }
 
     [Fact]

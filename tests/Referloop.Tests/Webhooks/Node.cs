@@ -31,7 +31,7 @@ public static class Node
         JsonSerializer.Serialize(new
         {
             secret,
-            body = request.Body,
+            body = request.SignedContent,
             jsonParse = request.ContentType?.StartsWith("application/json", StringComparison.Ordinal) == true,
             headers = SignatureHeaders(request),
         }));
@@ -44,7 +44,7 @@ public static class Node
         JsonSerializer.Serialize(new
         {
             publicKey,
-            body = request.Body,
+            body = request.SignedContent,
             headers = SignatureHeaders(request),
         }));
 

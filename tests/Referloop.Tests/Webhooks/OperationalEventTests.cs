@@ -50,7 +50,8 @@ public class OperationalEventTests(WebhookApp app) : EndpointTestClass(app)
         var (failing, failingId) = await Endpoint();
         failing.Respond = (_, _) => new Reply(500, "boom");
 
-        var messageId = await App.Publish(EventTypes.ReferralApproved);
+        // Not referral.approved: an endpoint receiving every type retries that one until acknowledged.
+        var messageId = await App.Publish(EventTypes.ReferralQualified);
         var delivery = await DriveToExhaustion(messageId, failingId);
         Assert.Equal(8, (int)delivery["attemptCount"]!);
 
@@ -60,7 +61,7 @@ public class OperationalEventTests(WebhookApp app) : EndpointTestClass(app)
         Assert.Equal(failingId, (string)data["endpoint"]!["id"]!);
         Assert.Equal(failing.Url(), (string)data["endpoint"]!["url"]!);
         Assert.Equal(messageId, (string)data["message"]!["id"]!);
-        Assert.Equal("referral.approved", (string)data["message"]!["type"]!);
+        Assert.Equal("referral.qualified", (string)data["message"]!["type"]!);
         Assert.Equal((string)delivery["id"]!, (string)data["deliveryId"]!);
         Assert.Equal(8, (int)data["attempts"]!);
         Assert.Equal(500, (int)data["lastStatusCode"]!);

@@ -13,6 +13,9 @@ public sealed record ReceivedRequest(string Method, string Path, string Query, I
     string Body, string? ContentType, int RemotePort = 0)
 {
     public string Header(string name) => Headers.TryGetValue(name.ToLowerInvariant(), out var value) ? value : "";
+
+    /// <summary>What the signature covers: the body, or for a GET the query string as received, without its '?'.</summary>
+    public string SignedContent => Method == "GET" ? (Query.Length > 0 ? Query[1..] : "") : Body;
 }
 
 /// <summary>A real HTTP receiver on 127.0.0.1 (Kestrel on a free port) that records every request.</summary>

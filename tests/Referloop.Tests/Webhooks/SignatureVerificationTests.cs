@@ -50,7 +50,7 @@ public class SignatureVerificationTests(WebhookApp app) : IClassFixture<WebhookA
             ["webhook-timestamp"] = request.Header("webhook-timestamp"),
             ["webhook-signature"] = request.Header("webhook-signature"),
         };
-        new StandardWebhook(secret).Verify(request.Body, headers);
+        new StandardWebhook(secret).Verify(request.SignedContent, headers);
     }
 
     [Theory]

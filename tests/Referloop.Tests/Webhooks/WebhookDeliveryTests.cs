@@ -120,8 +120,9 @@ public class WebhookDeliveryTests(WebhookApp app) : IClassFixture<WebhookApp>, I
         Assert.Equal("120.50", query["purchaseValue"]);
         Assert.Equal("5", query["referrer_converts"]);
         Assert.Equal("1", query["goal_complete"]);
-        // A GET has no body: the signature covers the empty string.
-        Assert.Equal(WebhookSignature.Sign(secret, messageId, long.Parse(request.Header("webhook-timestamp")), ""),
+        // A GET has no body: the signature covers the query string exactly as it arrived, without its '?'.
+        Assert.StartsWith("?token=abc&conversion=success&referrer_name=Ann%20Lee&", request.Query);
+        Assert.Equal(WebhookSignature.Sign(secret, messageId, long.Parse(request.Header("webhook-timestamp")), request.Query[1..]),
             request.Header("webhook-signature"));
     }
 

@@ -10,7 +10,7 @@ using Referloop.Tracking;
 
 namespace Referloop.Dashboard.Participants;
 
-public sealed class ParticipantDetailsModel(ReferloopDb db, PublicUrls urls) : PageModel
+public sealed class ParticipantDetailsModel(ReferloopDb db, PublicUrls urls, TimeProvider clock) : PageModel
 {
     [BindProperty(SupportsGet = true)]
     public string CampaignId { get; set; } = "";
@@ -63,7 +63,7 @@ public sealed class ParticipantDetailsModel(ReferloopDb db, PublicUrls urls) : P
 
     public async Task<IActionResult> OnPostDeleteAsync(CancellationToken ct)
     {
-        var deleted = await ParticipantsApi.Delete(CampaignId, Id, db, ct);
+        var deleted = await ParticipantsApi.Delete(CampaignId, Id, db, clock, ct);
         if (deleted.Result is not Microsoft.AspNetCore.Http.HttpResults.NoContent)
         {
             return NotFound();

@@ -91,6 +91,17 @@ public sealed class EndpointDetailsModel(ReferloopDb db, TimeProvider clock, Out
             : null);
     }
 
+    public async Task<IActionResult> OnPostCancelAsync(string deliveryId, CancellationToken ct)
+    {
+        var owned = await db.WebhookDeliveries.AnyAsync(d => d.Id == deliveryId && d.EndpointId == Id, ct);
+        if (!owned)
+        {
+            return NotFound();
+        }
+        var result = (await WebhooksApi.Cancel(deliveryId, db, clock, ct)).Result;
+        return Done(result, "Message cancelled: it is not retried any more. Replay sends it again.");
+    }
+
     public async Task<IActionResult> OnPostReplayAsync(string deliveryId, CancellationToken ct)
     {
         var owned = await db.WebhookDeliveries.AnyAsync(d => d.Id == deliveryId && d.EndpointId == Id, ct);
@@ -180,13 +191,21 @@ public sealed class EndpointDetailsModel(ReferloopDb db, TimeProvider clock, Out
         {
             deliveries = deliveries.Where(d => d.Status == Status);
         }
+        var untilAcknowledged = endpoint.RetryUntilAcknowledged;
         Deliveries = await deliveries.OrderByDescending(d => d.Id).Take(LogSize)
             .Select(d => new DeliveryRow(d.Id, d.MessageId, d.Message!.Type, d.Status, d.Attempts, d.LastStatusCode, d.LastError,
-                d.IsTest, d.CreatedAt, d.Status == DeliveryStatus.Pending ? d.NextAttemptAt : null))
+                d.IsTest, d.CreatedAt, d.Status == DeliveryStatus.Pending ? d.NextAttemptAt : null,
+                untilAcknowledged && !d.IsTest && d.Message!.Type == EventTypes.ReferralApproved))
             .ToListAsync(ct);
         return true;
     }
 }
 
 public sealed record DeliveryRow(string Id, string MessageId, string Type, string Status, int Attempts, int? LastStatusCode,
-    string? LastError, bool Test, DateTimeOffset CreatedAt, DateTimeOffset? NextAttemptAt);
+    string? LastError, bool Test, DateTimeOffset CreatedAt, DateTimeOffset? NextAttemptAt, bool UntilAcknowledged)
+{
+    /// <summary>Pending and retried until a 2xx: rewards wait for it, so it reads "waiting" rather than "pending".</summary>
+    public bool Waiting => UntilAcknowledged && Status == DeliveryStatus.Pending;
+
+    public string Shown => Waiting ? "waiting" : Status;
+}

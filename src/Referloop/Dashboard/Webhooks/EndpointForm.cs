@@ -23,6 +23,7 @@ public abstract class EndpointFormModel(ReferloopDb db) : PageModel
     [BindProperty] public string Format { get; set; } = WebhookFormat.Json;
     [BindProperty] public bool Enabled { get; set; } = true;
     [BindProperty] public int? RateLimitPerSecond { get; set; }
+    [BindProperty] public bool RetryUntilAcknowledged { get; set; } = true;
 
     /// <summary>How messages are signed; chosen at creation only.</summary>
     [BindProperty] public string Signing { get; set; } = WebhookSigning.Hmac;
@@ -58,6 +59,7 @@ public abstract class EndpointFormModel(ReferloopDb db) : PageModel
         Format = endpoint.Format;
         Enabled = endpoint.Enabled;
         RateLimitPerSecond = endpoint.RateLimitPerSecond;
+        RetryUntilAcknowledged = endpoint.RetryUntilAcknowledged;
         Signing = endpoint.Signing;
         Headers = string.Join('\n', endpoint.Headers.Select(h => $"{h.Key}: {h.Value}"));
     }
@@ -69,7 +71,7 @@ public abstract class EndpointFormModel(ReferloopDb db) : PageModel
         var headers = ParseHeaders(Headers, errors);
         var input = new WebhookEndpointInput(EndpointUrl?.Trim(), Description, EventTypes.Count == 0 ? null : EventTypes,
             string.IsNullOrWhiteSpace(CampaignId) ? null : CampaignId, Format, Enabled, RateLimitPerSecond, headers,
-            IsNew ? Signing : null);
+            IsNew ? Signing : null, RetryUntilAcknowledged);
         input.Validate(errors);
         if (!ModelState.IsValid && ModelState[nameof(RateLimitPerSecond)]?.Errors.Count > 0)
         {

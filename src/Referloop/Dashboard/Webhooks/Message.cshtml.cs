@@ -29,6 +29,9 @@ public sealed class MessageModel(ReferloopDb db, TimeProvider clock, OutboxSigna
     public OutboxMessage Message => Delivery.Message!;
     public IReadOnlyList<WebhookAttempt> Attempts { get; private set; } = [];
 
+    /// <summary>Pending and retried until a 2xx: the referral's rewards wait for it.</summary>
+    public bool Waiting => Delivery.Status == DeliveryStatus.Pending && DeliveryResponse.RetriesUntilAcknowledged(Delivery, Endpoint);
+
     public async Task<IActionResult> OnGetAsync(CancellationToken ct) => await LoadAsync(ct) ? Page() : NotFound();
 
     /// <summary>The delivery as the API shows it; the page polls it to show new attempts as they happen.</summary>
@@ -49,6 +52,24 @@ public sealed class MessageModel(ReferloopDb db, TimeProvider clock, OutboxSigna
         else
         {
             TempData["Notice"] = "Replay queued: the message is sent again with the same webhook-id. The new attempt appears below.";
+        }
+        return Redirect($"/admin/webhooks/{Id}/messages/{DeliveryId}");
+    }
+
+    public async Task<IActionResult> OnPostCancelAsync(CancellationToken ct)
+    {
+        if (!await db.WebhookDeliveries.AnyAsync(d => d.Id == DeliveryId && d.EndpointId == Id, ct))
+        {
+            return NotFound();
+        }
+        var result = (await WebhooksApi.Cancel(DeliveryId, db, clock, ct)).Result;
+        if (result is Microsoft.AspNetCore.Http.HttpResults.ProblemHttpResult problem)
+        {
+            TempData["Problem"] = problem.ProblemDetails.Detail;
+        }
+        else
+        {
+            TempData["Notice"] = "Cancelled: the message is not retried any more. Replay sends it again.";
         }
         return Redirect($"/admin/webhooks/{Id}/messages/{DeliveryId}");
     }

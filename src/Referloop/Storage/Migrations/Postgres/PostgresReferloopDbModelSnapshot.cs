@@ -775,6 +775,13 @@ namespace Referloop.Storage.Migrations.Postgres
                     b.Property<DateTimeOffset?>("RevokedAt")
                         .HasColumnType("timestamp with time zone");
 
+                    b.Property<string>("Scope")
+                        .IsRequired()
+                        .ValueGeneratedOnAdd()
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)")
+                        .HasDefaultValue("full");
+
                     b.HasKey("Id");
 
                     b.HasIndex("Hash")
@@ -1038,6 +1045,9 @@ namespace Referloop.Storage.Migrations.Postgres
                         .IsRequired()
                         .HasColumnType("text");
 
+                    b.Property<DateTimeOffset?>("DataPurgedAt")
+                        .HasColumnType("timestamp with time zone");
+
                     b.Property<DateTimeOffset?>("DispatchedAt")
                         .HasColumnType("timestamp with time zone");
 
@@ -1258,6 +1268,9 @@ namespace Referloop.Storage.Migrations.Postgres
 
                     b.Property<int?>("RateLimitPerSecond")
                         .HasColumnType("integer");
+
+                    b.Property<bool>("RetryUntilAcknowledged")
+                        .HasColumnType("boolean");
 
                     b.Property<string>("Secret")
                         .IsRequired()

@@ -767,6 +767,13 @@ namespace Referloop.Storage.Migrations.Sqlite
                     b.Property<long?>("RevokedAt")
                         .HasColumnType("INTEGER");
 
+                    b.Property<string>("Scope")
+                        .IsRequired()
+                        .ValueGeneratedOnAdd()
+                        .HasMaxLength(16)
+                        .HasColumnType("TEXT")
+                        .HasDefaultValue("full");
+
                     b.HasKey("Id");
 
                     b.HasIndex("Hash")
@@ -1030,6 +1037,9 @@ namespace Referloop.Storage.Migrations.Sqlite
                         .IsRequired()
                         .HasColumnType("TEXT");
 
+                    b.Property<long?>("DataPurgedAt")
+                        .HasColumnType("INTEGER");
+
                     b.Property<long?>("DispatchedAt")
                         .HasColumnType("INTEGER");
 
@@ -1249,6 +1259,9 @@ namespace Referloop.Storage.Migrations.Sqlite
                         .HasColumnType("TEXT");
 
                     b.Property<int?>("RateLimitPerSecond")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<bool>("RetryUntilAcknowledged")
                         .HasColumnType("INTEGER");
 
                     b.Property<string>("Secret")
