@@ -8,6 +8,8 @@ public static class ReferralsSetup
     public static IServiceCollection AddReferralEngine(this IServiceCollection services)
     {
         services.AddScoped<ReferralEngine>();
+        services.AddScoped<ReferralStore>();
+        services.AddSingleton<ReferralCore>();
         services.AddSingleton<IngestionGate>();
         services.AddSingleton<IReferralScreening, FraudPolicyScreening>();
         services.AddSingleton<AutoApprovalService>();
