@@ -31,10 +31,6 @@ public sealed class ReferralStore(ReferloopDb db, IReferralApprovalListeners lis
         EF.CompileAsyncQuery((ReferloopDb db, string friendId, CancellationToken ct) =>
             db.Referrals.AsNoTracking().FirstOrDefault(r => r.FriendId == friendId));
 
-    private static readonly Func<ReferloopDb, string, IAsyncEnumerable<AdvocateCounter>> CountersOf =
-        EF.CompileAsyncQuery((ReferloopDb db, string participantId) =>
-            db.AdvocateCounters.AsNoTracking().Where(c => c.ParticipantId == participantId));
-
     private static readonly Func<ReferloopDb, string, IAsyncEnumerable<Reward>> RewardsOf =
         EF.CompileAsyncQuery((ReferloopDb db, string referralId) =>
             db.Rewards.AsNoTracking().Where(r => r.ReferralId == referralId).OrderBy(r => r.Id).AsQueryable());
@@ -130,16 +126,24 @@ public sealed class ReferralStore(ReferloopDb db, IReferralApprovalListeners lis
     private async Task<ReferralFacts> LoadAroundAsync(Campaign campaign, Referral? referral, Participant advocate, Participant? friend,
         DateTimeOffset now, CancellationToken ct, AttributionMatch? match = null, FraudFacts? fraud = null, bool customEventSeen = false)
     {
-        if (!db.OnSqlite)
-        {
-            // One command of an advocate at a time, across instances: their counters and risk level are read and
-            // written as one. (SQLite runs one write transaction at a time anyway.)
-            await db.Database.ExecuteSqlAsync($"""SELECT 1 FROM participants WHERE "Id" = {advocate.Id} FOR UPDATE""", ct);
-        }
+        // On PostgreSQL the read locks the advocate's row: one command of an advocate at a time, across instances, so
+        // their counters and risk level are read and written as one. (SQLite runs one write transaction at a time.)
+        var counterRows = db.OnSqlite
+            ? db.Database.SqlQuery<CounterRow>($"""
+                SELECT c."Name", c."Count" FROM participants AS p
+                JOIN advocate_counters AS c ON c."ParticipantId" = p."Id" WHERE p."Id" = {advocate.Id}
+                """)
+            : db.Database.SqlQuery<CounterRow>($"""
+                SELECT c."Name", c."Count" FROM participants AS p
+                LEFT JOIN advocate_counters AS c ON c."ParticipantId" = p."Id" WHERE p."Id" = {advocate.Id} FOR UPDATE OF p
+                """);
         var counters = new Dictionary<string, int>();
-        await foreach (var counter in CountersOf(db, advocate.Id).WithCancellation(ct))
+        foreach (var row in await counterRows.ToListAsync(ct))
         {
-            counters[counter.Name] = counter.Count;
+            if (row.Name is not null)
+            {
+                counters[row.Name] = row.Count ?? 0;
+            }
         }
         var rewards = new List<Reward>();
         if (referral is not null)
@@ -287,4 +291,6 @@ public sealed class ReferralStore(ReferloopDb db, IReferralApprovalListeners lis
             }
         }
     }
+
+    private sealed record CounterRow(string? Name, int? Count);
 }
