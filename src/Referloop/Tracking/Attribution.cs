@@ -30,9 +30,6 @@ public static class Attribution
             db.Clicks.Include(c => c.Participant)
                 .FirstOrDefault(c => c.Id == clickId && c.CampaignId == campaignId && c.CreatedAt >= windowStart));
 
-    public static Task<AttributionMatch?> FindAsync(ReferloopDb db, Campaign campaign, TrackedEvent tracked, CancellationToken ct) =>
-        FindAsync(db, campaign, tracked, codeOwnerRead: false, codeOwner: null, ct);
-
     /// <param name="codeOwnerRead">
     /// The caller has already read the campaign's participant holding the event's referral code: <paramref name="codeOwner"/>,
     /// null when there is none.
