@@ -61,12 +61,11 @@ public sealed class ReferralCore(IReferralScreening screening, PublicUrls urls)
         public void Send(OutboxMessage message) => Changes.Messages.Add(message);
 
         public int Counter(string name) =>
-            Facts.Counters.GetValueOrDefault(name) + Changes.CounterDeltas.GetValueOrDefault(name);
+            Facts.Counters.GetValueOrDefault(name) + Changes.CounterDeltas.GetValueOrDefault((Advocate.Id, name));
 
         public int Add(string name, int delta)
         {
-            Changes.CounterOwner = Advocate.Id;
-            Changes.CounterDeltas[name] = Changes.CounterDeltas.GetValueOrDefault(name) + delta;
+            Changes.CounterDeltas[(Advocate.Id, name)] = Changes.CounterDeltas.GetValueOrDefault((Advocate.Id, name)) + delta;
             return Counter(name);
         }
 
@@ -89,7 +88,7 @@ public sealed class ReferralCore(IReferralScreening screening, PublicUrls urls)
         if (friend is not null && BlockLists.CanonicalIp(tracked.Ip) is { } seenIp)
         {
             // An advocate's own events are where the same-IP check learns their addresses.
-            changes.SeenIp = (friend.Id, seenIp);
+            changes.SeenIps.Add((friend.Id, seenIp));
         }
 
         Work work;
@@ -476,11 +475,12 @@ public sealed class ReferralCore(IReferralScreening screening, PublicUrls urls)
         var advocate = work.Advocate;
         var old = advocate.RiskLevel;
         var changed = old != level;
-        work.Changes.Risk = new RiskChange(advocate.Id, work.Changes.Risk?.OldLevel ?? old, level, reasons,
+        var risk = new RiskChange(advocate.Id, work.Changes.Risks.GetValueOrDefault(advocate.Id)?.OldLevel ?? old, level, reasons,
             changed ? work.Now : advocate.RiskChangedAt);
+        work.Changes.Risks[advocate.Id] = risk;
         advocate.RiskLevel = level;
         advocate.RiskReasons = reasons;
-        advocate.RiskChangedAt = work.Changes.Risk.ChangedAt;
+        advocate.RiskChangedAt = risk.ChangedAt;
         if (changed)
         {
             work.Send(ParticipantRisk.ChangedMessage(work.Campaign, advocate, old, level, reasons, work.Referral, work.Now));

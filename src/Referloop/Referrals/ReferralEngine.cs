@@ -47,56 +47,60 @@ public sealed class ReferralEngine(
 
     /// <param name="source">An <see cref="EventSource"/>: what a browser reports earns what the campaign's policy allows.</param>
     public async Task<EventOutcome> TrackAsync(Campaign campaign, TrackEvent input, string? idempotencyKey, string? ip,
-        string? userAgent, string source, CancellationToken ct)
-    {
-        return await InTransactionAsync(async () =>
+        string? userAgent, string source, CancellationToken ct) =>
+        (await TrackAsync([new TrackRequest(campaign, input, idempotencyKey, ip, userAgent, source)], ct))[0];
+
+    /// <summary>
+    /// Records and decides a batch of events in one transaction: each is recorded (or found to repeat an earlier
+    /// one), the facts of all of them are read at once, the core decides them in order, each seeing what the ones
+    /// before it changed, and everything is written together. The requests must not share a friend, an order id or
+    /// an idempotency key (<see cref="EventIngest"/> keeps such requests in separate batches).
+    /// </summary>
+    public async Task<EventOutcome[]> TrackAsync(IReadOnlyList<TrackRequest> requests, CancellationToken ct) =>
+        await InTransactionAsync(async () =>
+        {
+            var now = clock.GetUtcNow();
+            var outcomes = new EventOutcome[requests.Count];
+            var decide = new List<(int Index, EventToDecide Item)>();
+            for (var i = 0; i < requests.Count; i++)
             {
-                var orderId = string.IsNullOrWhiteSpace(input.OrderId) ? null : input.OrderId.Trim();
-                var now = clock.GetUtcNow();
-                var tracked = new TrackedEvent
-                {
-                    Id = Ids.New("evt"),
-                    CampaignId = campaign.Id,
-                    Type = KnownType(input.Type!),
-                    Email = Participant.NormaliseEmail(input.Email!),
-                    Name = string.IsNullOrWhiteSpace(input.Name) ? null : input.Name.Trim(),
-                    OrderId = orderId,
-                    PurchaseValue = input.PurchaseValue,
-                    Currency = input.Currency?.ToUpperInvariant(),
-                    Ip = ip,
-                    UserAgent = userAgent,
-                    ReferralCode = string.IsNullOrWhiteSpace(input.ReferralCode) ? null : input.ReferralCode.Trim(),
-                    ClickId = string.IsNullOrWhiteSpace(input.ClickId) ? null : input.ClickId.Trim(),
-                    IdempotencyKey = idempotencyKey,
-                    Source = source,
-                    Properties = input.Properties is null ? null : JsonSerializer.Serialize(input.Properties, Json),
-                    OccurredAt = (input.OccurredAt ?? now).ToUniversalTime(),
-                    ReceivedAt = now,
-                };
+                var request = requests[i];
+                var tracked = request.ToEvent(now);
                 if (!await ClaimAsync(tracked, ct))
                 {
                     // Only an event holding the same order id or idempotency key stops the insert.
-                    var earlier = await EarlierEvent(db, campaign.Id, orderId, idempotencyKey, ct)
+                    var earlier = await EarlierEvent(db, tracked.CampaignId, tracked.OrderId, tracked.IdempotencyKey, ct)
                         ?? throw new ConcurrentChangeException($"the order id or idempotency key of event {tracked.Id} is taken by an event not yet visible");
-                    if (!await ConfirmsAsync(campaign, earlier, tracked, ct))
+                    if (!await ConfirmsAsync(request.Campaign, earlier, tracked, ct))
                     {
-                        return Replay(earlier);
+                        outcomes[i] = Replay(earlier);
+                        continue;
                     }
                     // The server reports what a browser reported first: the browser's event is processed again as the server's.
                     tracked = earlier;
                 }
+                decide.Add((i, new EventToDecide(request.Campaign, tracked, request.Input.CouponCode)));
+            }
+            if (decide.Count == 0)
+            {
+                return outcomes;
+            }
 
-                var facts = await store.LoadForEventAsync(campaign, tracked, input.CouponCode, now, ct);
-                var (outcome, changes) = core.Track(facts, tracked, input.CouponCode);
+            var batch = await store.LoadForEventsAsync(decide.Select(d => d.Item).ToList(), now, ct);
+            foreach (var (index, item) in decide)
+            {
+                var (outcome, changes) = core.Track(batch.FactsFor(item), item.Event, item.CouponCode);
+                batch.Apply(changes);
+                outcomes[index] = outcome;
                 // The event's row was inserted first; what processing added to it is written with the rest.
-                var row = db.Events.Attach(tracked);
+                var row = db.Events.Attach(item.Event);
                 row.Property(e => e.ParticipantId).IsModified = true;
                 row.Property(e => e.ReferralId).IsModified = true;
                 row.Property(e => e.Outcome).IsModified = true;
-                await WriteAsync(changes, now, ct);
-                return outcome;
-            }, ct);
-    }
+            }
+            await WriteAsync(batch.Changes, now, ct);
+            return outcomes;
+        }, ct);
 
     /// <summary>
     /// Inserts the event unless another event of the campaign already holds its order id or idempotency key, and
@@ -141,11 +145,6 @@ public sealed class ReferralEngine(
         earlier.Source = EventSource.Server;
         return true;
     }
-
-    private static string KnownType(string type) =>
-        type.Equals(EventKinds.Signup, StringComparison.OrdinalIgnoreCase) ? EventKinds.Signup
-        : type.Equals(EventKinds.Purchase, StringComparison.OrdinalIgnoreCase) ? EventKinds.Purchase
-        : type;
 
     private static EventOutcome Replay(TrackedEvent earlier) =>
         (earlier.Outcome is null ? null : JsonSerializer.Deserialize<EventOutcome>(earlier.Outcome, Json)) is { } outcome
@@ -244,20 +243,37 @@ public sealed class ReferralEngine(
     };
 }
 
-/// <summary>Bounds how many events are ingested at once per instance: a group commit's worth on SQLite, a share of the pool on PostgreSQL.</summary>
-public sealed class IngestionGate(IConfiguration configuration)
+/// <summary>An event as reported, with where it came from: what <see cref="ReferralEngine.TrackAsync(IReadOnlyList{TrackRequest}, CancellationToken)"/> records.</summary>
+/// <param name="Source">An <see cref="EventSource"/>: what a browser reports earns what the campaign's policy allows.</param>
+public sealed record TrackRequest(Campaign Campaign, TrackEvent Input, string? IdempotencyKey, string? Ip, string? UserAgent, string Source)
 {
-    public SemaphoreSlim Events { get; } = new(Limit(configuration));
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
-    private static int Limit(IConfiguration configuration)
+    public string? OrderId => string.IsNullOrWhiteSpace(Input.OrderId) ? null : Input.OrderId.Trim();
+
+    public TrackedEvent ToEvent(DateTimeOffset now) => new()
     {
-        var configured = configuration.GetValue<int?>("Tracking:MaxConcurrentEvents");
-        if (configured is > 0)
-        {
-            return configured.Value;
-        }
-        var provider = StorageSetup.ProviderName(configuration);
-        // SQLite: enough events at once to fill a group commit (one writer runs them in turn); PostgreSQL: a share of the pool.
-        return provider == "sqlite" ? StorageSetup.GroupCommitMaxUnits(configuration) : 16;
-    }
+        Id = Ids.New("evt"),
+        CampaignId = Campaign.Id,
+        Type = KnownType(Input.Type!),
+        Email = Participant.NormaliseEmail(Input.Email!),
+        Name = string.IsNullOrWhiteSpace(Input.Name) ? null : Input.Name.Trim(),
+        OrderId = OrderId,
+        PurchaseValue = Input.PurchaseValue,
+        Currency = Input.Currency?.ToUpperInvariant(),
+        Ip = Ip,
+        UserAgent = UserAgent,
+        ReferralCode = string.IsNullOrWhiteSpace(Input.ReferralCode) ? null : Input.ReferralCode.Trim(),
+        ClickId = string.IsNullOrWhiteSpace(Input.ClickId) ? null : Input.ClickId.Trim(),
+        IdempotencyKey = IdempotencyKey,
+        Source = Source,
+        Properties = Input.Properties is null ? null : JsonSerializer.Serialize(Input.Properties, Json),
+        OccurredAt = (Input.OccurredAt ?? now).ToUniversalTime(),
+        ReceivedAt = now,
+    };
+
+    private static string KnownType(string type) =>
+        type.Equals(EventKinds.Signup, StringComparison.OrdinalIgnoreCase) ? EventKinds.Signup
+        : type.Equals(EventKinds.Purchase, StringComparison.OrdinalIgnoreCase) ? EventKinds.Purchase
+        : type;
 }

@@ -82,19 +82,17 @@ public sealed class ReferralChanges
     public List<Reward> NewRewards { get; } = [];
     public List<Reward> ChangedRewards { get; } = [];
 
-    /// <summary>How much each of the advocate's counters moves, by name.</summary>
-    public Dictionary<string, int> CounterDeltas { get; } = [];
-
-    public string? CounterOwner { get; set; }
+    /// <summary>How much each counter moves, by advocate and counter name.</summary>
+    public Dictionary<(string ParticipantId, string Name), int> CounterDeltas { get; } = [];
 
     /// <summary>Uploaded codes handed to rewards: each only if still free.</summary>
     public List<CouponClaim> CouponClaims { get; } = [];
 
-    /// <summary>The advocate's new risk level, written only if the level read is still stored.</summary>
-    public RiskChange? Risk { get; set; }
+    /// <summary>Advocates' new risk levels, each written only if the level read is still stored.</summary>
+    public Dictionary<string, RiskChange> Risks { get; } = [];
 
-    /// <summary>An address the friend acted from, for the same-IP check of their own referrals later.</summary>
-    public (string ParticipantId, string Ip)? SeenIp { get; set; }
+    /// <summary>Addresses participants acted from, for the same-IP check of their own referrals later.</summary>
+    public List<(string ParticipantId, string Ip)> SeenIps { get; } = [];
 
     public List<OutboxMessage> Messages { get; } = [];
 
@@ -115,6 +113,37 @@ public sealed class ReferralChanges
         {
             ChangedRewards.Add(reward);
         }
+    }
+
+    /// <summary>
+    /// Adds what a later command of the same transaction decided: rows it created stay new with their latest values,
+    /// a stored row keeps the status and level it was first read with, counters add up, messages keep their order.
+    /// </summary>
+    public void Absorb(ReferralChanges later)
+    {
+        NewParticipants.AddRange(later.NewParticipants);
+        later.ChangedParticipants.ForEach(Changed);
+        NewReferrals.AddRange(later.NewReferrals);
+        foreach (var referral in later.ChangedReferrals.Where(r => !NewReferrals.Contains(r) && !ChangedReferrals.Contains(r)))
+        {
+            ChangedReferrals.Add(referral);
+            ExpectedStatus[referral.Id] = later.ExpectedStatus[referral.Id];
+        }
+        History.AddRange(later.History);
+        NewRewards.AddRange(later.NewRewards);
+        later.ChangedRewards.ForEach(Changed);
+        foreach (var (key, delta) in later.CounterDeltas)
+        {
+            CounterDeltas[key] = CounterDeltas.GetValueOrDefault(key) + delta;
+        }
+        CouponClaims.AddRange(later.CouponClaims);
+        foreach (var (participantId, risk) in later.Risks)
+        {
+            Risks[participantId] = Risks.TryGetValue(participantId, out var first) ? risk with { OldLevel = first.OldLevel } : risk;
+        }
+        SeenIps.AddRange(later.SeenIps);
+        Messages.AddRange(later.Messages);
+        CouponsAwaited |= later.CouponsAwaited;
     }
 }
 

@@ -16,88 +16,143 @@ namespace Referloop.Referrals;
 /// </summary>
 public sealed class ReferralStore(ReferloopDb db, IReferralApprovalListeners listeners)
 {
-    private static readonly Func<ReferloopDb, string, string, CancellationToken, Task<Participant?>> ParticipantByEmail =
-        EF.CompileAsyncQuery((ReferloopDb db, string campaignId, string email, CancellationToken ct) =>
-            db.Participants.AsNoTracking().FirstOrDefault(p => p.CampaignId == campaignId && p.Email == email));
-
-    private static readonly Func<ReferloopDb, string, string, string, IAsyncEnumerable<Participant>> ParticipantsByEmailOrCode =
-        EF.CompileAsyncQuery((ReferloopDb db, string campaignId, string email, string code) =>
-            db.Participants.AsNoTracking().Where(p => p.CampaignId == campaignId && (p.Email == email || p.Code == code)));
-
-    private static readonly Func<ReferloopDb, string, CancellationToken, Task<Participant>> ParticipantById =
-        EF.CompileAsyncQuery((ReferloopDb db, string id, CancellationToken ct) => db.Participants.AsNoTracking().First(p => p.Id == id));
-
-    private static readonly Func<ReferloopDb, string, CancellationToken, Task<Referral?>> ReferralOfFriend =
-        EF.CompileAsyncQuery((ReferloopDb db, string friendId, CancellationToken ct) =>
-            db.Referrals.AsNoTracking().FirstOrDefault(r => r.FriendId == friendId));
-
     private static readonly Func<ReferloopDb, string, IAsyncEnumerable<Reward>> RewardsOf =
         EF.CompileAsyncQuery((ReferloopDb db, string referralId) =>
             db.Rewards.AsNoTracking().Where(r => r.ReferralId == referralId).OrderBy(r => r.Id).AsQueryable());
 
     // ---------------------------------------------------------------- reads
 
-    /// <summary>What <see cref="ReferralCore.Track"/> needs for <paramref name="tracked"/>, already recorded.</summary>
-    public async Task<ReferralFacts> LoadForEventAsync(Campaign campaign, TrackedEvent tracked, string? couponCode, DateTimeOffset now,
-        CancellationToken ct)
+    /// <summary>
+    /// What <see cref="ReferralCore.Track"/> needs for a batch of recorded events, read for all of them at once: one
+    /// query per kind of row (friends and code owners, their referrals, advocates with their counters, the referrals'
+    /// rewards, the campaigns' coupon pools), plus attribution by click and the fraud facts for the events that need
+    /// them.
+    /// </summary>
+    public async Task<EventBatch> LoadForEventsAsync(IReadOnlyList<EventToDecide> items, DateTimeOffset now, CancellationToken ct)
     {
-        Participant? friend = null;
-        Participant? codeOwner = null;
-        if (tracked.ReferralCode is { } code)
+        var batch = new EventBatch { Now = now };
+        var emails = items.Select(i => i.Event.Email).Distinct().ToList();
+        var codes = items.Select(i => i.Event.ReferralCode).OfType<string>().Distinct().ToList();
+        var campaignIds = items.Select(i => i.Campaign.Id).Distinct().ToList();
+        var people = await db.Participants.AsNoTracking()
+            .Where(p => campaignIds.Contains(p.CampaignId) && (emails.Contains(p.Email) || codes.Contains(p.Code)))
+            .ToListAsync(ct);
+        people = people.Select(batch.One).ToList();
+        var byEmail = people.ToDictionary(p => (p.CampaignId, p.Email));
+        var byCode = people.ToDictionary(p => p.Code);
+        foreach (var (campaign, tracked, _) in items)
         {
-            // One read finds both the friend and the advocate whose referral code the event carries.
-            await foreach (var participant in ParticipantsByEmailOrCode(db, campaign.Id, tracked.Email, code).WithCancellation(ct))
+            if (byEmail.TryGetValue((campaign.Id, tracked.Email), out var friend))
             {
-                if (participant.Email == tracked.Email)
-                {
-                    friend = participant;
-                }
-                if (participant.Code == code)
-                {
-                    codeOwner = participant;
-                }
+                batch.Friends[tracked.Id] = friend;
             }
         }
-        else
+
+        var friendIds = batch.Friends.Values.Select(f => f.Id).Distinct().ToList();
+        if (friendIds.Count > 0)
         {
-            friend = await ParticipantByEmail(db, campaign.Id, tracked.Email, ct);
+            foreach (var referral in await db.Referrals.AsNoTracking().Where(r => friendIds.Contains(r.FriendId)).ToListAsync(ct))
+            {
+                batch.ReferralsByFriend[referral.FriendId] = referral;
+            }
         }
 
-        var referral = friend is null ? null : await ReferralOfFriend(db, friend.Id, ct);
-        AttributionMatch? match = null;
-        Participant? advocate;
-        if (referral is null)
+        // Attribution, for friends without a referral: the code owner read above settles most; the rest look for clicks.
+        foreach (var (campaign, tracked, _) in items)
         {
-            match = campaign.IsActive
-                ? await Attribution.FindAsync(db, campaign, tracked, codeOwnerRead: tracked.ReferralCode is not null, codeOwner, ct)
+            var friend = batch.Friends.GetValueOrDefault(tracked.Id);
+            if (!campaign.IsActive || (friend is not null && batch.ReferralsByFriend.ContainsKey(friend.Id)))
+            {
+                continue;
+            }
+            var codeOwner = tracked.ReferralCode is { } code && byCode.TryGetValue(code, out var owner) && owner.CampaignId == campaign.Id
+                ? owner
                 : null;
-            if (match is null || match.Advocate.Id == friend?.Id)
+            var match = await Attribution.FindAsync(db, campaign, tracked, codeOwnerRead: tracked.ReferralCode is not null, codeOwner, ct);
+            if (match is not null)
             {
-                db.ChangeTracker.Clear();
-                return new ReferralFacts { Campaign = campaign, Now = now, Friend = friend, Match = match };
+                batch.Matches[tracked.Id] = match with { Advocate = batch.One(match.Advocate) };
             }
-            advocate = match.Advocate;
         }
-        else
+
+        var missing = batch.ReferralsByFriend.Values.Select(r => r.AdvocateId).Where(id => !batch.Participants.ContainsKey(id))
+            .Distinct().ToList();
+        if (missing.Count > 0)
         {
-            advocate = await ParticipantById(db, referral.AdvocateId, ct);
+            foreach (var advocate in await db.Participants.AsNoTracking().Where(p => missing.Contains(p.Id)).ToListAsync(ct))
+            {
+                batch.One(advocate);
+            }
+        }
+        var advocates = batch.ReferralsByFriend.Values.Select(r => r.AdvocateId)
+            .Concat(batch.Matches.Values.Select(m => m.Advocate.Id)).Distinct().ToList();
+        foreach (var id in advocates)
+        {
+            batch.Counters[id] = [];
+            batch.Counted[id] = [];
+        }
+        await LockAndCountAsync(advocates, batch.Counters, ct);
+        var risky = advocates.Where(id => batch.Participants[id].RiskLevel != RiskLevel.Low).ToList();
+        if (risky.Count > 0)
+        {
+            foreach (var counted in await CountedReferralsAsync(risky, ct))
+            {
+                batch.Counted[counted.AdvocateId].Add(counted.Referral);
+            }
         }
 
-        // Screened when the referral is created, and when a purchase converts it.
-        var screened = referral is null
-            || (tracked.Type == EventKinds.Purchase && referral is { Status: ReferralStatus.Pending } or { Status: ReferralStatus.Flagged, QualifiedAt: null });
-        var fraud = screened
-            ? await FraudFacts.LoadAsync(db, campaign.Fraud, advocate.Id,
-                new FriendSignals(tracked.Email, tracked.Ip, match?.ClickId ?? tracked.ClickId, tracked.UserAgent, couponCode), now, ct,
-                [tracked.ClickId ?? referral?.ClickId ?? match?.ClickId])
-            : FraudFacts.None;
-        var browserEarns = campaign.Fraud.BrowserConversions == BrowserConversions.Accept;
-        var customEventSeen = friend is not null && tracked.Type is not (EventKinds.Signup or EventKinds.Purchase)
-            && campaign.Rewards.Any(r => r.Trigger == RewardTrigger.Event && r.Event == tracked.Type)
-            && await db.Events.AnyAsync(e => e.ParticipantId == friend.Id && e.Type == tracked.Type && e.Id != tracked.Id
-                && (e.Source == EventSource.Server || browserEarns), ct);
+        var referralIds = batch.ReferralsByFriend.Values.Select(r => r.Id).ToList();
+        foreach (var id in referralIds)
+        {
+            batch.Rewards[id] = [];
+        }
+        if (referralIds.Count > 0)
+        {
+            foreach (var reward in await db.Rewards.AsNoTracking().Where(r => referralIds.Contains(r.ReferralId)).OrderBy(r => r.Id).ToListAsync(ct))
+            {
+                batch.Rewards[reward.ReferralId].Add(reward);
+            }
+        }
 
-        return await LoadAroundAsync(campaign, referral, advocate, friend, now, ct, match, fraud, customEventSeen);
+        foreach (var campaign in items.Select(i => i.Campaign).DistinctBy(c => c.Id))
+        {
+            batch.Listeners[campaign.Id] = await listeners.AnyAsync(db, campaign.Id, ct);
+            var waiting = batch.Rewards.Values.SelectMany(r => r).Where(r => r.CampaignId == campaign.Id).ToList();
+            batch.Coupons[campaign.Id] = await LoadCouponsAsync(campaign, waiting, items.Count(i => i.Campaign.Id == campaign.Id), ct);
+        }
+
+        foreach (var (campaign, tracked, couponCode) in items)
+        {
+            var friend = batch.Friends.GetValueOrDefault(tracked.Id);
+            var referral = friend is null ? null : batch.ReferralsByFriend.GetValueOrDefault(friend.Id);
+            var match = batch.Matches.GetValueOrDefault(tracked.Id);
+            var advocateId = referral?.AdvocateId ?? match?.Advocate.Id;
+            if (advocateId is null)
+            {
+                continue;
+            }
+            // Screened when the referral is created, and when a purchase converts it.
+            var screened = referral is null
+                || (tracked.Type == EventKinds.Purchase
+                    && referral is { Status: ReferralStatus.Pending } or { Status: ReferralStatus.Flagged, QualifiedAt: null });
+            if (screened)
+            {
+                batch.Fraud[tracked.Id] = await FraudFacts.LoadAsync(db, campaign.Fraud, advocateId,
+                    new FriendSignals(tracked.Email, tracked.Ip, match?.ClickId ?? tracked.ClickId, tracked.UserAgent, couponCode), now, ct,
+                    [tracked.ClickId ?? referral?.ClickId ?? match?.ClickId]);
+            }
+            var browserEarns = campaign.Fraud.BrowserConversions == BrowserConversions.Accept;
+            if (friend is not null && tracked.Type is not (EventKinds.Signup or EventKinds.Purchase)
+                && campaign.Rewards.Any(r => r.Trigger == RewardTrigger.Event && r.Event == tracked.Type)
+                && await db.Events.AnyAsync(e => e.ParticipantId == friend.Id && e.Type == tracked.Type && e.Id != tracked.Id
+                    && (e.Source == EventSource.Server || browserEarns), ct))
+            {
+                batch.CustomEventsSeen.Add(tracked.Id);
+            }
+        }
+        // Attribution reads its advocate through a tracking query; everything the core changes is written explicitly.
+        db.ChangeTracker.Clear();
+        return batch;
     }
 
     /// <summary>What a command about one referral needs (qualify, approve, void, approve when due); null when it does not exist.</summary>
@@ -126,25 +181,8 @@ public sealed class ReferralStore(ReferloopDb db, IReferralApprovalListeners lis
     private async Task<ReferralFacts> LoadAroundAsync(Campaign campaign, Referral? referral, Participant advocate, Participant? friend,
         DateTimeOffset now, CancellationToken ct, AttributionMatch? match = null, FraudFacts? fraud = null, bool customEventSeen = false)
     {
-        // On PostgreSQL the read locks the advocate's row: one command of an advocate at a time, across instances, so
-        // their counters and risk level are read and written as one. (SQLite runs one write transaction at a time.)
-        var counterRows = db.OnSqlite
-            ? db.Database.SqlQuery<CounterRow>($"""
-                SELECT c."Name", c."Count" FROM participants AS p
-                JOIN advocate_counters AS c ON c."ParticipantId" = p."Id" WHERE p."Id" = {advocate.Id}
-                """)
-            : db.Database.SqlQuery<CounterRow>($"""
-                SELECT c."Name", c."Count" FROM participants AS p
-                LEFT JOIN advocate_counters AS c ON c."ParticipantId" = p."Id" WHERE p."Id" = {advocate.Id} FOR UPDATE OF p
-                """);
-        var counters = new Dictionary<string, int>();
-        foreach (var row in await counterRows.ToListAsync(ct))
-        {
-            if (row.Name is not null)
-            {
-                counters[row.Name] = row.Count ?? 0;
-            }
-        }
+        var counters = new Dictionary<string, Dictionary<string, int>> { [advocate.Id] = [] };
+        await LockAndCountAsync([advocate.Id], counters, ct);
         var rewards = new List<Reward>();
         if (referral is not null)
         {
@@ -154,13 +192,7 @@ public sealed class ReferralStore(ReferloopDb db, IReferralApprovalListeners lis
             }
         }
         // A low level means that no referral counts against the advocate: nothing to read.
-        var counted = advocate.RiskLevel == RiskLevel.Low ? [] : await db.Referrals.AsNoTracking()
-            .Where(r => r.AdvocateId == advocate.Id
-                && (r.FraudDecision == FraudDecision.Flagged || r.FraudDecision == FraudDecision.Blocked
-                    || r.FraudDecision == FraudDecision.Rejected))
-            .OrderByDescending(r => r.Id)
-            .Select(r => new CountedReferral(r.Id, r.FraudDecision!, r.RiskScore, r.Findings))
-            .ToListAsync(ct);
+        var counted = advocate.RiskLevel == RiskLevel.Low ? [] : (await CountedReferralsAsync([advocate.Id], ct)).Select(c => c.Referral).ToList();
         var facts = new ReferralFacts
         {
             Campaign = campaign,
@@ -169,13 +201,13 @@ public sealed class ReferralStore(ReferloopDb db, IReferralApprovalListeners lis
             Advocate = advocate,
             Friend = friend,
             Match = match,
-            Counters = counters,
+            Counters = counters[advocate.Id],
             Rewards = rewards,
             Fraud = fraud ?? FraudFacts.None,
             CountedReferrals = counted,
             ApprovalListeners = await listeners.AnyAsync(db, campaign.Id, ct),
             CustomEventSeen = customEventSeen,
-            Coupons = await LoadCouponsAsync(campaign, rewards, ct),
+            Coupons = await LoadCouponsAsync(campaign, rewards, 1, ct),
         };
         // Attribution reads its advocate through a tracking query; everything the core changes is written explicitly.
         db.ChangeTracker.Clear();
@@ -186,7 +218,8 @@ public sealed class ReferralStore(ReferloopDb db, IReferralApprovalListeners lis
     /// The pools the campaign's rules and the referral's waiting rewards name, with as many free uploaded codes read
     /// ahead as one command could hand out. On PostgreSQL they are locked, skipping codes other instances hold.
     /// </summary>
-    private async Task<Dictionary<string, CouponSupply>> LoadCouponsAsync(Campaign campaign, List<Reward> rewards, CancellationToken ct)
+    private async Task<Dictionary<string, CouponSupply>> LoadCouponsAsync(Campaign campaign, List<Reward> rewards, int commands,
+        CancellationToken ct)
     {
         var incentives = campaign.Rewards.SelectMany(r => (r.Tiers ?? []).Select(t => t.Incentive).Append(r.Incentive))
             .Concat(rewards.Where(r => r.Status == RewardStatus.Pending && r.CouponCode is null).Select(r => r.Incentive));
@@ -200,10 +233,10 @@ public sealed class ReferralStore(ReferloopDb db, IReferralApprovalListeners lis
             .Where(p => p.CampaignId == campaign.Id && names.Contains(p.Name))
             .Select(p => new { p.Id, p.Name, HasUrl = p.CreateCouponUrl != null })
             .ToListAsync(ct);
-        var most = 2 * campaign.Rewards.Count + rewards.Count;
+        var most = 2 * campaign.Rewards.Count * commands + rewards.Count;
         foreach (var pool in pools)
         {
-            var free = db.OnSqlite
+            var free = most == 0 ? [] : db.OnSqlite
                 ? await db.Database.SqlQuery<FreeCoupon>($"""
                     SELECT "Id", "Code" FROM coupons WHERE "PoolId" = {pool.Id} AND "AllocatedToRewardId" IS NULL ORDER BY "Id" LIMIT {most}
                     """).ToListAsync(ct)
@@ -214,6 +247,48 @@ public sealed class ReferralStore(ReferloopDb db, IReferralApprovalListeners lis
             supplies[pool.Name] = new CouponSupply(pool.Id, pool.HasUrl, free);
         }
         return supplies;
+    }
+
+    /// <summary>
+    /// Reads the advocates' counters into <paramref name="counters"/> (an entry per advocate). On PostgreSQL the same
+    /// statement locks the advocates' rows: one transaction at a time decides for an advocate, across instances, so
+    /// their counters and risk level are read and written as one. (SQLite runs one write transaction at a time.)
+    /// </summary>
+    private async Task LockAndCountAsync(List<string> advocateIds, Dictionary<string, Dictionary<string, int>> counters,
+        CancellationToken ct)
+    {
+        if (advocateIds.Count == 0)
+        {
+            return;
+        }
+        var rows = db.OnSqlite
+            ? db.AdvocateCounters.AsNoTracking().Where(c => advocateIds.Contains(c.ParticipantId))
+                .Select(c => new CounterRow(c.ParticipantId, c.Name, c.Count))
+            : db.Database.SqlQuery<CounterRow>($"""
+                SELECT p."Id" AS "ParticipantId", c."Name", c."Count" FROM participants AS p
+                LEFT JOIN advocate_counters AS c ON c."ParticipantId" = p."Id"
+                WHERE p."Id" = ANY({advocateIds.ToArray()}) ORDER BY p."Id" FOR UPDATE OF p
+                """);
+        foreach (var row in await rows.ToListAsync(ct))
+        {
+            if (row.Name is not null)
+            {
+                counters[row.ParticipantId][row.Name] = row.Count ?? 0;
+            }
+        }
+    }
+
+    private async Task<List<(string AdvocateId, CountedReferral Referral)>> CountedReferralsAsync(List<string> advocateIds,
+        CancellationToken ct)
+    {
+        var rows = await db.Referrals.AsNoTracking()
+            .Where(r => advocateIds.Contains(r.AdvocateId)
+                && (r.FraudDecision == FraudDecision.Flagged || r.FraudDecision == FraudDecision.Blocked
+                    || r.FraudDecision == FraudDecision.Rejected))
+            .OrderByDescending(r => r.Id)
+            .Select(r => new { r.AdvocateId, r.Id, r.FraudDecision, r.RiskScore, r.Findings })
+            .ToListAsync(ct);
+        return rows.Select(r => (r.AdvocateId, new CountedReferral(r.Id, r.FraudDecision!, r.RiskScore, r.Findings))).ToList();
     }
 
     // ---------------------------------------------------------------- writes
@@ -234,7 +309,7 @@ public sealed class ReferralStore(ReferloopDb db, IReferralApprovalListeners lis
                 throw new ConcurrentChangeException($"referral {referral.Id} changed while a command about it was decided");
             }
         }
-        if (changes.Risk is { } risk)
+        foreach (var risk in changes.Risks.Values)
         {
             var updated = await db.Participants.Where(p => p.Id == risk.ParticipantId && p.RiskLevel == risk.OldLevel)
                 .ExecuteUpdateAsync(s => s
@@ -246,16 +321,16 @@ public sealed class ReferralStore(ReferloopDb db, IReferralApprovalListeners lis
                 throw new ConcurrentChangeException($"the risk level of {risk.ParticipantId} changed while it was recomputed");
             }
         }
-        if (changes.SeenIp is var (participantId, ip))
+        foreach (var (participantId, ip) in changes.SeenIps)
         {
             await FraudSignals.RecordIpAsync(db, participantId, ip, now, ct);
         }
         var deltas = changes.CounterDeltas.Where(c => c.Value != 0).ToList();
-        if (changes.CounterOwner is { } owner && deltas.Count > 0)
+        if (deltas.Count > 0)
         {
             // Every counter that moved, in one statement.
-            var rows = string.Join(", ", deltas.Select((_, i) => $"({{0}}, {{{2 * i + 1}}}, {{{2 * i + 2}}})"));
-            object[] values = [owner, .. deltas.SelectMany(d => new object[] { d.Key, d.Value })];
+            var rows = string.Join(", ", deltas.Select((_, i) => $"({{{3 * i}}}, {{{3 * i + 1}}}, {{{3 * i + 2}}})"));
+            object[] values = [.. deltas.SelectMany(d => new object[] { d.Key.ParticipantId, d.Key.Name, d.Value })];
             var sql = """INSERT INTO advocate_counters ("ParticipantId", "Name", "Count") VALUES """ + rows + """
                  ON CONFLICT ("ParticipantId", "Name") DO UPDATE SET "Count" = advocate_counters."Count" + excluded."Count"
                 """;
@@ -292,5 +367,5 @@ public sealed class ReferralStore(ReferloopDb db, IReferralApprovalListeners lis
         }
     }
 
-    private sealed record CounterRow(string? Name, int? Count);
+    private sealed record CounterRow(string ParticipantId, string? Name, int? Count);
 }

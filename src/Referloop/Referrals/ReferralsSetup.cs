@@ -10,7 +10,7 @@ public static class ReferralsSetup
         services.AddScoped<ReferralEngine>();
         services.AddScoped<ReferralStore>();
         services.AddSingleton<ReferralCore>();
-        services.AddSingleton<IngestionGate>();
+        services.AddSingleton<EventIngest>();
         services.AddSingleton<IReferralScreening, FraudPolicyScreening>();
         services.AddSingleton<AutoApprovalService>();
         services.AddHostedService(provider => provider.GetRequiredService<AutoApprovalService>());

@@ -76,19 +76,20 @@ public class ReferralCoreTests
     // The core changes the objects it is given (an advocate's risk level): each test has its own.
     private Participant Ann { get; } = Person("par_ann", "ann@example.com", "ANN1");
 
-    private static TrackedEvent Purchase(string email = "bob@example.net", decimal value = 80m, string orderId = "o-1") => new()
-    {
-        Id = "evt_1",
-        CampaignId = "cmp_1",
-        Type = EventKinds.Purchase,
-        Email = email,
-        OrderId = orderId,
-        PurchaseValue = value,
-        Currency = "USD",
-        ReferralCode = "ANN1",
-        OccurredAt = Now,
-        ReceivedAt = Now,
-    };
+    private static TrackedEvent Purchase(string email = "bob@example.net", decimal value = 80m, string orderId = "o-1",
+        string id = "evt_1") => new()
+        {
+            Id = id,
+            CampaignId = "cmp_1",
+            Type = EventKinds.Purchase,
+            Email = email,
+            OrderId = orderId,
+            PurchaseValue = value,
+            Currency = "USD",
+            ReferralCode = "ANN1",
+            OccurredAt = Now,
+            ReceivedAt = Now,
+        };
 
     private ReferralFacts NewFriendFacts(Campaign campaign, Dictionary<string, int>? counters = null,
         bool listeners = false, Dictionary<string, CouponSupply>? coupons = null) => new()
@@ -125,7 +126,7 @@ public class ReferralCoreTests
         Assert.Empty(changes.ChangedReferrals);
         Assert.Equal(["(new) -> pending", "pending -> qualified", "qualified -> approved"],
             changes.History.Select(h => $"{h.From ?? "(new)"} -> {h.To}").ToArray());
-        Assert.Equal(new Dictionary<string, int> { [AdvocateCounters.Referrals] = 1, [AdvocateCounters.Conversions] = 1 },
+        Assert.Equal(new Dictionary<(string, string), int> { [(Ann.Id, AdvocateCounters.Referrals)] = 1, [(Ann.Id, AdvocateCounters.Conversions)] = 1 },
             changes.CounterDeltas);
         Assert.Equal([EventTypes.ParticipantJoined, EventTypes.ReferralCreated, EventTypes.ReferralQualified,
             EventTypes.ReferralApproved, EventTypes.RewardIssued, EventTypes.Conversion], Types(changes));
@@ -173,7 +174,7 @@ public class ReferralCoreTests
 
         var reward = Assert.Single(outcome.Rewards);
         Assert.Equal((RewardStatus.Blocked, BlockReason.LimitReached), (reward.Status, reward.Reason));
-        Assert.False(changes.CounterDeltas.ContainsKey(totalKey));
+        Assert.False(changes.CounterDeltas.ContainsKey((Ann.Id, totalKey)));
         Assert.Contains(EventTypes.RewardBlocked, Types(changes));
     }
 
@@ -185,8 +186,8 @@ public class ReferralCoreTests
         var (outcome, changes) = _core.Track(NewFriendFacts(Campaign(rule), new() { ["rule:r1:advocate:total"] = 1 }), Purchase(), null);
 
         Assert.Equal(RewardStatus.Issued, Assert.Single(outcome.Rewards).Status);
-        Assert.Equal(1, changes.CounterDeltas["rule:r1:advocate:total"]);
-        Assert.Equal(1, changes.CounterDeltas["rule:r1:advocate:2026-03"]);
+        Assert.Equal(1, changes.CounterDeltas[(Ann.Id, "rule:r1:advocate:total")]);
+        Assert.Equal(1, changes.CounterDeltas[(Ann.Id, "rule:r1:advocate:2026-03")]);
     }
 
     [Fact]
@@ -211,7 +212,8 @@ public class ReferralCoreTests
         Assert.Equal(ReferralStatus.Flagged, outcome.Referral!.Status);
         Assert.All(outcome.Rewards, r => Assert.Equal(RewardStatus.Pending, r.Status));
         Assert.Equal(FraudDecision.Flagged, Assert.Single(changes.NewReferrals).FraudDecision);
-        Assert.Equal(new RiskChange("par_ann", RiskLevel.Low, RiskLevel.Medium, changes.Risk!.Reasons, Now), changes.Risk);
+        var risk = changes.Risks[Ann.Id];
+        Assert.Equal(new RiskChange("par_ann", RiskLevel.Low, RiskLevel.Medium, risk.Reasons, Now), risk);
         Assert.Contains(EventTypes.ReferralFlagged, Types(changes));
         Assert.Contains(EventTypes.ParticipantRiskChanged, Types(changes));
         Assert.DoesNotContain(EventTypes.ReferralApproved, Types(changes));
@@ -228,8 +230,8 @@ public class ReferralCoreTests
         Assert.Equal((RewardStatus.Blocked, BlockReason.FraudCheckFailed),
             (Assert.Single(outcome.Rewards).Status, outcome.Rewards[0].Reason));
         Assert.Equal(ConversionStatus.Fail, outcome.Conversion!.Status);
-        Assert.False(changes.CounterDeltas.ContainsKey(AdvocateCounters.Referrals));
-        Assert.Equal(RiskLevel.Medium, changes.Risk!.NewLevel);
+        Assert.False(changes.CounterDeltas.ContainsKey((Ann.Id, AdvocateCounters.Referrals)));
+        Assert.Equal(RiskLevel.Medium, changes.Risks[Ann.Id].NewLevel);
     }
 
     [Fact]
@@ -323,7 +325,7 @@ public class ReferralCoreTests
         Assert.Same(referral, Assert.Single(changes.ChangedReferrals));
         Assert.Equal(ReferralStatus.Voided, referral.Status);
         Assert.Equal((RewardStatus.Blocked, "referral voided: order cancelled"), (open.Status, open.Reason));
-        Assert.Equal(-1, changes.CounterDeltas["rule:r1:advocate:total"]);
+        Assert.Equal(-1, changes.CounterDeltas[(Ann.Id, "rule:r1:advocate:total")]);
         Assert.Equal([EventTypes.ReferralVoided, EventTypes.Conversion, EventTypes.RewardBlocked], Types(changes));
     }
 
@@ -352,5 +354,35 @@ public class ReferralCoreTests
 
         Assert.Equal("The referral is voided; a voided referral cannot be approved.", conflict);
         Assert.Empty(changes.Messages);
+    }
+
+    [Fact]
+    public void In_a_batch_each_event_sees_what_the_events_before_it_changed_and_the_changes_add_up()
+    {
+        var rule = Rule("r1", RewardTrigger.Converted, Rebate(10), limits: new RewardLimits { Total = 1 });
+        var campaign = Campaign(rule);
+        var batch = new EventBatch { Now = Now };
+        var ann = batch.One(Ann);
+        batch.Counters[ann.Id] = new Dictionary<string, int> { [AdvocateCounters.Conversions] = 4 };
+        batch.Counted[ann.Id] = [];
+        batch.Listeners[campaign.Id] = false;
+        batch.Coupons[campaign.Id] = [];
+        var events = new[] { Purchase("bob@example.net", orderId: "o-1"), Purchase("cy@example.net", orderId: "o-2", id: "evt_2") };
+        var outcomes = new List<EventOutcome>();
+        foreach (var tracked in events)
+        {
+            batch.Matches[tracked.Id] = new AttributionMatch(ann, Attribution.ByReferralCode, null);
+            var item = new EventToDecide(campaign, tracked, null);
+            var (outcome, changes) = _core.Track(batch.FactsFor(item), tracked, null);
+            batch.Apply(changes);
+            outcomes.Add(outcome);
+        }
+
+        Assert.Equal([5, 6], outcomes.Select(o => o.Conversion!.ReferrerConverts));
+        Assert.Equal([RewardStatus.Issued, RewardStatus.Blocked], outcomes.Select(o => o.Rewards.Single().Status));
+        Assert.Equal(2, batch.Changes.CounterDeltas[(ann.Id, AdvocateCounters.Conversions)]);
+        Assert.Equal(1, batch.Changes.CounterDeltas[(ann.Id, "rule:r1:advocate:total")]);
+        Assert.Equal(2, batch.Changes.NewReferrals.Count);
+        Assert.Equal(2, batch.Changes.Messages.Count(m => m.Type == EventTypes.ReferralApproved));
     }
 }
