@@ -250,9 +250,9 @@ public sealed class ReferralStore(ReferloopDb db, IReferralApprovalListeners lis
     }
 
     /// <summary>
-    /// Reads the advocates' counters into <paramref name="counters"/> (an entry per advocate). On PostgreSQL the same
-    /// statement locks the advocates' rows: one transaction at a time decides for an advocate, across instances, so
-    /// their counters and risk level are read and written as one. (SQLite runs one write transaction at a time.)
+    /// Reads the advocates' counters into <paramref name="counters"/> (an entry per advocate). On PostgreSQL the
+    /// advocates' rows are locked first: one transaction at a time decides for an advocate, across instances, so their
+    /// counters and risk level are read and written as one. (SQLite runs one write transaction at a time.)
     /// </summary>
     private async Task LockAndCountAsync(List<string> advocateIds, Dictionary<string, Dictionary<string, int>> counters,
         CancellationToken ct)
@@ -261,20 +261,18 @@ public sealed class ReferralStore(ReferloopDb db, IReferralApprovalListeners lis
         {
             return;
         }
-        var rows = db.OnSqlite
-            ? db.AdvocateCounters.AsNoTracking().Where(c => advocateIds.Contains(c.ParticipantId))
-                .Select(c => new CounterRow(c.ParticipantId, c.Name, c.Count))
-            : db.Database.SqlQuery<CounterRow>($"""
-                SELECT p."Id" AS "ParticipantId", c."Name", c."Count" FROM participants AS p
-                LEFT JOIN advocate_counters AS c ON c."ParticipantId" = p."Id"
-                WHERE p."Id" = ANY({advocateIds.ToArray()}) ORDER BY p."Id" FOR UPDATE OF p
-                """);
+        if (!db.OnSqlite)
+        {
+            // Its own statement: in a statement that waited for the lock, a join would still see the counters as they
+            // were when it began, before the transaction it waited for committed.
+            var ids = advocateIds.ToArray();
+            await db.Database.ExecuteSqlAsync($"""SELECT 1 FROM participants WHERE "Id" = ANY({ids}) ORDER BY "Id" FOR UPDATE""", ct);
+        }
+        var rows = db.AdvocateCounters.AsNoTracking().Where(c => advocateIds.Contains(c.ParticipantId))
+            .Select(c => new CounterRow(c.ParticipantId, c.Name, c.Count));
         foreach (var row in await rows.ToListAsync(ct))
         {
-            if (row.Name is not null)
-            {
-                counters[row.ParticipantId][row.Name] = row.Count ?? 0;
-            }
+            counters[row.ParticipantId][row.Name] = row.Count;
         }
     }
 
@@ -367,5 +365,5 @@ public sealed class ReferralStore(ReferloopDb db, IReferralApprovalListeners lis
         }
     }
 
-    private sealed record CounterRow(string ParticipantId, string? Name, int? Count);
+    private sealed record CounterRow(string ParticipantId, string Name, int Count);
 }
