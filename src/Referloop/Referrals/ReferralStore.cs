@@ -336,12 +336,13 @@ public sealed class ReferralStore(ReferloopDb db, IReferralApprovalListeners lis
             await db.Database.ExecuteSqlRawAsync(sql, values, ct);
         }
 
-        db.Participants.AddRange(changes.NewParticipants);
+        // New rows: one statement per table, without the change tracker. Changed rows and messages go through the save.
+        await BulkRows.For(db, changes.NewParticipants).InsertAsync("participants", ct);
+        await BulkRows.For(db, changes.NewReferrals).InsertAsync("referrals", ct);
+        await BulkRows.For(db, changes.History).InsertAsync("referral_history", ct);
+        await BulkRows.For(db, changes.NewRewards).InsertAsync("rewards", ct);
         db.Participants.UpdateRange(changes.ChangedParticipants);
-        db.Referrals.AddRange(changes.NewReferrals);
         db.Referrals.UpdateRange(changes.ChangedReferrals);
-        db.ReferralHistory.AddRange(changes.History);
-        db.Rewards.AddRange(changes.NewRewards);
         db.Rewards.UpdateRange(changes.ChangedRewards);
         foreach (var message in changes.Messages)
         {
