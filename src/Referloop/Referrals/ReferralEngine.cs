@@ -38,11 +38,6 @@ public sealed class ReferralEngine(
     // Set when a reward of the unit of work awaits a coupon: the coupon requests are woken once it has committed.
     private bool _couponsAwaited;
 
-    private static readonly Func<ReferloopDb, string, string?, string?, CancellationToken, Task<TrackedEvent?>> EarlierEvent =
-        EF.CompileAsyncQuery((ReferloopDb db, string campaignId, string? orderId, string? idempotencyKey, CancellationToken ct) =>
-            db.Events.AsNoTracking().FirstOrDefault(e => e.CampaignId == campaignId
-                && ((orderId != null && e.OrderId == orderId) || (idempotencyKey != null && e.IdempotencyKey == idempotencyKey))));
-
     // ---------------------------------------------------------------- events
 
     /// <param name="source">An <see cref="EventSource"/>: what a browser reports earns what the campaign's policy allows.</param>
@@ -51,10 +46,11 @@ public sealed class ReferralEngine(
         (await TrackAsync([new TrackRequest(campaign, input, idempotencyKey, ip, userAgent, source)], ct))[0];
 
     /// <summary>
-    /// Records and decides a batch of events in one transaction: each is recorded (or found to repeat an earlier
-    /// one), the facts of all of them are read at once, the core decides them in order, each seeing what the ones
-    /// before it changed, and everything is written together. The requests must not share a friend, an order id or
-    /// an idempotency key (<see cref="EventIngest"/> keeps such requests in separate batches).
+    /// Records and decides a batch of events in one transaction: events that repeat an earlier one (its order id or
+    /// idempotency key) are answered with its outcome; the facts of the others are read at once, the core decides them
+    /// in order, each seeing what the ones before it changed, and everything is written together, the events' own rows
+    /// included. The requests must not share a friend, an order id or an idempotency key (<see cref="EventIngest"/>
+    /// keeps such requests in separate batches).
     /// </summary>
     public async Task<EventOutcome[]> TrackAsync(IReadOnlyList<TrackRequest> requests, CancellationToken ct) =>
         await InTransactionAsync(async () =>
@@ -62,15 +58,14 @@ public sealed class ReferralEngine(
             var now = clock.GetUtcNow();
             var outcomes = new EventOutcome[requests.Count];
             var decide = new List<(int Index, EventToDecide Item)>();
+            var fresh = new List<TrackedEvent>();
+            var earlierEvents = await store.EarlierEventsAsync(requests, ct);
             for (var i = 0; i < requests.Count; i++)
             {
                 var request = requests[i];
                 var tracked = request.ToEvent(now);
-                if (!await ClaimAsync(tracked, ct))
+                if (earlierEvents[i] is { } earlier)
                 {
-                    // Only an event holding the same order id or idempotency key stops the insert.
-                    var earlier = await EarlierEvent(db, tracked.CampaignId, tracked.OrderId, tracked.IdempotencyKey, ct)
-                        ?? throw new ConcurrentChangeException($"the order id or idempotency key of event {tracked.Id} is taken by an event not yet visible");
                     if (!await ConfirmsAsync(request.Campaign, earlier, tracked, ct))
                     {
                         outcomes[i] = Replay(earlier);
@@ -78,6 +73,10 @@ public sealed class ReferralEngine(
                     }
                     // The server reports what a browser reported first: the browser's event is processed again as the server's.
                     tracked = earlier;
+                }
+                else
+                {
+                    fresh.Add(tracked);
                 }
                 decide.Add((i, new EventToDecide(request.Campaign, tracked, request.Input.CouponCode)));
             }
@@ -92,37 +91,19 @@ public sealed class ReferralEngine(
                 var (outcome, changes) = core.Track(batch.FactsFor(item), item.Event, item.CouponCode);
                 batch.Apply(changes);
                 outcomes[index] = outcome;
-                // The event's row was inserted first; what processing added to it is written with the rest.
-                var row = db.Events.Attach(item.Event);
-                row.Property(e => e.ParticipantId).IsModified = true;
-                row.Property(e => e.ReferralId).IsModified = true;
-                row.Property(e => e.Outcome).IsModified = true;
+                if (!fresh.Contains(item.Event))
+                {
+                    // A confirmed browser event: its row exists and takes what processing added to it.
+                    var row = db.Events.Attach(item.Event);
+                    row.Property(e => e.ParticipantId).IsModified = true;
+                    row.Property(e => e.ReferralId).IsModified = true;
+                    row.Property(e => e.Outcome).IsModified = true;
+                }
             }
+            await store.InsertEventsAsync(fresh, ct);
             await WriteAsync(batch.Changes, now, ct);
             return outcomes;
         }, ct);
-
-    /// <summary>
-    /// Inserts the event unless another event of the campaign already holds its order id or idempotency key, and
-    /// tells which happened, in one statement and before any processing. A concurrent retry waits on the unique index
-    /// until the first commits, then inserts nothing and is answered as a duplicate.
-    /// </summary>
-    private async Task<bool> ClaimAsync(TrackedEvent tracked, CancellationToken ct)
-    {
-        var occurredAt = UtcTicksConverter.SqlValue(db, tracked.OccurredAt);
-        var receivedAt = UtcTicksConverter.SqlValue(db, tracked.ReceivedAt);
-        var inserted = await db.Database.ExecuteSqlAsync($"""
-            INSERT INTO events ("Id", "CampaignId", "Type", "Email", "Name", "OrderId", "PurchaseValue", "Currency", "Ip",
-                "UserAgent", "ReferralCode", "ClickId", "IdempotencyKey", "Source", "Properties", "ParticipantId", "ReferralId",
-                "Outcome", "OccurredAt", "ReceivedAt")
-            VALUES ({tracked.Id}, {tracked.CampaignId}, {tracked.Type}, {tracked.Email}, {tracked.Name}, {tracked.OrderId},
-                {tracked.PurchaseValue}, {tracked.Currency}, {tracked.Ip}, {tracked.UserAgent}, {tracked.ReferralCode},
-                {tracked.ClickId}, {tracked.IdempotencyKey}, {tracked.Source}, {tracked.Properties}, NULL, NULL, NULL,
-                {occurredAt}, {receivedAt})
-            ON CONFLICT DO NOTHING
-            """, ct);
-        return inserted == 1;
-    }
 
     /// <summary>
     /// Whether a server event with the order id or idempotency key of an earlier browser event is the confirmation

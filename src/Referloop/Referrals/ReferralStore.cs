@@ -22,6 +22,21 @@ public sealed class ReferralStore(ReferloopDb db, IReferralApprovalListeners lis
 
     // ---------------------------------------------------------------- reads
 
+    /// <summary>For each request, the campaign's event that already holds its order id or idempotency key, if any: one query.</summary>
+    public async Task<TrackedEvent?[]> EarlierEventsAsync(IReadOnlyList<TrackRequest> requests, CancellationToken ct)
+    {
+        var campaignIds = requests.Select(r => r.Campaign.Id).Distinct().ToList();
+        var orderIds = requests.Select(r => r.OrderId).OfType<string>().Distinct().ToList();
+        var keys = requests.Select(r => r.IdempotencyKey).OfType<string>().Distinct().ToList();
+        var found = orderIds.Count == 0 && keys.Count == 0 ? [] : await db.Events.AsNoTracking()
+            .Where(e => campaignIds.Contains(e.CampaignId)
+                && ((e.OrderId != null && orderIds.Contains(e.OrderId)) || (e.IdempotencyKey != null && keys.Contains(e.IdempotencyKey))))
+            .ToListAsync(ct);
+        return requests.Select(r => found.FirstOrDefault(e => e.CampaignId == r.Campaign.Id
+                && ((r.OrderId is not null && e.OrderId == r.OrderId) || (r.IdempotencyKey is not null && e.IdempotencyKey == r.IdempotencyKey))))
+            .ToArray();
+    }
+
     /// <summary>
     /// What <see cref="ReferralCore.Track"/> needs for a batch of recorded events, read for all of them at once: one
     /// query per kind of row (friends and code owners, their referrals, advocates with their counters, the referrals'
@@ -290,6 +305,20 @@ public sealed class ReferralStore(ReferloopDb db, IReferralApprovalListeners lis
     }
 
     // ---------------------------------------------------------------- writes
+
+    /// <summary>
+    /// Inserts new events with what processing set on them, in one statement. An event whose order id or idempotency
+    /// key another transaction recorded meanwhile is not inserted, and the batch runs again, to answer it as a repeat.
+    /// </summary>
+    public async Task InsertEventsAsync(List<TrackedEvent> events, CancellationToken ct)
+    {
+        var inserted = 0;
+        await BulkRows.For(db, events).InsertAsync("events", ct, """ON CONFLICT DO NOTHING RETURNING "Id" """, _ => inserted++);
+        if (inserted != events.Count)
+        {
+            throw new ConcurrentChangeException($"{events.Count - inserted} of {events.Count} events repeat an order id or idempotency key recorded meanwhile");
+        }
+    }
 
     /// <summary>
     /// Writes what the core decided, in the caller's transaction: first the conditional updates that prove the rows

@@ -56,14 +56,17 @@ internal sealed class BulkRows(ReferloopDb db, int count)
         return this;
     }
 
-    /// <summary>Inserts the rows into <paramref name="table"/>, one column per value added.</summary>
-    public Task InsertAsync(string table, CancellationToken ct)
+    /// <summary>
+    /// Inserts the rows into <paramref name="table"/>, one column per value added; <paramref name="suffix"/> (such as
+    /// <c>ON CONFLICT DO NOTHING RETURNING "Id"</c>) follows the statement, and rows it returns go to <paramref name="read"/>.
+    /// </summary>
+    public Task InsertAsync(string table, CancellationToken ct, string? suffix = null, Action<DbDataReader>? read = null)
     {
         var names = string.Join(", ", _columns.Select(c => $"\"{c.Name}\""));
         return ExecuteAsync(
-            $"INSERT INTO {table} ({names}) VALUES ({string.Join(", ", _columns.Select(c => "$" + c.Name))})",
-            $"INSERT INTO {table} ({names}) SELECT * FROM unnest({Arrays})",
-            null, ct);
+            $"INSERT INTO {table} ({names}) VALUES ({string.Join(", ", _columns.Select(c => "$" + c.Name))}) {suffix}",
+            $"INSERT INTO {table} ({names}) SELECT * FROM unnest({Arrays}) {suffix}",
+            read, ct);
     }
 
     /// <summary>
