@@ -72,7 +72,11 @@ public sealed class ReferralStore(ReferloopDb db, IReferralApprovalListeners lis
             }
         }
 
-        // Attribution, for friends without a referral: the code owner read above settles most; the rest look for clicks.
+        // Attribution, for friends without a referral: the code owner read above settles most; then the clicks the
+        // events name, read at once; the rest look for earlier clicks of their email or address.
+        var clickIds = items.Select(i => i.Event.ClickId).OfType<string>().Distinct().ToList();
+        var clicks = clickIds.Count == 0 ? [] : await db.Clicks.AsNoTracking().Include(c => c.Participant)
+            .Where(c => clickIds.Contains(c.Id)).ToDictionaryAsync(c => c.Id, ct);
         foreach (var (campaign, tracked, _) in items)
         {
             var friend = batch.Friends.GetValueOrDefault(tracked.Id);
@@ -83,7 +87,8 @@ public sealed class ReferralStore(ReferloopDb db, IReferralApprovalListeners lis
             var codeOwner = tracked.ReferralCode is { } code && byCode.TryGetValue(code, out var owner) && owner.CampaignId == campaign.Id
                 ? owner
                 : null;
-            var match = await Attribution.FindAsync(db, campaign, tracked, codeOwnerRead: tracked.ReferralCode is not null, codeOwner, ct);
+            var match = await Attribution.FindAsync(db, campaign, tracked, codeOwnerRead: tracked.ReferralCode is not null, codeOwner, ct,
+                clicks);
             if (match is not null)
             {
                 batch.Matches[tracked.Id] = match with { Advocate = batch.One(match.Advocate) };
