@@ -16,6 +16,16 @@ public sealed record FraudFacts
     /// <summary>The address the friend's click was recorded from, as stored; null when there is no such click.</summary>
     public string? ClickIp { get; init; }
 
+    /// <summary>
+    /// The addresses of every click the load was asked about (the friend's and <c>otherClickIds</c>), by click id:
+    /// one load serves checks of the same friend that name different clicks (<see cref="ForClick"/>).
+    /// </summary>
+    public IReadOnlyDictionary<string, string?> ClickIps { get; init; } = new Dictionary<string, string?>();
+
+    /// <summary>These facts as seen by a check of the click <paramref name="clickId"/>.</summary>
+    public FraudFacts ForClick(string? clickId) =>
+        this with { ClickIp = clickId is not null && ClickIps.TryGetValue(clickId, out var ip) ? ip : null };
+
     /// <summary>The addresses the advocate acted from, first seen first.</summary>
     public IReadOnlyList<string> AdvocateIps { get; init; } = [];
 
@@ -31,22 +41,21 @@ public sealed record FraudFacts
     /// <c>couponCycling</c> when the friend used a coupon, the last hour's friends for <c>maxReferralsPerHour</c>.
     /// </summary>
     public static async Task<FraudFacts> LoadAsync(ReferloopDb db, FraudPolicy policy, string advocateId,
-        FriendSignals friend, DateTimeOffset now, CancellationToken ct)
+        FriendSignals friend, DateTimeOffset now, CancellationToken ct, IReadOnlyCollection<string?>? otherClickIds = null)
     {
         var facts = None;
 
         if (policy.SameIp != FraudAction.Allow || policy.BlockedIps.Count > 0)
         {
             // Click ids are at most 40 characters; a longer one cannot match and is not looked up.
-            if (!string.IsNullOrWhiteSpace(friend.ClickId) && friend.ClickId.Length <= 40)
+            var clickIds = (otherClickIds ?? []).Append(friend.ClickId)
+                .OfType<string>().Where(id => !string.IsNullOrWhiteSpace(id) && id.Length <= 40).Distinct().ToList();
+            if (clickIds.Count > 0)
             {
-                facts = facts with
-                {
-                    ClickIp = await db.Clicks.AsNoTracking()
-                        .Where(c => c.Id == friend.ClickId)
-                        .Select(c => c.Ip)
-                        .FirstOrDefaultAsync(ct),
-                };
+                var clickIps = await db.Clicks.AsNoTracking()
+                    .Where(c => clickIds.Contains(c.Id))
+                    .ToDictionaryAsync(c => c.Id, c => c.Ip, ct);
+                facts = (facts with { ClickIps = clickIps }).ForClick(friend.ClickId);
             }
             facts = facts with
             {

@@ -72,18 +72,15 @@ public static class ParticipantDirectory
     }
 
     /// <summary>
-    /// Makes <paramref name="email"/> an invited friend of <paramref name="advocate"/> and adds its
-    /// <c>participant.joined</c> (role <c>invited</c>, with <c>referredBy</c>). Nothing is saved: the caller writes it
-    /// in the transaction that creates the referral. <paramref name="existing"/> is the campaign's participant with
-    /// this email, as the caller has just read it (tracked, or null when there is none); one already invited is
-    /// returned unchanged.
+    /// Makes <paramref name="email"/> an invited friend of <paramref name="advocate"/>: a new participant, or
+    /// <paramref name="existing"/> (the campaign's participant with this email, null when there is none) changed in
+    /// place, with its <c>participant.joined</c> (role <c>invited</c>, with <c>referredBy</c>). One already invited is
+    /// returned unchanged, without a message. Nothing is written: the caller writes both with the referral.
     /// </summary>
-    public static Participant JoinInvited(ReferloopDb db, TimeProvider clock, PublicUrls urls, Campaign campaign,
-        Participant? existing, string email, string? name, Participant advocate)
+    public static (Participant Participant, OutboxMessage? Joined) Invite(PublicUrls urls, Campaign campaign, Participant? existing,
+        string email, string? name, Participant advocate, DateTimeOffset now)
     {
-        var normalised = Participant.NormaliseEmail(email);
         name = string.IsNullOrWhiteSpace(name) ? null : name.Trim();
-        var now = clock.GetUtcNow();
         var participant = existing;
         if (participant is null)
         {
@@ -91,7 +88,7 @@ public static class ParticipantDirectory
             {
                 Id = Ids.New("par"),
                 CampaignId = campaign.Id,
-                Email = normalised,
+                Email = Participant.NormaliseEmail(email),
                 Name = name,
                 Code = Secrets.NewCode(),
                 IsReferrer = false,
@@ -100,7 +97,6 @@ public static class ParticipantDirectory
                 CreatedAt = now,
                 UpdatedAt = now,
             };
-            db.Participants.Add(participant);
         }
         else if (!participant.IsInvited)
         {
@@ -111,13 +107,12 @@ public static class ParticipantDirectory
         }
         else
         {
-            return participant;
+            return (participant, null);
         }
-        Outbox.Add(db, EventTypes.ParticipantJoined, campaign.Id,
+        return (participant, Outbox.Create(EventTypes.ParticipantJoined, campaign.Id,
             new ParticipantJoinedData(new CampaignRef(campaign.Id, campaign.Name),
                 ParticipantData.From(participant, urls, ParticipantRole.Invited),
-                ParticipantData.From(advocate, urls, ParticipantRole.Referrer)), now);
-        return participant;
+                ParticipantData.From(advocate, urls, ParticipantRole.Referrer)), now));
     }
 
     private static async Task UpdateAsync(ReferloopDb db, TimeProvider clock, PublicUrls urls, Campaign campaign,

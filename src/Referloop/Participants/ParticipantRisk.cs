@@ -61,57 +61,18 @@ public static class ParticipantRisk
         _ => RiskLevel.High,
     };
 
-    /// <summary>
-    /// Recomputes the advocate's level from the stored decisions (the caller saves the referral's decision first)
-    /// and, when the level changes, writes <c>participant.risk_changed</c> with the change. The conditional UPDATE
-    /// on the old level makes two concurrent recomputations of one advocate retry rather than both report a change.
-    /// </summary>
-    public static async Task RecomputeAsync(ReferloopDb db, Campaign campaign, string advocateId, Referral cause,
-        DateTimeOffset now, CancellationToken ct)
-    {
-        var counted = await db.Referrals.AsNoTracking()
-            .Where(r => r.AdvocateId == advocateId
-                && (r.FraudDecision == FraudDecision.Flagged || r.FraudDecision == FraudDecision.Blocked
-                    || r.FraudDecision == FraudDecision.Rejected))
-            .OrderByDescending(r => r.Id)
-            .Select(r => new { r.Id, r.FraudDecision, r.RiskScore, r.Findings })
-            .ToListAsync(ct);
-        var flagged = counted.Count(r => r.FraudDecision == FraudDecision.Flagged);
-        var level = LevelFor(counted.Count - flagged, flagged);
-        List<string>? reasons = counted.Count == 0 ? null : counted.Take(MaxReasons)
-            .Select(r => Reason(r.Id, r.FraudDecision!, r.RiskScore, r.Findings))
-            .ToList();
-
-        var advocate = await db.Participants.AsNoTracking().Where(p => p.Id == advocateId).FirstOrDefaultAsync(ct);
-        if (advocate is null)
-        {
-            return;
-        }
-        var old = advocate.RiskLevel;
-        var changed = old != level;
-        var changedAt = changed ? now : advocate.RiskChangedAt;
-        var updated = await db.Participants.Where(p => p.Id == advocateId && p.RiskLevel == old)
-            .ExecuteUpdateAsync(s => s
-                .SetProperty(p => p.RiskLevel, level)
-                .SetProperty(p => p.RiskReasons, reasons)
-                .SetProperty(p => p.RiskChangedAt, changedAt), ct);
-        if (updated == 0)
-        {
-            throw new ConcurrentChangeException($"the risk level of {advocateId} changed while it was recomputed");
-        }
-        if (!changed)
-        {
-            return;
-        }
-        Outbox.Add(db, EventTypes.ParticipantRiskChanged, campaign.Id, new ParticipantRiskChangedData(
+    /// <summary><c>participant.risk_changed</c> about <paramref name="advocate"/>, caused by a decision about <paramref name="cause"/>.</summary>
+    public static OutboxMessage ChangedMessage(Campaign campaign, Participant advocate, string oldLevel, string newLevel,
+        IReadOnlyList<string>? reasons, Referral cause, DateTimeOffset now) =>
+        Outbox.Create(EventTypes.ParticipantRiskChanged, campaign.Id, new ParticipantRiskChangedData(
             new CampaignRef(campaign.Id, campaign.Name),
             new RiskParticipantRef(advocate.Id, advocate.Email, advocate.Name, advocate.Code, advocate.CustomValue),
-            old, level, reasons ?? [],
+            oldLevel, newLevel, reasons ?? [],
             new RiskReferralRef(cause.Id, cause.Status, cause.RiskScore, cause.FraudDecision),
             now), now);
-    }
 
-    private static string Reason(string referralId, string decision, int score, List<ScreeningFinding> findings)
+    /// <summary>Why a counted referral counts, as <see cref="Participant.RiskReasons"/> says it.</summary>
+    public static string Reason(string referralId, string decision, int score, List<ScreeningFinding> findings)
     {
         var what = decision switch
         {

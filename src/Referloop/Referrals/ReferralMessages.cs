@@ -76,21 +76,22 @@ public sealed record ReferralSnapshot(Campaign Campaign, Referral Referral, Part
         Referral.EventType is null ? null : new EventRef(Referral.EventType, Referral.OrderId, Referral.PurchaseValue, Referral.Currency),
         reward);
 
-    public void Emit(ReferloopDb db, string type, DateTimeOffset now) => Outbox.Add(db, type, Campaign.Id, Data(), now);
+    public OutboxMessage Message(string type, DateTimeOffset now) => Outbox.Create(type, Campaign.Id, Data(), now);
 
-    public void EmitFlagged(ReferloopDb db, DateTimeOffset now) => Outbox.Add(db, EventTypes.ReferralFlagged, Campaign.Id,
+    public OutboxMessage FlaggedMessage(DateTimeOffset now) => Outbox.Create(EventTypes.ReferralFlagged, Campaign.Id,
         Data() with { Review = new ReviewRef(Referral.RiskScore, Referral.Findings, Referral.FlaggedAt ?? now) }, now);
 
-    public void EmitReward(ReferloopDb db, Reward reward, DateTimeOffset now) =>
-        Outbox.Add(db, reward.Status == RewardStatus.Blocked ? EventTypes.RewardBlocked : EventTypes.RewardIssued, Campaign.Id,
+    /// <summary><c>reward.issued</c>, or <c>reward.blocked</c> for a blocked reward.</summary>
+    public OutboxMessage RewardMessage(Reward reward, DateTimeOffset now) =>
+        Outbox.Create(reward.Status == RewardStatus.Blocked ? EventTypes.RewardBlocked : EventTypes.RewardIssued, Campaign.Id,
             Data(new RewardRef(reward.Id, reward.Recipient, reward.ParticipantId, reward.RuleId, reward.Status, reward.Reason,
                 IncentiveData.From(reward))), now);
 
     /// <summary>The goal N of the campaign, else of its first goal rule: the Nth conversion reports goal_complete=1.</summary>
     public int? Goal => Campaign.GoalConversions ?? Campaign.Rewards.FirstOrDefault(r => r.Kind == RewardKind.Goal)?.Goal;
 
-    public void EmitConversion(ReferloopDb db, string status, DateTimeOffset now) =>
-        Outbox.Add(db, EventTypes.Conversion, Campaign.Id, new ConversionData(status, Advocate.Name, Advocate.Email, Friend.Name,
+    public OutboxMessage ConversionMessage(string status, DateTimeOffset now) =>
+        Outbox.Create(EventTypes.Conversion, Campaign.Id, new ConversionData(status, Advocate.Name, Advocate.Email, Friend.Name,
             Friend.Email, Referral.OrderId, Referral.PurchaseValue, Conversions, Advocate.CustomValue,
             status != ConversionStatus.Fail && Referral.ConversionNumber is { } n && n == Goal ? 1 : 0), now);
 }

@@ -8,7 +8,9 @@ public static class ReferralsSetup
     public static IServiceCollection AddReferralEngine(this IServiceCollection services)
     {
         services.AddScoped<ReferralEngine>();
-        services.AddSingleton<IngestionGate>();
+        services.AddScoped<ReferralStore>();
+        services.AddSingleton<ReferralCore>();
+        services.AddSingleton<EventIngest>();
         services.AddSingleton<IReferralScreening, FraudPolicyScreening>();
         services.AddSingleton<AutoApprovalService>();
         services.AddHostedService(provider => provider.GetRequiredService<AutoApprovalService>());

@@ -5,21 +5,19 @@ using Referloop.Storage;
 
 namespace Referloop.Referrals;
 
-/// <summary>Judges a referral when it is created and when it qualifies; by default the campaign's fraud policy.</summary>
+/// <summary>
+/// Judges a referral when it is created and when it qualifies, over facts read before: by default the campaign's
+/// fraud policy (<see cref="FraudChecks"/>). Pure: the referral core calls it while it decides.
+/// </summary>
 public interface IReferralScreening
 {
-    Task<FraudVerdict> EvaluateAsync(ReferloopDb db, Campaign campaign, Participant advocate, FriendSignals friend, CancellationToken ct);
+    FraudVerdict Evaluate(Campaign campaign, Participant advocate, FriendSignals friend, FraudFacts facts);
 }
 
-/// <summary>Loads the facts the campaign's fraud policy needs, then runs its checks over them.</summary>
-internal sealed class FraudPolicyScreening(TimeProvider clock) : IReferralScreening
+internal sealed class FraudPolicyScreening : IReferralScreening
 {
-    public async Task<FraudVerdict> EvaluateAsync(ReferloopDb db, Campaign campaign, Participant advocate, FriendSignals friend,
-        CancellationToken ct)
-    {
-        var facts = await FraudFacts.LoadAsync(db, campaign.Fraud, advocate.Id, friend, clock.GetUtcNow(), ct);
-        return FraudChecks.Evaluate(campaign.Fraud, advocate.Email, friend, facts);
-    }
+    public FraudVerdict Evaluate(Campaign campaign, Participant advocate, FriendSignals friend, FraudFacts facts) =>
+        FraudChecks.Evaluate(campaign.Fraud, advocate.Email, friend, facts.ForClick(friend.ClickId));
 }
 
 /// <summary>

@@ -1,6 +1,7 @@
 using System.Threading.Channels;
 using Microsoft.EntityFrameworkCore;
 using Referloop.Storage;
+using Referloop.Webhooks;
 
 namespace Referloop.Rewards;
 
@@ -166,7 +167,10 @@ public sealed class CouponRequests(IServiceScopeFactory scopes, TimeProvider clo
         if (allocation.Code is { } code)
         {
             reward.CouponCode = code;
-            RewardRelease.MakePayable(db, snapshot, reward, now);
+            if (RewardRelease.MakePayable(snapshot, reward, now) is { } issued)
+            {
+                Outbox.Add(db, issued);
+            }
         }
         else
         {
@@ -177,7 +181,7 @@ public sealed class CouponRequests(IServiceScopeFactory scopes, TimeProvider clo
             reward.PendingReason = null;
             reward.CouponDueAt = null;
             reward.UpdatedAt = now;
-            snapshot.EmitReward(db, reward, now);
+            Outbox.Add(db, snapshot.RewardMessage(reward, now));
         }
         await db.SaveChangesAsync(ct);
         return true;

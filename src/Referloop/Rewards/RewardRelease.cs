@@ -2,6 +2,7 @@ using Microsoft.EntityFrameworkCore;
 using Referloop.Campaigns;
 using Referloop.Referrals;
 using Referloop.Storage;
+using Referloop.Webhooks;
 
 namespace Referloop.Rewards;
 
@@ -41,7 +42,7 @@ public static class RewardRelease
                 reward.Status = RewardStatus.Issued;
                 reward.IssuedAt = now;
                 reward.UpdatedAt = now;
-                snapshot.EmitReward(db, reward, now);
+                Outbox.Add(db, snapshot.RewardMessage(reward, now));
             }
             await db.SaveChangesAsync(ct);
             if (own is not null)
@@ -63,9 +64,9 @@ public static class RewardRelease
     /// A released reward that has its coupon (or needs none) becomes payable: <c>issued</c> with its
     /// <c>reward.issued</c> event, or <c>approved</c> while its referral's approval webhook is not acknowledged yet
     /// (sign-up rewards never wait for that). The engine calls it as it releases; the coupon requests, once the
-    /// create-coupon URL has answered.
+    /// create-coupon URL has answered. Returns the message to write, if any.
     /// </summary>
-    public static void MakePayable(ReferloopDb db, ReferralSnapshot snapshot, Reward reward, DateTimeOffset now)
+    public static OutboxMessage? MakePayable(ReferralSnapshot snapshot, Reward reward, DateTimeOffset now)
     {
         reward.PendingReason = null;
         reward.CouponDueAt = null;
@@ -73,11 +74,11 @@ public static class RewardRelease
         if (reward.Trigger != RewardTrigger.Invited && snapshot.Referral.RewardsReleasedAt is null)
         {
             reward.Status = RewardStatus.Approved;
-            return;
+            return null;
         }
         reward.Status = RewardStatus.Issued;
         reward.IssuedAt = now;
-        snapshot.EmitReward(db, reward, now);
+        return snapshot.RewardMessage(reward, now);
     }
 
     /// <summary>What a referral's messages describe, in one read (this runs for every approved referral a receiver acknowledges).</summary>

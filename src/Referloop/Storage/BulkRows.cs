@@ -15,7 +15,28 @@ internal sealed class BulkRows(ReferloopDb db, int count)
     private readonly List<Column> _columns = [];
     private readonly bool _sqlite = db.OnSqlite;
 
-    private sealed record Column(string Name, string PostgresType, Func<int, object?> Value);
+    private sealed record Column(string Name, string PostgresType, Func<int, object?> Value, Type? ElementType = null);
+
+    /// <summary>
+    /// Every mapped column of <typeparamref name="T"/>, valued as EF Core writes it (its value converters, its column
+    /// types): new rows of an entity written without the change tracker, the same as a save would write them.
+    /// </summary>
+    public static BulkRows For<T>(ReferloopDb db, IReadOnlyList<T> rows) where T : class
+    {
+        var bulk = new BulkRows(db, rows.Count);
+        var entity = db.Model.FindEntityType(typeof(T))
+            ?? throw new InvalidOperationException($"{typeof(T).Name} is not mapped");
+        foreach (var property in entity.GetProperties())
+        {
+            var converter = property.GetTypeMapping().Converter;
+            var provider = converter?.ProviderClrType ?? property.ClrType;
+            var getter = property.GetGetter();
+            bulk._columns.Add(new Column(property.GetColumnName(), property.GetColumnType(), i =>
+                getter.GetClrValue(rows[i]) is { } value ? converter?.ConvertToProvider(value) ?? value : null,
+                Nullable.GetUnderlyingType(provider) is null && provider.IsValueType ? typeof(Nullable<>).MakeGenericType(provider) : provider));
+        }
+        return bulk;
+    }
 
     public BulkRows Text(string name, Func<int, string?> value) => Add(name, "text", i => value(i));
 
@@ -35,14 +56,17 @@ internal sealed class BulkRows(ReferloopDb db, int count)
         return this;
     }
 
-    /// <summary>Inserts the rows into <paramref name="table"/>, one column per value added.</summary>
-    public Task InsertAsync(string table, CancellationToken ct)
+    /// <summary>
+    /// Inserts the rows into <paramref name="table"/>, one column per value added; <paramref name="suffix"/> (such as
+    /// <c>ON CONFLICT DO NOTHING RETURNING "Id"</c>) follows the statement, and rows it returns go to <paramref name="read"/>.
+    /// </summary>
+    public Task InsertAsync(string table, CancellationToken ct, string? suffix = null, Action<DbDataReader>? read = null)
     {
         var names = string.Join(", ", _columns.Select(c => $"\"{c.Name}\""));
         return ExecuteAsync(
-            $"INSERT INTO {table} ({names}) VALUES ({string.Join(", ", _columns.Select(c => "$" + c.Name))})",
-            $"INSERT INTO {table} ({names}) SELECT * FROM unnest({Arrays})",
-            null, ct);
+            $"INSERT INTO {table} ({names}) VALUES ({string.Join(", ", _columns.Select(c => "$" + c.Name))}) {suffix}",
+            $"INSERT INTO {table} ({names}) SELECT * FROM unnest({Arrays}) {suffix}",
+            read, ct);
     }
 
     /// <summary>
@@ -105,7 +129,7 @@ internal sealed class BulkRows(ReferloopDb db, int count)
         }
     }
 
-    private Array ArrayOf(Column column) => column.PostgresType switch
+    private Array ArrayOf(Column column) => column.ElementType is { } type ? TypedValues(column, type) : column.PostgresType switch
     {
         "text" => Values<string?>(column),
         "integer" => Values<int?>(column),
@@ -114,6 +138,16 @@ internal sealed class BulkRows(ReferloopDb db, int count)
         "timestamptz" => Values<DateTimeOffset?>(column),
         _ => throw new InvalidOperationException($"no array type for {column.PostgresType}"),
     };
+
+    private Array TypedValues(Column column, Type type)
+    {
+        var values = Array.CreateInstance(type, count);
+        for (var row = 0; row < count; row++)
+        {
+            values.SetValue(column.Value(row), row);
+        }
+        return values;
+    }
 
     private T[] Values<T>(Column column)
     {

@@ -30,15 +30,16 @@ public static class Attribution
             db.Clicks.Include(c => c.Participant)
                 .FirstOrDefault(c => c.Id == clickId && c.CampaignId == campaignId && c.CreatedAt >= windowStart));
 
-    public static Task<AttributionMatch?> FindAsync(ReferloopDb db, Campaign campaign, TrackedEvent tracked, CancellationToken ct) =>
-        FindAsync(db, campaign, tracked, codeOwnerRead: false, codeOwner: null, ct);
-
     /// <param name="codeOwnerRead">
     /// The caller has already read the campaign's participant holding the event's referral code: <paramref name="codeOwner"/>,
     /// null when there is none.
     /// </param>
+    /// <param name="clicks">
+    /// When given, the clicks (with their participants) the caller has already read by the events' click ids: the
+    /// event's click id is looked up there rather than in the database.
+    /// </param>
     public static async Task<AttributionMatch?> FindAsync(ReferloopDb db, Campaign campaign, TrackedEvent tracked, bool codeOwnerRead,
-        Participant? codeOwner, CancellationToken ct)
+        Participant? codeOwner, CancellationToken ct, IReadOnlyDictionary<string, Click>? clicks = null)
     {
         if (tracked.ReferralCode is { } code)
         {
@@ -52,7 +53,9 @@ public static class Attribution
         var windowStart = tracked.OccurredAt.AddDays(-campaign.AttributionWindowDays);
         if (tracked.ClickId is { } clickId)
         {
-            var click = await ClickInWindow(db, campaign.Id, clickId, windowStart, ct);
+            var click = clicks is null
+                ? await ClickInWindow(db, campaign.Id, clickId, windowStart, ct)
+                : clicks.GetValueOrDefault(clickId) is { } read && read.CampaignId == campaign.Id && read.CreatedAt >= windowStart ? read : null;
             if (click is not null)
             {
                 return new AttributionMatch(click.Participant!, ByClickId, click.Id);

@@ -53,23 +53,7 @@ internal static class EventsApi
     }
 
     private static async Task<Results<Accepted<EventOutcome>, ValidationProblem, ProblemHttpResult>> Track(TrackEvent input,
-        HttpContext http, ReferloopDb db, ReferralEngine engine, TimeProvider clock, IngestionGate gate, PublicLimits limits,
-        CancellationToken ct)
-    {
-        // Held for the whole request, reads included, so a burst never asks the database for more connections than the gate allows.
-        await gate.Events.WaitAsync(ct);
-        try
-        {
-            return await TrackCore(input, http, db, engine, clock, limits, ct);
-        }
-        finally
-        {
-            gate.Events.Release();
-        }
-    }
-
-    private static async Task<Results<Accepted<EventOutcome>, ValidationProblem, ProblemHttpResult>> TrackCore(TrackEvent input,
-        HttpContext http, ReferloopDb db, ReferralEngine engine, TimeProvider clock, PublicLimits limits, CancellationToken ct)
+        HttpContext http, ReferloopDb db, EventIngest ingest, TimeProvider clock, PublicLimits limits, CancellationToken ct)
     {
         var isAdmin = http.User.Identity?.IsAuthenticated == true;
         var key = http.Request.Headers[KeyHeader].FirstOrDefault() ?? input.PublishableKey;
@@ -117,8 +101,8 @@ internal static class EventsApi
         // itself is not believed, or the same-IP and blocked-IP checks would be one field away from bypassed.
         var ip = isAdmin ? input.Ip : http.Connection.RemoteIpAddress?.ToString();
         var userAgent = isAdmin ? input.UserAgent : Truncate(http.Request.Headers.UserAgent.ToString(), 512);
-        var outcome = await engine.TrackAsync(campaign, input, idempotencyKey, ip, userAgent,
-            isAdmin ? EventSource.Server : EventSource.Browser, ct);
+        var outcome = await ingest.TrackAsync(new TrackRequest(campaign, input, idempotencyKey, ip, userAgent,
+            isAdmin ? EventSource.Server : EventSource.Browser));
         return TypedResults.Accepted((string?)null, isAdmin ? outcome : outcome.ForBrowser());
     }
 

@@ -96,20 +96,26 @@ public static class Outbox
     /// Adds a message to the context; it is written by the caller's next <c>SaveChanges</c>, together with
     /// the change it reports.
     /// </summary>
-    public static OutboxMessage Add<T>(ReferloopDb db, string type, string? campaignId, T data, DateTimeOffset now)
+    public static OutboxMessage Add<T>(ReferloopDb db, string type, string? campaignId, T data, DateTimeOffset now) =>
+        Add(db, Create(type, campaignId, data, now));
+
+    /// <summary>Adds a message made with <see cref="Create"/> to the context, for the caller's next <c>SaveChanges</c>.</summary>
+    public static OutboxMessage Add(ReferloopDb db, OutboxMessage message)
     {
-        var message = new OutboxMessage
-        {
-            Id = Ids.New("msg"),
-            Type = type,
-            CampaignId = campaignId,
-            Data = JsonSerializer.Serialize(data, Json),
-            CreatedAt = now,
-        };
         db.Outbox.Add(message);
         OutboxSaveInterceptor.MessageAdded(db, message);
         return message;
     }
+
+    /// <summary>A new message, not yet written anywhere.</summary>
+    public static OutboxMessage Create<T>(string type, string? campaignId, T data, DateTimeOffset now) => new()
+    {
+        Id = Ids.New("msg"),
+        Type = type,
+        CampaignId = campaignId,
+        Data = JsonSerializer.Serialize(data, Json),
+        CreatedAt = now,
+    };
 
     /// <summary>Writes messages with one statement rather than one tracked entity each.</summary>
     internal static Task InsertAsync(ReferloopDb db, IReadOnlyList<OutboxMessage> messages, CancellationToken ct) =>

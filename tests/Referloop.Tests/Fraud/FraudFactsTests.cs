@@ -319,8 +319,10 @@ public class FraudFactsTests(FraudFactsApp app) : IClassFixture<FraudFactsApp>
         await RecordIp(advocate.Id, "198.51.100.21", app.Clock.GetUtcNow().AddDays(-1));
         await RecordIp(advocate.Id, "198.51.100.20", app.Clock.GetUtcNow());
 
-        var verdict = await app.WithDb(db => new FraudPolicyScreening(app.Clock).EvaluateAsync(db, campaign, advocate,
-            Friend("eve+2@mailinator.com", "192.0.2.1", click.Id), CancellationToken.None));
+        var friend = Friend("eve+2@mailinator.com", "192.0.2.1", click.Id);
+        var facts = await app.WithDb(db => FraudFacts.LoadAsync(db, campaign.Fraud, advocate.Id, friend, app.Clock.GetUtcNow(),
+            CancellationToken.None));
+        var verdict = new FraudPolicyScreening().Evaluate(campaign, advocate, friend, facts);
 
         Assert.Equal(
             [

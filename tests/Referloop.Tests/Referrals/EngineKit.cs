@@ -23,10 +23,10 @@ public sealed class ScriptedScreening : IReferralScreening
     public ConcurrentDictionary<string, FraudVerdict> Verdicts { get; } = new();
     public ConcurrentQueue<FriendSignals> Seen { get; } = new();
 
-    public Task<FraudVerdict> EvaluateAsync(ReferloopDb db, Campaign campaign, Participant advocate, FriendSignals friend, CancellationToken ct)
+    public FraudVerdict Evaluate(Campaign campaign, Participant advocate, FriendSignals friend, FraudFacts facts)
     {
         Seen.Enqueue(friend);
-        return Task.FromResult(Verdicts.TryGetValue(friend.Email, out var verdict) ? verdict : FraudVerdict.Clean);
+        return Verdicts.TryGetValue(friend.Email, out var verdict) ? verdict : FraudVerdict.Clean;
     }
 }
 

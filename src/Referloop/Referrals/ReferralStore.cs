@@ -1,0 +1,404 @@
+using Microsoft.EntityFrameworkCore;
+using Referloop.Campaigns;
+using Referloop.Fraud;
+using Referloop.Participants;
+using Referloop.Rewards;
+using Referloop.Storage;
+using Referloop.Tracking;
+using Referloop.Webhooks;
+
+namespace Referloop.Referrals;
+
+/// <summary>
+/// The referral core's edges: reads the <see cref="ReferralFacts"/> a command needs, and writes the
+/// <see cref="ReferralChanges"/> it decided, both inside the caller's transaction. A stored row that changed since it
+/// was read fails the write with <see cref="ConcurrentChangeException"/>, and the caller runs the command again.
+/// </summary>
+public sealed class ReferralStore(ReferloopDb db, IReferralApprovalListeners listeners)
+{
+    private static readonly Func<ReferloopDb, string, IAsyncEnumerable<Reward>> RewardsOf =
+        EF.CompileAsyncQuery((ReferloopDb db, string referralId) =>
+            db.Rewards.AsNoTracking().Where(r => r.ReferralId == referralId).OrderBy(r => r.Id).AsQueryable());
+
+    // ---------------------------------------------------------------- reads
+
+    /// <summary>For each request, the campaign's event that already holds its order id or idempotency key, if any: one query.</summary>
+    public async Task<TrackedEvent?[]> EarlierEventsAsync(IReadOnlyList<TrackRequest> requests, CancellationToken ct)
+    {
+        var campaignIds = requests.Select(r => r.Campaign.Id).Distinct().ToList();
+        var orderIds = requests.Select(r => r.OrderId).OfType<string>().Distinct().ToList();
+        var keys = requests.Select(r => r.IdempotencyKey).OfType<string>().Distinct().ToList();
+        var found = orderIds.Count == 0 && keys.Count == 0 ? [] : await db.Events.AsNoTracking()
+            .Where(e => campaignIds.Contains(e.CampaignId)
+                && ((e.OrderId != null && orderIds.Contains(e.OrderId)) || (e.IdempotencyKey != null && keys.Contains(e.IdempotencyKey))))
+            .ToListAsync(ct);
+        return requests.Select(r => found.FirstOrDefault(e => e.CampaignId == r.Campaign.Id
+                && ((r.OrderId is not null && e.OrderId == r.OrderId) || (r.IdempotencyKey is not null && e.IdempotencyKey == r.IdempotencyKey))))
+            .ToArray();
+    }
+
+    /// <summary>
+    /// What <see cref="ReferralCore.Track"/> needs for a batch of recorded events, read for all of them at once: one
+    /// query per kind of row (friends and code owners, their referrals, advocates with their counters, the referrals'
+    /// rewards, the campaigns' coupon pools), plus attribution by click and the fraud facts for the events that need
+    /// them.
+    /// </summary>
+    public async Task<EventBatch> LoadForEventsAsync(IReadOnlyList<EventToDecide> items, DateTimeOffset now, CancellationToken ct)
+    {
+        var batch = new EventBatch { Now = now };
+        var emails = items.Select(i => i.Event.Email).Distinct().ToList();
+        var codes = items.Select(i => i.Event.ReferralCode).OfType<string>().Distinct().ToList();
+        var campaignIds = items.Select(i => i.Campaign.Id).Distinct().ToList();
+        var people = await db.Participants.AsNoTracking()
+            .Where(p => campaignIds.Contains(p.CampaignId) && (emails.Contains(p.Email) || codes.Contains(p.Code)))
+            .ToListAsync(ct);
+        people = people.Select(batch.One).ToList();
+        var byEmail = people.ToDictionary(p => (p.CampaignId, p.Email));
+        var byCode = people.ToDictionary(p => p.Code);
+        foreach (var (campaign, tracked, _) in items)
+        {
+            if (byEmail.TryGetValue((campaign.Id, tracked.Email), out var friend))
+            {
+                batch.Friends[tracked.Id] = friend;
+            }
+        }
+
+        var friendIds = batch.Friends.Values.Select(f => f.Id).Distinct().ToList();
+        if (friendIds.Count > 0)
+        {
+            foreach (var referral in await db.Referrals.AsNoTracking().Where(r => friendIds.Contains(r.FriendId)).ToListAsync(ct))
+            {
+                batch.ReferralsByFriend[referral.FriendId] = referral;
+            }
+        }
+
+        // Attribution, for friends without a referral: the code owner read above settles most; then the clicks the
+        // events name, read at once; the rest look for earlier clicks of their email or address.
+        var clickIds = items.Select(i => i.Event.ClickId).OfType<string>().Distinct().ToList();
+        var clicks = clickIds.Count == 0 ? [] : await db.Clicks.AsNoTracking().Include(c => c.Participant)
+            .Where(c => clickIds.Contains(c.Id)).ToDictionaryAsync(c => c.Id, ct);
+        foreach (var (campaign, tracked, _) in items)
+        {
+            var friend = batch.Friends.GetValueOrDefault(tracked.Id);
+            if (!campaign.IsActive || (friend is not null && batch.ReferralsByFriend.ContainsKey(friend.Id)))
+            {
+                continue;
+            }
+            var codeOwner = tracked.ReferralCode is { } code && byCode.TryGetValue(code, out var owner) && owner.CampaignId == campaign.Id
+                ? owner
+                : null;
+            var match = await Attribution.FindAsync(db, campaign, tracked, codeOwnerRead: tracked.ReferralCode is not null, codeOwner, ct,
+                clicks);
+            if (match is not null)
+            {
+                batch.Matches[tracked.Id] = match with { Advocate = batch.One(match.Advocate) };
+            }
+        }
+
+        var missing = batch.ReferralsByFriend.Values.Select(r => r.AdvocateId).Where(id => !batch.Participants.ContainsKey(id))
+            .Distinct().ToList();
+        if (missing.Count > 0)
+        {
+            foreach (var advocate in await db.Participants.AsNoTracking().Where(p => missing.Contains(p.Id)).ToListAsync(ct))
+            {
+                batch.One(advocate);
+            }
+        }
+        var advocates = batch.ReferralsByFriend.Values.Select(r => r.AdvocateId)
+            .Concat(batch.Matches.Values.Select(m => m.Advocate.Id)).Distinct().ToList();
+        foreach (var id in advocates)
+        {
+            batch.Counters[id] = [];
+            batch.Counted[id] = [];
+        }
+        await LockAndCountAsync(advocates, batch.Counters, ct);
+        var risky = advocates.Where(id => batch.Participants[id].RiskLevel != RiskLevel.Low).ToList();
+        if (risky.Count > 0)
+        {
+            foreach (var counted in await CountedReferralsAsync(risky, ct))
+            {
+                batch.Counted[counted.AdvocateId].Add(counted.Referral);
+            }
+        }
+
+        var referralIds = batch.ReferralsByFriend.Values.Select(r => r.Id).ToList();
+        foreach (var id in referralIds)
+        {
+            batch.Rewards[id] = [];
+        }
+        if (referralIds.Count > 0)
+        {
+            foreach (var reward in await db.Rewards.AsNoTracking().Where(r => referralIds.Contains(r.ReferralId)).OrderBy(r => r.Id).ToListAsync(ct))
+            {
+                batch.Rewards[reward.ReferralId].Add(reward);
+            }
+        }
+
+        foreach (var campaign in items.Select(i => i.Campaign).DistinctBy(c => c.Id))
+        {
+            batch.Listeners[campaign.Id] = await listeners.AnyAsync(db, campaign.Id, ct);
+            var waiting = batch.Rewards.Values.SelectMany(r => r).Where(r => r.CampaignId == campaign.Id).ToList();
+            batch.Coupons[campaign.Id] = await LoadCouponsAsync(campaign, waiting, items.Count(i => i.Campaign.Id == campaign.Id), ct);
+        }
+
+        foreach (var (campaign, tracked, couponCode) in items)
+        {
+            var friend = batch.Friends.GetValueOrDefault(tracked.Id);
+            var referral = friend is null ? null : batch.ReferralsByFriend.GetValueOrDefault(friend.Id);
+            var match = batch.Matches.GetValueOrDefault(tracked.Id);
+            var advocateId = referral?.AdvocateId ?? match?.Advocate.Id;
+            if (advocateId is null)
+            {
+                continue;
+            }
+            // Screened when the referral is created, and when a purchase converts it.
+            var screened = referral is null
+                || (tracked.Type == EventKinds.Purchase
+                    && referral is { Status: ReferralStatus.Pending } or { Status: ReferralStatus.Flagged, QualifiedAt: null });
+            if (screened)
+            {
+                batch.Fraud[tracked.Id] = await FraudFacts.LoadAsync(db, campaign.Fraud, advocateId,
+                    new FriendSignals(tracked.Email, tracked.Ip, match?.ClickId ?? tracked.ClickId, tracked.UserAgent, couponCode), now, ct,
+                    [tracked.ClickId ?? referral?.ClickId ?? match?.ClickId]);
+            }
+            var browserEarns = campaign.Fraud.BrowserConversions == BrowserConversions.Accept;
+            if (friend is not null && tracked.Type is not (EventKinds.Signup or EventKinds.Purchase)
+                && campaign.Rewards.Any(r => r.Trigger == RewardTrigger.Event && r.Event == tracked.Type)
+                && await db.Events.AnyAsync(e => e.ParticipantId == friend.Id && e.Type == tracked.Type && e.Id != tracked.Id
+                    && (e.Source == EventSource.Server || browserEarns), ct))
+            {
+                batch.CustomEventsSeen.Add(tracked.Id);
+            }
+        }
+        // Attribution reads its advocate through a tracking query; everything the core changes is written explicitly.
+        db.ChangeTracker.Clear();
+        return batch;
+    }
+
+    /// <summary>What a command about one referral needs (qualify, approve, void, approve when due); null when it does not exist.</summary>
+    public async Task<ReferralFacts?> LoadForReferralAsync(string referralId, DateTimeOffset now, CancellationToken ct)
+    {
+        var found = await (
+                from r in db.Referrals
+                where r.Id == referralId
+                join c in db.Campaigns on r.CampaignId equals c.Id
+                join a in db.Participants on r.AdvocateId equals a.Id
+                join f in db.Participants on r.FriendId equals f.Id
+                select new { Referral = r, Campaign = c, Advocate = a, Friend = f })
+            .AsNoTracking().FirstOrDefaultAsync(ct);
+        if (found is null)
+        {
+            return null;
+        }
+        var fraud = found.Referral.Status is ReferralStatus.Pending or ReferralStatus.Flagged
+            ? await FraudFacts.LoadAsync(db, found.Campaign.Fraud, found.Advocate.Id,
+                new FriendSignals(found.Friend.Email, null, found.Referral.ClickId, null, null), now, ct)
+            : FraudFacts.None;
+        return await LoadAroundAsync(found.Campaign, found.Referral, found.Advocate, found.Friend, now, ct, fraud: fraud);
+    }
+
+    /// <summary>Everything about the advocate and the referral, once both are known.</summary>
+    private async Task<ReferralFacts> LoadAroundAsync(Campaign campaign, Referral? referral, Participant advocate, Participant? friend,
+        DateTimeOffset now, CancellationToken ct, AttributionMatch? match = null, FraudFacts? fraud = null, bool customEventSeen = false)
+    {
+        var counters = new Dictionary<string, Dictionary<string, int>> { [advocate.Id] = [] };
+        await LockAndCountAsync([advocate.Id], counters, ct);
+        var rewards = new List<Reward>();
+        if (referral is not null)
+        {
+            await foreach (var reward in RewardsOf(db, referral.Id).WithCancellation(ct))
+            {
+                rewards.Add(reward);
+            }
+        }
+        // A low level means that no referral counts against the advocate: nothing to read.
+        var counted = advocate.RiskLevel == RiskLevel.Low ? [] : (await CountedReferralsAsync([advocate.Id], ct)).Select(c => c.Referral).ToList();
+        var facts = new ReferralFacts
+        {
+            Campaign = campaign,
+            Now = now,
+            Referral = referral,
+            Advocate = advocate,
+            Friend = friend,
+            Match = match,
+            Counters = counters[advocate.Id],
+            Rewards = rewards,
+            Fraud = fraud ?? FraudFacts.None,
+            CountedReferrals = counted,
+            ApprovalListeners = await listeners.AnyAsync(db, campaign.Id, ct),
+            CustomEventSeen = customEventSeen,
+            Coupons = await LoadCouponsAsync(campaign, rewards, 1, ct),
+        };
+        // Attribution reads its advocate through a tracking query; everything the core changes is written explicitly.
+        db.ChangeTracker.Clear();
+        return facts;
+    }
+
+    /// <summary>
+    /// The pools the campaign's rules and the referral's waiting rewards name, with as many free uploaded codes read
+    /// ahead as one command could hand out. On PostgreSQL they are locked, skipping codes other instances hold.
+    /// </summary>
+    private async Task<Dictionary<string, CouponSupply>> LoadCouponsAsync(Campaign campaign, List<Reward> rewards, int commands,
+        CancellationToken ct)
+    {
+        var incentives = campaign.Rewards.SelectMany(r => (r.Tiers ?? []).Select(t => t.Incentive).Append(r.Incentive))
+            .Concat(rewards.Where(r => r.Status == RewardStatus.Pending && r.CouponCode is null).Select(r => r.Incentive));
+        var names = incentives.Where(i => i is { Type: IncentiveType.DiscountCoupon, Pool: not null }).Select(i => i!.Pool!).Distinct().ToList();
+        var supplies = new Dictionary<string, CouponSupply>();
+        if (names.Count == 0)
+        {
+            return supplies;
+        }
+        var pools = await db.CouponPools.AsNoTracking()
+            .Where(p => p.CampaignId == campaign.Id && names.Contains(p.Name))
+            .Select(p => new { p.Id, p.Name, HasUrl = p.CreateCouponUrl != null })
+            .ToListAsync(ct);
+        var most = 2 * campaign.Rewards.Count * commands + rewards.Count;
+        foreach (var pool in pools)
+        {
+            var free = most == 0 ? [] : db.OnSqlite
+                ? await db.Database.SqlQuery<FreeCoupon>($"""
+                    SELECT "Id", "Code" FROM coupons WHERE "PoolId" = {pool.Id} AND "AllocatedToRewardId" IS NULL ORDER BY "Id" LIMIT {most}
+                    """).ToListAsync(ct)
+                : await db.Database.SqlQuery<FreeCoupon>($"""
+                    SELECT "Id", "Code" FROM coupons WHERE "PoolId" = {pool.Id} AND "AllocatedToRewardId" IS NULL ORDER BY "Id" LIMIT {most}
+                    FOR UPDATE SKIP LOCKED
+                    """).ToListAsync(ct);
+            supplies[pool.Name] = new CouponSupply(pool.Id, pool.HasUrl, free);
+        }
+        return supplies;
+    }
+
+    /// <summary>
+    /// Reads the advocates' counters into <paramref name="counters"/> (an entry per advocate). On PostgreSQL the
+    /// advocates' rows are locked first: one transaction at a time decides for an advocate, across instances, so their
+    /// counters and risk level are read and written as one. (SQLite runs one write transaction at a time.)
+    /// </summary>
+    private async Task LockAndCountAsync(List<string> advocateIds, Dictionary<string, Dictionary<string, int>> counters,
+        CancellationToken ct)
+    {
+        if (advocateIds.Count == 0)
+        {
+            return;
+        }
+        if (!db.OnSqlite)
+        {
+            // Its own statement: in a statement that waited for the lock, a join would still see the counters as they
+            // were when it began, before the transaction it waited for committed.
+            var ids = advocateIds.ToArray();
+            await db.Database.ExecuteSqlAsync($"""SELECT 1 FROM participants WHERE "Id" = ANY({ids}) ORDER BY "Id" FOR UPDATE""", ct);
+        }
+        var rows = db.AdvocateCounters.AsNoTracking().Where(c => advocateIds.Contains(c.ParticipantId))
+            .Select(c => new CounterRow(c.ParticipantId, c.Name, c.Count));
+        foreach (var row in await rows.ToListAsync(ct))
+        {
+            counters[row.ParticipantId][row.Name] = row.Count;
+        }
+    }
+
+    private async Task<List<(string AdvocateId, CountedReferral Referral)>> CountedReferralsAsync(List<string> advocateIds,
+        CancellationToken ct)
+    {
+        var rows = await db.Referrals.AsNoTracking()
+            .Where(r => advocateIds.Contains(r.AdvocateId)
+                && (r.FraudDecision == FraudDecision.Flagged || r.FraudDecision == FraudDecision.Blocked
+                    || r.FraudDecision == FraudDecision.Rejected))
+            .OrderByDescending(r => r.Id)
+            .Select(r => new { r.AdvocateId, r.Id, r.FraudDecision, r.RiskScore, r.Findings })
+            .ToListAsync(ct);
+        return rows.Select(r => (r.AdvocateId, new CountedReferral(r.Id, r.FraudDecision!, r.RiskScore, r.Findings))).ToList();
+    }
+
+    // ---------------------------------------------------------------- writes
+
+    /// <summary>
+    /// Inserts new events with what processing set on them, in one statement. An event whose order id or idempotency
+    /// key another transaction recorded meanwhile is not inserted, and the batch runs again, to answer it as a repeat.
+    /// </summary>
+    public async Task InsertEventsAsync(List<TrackedEvent> events, CancellationToken ct)
+    {
+        var inserted = 0;
+        await BulkRows.For(db, events).InsertAsync("events", ct, """ON CONFLICT DO NOTHING RETURNING "Id" """, _ => inserted++);
+        if (inserted != events.Count)
+        {
+            throw new ConcurrentChangeException($"{events.Count - inserted} of {events.Count} events repeat an order id or idempotency key recorded meanwhile");
+        }
+    }
+
+    /// <summary>
+    /// Writes what the core decided, in the caller's transaction: first the conditional updates that prove the rows
+    /// read are unchanged (and lock them), then every new and changed row and message in one save.
+    /// </summary>
+    public async Task WriteAsync(ReferralChanges changes, DateTimeOffset now, CancellationToken ct)
+    {
+        foreach (var referral in changes.ChangedReferrals)
+        {
+            var expected = changes.ExpectedStatus[referral.Id];
+            var moved = await db.Referrals.Where(r => r.Id == referral.Id && r.Status == expected)
+                .ExecuteUpdateAsync(s => s.SetProperty(r => r.Status, referral.Status), ct);
+            if (moved == 0)
+            {
+                throw new ConcurrentChangeException($"referral {referral.Id} changed while a command about it was decided");
+            }
+        }
+        foreach (var risk in changes.Risks.Values)
+        {
+            var updated = await db.Participants.Where(p => p.Id == risk.ParticipantId && p.RiskLevel == risk.OldLevel)
+                .ExecuteUpdateAsync(s => s
+                    .SetProperty(p => p.RiskLevel, risk.NewLevel)
+                    .SetProperty(p => p.RiskReasons, risk.Reasons)
+                    .SetProperty(p => p.RiskChangedAt, risk.ChangedAt), ct);
+            if (updated == 0)
+            {
+                throw new ConcurrentChangeException($"the risk level of {risk.ParticipantId} changed while it was recomputed");
+            }
+        }
+        foreach (var (participantId, ip) in changes.SeenIps)
+        {
+            await FraudSignals.RecordIpAsync(db, participantId, ip, now, ct);
+        }
+        var deltas = changes.CounterDeltas.Where(c => c.Value != 0).ToList();
+        if (deltas.Count > 0)
+        {
+            // Every counter that moved, in one statement.
+            var rows = string.Join(", ", deltas.Select((_, i) => $"({{{3 * i}}}, {{{3 * i + 1}}}, {{{3 * i + 2}}})"));
+            object[] values = [.. deltas.SelectMany(d => new object[] { d.Key.ParticipantId, d.Key.Name, d.Value })];
+            var sql = """INSERT INTO advocate_counters ("ParticipantId", "Name", "Count") VALUES """ + rows + """
+                 ON CONFLICT ("ParticipantId", "Name") DO UPDATE SET "Count" = advocate_counters."Count" + excluded."Count"
+                """;
+            // Only placeholders are put into the text; the names and amounts go as parameters.
+            await db.Database.ExecuteSqlRawAsync(sql, values, ct);
+        }
+
+        // New rows: one statement per table, without the change tracker. Changed rows and messages go through the save.
+        await BulkRows.For(db, changes.NewParticipants).InsertAsync("participants", ct);
+        await BulkRows.For(db, changes.NewReferrals).InsertAsync("referrals", ct);
+        await BulkRows.For(db, changes.History).InsertAsync("referral_history", ct);
+        await BulkRows.For(db, changes.NewRewards).InsertAsync("rewards", ct);
+        db.Participants.UpdateRange(changes.ChangedParticipants);
+        db.Referrals.UpdateRange(changes.ChangedReferrals);
+        db.Rewards.UpdateRange(changes.ChangedRewards);
+        foreach (var message in changes.Messages)
+        {
+            Outbox.Add(db, message);
+        }
+        await db.SaveChangesAsync(ct);
+
+        // After the save: a claimed code names its reward.
+        var allocatedAt = UtcTicksConverter.SqlValue(db, now);
+        foreach (var claim in changes.CouponClaims)
+        {
+            var claimed = await db.Database.ExecuteSqlAsync($"""
+                UPDATE coupons SET "AllocatedToRewardId" = {claim.RewardId}, "AllocatedToParticipantId" = {claim.ParticipantId},
+                    "AllocatedAt" = {allocatedAt}
+                WHERE "Id" = {claim.CouponId} AND "AllocatedToRewardId" IS NULL
+                """, ct);
+            if (claimed == 0)
+            {
+                throw new ConcurrentChangeException($"coupon {claim.CouponId} was handed out while a command decided to hand it out");
+            }
+        }
+    }
+
+    private sealed record CounterRow(string ParticipantId, string Name, int Count);
+}
