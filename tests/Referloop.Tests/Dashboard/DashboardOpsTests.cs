@@ -139,6 +139,26 @@ public class DashboardOpsTests(ReferloopApp app) : IClassFixture<ReferloopApp>
     }
 
     [Fact]
+    public async Task An_archived_campaign_cannot_be_resumed_from_the_dashboard_any_more_than_through_the_api()
+    {
+        var (campaign, _) = await _admin.Campaign(AdvocateTenDollars, new { name = "Archived for good" });
+        var client = await DashboardClient.SignedIn(app);
+        var url = $"/admin/campaigns/{campaign}";
+        Assert.Equal(HttpStatusCode.Redirect, (await client.Submit(url, new() { ["status"] = "archived" }, $"{url}?handler=Status")).StatusCode);
+        var api = await _admin.PostAsync($"/api/v1/campaigns/{campaign}/resume", null);
+        var problem = await api.Content.ReadFromJsonAsync<System.Text.Json.Nodes.JsonObject>();
+
+        var resumed = await client.Submit(url, new() { ["status"] = "active" }, $"{url}?handler=Status");
+
+        Assert.Equal(HttpStatusCode.Conflict, api.StatusCode);
+        Assert.Equal(HttpStatusCode.Conflict, resumed.StatusCode);
+        Assert.Contains(WebUtility.HtmlEncode((string)problem!["detail"]!), await resumed.Content.ReadAsStringAsync());
+        Assert.Equal("archived", await app.WithDb(db => db.Campaigns.Where(c => c.Id == campaign).Select(c => c.Status).SingleAsync()));
+        Assert.Equal(HttpStatusCode.BadRequest,
+            (await client.Submit(url, new() { ["status"] = "deleted" }, $"{url}?handler=Status")).StatusCode);
+    }
+
+    [Fact]
     public async Task Voiding_needs_a_reason_and_blocks_the_rewards()
     {
         var (campaign, _) = await _admin.Campaign(AdvocateTenDollars, new { approval = "manual" });

@@ -23,29 +23,38 @@ public sealed class CampaignDetailsModel(ReferloopDb db, TimeProvider clock, Pub
     public string ShareUrlPattern => urls.ShareUrl("{code}");
     public string BaseUrl => urls.Base;
     public string? JoinError { get; private set; }
+    public string? StatusError { get; private set; }
 
     public async Task<IActionResult> OnGetAsync(CancellationToken ct) => await LoadAsync(ct) ? Page() : NotFound();
 
-    public async Task<IActionResult> OnPostStatusAsync(string status, CancellationToken ct)
+    public async Task<IActionResult> OnPostStatusAsync(string? status, CancellationToken ct)
     {
-        var campaign = await db.Campaigns.FirstOrDefaultAsync(c => c.Id == Id, ct);
-        if (campaign is null)
+        if (status is null || !CampaignStatus.All.Contains(status))
+        {
+            return BadRequest();
+        }
+        var result = await CampaignStatusChange.ApplyAsync(db, clock, Id, status, ct);
+        if (result.NotFound)
         {
             return NotFound();
         }
-        if (status is CampaignStatus.Active or CampaignStatus.Paused or CampaignStatus.Archived
-            && campaign.Status != CampaignStatus.Archived)
+        if (result.Conflict is not null)
         {
-            campaign.Status = status;
-            campaign.UpdatedAt = clock.GetUtcNow();
-            await db.SaveChangesAsync(ct);
-            TempData["Notice"] = status switch
+            db.ChangeTracker.Clear();
+            if (!await LoadAsync(ct))
             {
-                CampaignStatus.Paused => "Campaign paused: share links still land, but nothing is attributed.",
-                CampaignStatus.Archived => "Campaign archived.",
-                _ => "Campaign resumed.",
-            };
+                return NotFound();
+            }
+            StatusError = result.Conflict;
+            Response.StatusCode = StatusCodes.Status409Conflict;
+            return Page();
         }
+        TempData["Notice"] = status switch
+        {
+            CampaignStatus.Paused => "Campaign paused: share links still land, but nothing is attributed.",
+            CampaignStatus.Archived => "Campaign archived.",
+            _ => "Campaign resumed.",
+        };
         return Redirect($"/admin/campaigns/{Id}");
     }
 
