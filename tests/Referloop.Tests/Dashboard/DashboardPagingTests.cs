@@ -1,8 +1,11 @@
 using System.Net;
 using System.Text.RegularExpressions;
 using Referloop.Dashboard.Campaigns;
+using Referloop.Dashboard.InboundHooks;
+using Referloop.InboundHooks;
 using Referloop.Dashboard.Webhooks;
 using Referloop.Storage;
+using Referloop.Tests.InboundHooks;
 using Referloop.Tests.Referrals;
 using Referloop.Tests.Support;
 using Referloop.Tests.Webhooks;
@@ -84,6 +87,41 @@ public partial class DashboardPagingTests(WebhookApp app) : IClassFixture<Webhoo
         Assert.Equal(10, Emails(searched).Count);
         Assert.False(HasLink(searched, "Older"));
     }
+
+    [Fact]
+    public async Task The_requests_of_an_inbound_hook_page_through_every_request()
+    {
+        var (campaign, _) = await _admin.Campaign([], new { name = "Busy hook" });
+        var hook = await _admin.CreateHook(campaign, "stream");
+        var total = HookDetailsModel.LogSize + 2;
+        var ids = await app.WithDb(async db =>
+        {
+            var created = Enumerable.Range(0, total).Select(_ => new InboundRequest
+            {
+                Id = Ids.New("inr"),
+                HookId = hook.Id,
+                CampaignId = campaign,
+                ReceivedAt = app.Clock.GetUtcNow(),
+                Headers = "{}",
+                Body = "{}",
+                Outcome = InboundOutcomeStatus.Rejected,
+            }).ToList();
+            db.InboundRequests.AddRange(created);
+            await db.SaveChangesAsync();
+            return created.Select(r => r.Id).Reverse().ToList();
+        });
+        var client = await DashboardClient.SignedIn(app);
+
+        var first = await client.Page($"/admin/inbound-hooks/{hook.Id}?outcome=rejected");
+        var older = await client.Page(Link(first, "Older"));
+
+        Assert.Equal(ids.Take(HookDetailsModel.LogSize), Requests(first));
+        Assert.Equal(ids.Skip(HookDetailsModel.LogSize), Requests(older));
+        Assert.Contains("outcome=rejected", Link(older, "Newer"));
+    }
+
+    private static List<string> Requests(string html) =>
+        Regex.Matches(html, "<li class=\"request\" id=\"([^\"]+)\">").Select(m => m.Groups[1].Value).ToList();
 
     private static string Link(string html, string label)
     {
