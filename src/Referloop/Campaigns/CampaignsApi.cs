@@ -119,21 +119,15 @@ internal static class CampaignsApi
     private static async Task<Results<Ok<CampaignResponse>, ProblemHttpResult>> ChangeStatus(string id, string status,
         ReferloopDb db, TimeProvider clock, PublicUrls urls, CancellationToken ct)
     {
-        var campaign = await db.Campaigns.FirstOrDefaultAsync(c => c.Id == id, ct);
-        if (campaign is null)
+        var result = await CampaignStatusChange.ApplyAsync(db, clock, id, status, ct);
+        if (result.NotFound)
         {
             return Problems.NotFound("campaign", id);
         }
-        if (campaign.Status == CampaignStatus.Archived && status != CampaignStatus.Archived)
+        if (result.Conflict is not null)
         {
-            return Problems.Conflict("The campaign is archived; an archived campaign cannot be paused or resumed.");
+            return Problems.Conflict(result.Conflict);
         }
-        if (campaign.Status != status)
-        {
-            campaign.Status = status;
-            campaign.UpdatedAt = clock.GetUtcNow();
-            await db.SaveChangesAsync(ct);
-        }
-        return TypedResults.Ok(CampaignResponse.From(campaign, urls));
+        return TypedResults.Ok(CampaignResponse.From(result.Campaign!, urls));
     }
 }

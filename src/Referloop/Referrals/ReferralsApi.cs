@@ -78,6 +78,7 @@ public sealed record ReleasedRewards(string ReferralId, int Issued);
 internal static class ReferralsApi
 {
     public const string ApprovedByAdmin = "approved by an admin";
+    public const string QualifiedByAdmin = "qualified by an admin";
 
     public static RouteGroupBuilder MapReferrals(this IEndpointRouteBuilder routes)
     {
@@ -160,7 +161,7 @@ internal static class ReferralsApi
 
     private static Task<Results<Ok<ReferralResponse>, ProblemHttpResult>> Qualify(string id, ReferralReason? input,
         ReferralEngine engine, ReferloopDb db, CancellationToken ct) =>
-        Answer(id, engine.QualifyAsync(id, Reason(input?.Reason, "qualified by an admin"), ct), db, ct);
+        Answer(id, engine.QualifyAsync(id, Reason(input?.Reason, QualifiedByAdmin), ct), db, ct);
 
     private static async Task<Results<Ok<ReferralResponse>, ProblemHttpResult>> QualifyCode(QualifyByCode input,
         ReferralEngine engine, ReferloopDb db, CancellationToken ct)

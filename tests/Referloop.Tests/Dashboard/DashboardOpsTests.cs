@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Http.Headers;
+using System.Net.Http.Json;
 using Microsoft.EntityFrameworkCore;
 using Referloop.Dashboard.Analytics;
 using Referloop.Referrals;
@@ -91,6 +92,70 @@ public class DashboardOpsTests(ReferloopApp app) : IClassFixture<ReferloopApp>
         var participant = await client.Page($"/admin/campaigns/{campaign}/participants/{advocateId}");
         Assert.Contains("bob@example.net", participant);
         Assert.Contains("10 USD rebate", participant);
+    }
+
+    [Fact]
+    public async Task Operator_qualifies_a_pending_referral_from_its_page()
+    {
+        var (campaign, _) = await _admin.Campaign(AdvocateTenDollars, new { approval = "manual" });
+        var (_, code) = await _admin.Advocate(campaign);
+        var outcome = await _admin.Track(campaign, "signup", "quin@example.net", code);
+        var referralId = (string)outcome["referral"]!["id"]!;
+        var client = await DashboardClient.SignedIn(app);
+        var url = $"/admin/referrals/{referralId}";
+        Assert.Contains("data-confirm=\"Qualify this referral?", await client.Page(url));
+
+        var qualified = await client.Submit(url, new() { ["reason"] = "paid by transfer" }, $"{url}?handler=Qualify");
+
+        Assert.Equal(HttpStatusCode.Redirect, qualified.StatusCode);
+        var referral = await app.WithDb(db => db.Referrals.AsNoTracking().SingleAsync(r => r.Id == referralId));
+        Assert.Equal(ReferralStatus.Qualified, referral.Status);
+        var page = await client.Page(url);
+        Assert.Contains("Referral qualified", page);
+        Assert.Contains("paid by transfer", page);
+        Assert.DoesNotContain("Qualify referral", page);
+    }
+
+    [Fact]
+    public async Task Qualifying_a_voided_referral_is_refused_as_the_api_refuses_it()
+    {
+        var (campaign, _) = await _admin.Campaign(AdvocateTenDollars, new { approval = "manual" });
+        var (_, code) = await _admin.Advocate(campaign);
+        var outcome = await _admin.Track(campaign, "signup", "vera@example.net", code);
+        var referralId = (string)outcome["referral"]!["id"]!;
+        var client = await DashboardClient.SignedIn(app);
+        var url = $"/admin/referrals/{referralId}";
+        (await _admin.PostAsJsonAsync($"/api/v1/referrals/{referralId}/void", new { reason = "duplicate" })).EnsureSuccessStatusCode();
+        var api = await _admin.PostAsJsonAsync($"/api/v1/referrals/{referralId}/qualify", new { });
+        var problem = await api.Content.ReadFromJsonAsync<System.Text.Json.Nodes.JsonObject>();
+
+        // The voided page offers no form any more: the token is taken from another page, as a stale tab would post.
+        var refused = await client.Submit($"/admin/campaigns/{campaign}", new() { ["reason"] = "" }, $"{url}?handler=Qualify");
+
+        Assert.Equal(HttpStatusCode.Conflict, api.StatusCode);
+        Assert.Equal(HttpStatusCode.Conflict, refused.StatusCode);
+        Assert.Contains(WebUtility.HtmlEncode((string)problem!["detail"]!), await refused.Content.ReadAsStringAsync());
+        Assert.Contains("id=\"referral-status\">voided<", await client.Page(url));
+    }
+
+    [Fact]
+    public async Task An_archived_campaign_cannot_be_resumed_from_the_dashboard_any_more_than_through_the_api()
+    {
+        var (campaign, _) = await _admin.Campaign(AdvocateTenDollars, new { name = "Archived for good" });
+        var client = await DashboardClient.SignedIn(app);
+        var url = $"/admin/campaigns/{campaign}";
+        Assert.Equal(HttpStatusCode.Redirect, (await client.Submit(url, new() { ["status"] = "archived" }, $"{url}?handler=Status")).StatusCode);
+        var api = await _admin.PostAsync($"/api/v1/campaigns/{campaign}/resume", null);
+        var problem = await api.Content.ReadFromJsonAsync<System.Text.Json.Nodes.JsonObject>();
+
+        var resumed = await client.Submit(url, new() { ["status"] = "active" }, $"{url}?handler=Status");
+
+        Assert.Equal(HttpStatusCode.Conflict, api.StatusCode);
+        Assert.Equal(HttpStatusCode.Conflict, resumed.StatusCode);
+        Assert.Contains(WebUtility.HtmlEncode((string)problem!["detail"]!), await resumed.Content.ReadAsStringAsync());
+        Assert.Equal("archived", await app.WithDb(db => db.Campaigns.Where(c => c.Id == campaign).Select(c => c.Status).SingleAsync()));
+        Assert.Equal(HttpStatusCode.BadRequest,
+            (await client.Submit(url, new() { ["status"] = "deleted" }, $"{url}?handler=Status")).StatusCode);
     }
 
     [Fact]

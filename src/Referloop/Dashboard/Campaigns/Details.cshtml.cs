@@ -2,6 +2,7 @@ using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Mvc.RazorPages;
 using Microsoft.EntityFrameworkCore;
 using Referloop.Campaigns;
+using Referloop.Dashboard.Shared;
 using Referloop.Http;
 using Referloop.Participants;
 using Referloop.Storage;
@@ -16,36 +17,55 @@ public sealed class CampaignDetailsModel(ReferloopDb db, TimeProvider clock, Pub
     [BindProperty(SupportsGet = true)]
     public string? Search { get; set; }
 
+    [BindProperty(SupportsGet = true)]
+    public string? Before { get; set; }
+
+    [BindProperty(SupportsGet = true)]
+    public string? After { get; set; }
+
+    public const int PageSize = 50;
+
     public Campaign Campaign { get; private set; } = null!;
     public IReadOnlyList<Participant> Participants { get; private set; } = [];
+    public string? OlderCursor { get; private set; }
+    public string? NewerCursor { get; private set; }
     public int ParticipantCount { get; private set; }
     public int ClickCount { get; private set; }
     public string ShareUrlPattern => urls.ShareUrl("{code}");
     public string BaseUrl => urls.Base;
     public string? JoinError { get; private set; }
+    public string? StatusError { get; private set; }
 
     public async Task<IActionResult> OnGetAsync(CancellationToken ct) => await LoadAsync(ct) ? Page() : NotFound();
 
-    public async Task<IActionResult> OnPostStatusAsync(string status, CancellationToken ct)
+    public async Task<IActionResult> OnPostStatusAsync(string? status, CancellationToken ct)
     {
-        var campaign = await db.Campaigns.FirstOrDefaultAsync(c => c.Id == Id, ct);
-        if (campaign is null)
+        if (status is null || !CampaignStatus.All.Contains(status))
+        {
+            return BadRequest();
+        }
+        var result = await CampaignStatusChange.ApplyAsync(db, clock, Id, status, ct);
+        if (result.NotFound)
         {
             return NotFound();
         }
-        if (status is CampaignStatus.Active or CampaignStatus.Paused or CampaignStatus.Archived
-            && campaign.Status != CampaignStatus.Archived)
+        if (result.Conflict is not null)
         {
-            campaign.Status = status;
-            campaign.UpdatedAt = clock.GetUtcNow();
-            await db.SaveChangesAsync(ct);
-            TempData["Notice"] = status switch
+            db.ChangeTracker.Clear();
+            if (!await LoadAsync(ct))
             {
-                CampaignStatus.Paused => "Campaign paused: share links still land, but nothing is attributed.",
-                CampaignStatus.Archived => "Campaign archived.",
-                _ => "Campaign resumed.",
-            };
+                return NotFound();
+            }
+            StatusError = result.Conflict;
+            Response.StatusCode = StatusCodes.Status409Conflict;
+            return Page();
         }
+        TempData["Notice"] = status switch
+        {
+            CampaignStatus.Paused => "Campaign paused: share links still land, but nothing is attributed.",
+            CampaignStatus.Archived => "Campaign archived.",
+            _ => "Campaign resumed.",
+        };
         return Redirect($"/admin/campaigns/{Id}");
     }
 
@@ -86,8 +106,28 @@ public sealed class CampaignDetailsModel(ReferloopDb db, TimeProvider clock, Pub
         var participants = db.Participants.AsNoTracking().Where(p => p.CampaignId == Id);
         ParticipantCount = await participants.CountAsync(ct);
         ClickCount = await db.Clicks.CountAsync(c => c.CampaignId == Id, ct);
-        Participants = await participants.Matching(Search).OrderByDescending(p => p.Id).Take(100).ToListAsync(ct);
+        var page = await Keyset.NewestFirstAsync(participants.Matching(Search), p => p.Id, p => p, p => p.Id, Before, After, PageSize, ct);
+        (Participants, OlderCursor, NewerCursor) = (page.Rows, page.Older, page.Newer);
         return true;
+    }
+
+    /// <summary>The participant list's address with its search kept; a cursor pages it.</summary>
+    public string ParticipantsLink(string? before = null, string? after = null)
+    {
+        var query = new List<string>();
+        if (!string.IsNullOrWhiteSpace(Search))
+        {
+            query.Add("search=" + Uri.EscapeDataString(Search));
+        }
+        if (before is not null)
+        {
+            query.Add("before=" + Uri.EscapeDataString(before));
+        }
+        if (after is not null)
+        {
+            query.Add("after=" + Uri.EscapeDataString(after));
+        }
+        return $"/admin/campaigns/{Id}" + (query.Count == 0 ? "" : "?" + string.Join("&", query)) + "#participants";
     }
 
     public static string Describe(Incentive? incentive) => incentive?.Type switch

@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Mvc.RazorPages;
 using Microsoft.EntityFrameworkCore;
+using Referloop.Dashboard.Shared;
 using Referloop.Http;
 using Referloop.InboundHooks;
 using Referloop.Storage;
@@ -26,8 +27,16 @@ public sealed class HookDetailsModel(ReferloopDb db, TimeProvider clock, PublicU
     [BindProperty(SupportsGet = true)]
     public string? Outcome { get; set; }
 
+    [BindProperty(SupportsGet = true)]
+    public string? Before { get; set; }
+
+    [BindProperty(SupportsGet = true)]
+    public string? After { get; set; }
+
     public InboundHook Hook { get; private set; } = null!;
     public IReadOnlyList<InboundRequest> Requests { get; private set; } = [];
+    public string? OlderCursor { get; private set; }
+    public string? NewerCursor { get; private set; }
     public int Total { get; private set; }
 
     /// <summary>The full URL, right after creation only: the token is stored hashed.</summary>
@@ -55,8 +64,28 @@ public sealed class HookDetailsModel(ReferloopDb db, TimeProvider clock, PublicU
         {
             requests = requests.Where(r => r.Outcome == Outcome);
         }
-        Requests = await requests.OrderByDescending(r => r.Id).Take(LogSize).ToListAsync(ct);
+        var page = await Keyset.NewestFirstAsync(requests, r => r.Id, r => r, r => r.Id, Before, After, LogSize, ct);
+        (Requests, OlderCursor, NewerCursor) = (page.Rows, page.Older, page.Newer);
         return Page();
+    }
+
+    /// <summary>The request log's address with its outcome filter kept; a cursor pages it.</summary>
+    public string LogLink(string? before = null, string? after = null)
+    {
+        var query = new List<string>();
+        if (Outcome is not null)
+        {
+            query.Add("outcome=" + Uri.EscapeDataString(Outcome));
+        }
+        if (before is not null)
+        {
+            query.Add("before=" + Uri.EscapeDataString(before));
+        }
+        if (after is not null)
+        {
+            query.Add("after=" + Uri.EscapeDataString(after));
+        }
+        return $"/admin/inbound-hooks/{Id}" + (query.Count == 0 ? "" : "?" + string.Join("&", query)) + "#requests";
     }
 
     public async Task<IActionResult> OnPostRevokeAsync(CancellationToken ct)

@@ -9,7 +9,7 @@ using Referloop.Storage;
 
 namespace Referloop.Dashboard.Referrals;
 
-/// <summary>One referral: who, why it is in its status, the fraud checks' findings, its history and rewards; approve or void it.</summary>
+/// <summary>One referral: who, why it is in its status, the fraud checks' findings, its history and rewards; qualify, approve or void it.</summary>
 public sealed class ReferralDetailsModel(ReferloopDb db, ReferralEngine engine) : PageModel
 {
     [BindProperty(SupportsGet = true)]
@@ -25,6 +25,9 @@ public sealed class ReferralDetailsModel(ReferloopDb db, ReferralEngine engine) 
     public string? ActionError { get; private set; }
     public string? VoidReason { get; private set; }
 
+    /// <summary>The rule of <see cref="ReferralCore.Qualify"/>: a flagged referral that already converted has nothing left to qualify.</summary>
+    public bool CanQualify => Referral.Status == ReferralStatus.Pending
+        || (Referral.Status == ReferralStatus.Flagged && Referral.QualifiedAt is null);
     public bool CanApprove => Referral.Status is not (ReferralStatus.Approved or ReferralStatus.Voided);
     public bool CanVoid => Referral.Status != ReferralStatus.Voided;
 
@@ -40,6 +43,18 @@ public sealed class ReferralDetailsModel(ReferloopDb db, ReferralEngine engine) 
         }
         var result = await engine.ApproveAsync(Id, ReferralsApi.Reason(reason, ReferralsApi.ApprovedByAdmin), ct);
         return await AnswerAsync(result, "Referral approved. Its rewards are payable once the referral.approved webhook is acknowledged, or now if nothing listens for it.", ct);
+    }
+
+    public async Task<IActionResult> OnPostQualifyAsync(string? reason, CancellationToken ct)
+    {
+        var errors = new ValidationErrors();
+        new ReferralReason(reason).Validate(errors);
+        if (!errors.IsEmpty)
+        {
+            return await ShowErrorAsync(Describe(errors), ct);
+        }
+        var result = await engine.QualifyAsync(Id, ReferralsApi.Reason(reason, ReferralsApi.QualifiedByAdmin), ct);
+        return await AnswerAsync(result, "Referral qualified: the friend's conversion is recorded and the campaign's rules decide what happens next.", ct);
     }
 
     public async Task<IActionResult> OnPostVoidAsync(string? reason, CancellationToken ct)

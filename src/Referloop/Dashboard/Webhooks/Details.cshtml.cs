@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Mvc.RazorPages;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
+using Referloop.Dashboard.Shared;
 using Referloop.Storage;
 using Referloop.Webhooks;
 
@@ -12,7 +13,7 @@ namespace Referloop.Dashboard.Webhooks;
 public sealed class EndpointDetailsModel(ReferloopDb db, TimeProvider clock, OutboxSignal signal, DeliverySender sender,
     WebhookKeys keys, IOptions<WebhookOptions> options) : PageModel
 {
-    public const int LogSize = 100;
+    public const int LogSize = 50;
 
     [BindProperty(SupportsGet = true)]
     public string Id { get; set; } = "";
@@ -20,9 +21,17 @@ public sealed class EndpointDetailsModel(ReferloopDb db, TimeProvider clock, Out
     [BindProperty(SupportsGet = true)]
     public string? Status { get; set; }
 
+    [BindProperty(SupportsGet = true)]
+    public string? Before { get; set; }
+
+    [BindProperty(SupportsGet = true)]
+    public string? After { get; set; }
+
     public WebhookEndpoint Endpoint { get; private set; } = null!;
     public string? CampaignName { get; private set; }
     public IReadOnlyList<DeliveryRow> Deliveries { get; private set; } = [];
+    public string? OlderCursor { get; private set; }
+    public string? NewerCursor { get; private set; }
     public IReadOnlyDictionary<string, int> Counts { get; private set; } = new Dictionary<string, int>();
     public DateTimeOffset Now { get; private set; }
 
@@ -192,12 +201,32 @@ public sealed class EndpointDetailsModel(ReferloopDb db, TimeProvider clock, Out
             deliveries = deliveries.Where(d => d.Status == Status);
         }
         var untilAcknowledged = endpoint.RetryUntilAcknowledged;
-        Deliveries = await deliveries.OrderByDescending(d => d.Id).Take(LogSize)
-            .Select(d => new DeliveryRow(d.Id, d.MessageId, d.Message!.Type, d.Status, d.Attempts, d.LastStatusCode, d.LastError,
+        var log = await Keyset.NewestFirstAsync(deliveries, d => d.Id,
+            d => new DeliveryRow(d.Id, d.MessageId, d.Message!.Type, d.Status, d.Attempts, d.LastStatusCode, d.LastError,
                 d.IsTest, d.CreatedAt, d.Status == DeliveryStatus.Pending ? d.NextAttemptAt : null,
-                untilAcknowledged && !d.IsTest && d.Message!.Type == EventTypes.ReferralApproved))
-            .ToListAsync(ct);
+                untilAcknowledged && !d.IsTest && d.Message!.Type == EventTypes.ReferralApproved),
+            row => row.Id, Before, After, LogSize, ct);
+        (Deliveries, OlderCursor, NewerCursor) = (log.Rows, log.Older, log.Newer);
         return true;
+    }
+
+    /// <summary>The message log's address with its status filter kept; a cursor pages it.</summary>
+    public string LogLink(string? before = null, string? after = null)
+    {
+        var query = new List<string>();
+        if (Status is not null)
+        {
+            query.Add("status=" + Uri.EscapeDataString(Status));
+        }
+        if (before is not null)
+        {
+            query.Add("before=" + Uri.EscapeDataString(before));
+        }
+        if (after is not null)
+        {
+            query.Add("after=" + Uri.EscapeDataString(after));
+        }
+        return $"/admin/webhooks/{Id}" + (query.Count == 0 ? "" : "?" + string.Join("&", query)) + "#messages";
     }
 }
 
