@@ -13,6 +13,10 @@ public static class SentHeaders
 {
     public const string Redacted = "[redacted]";
 
+    /// <summary>The column's length: headers past it are left out, so the record (and the attempt) is never lost to it.</summary>
+    public const int MaxLength = 8192;
+    private const int Reserve = 64;
+
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
     /// <summary>Names whose values are credentials wherever they appear, custom or not.</summary>
@@ -27,23 +31,23 @@ public static class SentHeaders
         using (var writer = new Utf8JsonWriter(buffer))
         {
             writer.WriteStartObject();
-            Write(writer, request.Headers, customHeaders);
-            if (request.Content is not null)
+            var headers = request.Content is null
+                ? request.Headers.NonValidated
+                : request.Headers.NonValidated.Concat(request.Content.Headers.NonValidated);
+            foreach (var (name, values) in headers)
             {
-                Write(writer, request.Content.Headers, customHeaders);
+                var value = IsSecret(name, customHeaders) ? Redacted : values.ToString();
+                // An escaped character takes at most 6 bytes (\uXXXX), and a byte is at least a character of the column.
+                if (writer.BytesCommitted + writer.BytesPending + (name.Length + value.Length + 2) * 6 > MaxLength - Reserve)
+                {
+                    writer.WriteString("…", "further headers left out");
+                    break;
+                }
+                writer.WriteString(name, value);
             }
             writer.WriteEndObject();
         }
         return Encoding.UTF8.GetString(buffer.WrittenSpan);
-    }
-
-    private static void Write(Utf8JsonWriter writer, System.Net.Http.Headers.HttpHeaders headers,
-        IReadOnlyDictionary<string, string> customHeaders)
-    {
-        foreach (var (name, values) in headers.NonValidated)
-        {
-            writer.WriteString(name, IsSecret(name, customHeaders) ? Redacted : values.ToString());
-        }
     }
 
     private static bool IsSecret(string name, IReadOnlyDictionary<string, string> customHeaders) =>
