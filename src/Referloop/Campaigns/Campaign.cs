@@ -1,5 +1,6 @@
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Metadata.Builders;
+using Referloop.SocialProof;
 using Referloop.Storage;
 
 namespace Referloop.Campaigns;
@@ -34,6 +35,9 @@ public sealed class Campaign
     public required List<RewardRule> Rewards { get; set; }
     public required string Status { get; set; }
 
+    /// <summary>Null until set: the server's social-proof defaults apply.</summary>
+    public SocialProofSettings? SocialProof { get; set; }
+
     /// <summary>Safe to embed in the merchant's pages: it only lets a browser report events and read social proof.</summary>
     public required string PublishableKey { get; init; }
 
@@ -59,6 +63,7 @@ internal sealed class CampaignConfiguration : IEntityTypeConfiguration<Campaign>
         // The rule set is read and written as a whole with its campaign, so it lives in JSON columns.
         campaign.Property(c => c.Fraud).HasConversion(JsonColumn.Converter<FraudPolicy>(), JsonColumn.Comparer<FraudPolicy>());
         campaign.Property(c => c.Rewards).HasConversion(JsonColumn.Converter<List<RewardRule>>(), JsonColumn.Comparer<List<RewardRule>>());
+        campaign.Property(c => c.SocialProof).HasConversion(JsonColumn.Converter<SocialProofSettings?>(), JsonColumn.Comparer<SocialProofSettings?>());
         campaign.Ignore(c => c.IsActive);
     }
 }

@@ -3,6 +3,7 @@ using System.Net;
 using System.Text.RegularExpressions;
 using Referloop.Http;
 using Referloop.Security;
+using Referloop.SocialProof;
 using Referloop.Storage;
 
 namespace Referloop.Campaigns;
@@ -35,6 +36,9 @@ public sealed partial record CampaignInput : IValidatable
     [MaxLength(50)]
     public List<RewardRule>? Rewards { get; init; }
 
+    /// <summary>Omitted or with no origins: the server's <c>SocialProof:AllowedOrigins</c> apply.</summary>
+    public SocialProofSettings? SocialProof { get; init; }
+
     public void Validate(ValidationErrors errors)
     {
         errors.Required("name", Name);
@@ -50,6 +54,7 @@ public sealed partial record CampaignInput : IValidatable
         {
             ValidateFraud(errors, Fraud);
         }
+        SocialProof?.Validate(errors, "socialProof");
 
         if (Rewards is { Count: > 50 })
         {
@@ -269,6 +274,9 @@ public sealed partial record CampaignInput : IValidatable
         campaign.AllowRewardsOnAutoApproved = AllowRewardsOnAutoApproved ?? true;
         campaign.GoalConversions = GoalConversions;
         campaign.Fraud = Fraud ?? new FraudPolicy();
+        campaign.SocialProof = SocialProof is { AllowedOrigins.Count: > 0 } settings
+            ? settings with { AllowedOrigins = SocialProofSettings.Normalise(settings.AllowedOrigins) }
+            : null;
         campaign.Rewards = (Rewards ?? []).Select(rule => rule with
         {
             Id = rule.Id ?? Ids.New("rule"),

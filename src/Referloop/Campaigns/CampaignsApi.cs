@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
 using Referloop.Http;
 using Referloop.Security;
+using Referloop.SocialProof;
 using Referloop.Storage;
 
 namespace Referloop.Campaigns;
@@ -18,6 +19,7 @@ public sealed record CampaignResponse(
     int? GoalConversions,
     FraudPolicy Fraud,
     IReadOnlyList<RewardRule> Rewards,
+    SocialProofSettings SocialProof,
     [property: Values(typeof(CampaignStatus))] string Status,
     string PublishableKey,
     string ShareUrlPattern,
@@ -26,7 +28,7 @@ public sealed record CampaignResponse(
 {
     public static CampaignResponse From(Campaign c, PublicUrls urls) => new(c.Id, c.Name, c.LandingUrl,
         c.AttributionWindowDays, c.HoldingPeriodDays, c.Approval, c.AllowRewardsOnAutoApproved, c.GoalConversions,
-        c.Fraud, c.Rewards, c.Status, c.PublishableKey, urls.ShareUrl("{code}"), c.CreatedAt, c.UpdatedAt);
+        c.Fraud, c.Rewards, c.SocialProof ?? new SocialProofSettings(), c.Status, c.PublishableKey, urls.ShareUrl("{code}"), c.CreatedAt, c.UpdatedAt);
 }
 
 public sealed record CampaignListQuery([property: Values(typeof(CampaignStatus))] string? Status, string? Cursor,

@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.Cors.Infrastructure;
 using Referloop.SocialProof;
 
 namespace Referloop.InboundHooks;
@@ -14,19 +15,9 @@ public static class InboundHooksSetup
         services.AddScoped<StreamEnricher>();
         services.AddScoped<IInboundEventSink, EngineEventSink>();
 
-        var origins = configuration.GetSection("SocialProof:AllowedOrigins").Get<string[]>() ?? [];
-        services.AddCors(options => options.AddPolicy(SocialProofApi.CorsPolicy, policy =>
-        {
-            if (origins.Contains("*"))
-            {
-                policy.AllowAnyOrigin();
-            }
-            else
-            {
-                policy.WithOrigins([.. origins.Select(o => o.TrimEnd('/'))]);
-            }
-            policy.WithMethods("GET").WithHeaders(SocialProofApi.KeyHeader);
-        }));
+        // The feed's CORS depends on the campaign read, so a provider answers it per request.
+        services.AddCors();
+        services.AddSingleton<ICorsPolicyProvider, SocialProofCorsPolicyProvider>();
         return services;
     }
 }

@@ -34,7 +34,8 @@ public sealed class CouponAllocator(ReferloopDb db, IHttpClientFactory httpClien
     private const int MaxResponseBytes = 64 * 1024;
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
-    private sealed record Target(string Id, string? CreateCouponUrl, string Secret);
+    private sealed record Target(string Id, string? CreateCouponUrl, string Secret, string? PreviousSecret,
+        DateTimeOffset? PreviousSecretExpiresAt);
 
     /// <summary>
     /// The code for <paramref name="rewardId"/> without leaving the database: the one it already has (so asking twice
@@ -63,7 +64,8 @@ public sealed class CouponAllocator(ReferloopDb db, IHttpClientFactory httpClien
             throw new InvalidOperationException("The create-coupon URL is not called inside a transaction: claim the code with "
                 + $"{nameof(ClaimAsync)} and leave the call to {nameof(CouponRequests)}.");
         }
-        return await CreateAsync(campaignId, pool, target!.Id, target.CreateCouponUrl!, target.Secret, rewardId, participantId, ct);
+        var secrets = CouponPool.SigningSecrets(target!.Secret, target.PreviousSecret, target.PreviousSecretExpiresAt, clock.GetUtcNow());
+        return await CreateAsync(campaignId, pool, target.Id, target.CreateCouponUrl!, secrets, rewardId, participantId, ct);
     }
 
     private async Task<(CouponAllocation Allocation, Target? Target)> ClaimCoreAsync(string campaignId, string pool, string rewardId,
@@ -76,7 +78,7 @@ public sealed class CouponAllocator(ReferloopDb db, IHttpClientFactory httpClien
 
         var target = await db.CouponPools.AsNoTracking()
             .Where(p => p.CampaignId == campaignId && p.Name == pool)
-            .Select(p => new Target(p.Id, p.CreateCouponUrl, p.Secret))
+            .Select(p => new Target(p.Id, p.CreateCouponUrl, p.Secret, p.PreviousSecret, p.PreviousSecretExpiresAt))
             .FirstOrDefaultAsync(ct);
         if (target is null)
         {
@@ -137,7 +139,8 @@ public sealed class CouponAllocator(ReferloopDb db, IHttpClientFactory httpClien
         return null;
     }
 
-    private async Task<CouponAllocation> CreateAsync(string campaignId, string pool, string poolId, string url, string secret,
+    /// <summary>Asks the create-coupon URL, signed with every secret in use (both during a rotation's overlap).</summary>
+    private async Task<CouponAllocation> CreateAsync(string campaignId, string pool, string poolId, string url, IEnumerable<string> secrets,
         string rewardId, string participantId, CancellationToken ct)
     {
         var prefix = $"coupon pool '{pool}' is empty and the create-coupon URL";
@@ -146,7 +149,7 @@ public sealed class CouponAllocator(ReferloopDb db, IHttpClientFactory httpClien
         {
             Content = new StringContent(body, Encoding.UTF8, "application/json"),
         };
-        WebhookSignature.Apply(request, [secret], Ids.New("msg"), clock.GetUtcNow(), body);
+        WebhookSignature.Apply(request, secrets, Ids.New("msg"), clock.GetUtcNow(), body);
 
         string? code;
         try

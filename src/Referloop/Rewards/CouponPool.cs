@@ -21,6 +21,21 @@ public sealed class CouponPool
     /// <summary><c>whsec_…</c>; kept readable because signing needs it.</summary>
     public required string Secret { get; set; }
 
+    /// <summary>During a rotation the old secret still signs too, until <see cref="PreviousSecretExpiresAt"/>.</summary>
+    public string? PreviousSecret { get; set; }
+    public DateTimeOffset? PreviousSecretExpiresAt { get; set; }
+
+    /// <summary>The secrets that sign a create-coupon call now: the current one, and the previous one during an overlap.</summary>
+    public static IEnumerable<string> SigningSecrets(string secret, string? previousSecret, DateTimeOffset? previousExpiresAt,
+        DateTimeOffset now)
+    {
+        yield return secret;
+        if (previousSecret is not null && previousExpiresAt > now)
+        {
+            yield return previousSecret;
+        }
+    }
+
     public DateTimeOffset CreatedAt { get; init; }
     public DateTimeOffset UpdatedAt { get; set; }
 }
@@ -58,6 +73,7 @@ internal sealed class CouponPoolConfiguration : IEntityTypeConfiguration<CouponP
         pool.Property(p => p.Name).HasMaxLength(64);
         pool.Property(p => p.CreateCouponUrl).HasMaxLength(2048);
         pool.Property(p => p.Secret).HasMaxLength(100);
+        pool.Property(p => p.PreviousSecret).HasMaxLength(100);
         pool.HasOne<Campaign>().WithMany().HasForeignKey(p => p.CampaignId).OnDelete(DeleteBehavior.Restrict);
         pool.HasIndex(p => new { p.CampaignId, p.Name }).IsUnique();
     }

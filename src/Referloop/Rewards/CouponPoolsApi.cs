@@ -4,7 +4,9 @@ using System.Text.Json.Serialization;
 using System.Text.RegularExpressions;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.OpenApi;
+using Microsoft.AspNetCore.Mvc;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
 using Microsoft.Net.Http.Headers;
 using Microsoft.OpenApi;
 using Referloop.Http;
@@ -15,7 +17,10 @@ using Referloop.Webhooks;
 
 namespace Referloop.Rewards;
 
-/// <summary>A pool with its stock. <c>secret</c> appears only when the pool is created and when it is rotated.</summary>
+/// <summary>
+/// A pool with its stock. <c>secret</c> appears only when the pool is created and when it is rotated;
+/// <c>previousSecretExpiresAt</c> while a rotated-out secret still signs.
+/// </summary>
 public sealed record CouponPoolResponse(
     string Name,
     string CampaignId,
@@ -27,6 +32,10 @@ public sealed record CouponPoolResponse(
 {
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public string? Secret { get; init; }
+
+    /// <summary>After a rotation with an overlap: until then the previous secret signs create-coupon calls too.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public DateTimeOffset? PreviousSecretExpiresAt { get; init; }
 }
 
 public sealed record CouponResponse(
@@ -122,7 +131,7 @@ public static class CouponPoolsApi
         group.MapPut("/{pool}", Put).WithName("PutCouponPool")
             .WithSummary("Create a pool, or set its create-coupon URL; the signing secret is returned when the pool is created");
         group.MapPost("/{pool}/rotate-secret", RotateSecret).WithName("RotateCouponPoolSecret")
-            .WithSummary("Replace the secret that signs create-coupon calls; the new secret is returned once");
+            .WithSummary("Replace the secret that signs create-coupon calls; the old one signs too for overlapHours (default 24); the new secret is returned once");
         group.MapPost("/{pool}/coupons", Upload).WithName("UploadCoupons")
             .AddOpenApiOperationTransformer(DescribeUploadBody)
             .WithSummary("Upload codes as JSON {\"codes\": [...]} or CSV (one code a line); repeats are counted, not added; creates the pool if needed");
@@ -152,7 +161,7 @@ public static class CouponPoolsApi
     }
 
     private static async Task<Results<Ok<Page<CouponPoolResponse>>, ProblemHttpResult>> List(string id,
-        [AsParameters] CouponPoolListQuery query, ReferloopDb db, CancellationToken ct)
+        [AsParameters] CouponPoolListQuery query, ReferloopDb db, TimeProvider clock, CancellationToken ct)
     {
         if (!await db.Campaigns.AnyAsync(c => c.Id == id, ct))
         {
@@ -167,18 +176,18 @@ public static class CouponPoolsApi
         }
         var rows = await pools.OrderBy(p => p.Id).Take(limit + 1).ToListAsync(ct);
         var stock = await StockAsync(db, rows.Select(p => p.Id).ToList(), ct);
-        return TypedResults.Ok(Paging.ToPage(rows, limit, p => p.Id, p => ToResponse(p, stock)));
+        return TypedResults.Ok(Paging.ToPage(rows, limit, p => p.Id, p => ToResponse(p, stock, clock.GetUtcNow())));
     }
 
     private static async Task<Results<Ok<CouponPoolResponse>, ProblemHttpResult>> Get([AsParameters] PoolRoute route,
-        ReferloopDb db, CancellationToken ct)
+        ReferloopDb db, TimeProvider clock, CancellationToken ct)
     {
         var pool = await FindAsync(db, route, ct);
         if (pool is null)
         {
             return Problems.NotFound("coupon pool", route.Pool);
         }
-        return TypedResults.Ok(ToResponse(pool, await StockAsync(db, [pool.Id], ct)));
+        return TypedResults.Ok(ToResponse(pool, await StockAsync(db, [pool.Id], ct), clock.GetUtcNow()));
     }
 
     private static async Task<Results<Created<CouponPoolResponse>, Ok<CouponPoolResponse>, ValidationProblem, ProblemHttpResult>> Put(
@@ -202,24 +211,30 @@ public static class CouponPoolsApi
             pool.UpdatedAt = clock.GetUtcNow();
             await db.SaveChangesAsync(ct);
         }
-        var response = ToResponse(pool, await StockAsync(db, [pool.Id], ct));
+        var response = ToResponse(pool, await StockAsync(db, [pool.Id], ct), clock.GetUtcNow());
         return created
             ? TypedResults.Created($"/api/v1/campaigns/{route.Id}/coupon-pools/{pool.Name}", response with { Secret = pool.Secret })
             : TypedResults.Ok(response);
     }
 
+    /// <summary>As for webhook endpoints: the old secret keeps signing, next to the new one, for the overlap.</summary>
     private static async Task<Results<Ok<CouponPoolResponse>, ProblemHttpResult>> RotateSecret([AsParameters] PoolRoute route,
-        ReferloopDb db, TimeProvider clock, CancellationToken ct)
+        [FromBody] RotateSecretInput? input, ReferloopDb db, TimeProvider clock, IOptions<WebhookOptions> options, CancellationToken ct)
     {
         var pool = await db.CouponPools.FirstOrDefaultAsync(p => p.CampaignId == route.Id && p.Name == route.Pool, ct);
         if (pool is null)
         {
             return Problems.NotFound("coupon pool", route.Pool);
         }
+        var now = clock.GetUtcNow();
+        var overlap = input?.OverlapHours is { } hours ? TimeSpan.FromHours(hours) : options.Value.RotationOverlap;
+        var overlapping = overlap > TimeSpan.Zero;
+        pool.PreviousSecret = overlapping ? pool.Secret : null;
+        pool.PreviousSecretExpiresAt = overlapping ? now + overlap : null;
         pool.Secret = WebhookSignature.NewSecret();
-        pool.UpdatedAt = clock.GetUtcNow();
+        pool.UpdatedAt = now;
         await db.SaveChangesAsync(ct);
-        return TypedResults.Ok(ToResponse(pool, await StockAsync(db, [pool.Id], ct)) with { Secret = pool.Secret });
+        return TypedResults.Ok(ToResponse(pool, await StockAsync(db, [pool.Id], ct), now) with { Secret = pool.Secret });
     }
 
     private static async Task<Results<Ok<CouponUploadResult>, ValidationProblem, ProblemHttpResult>> Upload(
@@ -394,9 +409,13 @@ public static class CouponPoolsApi
         return rows.ToDictionary(r => r.PoolId, r => (r.Available, r.Total - r.Available));
     }
 
-    private static CouponPoolResponse ToResponse(CouponPool pool, Dictionary<string, (int Available, int Allocated)> stock)
+    private static CouponPoolResponse ToResponse(CouponPool pool, Dictionary<string, (int Available, int Allocated)> stock,
+        DateTimeOffset now)
     {
         var (available, allocated) = stock.GetValueOrDefault(pool.Id);
-        return new CouponPoolResponse(pool.Name, pool.CampaignId, pool.CreateCouponUrl, available, allocated, pool.CreatedAt, pool.UpdatedAt);
+        return new CouponPoolResponse(pool.Name, pool.CampaignId, pool.CreateCouponUrl, available, allocated, pool.CreatedAt, pool.UpdatedAt)
+        {
+            PreviousSecretExpiresAt = pool.PreviousSecret is not null && pool.PreviousSecretExpiresAt > now ? pool.PreviousSecretExpiresAt : null,
+        };
     }
 }

@@ -14,6 +14,9 @@ namespace Referloop.Webhooks;
 public sealed record AttemptOutcome(string RequestId, string Method, string Url, int? StatusCode, long LatencyMs,
     string? ResponseExcerpt, string? Error, TimeSpan? RetryAfter)
 {
+    /// <summary>The request headers as sent, secrets redacted: <see cref="SentHeaders"/>.</summary>
+    public string? RequestHeaders { get; init; }
+
     public bool Succeeded => StatusCode is >= 200 and < 300;
     public bool Gone => StatusCode == (int)HttpStatusCode.Gone;
 }
@@ -218,6 +221,13 @@ public sealed class DeliverySender(IServiceScopeFactory scopes, IHttpClientFacto
         request.Headers.TryAddWithoutValidation("X-Request-Id", requestId);
         request.Headers.UserAgent.ParseAdd("Referloop-Webhooks/1.0");
 
+        var sent = SentHeaders.Record(request, endpoint.Headers);
+        return await SendAsync(request, payload, requestId, now, ct) with { RequestHeaders = sent };
+    }
+
+    private async Task<AttemptOutcome> SendAsync(HttpRequestMessage request, WebhookPayload payload, string requestId,
+        DateTimeOffset now, CancellationToken ct)
+    {
         var timeout = options.Value.Timeout;
         using var bounded = CancellationTokenSource.CreateLinkedTokenSource(ct);
         bounded.CancelAfter(timeout);
@@ -395,6 +405,7 @@ public sealed class DeliverySender(IServiceScopeFactory scopes, IHttpClientFacto
             .Int("StatusCode", i => recorded[i].Outcome.StatusCode)
             .Long("LatencyMs", i => recorded[i].Outcome.LatencyMs)
             .Text("ResponseExcerpt", i => recorded[i].Outcome.ResponseExcerpt)
+            .Text("RequestHeaders", i => recorded[i].Outcome.RequestHeaders)
             .Instant("AttemptedAt", _ => now)
             .InsertAsync("webhook_attempts", ct);
 
@@ -436,6 +447,7 @@ public sealed class DeliverySender(IServiceScopeFactory scopes, IHttpClientFacto
             ResponseExcerpt = outcome.ResponseExcerpt,
             Error = outcome.Error,
             AttemptedAt = now,
+            RequestHeaders = outcome.RequestHeaders,
         });
         delivery.LastStatusCode = outcome.StatusCode;
         delivery.LastError = outcome.Error;

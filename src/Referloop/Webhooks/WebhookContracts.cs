@@ -189,10 +189,12 @@ public sealed record EndpointSecretResponse(
 }
 
 public sealed record AttemptResponse(string Id, int Number, string RequestId, string Method, string Url, int? StatusCode,
-    long LatencyMs, string? ResponseExcerpt, string? Error, DateTimeOffset AttemptedAt)
+    long LatencyMs, string? ResponseExcerpt, string? Error, DateTimeOffset AttemptedAt,
+    IReadOnlyDictionary<string, string>? RequestHeaders)
 {
     public static AttemptResponse From(WebhookAttempt a) =>
-        new(a.Id, a.Number, a.RequestId, a.Method, a.Url, a.StatusCode, a.LatencyMs, a.ResponseExcerpt, a.Error, a.AttemptedAt);
+        new(a.Id, a.Number, a.RequestId, a.Method, a.Url, a.StatusCode, a.LatencyMs, a.ResponseExcerpt, a.Error, a.AttemptedAt,
+            SentHeaders.Read(a.RequestHeaders));
 }
 
 /// <summary>One message for one endpoint: <c>id</c> is the delivery (<c>dlv_…</c>), <c>messageId</c> the <c>webhook-id</c>.</summary>

@@ -84,6 +84,12 @@ public sealed class WebhookAttempt
 
     public string? Error { get; init; }
     public DateTimeOffset AttemptedAt { get; init; }
+
+    /// <summary>
+    /// The request headers as sent, a compact JSON object, with the endpoint's custom headers and credentials shown as
+    /// <c>[redacted]</c> (<see cref="SentHeaders"/>). Null for attempts logged before headers were kept.
+    /// </summary>
+    public string? RequestHeaders { get; init; }
 }
 
 internal sealed class WebhookDeliveryConfiguration : IEntityTypeConfiguration<WebhookDelivery>
@@ -123,6 +129,7 @@ internal sealed class WebhookAttemptConfiguration : IEntityTypeConfiguration<Web
         attempt.Property(a => a.Method).HasMaxLength(8);
         attempt.Property(a => a.Url).HasMaxLength(4096);
         attempt.Property(a => a.Error).HasMaxLength(1000);
+        attempt.Property(a => a.RequestHeaders).HasMaxLength(8192);
         attempt.HasIndex(a => new { a.DeliveryId, a.Number });
     }
 }

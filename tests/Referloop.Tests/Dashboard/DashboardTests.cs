@@ -58,6 +58,7 @@ public class DashboardTests(ReferloopApp app) : IClassFixture<ReferloopApp>
             ["CouponCycling"] = "Allow",
             ["BlockedEmails"] = "*@spam.example\nbad@example.com",
             ["BlockedIps"] = "203.0.113.0/24",
+            ["SocialProofOrigins"] = "https://shop.example.com\nhttps://www.shop.example.com/",
             ["RewardsJson"] = """[{"recipient":"advocate","trigger":"converted","kind":"milestone","tiers":[{"referrals":3,"incentive":{"type":"rebate","amount":10,"currency":"usd"}}]}]""",
         });
         Assert.Equal(HttpStatusCode.Redirect, created.StatusCode);
@@ -69,6 +70,8 @@ public class DashboardTests(ReferloopApp app) : IClassFixture<ReferloopApp>
         Assert.Equal(Referloop.Campaigns.FraudAction.Flag, campaign.Fraud.SameIp);
         Assert.Equal(["*@spam.example", "bad@example.com"], campaign.Fraud.BlockedEmails);
         Assert.Equal("USD", campaign.Rewards.Single().Tiers!.Single().Incentive!.Currency);
+        Assert.Equal(["https://shop.example.com", "https://www.shop.example.com"], campaign.SocialProof!.AllowedOrigins);
+        Assert.Contains("https://www.shop.example.com", await client.Page($"/admin/campaigns/{campaign.Id}/edit"));
 
         var details = await client.Page(campaignUrl);
         Assert.Contains("Dashboard spring", details);
@@ -95,6 +98,7 @@ public class DashboardTests(ReferloopApp app) : IClassFixture<ReferloopApp>
             ["Name"] = "",
             ["LandingUrl"] = "ftp://nope",
             ["AttributionWindowDays"] = "900",
+            ["SocialProofOrigins"] = "https://shop.example.com/checkout",
             ["RewardsJson"] = """[{"recipient":"nobody","trigger":"converted","kind":"standard","incentive":{"type":"rebate","amount":5}}]""",
         });
 
@@ -105,6 +109,7 @@ public class DashboardTests(ReferloopApp app) : IClassFixture<ReferloopApp>
         Assert.Contains("must be between 1 and 365.", html);
         Assert.Contains("rewards[0].recipient", html);
         Assert.Contains("rewards[0].incentive.currency", html);
+        Assert.Contains("must be an origin such as https://shop.example.com", html);
 
         var broken = await client.Submit("/admin/campaigns/new", new() { ["Name"] = "x", ["LandingUrl"] = "https://a.example", ["RewardsJson"] = "[{" });
         Assert.Equal(HttpStatusCode.BadRequest, broken.StatusCode);

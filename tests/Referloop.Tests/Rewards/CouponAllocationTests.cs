@@ -219,6 +219,45 @@ public class CouponAllocationTests(PrivateNetworkApp app) : IClassFixture<Privat
             allocation.FailureReason);
     }
 
+    [Fact]
+    public async Task After_a_rotation_create_coupon_calls_carry_both_signatures_until_the_overlap_ends()
+    {
+        await using var receiver = await CouponReceiver.StartAsync();
+        var campaign = await CampaignWithCodes("overlap", 0);
+        var old = await SetCreateCouponUrl(campaign, "overlap", receiver.Url);
+        receiver.Secret = old;
+
+        var rotated = await _client.PostOk($"/api/v1/campaigns/{campaign}/coupon-pools/overlap/rotate-secret",
+            new { overlapHours = 2 }, HttpStatusCode.OK);
+        var current = (string)rotated["secret"]!;
+        Assert.Equal(app.Clock.GetUtcNow().AddHours(2), DateTimeOffset.Parse((string)rotated["previousSecretExpiresAt"]!));
+        Assert.NotNull((await _client.GetOk($"/api/v1/campaigns/{campaign}/coupon-pools/overlap"))["previousSecretExpiresAt"]);
+
+        // A receiver still on the old secret accepts the call during the overlap, and so does one on the new secret.
+        Assert.True((await Allocate(campaign, "overlap", "rwd_overlap_1")).Succeeded);
+        Assert.Empty(receiver.Errors);
+        var (header, id, timestamp, body) = receiver.Signed.Last();
+        Assert.Equal([WebhookSignature.Sign(current, id, timestamp, body), WebhookSignature.Sign(old, id, timestamp, body)],
+            header.Split(' '));
+
+        app.Clock.Advance(TimeSpan.FromHours(2));
+        receiver.Secret = current;
+        Assert.True((await Allocate(campaign, "overlap", "rwd_overlap_2")).Succeeded);
+        Assert.Empty(receiver.Errors);
+        (header, id, timestamp, body) = receiver.Signed.Last();
+        Assert.Equal(WebhookSignature.Sign(current, id, timestamp, body), header);
+        Assert.Null((await _client.GetOk($"/api/v1/campaigns/{campaign}/coupon-pools/overlap"))["previousSecretExpiresAt"]);
+
+        // overlapHours 0 ends the old secret at once.
+        var immediate = await _client.PostOk($"/api/v1/campaigns/{campaign}/coupon-pools/overlap/rotate-secret",
+            new { overlapHours = 0 }, HttpStatusCode.OK);
+        Assert.Null(immediate["previousSecretExpiresAt"]);
+        receiver.Secret = (string)immediate["secret"]!;
+        Assert.True((await Allocate(campaign, "overlap", "rwd_overlap_3")).Succeeded);
+        Assert.Single(receiver.Signed.Last().Header.Split(' '));
+        Assert.Empty(receiver.Errors);
+    }
+
     /// <summary>A merchant's create-coupon endpoint on loopback that checks the Standard Webhooks signature.</summary>
     private sealed class CouponReceiver : IAsyncDisposable
     {
@@ -234,6 +273,7 @@ public class CouponAllocationTests(PrivateNetworkApp app) : IClassFixture<Privat
         public int Redirected;
         public ConcurrentBag<JsonObject> Requests { get; } = [];
         public ConcurrentBag<string> Errors { get; } = [];
+        public ConcurrentQueue<(string Header, string Id, long Timestamp, string Body)> Signed { get; } = [];
 
         public static async Task<CouponReceiver> StartAsync()
         {
@@ -251,6 +291,7 @@ public class CouponAllocationTests(PrivateNetworkApp app) : IClassFixture<Privat
         {
             var body = await new StreamReader(request.Body).ReadToEndAsync();
             string id = request.Headers["webhook-id"]!, timestamp = request.Headers["webhook-timestamp"]!;
+            Signed.Enqueue((request.Headers["webhook-signature"].ToString(), id, long.Parse(timestamp), body));
             var expected = WebhookSignature.Sign(Secret!, id, long.Parse(timestamp), body);
             if (request.Headers["webhook-signature"].ToString().Split(' ').All(s => s != expected))
             {

@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Http.Json;
 using System.Text.Json.Nodes;
 using Referloop.Tests.InboundHooks;
 using Referloop.Tests.Support;
@@ -136,6 +137,51 @@ public class FeedTests(ShopOriginApp app) : IClassFixture<ShopOriginApp>
         Assert.False(otherResponse.Headers.Contains("Access-Control-Allow-Origin"));
         Assert.True(preflightResponse.IsSuccessStatusCode, $"preflight answered {(int)preflightResponse.StatusCode}");
         Assert.Equal("https://shop.example.com", preflightResponse.Headers.GetValues("Access-Control-Allow-Origin").Single());
+    }
+
+    [Fact]
+    public async Task A_campaign_with_its_own_allowed_origins_answers_cors_with_those_instead_of_the_server_default()
+    {
+        var (campaign, key) = await CampaignWithItems();
+        var (defaulted, defaultKey) = await CampaignWithItems();
+        var body = JsonNode.Parse(System.Text.Json.JsonSerializer.Serialize(Api.SpringCampaign))!.AsObject();
+        body["socialProof"] = new JsonObject
+        {
+            ["allowedOrigins"] = new JsonArray("https://Other-Shop.example/", "http://localhost:8080"),
+        };
+        var updated = await (await _admin.PutAsJsonAsync($"/api/v1/campaigns/{campaign}", body)).ReadJson();
+        Assert.Equal(["https://other-shop.example", "http://localhost:8080"],
+            updated["socialProof"]!["allowedOrigins"]!.AsArray().Select(o => (string)o!));
+        var untouched = await _admin.GetOk($"/api/v1/campaigns/{defaulted}");
+        Assert.Empty(untouched["socialProof"]!["allowedOrigins"]!.AsArray());
+
+        Assert.Equal("https://other-shop.example", await AllowedOrigin(campaign, key, "https://other-shop.example"));
+        Assert.Equal("https://other-shop.example", await AllowedOrigin(campaign, null, "https://other-shop.example"));
+        Assert.Null(await AllowedOrigin(campaign, key, "https://shop.example.com"));
+        Assert.Equal("https://shop.example.com", await AllowedOrigin(defaulted, defaultKey, "https://shop.example.com"));
+        Assert.Null(await AllowedOrigin(defaulted, defaultKey, "https://other-shop.example"));
+
+        body["socialProof"] = new JsonObject { ["allowedOrigins"] = new JsonArray("https://shop.example.com/path") };
+        var invalid = await _admin.PutAsJsonAsync($"/api/v1/campaigns/{campaign}", body);
+        invalid.EnsureStatus(HttpStatusCode.BadRequest);
+        Assert.Contains("socialProof.allowedOrigins[0]", await invalid.Content.ReadAsStringAsync());
+    }
+
+    /// <summary>The <c>Access-Control-Allow-Origin</c> answered to a GET (with a key) or, without one, to a preflight.</summary>
+    private async Task<string?> AllowedOrigin(string campaign, string? key, string origin)
+    {
+        using var request = key is null
+            ? new HttpRequestMessage(HttpMethod.Options, $"/api/v1/campaigns/{campaign}/social-proof")
+            : new HttpRequestMessage(HttpMethod.Get, $"/api/v1/campaigns/{campaign}/social-proof?key={key}");
+        request.Headers.Add("Origin", origin);
+        if (key is null)
+        {
+            request.Headers.Add("Access-Control-Request-Method", "GET");
+            request.Headers.Add("Access-Control-Request-Headers", "x-referloop-key");
+        }
+        using var response = await _browser.SendAsync(request);
+        Assert.True(response.IsSuccessStatusCode, $"answered {(int)response.StatusCode}");
+        return response.Headers.TryGetValues("Access-Control-Allow-Origin", out var values) ? values.Single() : null;
     }
 
     [Fact]

@@ -148,6 +148,55 @@ public class WebhookDeliveryTests(WebhookApp app) : IClassFixture<WebhookApp>, I
     }
 
     [Fact]
+    public async Task Attempt_log_keeps_the_sent_headers_with_custom_headers_and_credentials_redacted()
+    {
+        var custom = new Dictionary<string, string> { ["Authorization"] = "Bearer crm-token", ["X-Shop"] = "shop-secret-1" };
+        var (accepting, acceptingId, _) = await Endpoint(new { eventTypes = new[] { "referral.voided" }, headers = custom });
+        var (failing, failingId, _) = await Endpoint(new { eventTypes = new[] { "referral.voided" }, headers = custom });
+        await using var a = accepting;
+        await using var f = failing;
+        failing.Respond = (_, _) => new Reply(500, "down");
+
+        var messageId = await app.Publish(EventTypes.ReferralVoided);
+        var received = await accepting.WaitForAsync(1);
+        await failing.WaitForAsync(1);
+
+        // Both ways an attempt is recorded: the bulk path of 2xx answers and the tracked path of failures.
+        foreach (var (endpointId, done) in new[] { (acceptingId, "succeeded"), (failingId, "pending") })
+        {
+            var delivery = await app.WaitForDelivery(_client, messageId, endpointId, d => (int)d["attemptCount"]! == 1);
+            Assert.Equal(done, (string)delivery["status"]!);
+            // Names as HttpClient spelled them on the wire; header names are case-insensitive.
+            var headers = new Dictionary<string, string>(delivery["attempts"]![0]!["requestHeaders"]!.AsObject()
+                .Select(h => KeyValuePair.Create(h.Key, (string)h.Value!)), StringComparer.OrdinalIgnoreCase);
+            Assert.Equal(messageId, headers["webhook-id"]);
+            Assert.Matches(@"^\d+$", headers["webhook-timestamp"]);
+            Assert.StartsWith("v1,", headers["webhook-signature"]);
+            Assert.StartsWith("application/json", headers["Content-Type"]);
+            Assert.Equal((string)delivery["attempts"]![0]!["requestId"]!, headers["X-Request-Id"]);
+            Assert.Equal("[redacted]", headers["Authorization"]);
+            Assert.Equal("[redacted]", headers["X-Shop"]);
+            Assert.DoesNotContain("crm-token", delivery.ToJsonString());
+            Assert.DoesNotContain("shop-secret-1", delivery.ToJsonString());
+        }
+        var accepted = await app.Delivery(_client, messageId, acceptingId);
+        Assert.Equal(received.Header("webhook-signature"), (string)accepted["attempts"]![0]!["requestHeaders"]!["webhook-signature"]!);
+
+        var stored = await app.Db(db => db.WebhookAttempts.AsNoTracking().Where(x => x.EndpointId == acceptingId || x.EndpointId == failingId)
+            .Select(x => x.RequestHeaders).ToListAsync());
+        Assert.Equal(2, stored.Count);
+        Assert.All(stored, json => Assert.DoesNotContain("crm-token", json!));
+
+        var dashboard = await DashboardClient.SignedIn(app);
+        var page = System.Net.WebUtility.HtmlDecode(await dashboard.Page(
+            $"/admin/webhooks/{acceptingId}/messages/{(string)accepted["id"]!}"));
+        Assert.Contains(received.Header("webhook-signature"), page);
+        Assert.Contains("[redacted]", page);
+        Assert.DoesNotContain("crm-token", page);
+        Assert.DoesNotContain("shop-secret-1", page);
+    }
+
+    [Fact]
     public async Task Filters_pick_event_types_and_campaigns_and_new_endpoints_get_no_old_messages()
     {
         var campaign = await _client.CreateCampaign();

@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Mvc.RazorPages;
 using Microsoft.EntityFrameworkCore;
 using Referloop.Campaigns;
 using Referloop.Http;
+using Referloop.SocialProof;
 using Referloop.Storage;
 
 namespace Referloop.Dashboard.Campaigns;
@@ -34,6 +35,7 @@ public sealed class EditCampaignModel(ReferloopDb db, TimeProvider clock) : Page
     [BindProperty] public string? BlockedIps { get; set; }
     [BindProperty] public int? MaxReferralsPerHour { get; set; }
     [BindProperty] public string? RewardsJson { get; set; } = "[]";
+    [BindProperty] public string? SocialProofOrigins { get; set; }
 
     public Dictionary<string, string[]> Errors { get; private set; } = [];
 
@@ -70,6 +72,7 @@ public sealed class EditCampaignModel(ReferloopDb db, TimeProvider clock) : Page
         BlockedIps = string.Join('\n', campaign.Fraud.BlockedIps);
         MaxReferralsPerHour = campaign.Fraud.MaxReferralsPerHour;
         RewardsJson = JsonSerializer.Serialize(campaign.Rewards, Json);
+        SocialProofOrigins = string.Join('\n', campaign.SocialProof?.AllowedOrigins ?? []);
         return Page();
     }
 
@@ -106,6 +109,7 @@ public sealed class EditCampaignModel(ReferloopDb db, TimeProvider clock) : Page
                 MaxReferralsPerHour = MaxReferralsPerHour,
             },
             Rewards = rules ?? [],
+            SocialProof = new SocialProofSettings { AllowedOrigins = Lines(SocialProofOrigins) },
         };
         input.Validate(errors);
         if (!errors.IsEmpty)

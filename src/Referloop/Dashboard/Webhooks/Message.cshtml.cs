@@ -92,8 +92,8 @@ public sealed class MessageModel(ReferloopDb db, TimeProvider clock, OutboxSigna
     public string Envelope() => Pretty(WebhookPayload.JsonEnvelope(Message));
 
     /// <summary>
-    /// The request of an attempt, rebuilt from the stored message: bodies are deterministic, so this is what was sent,
-    /// except for the signatures, which are not stored.
+    /// The request of an attempt: its headers as logged (secrets redacted), and its body rebuilt from the stored
+    /// message, which is deterministic. Attempts logged before headers were kept show them rebuilt, without signatures.
     /// </summary>
     public SentRequest RequestOf(WebhookAttempt attempt)
     {
@@ -101,6 +101,11 @@ public sealed class MessageModel(ReferloopDb db, TimeProvider clock, OutboxSigna
         var format = isGet ? WebhookFormat.Query : Endpoint.Format == WebhookFormat.Query ? WebhookFormat.Json : Endpoint.Format;
         var payload = WebhookPayload.Build(format, attempt.Url, Message);
         var sentAt = attempt.AttemptedAt.AddMilliseconds(-attempt.LatencyMs).ToUnixTimeSeconds();
+        var body = format == WebhookFormat.Json ? Pretty(payload.Body) : payload.Body;
+        if (SentHeaders.Read(attempt.RequestHeaders) is { } logged)
+        {
+            return new SentRequest(attempt.Method, attempt.Url, [.. logged], isGet ? null : body);
+        }
         var headers = new List<KeyValuePair<string, string>>();
         if (payload.ContentType is not null)
         {
@@ -111,8 +116,7 @@ public sealed class MessageModel(ReferloopDb db, TimeProvider clock, OutboxSigna
         headers.Add(new("webhook-signature", "v1,… (one per signing secret in use; signatures are not stored)"));
         headers.Add(new("X-Request-Id", attempt.RequestId));
         headers.Add(new("User-Agent", "Referloop-Webhooks/1.0"));
-        headers.AddRange(Endpoint.Headers.Select(h => new KeyValuePair<string, string>(h.Key, h.Value)));
-        var body = format == WebhookFormat.Json ? Pretty(payload.Body) : payload.Body;
+        headers.AddRange(Endpoint.Headers.Select(h => new KeyValuePair<string, string>(h.Key, SentHeaders.Redacted)));
         return new SentRequest(attempt.Method, attempt.Url, headers, isGet ? null : body);
     }
 
