@@ -28,9 +28,11 @@ public sealed class ReferralStore(ReferloopDb db, IReferralApprovalListeners lis
         var campaignIds = requests.Select(r => r.Campaign.Id).Distinct().ToList();
         var orderIds = requests.Select(r => r.OrderId).OfType<string>().Distinct().ToList();
         var keys = requests.Select(r => r.IdempotencyKey).OfType<string>().Distinct().ToList();
-        var found = orderIds.Count == 0 && keys.Count == 0 ? [] : await db.Events.AsNoTracking()
-            .Where(e => campaignIds.Contains(e.CampaignId)
-                && ((e.OrderId != null && orderIds.Contains(e.OrderId)) || (e.IdempotencyKey != null && keys.Contains(e.IdempotencyKey))))
+        // One query, but an index search per list: an OR across the two columns would scan the campaign's events.
+        var events = db.Events.AsNoTracking();
+        var found = orderIds.Count == 0 && keys.Count == 0 ? [] : await events
+            .Where(e => campaignIds.Contains(e.CampaignId) && e.OrderId != null && orderIds.Contains(e.OrderId))
+            .Concat(events.Where(e => campaignIds.Contains(e.CampaignId) && e.IdempotencyKey != null && keys.Contains(e.IdempotencyKey)))
             .ToListAsync(ct);
         return requests.Select(r => found.FirstOrDefault(e => e.CampaignId == r.Campaign.Id
                 && ((r.OrderId is not null && e.OrderId == r.OrderId) || (r.IdempotencyKey is not null && e.IdempotencyKey == r.IdempotencyKey))))
@@ -49,10 +51,13 @@ public sealed class ReferralStore(ReferloopDb db, IReferralApprovalListeners lis
         var emails = items.Select(i => i.Event.Email).Distinct().ToList();
         var codes = items.Select(i => i.Event.ReferralCode).OfType<string>().Distinct().ToList();
         var campaignIds = items.Select(i => i.Campaign.Id).Distinct().ToList();
-        var people = await db.Participants.AsNoTracking()
-            .Where(p => campaignIds.Contains(p.CampaignId) && (emails.Contains(p.Email) || codes.Contains(p.Code)))
+        // An index search per list (an OR across the two columns would scan the campaign's participants).
+        var participants = db.Participants.AsNoTracking();
+        var people = await participants
+            .Where(p => campaignIds.Contains(p.CampaignId) && emails.Contains(p.Email))
+            .Concat(participants.Where(p => codes.Contains(p.Code) && campaignIds.Contains(p.CampaignId)))
             .ToListAsync(ct);
-        people = people.Select(batch.One).ToList();
+        people = people.DistinctBy(p => p.Id).Select(batch.One).ToList();
         var byEmail = people.ToDictionary(p => (p.CampaignId, p.Email));
         var byCode = people.ToDictionary(p => p.Code);
         foreach (var (campaign, tracked, _) in items)
