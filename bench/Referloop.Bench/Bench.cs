@@ -11,6 +11,7 @@ namespace Referloop.Bench;
 internal sealed partial class Bench(Settings settings, Report report, string tempDir)
 {
     private static readonly Target IngestThroughput = new("≥ 25% of bare Kestrel", (_, ratio) => ratio >= 0.25);
+    private static readonly Target AcceptThroughput = new("≥ 25% of bare Kestrel", (_, ratio) => ratio >= 0.25);
     private static readonly Target IngestP99 = new("p99 ≤ 25 ms", (value, _) => value <= 25);
     private static readonly Target DeliveryThroughput = new("≥ 50% of bare HttpClient", (_, ratio) => ratio >= 0.5);
     private static readonly Target FirstAttemptP50 = new("p50 ≤ 5 ms", (value, _) => value <= 5);
@@ -198,6 +199,21 @@ internal sealed partial class Bench(Settings settings, Report report, string tem
                 report.Add(provider, "ingest p50 at half load", half.P50Ms, "ms", "bare Kestrel p50", kestrel.P50, note: halfNote);
                 report.Add(provider, "ingest p99 at half load", half.P99Ms, "ms", "bare Kestrel p99", kestrel.P99, IngestP99, halfNote);
                 Log($"  p50 {half.P50Ms:0.00} ms, p99 {half.P99Ms:0.00} ms, {half.Ok:N0} ok, {half.Failed} failed");
+
+                if (await AcceptsAsyncAsync(api, program, ct))
+                {
+                    Log($"{provider}: ingest with Prefer: respond-async at saturation (answered once the event alone is durable)");
+                    var (accepted, acceptCpu) = await SaturateAsync(server, program, "a", ct, warmUp: false, respondAsync: true);
+                    report.Measurements[$"{provider}.ingestAccepted"] = new { accepted, cpuPer1000 = acceptCpu };
+                    report.Add(provider, "ingest with Prefer: respond-async, saturated", accepted.RequestsPerSecond, "events/s",
+                        "bare Kestrel", kestrel.Rps, AcceptThroughput, ErrorNote(accepted));
+                    Log("  waiting for the accepted events to be processed");
+                    await WaitQuietAsync(db, ct);
+                }
+                else
+                {
+                    report.Note($"{provider}: this build does not apply Prefer: respond-async; the accepted-ingest figure is not measured");
+                }
             }
             else
             {
@@ -396,13 +412,13 @@ internal sealed partial class Bench(Settings settings, Report report, string tem
     /// under this load.
     /// </summary>
     private async Task<(WrkResult Wrk, double CpuPer1000)> SaturateAsync(ServerProcess server, Fixture program, string run, CancellationToken ct,
-        bool warmUp = true)
+        bool warmUp = true, bool respondAsync = false)
     {
         var url = server.BaseUrl + "/api/v1/events";
         async Task<(WrkResult Wrk, double CpuPer1000)> LoadAsync(TimeSpan duration, string prefix, string name)
         {
             var cpu = server.CpuSeconds();
-            var wrk = await Wrk.RunAsync(settings, tempDir, url, duration, [prefix, program.CampaignId, _adminKey, program.RefsFile], name, ct);
+            var wrk = await Wrk.RunAsync(settings, tempDir, url, duration, [prefix, program.CampaignId, _adminKey, program.RefsFile, respondAsync ? "async" : "sync"], name, ct);
             var accepted = wrk.Requests - wrk.Errors;
             return (wrk, accepted > 0 ? (server.CpuSeconds() - cpu) / accepted * 1000 : double.NaN);
         }
@@ -576,13 +592,23 @@ internal sealed partial class Bench(Settings settings, Report report, string tem
     }
 
     /// <summary>Waits until nothing waits in the outbox and no delivery is pending, so one phase does not spill into the next.</summary>
+    /// <summary>Whether the server applies <c>Prefer: respond-async</c> (a build without it answers synchronously).</summary>
+    private async Task<bool> AcceptsAsyncAsync(ReferloopApi api, Fixture program, CancellationToken ct)
+    {
+        using var probe = EventRequest(api, program, "probe-async", 0);
+        probe.Headers.Add("Prefer", "respond-async");
+        using var response = await _http.SendAsync(probe, ct);
+        return response.StatusCode == HttpStatusCode.Accepted && response.Headers.Contains("Preference-Applied");
+    }
+
     private async Task WaitQuietAsync(BenchDatabase db, CancellationToken ct)
     {
         var deadline = Stopwatch.GetTimestamp() + 120 * Stopwatch.Frequency;
         long waiting = 0;
         while (Stopwatch.GetTimestamp() < deadline)
         {
-            waiting = await CountOrZeroAsync(db, """SELECT COUNT(*) FROM outbox WHERE "DispatchedAt" IS NULL""", ct)
+            waiting = await CountOrZeroAsync(db, "SELECT COUNT(*) FROM event_inbox", ct)
+                + await CountOrZeroAsync(db, """SELECT COUNT(*) FROM outbox WHERE "DispatchedAt" IS NULL""", ct)
                 + await CountOrZeroAsync(db, """SELECT COUNT(*) FROM webhook_deliveries WHERE "Status" = 'pending'""", ct);
             if (waiting == 0)
             {

@@ -1,6 +1,7 @@
 -- POSTs attributed purchases: a unique friend e-mail and order id on every request, alternating between an
 -- advocate's referral code and a click id from that advocate's share link.
--- Arguments (after "--"): run prefix, campaign id, admin key, file of "code clickId" lines.
+-- Arguments (after "--"): run prefix, campaign id, admin key, file of "code clickId" lines, and optionally "async"
+-- to send "Prefer: respond-async" (answered once the event alone is durable).
 -- The bare Kestrel ceiling is loaded with this same script, so both pay the same load-generator cost.
 
 local threads = 0
@@ -17,6 +18,9 @@ function init(args)
   wrk.method = "POST"
   wrk.headers["Authorization"] = "Bearer " .. args[3]
   wrk.headers["Content-Type"] = "application/json"
+  if args[5] == "async" then
+    wrk.headers["Prefer"] = "respond-async"
+  end
   for line in io.lines(args[4]) do
     local code, click = line:match("^(%S+)%s+(%S+)$")
     if code then

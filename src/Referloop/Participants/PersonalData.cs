@@ -137,6 +137,9 @@ public static class PersonalData
             .SetProperty(r => r.Reason, Replaced<InboundRequest>(r => r.Reason, everything)), ct);
         await SocialProof(db, campaignId, email).ExecuteDeleteAsync(ct);
 
+        // Events accepted about the person and not processed yet would bring them back: they are dropped.
+        await db.Inbox.Where(e => e.CampaignId == campaignId && e.Request.Contains(email)).ExecuteDeleteAsync(ct);
+
         // Free text elsewhere in the campaign that quotes the e-mail: a fraud finding on someone else's referral, the
         // advocate's risk reasons, a reward's reason, another event's properties.
         await db.Events.Where(e => e.CampaignId == campaignId && (e.Properties!.Contains(email) || e.Outcome!.Contains(email)))

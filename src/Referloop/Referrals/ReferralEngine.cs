@@ -60,6 +60,7 @@ public sealed class ReferralEngine(
             var decide = new List<(int Index, EventToDecide Item)>();
             var fresh = new List<TrackedEvent>();
             var earlierEvents = await store.EarlierEventsAsync(requests, ct);
+            await store.ForgetAcceptedAsync(requests, ct);
             for (var i = 0; i < requests.Count; i++)
             {
                 var request = requests[i];
@@ -226,7 +227,9 @@ public sealed class ReferralEngine(
 
 /// <summary>An event as reported, with where it came from: what <see cref="ReferralEngine.TrackAsync(IReadOnlyList{TrackRequest}, CancellationToken)"/> records.</summary>
 /// <param name="Source">An <see cref="EventSource"/>: what a browser reports earns what the campaign's policy allows.</param>
-public sealed record TrackRequest(Campaign Campaign, TrackEvent Input, string? IdempotencyKey, string? Ip, string? UserAgent, string Source)
+/// <param name="EventId">The id given to an event accepted before it was processed (<see cref="EventInbox"/>); else a new one.</param>
+public sealed record TrackRequest(Campaign Campaign, TrackEvent Input, string? IdempotencyKey, string? Ip, string? UserAgent, string Source,
+    string? EventId = null, DateTimeOffset? ReceivedAt = null)
 {
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
@@ -234,7 +237,7 @@ public sealed record TrackRequest(Campaign Campaign, TrackEvent Input, string? I
 
     public TrackedEvent ToEvent(DateTimeOffset now) => new()
     {
-        Id = Ids.New("evt"),
+        Id = EventId ?? Ids.New("evt"),
         CampaignId = Campaign.Id,
         Type = KnownType(Input.Type!),
         Email = Participant.NormaliseEmail(Input.Email!),
@@ -250,7 +253,7 @@ public sealed record TrackRequest(Campaign Campaign, TrackEvent Input, string? I
         Source = Source,
         Properties = Input.Properties is null ? null : JsonSerializer.Serialize(Input.Properties, Json),
         OccurredAt = (Input.OccurredAt ?? now).ToUniversalTime(),
-        ReceivedAt = now,
+        ReceivedAt = ReceivedAt ?? now,
     };
 
     private static string KnownType(string type) =>

@@ -22,21 +22,37 @@ public sealed class ReferralStore(ReferloopDb db, IReferralApprovalListeners lis
 
     // ---------------------------------------------------------------- reads
 
-    /// <summary>For each request, the campaign's event that already holds its order id or idempotency key, if any: one query.</summary>
+    /// <summary>
+    /// For each request, the campaign's event that already holds its order id or idempotency key, or its id when it
+    /// was accepted before (<see cref="EventInbox"/>), if any: one query.
+    /// </summary>
     public async Task<TrackedEvent?[]> EarlierEventsAsync(IReadOnlyList<TrackRequest> requests, CancellationToken ct)
     {
         var campaignIds = requests.Select(r => r.Campaign.Id).Distinct().ToList();
         var orderIds = requests.Select(r => r.OrderId).OfType<string>().Distinct().ToList();
         var keys = requests.Select(r => r.IdempotencyKey).OfType<string>().Distinct().ToList();
-        // One query, but an index search per list: an OR across the two columns would scan the campaign's events.
+        var ids = requests.Select(r => r.EventId).OfType<string>().ToList();
+        // One query, but an index search per list: an OR across the columns would scan the campaign's events.
         var events = db.Events.AsNoTracking();
-        var found = orderIds.Count == 0 && keys.Count == 0 ? [] : await events
+        var found = orderIds.Count == 0 && keys.Count == 0 && ids.Count == 0 ? [] : await events
             .Where(e => campaignIds.Contains(e.CampaignId) && e.OrderId != null && orderIds.Contains(e.OrderId))
             .Concat(events.Where(e => campaignIds.Contains(e.CampaignId) && e.IdempotencyKey != null && keys.Contains(e.IdempotencyKey)))
+            .Concat(events.Where(e => ids.Contains(e.Id)))
             .ToListAsync(ct);
         return requests.Select(r => found.FirstOrDefault(e => e.CampaignId == r.Campaign.Id
-                && ((r.OrderId is not null && e.OrderId == r.OrderId) || (r.IdempotencyKey is not null && e.IdempotencyKey == r.IdempotencyKey))))
+                && ((r.EventId is not null && e.Id == r.EventId)
+                    || (r.OrderId is not null && e.OrderId == r.OrderId) || (r.IdempotencyKey is not null && e.IdempotencyKey == r.IdempotencyKey))))
             .ToArray();
+    }
+
+    /// <summary>Removes the accepted events of the requests from the inbox: they are processed in this transaction.</summary>
+    public async Task ForgetAcceptedAsync(IReadOnlyList<TrackRequest> requests, CancellationToken ct)
+    {
+        var ids = requests.Select(r => r.EventId).OfType<string>().ToList();
+        if (ids.Count > 0)
+        {
+            await db.Inbox.Where(e => ids.Contains(e.Id)).ExecuteDeleteAsync(ct);
+        }
     }
 
     /// <summary>

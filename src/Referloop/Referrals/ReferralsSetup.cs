@@ -11,6 +11,8 @@ public static class ReferralsSetup
         services.AddScoped<ReferralStore>();
         services.AddSingleton<ReferralCore>();
         services.AddSingleton<EventIngest>();
+        services.AddSingleton<EventInbox>();
+        services.AddHostedService<EventInboxRecovery>();
         services.AddSingleton<IReferralScreening, FraudPolicyScreening>();
         services.AddSingleton<AutoApprovalService>();
         services.AddHostedService(provider => provider.GetRequiredService<AutoApprovalService>());

@@ -32,6 +32,7 @@ public abstract class ReferloopDb(DbContextOptions options) : DbContext(options)
     public DbSet<CouponPool> CouponPools => Set<CouponPool>();
     public DbSet<Coupon> Coupons => Set<Coupon>();
     public DbSet<TrackedEvent> Events => Set<TrackedEvent>();
+    public DbSet<InboxEvent> Inbox => Set<InboxEvent>();
     public DbSet<Referral> Referrals => Set<Referral>();
     public DbSet<ReferralStatusChange> ReferralHistory => Set<ReferralStatusChange>();
     public DbSet<Reward> Rewards => Set<Reward>();

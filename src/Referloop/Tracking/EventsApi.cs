@@ -1,5 +1,7 @@
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
+using Microsoft.AspNetCore.OpenApi;
+using Microsoft.OpenApi;
 using Microsoft.EntityFrameworkCore;
 using Referloop.Campaigns;
 using Referloop.Http;
@@ -36,13 +38,16 @@ internal static class EventsApi
                 "the Idempotency-Key header: a retry answers the first outcome with duplicate=true. A browser's call is " +
                 "rate-limited per address and per key, its ip and userAgent fields are ignored (the connection's are used), " +
                 "and what its conversions earn follows the campaign's fraud.browserConversions (review, accept or confirm). " +
-                "Bodies are limited to 64 KiB.")
+                "Bodies are limited to 64 KiB. With the header 'Prefer: respond-async' the event is only made durable before the " +
+                "answer: 202 with its eventId (and status pending, or the earlier event's id with duplicate=true), the header " +
+                "Preference-Applied and, for the admin key, Location; the outcome follows in webhooks and GET /api/v1/events/{id}.")
             .RequireCors(BrowserPolicy)
             .WithMetadata(new PublishableKeyAccess())
             .RequireRateLimiting(PublicLimits.BrowserEvents)
             .WithMetadata(new RequestSizeLimitAttribute(PublicLimits.EventBodyBytes))
             // The engine replays a retried key with duplicate=true; Idempotency-Key only refuses a key reused for another body.
             .WithMetadata(new AnswersRetriesItself())
+            .AddOpenApiOperationTransformer(DescribeAcceptedAnswers)
             .WithValidation();
 
         EventsQueries.Map(routes.MapGroup("/api/v1/events")
@@ -52,8 +57,9 @@ internal static class EventsApi
         return routes;
     }
 
-    private static async Task<Results<Accepted<EventOutcome>, ValidationProblem, ProblemHttpResult>> Track(TrackEvent input,
-        HttpContext http, ReferloopDb db, EventIngest ingest, TimeProvider clock, PublicLimits limits, CancellationToken ct)
+    private static async Task<Results<Accepted<EventOutcome>, Accepted<EventAccepted>, ValidationProblem, ProblemHttpResult>> Track(
+        TrackEvent input, HttpContext http, ReferloopDb db, EventIngest ingest, EventInbox inbox, TimeProvider clock, PublicLimits limits,
+        CancellationToken ct)
     {
         var isAdmin = http.User.Identity?.IsAuthenticated == true;
         var key = http.Request.Headers[KeyHeader].FirstOrDefault() ?? input.PublishableKey;
@@ -101,10 +107,48 @@ internal static class EventsApi
         // itself is not believed, or the same-IP and blocked-IP checks would be one field away from bypassed.
         var ip = isAdmin ? input.Ip : http.Connection.RemoteIpAddress?.ToString();
         var userAgent = isAdmin ? input.UserAgent : Truncate(http.Request.Headers.UserAgent.ToString(), 512);
-        var outcome = await ingest.TrackAsync(new TrackRequest(campaign, input, idempotencyKey, ip, userAgent,
-            isAdmin ? EventSource.Server : EventSource.Browser));
+        var request = new TrackRequest(campaign, input, idempotencyKey, ip, userAgent, isAdmin ? EventSource.Server : EventSource.Browser);
+        if (PrefersAsync(http.Request))
+        {
+            var accepted = await inbox.AcceptAsync(request);
+            http.Response.Headers["Preference-Applied"] = RespondAsync;
+            return TypedResults.Accepted(isAdmin ? $"/api/v1/events/{accepted.EventId}" : null, accepted);
+        }
+        var outcome = await ingest.TrackAsync(request);
         return TypedResults.Accepted((string?)null, isAdmin ? outcome : outcome.ForBrowser());
     }
+
+    /// <summary>The 202 is the outcome, or with <c>Prefer: respond-async</c> the acceptance: both are declared.</summary>
+    private static async Task DescribeAcceptedAnswers(OpenApiOperation operation, OpenApiOperationTransformerContext context,
+        CancellationToken ct)
+    {
+        // Generated once so that both are components, then referred to: the document's own transformers complete components.
+        await context.GetOrCreateSchemaAsync(typeof(EventOutcome), null, ct);
+        await context.GetOrCreateSchemaAsync(typeof(EventAccepted), null, ct);
+        var outcome = new OpenApiSchemaReference(nameof(EventOutcome), context.Document);
+        var accepted = new OpenApiSchemaReference(nameof(EventAccepted), context.Document);
+        if (operation.Responses?.GetValueOrDefault("202") is OpenApiResponse answer)
+        {
+            answer.Description = "The event's outcome; with 'Prefer: respond-async', its id once it is durable.";
+            answer.Content = new Dictionary<string, OpenApiMediaType>
+            {
+                ["application/json"] = new() { Schema = new OpenApiSchema { AnyOf = [outcome, accepted] } },
+            };
+            answer.Headers ??= new Dictionary<string, IOpenApiHeader>();
+            answer.Headers["Preference-Applied"] = new OpenApiHeader
+            {
+                Description = "respond-async, when the preference was applied.",
+                Schema = new OpenApiSchema { Type = JsonSchemaType.String },
+            };
+        }
+    }
+
+    /// <summary>Whether the request carries the <c>respond-async</c> preference (RFC 7240), among others or alone.</summary>
+    internal static bool PrefersAsync(HttpRequest request) =>
+        request.Headers["Prefer"].SelectMany(value => (value ?? "").Split(','))
+            .Any(preference => preference.Split(';')[0].Trim().Equals(RespondAsync, StringComparison.OrdinalIgnoreCase));
+
+    private const string RespondAsync = "respond-async";
 
     private static ValidationProblem Invalid(string field, string message) =>
         TypedResults.ValidationProblem(new Dictionary<string, string[]> { [field] = [message] },

@@ -6,6 +6,14 @@ using Referloop.Storage;
 
 namespace Referloop.Tracking;
 
+/// <summary>Whether an event was processed, or was accepted with <c>Prefer: respond-async</c> and waits.</summary>
+public static class EventStatus
+{
+    public const string Processed = "processed";
+    public const string Pending = "pending";
+    public static readonly string[] All = [Processed, Pending];
+}
+
 /// <summary>An event as it was received, with who reported it and what it did (the 202 it was answered with).</summary>
 public sealed record EventResponse(
     string Id,
@@ -27,7 +35,8 @@ public sealed record EventResponse(
     string? ReferralId,
     EventOutcome? Outcome,
     DateTimeOffset OccurredAt,
-    DateTimeOffset ReceivedAt)
+    DateTimeOffset ReceivedAt,
+    [property: Values(typeof(EventStatus))] string Status)
 {
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
@@ -36,7 +45,17 @@ public sealed record EventResponse(
         e.Properties is null ? null : JsonSerializer.Deserialize<JsonElement>(e.Properties, Json),
         e.ParticipantId, e.ReferralId,
         e.Outcome is null ? null : JsonSerializer.Deserialize<EventOutcome>(e.Outcome, Json),
-        e.OccurredAt, e.ReceivedAt);
+        e.OccurredAt, e.ReceivedAt, EventStatus.Processed);
+
+    /// <summary>An event accepted with <c>Prefer: respond-async</c> that waits to be processed: as reported, without an outcome.</summary>
+    public static EventResponse Pending(InboxEvent row)
+    {
+        var input = JsonSerializer.Deserialize<TrackEvent>(row.Request, Json)!;
+        return new(row.Id, row.CampaignId, input.Type ?? "", row.Source, Participants.Participant.NormaliseEmail(input.Email ?? ""),
+            input.Name, row.OrderId, input.PurchaseValue, input.Currency?.ToUpperInvariant(), row.Ip, row.UserAgent, input.ReferralCode,
+            input.ClickId, row.IdempotencyKey, input.Properties is null ? null : JsonSerializer.SerializeToElement(input.Properties, Json),
+            null, null, null, (input.OccurredAt ?? row.ReceivedAt).ToUniversalTime(), row.ReceivedAt, EventStatus.Pending);
+    }
 }
 
 public sealed record EventListQuery(string? CampaignId, string? Type, string? ParticipantId, DateTimeOffset? Since, string? Cursor, int? Limit)
@@ -60,7 +79,8 @@ internal static class EventsQueries
             .WithSummary("List received events, oldest first, filtered by campaign, type, participant (the friend) or receipt time")
             .WithDescription("since is inclusive and compares with receivedAt. Each event carries its source (browser or server) " +
                 "and its outcome: the attribution, referral and rewards it was answered with.");
-        group.MapGet("/{id}", Get).WithName("GetEvent").WithSummary("One received event with its attribution outcome");
+        group.MapGet("/{id}", Get).WithName("GetEvent").WithSummary("One received event with its attribution outcome")
+            .WithDescription("An event accepted with 'Prefer: respond-async' shows status pending and no outcome until it is processed.");
     }
 
     private static async Task<Ok<Page<EventResponse>>> List([AsParameters] EventListQuery query, ReferloopDb db, CancellationToken ct)
@@ -95,7 +115,12 @@ internal static class EventsQueries
 
     private static async Task<Results<Ok<EventResponse>, ProblemHttpResult>> Get(string id, ReferloopDb db, CancellationToken ct)
     {
-        var tracked = await db.Events.AsNoTracking().FirstOrDefaultAsync(e => e.Id == id, ct);
-        return tracked is null ? Problems.NotFound("event", id) : TypedResults.Ok(EventResponse.From(tracked));
+        if (await db.Events.AsNoTracking().FirstOrDefaultAsync(e => e.Id == id, ct) is { } tracked)
+        {
+            return TypedResults.Ok(EventResponse.From(tracked));
+        }
+        return await db.Inbox.AsNoTracking().FirstOrDefaultAsync(e => e.Id == id, ct) is { } waiting
+            ? TypedResults.Ok(EventResponse.Pending(waiting))
+            : Problems.NotFound("event", id);
     }
 }

@@ -1,0 +1,214 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using Referloop.Tests.Support;
+using Referloop.Tracking;
+using static Referloop.Tests.Referrals.EngineKit;
+
+namespace Referloop.Tests.Tracking;
+
+/// <summary>
+/// <c>Prefer: respond-async</c> on <c>POST /api/v1/events</c>: the answer waits only until the event itself is durable;
+/// processing follows with the same event id, exactly once, and survives a restart.
+/// </summary>
+public class RespondAsyncTests(ReferloopApp app) : IClassFixture<ReferloopApp>
+{
+    private readonly HttpClient _admin = app.CreateAdminClient();
+
+    private static readonly object[] AdvocateRebate =
+    [
+        new { recipient = "advocate", trigger = "converted", kind = "standard", incentive = Rebate(10) },
+    ];
+
+    private async Task<HttpResponseMessage> PostAsync(object body, string prefer = "respond-async", string? idempotencyKey = null)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/api/v1/events") { Content = JsonContent.Create(body) };
+        request.Headers.Add("Prefer", prefer);
+        if (idempotencyKey is not null)
+        {
+            request.Headers.Add("Idempotency-Key", idempotencyKey);
+        }
+        return await _admin.SendAsync(request);
+    }
+
+    private async Task<JsonObject> ProcessedAsync(string eventId)
+    {
+        JsonObject read = [];
+        await Eventually(async () =>
+        {
+            read = await _admin.GetOk($"/api/v1/events/{eventId}");
+            return (string?)read["status"] == "processed";
+        }, $"event {eventId} is processed");
+        return read;
+    }
+
+    [Fact]
+    public async Task An_accepted_purchase_is_answered_with_its_id_and_processed_like_a_synchronous_one()
+    {
+        var (campaign, _) = await _admin.Campaign(AdvocateRebate, new { fraud = new { selfReferral = false, disposableEmail = false } });
+        var (_, code) = await _admin.Advocate(campaign, "async-ann@example.com");
+
+        var response = await PostAsync(new
+        {
+            campaignId = campaign, type = "purchase", email = "async-bob@example.net", referralCode = code, orderId = "AS-1",
+            purchaseValue = 40m, currency = "USD",
+        });
+
+        response.EnsureStatus(HttpStatusCode.Accepted);
+        Assert.Equal("respond-async", Assert.Single(response.Headers.GetValues("Preference-Applied")));
+        var accepted = await response.ReadJson();
+        var eventId = (string)accepted["eventId"]!;
+        Assert.Equal(new Uri($"/api/v1/events/{eventId}", UriKind.Relative), response.Headers.Location);
+        Assert.False((bool)accepted["duplicate"]!);
+        Assert.Equal("pending", (string?)accepted["status"]);
+
+        var read = await ProcessedAsync(eventId);
+        Assert.Equal("AS-1", (string?)read["orderId"]);
+        Assert.Equal(eventId, (string?)read["outcome"]!["eventId"]);
+        Assert.True((bool)read["outcome"]!["attributed"]!);
+        Assert.Equal("approved", (string?)read["outcome"]!["referral"]!["status"]);
+        Assert.Equal("issued", (string?)read["outcome"]!["rewards"]![0]!["status"]);
+        Assert.Contains(await app.Messages(campaign), m => m.Type == "reward.issued");
+        Assert.Equal(0, await app.WithDb(db => db.Inbox.CountAsync(e => e.CampaignId == campaign)));
+
+        // The synchronous answer to a retry is the processed outcome, as a repeat.
+        var again = await _admin.PostOk("/api/v1/events", new
+        {
+            campaignId = campaign, type = "purchase", email = "async-bob@example.net", referralCode = code, orderId = "AS-1",
+            purchaseValue = 40m, currency = "USD",
+        }, HttpStatusCode.Accepted);
+        Assert.Equal(eventId, (string?)again["eventId"]);
+        Assert.True((bool)again["duplicate"]!);
+    }
+
+    [Fact]
+    public async Task A_retry_of_an_accepted_event_answers_the_first_id_whether_it_waits_or_was_processed()
+    {
+        var (campaign, _) = await _admin.Campaign(AdvocateRebate);
+        var waiting = await WaitingEventAsync(campaign, "key-bob@example.net", orderId: null, idempotencyKey: "K-1");
+
+        var retry = await (await PostAsync(new { campaignId = campaign, type = "signup", email = "key-bob@example.net" },
+            idempotencyKey: "K-1")).ReadJson();
+        Assert.Equal(waiting, (string?)retry["eventId"]);
+        Assert.True((bool)retry["duplicate"]!);
+        Assert.Equal("pending", (string?)retry["status"]);
+
+        var first = await (await PostAsync(new { campaignId = campaign, type = "purchase", email = "o-bob@example.net", orderId = "AS-2" }))
+            .ReadJson();
+        await ProcessedAsync((string)first["eventId"]!);
+        var second = await (await PostAsync(new { campaignId = campaign, type = "purchase", email = "o-bob@example.net", orderId = "AS-2" }))
+            .ReadJson();
+        Assert.Equal((string?)first["eventId"], (string?)second["eventId"]);
+        Assert.True((bool)second["duplicate"]!);
+        Assert.Equal("processed", (string?)second["status"]);
+    }
+
+    [Fact]
+    public async Task Events_left_waiting_by_a_stop_are_processed_once_by_the_recovery()
+    {
+        var (campaign, _) = await _admin.Campaign(AdvocateRebate, new { fraud = new { selfReferral = false, disposableEmail = false } });
+        var (_, code) = await _admin.Advocate(campaign, "rec-ann@example.com");
+        var eventId = await WaitingEventAsync(campaign, "rec-bob@example.net", orderId: "AS-3", referralCode: code);
+
+        var pending = await _admin.GetOk($"/api/v1/events/{eventId}");
+        Assert.Equal("pending", (string?)pending["status"]);
+        Assert.Null(pending["outcome"]);
+        Assert.Equal("rec-bob@example.net", (string?)pending["email"]);
+
+        var inbox = app.Services.GetRequiredService<EventInbox>();
+        Assert.Equal(1, await inbox.RecoverAsync(TimeSpan.Zero, CancellationToken.None));
+        var read = await ProcessedAsync(eventId);
+
+        Assert.Equal("approved", (string?)read["outcome"]!["referral"]!["status"]);
+        Assert.Single(await app.Messages(campaign), m => m.Type == "reward.issued");
+        Assert.Equal(1, await app.WithDb(db => db.Events.CountAsync(e => e.CampaignId == campaign && e.OrderId == "AS-3")));
+        Assert.Equal(0, await inbox.RecoverAsync(TimeSpan.Zero, CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task An_accepted_event_run_twice_as_two_instances_might_is_processed_once()
+    {
+        var (campaignId, _) = await _admin.Campaign(AdvocateRebate, new { fraud = new { selfReferral = false, disposableEmail = false } });
+        var (_, code) = await _admin.Advocate(campaignId, "twice-ann@example.com");
+        var eventId = await WaitingEventAsync(campaignId, "twice-bob@example.net", orderId: "AS-4", referralCode: code);
+        var campaign = await app.WithDb(db => db.Campaigns.AsNoTracking().SingleAsync(c => c.Id == campaignId));
+        var input = new TrackEvent { CampaignId = campaignId, Type = "purchase", Email = "twice-bob@example.net", OrderId = "AS-4", ReferralCode = code };
+        var ingest = app.Services.GetRequiredService<Referloop.Referrals.EventIngest>();
+        Referloop.Referrals.TrackRequest Request() => new(campaign, input, null, null, null, "server", eventId, app.Clock.GetUtcNow());
+
+        var outcomes = await Task.WhenAll(ingest.TrackAsync(Request()), ingest.TrackAsync(Request()));
+
+        Assert.All(outcomes, o => Assert.Equal(eventId, o.EventId));
+        Assert.Single(outcomes, o => !o.Duplicate);
+        Assert.Single(await app.Messages(campaignId), m => m.Type == "reward.issued");
+        Assert.Equal(0, await app.WithDb(db => db.Inbox.CountAsync(e => e.Id == eventId)));
+    }
+
+    [Fact]
+    public async Task Without_the_preference_the_answer_carries_the_outcome_and_invalid_events_are_refused_either_way()
+    {
+        var (campaign, _) = await _admin.Campaign(AdvocateRebate);
+
+        var other = await PostAsync(new { campaignId = campaign, type = "signup", email = "plain@example.net" }, prefer: "return=minimal");
+        other.EnsureStatus(HttpStatusCode.Accepted);
+        Assert.False(other.Headers.Contains("Preference-Applied"));
+        Assert.NotNull((await other.ReadJson())["attributed"]);
+
+        var invalid = await PostAsync(new { campaignId = campaign, type = "signup", email = "not an e-mail" }, prefer: "wait=5, respond-async");
+        await invalid.AssertValidationProblem("email");
+        Assert.Equal(0, await app.WithDb(db => db.Inbox.CountAsync(e => e.CampaignId == campaign)));
+    }
+
+    [Fact]
+    public async Task Erasing_a_person_drops_the_events_about_them_that_still_wait()
+    {
+        var (campaign, _) = await _admin.Campaign(AdvocateRebate);
+        var (advocate, _) = await _admin.Advocate(campaign, "era-ann@example.com");
+        var other = await WaitingEventAsync(campaign, "era-cy@example.net", orderId: "AS-6");
+        await WaitingEventAsync(campaign, "era-ann@example.com", orderId: "AS-5");
+
+        Assert.Equal(HttpStatusCode.NoContent, (await _admin.DeleteAsync($"/api/v1/campaigns/{campaign}/participants/{advocate}")).StatusCode);
+
+        Assert.Equal([other], await app.WithDb(db => db.Inbox.Where(e => e.CampaignId == campaign).Select(e => e.Id).ToListAsync()));
+    }
+
+    [Fact]
+    public async Task The_document_declares_both_answers_of_the_202()
+    {
+        var document = await _admin.GetOk("/openapi/v1.json");
+
+        var answer = document["paths"]!["/api/v1/events"]!["post"]!["responses"]!["202"]!;
+        var schemas = answer["content"]!["application/json"]!["schema"]!["anyOf"]!.AsArray().Select(s => (string?)s!["$ref"]).ToList();
+        Assert.Equal(["#/components/schemas/EventOutcome", "#/components/schemas/EventAccepted"], schemas);
+        Assert.NotNull(answer["headers"]!["Preference-Applied"]);
+        var accepted = document["components"]!["schemas"]!["EventAccepted"]!;
+        Assert.Equal(["duplicate", "eventId", "status"], accepted["required"]!.AsArray().Select(r => (string?)r).Order().ToList());
+        Assert.Equal(["processed", "pending"], accepted["properties"]!["status"]!["enum"]!.AsArray().Select(v => (string?)v).ToList());
+    }
+
+    /// <summary>An event accepted and left in the inbox, as if the server stopped before it was processed.</summary>
+    private async Task<string> WaitingEventAsync(string campaign, string email, string? orderId, string? idempotencyKey = null,
+        string? referralCode = null)
+    {
+        var id = "evt_" + Guid.NewGuid().ToString("N")[..20];
+        await app.WithDb(async db =>
+        {
+            db.Inbox.Add(new InboxEvent
+            {
+                Id = id,
+                CampaignId = campaign,
+                OrderId = orderId,
+                IdempotencyKey = idempotencyKey,
+                Source = "server",
+                Request = JsonSerializer.Serialize(new { campaignId = campaign, type = orderId is null ? "signup" : "purchase", email, orderId, referralCode },
+                    new JsonSerializerOptions(JsonSerializerDefaults.Web)),
+                ReceivedAt = app.Clock.GetUtcNow(),
+            });
+            return await db.SaveChangesAsync();
+        });
+        return id;
+    }
+}
