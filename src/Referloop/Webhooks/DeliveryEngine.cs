@@ -394,6 +394,10 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
             return false;
         }
         var until = now + _options.ClaimLease;
+        // The claim and what goes with it are one transaction: on SQLite it takes the writer's turn as a transaction
+        // (see SqliteWriteQueue), and a delivery of a disabled endpoint is failed with the claim that found it.
+        db.Database.AutoSavepointsEnabled = false;
+        await using var transaction = await db.Database.BeginTransactionAsync(ct);
         var ids = await ClaimAsync(db, InstanceId, now, _options.ClaimLease, room, Limits.MaxHeldPerEndpoint, ct);
         if (ids.Count == 0)
         {
@@ -408,6 +412,7 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
         {
             await EndpointState.FailDisabledAsync(db, row.Id, row.Endpoint!, now, ct);
         }
+        await transaction.CommitAsync(ct);
         var order = ids.Select((id, index) => (id, index)).ToDictionary(p => p.id, p => p.index);
         Hold(found.Where(r => r.Endpoint!.Enabled && r.Status == DeliveryStatus.Pending)
             .OrderBy(r => order[r.Id])
