@@ -9,6 +9,7 @@ using Referloop.Rewards;
 using Referloop.Security;
 using Referloop.Storage;
 using Referloop.Tracking;
+using Referloop.Webhooks;
 
 namespace Referloop.Participants;
 
@@ -159,7 +160,8 @@ internal static class ParticipantsApi
     }
 
     private static async Task<Results<Created<ParticipantResponse>, Ok<ParticipantResponse>, ProblemHttpResult>> Join(
-        string campaignId, JoinParticipant input, ReferloopDb db, TimeProvider clock, PublicUrls urls, CancellationToken ct)
+        string campaignId, JoinParticipant input, ReferloopDb db, TimeProvider clock, PublicUrls urls, OutboxSignal signal,
+        CancellationToken ct)
     {
         var campaign = await db.Campaigns.AsNoTracking().FirstOrDefaultAsync(c => c.Id == campaignId, ct);
         if (campaign is null)
@@ -173,6 +175,7 @@ internal static class ParticipantsApi
 
         var (participant, created) = await ParticipantDirectory.JoinAsync(db, clock, urls, campaign,
             input.Email!, input.Name, input.CustomValue, ct);
+        signal.Poke();
         var response = ParticipantResponse.From(participant, urls);
         return created
             ? TypedResults.Created($"/api/v1/campaigns/{campaignId}/participants/{participant.Id}", response)

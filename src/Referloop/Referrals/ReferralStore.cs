@@ -391,7 +391,7 @@ public sealed class ReferralStore(ReferloopDb db, IReferralApprovalListeners lis
             await db.Database.ExecuteSqlRawAsync(sql, values, ct);
         }
 
-        // New rows: one statement per table, without the change tracker. Changed rows and messages go through the save.
+        // New rows: one statement per table, without the change tracker. Changed rows go through the save.
         await BulkRows.For(db, changes.NewParticipants).InsertAsync("participants", ct);
         await BulkRows.For(db, changes.NewReferrals).InsertAsync("referrals", ct);
         await BulkRows.For(db, changes.History).InsertAsync("referral_history", ct);
@@ -399,11 +399,9 @@ public sealed class ReferralStore(ReferloopDb db, IReferralApprovalListeners lis
         db.Participants.UpdateRange(changes.ChangedParticipants);
         db.Referrals.UpdateRange(changes.ChangedReferrals);
         db.Rewards.UpdateRange(changes.ChangedRewards);
-        foreach (var message in changes.Messages)
-        {
-            Outbox.Add(db, message);
-        }
         await db.SaveChangesAsync(ct);
+        // The outbox step: the messages after the rows they report on, in the same transaction.
+        await Outbox.InsertAsync(db, changes.Messages, ct);
 
         // After the save: a claimed code names its reward.
         var allocatedAt = UtcTicksConverter.SqlValue(db, now);

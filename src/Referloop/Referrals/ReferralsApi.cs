@@ -5,6 +5,7 @@ using Referloop.Http;
 using Referloop.Rewards;
 using Referloop.Security;
 using Referloop.Storage;
+using Referloop.Webhooks;
 
 namespace Referloop.Referrals;
 
@@ -177,7 +178,7 @@ internal static class ReferralsApi
     }
 
     private static async Task<Results<Ok<ReleasedRewards>, ProblemHttpResult>> Release(string id, ReferloopDb db, TimeProvider clock,
-        CancellationToken ct)
+        OutboxSignal signal, CancellationToken ct)
     {
         var status = await db.Referrals.AsNoTracking().Where(r => r.Id == id).Select(r => r.Status).FirstOrDefaultAsync(ct);
         if (status is null)
@@ -188,7 +189,9 @@ internal static class ReferralsApi
         {
             return Problems.Conflict($"The referral is {status}; only an approved referral's rewards can be released.");
         }
-        return TypedResults.Ok(new ReleasedRewards(id, await RewardRelease.OnReferralApprovedAcknowledgedAsync(db, id, clock, ct)));
+        var released = await RewardRelease.OnReferralApprovedAcknowledgedAsync(db, id, clock, ct);
+        signal.Poke();
+        return TypedResults.Ok(new ReleasedRewards(id, released));
     }
 
     private static async Task<Results<Ok<ReferralResponse>, ProblemHttpResult>> Answer(string id, Task<ReferralCommandResult> command,

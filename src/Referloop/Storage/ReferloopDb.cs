@@ -50,9 +50,6 @@ public abstract class ReferloopDb(DbContextOptions options) : DbContext(options)
     /// </summary>
     public abstract bool OnSqlite { get; }
 
-    /// <summary>The outbox messages this context added and saved, as <see cref="OutboxSaveInterceptor"/> follows them.</summary>
-    internal OutboxSaveInterceptor.ContextState OutboxState { get; } = new();
-
     protected override void OnModelCreating(ModelBuilder modelBuilder) =>
         modelBuilder.ApplyConfigurationsFromAssembly(typeof(ReferloopDb).Assembly);
 }

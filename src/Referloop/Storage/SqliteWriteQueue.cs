@@ -161,22 +161,16 @@ internal sealed class SqliteWriteQueue : DbTransactionInterceptor, IDbConnection
         }
     }
 
+    // Only single statements outside a transaction are judged by their text (EF Core runs a one-row save or an
+    // ExecuteUpdate without one); a write whose text does not start with its verb runs inside a transaction.
     private static bool IsWrite(string sql)
     {
         var text = sql.AsSpan().TrimStart();
-        return StartsWithWrite(text)
-            // A common table expression in front of the write, as in the delivery engine's claim.
-            || (text.StartsWith("WITH", StringComparison.OrdinalIgnoreCase)
-                && (text.Contains("UPDATE ", StringComparison.OrdinalIgnoreCase)
-                    || text.Contains("INSERT ", StringComparison.OrdinalIgnoreCase)
-                    || text.Contains("DELETE ", StringComparison.OrdinalIgnoreCase)));
+        return text.StartsWith("INSERT", StringComparison.OrdinalIgnoreCase)
+            || text.StartsWith("UPDATE", StringComparison.OrdinalIgnoreCase)
+            || text.StartsWith("DELETE", StringComparison.OrdinalIgnoreCase)
+            || text.StartsWith("REPLACE", StringComparison.OrdinalIgnoreCase);
     }
-
-    private static bool StartsWithWrite(ReadOnlySpan<char> text) =>
-        text.StartsWith("INSERT", StringComparison.OrdinalIgnoreCase)
-        || text.StartsWith("UPDATE", StringComparison.OrdinalIgnoreCase)
-        || text.StartsWith("DELETE", StringComparison.OrdinalIgnoreCase)
-        || text.StartsWith("REPLACE", StringComparison.OrdinalIgnoreCase);
 
     // ---------------------------------------------------------------- writers outside EF Core's transactions
 

@@ -1,27 +1,28 @@
-using Microsoft.EntityFrameworkCore;
 using Referloop.Webhooks;
 
 namespace Referloop.Storage;
 
 /// <summary>
 /// Runs a unit of work in one transaction: on SQLite as a unit of the group commit (<see cref="SqliteGroupCommit"/>),
-/// sharing one commit with the units queued meanwhile; elsewhere in a transaction of its own. Either way, what its
-/// saves fanned out to webhook endpoints starts once it is committed.
+/// sharing one commit with the units queued meanwhile; elsewhere in a transaction of its own. Once it is committed the
+/// delivery engine is woken for the outbox messages it wrote.
 /// </summary>
-public sealed class UnitOfWork(OutboxSaveInterceptor outbox, SqliteGroupCommit? groupCommit = null)
+public sealed class UnitOfWork(OutboxSignal outbox, SqliteGroupCommit? groupCommit = null)
 {
     public async Task<T> RunAsync<T>(ReferloopDb db, Func<Task<T>> work, CancellationToken ct)
     {
+        T result;
         if (groupCommit is not null)
         {
-            var (shared, transactionId) = await groupCommit.RunAsync(db, work, ct);
-            // EF Core reports only the commits of transactions a context begins itself.
-            outbox.Committed(db, transactionId);
-            return shared;
+            (result, _) = await groupCommit.RunAsync(db, work, ct);
         }
-        await using var transaction = await db.Database.BeginTransactionAsync(ct);
-        var result = await work();
-        await transaction.CommitAsync(ct);
+        else
+        {
+            await using var transaction = await db.Database.BeginTransactionAsync(ct);
+            result = await work();
+            await transaction.CommitAsync(ct);
+        }
+        outbox.Poke();
         return result;
     }
 }

@@ -6,68 +6,37 @@ using Referloop.Storage;
 namespace Referloop.Webhooks;
 
 /// <summary>
-/// A delivery this instance holds, with what sending it needs, until its lease ends; <paramref name="Attempts"/> is
-/// how many attempts were recorded when it was leased.
-/// </summary>
-public sealed record ClaimedDelivery(string Id, OutboxMessage Message, WebhookEndpoint Endpoint, DateTimeOffset ClaimedUntil,
-    int Attempts = 0);
-
-/// <summary>What fanning out a set of messages made: their deliveries, and those of them leased to this instance.</summary>
-internal sealed class FanOutResult(IReadOnlyList<OutboxMessage> messages)
-{
-    public IReadOnlyList<OutboxMessage> Messages { get; } = messages;
-    public List<WebhookDelivery> Deliveries { get; } = [];
-    public List<ClaimedDelivery> Claimed { get; } = [];
-
-    /// <summary>Some deliveries were not leased (no room): the loop must be woken to claim them.</summary>
-    public bool LeftForLoop { get; set; }
-}
-
-/// <summary>
 /// The delivery loop of one server instance:
 /// <list type="number">
-/// <item>fan-out: an outbox message becomes one delivery per subscribed endpoint, and is marked dispatched in the
-/// same transaction, so a crash at any point leaves either both or neither. Mostly this happens in the save that
-/// writes the message (<see cref="FanOutOnSaveAsync"/>); the loop fans out what was written otherwise. The new
-/// deliveries are leased to this instance at once (as far as it has room), so they need no claim;</item>
-/// <item>claim: due deliveries are leased to this instance in batches (<c>FOR UPDATE SKIP LOCKED</c> on PostgreSQL,
-/// so instances never take the same row; a dead instance's lease simply runs out) and read with their messages in
-/// one query;</item>
-/// <item>send: held deliveries start as soon as a slot is free, within the overall and per-endpoint bounds; a
-/// finished one starts the next without waiting for the loop.</item>
+/// <item>fan-out: an outbox message becomes one delivery per endpoint subscribed at this moment, and is marked
+/// dispatched in the same transaction, so a crash at any point leaves either both or neither. The writers of
+/// messages write the message alone; the fan-out happens here, when the message is taken for delivery, and its
+/// deliveries are created leased to this instance (as far as it has room), so they need no claim;</item>
+/// <item>claim: due deliveries (retries, a dead instance's, what a fan-out had no room for) are leased to this
+/// instance many at a time, with one statement (<c>FOR UPDATE SKIP LOCKED</c> on PostgreSQL, so instances never take
+/// the same row; a dead instance's lease simply runs out), and read with their messages and endpoints in one query;</item>
+/// <item>send: <see cref="DeliverySchedule"/> decides which held deliveries start (overall and per-endpoint bounds,
+/// rates, leases); a finished one hands its result to <see cref="DeliveryRecorder"/> and starts the next without
+/// waiting for the loop.</item>
 /// </list>
-/// It sleeps until a local write pokes <see cref="OutboxSignal"/>, a finished attempt leaves room for more, or the
-/// poll interval passes; due-ness is always judged by the injected <see cref="TimeProvider"/>.
+/// It sleeps until a writer pokes <see cref="OutboxSignal"/>, a finished attempt leaves room for more, or the poll
+/// interval passes; due-ness is always judged by the injected <see cref="TimeProvider"/>.
 /// </summary>
-public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender sender, OutboxSignal signal,
+public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender sender, DeliveryRecorder recorder, OutboxSignal signal,
     TimeProvider clock, IOptions<WebhookOptions> options, ILogger<DeliveryEngine> log) : BackgroundService
 {
     private readonly WebhookOptions _options = options.Value;
-    private readonly ConcurrentDictionary<string, Task> _inFlight = new();
 
-    // Guarded by _lock: what this instance holds (waiting in _ready or in flight) and how much of it runs per endpoint.
+    // Everything this instance holds and how much of it runs, guarded by _lock.
     private readonly Lock _lock = new();
-    private readonly List<ClaimedDelivery> _ready = [];
-    private readonly HashSet<string> _held = [];
-    private readonly Dictionary<string, int> _runningPerEndpoint = [];
-    private int _running;
-
-    // Held deliveries that were sent and wait for their record (a group commit): they no longer need a slot.
-    private int _recording;
-
-    // Deliveries recorded while a claim was under way, with their attempts recorded by then. A lease can run out while
-    // its attempt waits for its record (a long wait, a test's clock jump) and be claimed again just before that record
-    // commits: holding it as the claim read it, once the record has let go of it, would send it twice.
-    private readonly Dictionary<string, int> _recordedDuringClaim = [];
-    private bool _claiming;
-
-    // Deliveries claimed again while this instance still had them in hand: recorded, but not yet let go of. A replay
-    // or an immediate retry makes a delivery due the moment its record commits. Dropped, such a claim would leave a
-    // lease nobody holds, and the next attempt would wait for it to run out; it is held once the attempt lets go.
-    private readonly Dictionary<string, ClaimedDelivery> _claimedInHand = [];
+    private readonly DeliverySchedule _schedule = new(DeliveryLimits.From(options.Value));
+    private readonly ConcurrentDictionary<string, Task> _inFlight = new();
 
     // Set when a claim or fan-out stopped for want of room: then a freed slot, not only a record, wakes the loop.
     private volatile bool _wantsRoom;
+
+    // Set while the loop runs: only then are deliveries leased to this instance.
+    private volatile bool _delivering;
     private CancellationToken _stopping;
 
     // Attempts and their records run on after the stop signal (SIGTERM) so that they finish and are recorded; this
@@ -76,35 +45,13 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
     private readonly CancellationTokenSource _stopRenewing = new();
     private long _attempts;
 
-    // Set while the loop runs: only then are deliveries leased to this instance as they are created.
-    private volatile bool _delivering;
-
     public string InstanceId { get; } = options.Value.InstanceId
         ?? $"{Environment.MachineName}:{Environment.ProcessId}:{Guid.NewGuid().ToString("N")[..8]}";
 
     /// <summary>Deliveries this instance has attempted since it started.</summary>
     public long Attempts => Interlocked.Read(ref _attempts);
 
-    private int MaxConcurrency => Math.Max(1, _options.MaxConcurrency);
-    private int PerEndpoint => Math.Max(1, _options.MaxConcurrencyPerEndpoint);
-
-    /// <summary>
-    /// Held unsent at most: four rounds of every slot, so a slot never waits for a claim or fan-out (on PostgreSQL a
-    /// fan-out of a backlog takes longer than two rounds of sends to a fast receiver).
-    /// </summary>
-    private int MaxHeld => MaxConcurrency * 4;
-
-    /// <summary>Held at most, sent ones waiting for their record included: a bound should recording fall behind.</summary>
-    private int MaxHeldInAll => MaxHeld * 4;
-
-    /// <summary>Held and not yet sent; call under <see cref="_lock"/>.</summary>
-    private int Unsent => _held.Count - _recording;
-
-    /// <summary>
-    /// Held at most per endpoint and claim, so one busy endpoint leaves room for the others; enough rounds of its
-    /// slots that a backlog drains at the receiver's pace rather than the claims'.
-    /// </summary>
-    private int MaxHeldPerEndpoint => PerEndpoint * 16;
+    private DeliveryLimits Limits => _schedule.Limits;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -150,7 +97,7 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
             {
                 try
                 {
-                    await signal.WaitAsync(_options.PollInterval, stoppingToken);
+                    await signal.WaitAsync(Sleep(), stoppingToken);
                 }
                 catch (OperationCanceledException)
                 {
@@ -176,6 +123,20 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
         }
         await _stopRenewing.CancelAsync();
         await renewing;
+    }
+
+    /// <summary>Until the next poll, or sooner when a delivery held back by its endpoint's rate may go.</summary>
+    private TimeSpan Sleep()
+    {
+        var now = clock.GetUtcNow();
+        DateTimeOffset? slot;
+        lock (_lock)
+        {
+            slot = _schedule.NextRateSlot(now);
+        }
+        return slot is { } at && at - now < _options.PollInterval
+            ? TimeSpan.FromTicks(Math.Max(TimeSpan.TicksPerMillisecond, (at - now).Ticks))
+            : _options.PollInterval;
     }
 
     public override async Task StopAsync(CancellationToken cancellationToken)
@@ -242,10 +203,10 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
 
     internal async Task RenewLeasesOnceAsync(CancellationToken ct)
     {
-        List<string> held;
+        IReadOnlyList<string> held;
         lock (_lock)
         {
-            held = [.. _held];
+            held = _schedule.HeldIds;
         }
         if (held.Count == 0)
         {
@@ -273,13 +234,7 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
         }
         lock (_lock)
         {
-            for (var i = 0; i < _ready.Count; i++)
-            {
-                if (renewed.Contains(_ready[i].Id) && _ready[i].ClaimedUntil < until)
-                {
-                    _ready[i] = _ready[i] with { ClaimedUntil = until };
-                }
-            }
+            _schedule.Renewed(renewed, until);
         }
     }
 
@@ -291,77 +246,15 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
         }
         lock (_lock)
         {
-            return RoomUnderLock();
+            return _schedule.Room;
         }
     }
 
-    private int RoomUnderLock() => Math.Max(0, Math.Min(MaxHeld - Unsent, MaxHeldInAll - _held.Count));
-
     /// <summary>
-    /// Fans out messages in the save that writes them (see <see cref="OutboxSaveInterceptor"/>): one delivery per
-    /// subscribed endpoint, for the same save to write, the messages are marked dispatched, and as many new
-    /// deliveries as this instance has room for are leased to it. The caller hands the leased ones to
-    /// <see cref="Start"/> once the transaction has committed, so an event's first attempt needs neither a second
-    /// transaction nor a wake-up of the loop; what it leaves unleased the loop claims.
+    /// Fans out one batch of outbox messages: one delivery per subscribed endpoint, leased to this instance as far as
+    /// it has room, and the messages marked dispatched, in one transaction; true when it filled the batch (there may
+    /// be more).
     /// </summary>
-    internal async Task<FanOutResult> FanOutOnSaveAsync(ReferloopDb db, IReadOnlyList<OutboxMessage> messages, CancellationToken ct)
-    {
-        var endpoints = await EnabledEndpoints.ReadAsync(db, ct);
-        var fanOut = new FanOutResult(messages);
-        NewDeliveries(messages, endpoints, clock.GetUtcNow(), endpoints.Count == 0 ? 0 : Room(), fanOut);
-        return fanOut;
-    }
-
-    /// <summary>Starts deliveries leased in a save that has now committed.</summary>
-    internal void Start(List<ClaimedDelivery> claimed) => Hold(claimed);
-
-    /// <summary>
-    /// Makes one delivery per subscribed endpoint of each message into <paramref name="fanOut"/>, leasing to this
-    /// instance as many as <paramref name="room"/> allows, and marks each message dispatched; the caller writes them.
-    /// </summary>
-    private void NewDeliveries(IReadOnlyList<OutboxMessage> messages, List<WebhookEndpoint> endpoints, DateTimeOffset now,
-        int room, FanOutResult fanOut)
-    {
-        var until = now + _options.ClaimLease;
-        var perEndpoint = new Dictionary<string, int>();
-        foreach (var message in messages)
-        {
-            foreach (var endpoint in endpoints)
-            {
-                if (!endpoint.Wants(message))
-                {
-                    continue;
-                }
-                var id = Ids.New("dlv");
-                var held = perEndpoint.GetValueOrDefault(endpoint.Id);
-                var claim = fanOut.Claimed.Count < room && held < MaxHeldPerEndpoint;
-                if (claim)
-                {
-                    perEndpoint[endpoint.Id] = held + 1;
-                    fanOut.Claimed.Add(new ClaimedDelivery(id, message, endpoint, until));
-                }
-                else
-                {
-                    fanOut.LeftForLoop = true;
-                }
-                fanOut.Deliveries.Add(new WebhookDelivery
-                {
-                    Id = id,
-                    MessageId = message.Id,
-                    EndpointId = endpoint.Id,
-                    Status = DeliveryStatus.Pending,
-                    NextAttemptAt = now,
-                    ClaimedBy = claim ? InstanceId : null,
-                    ClaimedUntil = claim ? until : null,
-                    CreatedAt = now,
-                    UpdatedAt = now,
-                });
-            }
-            message.DispatchedAt = now;
-        }
-    }
-
-    /// <summary>Turns one batch of outbox messages into deliveries; true when it filled the batch (there may be more).</summary>
     internal async Task<bool> FanOutAsync(CancellationToken ct)
     {
         await using var scope = scopes.CreateAsyncScope();
@@ -371,7 +264,6 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
         {
             return false;
         }
-        // Nothing here recovers from a failed save inside the transaction, so a savepoint per save buys nothing.
         db.Database.AutoSavepointsEnabled = false;
         await using var transaction = await db.Database.BeginTransactionAsync(ct);
         // No more messages than this instance can lease deliveries for (one each, for a single endpoint), so a backlog
@@ -390,19 +282,58 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
         }
         var endpoints = await EnabledEndpoints.ReadAsync(db, ct);
         var now = clock.GetUtcNow();
-        var fanOut = new FanOutResult(batch);
-        NewDeliveries(batch, endpoints, now, room, fanOut);
+        var (deliveries, claimed) = FanOut(batch, endpoints, now, room);
         var dispatched = batch.Select(m => m.Id).ToList();
         await db.Outbox.Where(m => dispatched.Contains(m.Id)).ExecuteUpdateAsync(s => s.SetProperty(m => m.DispatchedAt, now), ct);
-        await InsertAsync(db, fanOut.Deliveries, ct);
+        await InsertAsync(db, deliveries, ct);
         await transaction.CommitAsync(ct);
-        Hold(fanOut.Claimed);
+        Hold(claimed);
         _wantsRoom |= batch.Count == size && (room == 0 || size == room);
         return batch.Count == size;
     }
 
+    /// <summary>
+    /// One delivery per subscribed endpoint of each message, the first <paramref name="room"/> of them (at most
+    /// <see cref="DeliveryLimits.MaxHeldPerEndpoint"/> per endpoint) leased to this instance; the caller writes them.
+    /// </summary>
+    private (List<WebhookDelivery> Deliveries, List<ClaimedDelivery> Claimed) FanOut(IReadOnlyList<OutboxMessage> messages,
+        List<WebhookEndpoint> endpoints, DateTimeOffset now, int room)
+    {
+        var until = now + _options.ClaimLease;
+        var deliveries = new List<WebhookDelivery>();
+        var claimed = new List<ClaimedDelivery>();
+        var perEndpoint = new Dictionary<string, int>();
+        foreach (var message in messages)
+        {
+            foreach (var endpoint in endpoints.Where(e => e.Wants(message)))
+            {
+                var id = Ids.New("dlv");
+                var held = perEndpoint.GetValueOrDefault(endpoint.Id);
+                var claim = claimed.Count < room && held < Limits.MaxHeldPerEndpoint;
+                if (claim)
+                {
+                    perEndpoint[endpoint.Id] = held + 1;
+                    claimed.Add(new ClaimedDelivery(id, message, endpoint, until));
+                }
+                deliveries.Add(new WebhookDelivery
+                {
+                    Id = id,
+                    MessageId = message.Id,
+                    EndpointId = endpoint.Id,
+                    Status = DeliveryStatus.Pending,
+                    NextAttemptAt = now,
+                    ClaimedBy = claim ? InstanceId : null,
+                    ClaimedUntil = claim ? until : null,
+                    CreatedAt = now,
+                    UpdatedAt = now,
+                });
+            }
+        }
+        return (deliveries, claimed);
+    }
+
     /// <summary>Writes new deliveries with one statement rather than one tracked entity each.</summary>
-    internal static Task InsertAsync(ReferloopDb db, List<WebhookDelivery> deliveries, CancellationToken ct) =>
+    private static Task InsertAsync(ReferloopDb db, List<WebhookDelivery> deliveries, CancellationToken ct) =>
         new BulkRows(db, deliveries.Count)
             .Text("Id", i => deliveries[i].Id)
             .Text("MessageId", i => deliveries[i].MessageId)
@@ -424,14 +355,13 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
         int room;
         lock (_lock)
         {
-            // Below one round of slots held unsent: claim the next batch before the slots run dry.
-            room = Unsent >= MaxConcurrency ? 0 : RoomUnderLock();
+            room = _delivering ? _schedule.ClaimRoom : 0;
             if (room == 0)
             {
                 _wantsRoom = true;
                 return false;
             }
-            _claiming = true;
+            _schedule.BeginClaim();
         }
         try
         {
@@ -441,8 +371,7 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
         {
             lock (_lock)
             {
-                _claiming = false;
-                _recordedDuringClaim.Clear();
+                _schedule.EndClaim();
             }
         }
     }
@@ -465,28 +394,29 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
             return false;
         }
         var until = now + _options.ClaimLease;
-        var ids = await ClaimAsync(db, InstanceId, now, _options.ClaimLease, room, MaxHeldPerEndpoint, ct);
+        // The claim and what goes with it are one transaction: on SQLite it takes the writer's turn as a transaction
+        // (see SqliteWriteQueue), and a delivery of a disabled endpoint is failed with the claim that found it.
+        db.Database.AutoSavepointsEnabled = false;
+        await using var transaction = await db.Database.BeginTransactionAsync(ct);
+        var ids = await ClaimAsync(db, InstanceId, now, _options.ClaimLease, room, Limits.MaxHeldPerEndpoint, ct);
         if (ids.Count == 0)
         {
             return false;
         }
-        var rows = await db.WebhookDeliveries.AsNoTracking()
+        // One read for the whole claim, each endpoint materialised once however many of its deliveries came.
+        var found = await db.WebhookDeliveries.AsNoTrackingWithIdentityResolution()
             .Where(d => ids.Contains(d.Id))
-            .Select(d => new { d.Id, d.Status, d.Attempts, d.EndpointId, d.Message })
+            .Include(d => d.Message).Include(d => d.Endpoint)
             .ToListAsync(ct);
-        // A claim is mostly of a few endpoints: each is read once, not once per delivery.
-        var endpointIds = rows.Select(r => r.EndpointId).Distinct().ToList();
-        var endpoints = await db.WebhookEndpoints.AsNoTracking().Where(e => endpointIds.Contains(e.Id)).ToDictionaryAsync(e => e.Id, ct);
-        // Gone when the endpoint was deleted since (with its deliveries).
-        var found = rows.Where(r => endpoints.ContainsKey(r.EndpointId)).ToList();
-        foreach (var row in found.Where(r => !endpoints[r.EndpointId].Enabled))
+        foreach (var row in found.Where(r => !r.Endpoint!.Enabled))
         {
-            await EndpointState.FailDisabledAsync(db, row.Id, endpoints[row.EndpointId], now, ct);
+            await EndpointState.FailDisabledAsync(db, row.Id, row.Endpoint!, now, ct);
         }
+        await transaction.CommitAsync(ct);
         var order = ids.Select((id, index) => (id, index)).ToDictionary(p => p.id, p => p.index);
-        Hold(found.Where(r => endpoints[r.EndpointId].Enabled && r.Status == DeliveryStatus.Pending)
+        Hold(found.Where(r => r.Endpoint!.Enabled && r.Status == DeliveryStatus.Pending)
             .OrderBy(r => order[r.Id])
-            .Select(r => new ClaimedDelivery(r.Id, r.Message!, endpoints[r.EndpointId], until, r.Attempts))
+            .Select(r => new ClaimedDelivery(r.Id, r.Message!, r.Endpoint!, until, r.Attempts))
             .ToList(), reclaimed: true);
         _wantsRoom |= ids.Count >= room;
         return ids.Count >= room;
@@ -501,62 +431,22 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
         }
         lock (_lock)
         {
-            foreach (var delivery in claimed)
-            {
-                if (reclaimed && _recordedDuringClaim.TryGetValue(delivery.Id, out var recorded) && delivery.Attempts < recorded)
-                {
-                    // Read before this instance's record of its last attempt committed.
-                    continue;
-                }
-                if (_held.Add(delivery.Id))
-                {
-                    _ready.Add(delivery);
-                }
-                else
-                {
-                    // A lease that ran out while this instance still held it (a long wait, or a test's clock jump)
-                    // comes back to its holder: it is already in hand, under the new lease.
-                    var waiting = _ready.FindIndex(d => d.Id == delivery.Id);
-                    if (waiting >= 0)
-                    {
-                        _ready[waiting] = delivery;
-                    }
-                    else if (reclaimed)
-                    {
-                        _claimedInHand[delivery.Id] = delivery;
-                    }
-                }
-            }
+            _schedule.Hold(claimed, reclaimed);
         }
         StartReady();
     }
 
-    /// <summary>Starts held deliveries, oldest first, while slots are free and their endpoint is below its bound.</summary>
+    /// <summary>Starts what the schedule lets start now.</summary>
     private void StartReady()
     {
         lock (_lock)
         {
-            var now = clock.GetUtcNow();
-            // An attempt starts only with time left on its lease; one too close to its end is left to be claimed again.
-            var margin = TimeSpan.FromTicks(Math.Min(_options.Timeout.Ticks, _options.ClaimLease.Ticks / 2));
-            for (var i = 0; i < _ready.Count && _running < MaxConcurrency && !_stopping.IsCancellationRequested;)
+            if (_stopping.IsCancellationRequested)
             {
-                var delivery = _ready[i];
-                if (now + margin > delivery.ClaimedUntil)
-                {
-                    _ready.RemoveAt(i);
-                    _held.Remove(delivery.Id);
-                    continue;
-                }
-                var running = _runningPerEndpoint.GetValueOrDefault(delivery.Endpoint.Id);
-                if (running >= PerEndpoint)
-                {
-                    i++;
-                    continue;
-                }
-                _ready.RemoveAt(i);
-                _runningPerEndpoint[delivery.Endpoint.Id] = running + 1;
-                _running++;
+                return;
+            }
+            foreach (var delivery in _schedule.Start(clock.GetUtcNow()))
+            {
                 _inFlight[delivery.Id] = Task.Run(() => RunAsync(delivery), CancellationToken.None);
             }
         }
@@ -569,14 +459,22 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
     /// </summary>
     private async Task RunAsync(ClaimedDelivery delivery)
     {
-        var sending = true;
+        var sent = false;
         try
         {
             var outcome = await sender.AttemptAsync(delivery, _abandon.Token);
             Interlocked.Increment(ref _attempts);
-            sending = false;
-            Finished(delivery, sending: true, recorded: false);
-            await sender.RecordAsync(delivery, outcome, _abandon.Token);
+            lock (_lock)
+            {
+                _schedule.Sent(delivery);
+            }
+            sent = true;
+            StartReady();
+            if (_wantsRoom)
+            {
+                WakeIfLow();
+            }
+            await recorder.RecordAsync(delivery, outcome, _abandon.Token);
         }
         catch (OperationCanceledException) when (_abandon.IsCancellationRequested)
         {
@@ -587,56 +485,25 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
         }
         finally
         {
-            Finished(delivery, sending, recorded: true);
+            lock (_lock)
+            {
+                _schedule.Release(delivery, sent);
+                _inFlight.TryRemove(delivery.Id, out _);
+            }
+            StartReady();
+            // A retry may be due at once, and what was recorded left room for more.
+            WakeIfLow();
         }
     }
 
-    private void Finished(ClaimedDelivery delivery, bool sending, bool recorded)
+    private void WakeIfLow()
     {
-        bool lowOnWork;
+        bool low;
         lock (_lock)
         {
-            if (sending)
-            {
-                _running--;
-                var running = _runningPerEndpoint[delivery.Endpoint.Id] - 1;
-                if (running == 0)
-                {
-                    _runningPerEndpoint.Remove(delivery.Endpoint.Id);
-                }
-                else
-                {
-                    _runningPerEndpoint[delivery.Endpoint.Id] = running;
-                }
-            }
-            if (sending && !recorded)
-            {
-                _recording++;
-            }
-            if (recorded)
-            {
-                if (!sending)
-                {
-                    _recording--;
-                }
-                if (_claiming)
-                {
-                    _recordedDuringClaim[delivery.Id] = delivery.Attempts + 1;
-                }
-                _inFlight.TryRemove(delivery.Id, out _);
-                _held.Remove(delivery.Id);
-                // Read after this attempt's record: a live lease for the next attempt. Read before it, the record
-                // has since cleared that lease, and the delivery is claimed afresh when it is due.
-                if (_claimedInHand.Remove(delivery.Id, out var again) && again.Attempts > delivery.Attempts
-                    && _held.Add(again.Id))
-                {
-                    _ready.Add(again);
-                }
-            }
-            lowOnWork = Unsent < MaxConcurrency;
+            low = _schedule.LowOnWork;
         }
-        StartReady();
-        if (lowOnWork && (recorded || _wantsRoom))
+        if (low)
         {
             _wantsRoom = false;
             signal.Poke();

@@ -7,7 +7,8 @@ namespace Referloop.Webhooks;
 
 /// <summary>
 /// One outbound event, written in the same transaction as the change that causes it (transactional outbox):
-/// a crash can neither lose a message nor invent one. The delivery engine fans it out to the subscribed endpoints.
+/// a crash can neither lose a message nor invent one. The delivery engine fans it out to the endpoints subscribed when
+/// it takes the message: one delivery each, created leased to the instance that will send them.
 /// </summary>
 public sealed class OutboxMessage
 {
@@ -31,8 +32,8 @@ public sealed class OutboxMessage
     public DateTimeOffset CreatedAt { get; init; }
 
     /// <summary>
-    /// Set in the same transaction that creates this message's deliveries (one per subscribed endpoint), so a
-    /// crash either leaves both undone or both done.
+    /// Set in the same transaction that creates this message's deliveries (one per subscribed endpoint), when the
+    /// delivery engine takes it, so a crash either leaves both undone or both done.
     /// </summary>
     public DateTimeOffset? DispatchedAt { get; set; }
 
@@ -88,6 +89,13 @@ public static class EventTypes
     public static bool IsOperational(string type) => Operational.Contains(type, StringComparer.Ordinal);
 }
 
+/// <summary>
+/// Writing outbox messages. A message is made pure (<see cref="Create{T}"/>) and written by the writer of the change it
+/// reports, in the same transaction, as an explicit step: a tracked row of the caller's save (<see cref="Add{T}"/>)
+/// or, on the batched paths, one statement for all of them (<see cref="InsertAsync"/>) after the other rows. It is
+/// written once, undispatched; the delivery engine fans it out to the endpoints subscribed when it takes it. Whoever
+/// writes one pokes <see cref="OutboxSignal"/> after the commit, so the first attempt need not wait for a poll.
+/// </summary>
 public static class Outbox
 {
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
@@ -103,7 +111,6 @@ public static class Outbox
     public static OutboxMessage Add(ReferloopDb db, OutboxMessage message)
     {
         db.Outbox.Add(message);
-        OutboxSaveInterceptor.MessageAdded(db, message);
         return message;
     }
 
@@ -117,7 +124,21 @@ public static class Outbox
         CreatedAt = now,
     };
 
-    /// <summary>Writes messages with one statement rather than one tracked entity each.</summary>
+    /// <summary>A new operational event about <paramref name="endpoint"/>, which will not be sent to it; not yet written.</summary>
+    public static OutboxMessage CreateAbout<T>(string type, WebhookEndpoint endpoint, string? campaignId, T data, DateTimeOffset now) => new()
+    {
+        Id = Ids.New("msg"),
+        Type = type,
+        CampaignId = campaignId,
+        EndpointId = endpoint.Id,
+        Data = JsonSerializer.Serialize(data, Json),
+        CreatedAt = now,
+    };
+
+    /// <summary>
+    /// Writes messages with one statement rather than one tracked entity each, on the context's connection and in its
+    /// current transaction: the writer's outbox step, after the rows the messages report on.
+    /// </summary>
     internal static Task InsertAsync(ReferloopDb db, IReadOnlyList<OutboxMessage> messages, CancellationToken ct) =>
         new BulkRows(db, messages.Count)
             .Text("Id", i => messages[i].Id)
@@ -131,21 +152,7 @@ public static class Outbox
 
     /// <summary>Adds an operational event about <paramref name="endpoint"/>, which will not be sent to it.</summary>
     public static OutboxMessage AddAbout<T>(ReferloopDb db, string type, WebhookEndpoint endpoint, string? campaignId, T data,
-        DateTimeOffset now)
-    {
-        var message = new OutboxMessage
-        {
-            Id = Ids.New("msg"),
-            Type = type,
-            CampaignId = campaignId,
-            EndpointId = endpoint.Id,
-            Data = JsonSerializer.Serialize(data, Json),
-            CreatedAt = now,
-        };
-        db.Outbox.Add(message);
-        OutboxSaveInterceptor.MessageAdded(db, message);
-        return message;
-    }
+        DateTimeOffset now) => Add(db, CreateAbout(type, endpoint, campaignId, data, now));
 }
 
 internal sealed class OutboxMessageConfiguration : IEntityTypeConfiguration<OutboxMessage>

@@ -28,14 +28,18 @@ public static class RetrySchedule
     /// The wait after attempt <paramref name="attemptsInRound"/> failed, or null when none is left; past the schedule's
     /// end, <paramref name="untilAcknowledged"/> keeps its last interval.
     /// </summary>
-    public static TimeSpan? After(int attemptsInRound, bool untilAcknowledged = false)
+    public static TimeSpan? After(int attemptsInRound, bool untilAcknowledged = false) =>
+        After(attemptsInRound, untilAcknowledged, (Random.Shared.NextDouble() * 2) - 1);
+
+    /// <summary>As <see cref="After(int, bool)"/>, with the jitter given: <paramref name="jitter"/> in [-1, 1] scales ±10 %.</summary>
+    public static TimeSpan? After(int attemptsInRound, bool untilAcknowledged, double jitter)
     {
         if (attemptsInRound >= Delays.Length && !untilAcknowledged)
         {
             return null;
         }
         var delay = Delays[Math.Min(attemptsInRound, Delays.Length - 1)];
-        var factor = 1 + ((Random.Shared.NextDouble() * 2) - 1) * Jitter;
+        var factor = 1 + Math.Clamp(jitter, -1, 1) * Jitter;
         return TimeSpan.FromTicks((long)(delay.Ticks * factor));
     }
 

@@ -12,18 +12,14 @@ public static class WebhooksSetup
     {
         services.Configure<WebhookOptions>(configuration.GetSection("Webhooks"));
         services.AddSingleton<OutboxSignal>();
-        services.AddSingleton<OutboxSaveInterceptor>();
         services.AddSingleton<WebhookKeys>();
+        services.AddSingleton<DeliveryRecorder>();
         services.AddSingleton<DeliverySender>();
         services.AddSingleton<DeliveryEngine>();
         services.AddHostedService(sp => sp.GetRequiredService<DeliveryEngine>());
         services.AddSingleton<ReferralApprovalWebhooks>();
         services.AddSingleton<IReferralApprovalListeners>(sp => sp.GetRequiredService<ReferralApprovalWebhooks>());
         services.AddSingleton<IAcknowledgementHandler>(sp => sp.GetRequiredService<ReferralApprovalWebhooks>());
-
-        // Whoever writes outbox messages, the engine hears of it as soon as they are committed.
-        services.ConfigureDbContext<SqliteReferloopDb>((sp, options) => options.AddInterceptors(sp.GetRequiredService<OutboxSaveInterceptor>()), ServiceLifetime.Singleton);
-        services.ConfigureDbContext<PostgresReferloopDb>((sp, options) => options.AddInterceptors(sp.GetRequiredService<OutboxSaveInterceptor>()), ServiceLifetime.Singleton);
 
         services.AddGuardedHttpClient(DeliverySender.ClientName,
                 // The sender bounds each attempt itself; this is only a backstop.

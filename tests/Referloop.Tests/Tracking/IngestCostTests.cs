@@ -23,10 +23,8 @@ public class IngestCostTests(IngestCostTests.CountingApp app) : IClassFixture<In
     // that moved is written by one statement; on PostgreSQL the advocate is locked by a statement of its own first (a
     // counters read in the statement that waited for the lock would see them as they were before the wait). New rows
     // (friend, referral, its history, the reward) are written with one statement per table as plain ADO.NET commands
-    // this count does not see. The save updates the event's row and fans its outbox messages out itself, with the read
-    // of the enabled endpoints the approval already made. The messages and their deliveries are then written after the
-    // save with one statement per table, also plain ADO.NET: six messages here, and no deliveries, as the test has no
-    // endpoint. On SQLite
+    // this count does not see. The save updates the event's row; the outbox messages (six here) are then inserted with
+    // one statement, also plain ADO.NET, and fanned out to endpoints later by the delivery engine. On SQLite
     // the batch also runs inside a savepoint of its group commit (SqliteGroupCommit): two more statements that are not
     // seen, and a share of the group's BEGIN and COMMIT.
     [Theory]

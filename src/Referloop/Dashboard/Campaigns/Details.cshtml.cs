@@ -6,10 +6,11 @@ using Referloop.Dashboard.Shared;
 using Referloop.Http;
 using Referloop.Participants;
 using Referloop.Storage;
+using Referloop.Webhooks;
 
 namespace Referloop.Dashboard.Campaigns;
 
-public sealed class CampaignDetailsModel(ReferloopDb db, TimeProvider clock, PublicUrls urls) : PageModel
+public sealed class CampaignDetailsModel(ReferloopDb db, TimeProvider clock, PublicUrls urls, OutboxSignal signal) : PageModel
 {
     [BindProperty(SupportsGet = true)]
     public string Id { get; set; } = "";
@@ -90,6 +91,7 @@ public sealed class CampaignDetailsModel(ReferloopDb db, TimeProvider clock, Pub
             return Page();
         }
         var (participant, created) = await ParticipantDirectory.JoinAsync(db, clock, urls, Campaign, email!, name, null, ct);
+        signal.Poke();
         TempData["Notice"] = created ? $"{participant.Email} joined; their share link is {urls.ShareUrl(participant.Code)}"
             : $"{participant.Email} was already in this campaign.";
         return Redirect($"/admin/campaigns/{Id}/participants/{participant.Id}");

@@ -6,10 +6,10 @@ using Referloop.Webhooks;
 namespace Referloop.Tests.Webhooks;
 
 /// <summary>
-/// A save that writes outbox messages fans them out itself: the deliveries are part of the same transaction, leased
-/// to this instance, and their first attempts start when (and only if) it commits.
+/// A writer writes an outbox message alone, in the transaction of the change it reports; the delivery engine fans it
+/// out to the subscribed endpoints once it is committed (never before, never if it rolls back), exactly once.
 /// </summary>
-public class SaveFanOutTests(WebhookApp app) : EndpointTestClass(app)
+public class OutboxFanOutTests(WebhookApp app) : EndpointTestClass(app)
 {
     private async Task<(Receiver Receiver, string EndpointId)> Endpoint()
     {
@@ -22,10 +22,9 @@ public class SaveFanOutTests(WebhookApp app) : EndpointTestClass(app)
     }
 
     [Fact]
-    public async Task The_deliveries_are_written_and_leased_in_the_transaction_and_sent_once_it_commits()
+    public async Task The_message_is_written_alone_and_fanned_out_and_sent_once_its_transaction_commits()
     {
         var (receiver, endpointId) = await Endpoint();
-        var instance = App.Services.GetRequiredService<DeliveryEngine>().InstanceId;
 
         var messageId = await App.WithDb(async db =>
         {
@@ -33,12 +32,9 @@ public class SaveFanOutTests(WebhookApp app) : EndpointTestClass(app)
             var message = Outbox.Add(db, EventTypes.ReferralCreated, null, new { sequence = 1 }, App.Clock.GetUtcNow());
             await db.SaveChangesAsync();
 
-            // Inside the transaction, before the commit: dispatched, with its delivery leased to this instance.
-            var delivery = await db.WebhookDeliveries.AsNoTracking().SingleAsync(d => d.MessageId == message.Id);
-            Assert.Equal(endpointId, delivery.EndpointId);
-            Assert.Equal(DeliveryStatus.Pending, delivery.Status);
-            Assert.Equal(instance, delivery.ClaimedBy);
-            Assert.NotNull(await db.Outbox.AsNoTracking().Where(m => m.Id == message.Id).Select(m => m.DispatchedAt).SingleAsync());
+            // Inside the transaction, before the commit: one outbox row, undispatched, and no delivery yet.
+            Assert.False(await db.WebhookDeliveries.AnyAsync(d => d.MessageId == message.Id));
+            Assert.Null(await db.Outbox.AsNoTracking().Where(m => m.Id == message.Id).Select(m => m.DispatchedAt).SingleAsync());
             await receiver.AssertStillAsync(0, milliseconds: 300);
 
             await transaction.CommitAsync();
@@ -49,6 +45,11 @@ public class SaveFanOutTests(WebhookApp app) : EndpointTestClass(app)
         Assert.Equal(messageId, request.Header("webhook-id"));
         await App.WaitForDelivery(Client, messageId, endpointId, d => (string)d["status"]! == "succeeded");
         await receiver.AssertStillAsync(1);
+        var delivery = await App.WithDb(db => db.WebhookDeliveries.AsNoTracking().SingleAsync(d => d.MessageId == messageId));
+        Assert.Equal(endpointId, delivery.EndpointId);
+        // Recorded: the lease it was created with is let go of.
+        Assert.Null(delivery.ClaimedBy);
+        Assert.NotNull(await App.WithDb(db => db.Outbox.AsNoTracking().Where(m => m.Id == messageId).Select(m => m.DispatchedAt).SingleAsync()));
     }
 
     [Fact]
@@ -110,6 +111,9 @@ public class SaveFanOutTests(WebhookApp app) : EndpointTestClass(app)
                 await db.SaveChangesAsync();
                 await transaction.CommitAsync();
             }
+            // The engine may take the first message only after the endpoint exists: what keeps it from that endpoint is
+            // that the endpoint was created after it (WebhookEndpoint.Wants), which the fake clock shows once it moves.
+            App.Clock.Advance(TimeSpan.FromMilliseconds(1));
             var created = await App.CreateEndpoint(Client, new { url = second.Url(), eventTypes = new[] { EventTypes.ReferralCreated } });
             Endpoints.Add((string)created["id"]!);
             await using (var transaction = await db.Database.BeginTransactionAsync())
@@ -123,6 +127,7 @@ public class SaveFanOutTests(WebhookApp app) : EndpointTestClass(app)
 
         Assert.Equal(messageId, (await second.WaitForAsync(1)).Header("webhook-id"));
         await first.WaitForAsync(2);
+        await second.AssertStillAsync(1);
     }
 
     [Fact]
@@ -155,8 +160,8 @@ public class SaveFanOutTests(WebhookApp app) : EndpointTestClass(app)
     [Fact]
     public async Task A_failed_save_inside_a_transaction_fans_out_afresh_when_it_is_retried_in_it()
     {
-        // Inside a transaction the messages and deliveries are written after EF Core's own statements, untracked; a
-        // failed save (undone to its savepoint) must leave the message to the retry, which writes it and its delivery once.
+        // A failed save (undone to its savepoint) must leave the message to the retry, which writes it once, and the
+        // engine fans it out once.
         var (receiver, endpointId) = await Endpoint();
         var taken = await App.Publish(EventTypes.ReferralCreated);
         await receiver.WaitForAsync(1);

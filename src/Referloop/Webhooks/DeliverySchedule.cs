@@ -1,0 +1,349 @@
+namespace Referloop.Webhooks;
+
+/// <summary>
+/// A delivery this instance holds, with what sending it needs, until its lease ends; <paramref name="Attempts"/> is
+/// how many attempts were recorded when it was leased.
+/// </summary>
+public sealed record ClaimedDelivery(string Id, OutboxMessage Message, WebhookEndpoint Endpoint, DateTimeOffset ClaimedUntil,
+    int Attempts = 0);
+
+/// <summary>The bounds one instance delivers within (from <see cref="WebhookOptions"/>).</summary>
+public sealed record DeliveryLimits(int MaxConcurrency, int PerEndpoint, TimeSpan Timeout, TimeSpan ClaimLease)
+{
+    public static DeliveryLimits From(WebhookOptions options) => new(Math.Max(1, options.MaxConcurrency),
+        Math.Max(1, options.MaxConcurrencyPerEndpoint), options.Timeout, options.ClaimLease);
+
+    /// <summary>
+    /// Held unsent at most: four rounds of every slot, so a slot never waits for a claim or fan-out (on PostgreSQL a
+    /// fan-out of a backlog takes longer than two rounds of sends to a fast receiver).
+    /// </summary>
+    public int MaxHeld => MaxConcurrency * 4;
+
+    /// <summary>Held at most, sent ones waiting for their record included: a bound should recording fall behind.</summary>
+    public int MaxHeldInAll => MaxHeld * 4;
+
+    /// <summary>
+    /// Held at most per endpoint and claim, so one busy endpoint leaves room for the others; enough rounds of its
+    /// slots that a backlog drains at the receiver's pace rather than the claims'.
+    /// </summary>
+    public int MaxHeldPerEndpoint => PerEndpoint * 16;
+
+    /// <summary>An attempt starts only with this much time left on its lease; closer to its end it is left to be claimed again.</summary>
+    public TimeSpan StartMargin => TimeSpan.FromTicks(Math.Min(Timeout.Ticks, ClaimLease.Ticks / 2));
+}
+
+/// <summary>
+/// Which of the deliveries an instance holds go out next: the pure part of the delivery engine. It keeps what the
+/// instance holds (waiting, on the wire, waiting for its record) and decides, for a time it is given, which held
+/// deliveries start: oldest first, within the overall and per-endpoint concurrency, an endpoint's requests per
+/// second, and only with time left on their lease. No I/O, no clock, no locks: the engine calls it under its one lock.
+/// <para>
+/// Leases can run out while a delivery is still in hand (a long wait for its record, a test's clock jump) and the
+/// delivery can then be claimed again, by this instance, before its record commits. The schedule sorts that out: a
+/// claim read before this instance's record of the delivery's last attempt is dropped (it would send it twice), and a
+/// claim of a delivery still in hand is kept until that hand lets go.
+/// </para>
+/// </summary>
+public sealed class DeliverySchedule(DeliveryLimits limits)
+{
+    private readonly List<ClaimedDelivery> _ready = [];
+    private readonly HashSet<string> _held = [];
+    private readonly Dictionary<string, int> _runningPerEndpoint = [];
+    private readonly Dictionary<string, Queue<DateTimeOffset>> _startsPerEndpoint = [];
+    private readonly Dictionary<string, int> _recordedDuringClaim = [];
+    private readonly Dictionary<string, ClaimedDelivery> _claimedInHand = [];
+    private int _running;
+    private int _recording;
+    private bool _claiming;
+
+    public DeliveryLimits Limits { get; } = limits;
+
+    /// <summary>Deliveries held: waiting, on the wire, or sent and waiting for their record.</summary>
+    public int Held => _held.Count;
+
+    /// <summary>Attempts on the wire.</summary>
+    public int Running => _running;
+
+    /// <summary>Held and not yet sent.</summary>
+    public int Unsent => _held.Count - _recording;
+
+    /// <summary>How many more deliveries this instance may take (fan-out or claim).</summary>
+    public int Room => Math.Max(0, Math.Min(Limits.MaxHeld - Unsent, Limits.MaxHeldInAll - _held.Count));
+
+    /// <summary>Room for a claim: only once fewer than one round of slots is held unsent, so slots never run dry.</summary>
+    public int ClaimRoom => Unsent >= Limits.MaxConcurrency ? 0 : Room;
+
+    /// <summary>Below one round of slots held unsent: time to claim more.</summary>
+    public bool LowOnWork => Unsent < Limits.MaxConcurrency;
+
+    public IReadOnlyList<string> HeldIds => [.. _held];
+
+    public bool Holds(string deliveryId) => _held.Contains(deliveryId);
+
+    /// <summary>A claim is being read: records made meanwhile are remembered until <see cref="EndClaim"/>.</summary>
+    public void BeginClaim() => _claiming = true;
+
+    public void EndClaim()
+    {
+        _claiming = false;
+        _recordedDuringClaim.Clear();
+    }
+
+    /// <summary>
+    /// Takes deliveries leased to this instance. <paramref name="reclaimed"/>: they come from a claim, which may have
+    /// read a delivery before this instance's record of its last attempt committed.
+    /// </summary>
+    public void Hold(IEnumerable<ClaimedDelivery> claimed, bool reclaimed = false)
+    {
+        foreach (var delivery in claimed)
+        {
+            if (reclaimed && _recordedDuringClaim.TryGetValue(delivery.Id, out var recorded) && delivery.Attempts < recorded)
+            {
+                continue;
+            }
+            if (_held.Add(delivery.Id))
+            {
+                _ready.Add(delivery);
+                continue;
+            }
+            // A lease that ran out while this instance still held it comes back to its holder, under the new lease.
+            var waiting = _ready.FindIndex(d => d.Id == delivery.Id);
+            if (waiting >= 0)
+            {
+                _ready[waiting] = delivery;
+            }
+            else if (reclaimed)
+            {
+                _claimedInHand[delivery.Id] = delivery;
+            }
+        }
+    }
+
+    /// <summary>
+    /// The held deliveries that start at <paramref name="now"/>, oldest first, now counted as running: while slots
+    /// are free, below each endpoint's concurrency and rate, with time left on the lease (the others are let go of).
+    /// </summary>
+    public List<ClaimedDelivery> Start(DateTimeOffset now)
+    {
+        var started = new List<ClaimedDelivery>();
+        for (var i = 0; i < _ready.Count && _running < Limits.MaxConcurrency;)
+        {
+            var delivery = _ready[i];
+            if (now + Limits.StartMargin > delivery.ClaimedUntil)
+            {
+                _ready.RemoveAt(i);
+                _held.Remove(delivery.Id);
+                continue;
+            }
+            var endpoint = delivery.Endpoint;
+            var running = _runningPerEndpoint.GetValueOrDefault(endpoint.Id);
+            if (running >= Limits.PerEndpoint || !RateAllows(endpoint, now))
+            {
+                i++;
+                continue;
+            }
+            _ready.RemoveAt(i);
+            _runningPerEndpoint[endpoint.Id] = running + 1;
+            _running++;
+            if (endpoint.RateLimitPerSecond is not null)
+            {
+                Starts(endpoint.Id).Enqueue(now);
+            }
+            started.Add(delivery);
+        }
+        return started;
+    }
+
+    /// <summary>
+    /// When a delivery held back only by its endpoint's rate may start, if any is: the engine wakes then rather than
+    /// at its next poll.
+    /// </summary>
+    public DateTimeOffset? NextRateSlot(DateTimeOffset now)
+    {
+        DateTimeOffset? next = null;
+        foreach (var delivery in _ready)
+        {
+            if (delivery.Endpoint.RateLimitPerSecond is not null && !RateAllows(delivery.Endpoint, now)
+                && _startsPerEndpoint.TryGetValue(delivery.Endpoint.Id, out var starts) && starts.Count > 0)
+            {
+                var at = starts.Peek() + TimeSpan.FromSeconds(1);
+                next = next is { } earlier && earlier < at ? earlier : at;
+            }
+        }
+        return next;
+    }
+
+    /// <summary>At most <see cref="WebhookEndpoint.RateLimitPerSecond"/> starts in any second.</summary>
+    private bool RateAllows(WebhookEndpoint endpoint, DateTimeOffset now)
+    {
+        if (endpoint.RateLimitPerSecond is not { } rate)
+        {
+            return true;
+        }
+        var starts = Starts(endpoint.Id);
+        while (starts.Count > 0 && starts.Peek() <= now - TimeSpan.FromSeconds(1))
+        {
+            starts.Dequeue();
+        }
+        return starts.Count < Math.Max(1, rate);
+    }
+
+    private Queue<DateTimeOffset> Starts(string endpointId)
+    {
+        if (!_startsPerEndpoint.TryGetValue(endpointId, out var starts))
+        {
+            _startsPerEndpoint[endpointId] = starts = new Queue<DateTimeOffset>();
+        }
+        return starts;
+    }
+
+    /// <summary>The attempt is done on the wire: its slot is free while it waits for its record, and it stays held.</summary>
+    public void Sent(ClaimedDelivery delivery)
+    {
+        FreeSlot(delivery);
+        _recording++;
+    }
+
+    /// <summary>
+    /// Lets go of a delivery: its attempt is recorded (<paramref name="wasSent"/>: <see cref="Sent"/> came first), or it
+    /// was cut short before that. A claim of it made while it was in hand is held now, if it was read after the record.
+    /// </summary>
+    public void Release(ClaimedDelivery delivery, bool wasSent)
+    {
+        if (wasSent)
+        {
+            _recording--;
+        }
+        else
+        {
+            FreeSlot(delivery);
+        }
+        if (_claiming)
+        {
+            _recordedDuringClaim[delivery.Id] = delivery.Attempts + 1;
+        }
+        _held.Remove(delivery.Id);
+        if (_claimedInHand.Remove(delivery.Id, out var again) && again.Attempts > delivery.Attempts && _held.Add(again.Id))
+        {
+            _ready.Add(again);
+        }
+    }
+
+    /// <summary>Leases renewed to <paramref name="until"/>: the waiting deliveries among them keep their place longer.</summary>
+    public void Renewed(IReadOnlySet<string> renewed, DateTimeOffset until)
+    {
+        for (var i = 0; i < _ready.Count; i++)
+        {
+            if (renewed.Contains(_ready[i].Id) && _ready[i].ClaimedUntil < until)
+            {
+                _ready[i] = _ready[i] with { ClaimedUntil = until };
+            }
+        }
+    }
+
+    private void FreeSlot(ClaimedDelivery delivery)
+    {
+        _running--;
+        var running = _runningPerEndpoint[delivery.Endpoint.Id] - 1;
+        if (running == 0)
+        {
+            _runningPerEndpoint.Remove(delivery.Endpoint.Id);
+        }
+        else
+        {
+            _runningPerEndpoint[delivery.Endpoint.Id] = running;
+        }
+    }
+
+    // ---------------------------------------------------------------- what an attempt leads to
+
+    /// <summary>
+    /// What one attempt leads to, given its delivery and endpoint as they stand: the delivery's next state (done,
+    /// failed, or when to try again on <see cref="RetrySchedule"/>), the endpoint's health (failing since when, or
+    /// disabled: 410 Gone, or failing for <paramref name="disableAfterFailingFor"/> unless it retries until
+    /// acknowledged) and whether <c>message.attempt.exhausted</c> is raised. Null when the attempt is not recorded:
+    /// the delivery was cancelled meanwhile. <paramref name="jitter"/> in [-1, 1] spreads the retry time;
+    /// <paramref name="forceRetry"/> keeps an acknowledged delivery going (its acknowledgement could not be recorded).
+    /// </summary>
+    public static AttemptResult? Record(DeliveryState delivery, EndpointHealth endpoint, string messageType, AttemptOutcome outcome,
+        DateTimeOffset now, TimeSpan disableAfterFailingFor, double jitter, bool forceRetry = false)
+    {
+        if (delivery.Status == DeliveryStatus.Cancelled)
+        {
+            return null;
+        }
+        var next = delivery with
+        {
+            Attempts = delivery.Attempts + 1,
+            Round = delivery.Round + 1,
+            LastStatusCode = outcome.StatusCode,
+            LastError = outcome.Error,
+        };
+        var health = endpoint;
+        string? disableCode = null;
+        string? disableDetail = null;
+        var exhausted = false;
+        if (outcome.Succeeded && !forceRetry)
+        {
+            next = next with { Status = DeliveryStatus.Succeeded, CompletedAt = now };
+            health = health with { FailingSince = null };
+        }
+        else if (outcome.Gone)
+        {
+            next = next with { Status = DeliveryStatus.Failed, CompletedAt = now };
+            (disableCode, disableDetail) = (DisabledReason.Gone, "The receiver answered 410 Gone.");
+        }
+        else if (delivery.Status != DeliveryStatus.Pending)
+        {
+            // Failed with its endpoint while this attempt was on the wire: it stays so.
+            health = health with { FailingSince = health.FailingSince ?? now };
+        }
+        else
+        {
+            health = health with { FailingSince = health.FailingSince ?? now };
+            var untilAcknowledged = !delivery.IsTest && endpoint.RetryUntilAcknowledged && messageType == EventTypes.ReferralApproved;
+            var wait = outcome.RetryAfter ?? RetrySchedule.After(next.Round, untilAcknowledged, jitter);
+            if (!endpoint.RetryUntilAcknowledged && now - health.FailingSince >= disableAfterFailingFor)
+            {
+                next = next with { Status = DeliveryStatus.Failed, CompletedAt = now };
+                (disableCode, disableDetail) = (DisabledReason.Failing, $"Every attempt failed since {health.FailingSince:O}.");
+            }
+            else if (wait is { } delay)
+            {
+                next = next with { NextAttemptAt = now + delay };
+            }
+            else
+            {
+                next = next with { Status = DeliveryStatus.Failed, CompletedAt = now };
+                // Not for test messages, and never for an operational event: otherwise an endpoint that fails to take
+                // message.attempt.exhausted would raise another one for every one it fails to take.
+                exhausted = !delivery.IsTest && !EventTypes.IsOperational(messageType);
+            }
+        }
+        // Even while delivering an operational event: a disabling is a change of state that happens once per endpoint
+        // until someone enables it again, so it cannot repeat by itself.
+        var disables = disableCode is not null && endpoint.Enabled;
+        if (disables)
+        {
+            health = health with { Enabled = false };
+        }
+        return new AttemptResult(next, health, disables ? new Disabling(disableCode!, disableDetail!) : null, exhausted,
+            Acknowledged: next.Status == DeliveryStatus.Succeeded && !delivery.IsTest);
+    }
+}
+
+/// <summary>A delivery's recorded state, as an attempt result reads and changes it.</summary>
+public sealed record DeliveryState(string Id, string EndpointId, string Status, int Attempts, int Round, bool IsTest,
+    DateTimeOffset NextAttemptAt, int? LastStatusCode, string? LastError, DateTimeOffset? CompletedAt);
+
+/// <summary>An endpoint's health, as attempt results read and change it.</summary>
+public sealed record EndpointHealth(string Id, bool Enabled, bool RetryUntilAcknowledged, DateTimeOffset? FailingSince);
+
+/// <summary>Why an attempt disabled its endpoint: <paramref name="Reason"/> is a <see cref="DisabledReason"/>.</summary>
+public sealed record Disabling(string Reason, string Detail);
+
+/// <summary>
+/// What one attempt leads to: the delivery and endpoint after it, the endpoint's disabling if this attempt disabled
+/// it, whether <c>message.attempt.exhausted</c> is raised, and whether the receiver acknowledged a real message.
+/// </summary>
+public sealed record AttemptResult(DeliveryState Delivery, EndpointHealth Endpoint, Disabling? Disabled, bool Exhausted, bool Acknowledged);
