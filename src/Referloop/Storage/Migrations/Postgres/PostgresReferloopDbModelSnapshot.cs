@@ -940,58 +940,6 @@ namespace Referloop.Storage.Migrations.Postgres
                     b.ToTable("clicks", (string)null);
                 });
 
-            modelBuilder.Entity("Referloop.Tracking.InboxEvent", b =>
-                {
-                    b.Property<string>("Id")
-                        .HasMaxLength(40)
-                        .HasColumnType("character varying(40)");
-
-                    b.Property<string>("CampaignId")
-                        .IsRequired()
-                        .HasMaxLength(40)
-                        .HasColumnType("character varying(40)");
-
-                    b.Property<string>("IdempotencyKey")
-                        .HasMaxLength(200)
-                        .HasColumnType("character varying(200)");
-
-                    b.Property<string>("Ip")
-                        .HasMaxLength(45)
-                        .HasColumnType("character varying(45)");
-
-                    b.Property<string>("OrderId")
-                        .HasMaxLength(200)
-                        .HasColumnType("character varying(200)");
-
-                    b.Property<DateTimeOffset>("ReceivedAt")
-                        .HasColumnType("timestamp with time zone");
-
-                    b.Property<string>("Request")
-                        .IsRequired()
-                        .HasColumnType("text");
-
-                    b.Property<string>("Source")
-                        .IsRequired()
-                        .HasMaxLength(16)
-                        .HasColumnType("character varying(16)");
-
-                    b.Property<string>("UserAgent")
-                        .HasMaxLength(512)
-                        .HasColumnType("character varying(512)");
-
-                    b.HasKey("Id");
-
-                    b.HasIndex("ReceivedAt");
-
-                    b.HasIndex("CampaignId", "IdempotencyKey")
-                        .IsUnique();
-
-                    b.HasIndex("CampaignId", "OrderId")
-                        .IsUnique();
-
-                    b.ToTable("event_inbox", (string)null);
-                });
-
             modelBuilder.Entity("Referloop.Tracking.TrackedEvent", b =>
                 {
                     b.Property<string>("Id")

@@ -932,58 +932,6 @@ namespace Referloop.Storage.Migrations.Sqlite
                     b.ToTable("clicks", (string)null);
                 });
 
-            modelBuilder.Entity("Referloop.Tracking.InboxEvent", b =>
-                {
-                    b.Property<string>("Id")
-                        .HasMaxLength(40)
-                        .HasColumnType("TEXT");
-
-                    b.Property<string>("CampaignId")
-                        .IsRequired()
-                        .HasMaxLength(40)
-                        .HasColumnType("TEXT");
-
-                    b.Property<string>("IdempotencyKey")
-                        .HasMaxLength(200)
-                        .HasColumnType("TEXT");
-
-                    b.Property<string>("Ip")
-                        .HasMaxLength(45)
-                        .HasColumnType("TEXT");
-
-                    b.Property<string>("OrderId")
-                        .HasMaxLength(200)
-                        .HasColumnType("TEXT");
-
-                    b.Property<long>("ReceivedAt")
-                        .HasColumnType("INTEGER");
-
-                    b.Property<string>("Request")
-                        .IsRequired()
-                        .HasColumnType("TEXT");
-
-                    b.Property<string>("Source")
-                        .IsRequired()
-                        .HasMaxLength(16)
-                        .HasColumnType("TEXT");
-
-                    b.Property<string>("UserAgent")
-                        .HasMaxLength(512)
-                        .HasColumnType("TEXT");
-
-                    b.HasKey("Id");
-
-                    b.HasIndex("ReceivedAt");
-
-                    b.HasIndex("CampaignId", "IdempotencyKey")
-                        .IsUnique();
-
-                    b.HasIndex("CampaignId", "OrderId")
-                        .IsUnique();
-
-                    b.ToTable("event_inbox", (string)null);
-                });
-
             modelBuilder.Entity("Referloop.Tracking.TrackedEvent", b =>
                 {
                     b.Property<string>("Id")
