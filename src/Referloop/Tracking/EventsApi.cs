@@ -36,7 +36,10 @@ internal static class EventsApi
                 "the Idempotency-Key header: a retry answers the first outcome with duplicate=true. A browser's call is " +
                 "rate-limited per address and per key, its ip and userAgent fields are ignored (the connection's are used), " +
                 "and what its conversions earn follows the campaign's fraud.browserConversions (review, accept or confirm). " +
-                "Bodies are limited to 64 KiB.")
+                "Bodies are limited to 64 KiB. A refund or chargeback (admin key only) names the purchase's orderId: the purchase " +
+                "stops counting, its referral is voided (reason refunded) unless the campaign's refunds policy keeps it for " +
+                "the friend's other purchases, and the rewards it earned become revoked (clawback_required when paid); an " +
+                "orderId no purchase has is answered 422 and nothing is recorded. Repeating a refund answers its first outcome.")
             .RequireCors(BrowserPolicy)
             .WithMetadata(new PublishableKeyAccess())
             .RequireRateLimiting(PublicLimits.BrowserEvents)
@@ -87,6 +90,14 @@ internal static class EventsApi
             return Unauthorized("Send 'Authorization: Bearer <admin key>' or the campaign's publishable key in 'X-Referloop-Key'.");
         }
 
+        if (!isAdmin && EventKinds.IsRefund(input.Type))
+        {
+            return TypedResults.Problem(title: "Refunds need the admin key.",
+                detail: "A refund or chargeback takes rewards back, so a browser holding the publishable key cannot report one: " +
+                    "send it from the server with the admin key, or through a track inbound hook.",
+                statusCode: StatusCodes.Status403Forbidden);
+        }
+
         var idempotencyKey = http.Request.Headers[IdempotencyHeader].FirstOrDefault();
         if (idempotencyKey is { Length: 0 or > 200 })
         {
@@ -103,6 +114,20 @@ internal static class EventsApi
         var userAgent = isAdmin ? input.UserAgent : Truncate(http.Request.Headers.UserAgent.ToString(), 512);
         var outcome = await ingest.TrackAsync(new TrackRequest(campaign, input, idempotencyKey, ip, userAgent,
             isAdmin ? EventSource.Server : EventSource.Browser));
+        if (outcome.Refund is { Effect: RefundEffect.UnknownOrder } unknown)
+        {
+            // Well-formed, but about an order this campaign never saw: 422, so that a sender can tell it from a typo in the body.
+            return TypedResults.Problem(title: "The order is unknown.",
+                detail: "A refund names the order id of a purchase reported to the campaign; nothing was refunded or recorded.",
+                statusCode: StatusCodes.Status422UnprocessableEntity,
+                extensions: new Dictionary<string, object?>
+                {
+                    ["errors"] = new Dictionary<string, string[]>
+                    {
+                        ["orderId"] = [$"no purchase with order id '{unknown.OrderId}' was reported to this campaign."],
+                    },
+                });
+        }
         return TypedResults.Accepted((string?)null, isAdmin ? outcome : outcome.ForBrowser());
     }
 
