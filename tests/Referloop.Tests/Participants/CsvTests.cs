@@ -179,6 +179,26 @@ public class CsvTests(EngineApp app) : IClassFixture<EngineApp>
     }
 
     [Fact]
+    public async Task The_api_document_describes_the_csv_routes_and_refunds()
+    {
+        var document = await _admin.GetOk("/openapi/v1.json");
+        var paths = document["paths"]!.AsObject();
+
+        foreach (var what in new[] { "participants", "referrals", "rewards" })
+        {
+            var export = paths[$"/api/v1/campaigns/{{campaignId}}/{what}/export.csv"]!["get"]!;
+            Assert.NotNull(export["responses"]!["200"]!["content"]!["text/csv"]);
+        }
+        var import = paths["/api/v1/campaigns/{campaignId}/participants/import"]!["post"]!;
+        Assert.NotNull(import["requestBody"]!["content"]!["text/csv"]);
+        Assert.Contains(import["parameters"]!.AsArray(), p => (string?)p!["name"] == "dryRun");
+        var text = document.ToJsonString();
+        Assert.Contains("\"reward.revoked\"", text);
+        Assert.Contains("\"keep_if_other_purchases\"", text);
+        Assert.Contains("\"clawback_required\"", text);
+    }
+
+    [Fact]
     public async Task The_campaign_page_links_the_downloads()
     {
         var (campaign, _) = await _admin.Campaign(AdvocateTenDollars);
