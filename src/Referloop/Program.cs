@@ -137,6 +137,7 @@ app.MapApiKeys();
 app.MapCampaigns();
 app.MapCouponPools();
 app.MapParticipants();
+app.MapCampaignCsv();
 app.MapShareLinks();
 app.MapInboundHooks();
 app.MapHookReceiver();

@@ -13,6 +13,18 @@ public static class CampaignStatus
     public static readonly string[] All = [Active, Paused, Archived];
 }
 
+/// <summary>What a refunded (or charged back) purchase does to the referral it qualified.</summary>
+public static class RefundPolicy
+{
+    /// <summary>The referral is voided unless another purchase of the friend that still counts qualifies it.</summary>
+    public const string KeepIfOtherPurchases = "keep_if_other_purchases";
+
+    /// <summary>Any refunded purchase voids its referral, whatever else the friend bought.</summary>
+    public const string Void = "void";
+
+    public static readonly string[] All = [KeepIfOtherPurchases, Void];
+}
+
 public static class ApprovalPolicy
 {
     public const string Auto = "auto";
@@ -31,6 +43,9 @@ public sealed class Campaign
     public required string Approval { get; set; }
     public bool AllowRewardsOnAutoApproved { get; set; }
     public int? GoalConversions { get; set; }
+
+    /// <summary>A <see cref="RefundPolicy"/> value.</summary>
+    public string Refunds { get; set; } = RefundPolicy.KeepIfOtherPurchases;
     public required FraudPolicy Fraud { get; set; }
     public required List<RewardRule> Rewards { get; set; }
     public required string Status { get; set; }
@@ -58,6 +73,7 @@ internal sealed class CampaignConfiguration : IEntityTypeConfiguration<Campaign>
         campaign.Property(c => c.LandingUrl).HasMaxLength(2048);
         campaign.Property(c => c.Approval).HasMaxLength(16);
         campaign.Property(c => c.Status).HasMaxLength(16);
+        campaign.Property(c => c.Refunds).HasMaxLength(32).HasDefaultValue(RefundPolicy.KeepIfOtherPurchases);
         campaign.Property(c => c.PublishableKey).HasMaxLength(64);
         campaign.HasIndex(c => c.PublishableKey).IsUnique();
         // The rule set is read and written as a whole with its campaign, so it lives in JSON columns.

@@ -31,6 +31,13 @@ public sealed partial record CampaignInput : IValidatable
     [Range(1, 100_000)]
     public int? GoalConversions { get; init; }
 
+    /// <summary>
+    /// What a refunded purchase does to its referral: <c>keep_if_other_purchases</c> (default) voids it only when no
+    /// other purchase of the friend still counts; <c>void</c> voids it on any refund.
+    /// </summary>
+    [Values(typeof(RefundPolicy))]
+    public string? Refunds { get; init; }
+
     public FraudPolicy? Fraud { get; init; }
 
     [MaxLength(50)]
@@ -50,6 +57,10 @@ public sealed partial record CampaignInput : IValidatable
             errors.OneOf("approval", Approval, ApprovalPolicy.All);
         }
         errors.Range("goalConversions", GoalConversions, 1, 100_000);
+        if (Refunds is not null)
+        {
+            errors.OneOf("refunds", Refunds, RefundPolicy.All);
+        }
         if (Fraud is not null)
         {
             ValidateFraud(errors, Fraud);
@@ -273,6 +284,7 @@ public sealed partial record CampaignInput : IValidatable
         campaign.Approval = Approval ?? ApprovalPolicy.Auto;
         campaign.AllowRewardsOnAutoApproved = AllowRewardsOnAutoApproved ?? true;
         campaign.GoalConversions = GoalConversions;
+        campaign.Refunds = Refunds ?? RefundPolicy.KeepIfOtherPurchases;
         campaign.Fraud = Fraud ?? new FraudPolicy();
         campaign.SocialProof = SocialProof is { AllowedOrigins.Count: > 0 } settings
             ? settings with { AllowedOrigins = SocialProofSettings.Normalise(settings.AllowedOrigins) }

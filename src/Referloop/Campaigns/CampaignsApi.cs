@@ -26,9 +26,16 @@ public sealed record CampaignResponse(
     DateTimeOffset CreatedAt,
     DateTimeOffset UpdatedAt)
 {
+    /// <summary>What a refunded purchase does to its referral (<c>keep_if_other_purchases</c> or <c>void</c>).</summary>
+    [Values(typeof(RefundPolicy))]
+    public string Refunds { get; init; } = RefundPolicy.KeepIfOtherPurchases;
+
     public static CampaignResponse From(Campaign c, PublicUrls urls) => new(c.Id, c.Name, c.LandingUrl,
         c.AttributionWindowDays, c.HoldingPeriodDays, c.Approval, c.AllowRewardsOnAutoApproved, c.GoalConversions,
-        c.Fraud, c.Rewards, c.SocialProof ?? new SocialProofSettings(), c.Status, c.PublishableKey, urls.ShareUrl("{code}"), c.CreatedAt, c.UpdatedAt);
+        c.Fraud, c.Rewards, c.SocialProof ?? new SocialProofSettings(), c.Status, c.PublishableKey, urls.ShareUrl("{code}"), c.CreatedAt, c.UpdatedAt)
+    {
+        Refunds = c.Refunds,
+    };
 }
 
 public sealed record CampaignListQuery([property: Values(typeof(CampaignStatus))] string? Status, string? Cursor,

@@ -41,6 +41,11 @@ internal sealed class EngineEventSink(ReferloopDb db, ReferralEngine engine) : I
 
         var campaign = await db.Campaigns.AsNoTracking().FirstAsync(c => c.Id == campaignId, ct);
         var outcome = await engine.TrackAsync(campaign, input, null, input.Ip, input.UserAgent, EventSource.Server, ct);
+        if (outcome.Refund is { Effect: RefundEffect.UnknownOrder } unknown)
+        {
+            return InboundOutcome.Refused(StatusCodes.Status422UnprocessableEntity,
+                $"No purchase with order id '{unknown.OrderId}' was reported to this campaign: nothing was refunded.");
+        }
         return InboundOutcome.Processed(JsonSerializer.SerializeToNode(outcome, Json));
     }
 

@@ -46,7 +46,11 @@ public sealed class EventIngest : IAsyncDisposable
             get
             {
                 var campaign = Request.Campaign.Id;
-                yield return $"friend:{campaign}:{Participant.NormaliseEmail(Request.Input.Email!)}";
+                if (Request.Input.Email is { } email)
+                {
+                    // A refund may name only its order.
+                    yield return $"friend:{campaign}:{Participant.NormaliseEmail(email)}";
+                }
                 if (Request.OrderId is { } orderId)
                 {
                     yield return $"order:{campaign}:{orderId}";

@@ -17,7 +17,7 @@ namespace Referloop.Referrals;
 /// the <see cref="ReferralFacts"/> read for it and returns its answer with the <see cref="ReferralChanges"/> to write;
 /// nothing here reads or writes a database, waits, or looks at a clock.
 /// </summary>
-public sealed class ReferralCore(IReferralScreening screening, PublicUrls urls)
+public sealed partial class ReferralCore(IReferralScreening screening, PublicUrls urls)
 {
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 

@@ -53,6 +53,7 @@ public sealed class ReferralEngine(
     /// keeps such requests in separate batches).
     /// </summary>
     public async Task<EventOutcome[]> TrackAsync(IReadOnlyList<TrackRequest> requests, CancellationToken ct) =>
+        requests.Any(r => r.IsRefund) ? await TrackWithRefundsAsync(requests, ct) :
         await InTransactionAsync(async () =>
         {
             var now = clock.GetUtcNow();
@@ -104,6 +105,54 @@ public sealed class ReferralEngine(
             await store.InsertEventsAsync(fresh, ct);
             await WriteAsync(batch.Changes, now, ct);
             return outcomes;
+        }, ct);
+
+    /// <summary>The batch's other events together, then each refund in its own unit of work (refunds are rare).</summary>
+    private async Task<EventOutcome[]> TrackWithRefundsAsync(IReadOnlyList<TrackRequest> requests, CancellationToken ct)
+    {
+        var outcomes = new EventOutcome[requests.Count];
+        var others = Enumerable.Range(0, requests.Count).Where(i => !requests[i].IsRefund).ToList();
+        if (others.Count > 0)
+        {
+            var tracked = await TrackAsync(others.Select(i => requests[i]).ToList(), ct);
+            for (var j = 0; j < others.Count; j++)
+            {
+                outcomes[others[j]] = tracked[j];
+            }
+        }
+        for (var i = 0; i < requests.Count; i++)
+        {
+            if (requests[i].IsRefund)
+            {
+                outcomes[i] = await RefundAsync(requests[i], ct);
+            }
+        }
+        return outcomes;
+    }
+
+    /// <summary>
+    /// Records and decides a refund or chargeback: a repeat (the same order refunded before, or the same idempotency
+    /// key) is answered with the first outcome; an order no purchase has is answered without recording anything.
+    /// </summary>
+    private Task<EventOutcome> RefundAsync(TrackRequest request, CancellationToken ct) =>
+        InTransactionAsync(async () =>
+        {
+            var now = clock.GetUtcNow();
+            var orderId = request.OrderId!;
+            if (await store.EarlierRefundAsync(request.Campaign.Id, orderId, request.IdempotencyKey, ct) is { } earlier)
+            {
+                return Replay(earlier);
+            }
+            var facts = await store.LoadForRefundAsync(request.Campaign, orderId, now, ct);
+            var refund = request.ToRefund(now, facts.RefundedPurchase);
+            var (outcome, changes) = core.Refund(facts, refund);
+            if (outcome.Refund?.Effect == RefundEffect.UnknownOrder)
+            {
+                return outcome;
+            }
+            await store.InsertEventsAsync([refund], ct);
+            await WriteAsync(changes, now, ct);
+            return outcome;
         }, ct);
 
     /// <summary>
@@ -234,6 +283,34 @@ public sealed record TrackRequest(Campaign Campaign, TrackEvent Input, string? I
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
     public string? OrderId => string.IsNullOrWhiteSpace(Input.OrderId) ? null : Input.OrderId.Trim();
+
+    /// <summary>A <c>refund</c> or <c>chargeback</c>: it takes back the purchase with its order id.</summary>
+    public bool IsRefund => EventKinds.IsRefund(Input.Type);
+
+    /// <summary>
+    /// The refund's row: its order id goes to <see cref="TrackedEvent.RefundOf"/> (the purchase keeps its own), and
+    /// without an e-mail it is about the purchase's friend.
+    /// </summary>
+    public TrackedEvent ToRefund(DateTimeOffset now, TrackedEvent? purchase) => new()
+    {
+        Id = Ids.New("evt"),
+        CampaignId = Campaign.Id,
+        Type = EventKinds.IsRefund(Input.Type) && Input.Type!.Equals(EventKinds.Chargeback, StringComparison.OrdinalIgnoreCase)
+            ? EventKinds.Chargeback
+            : EventKinds.Refund,
+        Email = string.IsNullOrWhiteSpace(Input.Email) ? purchase?.Email ?? "" : Participant.NormaliseEmail(Input.Email),
+        Name = string.IsNullOrWhiteSpace(Input.Name) ? null : Input.Name.Trim(),
+        RefundOf = OrderId,
+        PurchaseValue = Input.PurchaseValue,
+        Currency = Input.Currency?.ToUpperInvariant(),
+        Ip = Ip,
+        UserAgent = UserAgent,
+        IdempotencyKey = IdempotencyKey,
+        Source = Source,
+        Properties = Input.Properties is null ? null : JsonSerializer.Serialize(Input.Properties, Json),
+        OccurredAt = (Input.OccurredAt ?? now).ToUniversalTime(),
+        ReceivedAt = now,
+    };
 
     public TrackedEvent ToEvent(DateTimeOffset now) => new()
     {

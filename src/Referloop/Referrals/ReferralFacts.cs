@@ -49,6 +49,20 @@ public sealed class ReferralFacts
 
     /// <summary>The coupon pools the campaign's rewards may draw from, by name; a pool that does not exist is absent.</summary>
     public IReadOnlyDictionary<string, CouponSupply> Coupons { get; init; } = new Dictionary<string, CouponSupply>();
+
+    // ------------------------------------------------------------ refunds
+
+    /// <summary>For a refund: the campaign's purchase with its order id, or null when none was reported.</summary>
+    public TrackedEvent? RefundedPurchase { get; init; }
+
+    /// <summary>For a refund: how many other purchases of the referral's friend still count (none of them refunded).</summary>
+    public int OtherCountedPurchases { get; init; }
+
+    /// <summary>
+    /// For a refund: the advocate's goal and milestone rewards of conversions that still stand (pending, approved or
+    /// issued), from any of their referrals; a count the refund takes back takes its reward back too.
+    /// </summary>
+    public IReadOnlyList<Reward> CountedConversionRewards { get; init; } = [];
 }
 
 /// <summary>A referral whose fraud decision counts against its advocate.</summary>

@@ -81,9 +81,14 @@ public sealed record ReferralSnapshot(Campaign Campaign, Referral Referral, Part
     public OutboxMessage FlaggedMessage(DateTimeOffset now) => Outbox.Create(EventTypes.ReferralFlagged, Campaign.Id,
         Data() with { Review = new ReviewRef(Referral.RiskScore, Referral.Findings, Referral.FlaggedAt ?? now) }, now);
 
-    /// <summary><c>reward.issued</c>, or <c>reward.blocked</c> for a blocked reward.</summary>
+    /// <summary><c>reward.issued</c>, <c>reward.blocked</c> for a blocked reward, <c>reward.revoked</c> for one a refund took back.</summary>
     public OutboxMessage RewardMessage(Reward reward, DateTimeOffset now) =>
-        Outbox.Create(reward.Status == RewardStatus.Blocked ? EventTypes.RewardBlocked : EventTypes.RewardIssued, Campaign.Id,
+        Outbox.Create(reward.Status switch
+        {
+            RewardStatus.Blocked => EventTypes.RewardBlocked,
+            RewardStatus.Revoked or RewardStatus.ClawbackRequired => EventTypes.RewardRevoked,
+            _ => EventTypes.RewardIssued,
+        }, Campaign.Id,
             Data(new RewardRef(reward.Id, reward.Recipient, reward.ParticipantId, reward.RuleId, reward.Status, reward.Reason,
                 IncentiveData.From(reward))), now);
 

@@ -218,6 +218,61 @@ public sealed class ReferralStore(ReferloopDb db, IReferralApprovalListeners lis
         return await LoadAroundAsync(found.Campaign, found.Referral, found.Advocate, found.Friend, now, ct, fraud: fraud);
     }
 
+    /// <summary>The campaign's refund of <paramref name="orderId"/>, or its event with the idempotency key, if either was recorded.</summary>
+    public Task<TrackedEvent?> EarlierRefundAsync(string campaignId, string orderId, string? idempotencyKey, CancellationToken ct) =>
+        db.Events.AsNoTracking()
+            .Where(e => e.CampaignId == campaignId && (e.RefundOf == orderId || (idempotencyKey != null && e.IdempotencyKey == idempotencyKey)))
+            .OrderBy(e => e.Id)
+            .FirstOrDefaultAsync(ct);
+
+    /// <summary>
+    /// What <see cref="ReferralCore.Refund"/> needs: the purchase with the order id; when it was attributed, its
+    /// referral with everything <see cref="LoadForReferralAsync"/> reads, how many of the friend's other purchases still
+    /// count, and the advocate's goal and milestone rewards of conversions that still stand.
+    /// </summary>
+    public async Task<ReferralFacts> LoadForRefundAsync(Campaign campaign, string orderId, DateTimeOffset now, CancellationToken ct)
+    {
+        var purchase = await db.Events.AsNoTracking()
+            .FirstOrDefaultAsync(e => e.CampaignId == campaign.Id && e.OrderId == orderId && e.Type == EventKinds.Purchase, ct);
+        var referral = purchase?.ReferralId is { } referralId ? await LoadForReferralAsync(referralId, now, ct) : null;
+        if (purchase is null || referral is null)
+        {
+            return new ReferralFacts { Campaign = campaign, Now = now, RefundedPurchase = purchase };
+        }
+
+        var friendId = referral.Referral!.FriendId;
+        var confirmOnly = campaign.Fraud.BrowserConversions == BrowserConversions.Confirm;
+        var others = await db.Events.AsNoTracking()
+            .Where(e => e.ParticipantId == friendId && e.ReferralId == referral.Referral.Id && e.Type == EventKinds.Purchase
+                && e.Id != purchase.Id && (!confirmOnly || e.Source == EventSource.Server)
+                && (e.OrderId == null || !db.Events.Any(r => r.CampaignId == campaign.Id && r.RefundOf == e.OrderId)))
+            .CountAsync(ct);
+        var advocateId = referral.Advocate!.Id;
+        var counted = await db.Rewards.AsNoTracking()
+            .Where(r => r.AdvocateId == advocateId && r.Trigger == RewardTrigger.Converted && r.Milestone != null
+                && (r.Kind == RewardKind.Goal || r.Kind == RewardKind.Milestone)
+                && (r.Status == RewardStatus.Pending || r.Status == RewardStatus.Approved || r.Status == RewardStatus.Issued))
+            .OrderBy(r => r.Id)
+            .ToListAsync(ct);
+        return new ReferralFacts
+        {
+            Campaign = campaign,
+            Now = now,
+            Referral = referral.Referral,
+            Advocate = referral.Advocate,
+            Friend = referral.Friend,
+            Counters = referral.Counters,
+            Rewards = referral.Rewards,
+            Fraud = referral.Fraud,
+            CountedReferrals = referral.CountedReferrals,
+            ApprovalListeners = referral.ApprovalListeners,
+            Coupons = referral.Coupons,
+            RefundedPurchase = purchase,
+            OtherCountedPurchases = others,
+            CountedConversionRewards = counted,
+        };
+    }
+
     /// <summary>Everything about the advocate and the referral, once both are known.</summary>
     private async Task<ReferralFacts> LoadAroundAsync(Campaign campaign, Referral? referral, Participant advocate, Participant? friend,
         DateTimeOffset now, CancellationToken ct, AttributionMatch? match = null, FraudFacts? fraud = null, bool customEventSeen = false)

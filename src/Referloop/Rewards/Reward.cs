@@ -17,7 +17,14 @@ public static class RewardStatus
     public const string Issued = "issued";
 
     public const string Blocked = "blocked";
-    public static readonly string[] All = [Pending, Approved, Issued, Blocked];
+
+    /// <summary>Taken back before it was paid: the purchase that earned it was refunded.</summary>
+    public const string Revoked = "revoked";
+
+    /// <summary>Already paid when the purchase that earned it was refunded: the merchant should recover it.</summary>
+    public const string ClawbackRequired = "clawback_required";
+
+    public static readonly string[] All = [Pending, Approved, Issued, Blocked, Revoked, ClawbackRequired];
 }
 
 /// <summary>Why a pending reward is not released yet, when the reason is not simply its referral's approval.</summary>
@@ -120,7 +127,8 @@ internal sealed class RewardConfiguration : IEntityTypeConfiguration<Reward>
         reward.Property(r => r.RuleId).HasMaxLength(64);
         reward.Property(r => r.Trigger).HasMaxLength(16);
         reward.Property(r => r.Kind).HasMaxLength(16);
-        reward.Property(r => r.Status).HasMaxLength(16);
+        // clawback_required is the longest.
+        reward.Property(r => r.Status).HasMaxLength(24);
         reward.Property(r => r.Reason).HasMaxLength(1000);
         reward.Property(r => r.PendingReason).HasMaxLength(32);
         reward.Property(r => r.CouponCode).HasMaxLength(200);

@@ -38,7 +38,11 @@ internal static class EventsApi
                 "the Idempotency-Key header: a retry answers the first outcome with duplicate=true. A browser's call is " +
                 "rate-limited per address and per key, its ip and userAgent fields are ignored (the connection's are used), " +
                 "and what its conversions earn follows the campaign's fraud.browserConversions (review, accept or confirm). " +
-                "Bodies are limited to 64 KiB. With the header 'Prefer: respond-async' the event is only made durable before the " +
+                "Bodies are limited to 64 KiB. A refund or chargeback (admin key only) names the purchase's orderId: the purchase " +
+                "stops counting, its referral is voided (reason refunded) unless the campaign's refunds policy keeps it for " +
+                "the friend's other purchases, and the rewards it earned become revoked (clawback_required when paid); an " +
+                "orderId no purchase has is answered 422 and nothing is recorded. Repeating a refund answers its first outcome. " +
+                "With the header 'Prefer: respond-async' an event other than a refund is only made durable before the " +
                 "answer: 202 with its eventId (and status pending, or the earlier event's id with duplicate=true), the header " +
                 "Preference-Applied and, for the admin key, Location; the outcome follows in webhooks and GET /api/v1/events/{id}.")
             .RequireCors(BrowserPolicy)
@@ -93,6 +97,14 @@ internal static class EventsApi
             return Unauthorized("Send 'Authorization: Bearer <admin key>' or the campaign's publishable key in 'X-Referloop-Key'.");
         }
 
+        if (!isAdmin && EventKinds.IsRefund(input.Type))
+        {
+            return TypedResults.Problem(title: "Refunds need the admin key.",
+                detail: "A refund or chargeback takes rewards back, so a browser holding the publishable key cannot report one: " +
+                    "send it from the server with the admin key, or through a track inbound hook.",
+                statusCode: StatusCodes.Status403Forbidden);
+        }
+
         var idempotencyKey = http.Request.Headers[IdempotencyHeader].FirstOrDefault();
         if (idempotencyKey is { Length: 0 or > 200 })
         {
@@ -108,13 +120,28 @@ internal static class EventsApi
         var ip = isAdmin ? input.Ip : http.Connection.RemoteIpAddress?.ToString();
         var userAgent = isAdmin ? input.UserAgent : Truncate(http.Request.Headers.UserAgent.ToString(), 512);
         var request = new TrackRequest(campaign, input, idempotencyKey, ip, userAgent, isAdmin ? EventSource.Server : EventSource.Browser);
-        if (PrefersAsync(http.Request))
+        // A refund is answered when processed: an unknown order is refused rather than accepted.
+        if (PrefersAsync(http.Request) && !request.IsRefund)
         {
             var accepted = await inbox.AcceptAsync(request);
             http.Response.Headers["Preference-Applied"] = RespondAsync;
             return TypedResults.Accepted(isAdmin ? $"/api/v1/events/{accepted.EventId}" : null, accepted);
         }
         var outcome = await ingest.TrackAsync(request);
+        if (outcome.Refund is { Effect: RefundEffect.UnknownOrder } unknown)
+        {
+            // Well-formed, but about an order this campaign never saw: 422, so that a sender can tell it from a typo in the body.
+            return TypedResults.Problem(title: "The order is unknown.",
+                detail: "A refund names the order id of a purchase reported to the campaign; nothing was refunded or recorded.",
+                statusCode: StatusCodes.Status422UnprocessableEntity,
+                extensions: new Dictionary<string, object?>
+                {
+                    ["errors"] = new Dictionary<string, string[]>
+                    {
+                        ["orderId"] = [$"no purchase with order id '{unknown.OrderId}' was reported to this campaign."],
+                    },
+                });
+        }
         return TypedResults.Accepted((string?)null, isAdmin ? outcome : outcome.ForBrowser());
     }
 

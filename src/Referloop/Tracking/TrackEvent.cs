@@ -1,6 +1,7 @@
 using System.ComponentModel.DataAnnotations;
 using System.Net;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using System.Text.RegularExpressions;
 using Referloop.Http;
 using Referloop.Participants;
@@ -19,11 +20,15 @@ public sealed partial record TrackEvent : IValidatable
     [StringLength(100)]
     public string? PublishableKey { get; init; }
 
-    /// <summary><c>signup</c>, <c>purchase</c> or a custom name such as <c>subscription_started</c>.</summary>
+    /// <summary>
+    /// <c>signup</c>, <c>purchase</c>, <c>refund</c> or <c>chargeback</c> (admin key or inbound hook only: the purchase
+    /// with <c>orderId</c> stops counting), or a custom name such as <c>subscription_started</c>.
+    /// </summary>
     [Required, RegularExpression(TypeRule)]
     public string? Type { get; init; }
 
-    [Required, EmailAddress, StringLength(254)]
+    /// <summary>The friend the event is about; required, except on a refund or chargeback (its order names the friend).</summary>
+    [EmailAddress, StringLength(254)]
     public string? Email { get; init; }
 
     [StringLength(200)]
@@ -69,9 +74,13 @@ public sealed partial record TrackEvent : IValidatable
         {
             errors.Add("type", "must be 1–64 letters, digits, '_', '-', '.' or ':'.");
         }
+        var refund = EventKinds.IsRefund(Type);
         if (string.IsNullOrWhiteSpace(Email))
         {
-            errors.Add("email", "is required: the friend the event is about.");
+            if (!refund)
+            {
+                errors.Add("email", "is required: the friend the event is about.");
+            }
         }
         else if (!JoinParticipant.IsEmail(Email))
         {
@@ -79,6 +88,10 @@ public sealed partial record TrackEvent : IValidatable
         }
         errors.MaxLength("name", Name, 200);
         errors.MaxLength("orderId", OrderId, 200);
+        if (refund && string.IsNullOrWhiteSpace(OrderId))
+        {
+            errors.Add("orderId", "is required on a refund or chargeback: the order whose purchase it takes back.");
+        }
         if (PurchaseValue is { } value && (value < 0 || value > 1_000_000_000_000m || decimal.Round(value, 4) != value))
         {
             errors.Add("purchaseValue", "must be between 0 and 1,000,000,000,000 with at most 4 decimals.");
@@ -133,7 +146,8 @@ public sealed record EventOutcome(
     string? Reason,
     EventReferral? Referral,
     IReadOnlyList<RewardResponse> Rewards,
-    EventConversion? Conversion)
+    EventConversion? Conversion,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] EventRefund? Refund = null)
 {
     /// <summary>What a browser holding only the publishable key may see: no advocate, only the friend's own rewards.</summary>
     public EventOutcome ForBrowser() => this with
@@ -163,6 +177,26 @@ file static class BrowserRewards
 }
 
 public sealed record EventReferral(string Id, string Status, string? Reason, string? AdvocateId, string FriendId, int? RiskScore = null);
+
+/// <summary>
+/// Only on a <c>refund</c> or <c>chargeback</c>: the purchase it names and what it did to the referral:
+/// <c>voided</c>, <c>kept</c> (other purchases of the friend still qualify it), or <c>none</c> (the purchase was not
+/// attributed, had not converted the referral, or the referral was voided already).
+/// </summary>
+public sealed record EventRefund(string OrderId, string? PurchaseEventId, [property: Values(typeof(RefundEffect))] string Effect);
+
+public static class RefundEffect
+{
+    public const string Voided = "voided";
+    public const string Kept = "kept";
+    public const string None = "none";
+
+    /// <summary>No purchase has the order id: nothing is recorded, and the request is answered 422.</summary>
+    public const string UnknownOrder = "unknown_order";
+
+    /// <summary>The effects a 202 answer reports.</summary>
+    public static readonly string[] All = [Voided, Kept, None];
+}
 
 /// <summary>Present when the event converted the referral: the advocate's count and whether it reached the goal.</summary>
 public sealed record EventConversion(string Status, int ReferrerConverts, bool GoalComplete);

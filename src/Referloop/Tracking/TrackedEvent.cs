@@ -7,6 +7,15 @@ public static class EventKinds
 {
     public const string Signup = "signup";
     public const string Purchase = "purchase";
+
+    /// <summary>The purchase with the event's order id is refunded: it stops counting.</summary>
+    public const string Refund = "refund";
+
+    /// <summary>As <see cref="Refund"/>, when the payment was reversed by the card issuer.</summary>
+    public const string Chargeback = "chargeback";
+
+    public static bool IsRefund(string? type) =>
+        string.Equals(type, Refund, StringComparison.OrdinalIgnoreCase) || string.Equals(type, Chargeback, StringComparison.OrdinalIgnoreCase);
 }
 
 /// <summary>Who reported an event: anyone holding the publishable key, or the merchant's own systems.</summary>
@@ -49,6 +58,12 @@ public sealed class TrackedEvent
 
     public string? ReferralId { get; set; }
 
+    /// <summary>
+    /// A refund's (or chargeback's) order id: the purchase it takes back. Kept apart from <see cref="OrderId"/>, which
+    /// stays unique to the purchase; one refund per order, so a repeated refund is answered as the first.
+    /// </summary>
+    public string? RefundOf { get; init; }
+
     /// <summary>The 202 answer as JSON, replayed to retries.</summary>
     public string? Outcome { get; set; }
 
@@ -77,9 +92,12 @@ internal sealed class TrackedEventConfiguration : IEntityTypeConfiguration<Track
         e.Property(x => x.IdempotencyKey).HasMaxLength(200);
         e.Property(x => x.ParticipantId).HasMaxLength(40);
         e.Property(x => x.ReferralId).HasMaxLength(40);
+        e.Property(x => x.RefundOf).HasMaxLength(200);
         // Both providers let several rows hold NULL in a unique index, so events without an order id or key are free.
         e.HasIndex(x => new { x.CampaignId, x.OrderId }).IsUnique();
         e.HasIndex(x => new { x.CampaignId, x.IdempotencyKey }).IsUnique();
+        // Only refunds hold it: a partial index costs the other events nothing.
+        e.HasIndex(x => new { x.CampaignId, x.RefundOf }).IsUnique().HasFilter("\"RefundOf\" IS NOT NULL");
         e.HasIndex(x => new { x.CampaignId, x.Email });
         e.HasIndex(x => x.ParticipantId);
     }

@@ -37,6 +37,9 @@ public static class ExamplePayloads
         [EventTypes.RewardBlocked] = ReferralData("approved", "2026-11-20T14:03:12.000Z", """
             ,"reward":{"id":"rwd_0196f1c5f4079a3b1c6d8e0f2a4b6c84","recipient":"advocate","status":"blocked","reason":"limit reached","incentive":{"type":"rebate","amount":10,"currency":"USD","couponCode":null,"description":null}}
             """.Trim()),
+        [EventTypes.RewardRevoked] = ReferralData("voided", "2026-11-20T14:03:12.000Z", """
+            ,"reward":{"id":"rwd_0196f1c5f4079a3b1c6d8e0f2a4b6c83","recipient":"advocate","status":"revoked","reason":"refunded","incentive":{"type":"rebate","amount":10,"currency":"USD","couponCode":null,"description":null}}
+            """.Trim()),
         [EventTypes.Conversion] = """
             {"conversion":"success","referrer_name":"Ann Lee","referrer_email":"ann@example.com","referee_name":"Bob Stone","referee_email":"bob@example.net","orderID":"ORD-1001","purchaseValue":"120.50","referrer_converts":5,"referrer_customValue":"crm-42","goal_complete":1}
             """.Trim(),

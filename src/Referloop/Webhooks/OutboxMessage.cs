@@ -54,6 +54,9 @@ public static class EventTypes
     public const string ReferralVoided = "referral.voided";
     public const string RewardIssued = "reward.issued";
     public const string RewardBlocked = "reward.blocked";
+
+    /// <summary>A refund took a reward back: <c>revoked</c> when unpaid, <c>clawback_required</c> when paid.</summary>
+    public const string RewardRevoked = "reward.revoked";
     public const string Conversion = "conversion";
 
     /// <summary>A referral tripped a fraud check set to <c>flag</c> and entered the review queue.</summary>
@@ -81,7 +84,7 @@ public static class EventTypes
     public static readonly string[] All =
     [
         ParticipantJoined, ReferralCreated, ReferralQualified, ReferralApproved, ReferralVoided,
-        RewardIssued, RewardBlocked, Conversion,
+        RewardIssued, RewardBlocked, RewardRevoked, Conversion,
         ReferralFlagged, ParticipantRiskChanged,
         EndpointDisabled, MessageAttemptExhausted,
     ];

@@ -53,12 +53,17 @@ public static class WebhookMessageText
                 return $"{referral} waits for review{inCampaign}{(risk is null ? "" : $" (risk {risk})")}.";
             case EventTypes.RewardIssued:
             case EventTypes.RewardBlocked:
+            case EventTypes.RewardRevoked:
                 var reward = d["reward"];
                 var recipient = Text(reward, "recipient") == "friend" ? friend : advocate;
                 var incentive = Incentive(reward?["incentive"]);
-                return type == EventTypes.RewardIssued
-                    ? $"{recipient} received a reward{incentive} for the referral of {friend}{inCampaign}."
-                    : $"{recipient}'s reward{incentive} for the referral of {friend} was blocked{inCampaign}{Because(Text(reward, "reason"))}.";
+                return type switch
+                {
+                    EventTypes.RewardIssued => $"{recipient} received a reward{incentive} for the referral of {friend}{inCampaign}.",
+                    EventTypes.RewardRevoked => $"{recipient}'s reward{incentive} for the referral of {friend} was taken back" +
+                        $"{(Text(reward, "status") == "clawback_required" ? " after it was paid" : "")}{inCampaign}{Because(Text(reward, "reason"))}.",
+                    _ => $"{recipient}'s reward{incentive} for the referral of {friend} was blocked{inCampaign}{Because(Text(reward, "reason"))}.",
+                };
             case EventTypes.Conversion:
                 var order = Text(d, "orderID");
                 var referee = Text(d, "referee_name") ?? Text(d, "referee_email") ?? "A referred friend";

@@ -39,6 +39,26 @@ public sealed class CampaignDetailsModel(ReferloopDb db, TimeProvider clock, Pub
 
     public async Task<IActionResult> OnGetAsync(CancellationToken ct) => await LoadAsync(ct) ? Page() : NotFound();
 
+    /// <summary>The campaign's participants, referrals or rewards as a CSV download, as the API exports them.</summary>
+    public async Task<IActionResult> OnGetExportAsync(string? what, CancellationToken ct)
+    {
+        var (columns, rows) = what switch
+        {
+            "participants" => (CampaignCsv.ParticipantColumns, CampaignCsv.ParticipantRows(db, urls, Id)),
+            "referrals" => (CampaignCsv.ReferralColumns, CampaignCsv.ReferralRows(db, Id)),
+            "rewards" => (CampaignCsv.RewardColumns, CampaignCsv.RewardRows(db, Id)),
+            _ => (null, null),
+        };
+        if (columns is null || rows is null || !await db.Campaigns.AnyAsync(c => c.Id == Id, ct))
+        {
+            return NotFound();
+        }
+        Response.ContentType = CampaignCsv.ContentType;
+        Response.Headers.ContentDisposition = $"attachment; filename=\"{what}-{Id}.csv\"";
+        await CampaignCsv.WriteAsync(Response.Body, columns, rows, ct);
+        return new EmptyResult();
+    }
+
     public async Task<IActionResult> OnPostStatusAsync(string? status, CancellationToken ct)
     {
         if (status is null || !CampaignStatus.All.Contains(status))

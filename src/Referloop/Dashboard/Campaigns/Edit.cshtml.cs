@@ -25,6 +25,7 @@ public sealed class EditCampaignModel(ReferloopDb db, TimeProvider clock) : Page
     [BindProperty] public int? AttributionWindowDays { get; set; } = 30;
     [BindProperty] public int? HoldingPeriodDays { get; set; } = 0;
     [BindProperty] public string Approval { get; set; } = ApprovalPolicy.Auto;
+    [BindProperty] public string Refunds { get; set; } = RefundPolicy.KeepIfOtherPurchases;
     [BindProperty] public bool AllowRewardsOnAutoApproved { get; set; } = true;
     [BindProperty] public int? GoalConversions { get; set; }
     [BindProperty] public FraudAction SelfReferral { get; set; } = FraudAction.Block;
@@ -62,6 +63,7 @@ public sealed class EditCampaignModel(ReferloopDb db, TimeProvider clock) : Page
         AttributionWindowDays = campaign.AttributionWindowDays;
         HoldingPeriodDays = campaign.HoldingPeriodDays;
         Approval = campaign.Approval;
+        Refunds = campaign.Refunds;
         AllowRewardsOnAutoApproved = campaign.AllowRewardsOnAutoApproved;
         GoalConversions = campaign.GoalConversions;
         SelfReferral = campaign.Fraud.SelfReferral;
@@ -96,6 +98,7 @@ public sealed class EditCampaignModel(ReferloopDb db, TimeProvider clock) : Page
             AttributionWindowDays = AttributionWindowDays,
             HoldingPeriodDays = HoldingPeriodDays,
             Approval = Approval,
+            Refunds = Refunds,
             AllowRewardsOnAutoApproved = AllowRewardsOnAutoApproved,
             GoalConversions = GoalConversions,
             Fraud = new FraudPolicy

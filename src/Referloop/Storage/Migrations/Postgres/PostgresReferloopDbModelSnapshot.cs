@@ -86,6 +86,13 @@ namespace Referloop.Storage.Migrations.Postgres
                         .HasMaxLength(64)
                         .HasColumnType("character varying(64)");
 
+                    b.Property<string>("Refunds")
+                        .IsRequired()
+                        .ValueGeneratedOnAdd()
+                        .HasMaxLength(32)
+                        .HasColumnType("character varying(32)")
+                        .HasDefaultValue("keep_if_other_purchases");
+
                     b.Property<string>("Rewards")
                         .IsRequired()
                         .HasColumnType("text");
@@ -734,8 +741,8 @@ namespace Referloop.Storage.Migrations.Postgres
 
                     b.Property<string>("Status")
                         .IsRequired()
-                        .HasMaxLength(16)
-                        .HasColumnType("character varying(16)");
+                        .HasMaxLength(24)
+                        .HasColumnType("character varying(24)");
 
                     b.Property<string>("Trigger")
                         .IsRequired()
@@ -1007,6 +1014,10 @@ namespace Referloop.Storage.Migrations.Postgres
                         .HasMaxLength(40)
                         .HasColumnType("character varying(40)");
 
+                    b.Property<string>("RefundOf")
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)");
+
                     b.Property<string>("Source")
                         .IsRequired()
                         .ValueGeneratedOnAdd()
@@ -1034,6 +1045,10 @@ namespace Referloop.Storage.Migrations.Postgres
 
                     b.HasIndex("CampaignId", "OrderId")
                         .IsUnique();
+
+                    b.HasIndex("CampaignId", "RefundOf")
+                        .IsUnique()
+                        .HasFilter("\"RefundOf\" IS NOT NULL");
 
                     b.ToTable("events", (string)null);
                 });

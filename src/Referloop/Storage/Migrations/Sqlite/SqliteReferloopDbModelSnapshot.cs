@@ -78,6 +78,13 @@ namespace Referloop.Storage.Migrations.Sqlite
                         .HasMaxLength(64)
                         .HasColumnType("TEXT");
 
+                    b.Property<string>("Refunds")
+                        .IsRequired()
+                        .ValueGeneratedOnAdd()
+                        .HasMaxLength(32)
+                        .HasColumnType("TEXT")
+                        .HasDefaultValue("keep_if_other_purchases");
+
                     b.Property<string>("Rewards")
                         .IsRequired()
                         .HasColumnType("TEXT");
@@ -726,7 +733,7 @@ namespace Referloop.Storage.Migrations.Sqlite
 
                     b.Property<string>("Status")
                         .IsRequired()
-                        .HasMaxLength(16)
+                        .HasMaxLength(24)
                         .HasColumnType("TEXT");
 
                     b.Property<string>("Trigger")
@@ -999,6 +1006,10 @@ namespace Referloop.Storage.Migrations.Sqlite
                         .HasMaxLength(40)
                         .HasColumnType("TEXT");
 
+                    b.Property<string>("RefundOf")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT");
+
                     b.Property<string>("Source")
                         .IsRequired()
                         .ValueGeneratedOnAdd()
@@ -1026,6 +1037,10 @@ namespace Referloop.Storage.Migrations.Sqlite
 
                     b.HasIndex("CampaignId", "OrderId")
                         .IsUnique();
+
+                    b.HasIndex("CampaignId", "RefundOf")
+                        .IsUnique()
+                        .HasFilter("\"RefundOf\" IS NOT NULL");
 
                     b.ToTable("events", (string)null);
                 });
