@@ -86,13 +86,6 @@ namespace Referloop.Storage.Migrations.Postgres
                         .HasMaxLength(64)
                         .HasColumnType("character varying(64)");
 
-                    b.Property<string>("Refunds")
-                        .IsRequired()
-                        .ValueGeneratedOnAdd()
-                        .HasMaxLength(32)
-                        .HasColumnType("character varying(32)")
-                        .HasDefaultValue("keep_if_other_purchases");
-
                     b.Property<string>("Rewards")
                         .IsRequired()
                         .HasColumnType("text");
@@ -741,8 +734,8 @@ namespace Referloop.Storage.Migrations.Postgres
 
                     b.Property<string>("Status")
                         .IsRequired()
-                        .HasMaxLength(24)
-                        .HasColumnType("character varying(24)");
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)");
 
                     b.Property<string>("Trigger")
                         .IsRequired()
@@ -1014,10 +1007,6 @@ namespace Referloop.Storage.Migrations.Postgres
                         .HasMaxLength(40)
                         .HasColumnType("character varying(40)");
 
-                    b.Property<string>("RefundOf")
-                        .HasMaxLength(200)
-                        .HasColumnType("character varying(200)");
-
                     b.Property<string>("Source")
                         .IsRequired()
                         .ValueGeneratedOnAdd()
@@ -1045,10 +1034,6 @@ namespace Referloop.Storage.Migrations.Postgres
 
                     b.HasIndex("CampaignId", "OrderId")
                         .IsUnique();
-
-                    b.HasIndex("CampaignId", "RefundOf")
-                        .IsUnique()
-                        .HasFilter("\"RefundOf\" IS NOT NULL");
 
                     b.ToTable("events", (string)null);
                 });

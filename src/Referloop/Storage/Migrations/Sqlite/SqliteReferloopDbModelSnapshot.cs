@@ -78,13 +78,6 @@ namespace Referloop.Storage.Migrations.Sqlite
                         .HasMaxLength(64)
                         .HasColumnType("TEXT");
 
-                    b.Property<string>("Refunds")
-                        .IsRequired()
-                        .ValueGeneratedOnAdd()
-                        .HasMaxLength(32)
-                        .HasColumnType("TEXT")
-                        .HasDefaultValue("keep_if_other_purchases");
-
                     b.Property<string>("Rewards")
                         .IsRequired()
                         .HasColumnType("TEXT");
@@ -733,7 +726,7 @@ namespace Referloop.Storage.Migrations.Sqlite
 
                     b.Property<string>("Status")
                         .IsRequired()
-                        .HasMaxLength(24)
+                        .HasMaxLength(16)
                         .HasColumnType("TEXT");
 
                     b.Property<string>("Trigger")
@@ -1006,10 +999,6 @@ namespace Referloop.Storage.Migrations.Sqlite
                         .HasMaxLength(40)
                         .HasColumnType("TEXT");
 
-                    b.Property<string>("RefundOf")
-                        .HasMaxLength(200)
-                        .HasColumnType("TEXT");
-
                     b.Property<string>("Source")
                         .IsRequired()
                         .ValueGeneratedOnAdd()
@@ -1037,10 +1026,6 @@ namespace Referloop.Storage.Migrations.Sqlite
 
                     b.HasIndex("CampaignId", "OrderId")
                         .IsUnique();
-
-                    b.HasIndex("CampaignId", "RefundOf")
-                        .IsUnique()
-                        .HasFilter("\"RefundOf\" IS NOT NULL");
 
                     b.ToTable("events", (string)null);
                 });
