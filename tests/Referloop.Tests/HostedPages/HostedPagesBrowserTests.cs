@@ -67,8 +67,13 @@ public sealed class HostedPagesBrowserTests(HostedBrowserApp app) : IClassFixtur
             goalConversions = 5,
             page = new
             {
-                shareLink = "page", headline = "Share Fern with your friends", advocateOffer = "$10 for every friend who orders",
-                friendOffer = "10% off your first order", brandColor = "#0b6e4f", termsUrl = "https://fern.example/terms", leaderboard = true,
+                shareLink = "page",
+                headline = "Share Fern with your friends",
+                advocateOffer = "$10 for every friend who orders",
+                friendOffer = "10% off your first order",
+                brandColor = "#0b6e4f",
+                termsUrl = "https://fern.example/terms",
+                leaderboard = true,
             },
             rewards = new object[]
             {
