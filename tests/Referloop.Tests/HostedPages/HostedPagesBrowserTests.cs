@@ -192,6 +192,44 @@ public sealed class HostedPagesBrowserTests(HostedBrowserApp app) : IClassFixtur
         Assert.Empty(_policyViolations);
     }
 
+    [Fact]
+    public async Task The_campaign_form_previews_the_join_page_as_it_is_typed_and_saves_the_settings()
+    {
+        var page = await app.SignedInPage();
+        await page.GotoAsync($"{app.BaseUrl}/admin/campaigns/new");
+        await page.FillAsync("#Name", "Preview spring");
+        await page.FillAsync("#LandingUrl", "https://shop.example.com/spring");
+        await page.FillAsync("#Slug", "preview-spring");
+        await page.SelectOptionAsync("#PageShareLink", "page");
+        await page.FillAsync("#PageHeadline", "Give 10, get 10");
+        await page.FillAsync("#PageFriendOffer", "10% off");
+        await page.FillAsync("#PageBrandColor", "#ffd500");
+        await page.SelectOptionAsync("#PageLanguage", "de");
+        await page.CheckAsync("#PageLeaderboard");
+
+        Assert.Equal("Give 10, get 10", await page.InnerTextAsync(".pv-headline"));
+        Assert.Equal("10% off", await page.InnerTextAsync("[data-preview-of=friendOffer]"));
+        Assert.Equal("rgb(255, 213, 0)", await page.EvalOnSelectorAsync<string>(".pv-button", "e => getComputedStyle(e).backgroundColor"));
+        Assert.Equal("rgb(0, 0, 0)", await page.EvalOnSelectorAsync<string>(".pv-button", "e => getComputedStyle(e).color"));
+        await BrowserApp.Screenshot(page, "campaign-page-settings");
+        await page.ClickAsync("form.form button[type=submit]");
+        await page.WaitForSelectorAsync(".notice");
+
+        var campaign = await app.WithDb(db => Microsoft.EntityFrameworkCore.EntityFrameworkQueryableExtensions
+            .SingleAsync(Microsoft.EntityFrameworkCore.EntityFrameworkQueryableExtensions.AsNoTracking(db.Campaigns), c => c.Name == "Preview spring"));
+        Assert.Equal("preview-spring", campaign.Slug);
+        Assert.Equal(new Referloop.HostedPages.PageSettings
+        {
+            ShareLink = "page",
+            Headline = "Give 10, get 10",
+            FriendOffer = "10% off",
+            BrandColor = "#ffd500",
+            Language = "de",
+            Leaderboard = true,
+        }, campaign.Page);
+        Assert.Empty(app.PolicyViolations);
+    }
+
     private async Task<IPage> Open(IBrowserContext context, string url)
     {
         var page = await context.NewPageAsync();
