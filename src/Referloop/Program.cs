@@ -5,6 +5,7 @@ using OpenTelemetry.Metrics;
 using OpenTelemetry.Trace;
 using Referloop.Campaigns;
 using Referloop.Dashboard;
+using Referloop.HostedPages;
 using Referloop.Hosting;
 using Referloop.Http;
 using Referloop.Idempotency;
@@ -70,6 +71,7 @@ builder.Services.AddAuthorizationBuilder()
     .AddPolicy(AdminAuthentication.Policy, policy => policy.AddAuthenticationSchemes(AdminAuthentication.SchemeName).RequireAuthenticatedUser());
 
 builder.Services.AddDashboard(builder.Environment);
+builder.Services.AddHostedPages();
 builder.Services.AddOpenApi(options => options
     .AddDocumentTransformer<BearerSecurityTransformer>()
     .AddOperationTransformer<BearerSecurityTransformer>()
@@ -114,6 +116,7 @@ app.UseExceptionHandler();
 app.UseStatusCodePages();
 app.Use((http, next) => http.RequestServices.GetRequiredService<MethodNotAllowed>().InvokeAsync(http, next));
 app.UseDashboardHeaders();
+app.UseHostedPageHeaders();
 app.MapStaticAssets();
 app.UseCors();
 app.UseAuthentication();
@@ -143,6 +146,7 @@ app.MapInboundHooks();
 app.MapHookReceiver();
 app.MapSocialProof();
 app.MapDashboard();
+app.MapHostedPages();
 app.MapEvents();
 app.MapTrackingScript();
 app.MapReferrals();

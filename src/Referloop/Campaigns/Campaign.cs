@@ -1,5 +1,6 @@
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Metadata.Builders;
+using Referloop.HostedPages;
 using Referloop.SocialProof;
 using Referloop.Storage;
 
@@ -53,6 +54,12 @@ public sealed class Campaign
     /// <summary>Null until set: the server's social-proof defaults apply.</summary>
     public SocialProofSettings? SocialProof { get; set; }
 
+    /// <summary>The name of the campaign in its join page's URL (<c>/join/{slug}</c>); the id works too.</summary>
+    public string? Slug { get; set; }
+
+    /// <summary>Null until set: the hosted pages' defaults apply.</summary>
+    public PageSettings? Page { get; set; }
+
     /// <summary>Safe to embed in the merchant's pages: it only lets a browser report events and read social proof.</summary>
     public required string PublishableKey { get; init; }
 
@@ -80,6 +87,9 @@ internal sealed class CampaignConfiguration : IEntityTypeConfiguration<Campaign>
         campaign.Property(c => c.Fraud).HasConversion(JsonColumn.Converter<FraudPolicy>(), JsonColumn.Comparer<FraudPolicy>());
         campaign.Property(c => c.Rewards).HasConversion(JsonColumn.Converter<List<RewardRule>>(), JsonColumn.Comparer<List<RewardRule>>());
         campaign.Property(c => c.SocialProof).HasConversion(JsonColumn.Converter<SocialProofSettings?>(), JsonColumn.Comparer<SocialProofSettings?>());
+        campaign.Property(c => c.Slug).HasMaxLength(64);
+        campaign.HasIndex(c => c.Slug).IsUnique();
+        campaign.Property(c => c.Page).HasConversion(JsonColumn.Converter<PageSettings?>(), JsonColumn.Comparer<PageSettings?>());
         campaign.Ignore(c => c.IsActive);
     }
 }

@@ -1,6 +1,7 @@
 using System.ComponentModel.DataAnnotations;
 using System.Net;
 using System.Text.RegularExpressions;
+using Referloop.HostedPages;
 using Referloop.Http;
 using Referloop.Security;
 using Referloop.SocialProof;
@@ -46,6 +47,13 @@ public sealed partial record CampaignInput : IValidatable
     /// <summary>Omitted or with no origins: the server's <c>SocialProof:AllowedOrigins</c> apply.</summary>
     public SocialProofSettings? SocialProof { get; init; }
 
+    /// <summary>The join page's address: <c>/join/{slug}</c>. Unique; omitted: the page is at <c>/join/{id}</c> only.</summary>
+    [RegularExpression(SlugRule)]
+    public string? Slug { get; init; }
+
+    /// <summary>The hosted pages' texts and look; omitted: their defaults.</summary>
+    public PageSettings? Page { get; init; }
+
     public void Validate(ValidationErrors errors)
     {
         errors.Required("name", Name);
@@ -66,6 +74,11 @@ public sealed partial record CampaignInput : IValidatable
             ValidateFraud(errors, Fraud);
         }
         SocialProof?.Validate(errors, "socialProof");
+        if (Slug is not null && !CampaignSlugPattern().IsMatch(Slug))
+        {
+            errors.Add("slug", "must be 1–64 lower-case letters, digits or '-', starting with a letter or digit.");
+        }
+        Page?.Validate(errors, "page");
 
         if (Rewards is { Count: > 50 })
         {
@@ -289,6 +302,8 @@ public sealed partial record CampaignInput : IValidatable
         campaign.SocialProof = SocialProof is { AllowedOrigins.Count: > 0 } settings
             ? settings with { AllowedOrigins = SocialProofSettings.Normalise(settings.AllowedOrigins) }
             : null;
+        campaign.Slug = Slug;
+        campaign.Page = Page?.Normalise();
         campaign.Rewards = (Rewards ?? []).Select(rule => rule with
         {
             Id = rule.Id ?? Ids.New("rule"),
@@ -301,13 +316,19 @@ public sealed partial record CampaignInput : IValidatable
         incentive is null ? null : incentive with { Currency = incentive.Currency?.ToUpperInvariant() };
 
     /// <summary>A rule id or pool name.</summary>
-    public const string Slug = "^[A-Za-z0-9_-]{1,64}$";
+    public const string NameRule = "^[A-Za-z0-9_-]{1,64}$";
 
     /// <summary>An ISO 4217 code such as USD.</summary>
     public const string Currency = "^[A-Za-z]{3}$";
 
-    [GeneratedRegex(Slug)]
+    [GeneratedRegex(NameRule)]
     private static partial Regex SlugPattern();
+
+    /// <summary>A campaign's slug, as it appears in <c>/join/{slug}</c>.</summary>
+    public const string SlugRule = "^[a-z0-9][a-z0-9-]{0,63}$";
+
+    [GeneratedRegex(SlugRule)]
+    private static partial Regex CampaignSlugPattern();
 
     [GeneratedRegex(Currency)]
     private static partial Regex CurrencyPattern();

@@ -1,6 +1,7 @@
 using System.ComponentModel.DataAnnotations;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
+using Referloop.HostedPages;
 using Referloop.Http;
 using Referloop.Security;
 using Referloop.SocialProof;
@@ -20,6 +21,9 @@ public sealed record CampaignResponse(
     FraudPolicy Fraud,
     IReadOnlyList<RewardRule> Rewards,
     SocialProofSettings SocialProof,
+    string? Slug,
+    PageSettings Page,
+    string JoinUrl,
     [property: Values(typeof(CampaignStatus))] string Status,
     string PublishableKey,
     string ShareUrlPattern,
@@ -32,7 +36,8 @@ public sealed record CampaignResponse(
 
     public static CampaignResponse From(Campaign c, PublicUrls urls) => new(c.Id, c.Name, c.LandingUrl,
         c.AttributionWindowDays, c.HoldingPeriodDays, c.Approval, c.AllowRewardsOnAutoApproved, c.GoalConversions,
-        c.Fraud, c.Rewards, c.SocialProof ?? new SocialProofSettings(), c.Status, c.PublishableKey, urls.ShareUrl("{code}"), c.CreatedAt, c.UpdatedAt)
+        c.Fraud, c.Rewards, c.SocialProof ?? new SocialProofSettings(), c.Slug, c.Page ?? new PageSettings(),
+        urls.JoinUrl(c.Slug ?? c.Id), c.Status, c.PublishableKey, urls.ShareUrl("{code}"), c.CreatedAt, c.UpdatedAt)
     {
         Refunds = c.Refunds,
     };
@@ -77,9 +82,13 @@ internal static class CampaignsApi
         return group;
     }
 
-    private static async Task<Created<CampaignResponse>> Create(CampaignInput input, ReferloopDb db, TimeProvider clock,
-        PublicUrls urls, CancellationToken ct)
+    private static async Task<Results<Created<CampaignResponse>, ValidationProblem>> Create(CampaignInput input, ReferloopDb db,
+        TimeProvider clock, PublicUrls urls, CancellationToken ct)
     {
+        if (await SlugTaken(db, input.Slug, null, ct) is { } taken)
+        {
+            return taken;
+        }
         var campaign = input.ToNewCampaign(clock.GetUtcNow());
         db.Campaigns.Add(campaign);
         await db.SaveChangesAsync(ct);
@@ -111,9 +120,13 @@ internal static class CampaignsApi
         return campaign is null ? Problems.NotFound("campaign", id) : TypedResults.Ok(CampaignResponse.From(campaign, urls));
     }
 
-    private static async Task<Results<Ok<CampaignResponse>, ProblemHttpResult>> Update(string id, CampaignInput input,
+    private static async Task<Results<Ok<CampaignResponse>, ValidationProblem, ProblemHttpResult>> Update(string id, CampaignInput input,
         ReferloopDb db, TimeProvider clock, PublicUrls urls, CancellationToken ct)
     {
+        if (await SlugTaken(db, input.Slug, id, ct) is { } taken)
+        {
+            return taken;
+        }
         var campaign = await db.Campaigns.FirstOrDefaultAsync(c => c.Id == id, ct);
         if (campaign is null)
         {
@@ -124,6 +137,19 @@ internal static class CampaignsApi
         await db.SaveChangesAsync(ct);
         return TypedResults.Ok(CampaignResponse.From(campaign, urls));
     }
+
+    /// <summary>The 400 for a slug another campaign has, or null when it is free.</summary>
+    internal static async Task<ValidationProblem?> SlugTaken(ReferloopDb db, string? slug, string? campaignId, CancellationToken ct)
+    {
+        if (slug is null || !await db.Campaigns.AnyAsync(c => c.Slug == slug && c.Id != campaignId, ct))
+        {
+            return null;
+        }
+        return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["slug"] = [SlugTakenMessage] },
+            title: "The request is not valid.", detail: "See 'errors' for each field and the rule it broke.");
+    }
+
+    public const string SlugTakenMessage = "is used by another campaign; choose another.";
 
     private static async Task<Results<Ok<CampaignResponse>, ProblemHttpResult>> ChangeStatus(string id, string status,
         ReferloopDb db, TimeProvider clock, PublicUrls urls, CancellationToken ct)

@@ -49,7 +49,7 @@ public static class IncentiveType
 
 public sealed record RewardRule
 {
-    [RegularExpression(CampaignInput.Slug)]
+    [RegularExpression(CampaignInput.NameRule)]
     public string? Id { get; init; }
 
     [Required, Values(typeof(RewardRecipient))]
@@ -91,7 +91,7 @@ public sealed record Incentive
     public string? Currency { get; init; }
 
     /// <summary>The coupon pool a <c>discount_coupon</c> is drawn from.</summary>
-    [RegularExpression(CampaignInput.Slug)]
+    [RegularExpression(CampaignInput.NameRule)]
     public string? Pool { get; init; }
 
     /// <summary>What an <c>other</c> incentive is ("Free T-shirt"); sent as <c>incentive_description</c>.</summary>

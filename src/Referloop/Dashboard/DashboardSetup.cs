@@ -27,13 +27,17 @@ public static class DashboardSetup
 
     public static IServiceCollection AddDashboard(this IServiceCollection services, IHostEnvironment environment)
     {
+        // Pages live in their feature folders (Dashboard/, HostedPages/), each with its own layout; only the
+        // dashboard's need the admin cookie.
         services.AddRazorPages(options =>
         {
-            options.RootDirectory = "/Dashboard";
-            options.Conventions.AuthorizeFolder("/", Policy);
-            options.Conventions.AllowAnonymousToPage("/SignIn");
-            options.Conventions.AddPageRoute("/Campaigns/Edit", "/admin/campaigns/new");
+            options.RootDirectory = "/";
+            options.Conventions.AuthorizeFolder("/Dashboard", Policy);
+            options.Conventions.AllowAnonymousToPage("/Dashboard/SignIn");
+            options.Conventions.AddPageRoute("/Dashboard/Campaigns/Edit", "/admin/campaigns/new");
         });
+        services.Configure<Microsoft.AspNetCore.Mvc.Razor.RazorViewEngineOptions>(options =>
+            options.PageViewLocationFormats.Add("/Dashboard/Shared/{0}.cshtml"));
         services.AddScoped<CampaignAnalytics>();
         services.AddAuthentication()
             .AddCookie(Scheme, options =>

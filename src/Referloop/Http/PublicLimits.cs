@@ -28,12 +28,30 @@ public sealed class PublicLimits
     public const long EventBodyBytes = 64 * 1024;
 
     private readonly PartitionedRateLimiter<string> _perKey;
+    private readonly PartitionedRateLimiter<string> _formsPerAddress;
 
     public PublicLimits(IConfiguration configuration)
     {
         var perKey = Setting(configuration, "RateLimits:BrowserEventsPerKeyPerMinute", 1200);
         _perKey = PartitionedRateLimiter.Create<string, string>(key => RateLimitPartition.GetFixedWindowLimiter(key,
             _ => new FixedWindowRateLimiterOptions { PermitLimit = perKey, Window = TimeSpan.FromMinutes(1), QueueLimit = 0 }));
+        var formsPerIp = Setting(configuration, "RateLimits:HostedFormsPerIpPerMinute", 10);
+        _formsPerAddress = PartitionedRateLimiter.Create<string, string>(key => RateLimitPartition.GetFixedWindowLimiter(key,
+            _ => new FixedWindowRateLimiterOptions { PermitLimit = formsPerIp, Window = TimeSpan.FromMinutes(1), QueueLimit = 0 }));
+    }
+
+    /// <summary>
+    /// Takes one permit of the client address's budget for the hosted pages' forms (join, invited): a person sends
+    /// one or two, a script sends thousands. False when refused; Retry-After is set on the answer.
+    /// </summary>
+    public bool TakeFormPermit(HttpContext http)
+    {
+        using var lease = _formsPerAddress.AttemptAcquire(ClientKey(http.Connection.RemoteIpAddress));
+        if (!lease.IsAcquired)
+        {
+            SetRetryAfter(http, lease);
+        }
+        return lease.IsAcquired;
     }
 
     /// <summary>

@@ -19,6 +19,12 @@ public sealed class PublicUrls(IConfiguration configuration, IServer server, IHo
 
     public string ShareUrl(string code) => $"{Base}/r/{code}";
 
+    /// <summary>The hosted page where people register for a share link (by the campaign's slug or id).</summary>
+    public string JoinUrl(string campaign) => $"{Base}/join/{campaign}";
+
+    /// <summary>An advocate's portal.</summary>
+    public string PortalUrl(string token) => $"{Base}/p/{token}";
+
     /// <summary>
     /// Why the configured <c>PublicUrl</c> cannot be used, or null when it can: it must be an absolute http(s) URL
     /// without query or fragment, and outside Development it must be there at all.

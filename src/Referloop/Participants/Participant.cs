@@ -44,6 +44,12 @@ public sealed class Participant
 
     public DateTimeOffset? RiskChangedAt { get; set; }
 
+    /// <summary>
+    /// SHA-256 of the token of the advocate's portal link (<c>/p/{token}</c>); null when none is issued or it was
+    /// revoked. The token itself is shown once, when it is issued.
+    /// </summary>
+    public string? PortalTokenHash { get; set; }
+
     public DateTimeOffset CreatedAt { get; init; }
     public DateTimeOffset UpdatedAt { get; set; }
 
@@ -77,6 +83,8 @@ internal sealed class ParticipantConfiguration : IEntityTypeConfiguration<Partic
         // The velocity check counts an advocate's friends of the last hour.
         participant.HasIndex(p => new { p.ReferredById, p.CreatedAt });
         participant.Ignore(p => p.Roles);
+        participant.Property(p => p.PortalTokenHash).HasMaxLength(64);
+        participant.HasIndex(p => p.PortalTokenHash).IsUnique();
         participant.Property(p => p.RiskLevel).HasMaxLength(8).HasDefaultValue(RiskLevel.Low);
         participant.Property(p => p.RiskReasons).HasConversion(JsonColumn.Converter<List<string>?>(), JsonColumn.Comparer<List<string>?>());
     }

@@ -26,8 +26,10 @@ public static class ParticipantDirectory
     /// Joins <paramref name="email"/> to the campaign as a referrer. A new participant is written together with
     /// its <c>participant.joined</c> event; the same email again returns the existing participant.
     /// </summary>
+    /// <param name="portalTokenHash">Given by the hosted join page: a new participant is written with its portal link.</param>
     public static async Task<(Participant Participant, bool Created)> JoinAsync(ReferloopDb db, TimeProvider clock,
-        PublicUrls urls, Campaign campaign, string email, string? name, string? customValue, CancellationToken ct)
+        PublicUrls urls, Campaign campaign, string email, string? name, string? customValue, CancellationToken ct,
+        string? portalTokenHash = null)
     {
         var normalised = Participant.NormaliseEmail(email);
         name = string.IsNullOrWhiteSpace(name) ? null : name.Trim();
@@ -50,6 +52,7 @@ public static class ParticipantDirectory
                 CustomValue = customValue,
                 Code = Secrets.NewCode(),
                 IsReferrer = true,
+                PortalTokenHash = portalTokenHash,
                 CreatedAt = now,
                 UpdatedAt = now,
             };

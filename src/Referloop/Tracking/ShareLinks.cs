@@ -22,8 +22,9 @@ internal static class ShareLinks
         routes.MapGet("/r/{code}", Follow)
             .WithTags("Share links")
             .WithName("FollowShareLink")
-            .WithSummary("Follow an advocate's share link: 302 to the campaign's landing URL with ref=<code>")
-            .WithDescription("Records one click per link, address and 10 minutes; rate-limited per address.")
+            .WithSummary("Follow an advocate's share link: 302 to the campaign's landing URL with ref=<code>, or to its invited page")
+            .WithDescription("Records one click per link, address and 10 minutes; rate-limited per address. When the campaign's " +
+                "page.shareLink is 'page', the 302 goes to the invited page /r/{code}/join?rl_click=<click id> instead.")
             .RequireRateLimiting(PublicLimits.ShareLinks)
             .Produces(StatusCodes.Status302Found)
             .Produces<string>(StatusCodes.Status404NotFound, "text/html")
@@ -42,7 +43,7 @@ internal static class ShareLinks
         http.Response.Headers.CacheControl = "no-store";
         var link = code.Length > 32 ? null : await db.Participants.AsNoTracking()
             .Where(p => p.Code == code)
-            .Select(p => new { p.Id, p.CampaignId, p.Campaign!.LandingUrl, p.Campaign.Status, p.Campaign.AttributionWindowDays })
+            .Select(p => new { p.Id, p.CampaignId, p.Campaign!.LandingUrl, p.Campaign.Status, p.Campaign.AttributionWindowDays, p.Campaign.Page })
             .FirstOrDefaultAsync(ct);
         if (link is null)
         {
@@ -89,13 +90,21 @@ internal static class ShareLinks
             IsEssential = true,
         });
 
-        var target = QueryHelpers.AddQueryString(link.LandingUrl, new Dictionary<string, string?>
+        if (link.Page?.ShareLink == HostedPages.ShareLinkMode.Page)
+        {
+            // The campaign shows the invited page first; it sends the friend on to LandingTarget when done.
+            return TypedResults.Redirect(QueryHelpers.AddQueryString($"/r/{Uri.EscapeDataString(code)}/join", ClickParameter, clickId));
+        }
+        return TypedResults.Redirect(LandingTarget(link.LandingUrl, code, clickId));
+    }
+
+    /// <summary>Where a followed link lands: the landing URL with <c>ref</c> and the click id.</summary>
+    public static string LandingTarget(string landingUrl, string code, string? clickId) =>
+        QueryHelpers.AddQueryString(landingUrl, new Dictionary<string, string?>
         {
             ["ref"] = code,
             [ClickParameter] = clickId,
         });
-        return TypedResults.Redirect(target);
-    }
 
     private static string? Truncate(string value, int max) =>
         string.IsNullOrEmpty(value) ? null : value.Length <= max ? value : value[..max];

@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Mvc.RazorPages;
 using Microsoft.EntityFrameworkCore;
 using Referloop.Campaigns;
+using Referloop.HostedPages;
 using Referloop.Http;
 using Referloop.SocialProof;
 using Referloop.Storage;
@@ -37,6 +38,17 @@ public sealed class EditCampaignModel(ReferloopDb db, TimeProvider clock) : Page
     [BindProperty] public int? MaxReferralsPerHour { get; set; }
     [BindProperty] public string? RewardsJson { get; set; } = "[]";
     [BindProperty] public string? SocialProofOrigins { get; set; }
+    [BindProperty] public string? Slug { get; set; }
+    [BindProperty] public string PageShareLink { get; set; } = ShareLinkMode.Redirect;
+    [BindProperty] public string? PageHeadline { get; set; }
+    [BindProperty] public string? PageDescription { get; set; }
+    [BindProperty] public string? PageAdvocateOffer { get; set; }
+    [BindProperty] public string? PageFriendOffer { get; set; }
+    [BindProperty] public string? PageBrandColor { get; set; }
+    [BindProperty] public string? PageLogoUrl { get; set; }
+    [BindProperty] public string? PageTermsUrl { get; set; }
+    [BindProperty] public string? PageLanguage { get; set; }
+    [BindProperty] public bool PageLeaderboard { get; set; }
 
     public Dictionary<string, string[]> Errors { get; private set; } = [];
 
@@ -75,6 +87,18 @@ public sealed class EditCampaignModel(ReferloopDb db, TimeProvider clock) : Page
         MaxReferralsPerHour = campaign.Fraud.MaxReferralsPerHour;
         RewardsJson = JsonSerializer.Serialize(campaign.Rewards, Json);
         SocialProofOrigins = string.Join('\n', campaign.SocialProof?.AllowedOrigins ?? []);
+        Slug = campaign.Slug;
+        var page = campaign.Page ?? new PageSettings();
+        PageShareLink = page.ShareLink;
+        PageHeadline = page.Headline;
+        PageDescription = page.Description;
+        PageAdvocateOffer = page.AdvocateOffer;
+        PageFriendOffer = page.FriendOffer;
+        PageBrandColor = page.BrandColor;
+        PageLogoUrl = page.LogoUrl;
+        PageTermsUrl = page.TermsUrl;
+        PageLanguage = page.Language;
+        PageLeaderboard = page.Leaderboard;
         return Page();
     }
 
@@ -113,8 +137,26 @@ public sealed class EditCampaignModel(ReferloopDb db, TimeProvider clock) : Page
             },
             Rewards = rules ?? [],
             SocialProof = new SocialProofSettings { AllowedOrigins = Lines(SocialProofOrigins) },
+            Slug = string.IsNullOrWhiteSpace(Slug) ? null : Slug.Trim(),
+            Page = new PageSettings
+            {
+                ShareLink = PageShareLink,
+                Headline = PageHeadline,
+                Description = PageDescription,
+                AdvocateOffer = PageAdvocateOffer,
+                FriendOffer = PageFriendOffer,
+                BrandColor = string.IsNullOrWhiteSpace(PageBrandColor) ? null : PageBrandColor.Trim(),
+                LogoUrl = PageLogoUrl?.Trim(),
+                TermsUrl = PageTermsUrl?.Trim(),
+                Language = string.IsNullOrWhiteSpace(PageLanguage) ? null : PageLanguage,
+                Leaderboard = PageLeaderboard,
+            },
         };
         input.Validate(errors);
+        if (errors.IsEmpty && await CampaignsApi.SlugTaken(db, input.Slug, Id, ct) is not null)
+        {
+            errors.Add("slug", CampaignsApi.SlugTakenMessage);
+        }
         if (!errors.IsEmpty)
         {
             Errors = errors.ToDictionary();

@@ -128,3 +128,34 @@ async function refreshSection(id) {
   const fresh = new DOMParser().parseFromString(await response.text(), "text/html").getElementById(id);
   if (fresh) current.replaceWith(fresh);
 }
+
+// Campaign form: the hosted join page's preview follows the page fields as they are typed. The colour is set through
+// the CSSOM (the policy forbids inline styles, not scripted ones); text on it is black or white, whichever reads better.
+(() => {
+  const preview = document.getElementById("page-preview");
+  if (!preview) return;
+  const luminance = (hex) => [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16) / 255)
+    .map((c) => (c <= 0.03928 ? c / 12.92 : Math.pow((c + 0.055) / 1.055, 2.4)))
+    .reduce((sum, c, i) => sum + c * [0.2126, 0.7152, 0.0722][i], 0);
+  const contrast = (a, b) => (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+  const update = (field) => {
+    const name = field.dataset.preview;
+    const value = field.value.trim();
+    if (name === "brandColor") {
+      const color = /^#[0-9a-fA-F]{6}$/.test(value) ? value : preview.dataset.defaultColor;
+      const l = luminance(color);
+      preview.style.setProperty("--preview-brand", color);
+      preview.style.setProperty("--preview-ink", contrast(l, 1) >= contrast(l, 0) ? "#ffffff" : "#000000");
+      return;
+    }
+    for (const target of preview.querySelectorAll(`[data-preview-of="${name}"]`)) {
+      target.textContent = value || target.dataset.empty;
+    }
+  };
+  const fields = document.querySelectorAll("[data-preview]");
+  fields.forEach(update);
+  document.addEventListener("input", (event) => {
+    const field = event.target.closest("[data-preview]");
+    if (field) update(field);
+  });
+})();

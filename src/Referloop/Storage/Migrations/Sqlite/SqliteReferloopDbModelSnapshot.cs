@@ -73,6 +73,9 @@ namespace Referloop.Storage.Migrations.Sqlite
                         .HasMaxLength(200)
                         .HasColumnType("TEXT");
 
+                    b.Property<string>("Page")
+                        .HasColumnType("TEXT");
+
                     b.Property<string>("PublishableKey")
                         .IsRequired()
                         .HasMaxLength(64)
@@ -80,6 +83,10 @@ namespace Referloop.Storage.Migrations.Sqlite
 
                     b.Property<string>("Rewards")
                         .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Slug")
+                        .HasMaxLength(64)
                         .HasColumnType("TEXT");
 
                     b.Property<string>("SocialProof")
@@ -96,6 +103,9 @@ namespace Referloop.Storage.Migrations.Sqlite
                     b.HasKey("Id");
 
                     b.HasIndex("PublishableKey")
+                        .IsUnique();
+
+                    b.HasIndex("Slug")
                         .IsUnique();
 
                     b.ToTable("campaigns", (string)null);
@@ -345,6 +355,10 @@ namespace Referloop.Storage.Migrations.Sqlite
                         .HasMaxLength(200)
                         .HasColumnType("TEXT");
 
+                    b.Property<string>("PortalTokenHash")
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT");
+
                     b.Property<string>("ReferredById")
                         .HasMaxLength(40)
                         .HasColumnType("TEXT");
@@ -368,6 +382,9 @@ namespace Referloop.Storage.Migrations.Sqlite
                     b.HasKey("Id");
 
                     b.HasIndex("Code")
+                        .IsUnique();
+
+                    b.HasIndex("PortalTokenHash")
                         .IsUnique();
 
                     b.HasIndex("CampaignId", "Email")
