@@ -81,9 +81,6 @@ namespace Referloop.Storage.Migrations.Postgres
                         .HasMaxLength(200)
                         .HasColumnType("character varying(200)");
 
-                    b.Property<string>("Page")
-                        .HasColumnType("text");
-
                     b.Property<string>("PublishableKey")
                         .IsRequired()
                         .HasMaxLength(64)
@@ -92,10 +89,6 @@ namespace Referloop.Storage.Migrations.Postgres
                     b.Property<string>("Rewards")
                         .IsRequired()
                         .HasColumnType("text");
-
-                    b.Property<string>("Slug")
-                        .HasMaxLength(64)
-                        .HasColumnType("character varying(64)");
 
                     b.Property<string>("SocialProof")
                         .HasColumnType("text");
@@ -111,9 +104,6 @@ namespace Referloop.Storage.Migrations.Postgres
                     b.HasKey("Id");
 
                     b.HasIndex("PublishableKey")
-                        .IsUnique();
-
-                    b.HasIndex("Slug")
                         .IsUnique();
 
                     b.ToTable("campaigns", (string)null);
@@ -363,10 +353,6 @@ namespace Referloop.Storage.Migrations.Postgres
                         .HasMaxLength(200)
                         .HasColumnType("character varying(200)");
 
-                    b.Property<string>("PortalTokenHash")
-                        .HasMaxLength(64)
-                        .HasColumnType("character varying(64)");
-
                     b.Property<string>("ReferredById")
                         .HasMaxLength(40)
                         .HasColumnType("character varying(40)");
@@ -390,9 +376,6 @@ namespace Referloop.Storage.Migrations.Postgres
                     b.HasKey("Id");
 
                     b.HasIndex("Code")
-                        .IsUnique();
-
-                    b.HasIndex("PortalTokenHash")
                         .IsUnique();
 
                     b.HasIndex("CampaignId", "Email")

@@ -73,9 +73,6 @@ namespace Referloop.Storage.Migrations.Sqlite
                         .HasMaxLength(200)
                         .HasColumnType("TEXT");
 
-                    b.Property<string>("Page")
-                        .HasColumnType("TEXT");
-
                     b.Property<string>("PublishableKey")
                         .IsRequired()
                         .HasMaxLength(64)
@@ -83,10 +80,6 @@ namespace Referloop.Storage.Migrations.Sqlite
 
                     b.Property<string>("Rewards")
                         .IsRequired()
-                        .HasColumnType("TEXT");
-
-                    b.Property<string>("Slug")
-                        .HasMaxLength(64)
                         .HasColumnType("TEXT");
 
                     b.Property<string>("SocialProof")
@@ -103,9 +96,6 @@ namespace Referloop.Storage.Migrations.Sqlite
                     b.HasKey("Id");
 
                     b.HasIndex("PublishableKey")
-                        .IsUnique();
-
-                    b.HasIndex("Slug")
                         .IsUnique();
 
                     b.ToTable("campaigns", (string)null);
@@ -355,10 +345,6 @@ namespace Referloop.Storage.Migrations.Sqlite
                         .HasMaxLength(200)
                         .HasColumnType("TEXT");
 
-                    b.Property<string>("PortalTokenHash")
-                        .HasMaxLength(64)
-                        .HasColumnType("TEXT");
-
                     b.Property<string>("ReferredById")
                         .HasMaxLength(40)
                         .HasColumnType("TEXT");
@@ -382,9 +368,6 @@ namespace Referloop.Storage.Migrations.Sqlite
                     b.HasKey("Id");
 
                     b.HasIndex("Code")
-                        .IsUnique();
-
-                    b.HasIndex("PortalTokenHash")
                         .IsUnique();
 
                     b.HasIndex("CampaignId", "Email")
