@@ -245,7 +245,7 @@ public class DashboardOpsTests(ReferloopApp app) : IClassFixture<ReferloopApp>
         var codes = await app.WithDb(db => db.Coupons.AsNoTracking().Where(c => db.CouponPools.Any(p => p.Id == c.PoolId && p.CampaignId == campaign))
             .OrderBy(c => c.Code).Select(c => c.Code).ToListAsync());
         Assert.Equal(["W-1", "W-2", "W-3", "W-4"], codes);
-        Assert.Contains("<td class=\"num\" data-stock=\"available\">4</td>", await client.Page(pools));
+        Assert.Contains("<td data-label=\"Available\" class=\"num\" data-stock=\"available\">4</td>", await client.Page(pools));
 
         var bad = await client.Submit(pools, new() { ["pool"] = "bad name!", ["codes"] = "X-1" }, $"{pools}&handler=Upload");
         Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);

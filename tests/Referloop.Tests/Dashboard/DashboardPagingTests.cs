@@ -2,6 +2,7 @@ using System.Net;
 using System.Text.RegularExpressions;
 using Referloop.Dashboard.Campaigns;
 using Referloop.Dashboard.InboundHooks;
+using Referloop.Dashboard.Participants;
 using Referloop.InboundHooks;
 using Referloop.Dashboard.Webhooks;
 using Referloop.Storage;
@@ -86,6 +87,37 @@ public partial class DashboardPagingTests(WebhookApp app) : IClassFixture<Webhoo
         Assert.Equal(Emails(first), Emails(await client.Page(Link(older, "Newer"))));
         Assert.Equal(10, Emails(searched).Count);
         Assert.False(HasLink(searched, "Older"));
+    }
+
+    [Fact]
+    public async Task The_participants_list_searches_every_campaign_and_pages_through_everyone()
+    {
+        var (north, _) = await _admin.Campaign([], new { name = "North" });
+        var (south, _) = await _admin.Campaign([], new { name = "South" });
+        var total = ParticipantsIndexModel.PageSize + 2;
+        for (var i = 0; i < total; i++)
+        {
+            await _admin.Advocate(i % 2 == 0 ? north : south, $"walker{i:D2}@example.com", $"Walker {i:D2}");
+        }
+        var (_, code) = await _admin.Advocate(south, "zoe@example.com", "Zoë Quill");
+        var client = await DashboardClient.SignedIn(app);
+
+        var first = await client.Page("/admin/participants?search=walker");
+        var older = await client.Page(Link(first, "Older"));
+        Assert.Equal(ParticipantsIndexModel.PageSize, Emails(first).Count);
+        Assert.Equal("walker51@example.com", Emails(first)[0]);
+        Assert.Equal(["walker01@example.com", "walker00@example.com"], Emails(older));
+        Assert.Contains("search=walker", Link(older, "Newer"));
+        Assert.Equal(Emails(first), Emails(await client.Page(Link(older, "Newer"))));
+
+        // Name (any case) and exact code find the same person; the campaign filter narrows the search.
+        Assert.Equal(["zoe@example.com"], Emails(await client.Page("/admin/participants?search=QUILL")));
+        Assert.Equal(["zoe@example.com"], Emails(await client.Page($"/admin/participants?search={code}")));
+        Assert.Equal(["walker49@example.com", "walker47@example.com", "walker45@example.com", "walker43@example.com", "walker41@example.com"],
+            Emails(await client.Page($"/admin/participants?search=walker4&campaign={south}")));
+        var none = await client.Page("/admin/participants?search=nobody");
+        Assert.Empty(Emails(none));
+        Assert.Contains("Nobody matches", none);
     }
 
     [Fact]

@@ -10,7 +10,7 @@ using Referloop.Tests.Webhooks;
 namespace Referloop.Tests.Dashboard;
 
 /// <summary>A browser-test server whose webhooks may call receivers on loopback, polling often so retries show promptly.</summary>
-public sealed class HooksBrowserApp : BrowserApp
+public class HooksBrowserApp : BrowserApp
 {
     protected override IDictionary<string, string?> Settings
     {

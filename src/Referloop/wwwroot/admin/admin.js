@@ -43,7 +43,7 @@ function renderTestResult(box, delivery, pageUrl) {
   html += `</p>`;
   if (last && last.error) html += `<p class="error-text">${escapeHtml(last.error)}</p>`;
   if (delivery.status === "pending" && delivery.nextAttemptAt) html += `<p class="muted">Next attempt at ${escapeHtml(delivery.nextAttemptAt)}.</p>`;
-  if (last && last.responseExcerpt) html += `<pre class="code-block">${escapeHtml(last.responseExcerpt)}</pre>`;
+  if (last && last.responseExcerpt) html += `<pre class="code-block" tabindex="0" role="region" aria-label="Response body">${escapeHtml(last.responseExcerpt)}</pre>`;
   html += `<p><a href="${escapeHtml(pageUrl)}">Open the message and its attempt log</a></p>`;
   box.innerHTML = html;
   box.hidden = false;
