@@ -81,14 +81,28 @@ namespace Referloop.Storage.Migrations.Postgres
                         .HasMaxLength(200)
                         .HasColumnType("character varying(200)");
 
+                    b.Property<string>("Page")
+                        .HasColumnType("text");
+
                     b.Property<string>("PublishableKey")
                         .IsRequired()
                         .HasMaxLength(64)
                         .HasColumnType("character varying(64)");
 
+                    b.Property<string>("Refunds")
+                        .IsRequired()
+                        .ValueGeneratedOnAdd()
+                        .HasMaxLength(32)
+                        .HasColumnType("character varying(32)")
+                        .HasDefaultValue("keep_if_other_purchases");
+
                     b.Property<string>("Rewards")
                         .IsRequired()
                         .HasColumnType("text");
+
+                    b.Property<string>("Slug")
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)");
 
                     b.Property<string>("SocialProof")
                         .HasColumnType("text");
@@ -104,6 +118,9 @@ namespace Referloop.Storage.Migrations.Postgres
                     b.HasKey("Id");
 
                     b.HasIndex("PublishableKey")
+                        .IsUnique();
+
+                    b.HasIndex("Slug")
                         .IsUnique();
 
                     b.ToTable("campaigns", (string)null);
@@ -353,6 +370,10 @@ namespace Referloop.Storage.Migrations.Postgres
                         .HasMaxLength(200)
                         .HasColumnType("character varying(200)");
 
+                    b.Property<string>("PortalTokenHash")
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)");
+
                     b.Property<string>("ReferredById")
                         .HasMaxLength(40)
                         .HasColumnType("character varying(40)");
@@ -376,6 +397,9 @@ namespace Referloop.Storage.Migrations.Postgres
                     b.HasKey("Id");
 
                     b.HasIndex("Code")
+                        .IsUnique();
+
+                    b.HasIndex("PortalTokenHash")
                         .IsUnique();
 
                     b.HasIndex("CampaignId", "Email")
@@ -734,8 +758,8 @@ namespace Referloop.Storage.Migrations.Postgres
 
                     b.Property<string>("Status")
                         .IsRequired()
-                        .HasMaxLength(16)
-                        .HasColumnType("character varying(16)");
+                        .HasMaxLength(24)
+                        .HasColumnType("character varying(24)");
 
                     b.Property<string>("Trigger")
                         .IsRequired()
@@ -940,6 +964,58 @@ namespace Referloop.Storage.Migrations.Postgres
                     b.ToTable("clicks", (string)null);
                 });
 
+            modelBuilder.Entity("Referloop.Tracking.InboxEvent", b =>
+                {
+                    b.Property<string>("Id")
+                        .HasMaxLength(40)
+                        .HasColumnType("character varying(40)");
+
+                    b.Property<string>("CampaignId")
+                        .IsRequired()
+                        .HasMaxLength(40)
+                        .HasColumnType("character varying(40)");
+
+                    b.Property<string>("IdempotencyKey")
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)");
+
+                    b.Property<string>("Ip")
+                        .HasMaxLength(45)
+                        .HasColumnType("character varying(45)");
+
+                    b.Property<string>("OrderId")
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)");
+
+                    b.Property<DateTimeOffset>("ReceivedAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<string>("Request")
+                        .IsRequired()
+                        .HasColumnType("text");
+
+                    b.Property<string>("Source")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)");
+
+                    b.Property<string>("UserAgent")
+                        .HasMaxLength(512)
+                        .HasColumnType("character varying(512)");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("ReceivedAt");
+
+                    b.HasIndex("CampaignId", "IdempotencyKey")
+                        .IsUnique();
+
+                    b.HasIndex("CampaignId", "OrderId")
+                        .IsUnique();
+
+                    b.ToTable("event_inbox", (string)null);
+                });
+
             modelBuilder.Entity("Referloop.Tracking.TrackedEvent", b =>
                 {
                     b.Property<string>("Id")
@@ -1007,6 +1083,10 @@ namespace Referloop.Storage.Migrations.Postgres
                         .HasMaxLength(40)
                         .HasColumnType("character varying(40)");
 
+                    b.Property<string>("RefundOf")
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)");
+
                     b.Property<string>("Source")
                         .IsRequired()
                         .ValueGeneratedOnAdd()
@@ -1034,6 +1114,10 @@ namespace Referloop.Storage.Migrations.Postgres
 
                     b.HasIndex("CampaignId", "OrderId")
                         .IsUnique();
+
+                    b.HasIndex("CampaignId", "RefundOf")
+                        .IsUnique()
+                        .HasFilter("\"RefundOf\" IS NOT NULL");
 
                     b.ToTable("events", (string)null);
                 });

@@ -73,13 +73,27 @@ namespace Referloop.Storage.Migrations.Sqlite
                         .HasMaxLength(200)
                         .HasColumnType("TEXT");
 
+                    b.Property<string>("Page")
+                        .HasColumnType("TEXT");
+
                     b.Property<string>("PublishableKey")
                         .IsRequired()
                         .HasMaxLength(64)
                         .HasColumnType("TEXT");
 
+                    b.Property<string>("Refunds")
+                        .IsRequired()
+                        .ValueGeneratedOnAdd()
+                        .HasMaxLength(32)
+                        .HasColumnType("TEXT")
+                        .HasDefaultValue("keep_if_other_purchases");
+
                     b.Property<string>("Rewards")
                         .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Slug")
+                        .HasMaxLength(64)
                         .HasColumnType("TEXT");
 
                     b.Property<string>("SocialProof")
@@ -96,6 +110,9 @@ namespace Referloop.Storage.Migrations.Sqlite
                     b.HasKey("Id");
 
                     b.HasIndex("PublishableKey")
+                        .IsUnique();
+
+                    b.HasIndex("Slug")
                         .IsUnique();
 
                     b.ToTable("campaigns", (string)null);
@@ -345,6 +362,10 @@ namespace Referloop.Storage.Migrations.Sqlite
                         .HasMaxLength(200)
                         .HasColumnType("TEXT");
 
+                    b.Property<string>("PortalTokenHash")
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT");
+
                     b.Property<string>("ReferredById")
                         .HasMaxLength(40)
                         .HasColumnType("TEXT");
@@ -368,6 +389,9 @@ namespace Referloop.Storage.Migrations.Sqlite
                     b.HasKey("Id");
 
                     b.HasIndex("Code")
+                        .IsUnique();
+
+                    b.HasIndex("PortalTokenHash")
                         .IsUnique();
 
                     b.HasIndex("CampaignId", "Email")
@@ -726,7 +750,7 @@ namespace Referloop.Storage.Migrations.Sqlite
 
                     b.Property<string>("Status")
                         .IsRequired()
-                        .HasMaxLength(16)
+                        .HasMaxLength(24)
                         .HasColumnType("TEXT");
 
                     b.Property<string>("Trigger")
@@ -932,6 +956,58 @@ namespace Referloop.Storage.Migrations.Sqlite
                     b.ToTable("clicks", (string)null);
                 });
 
+            modelBuilder.Entity("Referloop.Tracking.InboxEvent", b =>
+                {
+                    b.Property<string>("Id")
+                        .HasMaxLength(40)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("CampaignId")
+                        .IsRequired()
+                        .HasMaxLength(40)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("IdempotencyKey")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Ip")
+                        .HasMaxLength(45)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("OrderId")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT");
+
+                    b.Property<long>("ReceivedAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("Request")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Source")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("UserAgent")
+                        .HasMaxLength(512)
+                        .HasColumnType("TEXT");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("ReceivedAt");
+
+                    b.HasIndex("CampaignId", "IdempotencyKey")
+                        .IsUnique();
+
+                    b.HasIndex("CampaignId", "OrderId")
+                        .IsUnique();
+
+                    b.ToTable("event_inbox", (string)null);
+                });
+
             modelBuilder.Entity("Referloop.Tracking.TrackedEvent", b =>
                 {
                     b.Property<string>("Id")
@@ -999,6 +1075,10 @@ namespace Referloop.Storage.Migrations.Sqlite
                         .HasMaxLength(40)
                         .HasColumnType("TEXT");
 
+                    b.Property<string>("RefundOf")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT");
+
                     b.Property<string>("Source")
                         .IsRequired()
                         .ValueGeneratedOnAdd()
@@ -1026,6 +1106,10 @@ namespace Referloop.Storage.Migrations.Sqlite
 
                     b.HasIndex("CampaignId", "OrderId")
                         .IsUnique();
+
+                    b.HasIndex("CampaignId", "RefundOf")
+                        .IsUnique()
+                        .HasFilter("\"RefundOf\" IS NOT NULL");
 
                     b.ToTable("events", (string)null);
                 });
