@@ -53,8 +53,13 @@ public class RespondAsyncTests(ReferloopApp app) : IClassFixture<ReferloopApp>
 
         var response = await PostAsync(new
         {
-            campaignId = campaign, type = "purchase", email = "async-bob@example.net", referralCode = code, orderId = "AS-1",
-            purchaseValue = 40m, currency = "USD",
+            campaignId = campaign,
+            type = "purchase",
+            email = "async-bob@example.net",
+            referralCode = code,
+            orderId = "AS-1",
+            purchaseValue = 40m,
+            currency = "USD",
         });
 
         response.EnsureStatus(HttpStatusCode.Accepted);
@@ -77,8 +82,13 @@ public class RespondAsyncTests(ReferloopApp app) : IClassFixture<ReferloopApp>
         // The synchronous answer to a retry is the processed outcome, as a repeat.
         var again = await _admin.PostOk("/api/v1/events", new
         {
-            campaignId = campaign, type = "purchase", email = "async-bob@example.net", referralCode = code, orderId = "AS-1",
-            purchaseValue = 40m, currency = "USD",
+            campaignId = campaign,
+            type = "purchase",
+            email = "async-bob@example.net",
+            referralCode = code,
+            orderId = "AS-1",
+            purchaseValue = 40m,
+            currency = "USD",
         }, HttpStatusCode.Accepted);
         Assert.Equal(eventId, (string?)again["eventId"]);
         Assert.True((bool)again["duplicate"]!);
