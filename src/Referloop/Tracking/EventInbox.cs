@@ -121,7 +121,7 @@ public sealed class EventInbox : IAsyncDisposable
             }
             try
             {
-                var accepted = await WriteAsync(batch);
+                var accepted = await WriteWithRetriesAsync(batch);
                 foreach (var (job, answer, row) in accepted)
                 {
                     job.Done.TrySetResult(answer);
@@ -141,6 +141,23 @@ public sealed class EventInbox : IAsyncDisposable
             }
         }
     }
+
+    /// <summary>A batch that lost a race with another instance runs again: its second read finds what the other accepted.</summary>
+    private async Task<List<(Job Job, EventAccepted Answer, InboxEvent? Row)>> WriteWithRetriesAsync(List<Job> batch)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await WriteAsync(batch);
+            }
+            catch (AcceptedMeanwhileException) when (attempt < 3)
+            {
+            }
+        }
+    }
+
+    private sealed class AcceptedMeanwhileException(string message) : Exception(message);
 
     private async Task<List<(Job Job, EventAccepted Answer, InboxEvent? Row)>> WriteAsync(List<Job> batch)
     {
@@ -189,7 +206,7 @@ public sealed class EventInbox : IAsyncDisposable
         if (inserted != rows.Count)
         {
             // Another instance accepted the same order id or key meanwhile: the requests run again, and find it.
-            throw new InvalidOperationException($"{rows.Count - inserted} of {rows.Count} events were accepted meanwhile by another instance");
+            throw new AcceptedMeanwhileException($"{rows.Count - inserted} of {rows.Count} events were accepted meanwhile by another instance");
         }
         await transaction.CommitAsync();
         return answers;
