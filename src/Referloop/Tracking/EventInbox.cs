@@ -127,7 +127,8 @@ public sealed class EventInbox : IAsyncDisposable
                     job.Done.TrySetResult(answer);
                     if (row is not null)
                     {
-                        Process(job.Request.Campaign, row);
+                        // The request in hand is what the row holds: it goes on as it came, with the row's id.
+                        Process(job.Request with { EventId = row.Id, ReceivedAt = row.ReceivedAt });
                     }
                 }
             }
@@ -257,14 +258,13 @@ public sealed class EventInbox : IAsyncDisposable
     }
 
     /// <summary>Hands an accepted event to the write path, unless this instance already has it in hand or too many wait.</summary>
-    private void Process(Campaign campaign, InboxEvent row)
+    private void Process(TrackRequest request)
     {
-        if (_processing.Count >= _maxQueued || !_processing.TryAdd(row.Id, true))
+        var id = request.EventId!;
+        if (_processing.Count >= _maxQueued || !_processing.TryAdd(id, true))
         {
             return;
         }
-        var input = JsonSerializer.Deserialize<TrackEvent>(row.Request, Json)!;
-        var request = new TrackRequest(campaign, input, row.IdempotencyKey, row.Ip, row.UserAgent, row.Source, row.Id, row.ReceivedAt);
         Task<EventOutcome> processed;
         try
         {
@@ -273,16 +273,16 @@ public sealed class EventInbox : IAsyncDisposable
         catch (ObjectDisposedException)
         {
             // Shutting down: the row stays in the inbox for the next start.
-            _processing.TryRemove(row.Id, out _);
+            _processing.TryRemove(id, out _);
             return;
         }
         processed.ContinueWith(done =>
         {
-            _processing.TryRemove(row.Id, out _);
+            _processing.TryRemove(id, out _);
             if (done.Exception is { } error)
             {
                 // The row stays in the inbox; the next recovery runs it again.
-                _log.LogWarning(error.InnerException, "Accepted event {EventId} could not be processed yet", row.Id);
+                _log.LogWarning(error.InnerException, "Accepted event {EventId} could not be processed yet", id);
             }
         }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
     }
@@ -314,7 +314,8 @@ public sealed class EventInbox : IAsyncDisposable
         {
             if (campaigns.TryGetValue(row.CampaignId, out var campaign))
             {
-                Process(campaign, row);
+                var input = JsonSerializer.Deserialize<TrackEvent>(row.Request, Json)!;
+                Process(new TrackRequest(campaign, input, row.IdempotencyKey, row.Ip, row.UserAgent, row.Source, row.Id, row.ReceivedAt));
                 handed++;
             }
             else
