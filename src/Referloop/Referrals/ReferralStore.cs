@@ -456,7 +456,7 @@ public sealed class ReferralStore(ReferloopDb db, IReferralApprovalListeners lis
         db.Rewards.UpdateRange(changes.ChangedRewards);
         await db.SaveChangesAsync(ct);
         // The outbox step: the messages after the rows they report on, in the same transaction.
-        await Outbox.InsertAsync(db, changes.Messages, ct);
+        await Outbox.InsertAsync(db, changes.Messages, now, ct);
 
         // After the save: a claimed code names its reward.
         var allocatedAt = UtcTicksConverter.SqlValue(db, now);

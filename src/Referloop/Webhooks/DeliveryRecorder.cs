@@ -225,7 +225,7 @@ public sealed class DeliveryRecorder : IAsyncDisposable
                 .SetProperty(e => e.UpdatedAt, now), ct);
             await EndpointState.FailPendingAsync(db, endpoint.Id, "The endpoint was disabled: " + disabling.Detail, now, ct);
         }
-        await Outbox.InsertAsync(db, raised, ct);
+        await Outbox.InsertAsync(db, raised, now, ct);
         if (acknowledged.Any(m => m.Type == EventTypes.ReferralApproved))
         {
             var handlers = scope.ServiceProvider.GetServices<IAcknowledgementHandler>().ToList();

@@ -140,10 +140,25 @@ public static class Outbox
 
     /// <summary>
     /// Writes messages with one statement rather than one tracked entity each, on the context's connection and in its
-    /// current transaction: the writer's outbox step, after the rows the messages report on.
+    /// current transaction: the writer's outbox step, after the rows the messages report on. A message no enabled
+    /// endpoint takes is written dispatched at <paramref name="now"/>: it stays in the log, and the delivery engine
+    /// does not spend a transaction of its own finding that it goes nowhere.
     /// </summary>
-    internal static Task InsertAsync(ReferloopDb db, IReadOnlyList<OutboxMessage> messages, CancellationToken ct) =>
-        new BulkRows(db, messages.Count)
+    internal static async Task InsertAsync(ReferloopDb db, IReadOnlyList<OutboxMessage> messages, DateTimeOffset now, CancellationToken ct)
+    {
+        if (messages.Count == 0)
+        {
+            return;
+        }
+        var endpoints = await EnabledEndpoints.ReadAsync(db, ct);
+        foreach (var message in messages)
+        {
+            if (!endpoints.Any(e => e.Wants(message)))
+            {
+                message.DispatchedAt ??= now;
+            }
+        }
+        await new BulkRows(db, messages.Count)
             .Text("Id", i => messages[i].Id)
             .Text("Type", i => messages[i].Type)
             .Text("CampaignId", i => messages[i].CampaignId)
@@ -152,6 +167,7 @@ public static class Outbox
             .Instant("CreatedAt", i => messages[i].CreatedAt)
             .Instant("DispatchedAt", i => messages[i].DispatchedAt)
             .InsertAsync("outbox", ct);
+    }
 
     /// <summary>Adds an operational event about <paramref name="endpoint"/>, which will not be sent to it.</summary>
     public static OutboxMessage AddAbout<T>(ReferloopDb db, string type, WebhookEndpoint endpoint, string? campaignId, T data,
