@@ -30,7 +30,7 @@ public sealed class ReferralEngine(
     TimeProvider clock,
     ReferralCore core,
     ReferralStore store,
-    UnitOfWork unitOfWork,
+    OutboxSignal outbox,
     CouponRequests couponRequests)
 {
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
@@ -244,8 +244,13 @@ public sealed class ReferralEngine(
                 _couponsAwaited = false;
                 try
                 {
-                    // On SQLite committed together with the units that arrived meanwhile, once for all of them.
-                    var result = await unitOfWork.RunAsync(db, work, ct);
+                    T result;
+                    await using (var transaction = await db.Database.BeginTransactionAsync(ct))
+                    {
+                        result = await work();
+                        await transaction.CommitAsync(ct);
+                    }
+                    outbox.Poke();
                     if (_couponsAwaited)
                     {
                         couponRequests.Wake();

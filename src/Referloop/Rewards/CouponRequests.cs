@@ -22,7 +22,7 @@ namespace Referloop.Rewards;
 /// 8 min … apart; any other failure blocks the reward at once.
 /// </para>
 /// </summary>
-public sealed class CouponRequests(IServiceScopeFactory scopes, TimeProvider clock, UnitOfWork unitOfWork, IConfiguration configuration,
+public sealed class CouponRequests(IServiceScopeFactory scopes, TimeProvider clock, OutboxSignal outbox, IConfiguration configuration,
     ILogger<CouponRequests> logger) : BackgroundService
 {
     /// <summary>Longer than the call can take (<see cref="CouponAllocator.CreateCouponTimeout"/>), with room to store its answer.</summary>
@@ -144,7 +144,12 @@ public sealed class CouponRequests(IServiceScopeFactory scopes, TimeProvider clo
                 rewardId, allocation.FailureReason, next, reward.CouponAttempts, Attempts);
             return true;
         }
-        await unitOfWork.RunAsync(db, () => CompleteAsync(db, reward.ReferralId, rewardId, allocation, ct), ct);
+        await using (var transaction = await db.Database.BeginTransactionAsync(ct))
+        {
+            await CompleteAsync(db, reward.ReferralId, rewardId, allocation, ct);
+            await transaction.CommitAsync(ct);
+        }
+        outbox.Poke();
         return true;
     }
 

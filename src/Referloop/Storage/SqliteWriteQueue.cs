@@ -35,8 +35,8 @@ internal sealed class SqliteWriteQueue : DbTransactionInterceptor, IDbConnection
 
     // EF opens and closes the connection around every statement outside a transaction. The setting belongs to the
     // native handle, which the pool keeps across opens, so it is set once per handle and with a direct call rather
-    // than by preparing a PRAGMA statement each time. SqliteGroupCommit opens its connection outside EF Core and asks too.
-    internal void SetBusyTimeout(DbConnection connection)
+    // than by preparing a PRAGMA statement each time.
+    private void SetBusyTimeout(DbConnection connection)
     {
         if (connection is SqliteConnection { Handle: { } handle } && !_timedHandles.TryGetValue(handle, out _))
         {
@@ -171,13 +171,6 @@ internal sealed class SqliteWriteQueue : DbTransactionInterceptor, IDbConnection
             || text.StartsWith("DELETE", StringComparison.OrdinalIgnoreCase)
             || text.StartsWith("REPLACE", StringComparison.OrdinalIgnoreCase);
     }
-
-    // ---------------------------------------------------------------- writers outside EF Core's transactions
-
-    /// <summary>Takes the writer's turn for a transaction EF Core does not see begin (<see cref="SqliteGroupCommit"/>).</summary>
-    internal Task EnterAsync(CancellationToken cancellationToken) => _writer.WaitAsync(cancellationToken);
-
-    internal void Exit() => _writer.Release();
 
     // ---------------------------------------------------------------- transactions
 

@@ -18,15 +18,9 @@ public static class StorageSetup
         {
             case "sqlite":
                 connectionString = PrepareSqlite(connectionString);
-                var writeQueue = new SqliteWriteQueue();
                 services.AddDbContextPool<ReferloopDb, SqliteReferloopDb>(options => options
                     .UseSqlite(connectionString, sqlite => sqlite.MigrationsHistoryTable("__migrations"))
-                    .AddInterceptors(writeQueue));
-                if (GroupCommitMaxUnits(configuration) is > 1 and var units)
-                {
-                    var sqliteConnectionString = connectionString;
-                    services.AddSingleton(_ => new SqliteGroupCommit(sqliteConnectionString, writeQueue, units));
-                }
+                    .AddInterceptors(new SqliteWriteQueue()));
                 break;
             case "postgres" or "postgresql":
                 if (string.IsNullOrWhiteSpace(connectionString))
@@ -43,21 +37,12 @@ public static class StorageSetup
                 throw new InvalidOperationException(
                     $"Database:Provider '{provider}' is not supported; use 'sqlite' (the default) or 'postgres'.");
         }
-        services.AddSingleton<UnitOfWork>();
-
         return services;
     }
 
     /// <summary><c>Database:Provider</c> as configured, lower case; <c>sqlite</c> when it is not set.</summary>
     public static string ProviderName(IConfiguration configuration) =>
         (configuration["Database:Provider"] ?? "sqlite").Trim().ToLowerInvariant();
-
-    /// <summary>
-    /// How many of the engine's units of work one SQLite transaction may hold (<see cref="SqliteGroupCommit"/>);
-    /// 1 gives every unit a transaction of its own.
-    /// </summary>
-    public static int GroupCommitMaxUnits(IConfiguration configuration) =>
-        configuration.GetValue<int?>("Database:GroupCommitMaxUnits") is int units and > 0 ? units : 32;
 
     /// <summary>Applies pending migrations; SQLite is also switched to write-ahead logging.</summary>
     public static async Task MigrateDatabaseAsync(this IServiceProvider services, CancellationToken cancellationToken = default)

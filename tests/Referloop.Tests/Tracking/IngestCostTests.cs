@@ -24,9 +24,7 @@ public class IngestCostTests(IngestCostTests.CountingApp app) : IClassFixture<In
     // counters read in the statement that waited for the lock would see them as they were before the wait). New rows
     // (friend, referral, its history, the reward) are written with one statement per table as plain ADO.NET commands
     // this count does not see. The save updates the event's row; the outbox messages (six here) are then inserted with
-    // one statement, also plain ADO.NET, and fanned out to endpoints later by the delivery engine. On SQLite
-    // the batch also runs inside a savepoint of its group commit (SqliteGroupCommit): two more statements that are not
-    // seen, and a share of the group's BEGIN and COMMIT.
+    // one statement, also plain ADO.NET, and fanned out to endpoints later by the delivery engine.
     [Theory]
     [InlineData("referralCode", 13, 8)]
     [InlineData("clickId", 14, 9)]
