@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.Authentication;
+using Microsoft.EntityFrameworkCore.Diagnostics;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using OpenTelemetry;
 using OpenTelemetry.Metrics;
@@ -41,6 +42,9 @@ if (StartChecks.Problems(builder.Configuration, builder.Environment, proxiesProb
 builder.WebHost.UseStaticWebAssets();
 
 builder.Services.AddReferloopStorage(builder.Configuration);
+builder.Services.AddSingleton<CampaignCache>();
+// Features watch the saves they care about: every IInterceptor registered here joins the database context.
+builder.Services.AddSingleton<IInterceptor, CampaignCache.Invalidation>();
 builder.Services.AddReferloopDataProtection(builder.Configuration);
 builder.Services.AddSingleton(TimeProvider.System);
 builder.Services.AddMemoryCache();

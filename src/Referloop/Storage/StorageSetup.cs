@@ -1,6 +1,7 @@
 using System.Data.Common;
 using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Diagnostics;
 using Npgsql;
 
 namespace Referloop.Storage;
@@ -18,9 +19,11 @@ public static class StorageSetup
         {
             case "sqlite":
                 connectionString = PrepareSqlite(connectionString);
-                services.AddDbContextPool<ReferloopDb, SqliteReferloopDb>(options => options
+                var writeQueue = new SqliteWriteQueue();
+                services.AddDbContextPool<ReferloopDb, SqliteReferloopDb>((services, options) => options
                     .UseSqlite(connectionString, sqlite => sqlite.MigrationsHistoryTable("__migrations"))
-                    .AddInterceptors(new SqliteWriteQueue()));
+                    .AddInterceptors(writeQueue)
+                    .AddInterceptors(services.GetServices<IInterceptor>()));
                 break;
             case "postgres" or "postgresql":
                 if (string.IsNullOrWhiteSpace(connectionString))
@@ -30,8 +33,9 @@ public static class StorageSetup
                         "Set it, e.g. Referloop__ConnectionStrings__Referloop=\"Host=db;Database=referloop;Username=referloop;Password=…\".");
                 }
                 connectionString = PreparePostgres(connectionString);
-                services.AddDbContextPool<ReferloopDb, PostgresReferloopDb>(options =>
-                    options.UseNpgsql(connectionString, npgsql => npgsql.MigrationsHistoryTable("__migrations")));
+                services.AddDbContextPool<ReferloopDb, PostgresReferloopDb>((services, options) => options
+                    .UseNpgsql(connectionString, npgsql => npgsql.MigrationsHistoryTable("__migrations"))
+                    .AddInterceptors(services.GetServices<IInterceptor>()));
                 break;
             default:
                 throw new InvalidOperationException(

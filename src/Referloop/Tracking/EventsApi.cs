@@ -20,13 +20,6 @@ internal static class EventsApi
     public const string KeyHeader = "X-Referloop-Key";
     public const string IdempotencyHeader = "Idempotency-Key";
 
-    private static readonly Func<ReferloopDb, string, CancellationToken, Task<Campaign?>> CampaignById =
-        EF.CompileAsyncQuery((ReferloopDb db, string id, CancellationToken ct) => db.Campaigns.AsNoTracking().FirstOrDefault(c => c.Id == id));
-
-    private static readonly Func<ReferloopDb, string, CancellationToken, Task<Campaign?>> CampaignByKey =
-        EF.CompileAsyncQuery((ReferloopDb db, string key, CancellationToken ct) =>
-            db.Campaigns.AsNoTracking().FirstOrDefault(c => c.PublishableKey == key));
-
     public static IEndpointRouteBuilder MapEvents(this IEndpointRouteBuilder routes)
     {
         routes.MapPost("/api/v1/events", Track)
@@ -62,7 +55,7 @@ internal static class EventsApi
     }
 
     private static async Task<Results<Accepted<EventOutcome>, Accepted<EventAccepted>, ValidationProblem, ProblemHttpResult>> Track(
-        TrackEvent input, HttpContext http, ReferloopDb db, EventIngest ingest, EventInbox inbox, TimeProvider clock, PublicLimits limits,
+        TrackEvent input, HttpContext http, ReferloopDb db, CampaignCache campaigns, EventIngest ingest, EventInbox inbox, TimeProvider clock, PublicLimits limits,
         CancellationToken ct)
     {
         var isAdmin = http.User.Identity?.IsAuthenticated == true;
@@ -74,7 +67,7 @@ internal static class EventsApi
             {
                 return Invalid("campaignId", "is required with the admin key.");
             }
-            campaign = await CampaignById(db, input.CampaignId, ct);
+            campaign = await campaigns.FindAsync(db, input.CampaignId, ct);
             if (campaign is null)
             {
                 return Problems.NotFound("campaign", input.CampaignId);
@@ -82,7 +75,7 @@ internal static class EventsApi
         }
         else if (!string.IsNullOrWhiteSpace(key))
         {
-            campaign = key.Length > 100 ? null : await CampaignByKey(db, key, ct);
+            campaign = key.Length > 100 ? null : await campaigns.FindByPublishableKeyAsync(db, key, ct);
             if (campaign is null || (input.CampaignId is not null && input.CampaignId != campaign.Id))
             {
                 return Unauthorized("The publishable key is unknown or belongs to another campaign.");
