@@ -146,7 +146,7 @@ internal sealed partial class Bench(Settings settings, Report report, string tem
         var insert = await db.InsertCeilingAsync(settings.Connections, 1, settings.Warmup, settings.Duration, ct);
         report.Add(provider, "bare insert, 1 row per transaction", insert, "rows/s");
         Log($"  {insert:N0} rows/s");
-        // Not a ceiling of any target, but what group commit could reach on this disk.
+        // Not a ceiling of any target, but what a batched writer could reach on this disk.
         var batched = await db.InsertCeilingAsync(settings.Connections, 100, TimeSpan.Zero,
             TimeSpan.FromSeconds(Math.Max(2, settings.Duration.TotalSeconds / 2)), ct);
         report.Add(provider, "bare insert, 100 rows per transaction", batched, "rows/s");
