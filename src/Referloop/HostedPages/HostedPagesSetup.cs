@@ -103,25 +103,16 @@ public static class HostedPagesSetup
     }
 
     private static async Task<Results<Ok<PortalLinkResponse>, ProblemHttpResult>> IssuePortalLink(string campaignId, string id,
-        ReferloopDb db, TimeProvider clock, PublicUrls urls, CancellationToken ct)
-    {
-        var token = PortalTokens.New();
-        var updated = await db.Participants.Where(p => p.Id == id && p.CampaignId == campaignId)
-            .ExecuteUpdateAsync(s => s.SetProperty(p => p.PortalTokenHash, Secrets.Hash(token))
-                .SetProperty(p => p.UpdatedAt, clock.GetUtcNow()), ct);
-        return updated == 0
-            ? Problems.NotFound("participant", id)
-            : TypedResults.Ok(new PortalLinkResponse(id, urls.PortalUrl(token)));
-    }
+        ReferloopDb db, TimeProvider clock, PublicUrls urls, CancellationToken ct) =>
+        await PortalTokens.IssueAsync(db, campaignId, id, clock.GetUtcNow(), ct) is { } token
+            ? TypedResults.Ok(new PortalLinkResponse(id, urls.PortalUrl(token)))
+            : Problems.NotFound("participant", id);
 
     private static async Task<Results<NoContent, ProblemHttpResult>> RevokePortalLink(string campaignId, string id, ReferloopDb db,
-        TimeProvider clock, CancellationToken ct)
-    {
-        var updated = await db.Participants.Where(p => p.Id == id && p.CampaignId == campaignId)
-            .ExecuteUpdateAsync(s => s.SetProperty(p => p.PortalTokenHash, (string?)null)
-                .SetProperty(p => p.UpdatedAt, clock.GetUtcNow()), ct);
-        return updated == 0 ? Problems.NotFound("participant", id) : TypedResults.NoContent();
-    }
+        TimeProvider clock, CancellationToken ct) =>
+        await PortalTokens.RevokeAsync(db, campaignId, id, clock.GetUtcNow(), ct)
+            ? TypedResults.NoContent()
+            : Problems.NotFound("participant", id);
 }
 
 /// <summary>Portal tokens: 256 random bits, kept only as a SHA-256 hash, so a copy of the database opens no portal.</summary>
@@ -130,6 +121,22 @@ public static class PortalTokens
     public const string Prefix = "pt";
 
     public static string New() => Secrets.NewToken(Prefix);
+
+    /// <summary>A new token for the participant, replacing the one before; null when the campaign has no such participant.</summary>
+    public static async Task<string?> IssueAsync(ReferloopDb db, string campaignId, string participantId, DateTimeOffset now,
+        CancellationToken ct)
+    {
+        var token = New();
+        var updated = await db.Participants.Where(p => p.Id == participantId && p.CampaignId == campaignId)
+            .ExecuteUpdateAsync(s => s.SetProperty(p => p.PortalTokenHash, Secrets.Hash(token)).SetProperty(p => p.UpdatedAt, now), ct);
+        return updated == 0 ? null : token;
+    }
+
+    /// <summary>Closes the participant's portal until a new link is issued; false when the campaign has no such participant.</summary>
+    public static async Task<bool> RevokeAsync(ReferloopDb db, string campaignId, string participantId, DateTimeOffset now,
+        CancellationToken ct) =>
+        await db.Participants.Where(p => p.Id == participantId && p.CampaignId == campaignId)
+            .ExecuteUpdateAsync(s => s.SetProperty(p => p.PortalTokenHash, (string?)null).SetProperty(p => p.UpdatedAt, now), ct) > 0;
 
     public static async Task<Participants.Participant?> FindAsync(ReferloopDb db, string token, CancellationToken ct)
     {

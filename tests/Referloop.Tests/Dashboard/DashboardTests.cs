@@ -135,6 +135,41 @@ public class DashboardTests(ReferloopApp app) : IClassFixture<ReferloopApp>
     }
 
     [Fact]
+    public async Task Participant_page_issues_a_portal_link_once_replaces_it_and_revokes_it()
+    {
+        var admin = app.CreateAdminClient();
+        var campaign = await admin.CreateCampaign();
+        var ann = await admin.PostOk($"/api/v1/campaigns/{campaign}/participants", new { email = "portal-admin@example.com" });
+        var client = await DashboardClient.SignedIn(app);
+        var page = $"/admin/campaigns/{campaign}/participants/{ann["id"]}";
+        Assert.Contains("No portal link is active", await client.Http.GetStringAsync(page));
+
+        async Task<string> IssueAsync()
+        {
+            Assert.Equal(HttpStatusCode.Redirect, (await client.Submit(page, [], $"{page}?handler=PortalLink")).StatusCode);
+            var html = await client.Http.GetStringAsync(page);
+            var link = System.Text.RegularExpressions.Regex.Match(html, "id=\"portal-link\" readonly value=\"([^\"]+)\"").Groups[1].Value;
+            Assert.Contains("/p/pt_", link);
+            // Shown once: the next view only says that a link is active.
+            var again = await client.Http.GetStringAsync(page);
+            Assert.DoesNotContain(link, again);
+            Assert.Contains("A portal link is active", again);
+            return new Uri(link).PathAndQuery;
+        }
+
+        var visitor = app.CreateAnonymousClient();
+        var first = await IssueAsync();
+        Assert.Equal(HttpStatusCode.OK, (await visitor.GetAsync(first)).StatusCode);
+        var second = await IssueAsync();
+        Assert.Equal(HttpStatusCode.NotFound, (await visitor.GetAsync(first)).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await visitor.GetAsync(second)).StatusCode);
+
+        Assert.Equal(HttpStatusCode.Redirect, (await client.Submit(page, [], $"{page}?handler=RevokePortalLink")).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await visitor.GetAsync(second)).StatusCode);
+        Assert.Contains("No portal link is active", await client.Http.GetStringAsync(page));
+    }
+
+    [Fact]
     public async Task Revoking_the_key_signs_the_browser_out()
     {
         var admin = app.CreateAdminClient();

@@ -1,6 +1,7 @@
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Mvc.RazorPages;
 using Microsoft.EntityFrameworkCore;
+using Referloop.HostedPages;
 using Referloop.Http;
 using Referloop.Participants;
 using Referloop.Referrals;
@@ -59,6 +60,31 @@ public sealed class ParticipantDetailsModel(ReferloopDb db, PublicUrls urls, Tim
         OwnReferral = await db.Referrals.AsNoTracking().FirstOrDefaultAsync(r => r.FriendId == Id, ct);
         Rewards = await db.Rewards.AsNoTracking().Where(r => r.ParticipantId == Id).OrderByDescending(r => r.Id).Take(200).ToListAsync(ct);
         return Page();
+    }
+
+    /// <summary>A portal link issued by the last post, shown once: only its hash is kept.</summary>
+    [TempData]
+    public string? IssuedPortalLink { get; set; }
+
+    public async Task<IActionResult> OnPostPortalLinkAsync(CancellationToken ct)
+    {
+        if (await PortalTokens.IssueAsync(db, CampaignId, Id, clock.GetUtcNow(), ct) is not { } token)
+        {
+            return NotFound();
+        }
+        IssuedPortalLink = urls.PortalUrl(token);
+        TempData["Notice"] = "A new portal link was issued; the one before it no longer opens the portal.";
+        return Redirect($"/admin/campaigns/{CampaignId}/participants/{Id}#portal");
+    }
+
+    public async Task<IActionResult> OnPostRevokePortalLinkAsync(CancellationToken ct)
+    {
+        if (!await PortalTokens.RevokeAsync(db, CampaignId, Id, clock.GetUtcNow(), ct))
+        {
+            return NotFound();
+        }
+        TempData["Notice"] = "The portal link was revoked.";
+        return Redirect($"/admin/campaigns/{CampaignId}/participants/{Id}#portal");
     }
 
     public async Task<IActionResult> OnPostDeleteAsync(CancellationToken ct)
