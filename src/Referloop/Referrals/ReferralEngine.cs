@@ -38,6 +38,9 @@ public sealed class ReferralEngine(
     // Set when a reward of the unit of work awaits a coupon: the coupon requests are woken once it has committed.
     private bool _couponsAwaited;
 
+    // Set when the unit of work wrote a message an endpoint takes: the delivery engine is woken once it has committed.
+    private bool _messagesToDeliver;
+
     // ---------------------------------------------------------------- events
 
     /// <param name="source">An <see cref="EventSource"/>: what a browser reports earns what the campaign's policy allows.</param>
@@ -224,6 +227,7 @@ public sealed class ReferralEngine(
     {
         await store.WriteAsync(changes, now, ct);
         _couponsAwaited |= changes.CouponsAwaited;
+        _messagesToDeliver |= changes.Messages.Any(m => m.DispatchedAt is null);
     }
 
     /// <summary>
@@ -242,6 +246,7 @@ public sealed class ReferralEngine(
             {
                 db.ChangeTracker.Clear();
                 _couponsAwaited = false;
+                _messagesToDeliver = false;
                 try
                 {
                     T result;
@@ -250,7 +255,10 @@ public sealed class ReferralEngine(
                         result = await work();
                         await transaction.CommitAsync(ct);
                     }
-                    outbox.Poke();
+                    if (_messagesToDeliver)
+                    {
+                        outbox.Poke();
+                    }
                     if (_couponsAwaited)
                     {
                         couponRequests.Wake();
