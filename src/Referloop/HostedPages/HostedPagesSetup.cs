@@ -24,6 +24,7 @@ public static class HostedPagesSetup
 
     public static bool IsHostedPath(PathString path) =>
         path.StartsWithSegments("/join") || path.StartsWithSegments("/p") || path.StartsWithSegments("/hosted")
+        || path.StartsWithSegments("/unsubscribe")
         || (path.StartsWithSegments("/r") && path.Value!.EndsWith("/join", StringComparison.Ordinal));
 
     /// <summary>
@@ -108,6 +109,7 @@ public static class HostedPagesSetup
         var token = PortalTokens.New();
         var updated = await db.Participants.Where(p => p.Id == id && p.CampaignId == campaignId)
             .ExecuteUpdateAsync(s => s.SetProperty(p => p.PortalTokenHash, Secrets.Hash(token))
+                .SetProperty(p => p.MailPortalTokenHash, (string?)null)
                 .SetProperty(p => p.UpdatedAt, clock.GetUtcNow()), ct);
         return updated == 0
             ? Problems.NotFound("participant", id)
@@ -119,6 +121,7 @@ public static class HostedPagesSetup
     {
         var updated = await db.Participants.Where(p => p.Id == id && p.CampaignId == campaignId)
             .ExecuteUpdateAsync(s => s.SetProperty(p => p.PortalTokenHash, (string?)null)
+                .SetProperty(p => p.MailPortalTokenHash, (string?)null)
                 .SetProperty(p => p.UpdatedAt, clock.GetUtcNow()), ct);
         return updated == 0 ? Problems.NotFound("participant", id) : TypedResults.NoContent();
     }
@@ -139,7 +142,7 @@ public static class PortalTokens
         }
         var hash = Secrets.Hash(token);
         return await db.Participants.AsNoTracking().Include(p => p.Campaign)
-            .FirstOrDefaultAsync(p => p.PortalTokenHash == hash && p.IsReferrer, ct);
+            .FirstOrDefaultAsync(p => (p.PortalTokenHash == hash || p.MailPortalTokenHash == hash) && p.IsReferrer, ct);
     }
 }
 
