@@ -154,6 +154,7 @@ app.MapTrackingScript();
 app.MapReferrals();
 app.MapRewards();
 app.MapWebhooks();
+app.MapEmail();
 
 app.Run();
 return 0;

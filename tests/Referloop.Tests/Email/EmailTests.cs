@@ -127,6 +127,25 @@ public sealed partial class EmailTests(EmailApp app) : IClassFixture<EmailApp>
         Assert.Equal(["milestone", "reward", "reward", "welcome"], sends.Select(s => s.Kind).Order());
         Assert.All(sends, s => Assert.Equal(EmailStatus.Sent, s.Status));
         Assert.All(sends.Where(s => s.Kind != EmailKind.Welcome), s => Assert.NotNull(s.RewardId));
+
+        var listed = (await _admin.GetOk($"/api/v1/email-sends?campaignId={campaign}&kind=reward"))["data"]!.AsArray();
+        Assert.Equal(["friend@example.net", "rewarded@example.com"], listed.Select(s => (string)s!["to"]!).Order());
+        Assert.All(listed, s => Assert.Equal(("sent", 1), ((string)s!["status"]!, (int)s["attempts"]!)));
+        await (await _admin.GetAsync("/api/v1/email-sends?status=lost")).AssertValidationProblem("status");
+    }
+
+    [Fact]
+    public async Task Erasing_a_participant_keeps_the_record_of_their_mails_without_the_address()
+    {
+        var (campaign, _) = await _admin.Campaign([], new { name = "Forgetful" });
+        var (advocateId, _) = await _admin.Advocate(campaign, "forget@example.com", "Fay");
+        await app.Inbox.WaitFor("forget@example.com");
+        await Settled(campaign);
+
+        (await _admin.DeleteAsync($"/api/v1/campaigns/{campaign}/participants/{advocateId}")).EnsureSuccessStatusCode();
+
+        var send = Assert.Single((await _admin.GetOk($"/api/v1/email-sends?participantId={advocateId}"))["data"]!.AsArray());
+        Assert.Equal(("[erased]", "sent", null), ((string)send!["to"]!, (string)send["status"]!, (string?)send["subject"]));
     }
 
     [Fact]
