@@ -1,5 +1,6 @@
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Metadata.Builders;
+using Referloop.Email;
 using Referloop.HostedPages;
 using Referloop.SocialProof;
 using Referloop.Storage;
@@ -60,6 +61,9 @@ public sealed class Campaign
     /// <summary>Null until set: the hosted pages' defaults apply.</summary>
     public PageSettings? Page { get; set; }
 
+    /// <summary>Null until set: the default e-mail texts of the campaign's language apply.</summary>
+    public EmailSettings? Email { get; set; }
+
     /// <summary>Safe to embed in the merchant's pages: it only lets a browser report events and read social proof.</summary>
     public required string PublishableKey { get; init; }
 
@@ -90,6 +94,7 @@ internal sealed class CampaignConfiguration : IEntityTypeConfiguration<Campaign>
         campaign.Property(c => c.Slug).HasMaxLength(64);
         campaign.HasIndex(c => c.Slug).IsUnique();
         campaign.Property(c => c.Page).HasConversion(JsonColumn.Converter<PageSettings?>(), JsonColumn.Comparer<PageSettings?>());
+        campaign.Property(c => c.Email).HasConversion(JsonColumn.Converter<EmailSettings?>(), JsonColumn.Comparer<EmailSettings?>());
         campaign.Ignore(c => c.IsActive);
     }
 }

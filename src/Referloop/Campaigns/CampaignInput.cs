@@ -1,6 +1,7 @@
 using System.ComponentModel.DataAnnotations;
 using System.Net;
 using System.Text.RegularExpressions;
+using Referloop.Email;
 using Referloop.HostedPages;
 using Referloop.Http;
 using Referloop.Security;
@@ -54,6 +55,9 @@ public sealed partial record CampaignInput : IValidatable
     /// <summary>The hosted pages' texts and look; omitted: their defaults.</summary>
     public PageSettings? Page { get; init; }
 
+    /// <summary>The e-mail templates (subject, text, HTML per mail); omitted: the defaults of the campaign's language.</summary>
+    public EmailSettings? Email { get; init; }
+
     public void Validate(ValidationErrors errors)
     {
         errors.Required("name", Name);
@@ -79,6 +83,7 @@ public sealed partial record CampaignInput : IValidatable
             errors.Add("slug", "must be 1–64 lower-case letters, digits or '-', starting with a letter or digit.");
         }
         Page?.Validate(errors, "page");
+        Email?.Validate(errors, "email");
 
         if (Rewards is { Count: > 50 })
         {
@@ -304,6 +309,7 @@ public sealed partial record CampaignInput : IValidatable
             : null;
         campaign.Slug = Slug;
         campaign.Page = Page?.Normalise();
+        campaign.Email = Email?.Normalise();
         campaign.Rewards = (Rewards ?? []).Select(rule => rule with
         {
             Id = rule.Id ?? Ids.New("rule"),

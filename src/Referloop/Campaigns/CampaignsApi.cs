@@ -1,6 +1,7 @@
 using System.ComponentModel.DataAnnotations;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
+using Referloop.Email;
 using Referloop.HostedPages;
 using Referloop.Http;
 using Referloop.Security;
@@ -34,12 +35,16 @@ public sealed record CampaignResponse(
     [Values(typeof(RefundPolicy))]
     public string Refunds { get; init; } = RefundPolicy.KeepIfOtherPurchases;
 
+    /// <summary>The e-mail templates; a template or part left out uses the default of the campaign's language.</summary>
+    public EmailSettings Email { get; init; } = new();
+
     public static CampaignResponse From(Campaign c, PublicUrls urls) => new(c.Id, c.Name, c.LandingUrl,
         c.AttributionWindowDays, c.HoldingPeriodDays, c.Approval, c.AllowRewardsOnAutoApproved, c.GoalConversions,
         c.Fraud, c.Rewards, c.SocialProof ?? new SocialProofSettings(), c.Slug, c.Page ?? new PageSettings(),
         urls.JoinUrl(c.Slug ?? c.Id), c.Status, c.PublishableKey, urls.ShareUrl("{code}"), c.CreatedAt, c.UpdatedAt)
     {
         Refunds = c.Refunds,
+        Email = c.Email ?? new EmailSettings(),
     };
 }
 

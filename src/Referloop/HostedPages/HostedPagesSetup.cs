@@ -24,6 +24,7 @@ public static class HostedPagesSetup
 
     public static bool IsHostedPath(PathString path) =>
         path.StartsWithSegments("/join") || path.StartsWithSegments("/p") || path.StartsWithSegments("/hosted")
+        || path.StartsWithSegments("/unsubscribe")
         || (path.StartsWithSegments("/r") && path.Value!.EndsWith("/join", StringComparison.Ordinal));
 
     /// <summary>
@@ -122,21 +123,26 @@ public static class PortalTokens
 
     public static string New() => Secrets.NewToken(Prefix);
 
-    /// <summary>A new token for the participant, replacing the one before; null when the campaign has no such participant.</summary>
+    /// <summary>
+    /// A new token for the participant, replacing the one before and the one last mailed; null when the campaign has no
+    /// such participant.
+    /// </summary>
     public static async Task<string?> IssueAsync(ReferloopDb db, string campaignId, string participantId, DateTimeOffset now,
         CancellationToken ct)
     {
         var token = New();
         var updated = await db.Participants.Where(p => p.Id == participantId && p.CampaignId == campaignId)
-            .ExecuteUpdateAsync(s => s.SetProperty(p => p.PortalTokenHash, Secrets.Hash(token)).SetProperty(p => p.UpdatedAt, now), ct);
+            .ExecuteUpdateAsync(s => s.SetProperty(p => p.PortalTokenHash, Secrets.Hash(token))
+                .SetProperty(p => p.MailPortalTokenHash, (string?)null).SetProperty(p => p.UpdatedAt, now), ct);
         return updated == 0 ? null : token;
     }
 
-    /// <summary>Closes the participant's portal until a new link is issued; false when the campaign has no such participant.</summary>
+    /// <summary>Closes the participant's portal (issued and mailed links) until a new link is issued; false when the campaign has no such participant.</summary>
     public static async Task<bool> RevokeAsync(ReferloopDb db, string campaignId, string participantId, DateTimeOffset now,
         CancellationToken ct) =>
         await db.Participants.Where(p => p.Id == participantId && p.CampaignId == campaignId)
-            .ExecuteUpdateAsync(s => s.SetProperty(p => p.PortalTokenHash, (string?)null).SetProperty(p => p.UpdatedAt, now), ct) > 0;
+            .ExecuteUpdateAsync(s => s.SetProperty(p => p.PortalTokenHash, (string?)null)
+                .SetProperty(p => p.MailPortalTokenHash, (string?)null).SetProperty(p => p.UpdatedAt, now), ct) > 0;
 
     public static async Task<Participants.Participant?> FindAsync(ReferloopDb db, string token, CancellationToken ct)
     {
@@ -146,7 +152,7 @@ public static class PortalTokens
         }
         var hash = Secrets.Hash(token);
         return await db.Participants.AsNoTracking().Include(p => p.Campaign)
-            .FirstOrDefaultAsync(p => p.PortalTokenHash == hash && p.IsReferrer, ct);
+            .FirstOrDefaultAsync(p => (p.PortalTokenHash == hash || p.MailPortalTokenHash == hash) && p.IsReferrer, ct);
     }
 }
 

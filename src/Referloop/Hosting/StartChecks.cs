@@ -36,6 +36,7 @@ internal static class StartChecks
             }
         }
         CheckDataProtectionCertificate(configuration, problems);
+        problems.AddRange(Email.EmailOptions.Problems(configuration));
         return problems;
     }
 

@@ -50,6 +50,15 @@ public sealed class Participant
     /// </summary>
     public string? PortalTokenHash { get; set; }
 
+    /// <summary>
+    /// SHA-256 of the portal token of the last e-mail that carried a portal link; opens the same portal as
+    /// <see cref="PortalTokenHash"/>, and is replaced by the next such mail.
+    /// </summary>
+    public string? MailPortalTokenHash { get; set; }
+
+    /// <summary>When the participant unsubscribed from notification e-mails; they still get a magic link they ask for.</summary>
+    public DateTimeOffset? EmailOptedOutAt { get; set; }
+
     public DateTimeOffset CreatedAt { get; init; }
     public DateTimeOffset UpdatedAt { get; set; }
 
@@ -85,6 +94,8 @@ internal sealed class ParticipantConfiguration : IEntityTypeConfiguration<Partic
         participant.Ignore(p => p.Roles);
         participant.Property(p => p.PortalTokenHash).HasMaxLength(64);
         participant.HasIndex(p => p.PortalTokenHash).IsUnique();
+        participant.Property(p => p.MailPortalTokenHash).HasMaxLength(64);
+        participant.HasIndex(p => p.MailPortalTokenHash).IsUnique();
         participant.Property(p => p.RiskLevel).HasMaxLength(8).HasDefaultValue(RiskLevel.Low);
         participant.Property(p => p.RiskReasons).HasConversion(JsonColumn.Converter<List<string>?>(), JsonColumn.Comparer<List<string>?>());
     }

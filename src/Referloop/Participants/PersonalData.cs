@@ -136,6 +136,12 @@ public static class PersonalData
             .SetProperty(r => r.Result, (string?)null)
             .SetProperty(r => r.Reason, Replaced<InboundRequest>(r => r.Reason, everything)), ct);
         await SocialProof(db, campaignId, email).ExecuteDeleteAsync(ct);
+        // The record of mails sent stays, without the address; what was still to be sent is not.
+        await db.Set<Email.EmailSend>().Where(s => s.ParticipantId == participantId).ExecuteUpdateAsync(s => s
+            .SetProperty(e => e.To, Erased)
+            .SetProperty(e => e.Subject, (string?)null)
+            .SetProperty(e => e.Status, e => e.Status == Email.EmailStatus.Pending ? Email.EmailStatus.Skipped : e.Status)
+            .SetProperty(e => e.UpdatedAt, now), ct);
 
         // Events accepted about the person and not processed yet would bring them back: they are dropped.
         await db.Inbox.Where(e => e.CampaignId == campaignId && e.Request.Contains(email)).ExecuteDeleteAsync(ct);

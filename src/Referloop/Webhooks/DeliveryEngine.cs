@@ -286,7 +286,11 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
         var dispatched = batch.Select(m => m.Id).ToList();
         await db.Outbox.Where(m => dispatched.Contains(m.Id)).ExecuteUpdateAsync(s => s.SetProperty(m => m.DispatchedAt, now), ct);
         await InsertAsync(db, deliveries, ct);
+        // E-mail subscribes to the same messages: its sends are written with their dispatch, like the deliveries.
+        var email = scope.ServiceProvider.GetRequiredService<Email.EmailOutbox>();
+        var mails = await email.FanOutAsync(db, batch, now, ct);
         await transaction.CommitAsync(ct);
+        email.Written(mails);
         Hold(claimed);
         _wantsRoom |= batch.Count == size && (room == 0 || size == room);
         return batch.Count == size;

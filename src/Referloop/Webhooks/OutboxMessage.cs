@@ -142,7 +142,8 @@ public static class Outbox
     /// Writes messages with one statement rather than one tracked entity each, on the context's connection and in its
     /// current transaction: the writer's outbox step, after the rows the messages report on. A message no enabled
     /// endpoint takes is written dispatched at <paramref name="now"/>: it stays in the log, and the delivery engine
-    /// does not spend a transaction of its own finding that it goes nowhere.
+    /// does not spend a transaction of its own finding that it goes nowhere. E-mail counts as a taker when it is on
+    /// (<see cref="Email.EmailOutbox"/>).
     /// </summary>
     internal static async Task InsertAsync(ReferloopDb db, IReadOnlyList<OutboxMessage> messages, DateTimeOffset now, CancellationToken ct)
     {
@@ -153,7 +154,8 @@ public static class Outbox
         var endpoints = await EnabledEndpoints.ReadAsync(db, ct);
         foreach (var message in messages)
         {
-            if (!endpoints.Any(e => e.Wants(message)))
+            // E-mail is another subscriber: a message that may become a mail waits for the fan-out too.
+            if (!endpoints.Any(e => e.Wants(message)) && !Email.EmailOutbox.Wants(db, message))
             {
                 message.DispatchedAt ??= now;
             }
