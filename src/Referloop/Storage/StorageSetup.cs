@@ -21,10 +21,7 @@ public static class StorageSetup
                 connectionString = PrepareSqlite(connectionString);
                 var writeQueue = new SqliteWriteQueue();
                 services.AddDbContextPool<ReferloopDb, SqliteReferloopDb>((services, options) => options
-                    .UseSqlite(connectionString, sqlite => sqlite.MigrationsHistoryTable("__migrations")
-                        // A list in a query goes as one JSON parameter (json_each), not one parameter per item: the SQL
-                        // is the same whatever the list's length, so it is generated and prepared once, not per batch.
-                        .UseParameterizedCollectionMode(ParameterTranslationMode.Parameter))
+                    .UseSqlite(connectionString, sqlite => sqlite.MigrationsHistoryTable("__migrations"))
                     .AddInterceptors(writeQueue)
                     .AddInterceptors(services.GetServices<IInterceptor>()));
                 break;
