@@ -52,51 +52,58 @@ public sealed class CampaignCache(TimeProvider clock, IConfiguration configurati
     public void Clear() => _entries.Clear();
 
     /// <summary>
-    /// Clears the cache when a save writes a campaign: before the save, and again after it, so that a request that read
-    /// the campaign while the save was under way does not keep what it read.
+    /// Clears the cache when a save may write a campaign (its context tracks one): before the save, and again after it,
+    /// so that a request that read the campaign while the save was under way does not keep what it read. Campaigns
+    /// are only tracked where they are edited, so other saves, the engine's among them, leave the cache alone.
     /// </summary>
     public sealed class Invalidation(CampaignCache cache) : SaveChangesInterceptor
     {
         public override InterceptionResult<int> SavingChanges(DbContextEventData eventData, InterceptionResult<int> result)
         {
-            ClearIfCampaignsChange(eventData.Context);
+            ClearIfTracked(eventData.Context);
             return result;
         }
 
         public override ValueTask<InterceptionResult<int>> SavingChangesAsync(DbContextEventData eventData,
             InterceptionResult<int> result, CancellationToken cancellationToken = default)
         {
-            ClearIfCampaignsChange(eventData.Context);
+            ClearIfTracked(eventData.Context);
             return ValueTask.FromResult(result);
         }
 
         public override int SavedChanges(SaveChangesCompletedEventData eventData, int result)
         {
-            ClearIfCampaignsTracked(eventData.Context);
+            ClearIfTracked(eventData.Context);
             return result;
         }
 
         public override ValueTask<int> SavedChangesAsync(SaveChangesCompletedEventData eventData, int result,
             CancellationToken cancellationToken = default)
         {
-            ClearIfCampaignsTracked(eventData.Context);
+            ClearIfTracked(eventData.Context);
             return ValueTask.FromResult(result);
         }
 
-        private void ClearIfCampaignsChange(DbContext? context)
+        // Looks at what is tracked without detecting changes first: the save detects them itself, once.
+        private void ClearIfTracked(DbContext? context)
         {
-            if (context is not null && context.ChangeTracker.Entries<Campaign>().Any(e => e.State is not EntityState.Unchanged))
+            if (context is null)
             {
-                cache.Clear();
+                return;
             }
-        }
-
-        // After the save every entry reads Unchanged; a context that tracks campaigns is the one that may have written one.
-        private void ClearIfCampaignsTracked(DbContext? context)
-        {
-            if (context is not null && context.ChangeTracker.Entries<Campaign>().Any())
+            var tracker = context.ChangeTracker;
+            var detect = tracker.AutoDetectChangesEnabled;
+            tracker.AutoDetectChangesEnabled = false;
+            try
             {
-                cache.Clear();
+                if (tracker.Entries<Campaign>().Any())
+                {
+                    cache.Clear();
+                }
+            }
+            finally
+            {
+                tracker.AutoDetectChangesEnabled = detect;
             }
         }
     }
