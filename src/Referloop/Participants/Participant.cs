@@ -93,9 +93,10 @@ internal sealed class ParticipantConfiguration : IEntityTypeConfiguration<Partic
         participant.HasIndex(p => new { p.ReferredById, p.CreatedAt });
         participant.Ignore(p => p.Roles);
         participant.Property(p => p.PortalTokenHash).HasMaxLength(64);
-        participant.HasIndex(p => p.PortalTokenHash).IsUnique();
+        // Only advocates with a portal link hold these: partial indexes cost every friend nothing.
+        participant.HasIndex(p => p.PortalTokenHash).IsUnique().HasFilter("\"PortalTokenHash\" IS NOT NULL");
         participant.Property(p => p.MailPortalTokenHash).HasMaxLength(64);
-        participant.HasIndex(p => p.MailPortalTokenHash).IsUnique();
+        participant.HasIndex(p => p.MailPortalTokenHash).IsUnique().HasFilter("\"MailPortalTokenHash\" IS NOT NULL");
         participant.Property(p => p.RiskLevel).HasMaxLength(8).HasDefaultValue(RiskLevel.Low);
         participant.Property(p => p.RiskReasons).HasConversion(JsonColumn.Converter<List<string>?>(), JsonColumn.Comparer<List<string>?>());
     }

@@ -119,8 +119,8 @@ internal sealed class ReferralConfiguration : IEntityTypeConfiguration<Referral>
         referral.HasIndex(r => r.FriendId).IsUnique();
         referral.HasIndex(r => new { r.AdvocateId, r.Id });
         referral.HasIndex(r => new { r.CampaignId, r.Status, r.Id });
-        // The auto-approval service reads the due ones.
-        referral.HasIndex(r => new { r.Status, r.ApproveAfter });
+        // The auto-approval service reads the due ones; only referrals in a holding period hold an approval time.
+        referral.HasIndex(r => new { r.Status, r.ApproveAfter }).HasFilter("\"ApproveAfter\" IS NOT NULL");
         // The review queue: flagged referrals, oldest first, paged by (FlaggedAt, Id).
         referral.HasIndex(r => new { r.Status, r.FlaggedAt, r.Id });
     }

@@ -138,7 +138,8 @@ internal sealed class RewardConfiguration : IEntityTypeConfiguration<Reward>
         reward.HasIndex(r => new { r.ReferralId, r.Status });
         reward.HasIndex(r => new { r.ParticipantId, r.Id });
         reward.HasIndex(r => new { r.CampaignId, r.Status, r.Id });
-        reward.HasIndex(r => r.CouponDueAt);
+        // Only rewards waiting for a minted coupon hold a due time.
+        reward.HasIndex(r => r.CouponDueAt).HasFilter("\"CouponDueAt\" IS NOT NULL");
     }
 }
 

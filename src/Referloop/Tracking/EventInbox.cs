@@ -44,8 +44,8 @@ internal sealed class InboxEventConfiguration : IEntityTypeConfiguration<InboxEv
         e.Property(x => x.Ip).HasMaxLength(45);
         e.Property(x => x.UserAgent).HasMaxLength(512);
         // A retry of a waiting event finds it, and two instances cannot both accept the same order.
-        e.HasIndex(x => new { x.CampaignId, x.OrderId }).IsUnique();
-        e.HasIndex(x => new { x.CampaignId, x.IdempotencyKey }).IsUnique();
+        e.HasIndex(x => new { x.CampaignId, x.OrderId }).IsUnique().HasFilter("\"OrderId\" IS NOT NULL");
+        e.HasIndex(x => new { x.CampaignId, x.IdempotencyKey }).IsUnique().HasFilter("\"IdempotencyKey\" IS NOT NULL");
         e.HasIndex(x => x.ReceivedAt);
     }
 }

@@ -93,10 +93,10 @@ internal sealed class TrackedEventConfiguration : IEntityTypeConfiguration<Track
         e.Property(x => x.ParticipantId).HasMaxLength(40);
         e.Property(x => x.ReferralId).HasMaxLength(40);
         e.Property(x => x.RefundOf).HasMaxLength(200);
-        // Both providers let several rows hold NULL in a unique index, so events without an order id or key are free.
-        e.HasIndex(x => new { x.CampaignId, x.OrderId }).IsUnique();
-        e.HasIndex(x => new { x.CampaignId, x.IdempotencyKey }).IsUnique();
-        // Only refunds hold it: a partial index costs the other events nothing.
+        // Partial indexes: an event without an order id, key or refund costs these indexes nothing (most events carry
+        // no idempotency key, sign-ups no order id, and only refunds a RefundOf).
+        e.HasIndex(x => new { x.CampaignId, x.OrderId }).IsUnique().HasFilter("\"OrderId\" IS NOT NULL");
+        e.HasIndex(x => new { x.CampaignId, x.IdempotencyKey }).IsUnique().HasFilter("\"IdempotencyKey\" IS NOT NULL");
         e.HasIndex(x => new { x.CampaignId, x.RefundOf }).IsUnique().HasFilter("\"RefundOf\" IS NOT NULL");
         e.HasIndex(x => new { x.CampaignId, x.Email });
         e.HasIndex(x => x.ParticipantId);

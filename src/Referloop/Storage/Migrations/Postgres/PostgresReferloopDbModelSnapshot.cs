@@ -490,10 +490,12 @@ namespace Referloop.Storage.Migrations.Postgres
                         .IsUnique();
 
                     b.HasIndex("MailPortalTokenHash")
-                        .IsUnique();
+                        .IsUnique()
+                        .HasFilter("\"MailPortalTokenHash\" IS NOT NULL");
 
                     b.HasIndex("PortalTokenHash")
-                        .IsUnique();
+                        .IsUnique()
+                        .HasFilter("\"PortalTokenHash\" IS NOT NULL");
 
                     b.HasIndex("CampaignId", "Email")
                         .IsUnique();
@@ -605,7 +607,8 @@ namespace Referloop.Storage.Migrations.Postgres
 
                     b.HasIndex("AdvocateId", "Id");
 
-                    b.HasIndex("Status", "ApproveAfter");
+                    b.HasIndex("Status", "ApproveAfter")
+                        .HasFilter("\"ApproveAfter\" IS NOT NULL");
 
                     b.HasIndex("CampaignId", "Status", "Id");
 
@@ -864,7 +867,8 @@ namespace Referloop.Storage.Migrations.Postgres
 
                     b.HasKey("Id");
 
-                    b.HasIndex("CouponDueAt");
+                    b.HasIndex("CouponDueAt")
+                        .HasFilter("\"CouponDueAt\" IS NOT NULL");
 
                     b.HasIndex("ParticipantId", "Id");
 
@@ -1101,10 +1105,12 @@ namespace Referloop.Storage.Migrations.Postgres
                     b.HasIndex("ReceivedAt");
 
                     b.HasIndex("CampaignId", "IdempotencyKey")
-                        .IsUnique();
+                        .IsUnique()
+                        .HasFilter("\"IdempotencyKey\" IS NOT NULL");
 
                     b.HasIndex("CampaignId", "OrderId")
-                        .IsUnique();
+                        .IsUnique()
+                        .HasFilter("\"OrderId\" IS NOT NULL");
 
                     b.ToTable("event_inbox", (string)null);
                 });
@@ -1203,10 +1209,12 @@ namespace Referloop.Storage.Migrations.Postgres
                     b.HasIndex("CampaignId", "Email");
 
                     b.HasIndex("CampaignId", "IdempotencyKey")
-                        .IsUnique();
+                        .IsUnique()
+                        .HasFilter("\"IdempotencyKey\" IS NOT NULL");
 
                     b.HasIndex("CampaignId", "OrderId")
-                        .IsUnique();
+                        .IsUnique()
+                        .HasFilter("\"OrderId\" IS NOT NULL");
 
                     b.HasIndex("CampaignId", "RefundOf")
                         .IsUnique()

@@ -482,10 +482,12 @@ namespace Referloop.Storage.Migrations.Sqlite
                         .IsUnique();
 
                     b.HasIndex("MailPortalTokenHash")
-                        .IsUnique();
+                        .IsUnique()
+                        .HasFilter("\"MailPortalTokenHash\" IS NOT NULL");
 
                     b.HasIndex("PortalTokenHash")
-                        .IsUnique();
+                        .IsUnique()
+                        .HasFilter("\"PortalTokenHash\" IS NOT NULL");
 
                     b.HasIndex("CampaignId", "Email")
                         .IsUnique();
@@ -597,7 +599,8 @@ namespace Referloop.Storage.Migrations.Sqlite
 
                     b.HasIndex("AdvocateId", "Id");
 
-                    b.HasIndex("Status", "ApproveAfter");
+                    b.HasIndex("Status", "ApproveAfter")
+                        .HasFilter("\"ApproveAfter\" IS NOT NULL");
 
                     b.HasIndex("CampaignId", "Status", "Id");
 
@@ -856,7 +859,8 @@ namespace Referloop.Storage.Migrations.Sqlite
 
                     b.HasKey("Id");
 
-                    b.HasIndex("CouponDueAt");
+                    b.HasIndex("CouponDueAt")
+                        .HasFilter("\"CouponDueAt\" IS NOT NULL");
 
                     b.HasIndex("ParticipantId", "Id");
 
@@ -1093,10 +1097,12 @@ namespace Referloop.Storage.Migrations.Sqlite
                     b.HasIndex("ReceivedAt");
 
                     b.HasIndex("CampaignId", "IdempotencyKey")
-                        .IsUnique();
+                        .IsUnique()
+                        .HasFilter("\"IdempotencyKey\" IS NOT NULL");
 
                     b.HasIndex("CampaignId", "OrderId")
-                        .IsUnique();
+                        .IsUnique()
+                        .HasFilter("\"OrderId\" IS NOT NULL");
 
                     b.ToTable("event_inbox", (string)null);
                 });
@@ -1195,10 +1201,12 @@ namespace Referloop.Storage.Migrations.Sqlite
                     b.HasIndex("CampaignId", "Email");
 
                     b.HasIndex("CampaignId", "IdempotencyKey")
-                        .IsUnique();
+                        .IsUnique()
+                        .HasFilter("\"IdempotencyKey\" IS NOT NULL");
 
                     b.HasIndex("CampaignId", "OrderId")
-                        .IsUnique();
+                        .IsUnique()
+                        .HasFilter("\"OrderId\" IS NOT NULL");
 
                     b.HasIndex("CampaignId", "RefundOf")
                         .IsUnique()
