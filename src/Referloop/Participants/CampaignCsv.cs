@@ -128,7 +128,6 @@ public static class CampaignCsv
         {
             await BulkRows.For(db, plan.Participants).InsertAsync("participants", ct);
             await BulkRows.For(db, plan.Referrals).InsertAsync("referrals", ct);
-            await BulkRows.For(db, plan.History).InsertAsync("referral_history", ct);
             await transaction.CommitAsync(ct);
         }
         catch (Exception e) when (e is DbUpdateException or System.Data.Common.DbException)

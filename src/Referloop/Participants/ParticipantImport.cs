@@ -28,7 +28,7 @@ public sealed record ImportFacts(Campaign Campaign, DateTimeOffset Now, IReadOnl
     IReadOnlyDictionary<string, Participant> ByCode);
 
 /// <summary>The rows to write for an import without errors.</summary>
-public sealed record ImportPlan(List<Participant> Participants, List<Referral> Referrals, List<ReferralStatusChange> History, int Existing);
+public sealed record ImportPlan(List<Participant> Participants, List<Referral> Referrals, int Existing);
 
 /// <summary>
 /// Participants imported from a CSV file (a migration from another platform): columns <c>email</c> (required),
@@ -214,7 +214,7 @@ public static partial class ParticipantImport
         }
 
         var now = facts.Now;
-        var plan = new ImportPlan([], [], [], existing);
+        var plan = new ImportPlan([], [], existing);
         var created = valid.Select(v => new Participant
         {
             Id = Ids.New("par"),
@@ -251,17 +251,9 @@ public static partial class ParticipantImport
                 AttributedBy = AttributedByImport,
                 CreatedAt = now,
                 UpdatedAt = now,
+                History = [new ReferralStatusChange(null, ReferralStatus.Pending, "imported", now)],
             };
             plan.Referrals.Add(referral);
-            plan.History.Add(new ReferralStatusChange
-            {
-                Id = Ids.New("rsc"),
-                ReferralId = referral.Id,
-                From = null,
-                To = ReferralStatus.Pending,
-                Reason = "imported",
-                At = now,
-            });
         }
         return (plan, errors);
     }

@@ -232,8 +232,7 @@ internal static class ParticipantsApi
                 e.ReferralCode, e.ClickId, e.Properties, e.OccurredAt, e.ReceivedAt))
             .ToListAsync(ct);
         var referralIds = referrals.Select(r => r.Id).ToList();
-        var history = await db.ReferralHistory.AsNoTracking().Where(h => referralIds.Contains(h.ReferralId)).OrderBy(h => h.Id)
-            .Select(h => new StatusChangeRecord(h.ReferralId, h.From, h.To, h.Reason, h.At)).ToListAsync(ct);
+        var history = referrals.SelectMany(r => r.History.Select(h => new StatusChangeRecord(r.Id, h.From, h.To, h.Reason, h.At))).ToList();
         var ips = await db.ParticipantIps.AsNoTracking().Where(i => i.ParticipantId == id).OrderBy(i => i.Ip)
             .Select(i => new IpRecord(i.Ip, i.FirstSeenAt, i.LastSeenAt)).ToListAsync(ct);
         var counters = await db.AdvocateCounters.AsNoTracking().Where(c => c.ParticipantId == id).OrderBy(c => c.Name)
@@ -311,7 +310,6 @@ internal static class ParticipantsApi
         await db.AdvocateCounters.Where(c => c.ParticipantId == id).ExecuteDeleteAsync(ct);
         await db.Events.Where(e => e.ReferralId != null && referralIds.Contains(e.ReferralId))
             .ExecuteUpdateAsync(s => s.SetProperty(e => e.ReferralId, (string?)null), ct);
-        await db.ReferralHistory.Where(h => referralIds.Contains(h.ReferralId)).ExecuteDeleteAsync(ct);
         await db.Referrals.Where(r => r.AdvocateId == id || r.FriendId == id).ExecuteDeleteAsync(ct);
         await db.Participants.Where(p => p.Id == id && p.CampaignId == campaignId).ExecuteDeleteAsync(ct);
         await transaction.CommitAsync(ct);

@@ -156,15 +156,16 @@ public static class PersonalData
             .ExecuteUpdateAsync(s => s.SetProperty(r => r.Reason, Replaced<Rewards.Reward>(r => r.Reason, emailTexts)), ct);
         await db.Referrals.Where(r => r.CampaignId == campaignId && r.Reason!.Contains(email))
             .ExecuteUpdateAsync(s => s.SetProperty(r => r.Reason, Replaced<Referrals.Referral>(r => r.Reason, emailTexts)), ct);
-        var referralIds = db.Referrals.Where(r => r.CampaignId == campaignId).Select(r => r.Id);
-        await db.ReferralHistory.Where(h => referralIds.Contains(h.ReferralId) && h.Reason.Contains(email))
-            .ExecuteUpdateAsync(s => s.SetProperty(h => h.Reason, Replaced<Referrals.ReferralStatusChange>(h => h.Reason, emailTexts)!), ct);
         // JSON columns behind a value converter: LINQ cannot call string functions on them.
         foreach (var text in emailTexts)
         {
             await db.Database.ExecuteSqlAsync($"""
                 UPDATE referrals SET "Findings" = replace("Findings", {text}, {Erased})
                 WHERE "CampaignId" = {campaignId} AND "Findings" <> replace("Findings", {text}, {Erased})
+                """, ct);
+            await db.Database.ExecuteSqlAsync($"""
+                UPDATE referrals SET "History" = replace("History", {text}, {Erased})
+                WHERE "CampaignId" = {campaignId} AND "History" <> replace("History", {text}, {Erased})
                 """, ct);
             await db.Database.ExecuteSqlAsync($"""
                 UPDATE participants SET "RiskReasons" = replace("RiskReasons", {text}, {Erased})

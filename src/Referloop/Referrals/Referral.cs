@@ -81,18 +81,17 @@ public sealed class Referral
     public DateTimeOffset? ApprovedAt { get; set; }
     public DateTimeOffset? VoidedAt { get; set; }
     public DateTimeOffset UpdatedAt { get; set; }
+
+    /// <summary>
+    /// Every status change, oldest first. Kept in the referral's own row (a JSON column) rather than a table of its
+    /// own: it is only ever read with its referral, and a referral created and approved by one purchase then costs
+    /// one row, not four.
+    /// </summary>
+    public List<ReferralStatusChange> History { get; set; } = [];
 }
 
-/// <summary>One status change of a referral: from, to, when and why.</summary>
-public sealed class ReferralStatusChange
-{
-    public required string Id { get; init; }
-    public required string ReferralId { get; init; }
-    public string? From { get; init; }
-    public required string To { get; init; }
-    public required string Reason { get; init; }
-    public DateTimeOffset At { get; init; }
-}
+/// <summary>One status change of a referral: from, to, why and when.</summary>
+public sealed record ReferralStatusChange(string? From, string To, string Reason, DateTimeOffset At);
 
 internal sealed class ReferralConfiguration : IEntityTypeConfiguration<Referral>
 {
@@ -113,6 +112,7 @@ internal sealed class ReferralConfiguration : IEntityTypeConfiguration<Referral>
         referral.Property(r => r.Currency).HasMaxLength(3);
         referral.Property(r => r.FraudDecision).HasMaxLength(16);
         referral.Property(r => r.Findings).HasConversion(JsonColumn.Converter<List<ScreeningFinding>>(), JsonColumn.Comparer<List<ScreeningFinding>>());
+        referral.Property(r => r.History).HasConversion(JsonColumn.Converter<List<ReferralStatusChange>>(), JsonColumn.Comparer<List<ReferralStatusChange>>());
         referral.HasOne(r => r.Advocate).WithMany().HasForeignKey(r => r.AdvocateId).OnDelete(DeleteBehavior.Restrict);
         referral.HasOne(r => r.Friend).WithMany().HasForeignKey(r => r.FriendId).OnDelete(DeleteBehavior.Restrict);
         // A friend is referred once: the first attribution wins, later events join that referral.
@@ -123,21 +123,5 @@ internal sealed class ReferralConfiguration : IEntityTypeConfiguration<Referral>
         referral.HasIndex(r => new { r.Status, r.ApproveAfter }).HasFilter("\"ApproveAfter\" IS NOT NULL");
         // The review queue: flagged referrals, oldest first, paged by (FlaggedAt, Id).
         referral.HasIndex(r => new { r.Status, r.FlaggedAt, r.Id });
-    }
-}
-
-internal sealed class ReferralStatusChangeConfiguration : IEntityTypeConfiguration<ReferralStatusChange>
-{
-    public void Configure(EntityTypeBuilder<ReferralStatusChange> change)
-    {
-        change.ToTable("referral_history");
-        change.HasKey(c => c.Id);
-        change.Property(c => c.Id).HasMaxLength(40);
-        change.Property(c => c.ReferralId).HasMaxLength(40);
-        change.Property(c => c.From).HasMaxLength(16);
-        change.Property(c => c.To).HasMaxLength(16);
-        change.Property(c => c.Reason).HasMaxLength(1000);
-        change.HasOne<Referral>().WithMany().HasForeignKey(c => c.ReferralId).OnDelete(DeleteBehavior.Cascade);
-        change.HasIndex(c => new { c.ReferralId, c.Id });
     }
 }

@@ -53,15 +53,7 @@ public sealed partial class ReferralCore
                 ? "another purchase of the friend still qualifies the referral"
                 : $"{facts.OtherCountedPurchases} other purchases of the friend still qualify the referral";
             // The status stays; the history still shows that the order was taken back, and why nothing else changed.
-            changes.History.Add(new ReferralStatusChange
-            {
-                Id = Ids.New("rsc"),
-                ReferralId = referral.Id,
-                From = referral.Status,
-                To = referral.Status,
-                Reason = Clip($"{RefundReason(refund)} (order {orderId}); {reason}"),
-                At = work.Now,
-            });
+            Record(work, referral, referral.Status, referral.Status, Clip($"{RefundReason(refund)} (order {orderId}); {reason}"));
         }
         else
         {

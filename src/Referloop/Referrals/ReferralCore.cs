@@ -208,16 +208,8 @@ public sealed partial class ReferralCore(IReferralScreening screening, PublicUrl
             CreatedAt = now,
             UpdatedAt = now,
         };
+        referral.History.Add(new ReferralStatusChange(null, ReferralStatus.Pending, referral.Reason, now));
         changes.NewReferrals.Add(referral);
-        changes.History.Add(new ReferralStatusChange
-        {
-            Id = Ids.New("rsc"),
-            ReferralId = referral.Id,
-            From = null,
-            To = ReferralStatus.Pending,
-            Reason = referral.Reason,
-            At = now,
-        });
         var work = new Work(facts, changes,
             new ReferralSnapshot(campaign, referral, match.Advocate, friend, facts.Counters.GetValueOrDefault(AdvocateCounters.Conversions)),
             tracked);
@@ -374,15 +366,7 @@ public sealed partial class ReferralCore(IReferralScreening screening, PublicUrl
         }
         else
         {
-            work.Changes.History.Add(new ReferralStatusChange
-            {
-                Id = Ids.New("rsc"),
-                ReferralId = work.Referral.Id,
-                From = ReferralStatus.Flagged,
-                To = ReferralStatus.Flagged,
-                Reason = Clip($"{reason}; the conversion is held for review"),
-                At = now,
-            });
+            Record(work, work.Referral, ReferralStatus.Flagged, ReferralStatus.Flagged, Clip($"{reason}; the conversion is held for review"));
         }
         work.Referral.QualifiedAt = now;
         work.Conversions = work.Add(AdvocateCounters.Conversions, 1);
@@ -562,15 +546,14 @@ public sealed partial class ReferralCore(IReferralScreening screening, PublicUrl
         referral.Status = to;
         referral.Reason = reason;
         referral.UpdatedAt = work.Now;
-        work.Changes.History.Add(new ReferralStatusChange
-        {
-            Id = Ids.New("rsc"),
-            ReferralId = referral.Id,
-            From = from,
-            To = to,
-            Reason = reason,
-            At = work.Now,
-        });
+        Record(work, referral, from, to, reason);
+    }
+
+    /// <summary>Adds a status change to the referral's history, which is written with the referral.</summary>
+    private static void Record(Work work, Referral referral, string? from, string to, string reason)
+    {
+        Changed(work, referral);
+        referral.History.Add(new ReferralStatusChange(from, to, reason, work.Now));
     }
 
     /// <summary>Lists a stored referral as changed, remembering the status it was read with.</summary>

@@ -92,7 +92,6 @@ public sealed class ReferralChanges
     /// <summary>The status each changed referral had when it was read: it is only written if it still has it.</summary>
     public Dictionary<string, string> ExpectedStatus { get; } = [];
 
-    public List<ReferralStatusChange> History { get; } = [];
     public List<Reward> NewRewards { get; } = [];
     public List<Reward> ChangedRewards { get; } = [];
 
@@ -143,7 +142,6 @@ public sealed class ReferralChanges
             ChangedReferrals.Add(referral);
             ExpectedStatus[referral.Id] = later.ExpectedStatus[referral.Id];
         }
-        History.AddRange(later.History);
         NewRewards.AddRange(later.NewRewards);
         later.ChangedRewards.ForEach(Changed);
         foreach (var (key, delta) in later.CounterDeltas)

@@ -449,7 +449,6 @@ public sealed class ReferralStore(ReferloopDb db, IReferralApprovalListeners lis
         // New rows: one statement per table, without the change tracker. Changed rows go through the save.
         await BulkRows.For(db, changes.NewParticipants).InsertAsync("participants", ct);
         await BulkRows.For(db, changes.NewReferrals).InsertAsync("referrals", ct);
-        await BulkRows.For(db, changes.History).InsertAsync("referral_history", ct);
         await BulkRows.For(db, changes.NewRewards).InsertAsync("rewards", ct);
         db.Participants.UpdateRange(changes.ChangedParticipants);
         db.Referrals.UpdateRange(changes.ChangedReferrals);

@@ -146,8 +146,7 @@ internal static class ReferralsApi
 
     private static async Task<ReferralResponse> DetailAsync(ReferloopDb db, Referral referral, CancellationToken ct)
     {
-        var history = await db.ReferralHistory.AsNoTracking().Where(h => h.ReferralId == referral.Id).OrderBy(h => h.Id)
-            .Select(h => new StatusChangeResponse(h.From, h.To, h.Reason, h.At)).ToListAsync(ct);
+        var history = referral.History.Select(h => new StatusChangeResponse(h.From, h.To, h.Reason, h.At)).ToList();
         var rewards = await db.Rewards.AsNoTracking().Where(r => r.ReferralId == referral.Id).OrderBy(r => r.Id).ToListAsync(ct);
         return ReferralResponse.From(referral) with { History = history, Rewards = rewards.Select(RewardResponse.From).ToList() };
     }

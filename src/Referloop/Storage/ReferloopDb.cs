@@ -34,7 +34,6 @@ public abstract class ReferloopDb(DbContextOptions options) : DbContext(options)
     public DbSet<TrackedEvent> Events => Set<TrackedEvent>();
     public DbSet<InboxEvent> Inbox => Set<InboxEvent>();
     public DbSet<Referral> Referrals => Set<Referral>();
-    public DbSet<ReferralStatusChange> ReferralHistory => Set<ReferralStatusChange>();
     public DbSet<Reward> Rewards => Set<Reward>();
     public DbSet<AdvocateCounter> AdvocateCounters => Set<AdvocateCounter>();
     public DbSet<WebhookEndpoint> WebhookEndpoints => Set<WebhookEndpoint>();

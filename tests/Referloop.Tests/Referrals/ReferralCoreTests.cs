@@ -125,7 +125,7 @@ public class ReferralCoreTests
         Assert.Equal((3, "referral_code"), (referral.ConversionNumber, referral.AttributedBy));
         Assert.Empty(changes.ChangedReferrals);
         Assert.Equal(["(new) -> pending", "pending -> qualified", "qualified -> approved"],
-            changes.History.Select(h => $"{h.From ?? "(new)"} -> {h.To}").ToArray());
+            referral.History.Select(h => $"{h.From ?? "(new)"} -> {h.To}").ToArray());
         Assert.Equal(new Dictionary<(string, string), int> { [(Ann.Id, AdvocateCounters.Referrals)] = 1, [(Ann.Id, AdvocateCounters.Conversions)] = 1 },
             changes.CounterDeltas);
         Assert.Equal([EventTypes.ParticipantJoined, EventTypes.ReferralCreated, EventTypes.ReferralQualified,

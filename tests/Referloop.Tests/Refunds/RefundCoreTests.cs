@@ -146,7 +146,7 @@ public class RefundCoreTests
         var referral = Assert.Single(changes.ChangedReferrals);
         Assert.Equal(ReferralStatus.Approved, changes.ExpectedStatus[referral.Id]);
         Assert.Equal((Now, "refund", "o-1"), (referral.VoidedAt!.Value, referral.EventType!, referral.OrderId!));
-        Assert.Equal("approved -> voided: refunded", changes.History.Select(h => $"{h.From} -> {h.To}: {h.Reason}").Single());
+        Assert.Equal("approved -> voided: refunded", referral.History.Select(h => $"{h.From} -> {h.To}: {h.Reason}").Single());
         Assert.Equal([(RewardStatus.Revoked, "refunded"), (RewardStatus.ClawbackRequired, "refunded")],
             changes.ChangedRewards.Select(r => (r.Status, r.Reason!)).ToArray());
         Assert.Equal(["rwd_1", "rwd_2"], outcome.Rewards.Select(r => r.Id).ToArray());
@@ -179,11 +179,13 @@ public class RefundCoreTests
         Assert.Equal(ReferralStatus.Approved, outcome.Referral!.Status);
         Assert.Equal("another purchase of the friend still qualifies the referral", outcome.Reason);
         Assert.Equal(RewardStatus.Issued, reward.Status);
-        Assert.Empty(changes.ChangedReferrals);
+        // The referral is written again only for its history: its status stays.
+        var referral = Assert.Single(changes.ChangedReferrals);
+        Assert.Equal(ReferralStatus.Approved, referral.Status);
         Assert.Empty(changes.ChangedRewards);
         Assert.Empty(changes.CounterDeltas);
         Assert.Empty(changes.Messages);
-        var history = Assert.Single(changes.History);
+        var history = Assert.Single(referral.History);
         Assert.Equal(("approved", "approved"), (history.From, history.To));
         Assert.StartsWith("refunded (order o-1)", history.Reason);
     }

@@ -111,7 +111,7 @@ public sealed class ReferralDetailsModel(ReferloopDb db, ReferralEngine engine) 
         Advocate = referral.Advocate!;
         Friend = referral.Friend!;
         CampaignName = await db.Campaigns.Where(c => c.Id == referral.CampaignId).Select(c => c.Name).FirstAsync(ct);
-        History = await db.ReferralHistory.AsNoTracking().Where(h => h.ReferralId == Id).OrderBy(h => h.Id).ToListAsync(ct);
+        History = referral.History;
         Rewards = await db.Rewards.AsNoTracking().Where(r => r.ReferralId == Id).OrderBy(r => r.Id).ToListAsync(ct);
         RewardOwners = new() { [Advocate.Id] = Advocate.Email, [Friend.Id] = Friend.Email };
         return true;

@@ -569,6 +569,10 @@ namespace Referloop.Storage.Migrations.Postgres
                         .HasMaxLength(40)
                         .HasColumnType("character varying(40)");
 
+                    b.Property<string>("History")
+                        .IsRequired()
+                        .HasColumnType("text");
+
                     b.Property<string>("OrderId")
                         .HasMaxLength(200)
                         .HasColumnType("character varying(200)");
@@ -615,41 +619,6 @@ namespace Referloop.Storage.Migrations.Postgres
                     b.HasIndex("Status", "FlaggedAt", "Id");
 
                     b.ToTable("referrals", (string)null);
-                });
-
-            modelBuilder.Entity("Referloop.Referrals.ReferralStatusChange", b =>
-                {
-                    b.Property<string>("Id")
-                        .HasMaxLength(40)
-                        .HasColumnType("character varying(40)");
-
-                    b.Property<DateTimeOffset>("At")
-                        .HasColumnType("timestamp with time zone");
-
-                    b.Property<string>("From")
-                        .HasMaxLength(16)
-                        .HasColumnType("character varying(16)");
-
-                    b.Property<string>("Reason")
-                        .IsRequired()
-                        .HasMaxLength(1000)
-                        .HasColumnType("character varying(1000)");
-
-                    b.Property<string>("ReferralId")
-                        .IsRequired()
-                        .HasMaxLength(40)
-                        .HasColumnType("character varying(40)");
-
-                    b.Property<string>("To")
-                        .IsRequired()
-                        .HasMaxLength(16)
-                        .HasColumnType("character varying(16)");
-
-                    b.HasKey("Id");
-
-                    b.HasIndex("ReferralId", "Id");
-
-                    b.ToTable("referral_history", (string)null);
                 });
 
             modelBuilder.Entity("Referloop.Rewards.AdvocateCounter", b =>
@@ -1553,15 +1522,6 @@ namespace Referloop.Storage.Migrations.Postgres
                     b.Navigation("Advocate");
 
                     b.Navigation("Friend");
-                });
-
-            modelBuilder.Entity("Referloop.Referrals.ReferralStatusChange", b =>
-                {
-                    b.HasOne("Referloop.Referrals.Referral", null)
-                        .WithMany()
-                        .HasForeignKey("ReferralId")
-                        .OnDelete(DeleteBehavior.Cascade)
-                        .IsRequired();
                 });
 
             modelBuilder.Entity("Referloop.Rewards.Coupon", b =>

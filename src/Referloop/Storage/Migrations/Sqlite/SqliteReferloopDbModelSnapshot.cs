@@ -561,6 +561,10 @@ namespace Referloop.Storage.Migrations.Sqlite
                         .HasMaxLength(40)
                         .HasColumnType("TEXT");
 
+                    b.Property<string>("History")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
                     b.Property<string>("OrderId")
                         .HasMaxLength(200)
                         .HasColumnType("TEXT");
@@ -607,41 +611,6 @@ namespace Referloop.Storage.Migrations.Sqlite
                     b.HasIndex("Status", "FlaggedAt", "Id");
 
                     b.ToTable("referrals", (string)null);
-                });
-
-            modelBuilder.Entity("Referloop.Referrals.ReferralStatusChange", b =>
-                {
-                    b.Property<string>("Id")
-                        .HasMaxLength(40)
-                        .HasColumnType("TEXT");
-
-                    b.Property<long>("At")
-                        .HasColumnType("INTEGER");
-
-                    b.Property<string>("From")
-                        .HasMaxLength(16)
-                        .HasColumnType("TEXT");
-
-                    b.Property<string>("Reason")
-                        .IsRequired()
-                        .HasMaxLength(1000)
-                        .HasColumnType("TEXT");
-
-                    b.Property<string>("ReferralId")
-                        .IsRequired()
-                        .HasMaxLength(40)
-                        .HasColumnType("TEXT");
-
-                    b.Property<string>("To")
-                        .IsRequired()
-                        .HasMaxLength(16)
-                        .HasColumnType("TEXT");
-
-                    b.HasKey("Id");
-
-                    b.HasIndex("ReferralId", "Id");
-
-                    b.ToTable("referral_history", (string)null);
                 });
 
             modelBuilder.Entity("Referloop.Rewards.AdvocateCounter", b =>
@@ -1545,15 +1514,6 @@ namespace Referloop.Storage.Migrations.Sqlite
                     b.Navigation("Advocate");
 
                     b.Navigation("Friend");
-                });
-
-            modelBuilder.Entity("Referloop.Referrals.ReferralStatusChange", b =>
-                {
-                    b.HasOne("Referloop.Referrals.Referral", null)
-                        .WithMany()
-                        .HasForeignKey("ReferralId")
-                        .OnDelete(DeleteBehavior.Cascade)
-                        .IsRequired();
                 });
 
             modelBuilder.Entity("Referloop.Rewards.Coupon", b =>
