@@ -25,17 +25,6 @@ public sealed class EmailOutbox(IOptions<EmailOptions> options, EmailSignal sign
         Enabled && message.Type is EventTypes.ParticipantJoined or EventTypes.RewardIssued;
 
     /// <summary>
-    /// Whether e-mail would take <paramref name="message"/>, for writers that only hold the context (the outbox's
-    /// batched insert): found through the application's services, which the pooled context keeps.
-    /// </summary>
-    internal static bool Wants(ReferloopDb db, OutboxMessage message) =>
-        message.Type is EventTypes.ParticipantJoined or EventTypes.RewardIssued && From(db) is { Enabled: true };
-
-    internal static EmailOutbox? From(ReferloopDb db) =>
-        db.GetService<IDbContextOptions>().FindExtension<Microsoft.EntityFrameworkCore.Infrastructure.CoreOptionsExtension>()?
-            .ApplicationServiceProvider?.GetService(typeof(EmailOutbox)) as EmailOutbox;
-
-    /// <summary>
     /// Writes the sends the messages call for, on the caller's connection and in its transaction; the number written.
     /// Opted-out and erased participants get none; a friend who joined gets no welcome.
     /// </summary>

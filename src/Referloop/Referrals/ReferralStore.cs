@@ -14,7 +14,7 @@ namespace Referloop.Referrals;
 /// <see cref="ReferralChanges"/> it decided, both inside the caller's transaction. A stored row that changed since it
 /// was read fails the write with <see cref="ConcurrentChangeException"/>, and the caller runs the command again.
 /// </summary>
-public sealed class ReferralStore(ReferloopDb db, IReferralApprovalListeners listeners)
+public sealed class ReferralStore(ReferloopDb db, IReferralApprovalListeners listeners, Email.EmailOutbox email)
 {
     private static readonly Func<ReferloopDb, string, IAsyncEnumerable<Reward>> RewardsOf =
         EF.CompileAsyncQuery((ReferloopDb db, string referralId) =>
@@ -32,11 +32,9 @@ public sealed class ReferralStore(ReferloopDb db, IReferralApprovalListeners lis
         var orderIds = requests.Select(r => r.OrderId).OfType<string>().Distinct().ToList();
         var keys = requests.Select(r => r.IdempotencyKey).OfType<string>().Distinct().ToList();
         var ids = requests.Select(r => r.EventId).OfType<string>().ToList();
-        // One query, but an index search per list: an OR across the columns would scan the campaign's events.
         var events = db.Events.AsNoTracking();
         var found = orderIds.Count == 0 && keys.Count == 0 && ids.Count == 0 ? [] : await events
-            .Where(e => campaignIds.Contains(e.CampaignId) && e.OrderId != null && orderIds.Contains(e.OrderId))
-            .Concat(events.Where(e => campaignIds.Contains(e.CampaignId) && e.IdempotencyKey != null && keys.Contains(e.IdempotencyKey)))
+            .HoldingAny(campaignIds, orderIds, keys)
             .Concat(events.Where(e => ids.Contains(e.Id)))
             .ToListAsync(ct);
         return requests.Select(r => found.FirstOrDefault(e => e.CampaignId == r.Campaign.Id
@@ -455,7 +453,7 @@ public sealed class ReferralStore(ReferloopDb db, IReferralApprovalListeners lis
         db.Rewards.UpdateRange(changes.ChangedRewards);
         await db.SaveChangesAsync(ct);
         // The outbox step: the messages after the rows they report on, in the same transaction.
-        await Outbox.InsertAsync(db, changes.Messages, now, ct);
+        await Outbox.InsertAsync(db, email, changes.Messages, now, ct);
 
         // After the save: a claimed code names its reward.
         var allocatedAt = UtcTicksConverter.SqlValue(db, now);

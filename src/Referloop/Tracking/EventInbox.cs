@@ -14,7 +14,7 @@ namespace Referloop.Tracking;
 /// An event accepted with <c>Prefer: respond-async</c> and not yet processed: the request as it arrived, durable before
 /// the 202. Processing writes the event's row with the same id and deletes this one in the same transaction.
 /// </summary>
-public sealed class InboxEvent
+public sealed class InboxEvent : IOrderKeyed
 {
     public required string Id { get; init; }
     public required string CampaignId { get; init; }
@@ -236,15 +236,10 @@ public sealed class EventInbox : IAsyncDisposable
         {
             return found;
         }
-        // An index search per list: an OR across the two columns would scan the campaign's rows.
-        var events = db.Events.AsNoTracking();
-        var processed = await events.Where(e => campaignIds.Contains(e.CampaignId) && e.OrderId != null && orderIds.Contains(e.OrderId))
-            .Concat(events.Where(e => campaignIds.Contains(e.CampaignId) && e.IdempotencyKey != null && keys.Contains(e.IdempotencyKey)))
+        var processed = await db.Events.AsNoTracking().HoldingAny(campaignIds, orderIds, keys)
             .Select(e => new { e.Id, e.CampaignId, e.OrderId, e.IdempotencyKey, Status = EventStatus.Processed })
             .ToListAsync();
-        var inbox = db.Inbox.AsNoTracking();
-        var waiting = await inbox.Where(e => campaignIds.Contains(e.CampaignId) && e.OrderId != null && orderIds.Contains(e.OrderId))
-            .Concat(inbox.Where(e => campaignIds.Contains(e.CampaignId) && e.IdempotencyKey != null && keys.Contains(e.IdempotencyKey)))
+        var waiting = await db.Inbox.AsNoTracking().HoldingAny(campaignIds, orderIds, keys)
             .Select(e => new { e.Id, e.CampaignId, e.OrderId, e.IdempotencyKey, Status = EventStatus.Pending })
             .ToListAsync();
         foreach (var e in processed.Concat(waiting))

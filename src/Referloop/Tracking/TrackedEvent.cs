@@ -28,8 +28,28 @@ public static class EventSource
     public const string Server = "server";
 }
 
+/// <summary>A row an order id or idempotency key makes unique in its campaign: an event, processed or waiting.</summary>
+public interface IOrderKeyed
+{
+    string CampaignId { get; }
+    string? OrderId { get; }
+    string? IdempotencyKey { get; }
+}
+
+public static class OrderKeyed
+{
+    /// <summary>
+    /// The rows of the campaigns that hold one of the order ids or keys. One indexed search per list, joined with
+    /// <c>UNION ALL</c>: an <c>OR</c> across the two columns would scan the campaigns' rows.
+    /// </summary>
+    public static IQueryable<T> HoldingAny<T>(this IQueryable<T> rows, List<string> campaignIds, List<string> orderIds,
+        List<string> keys) where T : class, IOrderKeyed =>
+        rows.Where(e => campaignIds.Contains(e.CampaignId) && e.OrderId != null && orderIds.Contains(e.OrderId))
+            .Concat(rows.Where(e => campaignIds.Contains(e.CampaignId) && e.IdempotencyKey != null && keys.Contains(e.IdempotencyKey)));
+}
+
 /// <summary>One event reported by the merchant (server call or the browser snippet), as received.</summary>
-public sealed class TrackedEvent
+public sealed class TrackedEvent : IOrderKeyed
 {
     public required string Id { get; init; }
     public required string CampaignId { get; init; }

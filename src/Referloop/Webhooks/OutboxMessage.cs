@@ -142,10 +142,10 @@ public static class Outbox
     /// Writes messages with one statement rather than one tracked entity each, on the context's connection and in its
     /// current transaction: the writer's outbox step, after the rows the messages report on. A message no enabled
     /// endpoint takes is written dispatched at <paramref name="now"/>: it stays in the log, and the delivery engine
-    /// does not spend a transaction of its own finding that it goes nowhere. E-mail counts as a taker when it is on
-    /// (<see cref="Email.EmailOutbox"/>).
+    /// does not spend a transaction of its own finding that it goes nowhere. E-mail counts as a taker when it is on.
     /// </summary>
-    internal static async Task InsertAsync(ReferloopDb db, IReadOnlyList<OutboxMessage> messages, DateTimeOffset now, CancellationToken ct)
+    internal static async Task InsertAsync(ReferloopDb db, Email.EmailOutbox email, IReadOnlyList<OutboxMessage> messages,
+        DateTimeOffset now, CancellationToken ct)
     {
         if (messages.Count == 0)
         {
@@ -155,7 +155,7 @@ public static class Outbox
         foreach (var message in messages)
         {
             // E-mail is another subscriber: a message that may become a mail waits for the fan-out too.
-            if (!endpoints.Any(e => e.Wants(message)) && !Email.EmailOutbox.Wants(db, message))
+            if (!endpoints.Any(e => e.Wants(message)) && !email.Wants(message))
             {
                 message.DispatchedAt ??= now;
             }
