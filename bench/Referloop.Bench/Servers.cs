@@ -45,8 +45,10 @@ internal sealed class ServerProcess : IAsyncDisposable
         {
             if (process.HasExited)
             {
+                // The log is read before disposing closes it.
+                var tail = process.Tail();
                 await server.DisposeAsync();
-                throw new BenchException($"{name} exited during start:\n{process.Tail()}");
+                throw new BenchException($"{name} exited during start:\n{tail}");
             }
             try
             {
@@ -64,8 +66,9 @@ internal sealed class ServerProcess : IAsyncDisposable
             }
             if (Stopwatch.GetTimestamp() > deadline)
             {
+                var tail = process.Tail();
                 await server.DisposeAsync();
-                throw new BenchException($"{name} was not ready within 180 s:\n{process.Tail()}");
+                throw new BenchException($"{name} was not ready within 180 s:\n{tail}");
             }
             await Task.Delay(200, ct);
         }
