@@ -18,14 +18,14 @@ internal sealed class SqliteWriteQueue : DbTransactionInterceptor, IDbConnection
 {
     private const int BusyTimeoutMilliseconds = 30_000;
 
-    /// <summary>The page cache of each connection: 16 MiB.</summary>
-    private const int CacheKibibytes = 16 * 1024;
+    /// <summary>The page cache of each connection: 8 MiB.</summary>
+    private const int CacheKibibytes = 8 * 1024;
 
     /// <summary>
     /// All of SQLite's memory in this process, caches of every pooled connection included: past it, a connection
     /// reuses its own pages instead of growing. The writers' caches fill first and stay warm.
     /// </summary>
-    private const long SoftHeapLimitBytes = 48L * 1024 * 1024;
+    private const long SoftHeapLimitBytes = 32L * 1024 * 1024;
 
     private readonly SemaphoreSlim _writer = new(1, 1);
     private readonly ConditionalWeakTable<DbConnection, object> _holders = [];
