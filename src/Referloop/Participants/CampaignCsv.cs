@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Net.Http.Headers;
 using Microsoft.OpenApi;
+using Referloop.Campaigns;
 using Referloop.Http;
 using Referloop.Referrals;
 using Referloop.Security;
@@ -101,25 +102,44 @@ public static class CampaignCsv
                 detail: $"An import takes at most {ParticipantImport.MaxBytes / 1024 / 1024} MiB ({ParticipantImport.MaxBytes} bytes); split the file.");
         }
 
-        var (rows, fileErrors) = ParticipantImport.Read(body);
         var dry = dryRun == true;
+        var outcome = await RunImportAsync(db, campaign, body, dry, clock.GetUtcNow(), ct);
+        if (outcome.Conflict)
+        {
+            return Problems.Conflict("An email or code of the file was taken while it was imported; nothing was imported. Run the import again.");
+        }
+        return outcome.Report.Errors.Count > 0 ? Refused(outcome.Report, dry) : TypedResults.Ok(outcome.Report);
+    }
+
+    /// <summary>What <see cref="RunImportAsync"/> did: its report, and whether a concurrent write took an email or code (nothing written).</summary>
+    public sealed record ImportOutcome(ParticipantImportReport Report, bool Conflict);
+
+    /// <summary>
+    /// Reads, plans and (unless <paramref name="dry"/>) writes an import of <paramref name="csv"/> into <paramref name="campaign"/>,
+    /// in one transaction: every row, or none. Used by the API and the dashboard.
+    /// </summary>
+    public static async Task<ImportOutcome> RunImportAsync(ReferloopDb db, Campaign campaign, byte[] csv, bool dry, DateTimeOffset now,
+        CancellationToken ct)
+    {
+        var (rows, fileErrors) = ParticipantImport.Read(csv);
         if (fileErrors.Count > 0)
         {
-            return Refused(new ParticipantImportReport(dry, false, rows.Count, 0, 0, 0, fileErrors), dry);
+            return new(new ParticipantImportReport(dry, false, rows.Count, 0, 0, 0, fileErrors), false);
         }
+        var campaignId = campaign.Id;
         var (emails, codes) = ParticipantImport.Keys(rows);
         var byEmail = await db.Participants.AsNoTracking()
             .Where(p => p.CampaignId == campaignId && emails.Contains(p.Email)).ToDictionaryAsync(p => p.Email, ct);
         var byCode = await db.Participants.AsNoTracking().Where(p => codes.Contains(p.Code)).ToDictionaryAsync(p => p.Code, ct);
-        var (plan, errors) = ParticipantImport.Plan(new ImportFacts(campaign, clock.GetUtcNow(), byEmail, byCode), rows);
+        var (plan, errors) = ParticipantImport.Plan(new ImportFacts(campaign, now, byEmail, byCode), rows);
         if (plan is null)
         {
-            return Refused(new ParticipantImportReport(dry, false, rows.Count, 0, 0, 0, errors), dry);
+            return new(new ParticipantImportReport(dry, false, rows.Count, 0, 0, 0, errors), false);
         }
         var report = new ParticipantImportReport(dry, !dry, rows.Count, plan.Participants.Count, plan.Existing, plan.Referrals.Count, []);
         if (dry)
         {
-            return TypedResults.Ok(report);
+            return new(report, false);
         }
 
         // One transaction: every row, or (on any failure) none.
@@ -132,9 +152,9 @@ public static class CampaignCsv
         }
         catch (Exception e) when (e is DbUpdateException or System.Data.Common.DbException)
         {
-            return Problems.Conflict("An email or code of the file was taken while it was imported; nothing was imported. Run the import again.");
+            return new(report with { Imported = false }, true);
         }
-        return TypedResults.Ok(report);
+        return new(report, false);
     }
 
     /// <summary>A dry run reports its errors (200); an import with errors is refused (422), with the same report.</summary>

@@ -54,6 +54,7 @@ public class DashboardAccessibilityTests(HooksBrowserApp app) : IClassFixture<Ho
             ("campaign without rules", $"/admin/campaigns/{s.OtherCampaign}"),
             ("campaign search, no match", $"/admin/campaigns/{s.Campaign}?search=nobody"),
             ("edit campaign", $"/admin/campaigns/{s.Campaign}/edit"),
+            ("import participants", $"/admin/campaigns/{s.Campaign}/import"),
             ("participants", "/admin/participants"),
             ("participants, searched", "/admin/participants?search=friend"),
             ("participants, no match", "/admin/participants?search=nobody-at-all"),
