@@ -160,12 +160,9 @@ public static class PersonalData
         foreach (var text in emailTexts)
         {
             await db.Database.ExecuteSqlAsync($"""
-                UPDATE referrals SET "Findings" = replace("Findings", {text}, {Erased})
-                WHERE "CampaignId" = {campaignId} AND "Findings" <> replace("Findings", {text}, {Erased})
-                """, ct);
-            await db.Database.ExecuteSqlAsync($"""
-                UPDATE referrals SET "History" = replace("History", {text}, {Erased})
-                WHERE "CampaignId" = {campaignId} AND "History" <> replace("History", {text}, {Erased})
+                UPDATE referrals SET "Findings" = replace("Findings", {text}, {Erased}), "History" = replace("History", {text}, {Erased})
+                WHERE "CampaignId" = {campaignId}
+                    AND ("Findings" <> replace("Findings", {text}, {Erased}) OR "History" <> replace("History", {text}, {Erased}))
                 """, ct);
             await db.Database.ExecuteSqlAsync($"""
                 UPDATE participants SET "RiskReasons" = replace("RiskReasons", {text}, {Erased})
