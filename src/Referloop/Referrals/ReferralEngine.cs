@@ -110,22 +110,31 @@ public sealed class ReferralEngine(
             return outcomes;
         }, ct);
 
-    /// <summary>The batch's other events together, then each refund in its own unit of work (refunds are rare).</summary>
+    /// <summary>
+    /// A batch with refunds, in arrival order: the events between two refunds together, each refund in its own unit
+    /// of work (refunds are rare), so a refund sees what the events before it did and the events after it see the refund.
+    /// </summary>
     private async Task<EventOutcome[]> TrackWithRefundsAsync(IReadOnlyList<TrackRequest> requests, CancellationToken ct)
     {
         var outcomes = new EventOutcome[requests.Count];
-        var others = Enumerable.Range(0, requests.Count).Where(i => !requests[i].IsRefund).ToList();
-        if (others.Count > 0)
+        var run = new List<int>();
+        for (var i = 0; i <= requests.Count; i++)
         {
-            var tracked = await TrackAsync(others.Select(i => requests[i]).ToList(), ct);
-            for (var j = 0; j < others.Count; j++)
+            if (i < requests.Count && !requests[i].IsRefund)
             {
-                outcomes[others[j]] = tracked[j];
+                run.Add(i);
+                continue;
             }
-        }
-        for (var i = 0; i < requests.Count; i++)
-        {
-            if (requests[i].IsRefund)
+            if (run.Count > 0)
+            {
+                var tracked = await TrackAsync(run.Select(j => requests[j]).ToList(), ct);
+                for (var j = 0; j < run.Count; j++)
+                {
+                    outcomes[run[j]] = tracked[j];
+                }
+                run.Clear();
+            }
+            if (i < requests.Count)
             {
                 outcomes[i] = await RefundAsync(requests[i], ct);
             }

@@ -4,6 +4,11 @@ using System.Text.Json.Nodes;
 using Referloop.Tests.InboundHooks;
 using Referloop.Tests.Referrals;
 using Referloop.Tests.Support;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using Referloop.Referrals;
+using Referloop.Storage;
+using Referloop.Tracking;
 using static Referloop.Tests.Referrals.EngineKit;
 
 namespace Referloop.Tests.Refunds;
@@ -155,6 +160,32 @@ public class RefundTests(EngineApp app) : IClassFixture<EngineApp>
         Assert.Equal(2, (int)third["conversion"]!["referrerConverts"]!);
         Assert.True((bool)third["conversion"]!["goalComplete"]!);
         Assert.Equal(["issued", "issued"], third.Rewards().Select(r => (string)r!["status"]!).ToArray());
+    }
+
+    [Fact]
+    public async Task A_refund_in_a_batch_counts_before_the_events_that_arrived_after_it()
+    {
+        var rules = new object[] { new { recipient = "advocate", trigger = "converted", kind = "goal", goal = 2, incentive = Other("Goal hoodie") } };
+        var (campaignId, _) = await _admin.Campaign(rules);
+        var (_, code) = await _admin.Advocate(campaignId);
+        await _admin.Track(campaignId, "purchase", "one@example.net", code, orderId: "B-1", purchaseValue: 10);
+        await _admin.Track(campaignId, "purchase", "two@example.net", code, orderId: "B-2", purchaseValue: 10);
+
+        // One batch, in arrival order: the refund of B-1, then a third friend's purchase, which earns the goal again.
+        await using var scope = app.Services.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<ReferloopDb>();
+        var campaign = await db.Campaigns.AsNoTracking().SingleAsync(c => c.Id == campaignId);
+        var outcomes = await scope.ServiceProvider.GetRequiredService<ReferralEngine>().TrackAsync(
+        [
+            new TrackRequest(campaign, new TrackEvent { Type = "refund", OrderId = "B-1" }, null, null, null, EventSource.Server),
+            new TrackRequest(campaign, new TrackEvent { Type = "purchase", Email = "three@example.net", ReferralCode = code, OrderId = "B-3", PurchaseValue = 10 },
+                null, null, null, EventSource.Server),
+        ], CancellationToken.None);
+
+        Assert.Equal(1, outcomes[0].Conversion!.ReferrerConverts);
+        Assert.Equal(2, outcomes[1].Conversion!.ReferrerConverts);
+        Assert.True(outcomes[1].Conversion!.GoalComplete);
+        Assert.Equal(["issued"], outcomes[1].Rewards.Select(r => r.Status).ToArray());
     }
 
     [Fact]
