@@ -36,62 +36,98 @@ public sealed record FraudFacts
     public int AdvocateFriendsLastHour { get; init; }
 
     /// <summary>
-    /// Reads the facts for the checks <paramref name="policy"/> switches on, one simple query each: the click's
-    /// address and the advocate's addresses for <c>sameIp</c> and <c>blockedIps</c>, the advocate's coupon codes for
-    /// <c>couponCycling</c> when the friend used a coupon, the last hour's friends for <c>maxReferralsPerHour</c>.
+    /// Reads the facts for the checks each query's policy switches on, for all queries at once: one query per kind of
+    /// fact, whatever the number of events. The clicks' and the advocates' addresses for <c>sameIp</c> and
+    /// <c>blockedIps</c>, the advocates' coupon codes for <c>couponCycling</c> when the friend used a coupon, the last
+    /// hour's friends for <c>maxReferralsPerHour</c>.
     /// </summary>
-    public static async Task<FraudFacts> LoadAsync(ReferloopDb db, FraudPolicy policy, string advocateId,
-        FriendSignals friend, DateTimeOffset now, CancellationToken ct, IReadOnlyCollection<string?>? otherClickIds = null)
+    public static async Task<FraudFacts[]> LoadAsync(ReferloopDb db, IReadOnlyList<FraudQuery> queries, DateTimeOffset now,
+        CancellationToken ct)
     {
-        var facts = None;
-
-        if (policy.SameIp != FraudAction.Allow || policy.BlockedIps.Count > 0)
+        var facts = queries.Select(_ => None).ToArray();
+        var byIp = Where(queries, q => q.Policy.SameIp != FraudAction.Allow || q.Policy.BlockedIps.Count > 0);
+        if (byIp.Count > 0)
         {
             // Click ids are at most 40 characters; a longer one cannot match and is not looked up.
-            var clickIds = (otherClickIds ?? []).Append(friend.ClickId)
-                .OfType<string>().Where(id => !string.IsNullOrWhiteSpace(id) && id.Length <= 40).Distinct().ToList();
-            if (clickIds.Count > 0)
-            {
-                var clickIps = await db.Clicks.AsNoTracking()
-                    .Where(c => clickIds.Contains(c.Id))
-                    .ToDictionaryAsync(c => c.Id, c => c.Ip, ct);
-                facts = (facts with { ClickIps = clickIps }).ForClick(friend.ClickId);
-            }
-            facts = facts with
-            {
-                AdvocateIps = await db.ParticipantIps.AsNoTracking()
-                    .Where(p => p.ParticipantId == advocateId)
+            var clickIdsOf = byIp.ToDictionary(i => i, i => queries[i].ClickIds
+                .OfType<string>().Where(id => !string.IsNullOrWhiteSpace(id) && id.Length <= 40).Distinct().ToList());
+            var clickIds = clickIdsOf.Values.SelectMany(ids => ids).Distinct().ToList();
+            var clickIps = clickIds.Count == 0 ? [] : await db.Clicks.AsNoTracking()
+                .Where(c => clickIds.Contains(c.Id))
+                .ToDictionaryAsync(c => c.Id, c => c.Ip, ct);
+            var advocates = byIp.Select(i => queries[i].AdvocateId).Distinct().ToList();
+            var advocateIps = (await db.ParticipantIps.AsNoTracking()
+                    .Where(p => advocates.Contains(p.ParticipantId))
                     .OrderBy(p => p.FirstSeenAt)
-                    .Select(p => p.Ip)
-                    .ToListAsync(ct),
-            };
-        }
-
-        if (policy.CouponCycling != FraudAction.Allow && !string.IsNullOrWhiteSpace(friend.CouponCode))
-        {
-            facts = facts with
+                    .Select(p => new { p.ParticipantId, p.Ip })
+                    .ToListAsync(ct))
+                .ToLookup(p => p.ParticipantId, p => p.Ip);
+            foreach (var i in byIp)
             {
-                AdvocateCouponCodes = await db.Coupons.AsNoTracking()
-                    .Where(c => c.AllocatedToParticipantId == advocateId)
-                    .Select(c => c.Code)
-                    .ToListAsync(ct),
-            };
+                if (clickIdsOf[i].Count > 0)
+                {
+                    var ips = clickIdsOf[i].Where(clickIps.ContainsKey).ToDictionary(id => id, id => clickIps[id]);
+                    facts[i] = (facts[i] with { ClickIps = ips }).ForClick(queries[i].Friend.ClickId);
+                }
+                facts[i] = facts[i] with { AdvocateIps = [.. advocateIps[queries[i].AdvocateId]] };
+            }
         }
 
-        if (policy.MaxReferralsPerHour is not null)
+        var byCoupon = Where(queries, q => q.Policy.CouponCycling != FraudAction.Allow && !string.IsNullOrWhiteSpace(q.Friend.CouponCode));
+        if (byCoupon.Count > 0)
+        {
+            var advocates = byCoupon.Select(i => queries[i].AdvocateId).Distinct().ToList();
+            var codes = (await db.Coupons.AsNoTracking()
+                    .Where(c => c.AllocatedToParticipantId != null && advocates.Contains(c.AllocatedToParticipantId))
+                    .Select(c => new { c.AllocatedToParticipantId, c.Code })
+                    .ToListAsync(ct))
+                .ToLookup(c => c.AllocatedToParticipantId!, c => c.Code);
+            foreach (var i in byCoupon)
+            {
+                facts[i] = facts[i] with { AdvocateCouponCodes = [.. codes[queries[i].AdvocateId]] };
+            }
+        }
+
+        var byRate = Where(queries, q => q.Policy.MaxReferralsPerHour is not null);
+        if (byRate.Count > 0)
         {
             // Referrals belong to the engine; every referral makes its friend a participant with ReferredById set,
             // so friends created in the last hour count them. The friend being judged is left out, so the count is
-            // the same whether the engine loads this before or after saving the friend.
+            // the same whether the engine loads this before or after saving the friend: an e-mail is one participant
+            // of its campaign, so that is at most one of the advocate's friends.
             var since = now.AddHours(-1);
-            var friendEmail = Participant.NormaliseEmail(friend.Email);
-            facts = facts with
+            var advocates = byRate.Select(i => queries[i].AdvocateId).Distinct().ToList();
+            var emails = byRate.Select(i => Participant.NormaliseEmail(queries[i].Friend.Email)).Distinct().ToList();
+            // One row per advocate, plus one per friend being judged who is already among the advocate's friends.
+            var groups = await db.Participants.AsNoTracking()
+                .Where(p => p.ReferredById != null && advocates.Contains(p.ReferredById) && p.CreatedAt > since)
+                .GroupBy(p => new { p.ReferredById, Email = emails.Contains(p.Email) ? p.Email : null })
+                .Select(g => new { g.Key.ReferredById, g.Key.Email, Count = g.Count() })
+                .ToListAsync(ct);
+            var counts = groups.GroupBy(g => g.ReferredById!).ToDictionary(g => g.Key, g => g.Sum(x => x.Count));
+            var judged = groups.Where(g => g.Email is not null).Select(g => (g.ReferredById!, g.Email!)).ToHashSet();
+            foreach (var i in byRate)
             {
-                AdvocateFriendsLastHour = await db.Participants.AsNoTracking()
-                    .CountAsync(p => p.ReferredById == advocateId && p.CreatedAt > since && p.Email != friendEmail, ct),
-            };
+                var (advocateId, email) = (queries[i].AdvocateId, Participant.NormaliseEmail(queries[i].Friend.Email));
+                facts[i] = facts[i] with
+                {
+                    AdvocateFriendsLastHour = counts.GetValueOrDefault(advocateId) - (judged.Contains((advocateId, email)) ? 1 : 0),
+                };
+            }
         }
 
         return facts;
     }
+
+    private static List<int> Where(IReadOnlyList<FraudQuery> queries, Func<FraudQuery, bool> needs) =>
+        Enumerable.Range(0, queries.Count).Where(i => needs(queries[i])).ToList();
+}
+
+/// <summary>
+/// The facts to read for one fraud check: the campaign's policy, the advocate, the friend's signals and any other click
+/// the check may look at (a referral's own click when the event names another).
+/// </summary>
+public sealed record FraudQuery(FraudPolicy Policy, string AdvocateId, FriendSignals Friend, IReadOnlyCollection<string?>? OtherClickIds = null)
+{
+    public IEnumerable<string?> ClickIds => (OtherClickIds ?? []).Append(Friend.ClickId);
 }

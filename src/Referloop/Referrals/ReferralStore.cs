@@ -160,6 +160,7 @@ public sealed class ReferralStore(ReferloopDb db, IReferralApprovalListeners lis
             batch.Coupons[campaign.Id] = await LoadCouponsAsync(campaign, waiting, items.Count(i => i.Campaign.Id == campaign.Id), ct);
         }
 
+        var fraud = new List<(string EventId, FraudQuery Query)>();
         foreach (var (campaign, tracked, couponCode) in items)
         {
             var friend = batch.Friends.GetValueOrDefault(tracked.Id);
@@ -176,9 +177,9 @@ public sealed class ReferralStore(ReferloopDb db, IReferralApprovalListeners lis
                     && referral is { Status: ReferralStatus.Pending } or { Status: ReferralStatus.Flagged, QualifiedAt: null });
             if (screened)
             {
-                batch.Fraud[tracked.Id] = await FraudFacts.LoadAsync(db, campaign.Fraud, advocateId,
-                    new FriendSignals(tracked.Email, tracked.Ip, match?.ClickId ?? tracked.ClickId, tracked.UserAgent, couponCode), now, ct,
-                    [tracked.ClickId ?? referral?.ClickId ?? match?.ClickId]);
+                fraud.Add((tracked.Id, new FraudQuery(campaign.Fraud, advocateId,
+                    new FriendSignals(tracked.Email, tracked.Ip, match?.ClickId ?? tracked.ClickId, tracked.UserAgent, couponCode),
+                    [tracked.ClickId ?? referral?.ClickId ?? match?.ClickId])));
             }
             var browserEarns = campaign.Fraud.BrowserConversions == BrowserConversions.Accept;
             if (friend is not null && tracked.Type is not (EventKinds.Signup or EventKinds.Purchase)
@@ -188,6 +189,11 @@ public sealed class ReferralStore(ReferloopDb db, IReferralApprovalListeners lis
             {
                 batch.CustomEventsSeen.Add(tracked.Id);
             }
+        }
+        var facts = await FraudFacts.LoadAsync(db, fraud.Select(f => f.Query).ToList(), now, ct);
+        for (var i = 0; i < fraud.Count; i++)
+        {
+            batch.Fraud[fraud[i].EventId] = facts[i];
         }
         // Attribution reads its advocate through a tracking query; everything the core changes is written explicitly.
         db.ChangeTracker.Clear();
@@ -210,8 +216,8 @@ public sealed class ReferralStore(ReferloopDb db, IReferralApprovalListeners lis
             return null;
         }
         var fraud = found.Referral.Status is ReferralStatus.Pending or ReferralStatus.Flagged
-            ? await FraudFacts.LoadAsync(db, found.Campaign.Fraud, found.Advocate.Id,
-                new FriendSignals(found.Friend.Email, null, found.Referral.ClickId, null, null), now, ct)
+            ? (await FraudFacts.LoadAsync(db, [new FraudQuery(found.Campaign.Fraud, found.Advocate.Id,
+                new FriendSignals(found.Friend.Email, null, found.Referral.ClickId, null, null))], now, ct))[0]
             : FraudFacts.None;
         return await LoadAroundAsync(found.Campaign, found.Referral, found.Advocate, found.Friend, now, ct, fraud: fraud);
     }

@@ -210,7 +210,10 @@ public class FraudFactsTests(FraudFactsApp app) : IClassFixture<FraudFactsApp>
     private Task<(FraudFacts Facts, string[] Tables)> Load(FraudPolicy policy, Participant advocate, FriendSignals friend,
         DateTimeOffset? now = null) =>
         app.WithDb(db => app.Commands.Watch(db, () =>
-            FraudFacts.LoadAsync(db, policy, advocate.Id, friend, now ?? app.Clock.GetUtcNow(), CancellationToken.None)));
+            LoadOne(db, policy, advocate.Id, friend, now ?? app.Clock.GetUtcNow())));
+
+    private static async Task<FraudFacts> LoadOne(ReferloopDb db, FraudPolicy policy, string advocateId, FriendSignals friend, DateTimeOffset now) =>
+        (await FraudFacts.LoadAsync(db, [new FraudQuery(policy, advocateId, friend)], now, CancellationToken.None))[0];
 
     [Fact]
     public async Task Loads_the_click_ip_the_advocates_ips_oldest_first_their_coupon_codes_and_the_last_hours_friends()
@@ -241,6 +244,38 @@ public class FraudFactsTests(FraudFactsApp app) : IClassFixture<FraudFactsApp>
         Assert.Equal(["ANN-OWN-1", "ANN-OWN-2"], facts.AdvocateCouponCodes.Order());
         Assert.Equal(2, facts.AdvocateFriendsLastHour);
         Assert.Equal(["clicks", "participant_ips", "coupons", "participants"], tables);
+    }
+
+    [Fact]
+    public async Task A_batch_reads_each_table_once_and_gives_each_query_its_own_facts()
+    {
+        var (campaign, ann) = await Setup(Everything);
+        var (_, olga) = await Setup(Everything, "olga@example.com");
+        var now = app.Clock.GetUtcNow();
+        var annsClick = NewClick(campaign, ann, "203.0.113.9");
+        var olgasClick = NewClick(campaign, olga, "192.0.2.200");
+        var pool = new CouponPool { Id = Ids.New("cpl"), CampaignId = campaign.Id, Name = "welcome10", Secret = "whsec_x" };
+        await Add(annsClick, olgasClick, pool, NewCoupon(pool, "ANN-1", ann), NewCoupon(pool, "OLGA-1", olga),
+            NewParticipant(campaign.Id, "a1@example.net", ann.Id, now.AddMinutes(-20)),
+            NewParticipant(campaign.Id, "a2@example.net", ann.Id, now.AddMinutes(-10)),
+            NewParticipant(campaign.Id, "o1@example.net", olga.Id, now.AddMinutes(-5)));
+        await RecordIp(ann.Id, "198.51.100.20", now);
+        await RecordIp(olga.Id, "192.0.2.1", now);
+        FraudQuery[] queries =
+        [
+            new(Everything, ann.Id, Friend("A2@example.net", clickId: annsClick.Id, coupon: "x")), // a2 is judged: left out
+            new(Everything, ann.Id, Friend("new@example.net")),
+            new(Everything, olga.Id, Friend("o1@example.net", clickId: olgasClick.Id, coupon: "y")),
+        ];
+
+        var (facts, tables) = await app.WithDb(db => app.Commands.Watch(db, () =>
+            FraudFacts.LoadAsync(db, queries, now, CancellationToken.None)));
+
+        Assert.Equal(["clicks", "participant_ips", "coupons", "participants"], tables);
+        Assert.Equal(["203.0.113.9", null, "192.0.2.200"], facts.Select(f => f.ClickIp));
+        Assert.Equal([["198.51.100.20"], ["198.51.100.20"], ["192.0.2.1"]], facts.Select(f => f.AdvocateIps.ToArray()));
+        Assert.Equal([["ANN-1"], [], ["OLGA-1"]], facts.Select(f => f.AdvocateCouponCodes.ToArray()));
+        Assert.Equal([1, 2, 0], facts.Select(f => f.AdvocateFriendsLastHour));
     }
 
     [Fact]
@@ -320,8 +355,7 @@ public class FraudFactsTests(FraudFactsApp app) : IClassFixture<FraudFactsApp>
         await RecordIp(advocate.Id, "198.51.100.20", app.Clock.GetUtcNow());
 
         var friend = Friend("eve+2@mailinator.com", "192.0.2.1", click.Id);
-        var facts = await app.WithDb(db => FraudFacts.LoadAsync(db, campaign.Fraud, advocate.Id, friend, app.Clock.GetUtcNow(),
-            CancellationToken.None));
+        var facts = await app.WithDb(db => LoadOne(db, campaign.Fraud, advocate.Id, friend, app.Clock.GetUtcNow()));
         var verdict = new FraudPolicyScreening().Evaluate(campaign, advocate, friend, facts);
 
         Assert.Equal(
