@@ -167,7 +167,7 @@ public sealed class EmailSender(IServiceScopeFactory scopes, EmailSignal signal,
             }
             values["couponCode"] = reward.CouponCode ?? "";
             values["rewardDescription"] = PortalModel.Describe(reward.Incentive, text);
-            values["milestone"] = reward.Milestone?.ToString(text.Culture) ?? "";
+            values["milestone"] = reward.Milestone is { } milestone ? text.Number(milestone) : "";
         }
         if (EmailKind.CanUnsubscribe(send.Kind))
         {

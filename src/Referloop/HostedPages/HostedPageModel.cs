@@ -17,6 +17,14 @@ public abstract class HostedPageModel : PageModel
 
     public string Title { get; protected set; } = "";
 
+    /// <summary>What the advocate gets: the settings' text, else what the reward rules give.</summary>
+    public IReadOnlyList<string> AdvocateOffers => Settings.AdvocateOffer is { } own ? [own]
+        : Campaign is null ? [] : PageOffers.Advocate(Campaign, Text);
+
+    /// <summary>What the invited friend gets: the settings' text, else what the reward rules give.</summary>
+    public IReadOnlyList<string> FriendOffers => Settings.FriendOffer is { } own ? [own]
+        : Campaign is null ? [] : PageOffers.Friend(Campaign, Text);
+
     /// <summary>Set when the page answers 404: the layout shows the not-found text instead of the page.</summary>
     public bool IsNotFound { get; private set; }
 

@@ -1,4 +1,3 @@
-using System.Globalization;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.EntityFrameworkCore;
 using Referloop.Campaigns;
@@ -121,7 +120,7 @@ public sealed class PortalModel(ReferloopDb db, PublicUrls urls) : HostedPageMod
 
     public static string Describe(Incentive incentive, PageText text) => incentive.Type switch
     {
-        IncentiveType.Rebate => $"{incentive.Amount?.ToString("0.##", CultureInfo.InvariantCulture)} {incentive.Currency}",
+        IncentiveType.Rebate => text.Money(incentive.Amount ?? 0, incentive.Currency),
         IncentiveType.DiscountCoupon => text["Coupon"],
         _ => incentive.Description ?? "",
     };
@@ -145,7 +144,7 @@ public sealed class PortalModel(ReferloopDb db, PublicUrls urls) : HostedPageMod
             var next = rule.Tiers?.Where(t => t.Referrals > count).OrderBy(t => t.Referrals).FirstOrDefault();
             if (next is { Referrals: { } target, Incentive: { } incentive })
             {
-                progress.Add(new(text.Format("MilestoneProgress", count, target, Describe(incentive, text)), count, target));
+                progress.Add(new(text.Format("MilestoneProgress", text.Number(count), text.Number(target), Describe(incentive, text)), count, target));
             }
             else if (rule.Tiers is { Count: > 0 } tiers)
             {
@@ -159,8 +158,8 @@ public sealed class PortalModel(ReferloopDb db, PublicUrls urls) : HostedPageMod
         {
             var conversions = counters.GetValueOrDefault(AdvocateCounters.Conversions);
             progress.Add(conversions >= goalTarget
-                ? new(text.Format("GoalReached", conversions), goalTarget, goalTarget)
-                : new(text.Format("GoalProgress", conversions, goalTarget), conversions, goalTarget));
+                ? new(text.Format("GoalReached", text.Number(conversions)), goalTarget, goalTarget)
+                : new(text.Format("GoalProgress", text.Number(conversions), text.Number(goalTarget)), conversions, goalTarget));
         }
         return progress;
     }

@@ -116,8 +116,8 @@ public sealed partial class EmailTests(EmailApp app) : IClassFixture<EmailApp>
         Assert.NotNull(friendMail.Headers["List-Unsubscribe"]);
 
         var advocateMails = await app.Inbox.WaitFor("rewarded@example.com", 3);
-        var reward = Assert.Single(advocateMails, m => m.Subject == "You earned a reward: 10 USD");
-        Assert.Contains("you earned a reward in Reward friends: 10 USD.", Text(reward));
+        var reward = Assert.Single(advocateMails, m => m.Subject == "You earned a reward: $10.00");
+        Assert.Contains("you earned a reward in Reward friends: $10.00.", Text(reward));
         Assert.DoesNotContain("coupon code", Text(reward));
         Assert.Contains($"http://referloop.test/r/{code}", Text(reward));
         var milestone = Assert.Single(advocateMails, m => m.Subject == "You reached a milestone in Reward friends");
@@ -132,6 +132,27 @@ public sealed partial class EmailTests(EmailApp app) : IClassFixture<EmailApp>
         Assert.Equal(["friend@example.net", "rewarded@example.com"], listed.Select(s => (string)s!["to"]!).Order());
         Assert.All(listed, s => Assert.Equal(("sent", 1), ((string)s!["status"]!, (int)s["attempts"]!)));
         await (await _admin.GetAsync("/api/v1/email-sends?status=lost")).AssertValidationProblem("status");
+    }
+
+    [Fact]
+    public async Task A_german_campaign_mails_amounts_and_milestones_the_german_way()
+    {
+        var (campaign, _) = await _admin.Campaign(
+        [
+            new { recipient = "advocate", trigger = "converted", kind = "standard", incentive = Rebate(1250.5m, "EUR") },
+            new { recipient = "advocate", trigger = "converted", kind = "milestone",
+                  tiers = new[] { new { referrals = 1, incentive = Rebate(7.25m, "USD") } } },
+        ], new { name = "Freunde werben", page = new { language = "de" } });
+        var (_, code) = await _admin.Advocate(campaign, "gerda@example.com", "Gerda Lang");
+        await app.Inbox.WaitFor("gerda@example.com");
+
+        await _admin.Track(campaign, "purchase", "fritz@example.net", code, orderId: "DE-1", purchaseValue: 40);
+
+        var mails = await app.Inbox.WaitFor("gerda@example.com", 3);
+        var reward = Assert.Single(mails, m => m.Subject == "Du hast eine Prämie erhalten: 1.250,50 €");
+        Assert.Contains("1.250,50 €", Text(reward));
+        var milestone = Assert.Single(mails, m => m.Subject == "Meilenstein erreicht bei Freunde werben");
+        Assert.Contains("7,25 $", Text(milestone));
     }
 
     [Fact]
