@@ -96,9 +96,10 @@ public sealed class ReferralHistoryMigrationTests : IAsyncLifetime
                 new ReferralStatusChange(ReferralStatus.Qualified, ReferralStatus.Approved, "auto-approved", approved),
             ],
             referral.History);
-        // DateTimeOffset equality compares instants; the ticks say no digit was lost on the way. (On PostgreSQL the moved
-        // entries carry the offset of the migrating session's time zone, +01:00 here: the same instants, written otherwise.)
+        // DateTimeOffset equality compares instants; the ticks say no digit was lost on the way, and the offsets say the
+        // entries are in UTC like those the application writes, though the migrating session's time zone is not.
         Assert.Equal([joined.UtcTicks, qualified.UtcTicks, approved.UtcTicks], referral.History.Select(h => h.At.UtcTicks));
+        Assert.All(referral.History, h => Assert.Equal(TimeSpan.Zero, h.At.Offset));
     }
 
     public async Task InitializeAsync()

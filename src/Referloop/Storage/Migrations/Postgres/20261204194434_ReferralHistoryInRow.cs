@@ -18,11 +18,13 @@ namespace Referloop.Storage.Migrations.Postgres
                 nullable: false,
                 defaultValue: "[]");
 
-            // Each referral takes its status changes, oldest first, as the JSON the model reads.
+            // Each referral takes its status changes, oldest first, as the JSON the model reads; times in UTC as the
+            // application writes them, whatever the session's time zone.
             migrationBuilder.Sql("""
                 UPDATE referrals SET "History" = h.history
                 FROM (SELECT "ReferralId", json_agg(json_build_object(
-                          'from', "From", 'to', "To", 'reason', "Reason", 'at', "At") ORDER BY "Id")::text AS history
+                          'from', "From", 'to', "To", 'reason', "Reason",
+                          'at', to_char("At" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"')) ORDER BY "Id")::text AS history
                       FROM referral_history GROUP BY "ReferralId") AS h
                 WHERE h."ReferralId" = referrals."Id";
                 """);
