@@ -72,7 +72,7 @@ public class DashboardEmailBrowserTests(HooksBrowserApp app) : IClassFixture<Hoo
         await page.WaitForURLAsync("**/admin/email?**status=failed**");
         Assert.Equal(1, await page.Locator("table.emails tbody tr").CountAsync());
         Assert.Contains("User unknown", await page.InnerTextAsync("table.emails"));
-        Assert.Empty(app.PolicyViolations);
+        Assert.DoesNotContain(app.PolicyViolations, v => v.StartsWith($"{app.BaseUrl}/admin/email", StringComparison.Ordinal));
     }
 
     [Fact]
@@ -103,6 +103,7 @@ public class DashboardEmailBrowserTests(HooksBrowserApp app) : IClassFixture<Hoo
         await page.ClickAsync("a:has-text('E-mail templates')");
         Assert.Contains("custom", (await page.InnerTextAsync("tr[data-kind=welcome]")).ToLowerInvariant());
         Assert.Contains("default", (await page.InnerTextAsync("tr[data-kind=reward]")).ToLowerInvariant());
-        Assert.Empty(app.PolicyViolations);
+        // The frame inherits the page's policy: the template's script is refused by it (and by the sandbox), nothing else is.
+        Assert.All(app.PolicyViolations, v => Assert.True(v.Contains("script", StringComparison.Ordinal), v));
     }
 }
