@@ -65,6 +65,16 @@ public sealed partial record EmailSettings
         _ => null,
     };
 
+    /// <summary>These settings with the template of <paramref name="kind"/> replaced (null: back to the default).</summary>
+    public EmailSettings With(string kind, EmailTemplate? template) => kind switch
+    {
+        EmailKind.Welcome => this with { Welcome = template },
+        EmailKind.Reward => this with { Reward = template },
+        EmailKind.Milestone => this with { Milestone = template },
+        EmailKind.MagicLink => this with { MagicLink = template },
+        _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "not an e-mail kind"),
+    };
+
     public void Validate(ValidationErrors errors, string path)
     {
         Validate(errors, $"{path}.welcome", Welcome, EmailKind.Welcome);

@@ -1,4 +1,5 @@
 using System.Net;
+using Referloop.Email;
 using Referloop.Tests.InboundHooks;
 using Referloop.Tests.Referrals;
 using Referloop.Tests.Support;
@@ -91,6 +92,36 @@ public static class DashboardSeed
         return new(campaign, otherCampaign, advocate, code, friend, pending, qualified, approved, voided, flagged,
             endpoint, delivered, down, failed, hook.Id);
     }
+
+    /// <summary>
+    /// Recorded e-mails of every kind and status for the seeded advocate (the browser servers run with e-mail off, so
+    /// the sends are written as the sender would have left them), a failed one with a long SMTP error among them.
+    /// </summary>
+    public static Task EmailSendsAsync(BrowserApp app, SeededDashboard seed) => app.WithDb(async db =>
+    {
+        const string to = "ann.advocate.with.a.rather.long.address@example.com";
+        var now = app.Clock.GetUtcNow();
+        var outcomes = new (string Kind, string Status, string? Subject, string? Error)[]
+        {
+            (EmailKind.Welcome, EmailStatus.Sent, "Welcome to Spring referral, Ann", null),
+            (EmailKind.Reward, EmailStatus.Failed, "You earned a reward: 10 USD",
+                "550 5.1.1 <ann.advocate.with.a.rather.long.address@example.com>: Recipient address rejected: User unknown in virtual mailbox table"),
+            (EmailKind.Milestone, EmailStatus.Pending, "You reached a milestone in Spring referral", "451 4.3.0 Mail system busy, try again later"),
+            (EmailKind.MagicLink, EmailStatus.Skipped, null, "the participant is not an advocate"),
+        };
+        foreach (var (kind, status, subject, error) in outcomes)
+        {
+            var send = EmailOutbox.New(seed.Campaign, seed.Advocate, kind, to, now);
+            send.Status = status;
+            send.Subject = subject;
+            send.Attempts = status == EmailStatus.Skipped ? 0 : 1;
+            send.LastError = error;
+            send.SentAt = status == EmailStatus.Sent ? now : null;
+            send.NextAttemptAt = status == EmailStatus.Pending ? now.AddMinutes(1) : now;
+            db.Add(send);
+        }
+        return await db.SaveChangesAsync();
+    });
 
     /// <summary>A receiver that answers 200, and 500 on <c>/down</c>.</summary>
     public static async Task<Receiver> ReceiverAsync()

@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using Deque.AxeCore.Commons;
 using Deque.AxeCore.Playwright;
 using Microsoft.AspNetCore.WebUtilities;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Playwright;
 using Referloop.Tests.Support;
 using Referloop.Tests.Webhooks;
@@ -24,6 +25,11 @@ public sealed class HostedBrowserApp : BrowserApp
             var settings = base.Settings;
             settings["Webhooks:AllowPrivateNetworks"] = "true";
             settings["Webhooks:PollInterval"] = "00:00:00.050";
+            // E-mail on, so the magic-link and unsubscribe pages exist; this server records mails and sends none.
+            settings["Email:Smtp:Host"] = "127.0.0.1";
+            settings["Email:Smtp:Security"] = "none";
+            settings["Email:From:Address"] = "referrals@shop.example.com";
+            settings["Email:SendingEnabled"] = "false";
             return settings;
         }
     }
@@ -228,6 +234,38 @@ public sealed class HostedPagesBrowserTests(HostedBrowserApp app) : IClassFixtur
             Leaderboard = true,
         }, campaign.Page);
         Assert.Empty(app.PolicyViolations);
+    }
+
+    [Fact]
+    public async Task The_magic_link_and_unsubscribe_pages_pass_axe_with_their_answers()
+    {
+        var admin = new HttpClient { BaseAddress = new Uri(app.BaseUrl) };
+        admin.DefaultRequestHeaders.Authorization = new("Bearer", ReferloopApp.AdminKey);
+        var campaign = await admin.CreateCampaign(new { name = "Mailing Maple", landingUrl = "https://shop.example.com/", slug = "maple-mail" });
+        var advocate = (string)(await admin.PostOk($"/api/v1/campaigns/{campaign}/participants", new { email = "maple@example.com", name = "Maple Ortiz" }))["id"]!;
+        await using var context = await app.Browser.NewContextAsync(new() { ViewportSize = new() { Width = 1280, Height = 900 } });
+
+        var page = await Open(context, $"{app.BaseUrl}/join/maple-mail/portal-link");
+        Assert.Equal("Get your portal link", await page.InnerTextAsync("h1"));
+        await AssertAccessible(page, "portal-link");
+        await page.FillAsync("#email", "not-an-address");
+        await page.ClickAsync("button[type=submit]");
+        await page.WaitForSelectorAsync(".error-summary");
+        Assert.Equal("true", await page.GetAttributeAsync("#email", "aria-invalid"));
+        await AssertAccessible(page, "portal-link-error");
+        await page.FillAsync("#email", "maple@example.com");
+        await page.ClickAsync("button[type=submit]");
+        await page.WaitForSelectorAsync(".message[role=status]");
+        await AssertAccessible(page, "portal-link-sent");
+
+        var link = app.Services.GetRequiredService<Referloop.Email.EmailLinks>().UnsubscribeUrl(advocate);
+        var unsubscribe = await Open(context, app.BaseUrl + link[link.IndexOf("/unsubscribe/", StringComparison.Ordinal)..]);
+        Assert.Contains("Mailing Maple", await unsubscribe.InnerTextAsync("main"));
+        await AssertAccessible(unsubscribe, "unsubscribe");
+        await unsubscribe.ClickAsync("button[type=submit]");
+        await unsubscribe.WaitForSelectorAsync(".message[role=status]");
+        await AssertAccessible(unsubscribe, "unsubscribed");
+        Assert.Empty(_policyViolations);
     }
 
     private async Task<IPage> Open(IBrowserContext context, string url)

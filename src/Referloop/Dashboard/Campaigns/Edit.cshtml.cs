@@ -177,7 +177,8 @@ public sealed class EditCampaignModel(ReferloopDb db, TimeProvider clock) : Page
             {
                 return NotFound();
             }
-            input.ApplyTo(campaign);
+            // The form has no e-mail fields: the templates, edited on their own page, stay as they are.
+            (input with { Email = campaign.Email }).ApplyTo(campaign);
             campaign.UpdatedAt = clock.GetUtcNow();
         }
         await db.SaveChangesAsync(ct);
