@@ -292,7 +292,7 @@ internal sealed class IdempotencySweep(IServiceScopeFactory scopes, TimeProvider
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        var interval = TimeSpan.FromMinutes(Math.Max(1, configuration.GetValue("Idempotency:SweepIntervalMinutes", 60)));
+        var interval = SweepInterval.Read(configuration, "Idempotency:SweepIntervalMinutes");
         while (!stoppingToken.IsCancellationRequested)
         {
             try

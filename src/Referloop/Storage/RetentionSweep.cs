@@ -20,7 +20,7 @@ internal sealed class RetentionSweep(IServiceScopeFactory scopes, TimeProvider c
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        var interval = TimeSpan.FromMinutes(Math.Max(1, configuration.GetValue("Retention:SweepIntervalMinutes", 60)));
+        var interval = SweepInterval.Read(configuration, "Retention:SweepIntervalMinutes");
         while (!stoppingToken.IsCancellationRequested)
         {
             try
@@ -79,4 +79,14 @@ public static class RetentionSetup
         services.AddHostedService(provider => provider.GetRequiredService<RetentionSweep>());
         return services;
     }
+}
+
+/// <summary>How often a background sweep runs: <c>…:SweepIntervalMinutes</c>, 60 when unset.</summary>
+internal static class SweepInterval
+{
+    /// <summary>The longest wait a timer takes (about 49 days) rounded down: a longer setting sweeps every 30 days.</summary>
+    private const int MostMinutes = 30 * 24 * 60;
+
+    public static TimeSpan Read(IConfiguration configuration, string key) =>
+        TimeSpan.FromMinutes(Math.Clamp(configuration.GetValue(key, 60), 1, MostMinutes));
 }
