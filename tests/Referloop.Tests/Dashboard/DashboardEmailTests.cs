@@ -86,7 +86,7 @@ public class DashboardEmailTests(ReferloopApp app) : IClassFixture<ReferloopApp>
         // The form starts from the default texts; the preview is the default mail for a made-up advocate.
         var form = await client.Page($"/admin/campaigns/{campaign}/email/reward");
         Assert.Contains("value=\"You earned a reward: {rewardDescription}\"", form);
-        Assert.Contains("You earned a reward: 15 USD", form);
+        Assert.Contains("You earned a reward: $15.00", form);
         Assert.Contains("Hi Alex,", form);
 
         var saved = await client.Submit($"/admin/campaigns/{campaign}/email/reward", new()
@@ -106,7 +106,7 @@ public class DashboardEmailTests(ReferloopApp app) : IClassFixture<ReferloopApp>
 
         var page = await client.Page($"/admin/campaigns/{campaign}/email/reward");
         Assert.Contains("The reward issued mail is saved.", page);
-        Assert.Contains("Alex, 15 USD for you", page);
+        Assert.Contains("Alex, $15.00 for you", page);
         Assert.Contains("Thanks for sharing Template spring!", page);
         // The coupon line is left out (no code in a rebate), as the sender leaves it out.
         Assert.DoesNotContain("Code:", Between(page, "data-preview=\"text\">", "</pre>"));
