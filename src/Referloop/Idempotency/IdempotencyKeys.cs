@@ -292,7 +292,10 @@ internal sealed class IdempotencySweep(IServiceScopeFactory scopes, TimeProvider
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        var interval = SweepInterval.Read(configuration, "Idempotency:SweepIntervalMinutes");
+        if (SweepInterval.Read(configuration, "Idempotency:SweepIntervalMinutes") is not { } interval)
+        {
+            return;
+        }
         while (!stoppingToken.IsCancellationRequested)
         {
             try

@@ -20,7 +20,10 @@ internal sealed class RetentionSweep(IServiceScopeFactory scopes, TimeProvider c
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        var interval = SweepInterval.Read(configuration, "Retention:SweepIntervalMinutes");
+        if (SweepInterval.Read(configuration, "Retention:SweepIntervalMinutes") is not { } interval)
+        {
+            return;
+        }
         while (!stoppingToken.IsCancellationRequested)
         {
             try
@@ -81,12 +84,13 @@ public static class RetentionSetup
     }
 }
 
-/// <summary>How often a background sweep runs: <c>…:SweepIntervalMinutes</c>, 60 when unset.</summary>
+/// <summary>How often a background sweep runs: <c>…:SweepIntervalMinutes</c>, 60 when unset, 0 for never.</summary>
 internal static class SweepInterval
 {
     /// <summary>The longest wait a timer takes (about 49 days) rounded down: a longer setting sweeps every 30 days.</summary>
     private const int MostMinutes = 30 * 24 * 60;
 
-    public static TimeSpan Read(IConfiguration configuration, string key) =>
-        TimeSpan.FromMinutes(Math.Clamp(configuration.GetValue(key, 60), 1, MostMinutes));
+    /// <summary>The interval, or null when the setting turns the sweep off.</summary>
+    public static TimeSpan? Read(IConfiguration configuration, string key) =>
+        configuration.GetValue(key, 60) is var minutes and > 0 ? TimeSpan.FromMinutes(Math.Min(minutes, MostMinutes)) : null;
 }

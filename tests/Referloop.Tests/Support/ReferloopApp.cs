@@ -57,7 +57,7 @@ public class ReferloopApp : WebApplicationFactory<Program>, IAsyncLifetime
         ["RateLimits:ShareLinksPerIpPerMinute"] = "100000",
         // Tests move the clock by weeks: the retention sweep would empty the bodies of messages they still read. Its
         // own tests run it directly (RetentionSweep.PurgeAsync).
-        ["Retention:SweepIntervalMinutes"] = "5256000",
+        ["Retention:SweepIntervalMinutes"] = "0",
     };
 
     protected override void ConfigureWebHost(IWebHostBuilder builder)
