@@ -25,6 +25,18 @@ public static class DashboardSetup
     public const string ContentSecurityPolicy =
         "default-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'; object-src 'none'";
 
+    /// <summary>
+    /// The policy of a page that previews a merchant's HTML mail in a sandboxed <c>srcdoc</c> frame, which inherits
+    /// the page's policy: mails are styled inline and show images from anywhere. Scripts stay the dashboard's own, and
+    /// the frame's sandbox runs none.
+    /// </summary>
+    public const string MailPreviewPolicy =
+        "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' https: data:; frame-ancestors 'none'; " +
+        "base-uri 'self'; form-action 'self'; object-src 'none'";
+
+    /// <summary>Set by a page that shows a mail preview frame, for <see cref="MailPreviewPolicy"/>.</summary>
+    internal const string MailPreviewItem = "referloop.dashboard.mail-preview";
+
     public static IServiceCollection AddDashboard(this IServiceCollection services, IHostEnvironment environment)
     {
         // Pages live in their feature folders (Dashboard/, HostedPages/), each with its own layout; only the
@@ -100,7 +112,7 @@ public static class DashboardSetup
             context.Response.OnStarting(() =>
             {
                 var headers = context.Response.Headers;
-                headers.ContentSecurityPolicy = ContentSecurityPolicy;
+                headers.ContentSecurityPolicy = context.Items.ContainsKey(MailPreviewItem) ? MailPreviewPolicy : ContentSecurityPolicy;
                 headers.XContentTypeOptions = "nosniff";
                 headers.XFrameOptions = "DENY";
                 headers["Referrer-Policy"] = "same-origin";

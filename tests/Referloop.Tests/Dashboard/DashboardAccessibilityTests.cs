@@ -20,6 +20,9 @@ public class DashboardAccessibilityTests(HooksBrowserApp app) : IClassFixture<Ho
     {
         RunOnly = new RunOnlyOptions { Type = "tag", Values = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] },
         ResultTypes = [ResultType.Violations],
+        // The one frame in the dashboard is the e-mail preview: the merchant's own HTML in a sandbox without scripts,
+        // where axe cannot run (evaluating in it never returns). Its title is checked on the page that holds it.
+        Iframes = false,
     };
 
     private readonly List<string> _problems = [];
@@ -38,6 +41,7 @@ public class DashboardAccessibilityTests(HooksBrowserApp app) : IClassFixture<Ho
             ("coupon pools, no campaign", "/admin/coupon-pools"), ("analytics, no campaign", "/admin/analytics"),
             ("webhooks, empty", "/admin/webhooks"), ("inbound hooks, no campaign", "/admin/inbound-hooks"),
             ("new campaign", "/admin/campaigns/new"), ("new webhook endpoint", "/admin/webhooks/new"),
+            ("sent e-mails, empty", "/admin/email"),
         })
         {
             await Visit(page, name, path);
@@ -45,6 +49,7 @@ public class DashboardAccessibilityTests(HooksBrowserApp app) : IClassFixture<Ho
 
         await using var receiver = await DashboardSeed.ReceiverAsync();
         var s = await DashboardSeed.FillAsync(app, receiver);
+        await DashboardSeed.EmailSendsAsync(app, s);
         foreach (var (name, path) in new[]
         {
             ("overview", "/admin"),
@@ -82,6 +87,12 @@ public class DashboardAccessibilityTests(HooksBrowserApp app) : IClassFixture<Ho
             ("webhook message, delivered", $"/admin/webhooks/{s.Endpoint}/messages/{s.DeliveredMessage}"),
             ("webhook message, failed", $"/admin/webhooks/{s.DownEndpoint}/messages/{s.FailedMessage}"),
             ("inbound hooks", "/admin/inbound-hooks"),
+            ("sent e-mails", "/admin/email"),
+            ("sent e-mails, filtered", $"/admin/email?campaign={s.Campaign}&kind=reward&status=failed"),
+            ("sent e-mails, no match", $"/admin/email?campaign={s.OtherCampaign}&status=failed"),
+            ("e-mail templates", $"/admin/campaigns/{s.Campaign}/email"),
+            ("e-mail template, default", $"/admin/campaigns/{s.Campaign}/email/welcome"),
+            ("e-mail template, magic link", $"/admin/campaigns/{s.Campaign}/email/magic_link"),
         })
         {
             await Visit(page, name, path);
@@ -141,8 +152,28 @@ public class DashboardAccessibilityTests(HooksBrowserApp app) : IClassFixture<Ho
         await page.WaitForSelectorAsync("#hook-url");
         await Audit(page, "inbound hook, URL shown once");
 
+        await page.GotoAsync($"{app.BaseUrl}/admin/campaigns/{s.Campaign}/email/reward");
+        await page.FillAsync("#Subject", "{firstName}, a {prize} for you");
+        await Submit(page, "button:has-text('Save')");
+        await page.WaitForSelectorAsync(".error-summary");
+        await Audit(page, "e-mail template, with errors");
+
+        await page.FillAsync("#Subject", "{firstName}, {rewardDescription} for you");
+        await page.FillAsync("#Html", "<h1>Thank you, {firstName}</h1><p>You earned {rewardDescription}.</p>");
+        await Submit(page, "button:has-text('Preview')");
+        await page.WaitForSelectorAsync("text=of what you typed, not saved");
+        await Audit(page, "e-mail template, draft previewed");
+
+        await Submit(page, "button:has-text('Save')");
+        await page.WaitForSelectorAsync(".notice");
+        await Audit(page, "e-mail template, saved with HTML");
+
+        await Submit(page, "button:has-text('Reset to default')");
+        await page.WaitForSelectorAsync(".notice:has-text('back to the default')");
+        await Audit(page, "e-mail template, reset");
+
         Assert.True(_problems.Count == 0, string.Join("\n", _problems));
-        Assert.Empty(app.PolicyViolations);
+        Assert.True(app.PolicyViolations.IsEmpty, string.Join("\n", app.PolicyViolations));
     }
 
     [Fact]

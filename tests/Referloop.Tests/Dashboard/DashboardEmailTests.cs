@@ -166,6 +166,38 @@ public class DashboardEmailTests(ReferloopApp app) : IClassFixture<ReferloopApp>
     }
 
     [Fact]
+    public async Task Only_a_page_showing_an_html_mail_lets_its_frame_use_inline_styles_and_https_images()
+    {
+        var campaign = await _admin.CreateCampaign(new { name = "Styled mail", landingUrl = "https://shop.example.com/" });
+        var client = await DashboardClient.SignedIn(app);
+        static string Policy(HttpResponseMessage response) => string.Join(" ", response.Headers.GetValues("Content-Security-Policy"));
+
+        // Text only: the dashboard's own policy.
+        var plain = await client.Http.GetAsync($"/admin/campaigns/{campaign}/email/welcome");
+        Assert.Equal(HttpStatusCode.OK, plain.StatusCode);
+        Assert.DoesNotContain("unsafe-inline", Policy(plain));
+
+        // A draft with HTML: the mail's inline styles and remote images show in its sandboxed frame; scripts stay off.
+        var draft = await client.Submit($"/admin/campaigns/{campaign}/email/welcome", new()
+        {
+            ["Subject"] = "Hi {firstName}",
+            ["Text"] = "Welcome: {shareUrl}",
+            ["Html"] = "<p style=\"color:#b00\">Welcome</p><img src=\"https://shop.example.com/logo.png\" alt=\"\">",
+        }, $"/admin/campaigns/{campaign}/email/welcome?handler=Preview");
+        Assert.Equal(HttpStatusCode.OK, draft.StatusCode);
+        var policy = Policy(draft);
+        Assert.Contains("style-src 'self' 'unsafe-inline'", policy);
+        Assert.Contains("img-src 'self' https: data:", policy);
+        Assert.DoesNotContain("script-src", policy);
+        Assert.Contains("default-src 'self'", policy);
+        Assert.Contains("sandbox=\"\" srcdoc=", await draft.Content.ReadAsStringAsync());
+
+        // Every other dashboard page keeps the strict policy.
+        var list = await client.Http.GetAsync($"/admin/campaigns/{campaign}/email");
+        Assert.DoesNotContain("unsafe-inline", Policy(list));
+    }
+
+    [Fact]
     public async Task Input_the_api_refuses_is_refused_with_the_error_at_its_field_and_nothing_saved()
     {
         var campaign = await _admin.CreateCampaign(new { name = "Refused mail", landingUrl = "https://shop.example.com/" });

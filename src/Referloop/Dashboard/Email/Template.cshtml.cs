@@ -50,7 +50,7 @@ public sealed class EmailTemplateModel(ReferloopDb db, TimeProvider clock, Publi
         Subject = Stored?.Subject ?? DefaultSubject;
         Text = Stored?.Text ?? DefaultText;
         Html = Stored?.Html;
-        Preview = EmailPreview.Render(Campaign, Kind, Stored, urls);
+        Show(EmailPreview.Render(Campaign, Kind, Stored, urls), draft: false);
         return Page();
     }
 
@@ -84,9 +84,18 @@ public sealed class EmailTemplateModel(ReferloopDb db, TimeProvider clock, Publi
         {
             return Invalid();
         }
-        Preview = EmailPreview.Render(Campaign, Kind, new EmailSettings().With(Kind, template).Normalise().For(Kind), urls);
-        PreviewIsDraft = true;
+        Show(EmailPreview.Render(Campaign, Kind, new EmailSettings().With(Kind, template).Normalise().For(Kind), urls), draft: true);
         return Page();
+    }
+
+    private void Show(RenderedEmail preview, bool draft)
+    {
+        Preview = preview;
+        PreviewIsDraft = draft;
+        if (preview.Html is not null)
+        {
+            HttpContext.Items[DashboardSetup.MailPreviewItem] = true;
+        }
     }
 
     public async Task<IActionResult> OnPostResetAsync(CancellationToken ct)
