@@ -14,7 +14,7 @@ namespace Referloop.Referrals;
 /// <see cref="ReferralChanges"/> it decided, both inside the caller's transaction. A stored row that changed since it
 /// was read fails the write with <see cref="ConcurrentChangeException"/>, and the caller runs the command again.
 /// </summary>
-public sealed class ReferralStore(ReferloopDb db, IReferralApprovalListeners listeners, Email.EmailOutbox email)
+public sealed class ReferralStore(ReferloopDb db, IReferralApprovalListeners listeners, OutboxWriter outbox)
 {
     private static readonly Func<ReferloopDb, string, IAsyncEnumerable<Reward>> RewardsOf =
         EF.CompileAsyncQuery((ReferloopDb db, string referralId) =>
@@ -459,7 +459,7 @@ public sealed class ReferralStore(ReferloopDb db, IReferralApprovalListeners lis
         db.Rewards.UpdateRange(changes.ChangedRewards);
         await db.SaveChangesAsync(ct);
         // The outbox step: the messages after the rows they report on, in the same transaction.
-        await Outbox.InsertAsync(db, email, changes.Messages, now, ct);
+        await outbox.InsertAsync(db, changes.Messages, now, ct);
 
         // After the save: a claimed code names its reward.
         var allocatedAt = UtcTicksConverter.SqlValue(db, now);

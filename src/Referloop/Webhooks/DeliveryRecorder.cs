@@ -28,18 +28,18 @@ public sealed class DeliveryRecorder : IAsyncDisposable
     private readonly IServiceScopeFactory _scopes;
     private readonly TimeProvider _clock;
     private readonly OutboxSignal _signal;
-    private readonly Email.EmailOutbox _email;
+    private readonly OutboxWriter _outbox;
     private readonly WebhookOptions _options;
     private readonly ILogger<DeliveryRecorder> _log;
     private readonly Lazy<Task> _loop;
 
-    public DeliveryRecorder(IServiceScopeFactory scopes, TimeProvider clock, OutboxSignal signal, Email.EmailOutbox email,
+    public DeliveryRecorder(IServiceScopeFactory scopes, TimeProvider clock, OutboxSignal signal, OutboxWriter outbox,
         IOptions<WebhookOptions> options, ILogger<DeliveryRecorder> log)
     {
         _scopes = scopes;
         _clock = clock;
         _signal = signal;
-        _email = email;
+        _outbox = outbox;
         _options = options.Value;
         _log = log;
         // Started by the first record, outside that caller's execution context.
@@ -227,7 +227,7 @@ public sealed class DeliveryRecorder : IAsyncDisposable
                 .SetProperty(e => e.UpdatedAt, now), ct);
             await EndpointState.FailPendingAsync(db, endpoint.Id, "The endpoint was disabled: " + disabling.Detail, now, ct);
         }
-        await Outbox.InsertAsync(db, _email, raised, now, ct);
+        await _outbox.InsertAsync(db, raised, now, ct);
         if (acknowledged.Any(m => m.Type == EventTypes.ReferralApproved))
         {
             var handlers = scope.ServiceProvider.GetServices<IAcknowledgementHandler>().ToList();

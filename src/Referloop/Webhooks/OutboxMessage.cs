@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Metadata.Builders;
+using Microsoft.Extensions.Options;
 using Referloop.Storage;
 
 namespace Referloop.Webhooks;
@@ -95,7 +96,7 @@ public static class EventTypes
 /// <summary>
 /// Writing outbox messages. A message is made pure (<see cref="Create{T}"/>) and written by the writer of the change it
 /// reports, in the same transaction, as an explicit step: a tracked row of the caller's save (<see cref="Add{T}"/>)
-/// or, on the batched paths, one statement for all of them (<see cref="InsertAsync"/>) after the other rows. It is
+/// or, on the batched paths, one statement for all of them (<see cref="OutboxWriter"/>) after the other rows. It is
 /// written once, undispatched; the delivery engine fans it out to the endpoints subscribed when it takes it. Whoever
 /// writes one pokes <see cref="OutboxSignal"/> after the commit, so the first attempt need not wait for a poll.
 /// </summary>
@@ -138,42 +139,63 @@ public static class Outbox
         CreatedAt = now,
     };
 
+    /// <summary>Adds an operational event about <paramref name="endpoint"/>, which will not be sent to it.</summary>
+    public static OutboxMessage AddAbout<T>(ReferloopDb db, string type, WebhookEndpoint endpoint, string? campaignId, T data,
+        DateTimeOffset now) => Add(db, CreateAbout(type, endpoint, campaignId, data, now));
+}
+
+/// <summary>
+/// The batched writers' outbox step (the event writer, the delivery recorder): the messages of a transaction in one
+/// statement, on the caller's connection and in its transaction, after the rows they report on. A message some enabled
+/// endpoint or e-mail takes is written undispatched, for the delivery engine's fan-out. A message nobody takes goes
+/// nowhere, so it is not written at all: for a shop without endpoints that is most of an event's rows and bytes.
+/// <see cref="WebhookOptions.KeepUntakenMessages"/> keeps them, written dispatched, as a log of what was raised.
+/// </summary>
+public sealed class OutboxWriter(Email.EmailOutbox email, IOptions<WebhookOptions> options)
+{
+    private readonly bool _keepUntaken = options.Value.KeepUntakenMessages;
+
     /// <summary>
-    /// Writes messages with one statement rather than one tracked entity each, on the context's connection and in its
-    /// current transaction: the writer's outbox step, after the rows the messages report on. A message no enabled
-    /// endpoint takes is written dispatched at <paramref name="now"/>: it stays in the log, and the delivery engine
-    /// does not spend a transaction of its own finding that it goes nowhere. E-mail counts as a taker when it is on.
+    /// Marks the messages nobody takes dispatched at <paramref name="now"/> and writes the others (all of them when
+    /// untaken ones are kept).
     /// </summary>
-    internal static async Task InsertAsync(ReferloopDb db, Email.EmailOutbox email, IReadOnlyList<OutboxMessage> messages,
-        DateTimeOffset now, CancellationToken ct)
+    internal async Task InsertAsync(ReferloopDb db, IReadOnlyList<OutboxMessage> messages, DateTimeOffset now, CancellationToken ct)
     {
         if (messages.Count == 0)
         {
             return;
         }
         var endpoints = await EnabledEndpoints.ReadAsync(db, ct);
+        var written = new List<OutboxMessage>(messages.Count);
         foreach (var message in messages)
         {
-            // E-mail is another subscriber: a message that may become a mail waits for the fan-out too.
-            if (!endpoints.Any(e => e.Wants(message)) && !email.Wants(message))
+            if (endpoints.Any(e => e.Wants(message)) || email.Wants(message))
+            {
+                written.Add(message);
+            }
+            else
             {
                 message.DispatchedAt ??= now;
+                if (_keepUntaken)
+                {
+                    written.Add(message);
+                }
             }
         }
-        await new BulkRows(db, messages.Count)
-            .Text("Id", i => messages[i].Id)
-            .Text("Type", i => messages[i].Type)
-            .Text("CampaignId", i => messages[i].CampaignId)
-            .Text("EndpointId", i => messages[i].EndpointId)
-            .Text("Data", i => messages[i].Data)
-            .Instant("CreatedAt", i => messages[i].CreatedAt)
-            .Instant("DispatchedAt", i => messages[i].DispatchedAt)
+        if (written.Count == 0)
+        {
+            return;
+        }
+        await new BulkRows(db, written.Count)
+            .Text("Id", i => written[i].Id)
+            .Text("Type", i => written[i].Type)
+            .Text("CampaignId", i => written[i].CampaignId)
+            .Text("EndpointId", i => written[i].EndpointId)
+            .Text("Data", i => written[i].Data)
+            .Instant("CreatedAt", i => written[i].CreatedAt)
+            .Instant("DispatchedAt", i => written[i].DispatchedAt)
             .InsertAsync("outbox", ct);
     }
-
-    /// <summary>Adds an operational event about <paramref name="endpoint"/>, which will not be sent to it.</summary>
-    public static OutboxMessage AddAbout<T>(ReferloopDb db, string type, WebhookEndpoint endpoint, string? campaignId, T data,
-        DateTimeOffset now) => Add(db, CreateAbout(type, endpoint, campaignId, data, now));
 }
 
 internal sealed class OutboxMessageConfiguration : IEntityTypeConfiguration<OutboxMessage>

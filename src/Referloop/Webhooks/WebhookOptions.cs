@@ -21,6 +21,13 @@ public sealed class WebhookOptions
     /// <summary>Requests in flight at once from this instance to one endpoint.</summary>
     public int MaxConcurrencyPerEndpoint { get; set; } = 8;
 
+    /// <summary>
+    /// Whether the event writer and the delivery recorder also store messages no enabled endpoint or e-mail takes, as a
+    /// log of what was raised (written dispatched, never sent). Off by default: such a message goes nowhere, and for a
+    /// shop without endpoints it would be most of what an event writes.
+    /// </summary>
+    public bool KeepUntakenMessages { get; set; }
+
     /// <summary>Outbox messages fanned out per transaction.</summary>
     public int FanOutBatchSize { get; set; } = 200;
 

@@ -12,6 +12,7 @@ public static class WebhooksSetup
     {
         services.Configure<WebhookOptions>(configuration.GetSection("Webhooks"));
         services.AddSingleton<OutboxSignal>();
+        services.AddSingleton<OutboxWriter>();
         services.AddSingleton<WebhookKeys>();
         services.AddSingleton<DeliveryRecorder>();
         services.AddSingleton<DeliverySender>();

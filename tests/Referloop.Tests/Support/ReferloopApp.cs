@@ -58,6 +58,9 @@ public class ReferloopApp : WebApplicationFactory<Program>, IAsyncLifetime
         // Tests move the clock by weeks: the retention sweep would empty the bodies of messages they still read. Its
         // own tests run it directly (RetentionSweep.PurgeAsync).
         ["Retention:SweepIntervalMinutes"] = "0",
+        // Tests read what a change raised from the message log, mostly without an endpoint; UntakenMessagesTests run
+        // the default, which stores only the messages somebody takes.
+        ["Webhooks:KeepUntakenMessages"] = "true",
     };
 
     protected override void ConfigureWebHost(IWebHostBuilder builder)
