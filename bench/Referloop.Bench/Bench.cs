@@ -407,9 +407,10 @@ internal sealed partial class Bench(Settings settings, Report report, string tem
     /// <summary>
     /// wrk at saturation after a warm-up; returns the result and the server's CPU seconds per 1,000 accepted events.
     /// The warm-up is the same load for <c>BENCH_WARMUP</c> seconds, and again while tiered compilation is still at
-    /// work: a slice that costs more than 10% less CPU per event than the one before it means the server was still
-    /// compiling, so another follows (at most <see cref="MaxWarmupSlices"/>). A fresh server compiles for 20 s and more
-    /// under this load.
+    /// work: a slice that costs more than 10% less CPU per event than the cheapest before it means the server was still
+    /// compiling, so more follow; the warm-up ends after two slices in a row without that (at most
+    /// <see cref="MaxWarmupSlices"/>). One slice alone decides nothing: on a shared host a slice can come out dearer
+    /// than the one before while the JIT is still far from done. A fresh server compiles for 20 s and more under this load.
     /// </summary>
     private async Task<(WrkResult Wrk, double CpuPer1000)> SaturateAsync(ServerProcess server, Fixture program, string run, CancellationToken ct,
         bool warmUp = true, bool respondAsync = false)
@@ -425,16 +426,14 @@ internal sealed partial class Bench(Settings settings, Report report, string tem
 
         if (warmUp && settings.Warmup > TimeSpan.Zero)
         {
-            var previous = double.PositiveInfinity;
-            for (var slice = 1; slice <= MaxWarmupSlices; slice++)
+            var cheapest = double.PositiveInfinity;
+            var flat = 0;
+            for (var slice = 1; slice <= MaxWarmupSlices && flat < 2; slice++)
             {
                 var (warm, cost) = await LoadAsync(settings.Warmup, $"w{run}{slice}", $"warmup-{run}-{slice}");
                 Log($"  warm-up {slice}: {warm.RequestsPerSecond:N0} events/s, {cost:0.000} CPU s per 1,000");
-                if (!(cost < previous * 0.9))
-                {
-                    break;
-                }
-                previous = cost;
+                flat = cost < cheapest * 0.9 ? 0 : flat + 1;
+                cheapest = Math.Min(cheapest, double.IsNaN(cost) ? cheapest : cost);
             }
         }
         var (wrk, cpuPer1000) = await LoadAsync(settings.Duration, $"i{run}", $"ingest-{run}");
