@@ -27,12 +27,11 @@ public static class DashboardSetup
 
     /// <summary>
     /// The policy of a page that previews a merchant's HTML mail in a sandboxed <c>srcdoc</c> frame, which inherits
-    /// the page's policy: mails are styled inline and show images from anywhere. Scripts stay the dashboard's own, and
-    /// the frame's sandbox runs none.
+    /// the page's policy: the dashboard's own policy, where mails may also be styled inline and show https images.
+    /// Scripts stay the dashboard's own, and the frame's sandbox runs none.
     /// </summary>
     public const string MailPreviewPolicy =
-        "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' https: data:; frame-ancestors 'none'; " +
-        "base-uri 'self'; form-action 'self'; object-src 'none'";
+        ContentSecurityPolicy + "; style-src 'self' 'unsafe-inline'; img-src 'self' https: data:";
 
     /// <summary>Set by a page that shows a mail preview frame, for <see cref="MailPreviewPolicy"/>.</summary>
     internal const string MailPreviewItem = "referloop.dashboard.mail-preview";
