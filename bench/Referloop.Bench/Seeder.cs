@@ -10,6 +10,7 @@ namespace Referloop.Bench;
 internal sealed class Seeder(BenchDatabase db, Action<string> log)
 {
     public const string Events = "events";
+    public const string Participants = "participants";
     public const string Outbox = "outbox";
     public const string Deliveries = "webhook_deliveries";
     public const string Attempts = "webhook_attempts";
@@ -42,9 +43,11 @@ internal sealed class Seeder(BenchDatabase db, Action<string> log)
             if (await HasTableAsync(Events, ct))
             {
                 await InsertAsync(Events, rows, EventValues(tag, campaignId, now, back), ct);
+                // Every event's customer is a participant of the campaign, as processing the events would have left them.
+                await InsertAsync(Participants, rows, ParticipantValues(tag, campaignId, now, back), ct);
                 lock (tables)
                 {
-                    tables.Add(Events);
+                    tables.AddRange([Events, Participants]);
                 }
             }
         }
@@ -109,6 +112,20 @@ internal sealed class Seeder(BenchDatabase db, Action<string> log)
         ["Outcome"] = Quoted("""{"eventId":"evt_seed","duplicate":false,"attributed":false,"attributedBy":null,"reason":"no referral code, click or earlier visit matched","referral":null,"rewards":[],"conversion":null}"""),
         ["OccurredAt"] = db.Instant(now, back),
         ["ReceivedAt"] = db.Instant(now, back),
+    };
+
+    private Dictionary<string, string> ParticipantValues(char tag, string campaignId, DateTimeOffset now, string back) => new()
+    {
+        ["Id"] = Id("par", tag),
+        ["CampaignId"] = Quoted(campaignId),
+        ["Email"] = $"('seed{tag}-' || {db.Padded("n", 9)} || '@example.org')",
+        ["Name"] = "('Seeded Friend ' || n)",
+        ["Code"] = $"('s{tag}' || {db.Padded("n", 9)})",
+        ["IsReferrer"] = "0",
+        ["IsInvited"] = "0",
+        ["RiskLevel"] = "'low'",
+        ["CreatedAt"] = db.Instant(now, back),
+        ["UpdatedAt"] = db.Instant(now, back),
     };
 
     private Dictionary<string, string> OutboxValues(char tag, string campaignId, DateTimeOffset now, bool dispatched, string back) => new()

@@ -32,11 +32,15 @@ public sealed class ReferralStore(ReferloopDb db, IReferralApprovalListeners lis
         var orderIds = requests.Select(r => r.OrderId).OfType<string>().Distinct().ToList();
         var keys = requests.Select(r => r.IdempotencyKey).OfType<string>().Distinct().ToList();
         var ids = requests.Select(r => r.EventId).OfType<string>().ToList();
+        // A branch per list that has values (SQLite plans a scan for the branch of an empty list, though it never runs it).
         var events = db.Events.AsNoTracking();
-        var found = orderIds.Count == 0 && keys.Count == 0 && ids.Count == 0 ? [] : await events
-            .HoldingAny(campaignIds, orderIds, keys)
-            .Concat(events.Where(e => ids.Contains(e.Id)))
-            .ToListAsync(ct);
+        var query = orderIds.Count + keys.Count > 0 ? events.HoldingAny(campaignIds, orderIds, keys) : null;
+        if (ids.Count > 0)
+        {
+            var byId = events.Where(e => ids.Contains(e.Id));
+            query = query is null ? byId : query.Concat(byId);
+        }
+        var found = query is null ? [] : await query.ToListAsync(ct);
         return requests.Select(r => found.FirstOrDefault(e => e.CampaignId == r.Campaign.Id
                 && ((r.EventId is not null && e.Id == r.EventId)
                     || (r.OrderId is not null && e.OrderId == r.OrderId) || (r.IdempotencyKey is not null && e.IdempotencyKey == r.IdempotencyKey))))
@@ -65,11 +69,13 @@ public sealed class ReferralStore(ReferloopDb db, IReferralApprovalListeners lis
         var emails = items.Select(i => i.Event.Email).Distinct().ToList();
         var codes = items.Select(i => i.Event.ReferralCode).OfType<string>().Distinct().ToList();
         var campaignIds = items.Select(i => i.Campaign.Id).Distinct().ToList();
-        // An index search per list (an OR across the two columns would scan the campaign's participants).
+        // An index search per list (an OR across the two columns would scan the campaign's participants). Codes are
+        // unique across campaigns, and the campaign of a code's owner is checked below: a condition on the campaign
+        // here would let SQLite choose the campaign's index and read all of its participants.
         var participants = db.Participants.AsNoTracking();
         var people = await participants
             .Where(p => campaignIds.Contains(p.CampaignId) && emails.Contains(p.Email))
-            .Concat(participants.Where(p => codes.Contains(p.Code) && campaignIds.Contains(p.CampaignId)))
+            .Concat(participants.Where(p => codes.Contains(p.Code)))
             .ToListAsync(ct);
         people = people.DistinctBy(p => p.Id).Select(batch.One).ToList();
         var byEmail = people.ToDictionary(p => (p.CampaignId, p.Email));

@@ -40,12 +40,17 @@ public static class OrderKeyed
 {
     /// <summary>
     /// The rows of the campaigns that hold one of the order ids or keys. One indexed search per list, joined with
-    /// <c>UNION ALL</c>: an <c>OR</c> across the two columns would scan the campaigns' rows.
+    /// <c>UNION ALL</c>: an <c>OR</c> across the two columns would scan the campaigns' rows. The partial indexes hold
+    /// only rows with a value, and an <c>IN</c> list already says so; an explicit <c>IS NOT NULL</c> would let SQLite
+    /// read the whole range of the campaign's values instead of one search per value in the list.
     /// </summary>
     public static IQueryable<T> HoldingAny<T>(this IQueryable<T> rows, List<string> campaignIds, List<string> orderIds,
-        List<string> keys) where T : class, IOrderKeyed =>
-        rows.Where(e => campaignIds.Contains(e.CampaignId) && e.OrderId != null && orderIds.Contains(e.OrderId))
-            .Concat(rows.Where(e => campaignIds.Contains(e.CampaignId) && e.IdempotencyKey != null && keys.Contains(e.IdempotencyKey)));
+        List<string> keys) where T : class, IOrderKeyed
+    {
+        var byOrder = rows.Where(e => campaignIds.Contains(e.CampaignId) && orderIds.Contains(e.OrderId!));
+        var byKey = rows.Where(e => campaignIds.Contains(e.CampaignId) && keys.Contains(e.IdempotencyKey!));
+        return keys.Count == 0 ? byOrder : orderIds.Count == 0 ? byKey : byOrder.Concat(byKey);
+    }
 }
 
 /// <summary>One event reported by the merchant (server call or the browser snippet), as received.</summary>

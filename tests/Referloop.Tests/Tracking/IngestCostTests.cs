@@ -1,12 +1,17 @@
 using System.Diagnostics;
 using System.Net;
+using System.Text.RegularExpressions;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.TestHost;
 using Microsoft.AspNetCore.WebUtilities;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Diagnostics;
 using Microsoft.Extensions.DependencyInjection;
+using Referloop.Campaigns;
+using Referloop.Referrals;
+using Referloop.Storage;
 using Referloop.Tests.Support;
+using Referloop.Tracking;
 
 namespace Referloop.Tests.Tracking;
 
@@ -53,7 +58,7 @@ public class IngestCostTests(IngestCostTests.CountingApp app) : IClassFixture<In
         // The first event warms the caches the later ones find filled.
         await admin.PostOk("/api/v1/events", Purchase($"warm-{attribution}@example.net", $"warm-{attribution}"), HttpStatusCode.Accepted);
 
-        var commands = await SqlCommands.CountAsync(() =>
+        var commands = await SqlCommands.RecordAsync(() =>
             admin.PostOk("/api/v1/events", Purchase($"bob-{attribution}@example.net", $"o-{attribution}"), HttpStatusCode.Accepted));
 
         var outcome = commands.Result;
@@ -61,6 +66,104 @@ public class IngestCostTests(IngestCostTests.CountingApp app) : IClassFixture<In
         Assert.Equal("issued", (string?)Assert.Single(outcome["rewards"]!.AsArray())!["status"]);
         Assert.True(commands.Texts.Count <= maxCommands,
             $"{commands.Texts.Count} SQL commands (at most {maxCommands}):\n{string.Join("\n", commands.Texts)}");
+    }
+
+    // Every read of a batch of events searches its indexes by value, on a database without statistics (the server
+    // never runs ANALYZE). SQLite then guesses, and a list of more than a few values made it read a whole range of the
+    // campaign's rows instead (all of its order ids, all of its participants): a batch cost more with every event
+    // stored. On PostgreSQL, which plans on statistics, each read must have an index to use at all. The tables named
+    // below are read whole on purpose: a few rows each, read for every batch.
+    [Fact]
+    public async Task Every_read_of_a_batch_of_events_searches_its_indexes_by_value()
+    {
+        string[] readWhole = ["webhook_endpoints"];
+        var admin = app.CreateAdminClient();
+        var campaignId = await admin.CreateCampaign(Api.AutoApprovedRebateCampaign("Query plans"));
+        var links = new List<(string Code, string ClickId)>();
+        for (var i = 0; i < 12; i++)
+        {
+            var advocate = await admin.PostOk($"/api/v1/campaigns/{campaignId}/participants", new { email = $"plan-{i}@example.com" });
+            var visit = await app.CreateAnonymousClient().GetAsync(new Uri((string)advocate["shareUrl"]!).PathAndQuery);
+            links.Add(((string)advocate["code"]!, QueryHelpers.ParseQuery(visit.Headers.Location!.Query)["rl_click"].ToString()));
+        }
+        await using var scope = app.Services.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<ReferloopDb>();
+        var campaign = (await scope.ServiceProvider.GetRequiredService<CampaignCache>().FindAsync(db, campaignId, CancellationToken.None))!;
+        var engine = scope.ServiceProvider.GetRequiredService<ReferralEngine>();
+        TrackRequest Purchase(string round, int i) => new(campaign, new TrackEvent
+        {
+            CampaignId = campaignId,
+            Type = "purchase",
+            Email = $"plan-friend-{i}@example.net",
+            OrderId = $"plan-{round}-{i}",
+            PurchaseValue = 20,
+            Currency = "USD",
+            ReferralCode = i % 2 == 0 ? links[i].Code : null,
+            ClickId = i % 2 == 1 ? links[i].ClickId : null,
+        }, $"plan-{round}-key-{i}", "198.51.100.9", null, EventSource.Server);
+
+        // The first batch creates the friends and their referrals; the second finds them, with their rewards.
+        foreach (var round in new[] { "first", "second" })
+        {
+            var recorded = await SqlCommands.RecordAsync(() =>
+                engine.TrackAsync([.. links.Select((_, i) => Purchase(round, i))], CancellationToken.None));
+            Assert.All(recorded.Result, outcome => Assert.Equal("approved", outcome.Referral?.Status));
+            var reads = recorded.Commands.Where(c => c.Text.TrimStart().StartsWith("SELECT", StringComparison.OrdinalIgnoreCase)).ToList();
+            Assert.NotEmpty(reads);
+            foreach (var read in reads)
+            {
+                var plan = await PlanAsync(db, read);
+                // SQLite names a table by its alias in the query.
+                var tables = Regex.Matches(read.Text, "\"(\\w+)\" AS \"(\\w+)\"").DistinctBy(m => m.Groups[2].Value)
+                    .ToDictionary(m => m.Groups[2].Value, m => m.Groups[1].Value);
+                var whole = plan.Select(line => Regex.Match(line, ReferloopApp.OnPostgres ? @"Seq Scan on (\w+)" : @"^SCAN (\w+)$"))
+                    .Where(m => m.Success && !readWhole.Contains(tables.GetValueOrDefault(m.Groups[1].Value, m.Groups[1].Value)))
+                    .Select(m => m.Value)
+                    // SQLite: every entry of an index, in its order.
+                    .Concat(plan.Where(line => line.StartsWith("SCAN ") && line.Contains(" USING ")));
+                // SQLite: a search bounded by the campaign alone, or by a range on its first column ("(OrderId>?)"),
+                // reads a share of the campaign's rows.
+                var ranges = plan.Where(line => Regex.IsMatch(line, @"^SEARCH .*\((CampaignId=\?( AND \w+[<>]\?.*)?|\w+[<>].*)\)$"));
+                Assert.True(!whole.Any() && !ranges.Any(), $"{read.Text}\n{string.Join("\n", plan)}");
+            }
+        }
+    }
+
+    private static async Task<List<string>> PlanAsync(ReferloopDb db, SqlCommand read)
+    {
+        await db.Database.OpenConnectionAsync();
+        var connection = db.Database.GetDbConnection();
+        if (ReferloopApp.OnPostgres)
+        {
+            // Whatever the tables hold, a plan without an index to use is still a sequential scan.
+            await db.Database.ExecuteSqlRawAsync("SET enable_seqscan = off");
+        }
+        try
+        {
+            await using var explain = connection.CreateCommand();
+            explain.CommandText = (ReferloopApp.OnPostgres ? "EXPLAIN " : "EXPLAIN QUERY PLAN ") + read.Text;
+            foreach (var (name, value) in read.Parameters)
+            {
+                var parameter = explain.CreateParameter();
+                parameter.ParameterName = name;
+                parameter.Value = value ?? DBNull.Value;
+                explain.Parameters.Add(parameter);
+            }
+            var lines = new List<string>();
+            await using var reader = await explain.ExecuteReaderAsync();
+            while (await reader.ReadAsync())
+            {
+                lines.Add(reader.GetString(ReferloopApp.OnPostgres ? 0 : 3));
+            }
+            return lines;
+        }
+        finally
+        {
+            if (ReferloopApp.OnPostgres)
+            {
+                await db.Database.ExecuteSqlRawAsync("RESET enable_seqscan");
+            }
+        }
     }
 
     /// <summary>
@@ -76,64 +179,6 @@ public class IngestCostTests(IngestCostTests.CountingApp app) : IClassFixture<In
             base.ConfigureWebHost(builder);
             builder.ConfigureTestServices(services =>
                 services.Configure<TestServerOptions>(options => options.PreserveExecutionContext = true));
-        }
-    }
-
-    private sealed record Counted<T>(T Result, IReadOnlyList<string> Texts);
-
-    /// <summary>Records the text of every SQL command EF executes within the current asynchronous flow.</summary>
-    private sealed class SqlCommands : IObserver<DiagnosticListener>, IObserver<KeyValuePair<string, object?>>
-    {
-        private static readonly AsyncLocal<List<string>?> Current = new();
-        private static readonly Lazy<IDisposable> Subscription =
-            new(() => DiagnosticListener.AllListeners.Subscribe(new SqlCommands()));
-
-        // Subscribed before the server starts: EF caches for a while that nobody listens.
-        public static void Listen() => _ = Subscription.Value;
-
-        public static async Task<Counted<T>> CountAsync<T>(Func<Task<T>> work)
-        {
-            var texts = new List<string>();
-            Current.Value = texts;
-            try
-            {
-                var result = await work();
-                lock (texts)
-                {
-                    return new Counted<T>(result, [.. texts]);
-                }
-            }
-            finally
-            {
-                Current.Value = null;
-            }
-        }
-
-        public void OnNext(DiagnosticListener listener)
-        {
-            if (listener.Name == DbLoggerCategory.Name)
-            {
-                listener.Subscribe(this, name => name == RelationalEventId.CommandExecuted.Name);
-            }
-        }
-
-        public void OnNext(KeyValuePair<string, object?> value)
-        {
-            if (value.Value is CommandExecutedEventData executed && Current.Value is { } texts)
-            {
-                lock (texts)
-                {
-                    texts.Add(executed.Command.CommandText);
-                }
-            }
-        }
-
-        public void OnCompleted()
-        {
-        }
-
-        public void OnError(Exception error)
-        {
         }
     }
 }
