@@ -27,8 +27,25 @@ public sealed class OutboxMessage
     /// </summary>
     public string? EndpointId { get; init; }
 
-    /// <summary>The envelope's <c>data</c> object, as JSON.</summary>
-    public required string Data { get; init; }
+    private string? _data;
+    private readonly Func<string>? _serialize;
+
+    public OutboxMessage()
+    {
+    }
+
+    /// <summary>A new message whose data is serialized when first read (<see cref="Outbox.Create{T}"/>).</summary>
+    internal OutboxMessage(Func<string> serialize) => _serialize = serialize;
+
+    /// <summary>
+    /// The envelope's <c>data</c> object, as JSON. A message made by <see cref="Outbox.Create{T}"/> is serialized when
+    /// this is first read, by the writer that stores it: a message nobody takes is never serialized.
+    /// </summary>
+    public string Data
+    {
+        get => _data ??= _serialize?.Invoke() ?? throw new InvalidOperationException($"message {Id} has no data");
+        init => _data = value;
+    }
 
     public DateTimeOffset CreatedAt { get; init; }
 
@@ -118,15 +135,18 @@ public static class Outbox
         return message;
     }
 
-    /// <summary>A new message, not yet written anywhere.</summary>
-    public static OutboxMessage Create<T>(string type, string? campaignId, T data, DateTimeOffset now) => new()
-    {
-        Id = Ids.New("msg"),
-        Type = type,
-        CampaignId = campaignId,
-        Data = JsonSerializer.Serialize(data, Json),
-        CreatedAt = now,
-    };
+    /// <summary>
+    /// A new message, not yet written anywhere. <paramref name="data"/> is serialized when the message's data is first
+    /// read, so it must not change in between: the records the engine builds its messages from are snapshots.
+    /// </summary>
+    public static OutboxMessage Create<T>(string type, string? campaignId, T data, DateTimeOffset now) =>
+        new(() => JsonSerializer.Serialize(data, Json))
+        {
+            Id = Ids.New("msg"),
+            Type = type,
+            CampaignId = campaignId,
+            CreatedAt = now,
+        };
 
     /// <summary>A new operational event about <paramref name="endpoint"/>, which will not be sent to it; not yet written.</summary>
     public static OutboxMessage CreateAbout<T>(string type, WebhookEndpoint endpoint, string? campaignId, T data, DateTimeOffset now) => new()
@@ -207,6 +227,8 @@ internal sealed class OutboxMessageConfiguration : IEntityTypeConfiguration<Outb
         message.Property(m => m.Id).HasMaxLength(40);
         message.Property(m => m.Type).HasMaxLength(64);
         message.Property(m => m.CampaignId).HasMaxLength(40);
+        // Through the property, which serializes a new message's data when first read; its field may still be empty.
+        message.Property(m => m.Data).UsePropertyAccessMode(PropertyAccessMode.Property);
         // No foreign key: the event outlives the endpoint it is about.
         message.Property(m => m.EndpointId).HasMaxLength(40);
         message.HasIndex(m => new { m.CampaignId, m.Type });
