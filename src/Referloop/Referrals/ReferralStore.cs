@@ -403,8 +403,7 @@ public sealed class ReferralStore(ReferloopDb db, IReferralApprovalListeners lis
     /// </summary>
     public async Task InsertEventsAsync(List<TrackedEvent> events, CancellationToken ct)
     {
-        var inserted = 0;
-        await BulkRows.For(db, events).InsertAsync("events", ct, """ON CONFLICT DO NOTHING RETURNING "Id" """, _ => inserted++);
+        var inserted = await BulkRows.For(db, events).InsertAsync("events", ct, """ON CONFLICT DO NOTHING RETURNING "Id" """);
         if (inserted != events.Count)
         {
             throw new ConcurrentChangeException($"{events.Count - inserted} of {events.Count} events repeat an order id or idempotency key recorded meanwhile");

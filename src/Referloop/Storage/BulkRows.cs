@@ -1,14 +1,18 @@
 using System.Data.Common;
+using System.Globalization;
+using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Storage;
+using SQLitePCL;
 
 namespace Referloop.Storage;
 
 /// <summary>
-/// One statement over many rows, for the delivery hot path, where EF Core's change tracking costs more than the
-/// write itself. On SQLite the statement is prepared once and stepped once per row (parsed once; SQLite has no round
-/// trips to save); on PostgreSQL each column travels as one array and the statement reads the rows with
-/// <c>unnest</c> (one round trip). Runs on the context's connection, inside its current transaction.
+/// One statement over many rows, for the hot paths, where EF Core's change tracking costs more than the write itself.
+/// On SQLite the statement is prepared once and stepped once per row (parsed once; SQLite has no round trips to save),
+/// its values bound by position: Microsoft.Data.Sqlite would look every value of every row up by its parameter's name,
+/// and SQLite searches the names one by one. On PostgreSQL each column travels as one array and the statement reads
+/// the rows with <c>unnest</c> (one round trip). Runs on the context's open connection, inside its current transaction.
 /// </summary>
 internal sealed class BulkRows(ReferloopDb db, int count)
 {
@@ -58,76 +62,113 @@ internal sealed class BulkRows(ReferloopDb db, int count)
 
     /// <summary>
     /// Inserts the rows into <paramref name="table"/>, one column per value added; <paramref name="suffix"/> (such as
-    /// <c>ON CONFLICT DO NOTHING RETURNING "Id"</c>) follows the statement, and rows it returns go to <paramref name="read"/>.
+    /// <c>ON CONFLICT DO NOTHING RETURNING "Id"</c>) follows the statement. Returns how many rows it returned.
     /// </summary>
-    public Task InsertAsync(string table, CancellationToken ct, string? suffix = null, Action<DbDataReader>? read = null)
+    public Task<int> InsertAsync(string table, CancellationToken ct, string? suffix = null)
     {
         var names = string.Join(", ", _columns.Select(c => $"\"{c.Name}\""));
         return ExecuteAsync(
             $"INSERT INTO {table} ({names}) VALUES ({string.Join(", ", _columns.Select(c => "$" + c.Name))}) {suffix}",
             $"INSERT INTO {table} ({names}) SELECT * FROM unnest({Arrays}) {suffix}",
-            read, ct);
+            ct);
     }
 
     /// <summary>
     /// Runs <paramref name="sqlite"/> once per row, with the row's values as <c>$Name</c> parameters, or
     /// <paramref name="postgres"/> once, with every column as an array parameter <c>@Name</c> (unnest them in the
-    /// order the columns were added, as <see cref="Unnest"/> does). Rows a statement returns go to <paramref name="read"/>.
+    /// order the columns were added, as <see cref="Unnest"/> does). Returns how many rows the statements returned.
     /// </summary>
-    public async Task ExecuteAsync(string sqlite, string postgres, Action<DbDataReader>? read, CancellationToken ct)
+    public async Task<int> ExecuteAsync(string sqlite, string postgres, CancellationToken ct)
     {
         if (count == 0)
         {
-            return;
+            return 0;
+        }
+        if (_sqlite)
+        {
+            return RunOnSqlite(sqlite);
         }
         var connection = db.Database.GetDbConnection();
         await using var command = connection.CreateCommand();
         command.Transaction = db.Database.CurrentTransaction?.GetDbTransaction();
-        command.CommandText = _sqlite ? sqlite : postgres;
-        var parameters = _columns.Select(column =>
+        command.CommandText = postgres;
+        foreach (var column in _columns)
         {
             var parameter = command.CreateParameter();
-            parameter.ParameterName = (_sqlite ? "$" : "@") + column.Name;
+            parameter.ParameterName = "@" + column.Name;
+            parameter.Value = ArrayOf(column);
             command.Parameters.Add(parameter);
-            return parameter;
-        }).ToList();
-        if (!_sqlite)
-        {
-            for (var c = 0; c < _columns.Count; c++)
-            {
-                parameters[c].Value = ArrayOf(_columns[c]);
-            }
-            await RunAsync(command, read, ct);
-            return;
         }
-        for (var row = 0; row < count; row++)
+        var returned = 0;
+        await using var reader = await command.ExecuteReaderAsync(ct);
+        while (await reader.ReadAsync(ct))
         {
-            for (var c = 0; c < _columns.Count; c++)
+            returned++;
+        }
+        return returned;
+    }
+
+    private int RunOnSqlite(string sql)
+    {
+        var handle = ((SqliteConnection)db.Database.GetDbConnection()).Handle
+            ?? throw new InvalidOperationException("BulkRows needs the context's connection open");
+        var rc = raw.sqlite3_prepare_v2(handle, sql, out var statement);
+        Check(rc, handle);
+        using (statement)
+        {
+            // Each column's position in the statement, looked up once; a column the statement does not name is not bound.
+            var positions = _columns.Select(c => raw.sqlite3_bind_parameter_index(statement, "$" + c.Name)).ToArray();
+            var returned = 0;
+            for (var row = 0; row < count; row++)
             {
-                parameters[c].Value = _columns[c].Value(row) ?? DBNull.Value;
+                for (var c = 0; c < _columns.Count; c++)
+                {
+                    if (positions[c] > 0)
+                    {
+                        Check(Bind(statement, positions[c], _columns[c].Value(row)), handle);
+                    }
+                }
+                while ((rc = raw.sqlite3_step(statement)) == raw.SQLITE_ROW)
+                {
+                    returned++;
+                }
+                raw.sqlite3_reset(statement);
+                if (rc != raw.SQLITE_DONE)
+                {
+                    SqliteException.ThrowExceptionForRC(rc, handle);
+                }
             }
-            await RunAsync(command, read, ct);
+            return returned;
         }
     }
+
+    private static void Check(int rc, sqlite3 handle)
+    {
+        if (rc != raw.SQLITE_OK)
+        {
+            SqliteException.ThrowExceptionForRC(rc, handle);
+        }
+    }
+
+    /// <summary>A value as Microsoft.Data.Sqlite would bind it, for the types EF Core hands it for these tables.</summary>
+    private static int Bind(sqlite3_stmt statement, int position, object? value) => value switch
+    {
+        null or DBNull => raw.sqlite3_bind_null(statement, position),
+        string text => raw.sqlite3_bind_text(statement, position, text),
+        long number => raw.sqlite3_bind_int64(statement, position, number),
+        int number => raw.sqlite3_bind_int64(statement, position, number),
+        bool flag => raw.sqlite3_bind_int64(statement, position, flag ? 1 : 0),
+        double number => raw.sqlite3_bind_double(statement, position, number),
+        decimal number => raw.sqlite3_bind_text(statement, position,
+            number.ToString("0.0###########################", CultureInfo.InvariantCulture)),
+        byte[] bytes => raw.sqlite3_bind_blob(statement, position, bytes),
+        _ => throw new NotSupportedException($"BulkRows cannot bind a {value.GetType().Name} on SQLite; convert it first"),
+    };
 
     /// <summary>The PostgreSQL rows of the columns, named as added: <c>unnest(@A::text[], …) AS alias("A", …)</c>.</summary>
     public string Unnest(string alias) => $"unnest({Arrays}) AS {alias}({string.Join(", ", _columns.Select(c => $"\"{c.Name}\""))})";
 
     private string Arrays => string.Join(", ", _columns.Select(c => $"@{c.Name}::{c.PostgresType}[]"));
-
-    private static async Task RunAsync(DbCommand command, Action<DbDataReader>? read, CancellationToken ct)
-    {
-        if (read is null)
-        {
-            await command.ExecuteNonQueryAsync(ct);
-            return;
-        }
-        await using var reader = await command.ExecuteReaderAsync(ct);
-        while (await reader.ReadAsync(ct))
-        {
-            read(reader);
-        }
-    }
 
     private Array ArrayOf(Column column) => column.ElementType is { } type ? TypedValues(column, type) : column.PostgresType switch
     {

@@ -201,8 +201,8 @@ public sealed class EventInbox : IAsyncDisposable
         var inserted = 0;
         if (rows.Count > 0)
         {
-            await BulkRows.For(db, rows).InsertAsync("event_inbox", CancellationToken.None, """ON CONFLICT DO NOTHING RETURNING "Id" """,
-                _ => inserted++);
+            inserted = await BulkRows.For(db, rows).InsertAsync("event_inbox", CancellationToken.None,
+                """ON CONFLICT DO NOTHING RETURNING "Id" """);
         }
         if (inserted != rows.Count)
         {

@@ -288,7 +288,7 @@ public sealed class DeliveryRecorder : IAsyncDisposable
                 FROM {bulk.Unnest("u")}
                 WHERE d."Id" = u."Id"
                 """,
-            read: null, ct);
+            ct);
     }
 
     private static Task InsertAttemptsAsync(ReferloopDb db, IReadOnlyList<WebhookAttempt> rows, CancellationToken ct) =>
