@@ -47,8 +47,10 @@ public static class OrderKeyed
     public static IQueryable<T> HoldingAny<T>(this IQueryable<T> rows, List<string> campaignIds, List<string> orderIds,
         List<string> keys) where T : class, IOrderKeyed
     {
-        var byOrder = rows.Where(e => campaignIds.Contains(e.CampaignId) && orderIds.Contains(e.OrderId!));
-        var byKey = rows.Where(e => campaignIds.Contains(e.CampaignId) && keys.Contains(e.IdempotencyKey!));
+        // One parameter per value: EF Core then knows that none is null. With one array parameter, PostgreSQL's
+        // generic plan also had to match rows without an order id, and read every event of the campaign.
+        var byOrder = rows.Where(e => campaignIds.Contains(e.CampaignId) && EF.MultipleParameters(orderIds).Contains(e.OrderId!));
+        var byKey = rows.Where(e => campaignIds.Contains(e.CampaignId) && EF.MultipleParameters(keys).Contains(e.IdempotencyKey!));
         return keys.Count == 0 ? byOrder : orderIds.Count == 0 ? byKey : byOrder.Concat(byKey);
     }
 }

@@ -112,6 +112,9 @@ public class IngestCostTests(IngestCostTests.CountingApp app) : IClassFixture<In
             Assert.NotEmpty(reads);
             foreach (var read in reads)
             {
+                // PostgreSQL: a list matched against a nullable column as one array parameter carries a test for
+                // NULL in the list, and a generic plan (reused after five runs) cannot use the column's index for it.
+                Assert.DoesNotContain("array_position", read.Text);
                 var plan = await PlanAsync(db, read);
                 // SQLite names a table by its alias in the query.
                 var tables = Regex.Matches(read.Text, "\"(\\w+)\" AS \"(\\w+)\"").DistinctBy(m => m.Groups[2].Value)
