@@ -78,7 +78,9 @@ public sealed record FraudFacts
         {
             var advocates = byCoupon.Select(i => queries[i].AdvocateId).Distinct().ToList();
             var codes = (await db.Coupons.AsNoTracking()
-                    .Where(c => c.AllocatedToParticipantId != null && advocates.Contains(c.AllocatedToParticipantId))
+                    // One parameter per advocate (as in OrderKeyed.HoldingAny): an array parameter makes EF Core test it
+                    // for NULL too, and PostgreSQL's generic plan cannot use the column's index for that.
+                    .Where(c => EF.MultipleParameters(advocates).Contains(c.AllocatedToParticipantId!))
                     .Select(c => new { c.AllocatedToParticipantId, c.Code })
                     .ToListAsync(ct))
                 .ToLookup(c => c.AllocatedToParticipantId!, c => c.Code);
@@ -100,7 +102,7 @@ public sealed record FraudFacts
             var emails = byRate.Select(i => Participant.NormaliseEmail(queries[i].Friend.Email)).Distinct().ToList();
             // One row per advocate, plus one per friend being judged who is already among the advocate's friends.
             var groups = await db.Participants.AsNoTracking()
-                .Where(p => p.ReferredById != null && advocates.Contains(p.ReferredById) && p.CreatedAt > since)
+                .Where(p => EF.MultipleParameters(advocates).Contains(p.ReferredById!) && p.CreatedAt > since)
                 .GroupBy(p => new { p.ReferredById, Email = emails.Contains(p.Email) ? p.Email : null })
                 .Select(g => new { g.Key.ReferredById, g.Key.Email, Count = g.Count() })
                 .ToListAsync(ct);
