@@ -46,7 +46,10 @@ public sealed record DeliveryLimits(int MaxConcurrency, int PerEndpoint, TimeSpa
 /// </summary>
 public sealed class DeliverySchedule(DeliveryLimits limits)
 {
-    private readonly List<ClaimedDelivery> _ready = [];
+    /// <summary>Held and waiting to start, per endpoint in the order they came; <see cref="Waiting.Order"/> orders them across endpoints.</summary>
+    private readonly Dictionary<string, Queue<Waiting>> _ready = [];
+    private readonly Dictionary<string, Waiting> _waiting = [];
+    private long _arrivals;
     private readonly HashSet<string> _held = [];
     private readonly Dictionary<string, int> _runningPerEndpoint = [];
     private readonly Dictionary<string, Queue<DateTimeOffset>> _startsPerEndpoint = [];
@@ -103,14 +106,13 @@ public sealed class DeliverySchedule(DeliveryLimits limits)
             }
             if (_held.Add(delivery.Id))
             {
-                _ready.Add(delivery);
+                Wait(delivery);
                 continue;
             }
             // A lease that ran out while this instance still held it comes back to its holder, under the new lease.
-            var waiting = _ready.FindIndex(d => d.Id == delivery.Id);
-            if (waiting >= 0)
+            if (_waiting.TryGetValue(delivery.Id, out var waiting))
             {
-                _ready[waiting] = delivery;
+                waiting.Delivery = delivery;
             }
             else if (reclaimed)
             {
@@ -126,24 +128,12 @@ public sealed class DeliverySchedule(DeliveryLimits limits)
     public List<ClaimedDelivery> Start(DateTimeOffset now)
     {
         var started = new List<ClaimedDelivery>();
-        for (var i = 0; i < _ready.Count && _running < Limits.MaxConcurrency;)
+        while (_running < Limits.MaxConcurrency && NextToStart(now) is { } queue)
         {
-            var delivery = _ready[i];
-            if (now + Limits.StartMargin > delivery.ClaimedUntil)
-            {
-                _ready.RemoveAt(i);
-                _held.Remove(delivery.Id);
-                continue;
-            }
+            var delivery = queue.Dequeue().Delivery;
+            _waiting.Remove(delivery.Id);
             var endpoint = delivery.Endpoint;
-            var running = _runningPerEndpoint.GetValueOrDefault(endpoint.Id);
-            if (running >= Limits.PerEndpoint || !RateAllows(endpoint, now))
-            {
-                i++;
-                continue;
-            }
-            _ready.RemoveAt(i);
-            _runningPerEndpoint[endpoint.Id] = running + 1;
+            _runningPerEndpoint[endpoint.Id] = _runningPerEndpoint.GetValueOrDefault(endpoint.Id) + 1;
             _running++;
             if (endpoint.RateLimitPerSecond is not null)
             {
@@ -151,7 +141,58 @@ public sealed class DeliverySchedule(DeliveryLimits limits)
             }
             started.Add(delivery);
         }
+        foreach (var (endpointId, queue) in _ready)
+        {
+            if (queue.Count == 0)
+            {
+                _ready.Remove(endpointId);
+            }
+        }
         return started;
+    }
+
+    /// <summary>
+    /// The endpoint queue whose first delivery came first among those whose endpoint has a free slot and room in its
+    /// rate; deliveries at a queue's head with too little of their lease left are let go of on the way.
+    /// </summary>
+    private Queue<Waiting>? NextToStart(DateTimeOffset now)
+    {
+        Queue<Waiting>? next = null;
+        foreach (var (endpointId, queue) in _ready)
+        {
+            while (queue.Count > 0 && now + Limits.StartMargin > queue.Peek().Delivery.ClaimedUntil)
+            {
+                var expired = queue.Dequeue().Delivery.Id;
+                _waiting.Remove(expired);
+                _held.Remove(expired);
+            }
+            if (queue.Count == 0 || (next is not null && next.Peek().Order < queue.Peek().Order)
+                || _runningPerEndpoint.GetValueOrDefault(endpointId) >= Limits.PerEndpoint
+                || !RateAllows(queue.Peek().Delivery.Endpoint, now))
+            {
+                continue;
+            }
+            next = queue;
+        }
+        return next;
+    }
+
+    private void Wait(ClaimedDelivery delivery)
+    {
+        var waiting = new Waiting(++_arrivals, delivery);
+        _waiting[delivery.Id] = waiting;
+        if (!_ready.TryGetValue(delivery.Endpoint.Id, out var queue))
+        {
+            _ready[delivery.Endpoint.Id] = queue = new Queue<Waiting>();
+        }
+        queue.Enqueue(waiting);
+    }
+
+    /// <summary>A held delivery waiting to start; a claim made again while it waits gives it its new lease in place.</summary>
+    private sealed class Waiting(long order, ClaimedDelivery delivery)
+    {
+        public long Order { get; } = order;
+        public ClaimedDelivery Delivery { get; set; } = delivery;
     }
 
     /// <summary>
@@ -161,10 +202,10 @@ public sealed class DeliverySchedule(DeliveryLimits limits)
     public DateTimeOffset? NextRateSlot(DateTimeOffset now)
     {
         DateTimeOffset? next = null;
-        foreach (var delivery in _ready)
+        foreach (var queue in _ready.Values)
         {
-            if (delivery.Endpoint.RateLimitPerSecond is not null && !RateAllows(delivery.Endpoint, now)
-                && _startsPerEndpoint.TryGetValue(delivery.Endpoint.Id, out var starts) && starts.Count > 0)
+            if (queue.Count > 0 && queue.Peek().Delivery.Endpoint is { RateLimitPerSecond: not null } endpoint && !RateAllows(endpoint, now)
+                && _startsPerEndpoint.TryGetValue(endpoint.Id, out var starts) && starts.Count > 0)
             {
                 var at = starts.Peek() + TimeSpan.FromSeconds(1);
                 next = next is { } earlier && earlier < at ? earlier : at;
@@ -225,18 +266,18 @@ public sealed class DeliverySchedule(DeliveryLimits limits)
         _held.Remove(delivery.Id);
         if (_claimedInHand.Remove(delivery.Id, out var again) && again.Attempts > delivery.Attempts && _held.Add(again.Id))
         {
-            _ready.Add(again);
+            Wait(again);
         }
     }
 
     /// <summary>Leases renewed to <paramref name="until"/>: the waiting deliveries among them keep their place longer.</summary>
     public void Renewed(IReadOnlySet<string> renewed, DateTimeOffset until)
     {
-        for (var i = 0; i < _ready.Count; i++)
+        foreach (var id in renewed)
         {
-            if (renewed.Contains(_ready[i].Id) && _ready[i].ClaimedUntil < until)
+            if (_waiting.TryGetValue(id, out var waiting) && waiting.Delivery.ClaimedUntil < until)
             {
-                _ready[i] = _ready[i] with { ClaimedUntil = until };
+                waiting.Delivery = waiting.Delivery with { ClaimedUntil = until };
             }
         }
     }

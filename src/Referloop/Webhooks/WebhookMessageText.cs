@@ -1,5 +1,5 @@
 using System.Globalization;
-using System.Text.Json.Nodes;
+using System.Text.Json;
 
 namespace Referloop.Webhooks;
 
@@ -13,31 +13,36 @@ public static class WebhookMessageText
 {
     public static string Describe(string type, string data)
     {
-        JsonObject? d;
+        JsonDocument document;
         try
         {
-            d = JsonNode.Parse(data) as JsonObject;
+            document = JsonDocument.Parse(data);
         }
-        catch (System.Text.Json.JsonException)
+        catch (JsonException)
         {
-            d = null;
+            return $"A {type} event.";
         }
-        return d is null ? $"A {type} event." : Describe(type, d);
+        using (document)
+        {
+            return document.RootElement.ValueKind == JsonValueKind.Object
+                ? Describe(type, document.RootElement)
+                : $"A {type} event.";
+        }
     }
 
-    private static string Describe(string type, JsonObject d)
+    private static string Describe(string type, JsonElement d)
     {
-        var campaign = Text(d["campaign"], "name");
+        var campaign = Text(Field(d, "campaign"), "name");
         var inCampaign = campaign is null ? "" : $" in {campaign}";
-        var advocate = Person(d["advocate"]);
-        var friend = Person(d["friend"]);
+        var advocate = Person(Field(d, "advocate"));
+        var friend = Person(Field(d, "friend"));
         var referral = $"{advocate}'s referral of {friend}";
         switch (type)
         {
             case EventTypes.ParticipantJoined:
-                var joined = Person(d["participant"]);
+                var joined = Person(Field(d, "participant"));
                 var to = campaign is null ? "" : $" {campaign}";
-                return d["referredBy"] is JsonObject referredBy
+                return Field(d, "referredBy") is { ValueKind: JsonValueKind.Object } referredBy
                     ? $"{joined} joined{to}, invited by {Person(referredBy)}."
                     : $"{joined} joined{to}.";
             case EventTypes.ReferralCreated:
@@ -49,14 +54,14 @@ public static class WebhookMessageText
             case EventTypes.ReferralVoided:
                 return $"{referral} was voided{inCampaign}{Because(Text(d, "reason"))}.";
             case EventTypes.ReferralFlagged:
-                var risk = Text(d["review"], "riskScore");
+                var risk = Text(Field(d, "review"), "riskScore");
                 return $"{referral} waits for review{inCampaign}{(risk is null ? "" : $" (risk {risk})")}.";
             case EventTypes.RewardIssued:
             case EventTypes.RewardBlocked:
             case EventTypes.RewardRevoked:
-                var reward = d["reward"];
+                var reward = Field(d, "reward");
                 var recipient = Text(reward, "recipient") == "friend" ? friend : advocate;
-                var incentive = Incentive(reward?["incentive"]);
+                var incentive = Incentive(Field(reward, "incentive"));
                 return type switch
                 {
                     EventTypes.RewardIssued => $"{recipient} received a reward{incentive} for the referral of {friend}{inCampaign}.",
@@ -70,14 +75,14 @@ public static class WebhookMessageText
                 var referrer = Text(d, "referrer_name") ?? Text(d, "referrer_email") ?? "a participant";
                 return $"{referee} converted{(order is null ? "" : $" (order {order})")}, referred by {referrer}.";
             case EventTypes.ParticipantRiskChanged:
-                return $"{Person(d["participant"])}'s fraud risk changed from {Text(d, "oldLevel") ?? "unknown"} to {Text(d, "newLevel") ?? "unknown"}{inCampaign}.";
+                return $"{Person(Field(d, "participant"))}'s fraud risk changed from {Text(d, "oldLevel") ?? "unknown"} to {Text(d, "newLevel") ?? "unknown"}{inCampaign}.";
             case EventTypes.EndpointDisabled:
-                var disabled = Text(d["endpoint"], "url") ?? "A webhook endpoint";
+                var disabled = Text(Field(d, "endpoint"), "url") ?? "A webhook endpoint";
                 return $"Webhook endpoint {disabled} was disabled{Because(Text(d, "detail") ?? Text(d, "reason"))}".TrimEnd('.') + ".";
             case EventTypes.MessageAttemptExhausted:
-                var failed = Text(d["message"], "type") ?? "A";
+                var failed = Text(Field(d, "message"), "type") ?? "A";
                 var attempts = Text(d, "attempts");
-                return $"A {failed} message could not be delivered to {Text(d["endpoint"], "url") ?? "an endpoint"}" +
+                return $"A {failed} message could not be delivered to {Text(Field(d, "endpoint"), "url") ?? "an endpoint"}" +
                     $"{(attempts is null ? "" : $" after {attempts} attempts")}{Because(Text(d, "lastError"))}".TrimEnd('.') + ".";
             default:
                 return $"A {type} event{inCampaign}.";
@@ -86,10 +91,10 @@ public static class WebhookMessageText
 
     private static string Because(string? reason) => reason is null ? "" : $": {reason}";
 
-    private static string Person(JsonNode? person) =>
+    private static string Person(JsonElement? person) =>
         Text(person, "name") ?? Text(person, "email") ?? Text(person, "id") ?? "someone";
 
-    private static string Incentive(JsonNode? incentive)
+    private static string Incentive(JsonElement? incentive)
     {
         var amount = Text(incentive, "amount");
         var kind = Text(incentive, "type");
@@ -101,17 +106,20 @@ public static class WebhookMessageText
         return $" ({(kind is null ? "" : kind + " of ")}{amount}{(currency is null ? "" : " " + currency)})";
     }
 
-    private static string? Text(JsonNode? node, string name)
+    /// <summary>The member <paramref name="name"/> of an object, if there is one.</summary>
+    private static JsonElement? Field(JsonElement? node, string name) =>
+        node is { ValueKind: JsonValueKind.Object } parent && parent.TryGetProperty(name, out var value) ? value : null;
+
+    private static string? Text(JsonElement? node, string name)
     {
-        var value = (node as JsonObject)?[name] as JsonValue;
-        if (value is null)
+        var text = Field(node, name) switch
         {
-            return null;
-        }
-        var text = value.TryGetValue<string>(out var s) ? s
-            : value.TryGetValue<decimal>(out var n) ? n.ToString(CultureInfo.InvariantCulture)
-            : value.TryGetValue<bool>(out var b) ? (b ? "true" : "false")
-            : null;
+            { ValueKind: JsonValueKind.String } value => value.GetString(),
+            { ValueKind: JsonValueKind.Number } value when value.TryGetDecimal(out var n) => n.ToString(CultureInfo.InvariantCulture),
+            { ValueKind: JsonValueKind.True } => "true",
+            { ValueKind: JsonValueKind.False } => "false",
+            _ => null,
+        };
         return string.IsNullOrWhiteSpace(text) ? null : text.Trim();
     }
 }

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
@@ -38,9 +39,21 @@ public sealed record WebhookPayload(HttpMethod Method, string Url, string Body, 
     /// <c>{"type","timestamp","message","data"}</c>, composed around the stored data text so that the body is the
     /// same bytes on every retry; <c>message</c> says in a sentence what happened (<see cref="WebhookMessageText"/>).
     /// </summary>
-    public static string JsonEnvelope(OutboxMessage message) =>
-        $"{{\"type\":{JsonSerializer.Serialize(message.Type)},\"timestamp\":\"{Timestamp(message.CreatedAt)}\"," +
-        $"\"message\":{JsonSerializer.Serialize(WebhookMessageText.Describe(message.Type, message.Data))},\"data\":{message.Data}}}";
+    public static string JsonEnvelope(OutboxMessage message)
+    {
+        var buffer = new ArrayBufferWriter<byte>(message.Data.Length + 256);
+        using (var writer = new Utf8JsonWriter(buffer))
+        {
+            writer.WriteStartObject();
+            writer.WriteString("type", message.Type);
+            writer.WriteString("timestamp", Timestamp(message.CreatedAt));
+            writer.WriteString("message", WebhookMessageText.Describe(message.Type, message.Data));
+            writer.WritePropertyName("data");
+            writer.WriteRawValue(message.Data, skipInputValidation: true);
+            writer.WriteEndObject();
+        }
+        return Encoding.UTF8.GetString(buffer.WrittenSpan);
+    }
 
     /// <summary><c>type</c>, <c>timestamp</c>, then every field of data flattened: <c>referral.id</c> → <c>referral_id</c>.</summary>
     public static List<KeyValuePair<string, string>> FormFields(OutboxMessage message)
