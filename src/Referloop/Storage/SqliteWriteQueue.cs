@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Data.Common;
 using System.Runtime.CompilerServices;
 using Microsoft.Data.Sqlite;
@@ -12,7 +13,8 @@ namespace Referloop.Storage;
 /// Microsoft.Data.Sqlite retries it after a fixed sleep, so under load writers spend most of their time asleep while
 /// the lock sits free. The writers of this process queue here instead, in order and without sleeping: a transaction
 /// from its start until it commits, rolls back or closes its connection, and a write statement outside a transaction
-/// for as long as it runs. Anything else (another process on the same file) meets SQLite's own busy handler.
+/// for as long as it runs (SQLite's compiler says which statements write). Anything else (another process on the same
+/// file) meets SQLite's own busy handler.
 /// </summary>
 internal sealed class SqliteWriteQueue : DbTransactionInterceptor, IDbConnectionInterceptor, IDbCommandInterceptor
 {
@@ -31,6 +33,10 @@ internal sealed class SqliteWriteQueue : DbTransactionInterceptor, IDbConnection
     private readonly ConditionalWeakTable<DbConnection, object> _holders = [];
     private readonly ConditionalWeakTable<DbCommand, object> _statements = [];
     private readonly ConditionalWeakTable<sqlite3, object> _configuredHandles = [];
+    private readonly ConcurrentDictionary<string, bool> _writesByText = new();
+
+    /// <summary>Statement texts remembered at most (EF Core's statements are a fixed set; this only bounds a surprise).</summary>
+    private const int MaxRemembered = 10_000;
 
     // ---------------------------------------------------------------- connections
 
@@ -154,7 +160,7 @@ internal sealed class SqliteWriteQueue : DbTransactionInterceptor, IDbConnection
 
     private async ValueTask EnterStatementAsync(DbCommand command, CancellationToken cancellationToken)
     {
-        if (command.Transaction is null && IsWrite(command.CommandText))
+        if (command.Transaction is null && IsWrite(command))
         {
             await _writer.WaitAsync(cancellationToken);
             _statements.AddOrUpdate(command, command);
@@ -163,7 +169,7 @@ internal sealed class SqliteWriteQueue : DbTransactionInterceptor, IDbConnection
 
     private void EnterStatement(DbCommand command)
     {
-        if (command.Transaction is null && IsWrite(command.CommandText))
+        if (command.Transaction is null && IsWrite(command))
         {
             _writer.Wait();
             _statements.AddOrUpdate(command, command);
@@ -178,15 +184,47 @@ internal sealed class SqliteWriteQueue : DbTransactionInterceptor, IDbConnection
         }
     }
 
-    // Only single statements outside a transaction are judged by their text (EF Core runs a one-row save or an
-    // ExecuteUpdate without one); a write whose text does not start with its verb runs inside a transaction.
-    private static bool IsWrite(string sql)
+    // Statements outside a transaction (EF Core runs a one-row save or an ExecuteUpdate without one) queue when SQLite
+    // says they write; it is asked once per statement text.
+    private bool IsWrite(DbCommand command)
     {
-        var text = sql.AsSpan().TrimStart();
-        return text.StartsWith("INSERT", StringComparison.OrdinalIgnoreCase)
-            || text.StartsWith("UPDATE", StringComparison.OrdinalIgnoreCase)
-            || text.StartsWith("DELETE", StringComparison.OrdinalIgnoreCase)
-            || text.StartsWith("REPLACE", StringComparison.OrdinalIgnoreCase);
+        if (_writesByText.TryGetValue(command.CommandText, out var writes))
+        {
+            return writes;
+        }
+        if (command.Connection is not SqliteConnection { Handle: { } handle } || Writes(handle, command.CommandText) is not { } judged)
+        {
+            return true;
+        }
+        if (_writesByText.Count < MaxRemembered)
+        {
+            _writesByText.TryAdd(command.CommandText, judged);
+        }
+        return judged;
+    }
+
+    /// <summary>
+    /// Whether any statement of <paramref name="sql"/> writes to the database, as SQLite's compiler sees it
+    /// (<c>sqlite3_stmt_readonly</c>); null when SQLite cannot compile it, which the statement's own run will report.
+    /// </summary>
+    internal static bool? Writes(sqlite3 handle, string sql)
+    {
+        var writes = false;
+        for (var rest = sql; !string.IsNullOrWhiteSpace(rest);)
+        {
+            var result = raw.sqlite3_prepare_v2(handle, rest, out var statement, out var tail);
+            using (statement)
+            {
+                if (result != raw.SQLITE_OK)
+                {
+                    return null;
+                }
+                // A text that ends in a comment or a semicolon leaves an empty statement.
+                writes |= statement is { IsInvalid: false } && raw.sqlite3_stmt_readonly(statement) == 0;
+            }
+            rest = tail;
+        }
+        return writes;
     }
 
     // ---------------------------------------------------------------- transactions
