@@ -36,6 +36,8 @@ public static class StorageSetup
                 services.AddDbContextPool<ReferloopDb, PostgresReferloopDb>((services, options) => options
                     .UseNpgsql(connectionString, npgsql => npgsql.MigrationsHistoryTable("__migrations"))
                     .AddInterceptors(services.GetServices<IInterceptor>()));
+                services.AddSingleton<PostgresStatistics>();
+                services.AddHostedService(provider => provider.GetRequiredService<PostgresStatistics>());
                 break;
             default:
                 throw new InvalidOperationException(
