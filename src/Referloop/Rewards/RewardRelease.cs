@@ -13,36 +13,56 @@ namespace Referloop.Rewards;
 public static class RewardRelease
 {
     /// <summary>
-    /// Called by webhook delivery when an endpoint answered 2xx to a <c>referral.approved</c> message (also by
+    /// Called when an endpoint answered 2xx to a <c>referral.approved</c> message (also by
     /// <c>POST /api/v1/referrals/{id}/release-rewards</c>). Issues the referral's waiting rewards, each with its
     /// <c>reward.issued</c> event, in one transaction. Idempotent: later acknowledgements (retries, other endpoints)
     /// change nothing. Returns the number of rewards issued.
     /// </summary>
-    public static async Task<int> OnReferralApprovedAcknowledgedAsync(ReferloopDb db, string referralId, TimeProvider clock,
-        CancellationToken ct)
+    public static Task<int> OnReferralApprovedAcknowledgedAsync(ReferloopDb db, string referralId, TimeProvider clock,
+        CancellationToken ct) => OnReferralsApprovedAcknowledgedAsync(db, [referralId], clock, ct);
+
+    /// <summary>
+    /// The same for every referral whose approval a batch of recorded attempts acknowledged, with one statement per
+    /// step whatever their number: webhook delivery records its attempts in batches.
+    /// </summary>
+    public static async Task<int> OnReferralsApprovedAcknowledgedAsync(ReferloopDb db, IReadOnlyCollection<string> referralIds,
+        TimeProvider clock, CancellationToken ct)
     {
+        if (referralIds.Count == 0)
+        {
+            return 0;
+        }
         var own = db.Database.CurrentTransaction is null ? await db.Database.BeginTransactionAsync(ct) : null;
         try
         {
             var now = clock.GetUtcNow();
-            // The conditional UPDATE makes exactly one acknowledgement the one that releases.
-            var claimed = await db.Referrals
-                .Where(r => r.Id == referralId && r.Status == ReferralStatus.Approved && r.RewardsReleasedAt == null)
-                .ExecuteUpdateAsync(s => s.SetProperty(r => r.RewardsReleasedAt, now), ct);
-            if (claimed == 0)
+            var ids = referralIds.Distinct().Order(StringComparer.Ordinal).ToArray();
+            if (!db.OnSqlite)
+            {
+                // Exactly one acknowledgement releases a referral: another instance's waits here until it has committed,
+                // and then reads the referral as released. (On SQLite the transaction already holds the one writer.)
+                await db.Database.ExecuteSqlAsync($"""SELECT 1 FROM referrals WHERE "Id" = ANY({ids}) ORDER BY "Id" FOR UPDATE""", ct);
+            }
+            var released = await db.Referrals.AsNoTracking()
+                .Where(r => ids.Contains(r.Id) && r.Status == ReferralStatus.Approved && r.RewardsReleasedAt == null)
+                .Select(r => r.Id).ToListAsync(ct);
+            if (released.Count == 0)
             {
                 return 0;
             }
-            var snapshot = await LoadSnapshotAsync(db, referralId, ct);
+            await db.Referrals.Where(r => released.Contains(r.Id))
+                .ExecuteUpdateAsync(s => s.SetProperty(r => r.RewardsReleasedAt, now), ct);
+            var snapshots = await LoadSnapshotsAsync(db, released, ct);
 
-            var waiting = await db.Rewards.Where(r => r.ReferralId == referralId && r.Status == RewardStatus.Approved)
+            var waiting = await db.Rewards
+                .Where(r => released.Contains(r.ReferralId) && r.Status == RewardStatus.Approved)
                 .OrderBy(r => r.Id).ToListAsync(ct);
             foreach (var reward in waiting)
             {
                 reward.Status = RewardStatus.Issued;
                 reward.IssuedAt = now;
                 reward.UpdatedAt = now;
-                Outbox.Add(db, snapshot.RewardMessage(reward, now));
+                Outbox.Add(db, snapshots[reward.ReferralId].RewardMessage(reward, now));
             }
             await db.SaveChangesAsync(ct);
             if (own is not null)
@@ -81,18 +101,28 @@ public static class RewardRelease
         return snapshot.RewardMessage(reward, now);
     }
 
-    /// <summary>What a referral's messages describe, in one read (this runs for every approved referral a receiver acknowledges).</summary>
-    public static async Task<ReferralSnapshot> LoadSnapshotAsync(ReferloopDb db, string referralId, CancellationToken ct)
+    /// <summary>What a referral's messages describe, in one read.</summary>
+    public static async Task<ReferralSnapshot> LoadSnapshotAsync(ReferloopDb db, string referralId, CancellationToken ct) =>
+        (await LoadSnapshotsAsync(db, [referralId], ct))[referralId];
+
+    /// <summary>What the referrals' messages describe: referral, campaign and both people in one read, the advocates' conversions in another.</summary>
+    public static async Task<Dictionary<string, ReferralSnapshot>> LoadSnapshotsAsync(ReferloopDb db, IReadOnlyCollection<string> referralIds,
+        CancellationToken ct)
     {
+        var ids = referralIds.ToList();
         var found = await (
                 from r in db.Referrals
-                where r.Id == referralId
+                where ids.Contains(r.Id)
                 join c in db.Campaigns on r.CampaignId equals c.Id
                 join a in db.Participants on r.AdvocateId equals a.Id
                 join f in db.Participants on r.FriendId equals f.Id
                 select new { Referral = r, Campaign = c, Advocate = a, Friend = f })
-            .AsNoTracking().FirstAsync(ct);
-        var conversions = await AdvocateCounters.ReadAsync(db, found.Advocate.Id, AdvocateCounters.Conversions, ct);
-        return new ReferralSnapshot(found.Campaign, found.Referral, found.Advocate, found.Friend, conversions);
+            .AsNoTracking().ToListAsync(ct);
+        var advocateIds = found.Select(x => x.Advocate.Id).Distinct().ToList();
+        var conversions = await db.AdvocateCounters.AsNoTracking()
+            .Where(c => advocateIds.Contains(c.ParticipantId) && c.Name == AdvocateCounters.Conversions)
+            .ToDictionaryAsync(c => c.ParticipantId, c => c.Count, ct);
+        return found.ToDictionary(x => x.Referral.Id, x => new ReferralSnapshot(x.Campaign, x.Referral, x.Advocate, x.Friend,
+            conversions.GetValueOrDefault(x.Advocate.Id)));
     }
 }

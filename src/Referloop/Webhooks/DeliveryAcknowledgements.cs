@@ -4,36 +4,43 @@ using Referloop.Storage;
 namespace Referloop.Webhooks;
 
 /// <summary>
-/// Told when a receiver acknowledged (2xx) a <c>referral.approved</c> message: rewards that wait for the
-/// acknowledgement become payable then. Runs inside the transaction that records the successful attempt, on that
-/// attempt's context, so it either commits with it or the delivery is tried again. It may be called more than once
-/// for one referral (several endpoints, replays), so it must be idempotent.
+/// Told when receivers acknowledged (2xx) <c>referral.approved</c> messages: rewards that wait for the
+/// acknowledgement become payable then. Runs inside the transaction that records the successful attempts, on its
+/// context, once for all the referrals of a batch, so it either commits with them or the deliveries are tried again.
+/// It may be told of one referral more than once (several endpoints, replays), so it must be idempotent.
 /// </summary>
 public interface IAcknowledgementHandler
 {
-    Task OnReferralApprovedAcknowledgedAsync(ReferloopDb db, string referralId, CancellationToken ct);
+    Task OnReferralsApprovedAcknowledgedAsync(ReferloopDb db, IReadOnlyList<string> referralIds, CancellationToken ct);
 }
 
 /// <summary>Registers a plain delegate as an <see cref="IAcknowledgementHandler"/>.</summary>
-public sealed class AcknowledgementCallback(Func<ReferloopDb, string, CancellationToken, Task> callback) : IAcknowledgementHandler
+public sealed class AcknowledgementCallback(Func<ReferloopDb, IReadOnlyList<string>, CancellationToken, Task> callback) : IAcknowledgementHandler
 {
-    public Task OnReferralApprovedAcknowledgedAsync(ReferloopDb db, string referralId, CancellationToken ct) => callback(db, referralId, ct);
+    public Task OnReferralsApprovedAcknowledgedAsync(ReferloopDb db, IReadOnlyList<string> referralIds, CancellationToken ct) =>
+        callback(db, referralIds, ct);
 }
 
 public static class DeliveryAcknowledgements
 {
-    /// <summary>Calls every handler when <paramref name="message"/> is a <c>referral.approved</c> with a <c>data.referral.id</c>.</summary>
-    public static async Task OnAcknowledgedAsync(IEnumerable<IAcknowledgementHandler> handlers, ReferloopDb db, OutboxMessage message,
-        CancellationToken ct)
+    /// <summary>
+    /// Calls every handler once with the referrals of the <c>referral.approved</c> messages among
+    /// <paramref name="messages"/> (by their <c>data.referral.id</c>), in order, each once; returns whether there were any.
+    /// </summary>
+    public static async Task<bool> OnAcknowledgedAsync(IEnumerable<IAcknowledgementHandler> handlers, ReferloopDb db,
+        IEnumerable<OutboxMessage> messages, CancellationToken ct)
     {
-        if (message.Type != EventTypes.ReferralApproved || ReferralId(message.Data) is not { } referralId)
+        var referralIds = messages.Where(m => m.Type == EventTypes.ReferralApproved)
+            .Select(m => ReferralId(m.Data)).OfType<string>().Distinct().ToList();
+        if (referralIds.Count == 0)
         {
-            return;
+            return false;
         }
         foreach (var handler in handlers)
         {
-            await handler.OnReferralApprovedAcknowledgedAsync(db, referralId, ct);
+            await handler.OnReferralsApprovedAcknowledgedAsync(db, referralIds, ct);
         }
+        return true;
     }
 
     public static string? ReferralId(string data)

@@ -228,17 +228,11 @@ public sealed class DeliveryRecorder : IAsyncDisposable
             await EndpointState.FailPendingAsync(db, endpoint.Id, "The endpoint was disabled: " + disabling.Detail, now, ct);
         }
         await _outbox.InsertAsync(db, raised, now, ct);
-        if (acknowledged.Any(m => m.Type == EventTypes.ReferralApproved))
-        {
-            var handlers = scope.ServiceProvider.GetServices<IAcknowledgementHandler>().ToList();
-            foreach (var message in acknowledged)
-            {
-                await DeliveryAcknowledgements.OnAcknowledgedAsync(handlers, db, message, ct);
-            }
-        }
+        var releasing = acknowledged.Count > 0 && await DeliveryAcknowledgements.OnAcknowledgedAsync(
+            scope.ServiceProvider.GetServices<IAcknowledgementHandler>(), db, acknowledged, ct);
         await transaction.CommitAsync(ct);
         // Raised events, and the reward.issued messages an acknowledgement hook wrote, are fanned out at once.
-        if (raised.Count > 0 || acknowledged.Any(m => m.Type == EventTypes.ReferralApproved))
+        if (raised.Count > 0 || releasing)
         {
             _signal.Poke();
         }

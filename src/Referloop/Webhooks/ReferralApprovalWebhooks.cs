@@ -14,6 +14,6 @@ internal sealed class ReferralApprovalWebhooks(TimeProvider clock) : IReferralAp
         // Endpoints are few, and the approval's save reads the same list to fan out its messages.
         (await EnabledEndpoints.ReadAsync(db, ct)).Any(e => e.Subscribes(EventTypes.ReferralApproved, campaignId));
 
-    public Task OnReferralApprovedAcknowledgedAsync(ReferloopDb db, string referralId, CancellationToken ct) =>
-        RewardRelease.OnReferralApprovedAcknowledgedAsync(db, referralId, clock, ct);
+    public Task OnReferralsApprovedAcknowledgedAsync(ReferloopDb db, IReadOnlyList<string> referralIds, CancellationToken ct) =>
+        RewardRelease.OnReferralsApprovedAcknowledgedAsync(db, referralIds, clock, ct);
 }

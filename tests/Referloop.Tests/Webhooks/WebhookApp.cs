@@ -48,11 +48,11 @@ public class WebhookApp : ReferloopApp
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {
         base.ConfigureWebHost(builder);
-        builder.ConfigureTestServices(services => services.AddSingleton<IAcknowledgementHandler>(new AcknowledgementCallback((_, referralId, _) =>
+        builder.ConfigureTestServices(services => services.AddSingleton<IAcknowledgementHandler>(new AcknowledgementCallback((_, referralIds, _) =>
         {
             lock (AcknowledgedReferrals)
             {
-                AcknowledgedReferrals.Add(referralId);
+                AcknowledgedReferrals.AddRange(referralIds);
             }
             return Task.CompletedTask;
         })));
