@@ -19,6 +19,12 @@ internal sealed class PostgresStatistics(IServiceScopeFactory scopes, TimeProvid
     public static readonly TimeSpan Interval = TimeSpan.FromSeconds(5);
     public static readonly TimeSpan Watch = TimeSpan.FromHours(1);
 
+    /// <summary>
+    /// Tables analysed once already: a user that does not own a table gets a warning from PostgreSQL instead of its
+    /// statistics, and is not to repeat it every few seconds.
+    /// </summary>
+    private readonly HashSet<string> _analysed = [];
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var until = clock.GetUtcNow() + Watch;
@@ -48,7 +54,7 @@ internal sealed class PostgresStatistics(IServiceScopeFactory scopes, TimeProvid
 
     /// <summary>
     /// Analyses the tables of the model that have no statistics yet and hold at least <see cref="RowsBeforeFirstAnalyze"/>
-    /// rows; returns them, and how many tables are left without statistics.
+    /// rows, each once; returns them, and how many tables are left without statistics that it has not analysed.
     /// </summary>
     public async Task<(IReadOnlyList<string> Analysed, int Waiting)> AnalyzeGrownAsync(CancellationToken ct)
     {
@@ -62,22 +68,25 @@ internal sealed class PostgresStatistics(IServiceScopeFactory scopes, TimeProvid
             WHERE s.last_analyze IS NULL AND s.last_autoanalyze IS NULL
             """, new NpgsqlParameter("tables", tables)).ToListAsync(ct);
         var analysed = new List<string>();
-        foreach (var table in withoutStatistics)
+        var waiting = 0;
+        foreach (var table in withoutStatistics.Where(table => !_analysed.Contains(table)))
         {
             // Counting stops at the threshold: cheap whatever the table has grown to.
             var count = $"""SELECT count(*)::int AS "Value" FROM (SELECT 1 FROM "{table}" LIMIT {RowsBeforeFirstAnalyze}) AS grown""";
             if (await db.Database.SqlQueryRaw<int>(count).SingleAsync(ct) < RowsBeforeFirstAnalyze)
             {
+                waiting++;
                 continue;
             }
             var analyze = $"""ANALYZE "{table}" """;
             await db.Database.ExecuteSqlRawAsync(analyze, ct);
+            _analysed.Add(table);
             analysed.Add(table);
         }
         if (analysed.Count > 0)
         {
             log.LogInformation("Gathered the first statistics of {Tables}", string.Join(", ", analysed));
         }
-        return (analysed, withoutStatistics.Count - analysed.Count);
+        return (analysed, waiting);
     }
 }

@@ -127,6 +127,7 @@ public sealed class DeliverySchedule(DeliveryLimits limits)
     /// </summary>
     public List<ClaimedDelivery> Start(DateTimeOffset now)
     {
+        LetGoOfExpired(now);
         var started = new List<ClaimedDelivery>();
         while (_running < Limits.MaxConcurrency && NextToStart(now) is { } queue)
         {
@@ -152,20 +153,49 @@ public sealed class DeliverySchedule(DeliveryLimits limits)
     }
 
     /// <summary>
+    /// Lets go of the waiting deliveries with too little of their lease left, wherever they wait: they no longer take
+    /// room from a claim, and whoever claims them next sends them.
+    /// </summary>
+    private void LetGoOfExpired(DateTimeOffset now)
+    {
+        var latest = now + Limits.StartMargin;
+        foreach (var queue in _ready.Values)
+        {
+            var expired = false;
+            foreach (var waiting in queue)
+            {
+                expired |= latest > waiting.Delivery.ClaimedUntil;
+            }
+            if (!expired)
+            {
+                continue;
+            }
+            var kept = queue.ToList();
+            queue.Clear();
+            foreach (var waiting in kept)
+            {
+                if (latest > waiting.Delivery.ClaimedUntil)
+                {
+                    _waiting.Remove(waiting.Delivery.Id);
+                    _held.Remove(waiting.Delivery.Id);
+                }
+                else
+                {
+                    queue.Enqueue(waiting);
+                }
+            }
+        }
+    }
+
+    /// <summary>
     /// The endpoint queue whose first delivery came first among those whose endpoint has a free slot and room in its
-    /// rate; deliveries at a queue's head with too little of their lease left are let go of on the way.
+    /// rate.
     /// </summary>
     private Queue<Waiting>? NextToStart(DateTimeOffset now)
     {
         Queue<Waiting>? next = null;
         foreach (var (endpointId, queue) in _ready)
         {
-            while (queue.Count > 0 && now + Limits.StartMargin > queue.Peek().Delivery.ClaimedUntil)
-            {
-                var expired = queue.Dequeue().Delivery.Id;
-                _waiting.Remove(expired);
-                _held.Remove(expired);
-            }
             if (queue.Count == 0 || (next is not null && next.Peek().Order < queue.Peek().Order)
                 || _runningPerEndpoint.GetValueOrDefault(endpointId) >= Limits.PerEndpoint
                 || !RateAllows(queue.Peek().Delivery.Endpoint, now))

@@ -93,6 +93,23 @@ public class DeliveryScheduleTests
     }
 
     [Fact]
+    public void A_delivery_whose_lease_runs_short_behind_a_busy_endpoint_is_let_go_of_and_frees_its_room()
+    {
+        var schedule = new DeliverySchedule(Limits);
+        var a = Endpoint("a");
+        schedule.Hold([Held("first", a), Held("second", a), Held("long", a), Held("short", a, lease: TimeSpan.FromSeconds(30))]);
+        Assert.Equal(["first", "second"], Ids(schedule.Start(Now)));
+        var room = schedule.Room;
+
+        // Endpoint a is at its two slots; 20 s later "short", behind "long", has less than the 15 s an attempt needs.
+        Assert.Empty(schedule.Start(Now.AddSeconds(20)));
+
+        Assert.False(schedule.Holds("short"));
+        Assert.True(schedule.Holds("long"));
+        Assert.Equal(room + 1, schedule.Room);
+    }
+
+    [Fact]
     public void Room_counts_what_is_held_unsent_and_a_claim_waits_until_less_than_a_round_of_slots_is_left()
     {
         var schedule = new DeliverySchedule(Limits);
