@@ -115,12 +115,14 @@ internal static class EventsQueries
 
     private static async Task<Results<Ok<EventResponse>, ProblemHttpResult>> Get(string id, ReferloopDb db, CancellationToken ct)
     {
-        if (await db.Events.AsNoTracking().FirstOrDefaultAsync(e => e.Id == id, ct) is { } tracked)
+        // The inbox first: an accepted event leaves it in the transaction that records it, so once it is not there the
+        // events table has it, if anyone does. (The other order could miss it in both, read either side of that commit.)
+        if (await db.Inbox.AsNoTracking().FirstOrDefaultAsync(e => e.Id == id, ct) is { } waiting)
         {
-            return TypedResults.Ok(EventResponse.From(tracked));
+            return TypedResults.Ok(EventResponse.Pending(waiting));
         }
-        return await db.Inbox.AsNoTracking().FirstOrDefaultAsync(e => e.Id == id, ct) is { } waiting
-            ? TypedResults.Ok(EventResponse.Pending(waiting))
+        return await db.Events.AsNoTracking().FirstOrDefaultAsync(e => e.Id == id, ct) is { } tracked
+            ? TypedResults.Ok(EventResponse.From(tracked))
             : Problems.NotFound("event", id);
     }
 }
