@@ -36,14 +36,4 @@ public static class AdvocateCounters
             reward.CountedTotal = false;
         }
     }
-
-    public static async Task<int> ReadAsync(ReferloopDb db, string participantId, string name, CancellationToken ct) =>
-        await ReadQuery(db, participantId, name, ct) ?? 0;
-
-    private static readonly Func<ReferloopDb, string, string, CancellationToken, Task<int?>> ReadQuery =
-        EF.CompileAsyncQuery((ReferloopDb db, string participantId, string name, CancellationToken ct) =>
-            db.AdvocateCounters.AsNoTracking()
-                .Where(c => c.ParticipantId == participantId && c.Name == name)
-                .Select(c => (int?)c.Count)
-                .FirstOrDefault());
 }
