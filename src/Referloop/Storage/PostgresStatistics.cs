@@ -31,12 +31,13 @@ internal sealed class PostgresStatistics(IServiceScopeFactory scopes, TimeProvid
         using var timer = new PeriodicTimer(Interval, clock);
         try
         {
-            while (await timer.WaitForNextTickAsync(stoppingToken))
+            // Bounded by the hour whether the looks succeed or fail (a user who may not read the statistics views).
+            while (clock.GetUtcNow() < until && await timer.WaitForNextTickAsync(stoppingToken))
             {
                 try
                 {
                     var (_, waiting) = await AnalyzeGrownAsync(stoppingToken);
-                    if (waiting == 0 || clock.GetUtcNow() >= until)
+                    if (waiting == 0)
                     {
                         return;
                     }
