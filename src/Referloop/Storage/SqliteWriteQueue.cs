@@ -21,13 +21,19 @@ internal sealed class SqliteWriteQueue : DbTransactionInterceptor, IDbConnection
     private const int BusyTimeoutMilliseconds = 30_000;
 
     /// <summary>The page cache of each connection: 8 MiB.</summary>
-    private const int CacheKibibytes = 8 * 1024;
+    internal const int CacheKibibytes = 8 * 1024;
 
     /// <summary>
     /// All of SQLite's memory in this process, caches of every pooled connection included: past it, a connection
     /// reuses its own pages instead of growing. The writers' caches fill first and stay warm.
     /// </summary>
     private const long SoftHeapLimitBytes = 32L * 1024 * 1024;
+
+    /// <summary>Log pages after which a commit checkpoints (SQLite's default is 1,000): 16 MiB of 4 KiB pages.</summary>
+    internal const int WalCheckpointPages = 4_000;
+
+    /// <summary>What the log file is cut back to when it restarts after having grown past it (a long read held it).</summary>
+    private const long WalSizeLimitBytes = 32L * 1024 * 1024;
 
     private readonly SemaphoreSlim _writer = new(1, 1);
     private readonly ConditionalWeakTable<DbConnection, object> _holders = [];
@@ -64,6 +70,12 @@ internal sealed class SqliteWriteQueue : DbTransactionInterceptor, IDbConnection
             // Statement journals (of multi-row inserts in a transaction) and temporary sorting stay in memory instead
             // of going through temporary files.
             raw.sqlite3_exec(handle, "PRAGMA temp_store=MEMORY");
+            // A commit that leaves more than this many pages in the log copies them into the database file (a
+            // checkpoint) in the writer's time. SQLite's 1,000 pages come every three or four batches of events; at
+            // 4,000 a page that several batches write (the ends of tables and indexes, the counters) is copied once
+            // for all of them.
+            raw.sqlite3_wal_autocheckpoint(handle, WalCheckpointPages);
+            raw.sqlite3_exec(handle, $"PRAGMA journal_size_limit={WalSizeLimitBytes}");
             _configuredHandles.AddOrUpdate(handle, handle);
         }
     }
