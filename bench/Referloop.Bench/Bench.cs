@@ -523,20 +523,21 @@ internal sealed partial class Bench(Settings settings, Report report, string tem
         char tag, CancellationToken ct)
     {
         var count = settings.DeliveryMessages;
-        await _receiver.ResetAsync(track: false, ct);
+        // Only the queued messages count: others (retries and releases left by earlier loads) are reported apart.
+        await _receiver.ResetAsync(track: false, ct, messages: Seeder.MessagePrefix(tag));
         // From the queueing to the last record: the fan-out, every attempt and its record are the server's work.
         var cpu = server.CpuSeconds();
         var queuedAt = Stopwatch.GetTimestamp();
         await seeder.QueueMessagesAsync(count, tag, program.CampaignId, ct);
         var deadline = Stopwatch.GetTimestamp() + (long)(settings.DeliveryTimeout.TotalSeconds * Stopwatch.Frequency);
-        (long Count, long First, long Last) stats = default;
+        (long Count, long First, long Last, long Repeats, long Others) stats = default;
         var lastProgress = Stopwatch.GetTimestamp();
         var stalled = false;
         while (true)
         {
             var previous = stats.Count;
             stats = await _receiver.StatsAsync(ct);
-            if (stats.Count >= count || Stopwatch.GetTimestamp() > deadline)
+            if (stats.Count - stats.Repeats >= count || Stopwatch.GetTimestamp() > deadline)
             {
                 break;
             }
@@ -565,7 +566,7 @@ internal sealed partial class Bench(Settings settings, Report report, string tem
                 WHERE "MessageId" >= '{Seeder.MessagePrefix(tag)}' AND "MessageId" < '{Seeder.MessagePrefix((char)(tag + 1))}'
                   AND "Status" = 'succeeded'
                 """, ct);
-            if (recorded >= Math.Min(stats.Count, count))
+            if (recorded >= Math.Min(stats.Count - stats.Repeats, count))
             {
                 break;
             }
@@ -575,26 +576,34 @@ internal sealed partial class Bench(Settings settings, Report report, string tem
         _lastDeliveryCpuPer1000 = recorded > 0 ? (server.CpuSeconds() - cpu) / recorded * 1000 : null;
 
         var notes = new List<string>();
-        if (stats.Count < count)
+        var arrived = stats.Count - stats.Repeats;
+        if (arrived < count)
         {
-            notes.Add($"{stats.Count:N0} of {count:N0} arrived {(stalled ? "before delivery stalled" : $"within {settings.DeliveryTimeout.TotalSeconds:0} s")}");
+            notes.Add($"{arrived:N0} of {count:N0} arrived {(stalled ? "before delivery stalled" : $"within {settings.DeliveryTimeout.TotalSeconds:0} s")}");
         }
-        if (recorded < stats.Count)
+        if (recorded < arrived)
         {
             notes.Add($"only {recorded:N0} recorded as succeeded");
+        }
+        if (stats.Repeats > 0)
+        {
+            notes.Add($"{stats.Repeats:N0} sent again");
         }
         _lastDeliveryNote = notes.Count > 0 ? string.Join("; ", notes) : null;
         report.Measurements[$"{provider}.delivery{tag}"] = new
         {
             queued = count,
             received = stats.Count,
+            repeats = stats.Repeats,
+            others = stats.Others,
             recorded,
             firstToLastSeconds = seconds,
             queueToLastSeconds = drained,
             messagesPerSecond = rate,
             cpuPer1000 = _lastDeliveryCpuPer1000,
         };
-        Log($"  {stats.Count:N0} received in {seconds:0.0} s ({rate ?? double.NaN:N0} msg/s), {recorded:N0} recorded as succeeded");
+        Log($"  {stats.Count:N0} received in {seconds:0.0} s ({rate ?? double.NaN:N0} msg/s; {stats.Repeats:N0} of them again, and"
+            + $" {stats.Others:N0} posts of other messages), {recorded:N0} recorded as succeeded");
         return rate;
     }
 

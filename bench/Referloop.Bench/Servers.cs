@@ -144,13 +144,15 @@ internal sealed class BareReceiver(HttpClient http, string baseUrl)
     public string ReceiveUrl => baseUrl + "/receive";
     public string EventsUrl => baseUrl + "/api/v1/events";
 
-    public async Task ResetAsync(bool track, CancellationToken ct) =>
-        (await http.PostAsync($"{baseUrl}/reset?track={(track ? "true" : "false")}", null, ct)).EnsureSuccessStatusCode();
+    /// <param name="messages">A <c>webhook-id</c> prefix: count only those messages (and how many came again); else every post.</param>
+    public async Task ResetAsync(bool track, CancellationToken ct, string? messages = null) =>
+        (await http.PostAsync($"{baseUrl}/reset?track={(track ? "true" : "false")}&messages={Uri.EscapeDataString(messages ?? "")}",
+            null, ct)).EnsureSuccessStatusCode();
 
-    public async Task<(long Count, long First, long Last)> StatsAsync(CancellationToken ct)
+    public async Task<(long Count, long First, long Last, long Repeats, long Others)> StatsAsync(CancellationToken ct)
     {
         var stats = await http.GetFromJsonAsync<JsonObject>(baseUrl + "/stats", ct) ?? throw new BenchException("no stats from the receiver");
-        return ((long)stats["count"]!, (long)stats["first"]!, (long)stats["last"]!);
+        return ((long)stats["count"]!, (long)stats["first"]!, (long)stats["last"]!, (long)stats["repeats"]!, (long)stats["others"]!);
     }
 
     public async Task<Dictionary<string, long>> ArrivalsAsync(CancellationToken ct) =>
