@@ -177,7 +177,7 @@ internal static class ReferralsApi
     }
 
     private static async Task<Results<Ok<ReleasedRewards>, ProblemHttpResult>> Release(string id, ReferloopDb db, TimeProvider clock,
-        OutboxSignal signal, CancellationToken ct)
+        OutboxWriter outbox, OutboxSignal signal, CancellationToken ct)
     {
         var status = await db.Referrals.AsNoTracking().Where(r => r.Id == id).Select(r => r.Status).FirstOrDefaultAsync(ct);
         if (status is null)
@@ -188,7 +188,7 @@ internal static class ReferralsApi
         {
             return Problems.Conflict($"The referral is {status}; only an approved referral's rewards can be released.");
         }
-        var released = await RewardRelease.OnReferralApprovedAcknowledgedAsync(db, id, clock, ct);
+        var released = await RewardRelease.OnReferralApprovedAcknowledgedAsync(db, id, clock, outbox, ct);
         signal.Poke();
         return TypedResults.Ok(new ReleasedRewards(id, released));
     }

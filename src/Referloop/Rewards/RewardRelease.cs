@@ -19,14 +19,14 @@ public static class RewardRelease
     /// change nothing. Returns the number of rewards issued.
     /// </summary>
     public static Task<int> OnReferralApprovedAcknowledgedAsync(ReferloopDb db, string referralId, TimeProvider clock,
-        CancellationToken ct) => OnReferralsApprovedAcknowledgedAsync(db, [referralId], clock, ct);
+        OutboxWriter outbox, CancellationToken ct) => OnReferralsApprovedAcknowledgedAsync(db, [referralId], clock, outbox, ct);
 
     /// <summary>
     /// The same for every referral whose approval a batch of recorded attempts acknowledged, with one statement per
     /// step whatever their number: webhook delivery records its attempts in batches.
     /// </summary>
     public static async Task<int> OnReferralsApprovedAcknowledgedAsync(ReferloopDb db, IReadOnlyCollection<string> referralIds,
-        TimeProvider clock, CancellationToken ct)
+        TimeProvider clock, OutboxWriter outbox, CancellationToken ct)
     {
         if (referralIds.Count == 0)
         {
@@ -54,17 +54,25 @@ public static class RewardRelease
                 .ExecuteUpdateAsync(s => s.SetProperty(r => r.RewardsReleasedAt, now), ct);
             var snapshots = await LoadSnapshotsAsync(db, released, ct);
 
-            var waiting = await db.Rewards
+            // Read, changed and written as a set, without the change tracker: they all change alike.
+            var waiting = await db.Rewards.AsNoTracking()
                 .Where(r => released.Contains(r.ReferralId) && r.Status == RewardStatus.Approved)
                 .OrderBy(r => r.Id).ToListAsync(ct);
+            var rewardIds = waiting.Select(r => r.Id).ToList();
+            await db.Rewards.Where(r => rewardIds.Contains(r.Id))
+                .ExecuteUpdateAsync(s => s
+                    .SetProperty(r => r.Status, RewardStatus.Issued)
+                    .SetProperty(r => r.IssuedAt, now)
+                    .SetProperty(r => r.UpdatedAt, now), ct);
+            var messages = new List<OutboxMessage>(waiting.Count);
             foreach (var reward in waiting)
             {
                 reward.Status = RewardStatus.Issued;
                 reward.IssuedAt = now;
                 reward.UpdatedAt = now;
-                Outbox.Add(db, snapshots[reward.ReferralId].RewardMessage(reward, now));
+                messages.Add(snapshots[reward.ReferralId].RewardMessage(reward, now));
             }
-            await db.SaveChangesAsync(ct);
+            await outbox.InsertAsync(db, messages, now, ct);
             if (own is not null)
             {
                 await own.CommitAsync(ct);

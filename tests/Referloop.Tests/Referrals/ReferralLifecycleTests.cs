@@ -5,6 +5,7 @@ using Referloop.Campaigns;
 using Referloop.Fraud;
 using Referloop.Rewards;
 using Referloop.Tests.Support;
+using Referloop.Webhooks;
 using static Referloop.Tests.Referrals.EngineKit;
 
 namespace Referloop.Tests.Referrals;
@@ -174,8 +175,8 @@ public class ReferralLifecycleTests(EngineApp app) : IClassFixture<EngineApp>
             var issued = await app.WithDb(async db =>
             {
                 var clock = app.Services.GetRequiredService<TimeProvider>();
-                return (await RewardRelease.OnReferralApprovedAcknowledgedAsync(db, referralId, clock, default),
-                    await RewardRelease.OnReferralApprovedAcknowledgedAsync(db, referralId, clock, default));
+                return (await RewardRelease.OnReferralApprovedAcknowledgedAsync(db, referralId, clock, app.Services.GetRequiredService<OutboxWriter>(), default),
+                    await RewardRelease.OnReferralApprovedAcknowledgedAsync(db, referralId, clock, app.Services.GetRequiredService<OutboxWriter>(), default));
             });
 
             Assert.Equal((1, 0), issued);
