@@ -59,11 +59,14 @@ public static class RewardRelease
                 .Where(r => released.Contains(r.ReferralId) && r.Status == RewardStatus.Approved)
                 .OrderBy(r => r.Id).ToListAsync(ct);
             var rewardIds = waiting.Select(r => r.Id).ToList();
-            await db.Rewards.Where(r => rewardIds.Contains(r.Id))
-                .ExecuteUpdateAsync(s => s
-                    .SetProperty(r => r.Status, RewardStatus.Issued)
-                    .SetProperty(r => r.IssuedAt, now)
-                    .SetProperty(r => r.UpdatedAt, now), ct);
+            if (rewardIds.Count > 0)
+            {
+                await db.Rewards.Where(r => rewardIds.Contains(r.Id) && r.Status == RewardStatus.Approved)
+                    .ExecuteUpdateAsync(s => s
+                        .SetProperty(r => r.Status, RewardStatus.Issued)
+                        .SetProperty(r => r.IssuedAt, now)
+                        .SetProperty(r => r.UpdatedAt, now), ct);
+            }
             var messages = new List<OutboxMessage>(waiting.Count);
             foreach (var reward in waiting)
             {

@@ -33,7 +33,7 @@ internal sealed class SqliteWriteQueue : DbTransactionInterceptor, IDbConnection
     internal const int WalCheckpointPages = 4_000;
 
     /// <summary>What the log file is cut back to when it restarts after having grown past it (a long read held it).</summary>
-    private const long WalSizeLimitBytes = 32L * 1024 * 1024;
+    internal const long WalSizeLimitBytes = 32L * 1024 * 1024;
 
     private readonly SemaphoreSlim _writer = new(1, 1);
     private readonly ConditionalWeakTable<DbConnection, object> _holders = [];

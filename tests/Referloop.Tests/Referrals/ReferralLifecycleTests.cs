@@ -175,8 +175,9 @@ public class ReferralLifecycleTests(EngineApp app) : IClassFixture<EngineApp>
             var issued = await app.WithDb(async db =>
             {
                 var clock = app.Services.GetRequiredService<TimeProvider>();
-                return (await RewardRelease.OnReferralApprovedAcknowledgedAsync(db, referralId, clock, app.Services.GetRequiredService<OutboxWriter>(), default),
-                    await RewardRelease.OnReferralApprovedAcknowledgedAsync(db, referralId, clock, app.Services.GetRequiredService<OutboxWriter>(), default));
+                var outbox = app.Services.GetRequiredService<OutboxWriter>();
+                return (await RewardRelease.OnReferralApprovedAcknowledgedAsync(db, referralId, clock, outbox, default),
+                    await RewardRelease.OnReferralApprovedAcknowledgedAsync(db, referralId, clock, outbox, default));
             });
 
             Assert.Equal((1, 0), issued);

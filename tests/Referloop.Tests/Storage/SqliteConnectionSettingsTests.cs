@@ -29,7 +29,7 @@ public sealed class SqliteConnectionSettingsTests : IDisposable
         Assert.Equal(SqliteWriteQueue.WalCheckpointPages, await PragmaAsync(db, "wal_autocheckpoint"));
         Assert.Equal(-SqliteWriteQueue.CacheKibibytes, await PragmaAsync(db, "cache_size"));
         Assert.Equal(2, await PragmaAsync(db, "temp_store")); // MEMORY
-        Assert.Equal(32L * 1024 * 1024, await PragmaAsync(db, "journal_size_limit"));
+        Assert.Equal(SqliteWriteQueue.WalSizeLimitBytes, await PragmaAsync(db, "journal_size_limit"));
     }
 
     private static async Task<long> PragmaAsync(ReferloopDb db, string name)
