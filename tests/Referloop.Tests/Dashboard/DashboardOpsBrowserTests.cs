@@ -1,4 +1,5 @@
 using System.Net;
+using System.Text.RegularExpressions;
 using Microsoft.Playwright;
 using Referloop.Tests.Referrals;
 using Referloop.Tests.Support;
@@ -102,13 +103,11 @@ public class DashboardOpsBrowserTests(BrowserApp app) : IClassFixture<BrowserApp
 
         var page = await app.SignedInPage();
         await page.ClickAsync("nav >> text=Analytics");
-        // Each choice loads another page: wait for that page, not for a load event that may already be past.
-        var chosen = page.WaitForURLAsync($"**campaign={campaign}**", new() { WaitUntil = WaitUntilState.DOMContentLoaded });
+        // Each choice loads another page: wait for that page's address, not for a load event that may already be past.
         await page.SelectOptionAsync("#campaign", campaign);
-        await chosen;
-        var week = page.WaitForURLAsync($"**campaign={campaign}&period=7d", new() { WaitUntil = WaitUntilState.DOMContentLoaded });
+        await Assertions.Expect(page).ToHaveURLAsync(new Regex($"campaign={campaign}"));
         await page.ClickAsync("nav.tabs >> text=Last 7 days");
-        await week;
+        await Assertions.Expect(page).ToHaveURLAsync(new Regex($"campaign={campaign}&period=7d$"));
 
         Assert.Equal("6", await page.InnerTextAsync("[data-figure=clicks]"));
         Assert.Equal("3", await page.InnerTextAsync("[data-figure=signups]"));

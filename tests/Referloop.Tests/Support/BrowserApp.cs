@@ -16,6 +16,13 @@ public class BrowserApp : ReferloopApp
 
     private IPlaywright? _playwright;
 
+    static BrowserApp()
+    {
+        // Waits for a page to reach a URL are expectations, polled by the browser side: Playwright's own WaitForURLAsync
+        // checks the load state and then subscribes to it, and on a busy machine the event can pass in between.
+        Assertions.SetDefaultExpectTimeout(60_000);
+    }
+
     public BrowserApp()
     {
         UseKestrel(0);
@@ -78,7 +85,7 @@ public class BrowserApp : ReferloopApp
         await page.GotoAsync($"{BaseUrl}/admin");
         await page.FillAsync("#key", AdminKey);
         await page.ClickAsync("button[type=submit]");
-        await page.WaitForURLAsync($"{BaseUrl}/admin", new() { WaitUntil = WaitUntilState.DOMContentLoaded });
+        await Assertions.Expect(page).ToHaveURLAsync($"{BaseUrl}/admin");
         await page.WaitForSelectorAsync("text=Sign out");
         return page;
     }
