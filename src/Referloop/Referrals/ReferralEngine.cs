@@ -31,6 +31,7 @@ public sealed class ReferralEngine(
     ReferralCore core,
     ReferralStore store,
     OutboxSignal outbox,
+    DeliveryEngine deliveries,
     CouponRequests couponRequests)
 {
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
@@ -38,8 +39,12 @@ public sealed class ReferralEngine(
     // Set when a reward of the unit of work awaits a coupon: the coupon requests are woken once it has committed.
     private bool _couponsAwaited;
 
-    // Set when the unit of work wrote a message an endpoint takes: the delivery engine is woken once it has committed.
+    // Set when the unit of work wrote a message an endpoint takes for the delivery engine's own fan-out: the engine is
+    // woken once it has committed.
     private bool _messagesToDeliver;
+
+    // The fan-outs the unit of work wrote itself: handed to the delivery engine once it has committed.
+    private readonly List<FannedOut> _fannedOut = [];
 
     // ---------------------------------------------------------------- events
 
@@ -234,7 +239,10 @@ public sealed class ReferralEngine(
 
     private async Task WriteAsync(ReferralChanges changes, DateTimeOffset now, CancellationToken ct)
     {
-        await store.WriteAsync(changes, now, ct);
+        if (await store.WriteAsync(changes, now, ct) is { } fannedOut)
+        {
+            _fannedOut.Add(fannedOut);
+        }
         _couponsAwaited |= changes.CouponsAwaited;
         _messagesToDeliver |= changes.Messages.Any(m => m.DispatchedAt is null);
     }
@@ -256,6 +264,7 @@ public sealed class ReferralEngine(
                 db.ChangeTracker.Clear();
                 _couponsAwaited = false;
                 _messagesToDeliver = false;
+                _fannedOut.Clear();
                 try
                 {
                     T result;
@@ -264,6 +273,7 @@ public sealed class ReferralEngine(
                         result = await work();
                         await transaction.CommitAsync(ct);
                     }
+                    _fannedOut.ForEach(deliveries.HandOver);
                     if (_messagesToDeliver)
                     {
                         outbox.Poke();

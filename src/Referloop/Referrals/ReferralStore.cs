@@ -14,7 +14,7 @@ namespace Referloop.Referrals;
 /// <see cref="ReferralChanges"/> it decided, both inside the caller's transaction. A stored row that changed since it
 /// was read fails the write with <see cref="ConcurrentChangeException"/>, and the caller runs the command again.
 /// </summary>
-public sealed class ReferralStore(ReferloopDb db, IReferralApprovalListeners listeners, OutboxWriter outbox)
+public sealed class ReferralStore(ReferloopDb db, IReferralApprovalListeners listeners, OutboxWriter outbox, DeliveryEngine deliveries)
 {
     private static readonly Func<ReferloopDb, string, IAsyncEnumerable<Reward>> RewardsOf =
         EF.CompileAsyncQuery((ReferloopDb db, string referralId) =>
@@ -412,9 +412,11 @@ public sealed class ReferralStore(ReferloopDb db, IReferralApprovalListeners lis
 
     /// <summary>
     /// Writes what the core decided, in the caller's transaction: first the conditional updates that prove the rows
-    /// read are unchanged (and lock them), then every new and changed row and message in one save.
+    /// read are unchanged (and lock them), then every new and changed row and message in one save. The messages are
+    /// fanned out here while this instance's delivery engine has room: the caller hands the result over after its
+    /// commit (<see cref="DeliveryEngine.HandOver"/>).
     /// </summary>
-    public async Task WriteAsync(ReferralChanges changes, DateTimeOffset now, CancellationToken ct)
+    public async Task<FannedOut?> WriteAsync(ReferralChanges changes, DateTimeOffset now, CancellationToken ct)
     {
         foreach (var referral in changes.ChangedReferrals)
         {
@@ -464,7 +466,7 @@ public sealed class ReferralStore(ReferloopDb db, IReferralApprovalListeners lis
         db.Rewards.UpdateRange(changes.ChangedRewards);
         await db.SaveChangesAsync(ct);
         // The outbox step: the messages after the rows they report on, in the same transaction.
-        await outbox.InsertAsync(db, changes.Messages, now, ct);
+        var fannedOut = await outbox.InsertAsync(db, changes.Messages, now, ct, deliveries);
 
         // After the save: a claimed code names its reward.
         var allocatedAt = UtcTicksConverter.SqlValue(db, now);
@@ -480,6 +482,7 @@ public sealed class ReferralStore(ReferloopDb db, IReferralApprovalListeners lis
                 throw new ConcurrentChangeException($"coupon {claim.CouponId} was handed out while a command decided to hand it out");
             }
         }
+        return fannedOut;
     }
 
     private sealed record CounterRow(string ParticipantId, string Name, int Count);

@@ -9,9 +9,11 @@ namespace Referloop.Webhooks;
 /// The delivery loop of one server instance:
 /// <list type="number">
 /// <item>fan-out: an outbox message becomes one delivery per endpoint subscribed at this moment, and is marked
-/// dispatched in the same transaction, so a crash at any point leaves either both or neither. The writers of
-/// messages write the message alone; the fan-out happens here, when the message is taken for delivery, and its
-/// deliveries are created leased to this instance (as far as it has room), so they need no claim;</item>
+/// dispatched in the same transaction, so a crash at any point leaves either both or neither. Its deliveries are
+/// created leased to this instance (as far as it has room), so they need no claim. The event path fans its messages
+/// out in its own transaction while this instance has room (<see cref="WriteFanOutAsync"/>, then
+/// <see cref="HandOver"/> after its commit); other writers write the message alone, and the loop here fans it out
+/// when it takes it for delivery;</item>
 /// <item>claim: due deliveries (retries, a dead instance's, what a fan-out had no room for) are leased to this
 /// instance many at a time, with one statement (<c>FOR UPDATE SKIP LOCKED</c> on PostgreSQL, so instances never take
 /// the same row; a dead instance's lease simply runs out), and read with their messages and endpoints in one query;</item>
@@ -23,7 +25,7 @@ namespace Referloop.Webhooks;
 /// interval passes; due-ness is always judged by the injected <see cref="TimeProvider"/>.
 /// </summary>
 public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender sender, DeliveryRecorder recorder, OutboxSignal signal,
-    TimeProvider clock, IOptions<WebhookOptions> options, ILogger<DeliveryEngine> log) : BackgroundService
+    Email.EmailOutbox email, TimeProvider clock, IOptions<WebhookOptions> options, ILogger<DeliveryEngine> log) : BackgroundService
 {
     private readonly WebhookOptions _options = options.Value;
 
@@ -238,7 +240,8 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
         }
     }
 
-    private int Room()
+    /// <summary>How many more deliveries this instance may lease now; 0 when it is not delivering.</summary>
+    internal int Room()
     {
         if (!_delivering)
         {
@@ -282,18 +285,35 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
         }
         var endpoints = await EnabledEndpoints.ReadAsync(db, ct);
         var now = clock.GetUtcNow();
-        var (deliveries, claimed) = FanOut(batch, endpoints, now, room);
         var dispatched = batch.Select(m => m.Id).ToList();
         await db.Outbox.Where(m => dispatched.Contains(m.Id)).ExecuteUpdateAsync(s => s.SetProperty(m => m.DispatchedAt, now), ct);
-        await InsertAsync(db, deliveries, ct);
-        // E-mail subscribes to the same messages: its sends are written with their dispatch, like the deliveries.
-        var email = scope.ServiceProvider.GetRequiredService<Email.EmailOutbox>();
-        var mails = await email.FanOutAsync(db, batch, now, ct);
+        var fannedOut = await WriteFanOutAsync(db, batch, endpoints, now, room, ct);
         await transaction.CommitAsync(ct);
-        email.Written(mails);
-        Hold(claimed);
+        HandOver(fannedOut);
         _wantsRoom |= batch.Count == size && (room == 0 || size == room);
         return batch.Count == size;
+    }
+
+    /// <summary>
+    /// Writes the fan-out of messages that the caller's transaction marks dispatched: their deliveries (the first
+    /// <paramref name="room"/> leased to this instance) and, as e-mail subscribes to the same messages, their mails.
+    /// Once that transaction has committed, the caller passes the result to <see cref="HandOver"/>; should it roll
+    /// back instead, nothing was taken.
+    /// </summary>
+    internal async Task<FannedOut> WriteFanOutAsync(ReferloopDb db, IReadOnlyList<OutboxMessage> messages, List<WebhookEndpoint> endpoints,
+        DateTimeOffset now, int room, CancellationToken ct)
+    {
+        var (deliveries, claimed) = FanOut(messages, endpoints, now, room);
+        await InsertAsync(db, deliveries, ct);
+        var mails = await email.FanOutAsync(db, messages, now, ct);
+        return new FannedOut(claimed, mails);
+    }
+
+    /// <summary>After the commit that wrote a fan-out: what it leased here starts as the schedule allows, and the mails go.</summary>
+    internal void HandOver(FannedOut fannedOut)
+    {
+        email.Written(fannedOut.Mails);
+        Hold(fannedOut.Claimed);
     }
 
     /// <summary>
@@ -560,3 +580,6 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
             """).ToListAsync(ct);
     }
 }
+
+/// <summary>A fan-out written in a transaction: the deliveries it leased to this instance, and how many mails it wrote.</summary>
+public sealed record FannedOut(List<ClaimedDelivery> Claimed, int Mails);

@@ -115,7 +115,8 @@ public static class EventTypes
 /// reports, in the same transaction, as an explicit step: a tracked row of the caller's save (<see cref="Add{T}"/>)
 /// or, on the batched paths, one statement for all of them (<see cref="OutboxWriter"/>) after the other rows. It is
 /// written once, undispatched; the delivery engine fans it out to the endpoints subscribed when it takes it. Whoever
-/// writes one pokes <see cref="OutboxSignal"/> after the commit, so the first attempt need not wait for a poll.
+/// writes one pokes <see cref="OutboxSignal"/> after the commit, so the first attempt need not wait for a poll. (The
+/// event path fans its messages out in its own transaction instead, while the engine has room.)
 /// </summary>
 public static class Outbox
 {
@@ -167,8 +168,9 @@ public static class Outbox
 /// <summary>
 /// The batched writers' outbox step (the event writer, the delivery recorder): the messages of a transaction in one
 /// statement, on the caller's connection and in its transaction, after the rows they report on. A message some enabled
-/// endpoint or e-mail takes is written undispatched, for the delivery engine's fan-out. A message nobody takes goes
-/// nowhere, so it is not written at all: for a shop without endpoints that is most of an event's rows and bytes.
+/// endpoint or e-mail takes is written undispatched, for the delivery engine's fan-out, or, when the caller passes the
+/// engine and it has room, fanned out in the same transaction. A message nobody takes goes nowhere, so it is not
+/// written at all: for a shop without endpoints that is most of an event's rows and bytes.
 /// <see cref="WebhookOptions.KeepUntakenMessages"/> keeps them, written dispatched, as a log of what was raised.
 /// </summary>
 public sealed class OutboxWriter(Email.EmailOutbox email, IOptions<WebhookOptions> options)
@@ -177,21 +179,29 @@ public sealed class OutboxWriter(Email.EmailOutbox email, IOptions<WebhookOption
 
     /// <summary>
     /// Marks the messages nobody takes dispatched at <paramref name="now"/> and writes the others (all of them when
-    /// untaken ones are kept).
+    /// untaken ones are kept). With <paramref name="fanOutHere"/> delivering and room in it, the taken messages are
+    /// written dispatched with their deliveries and mails: the caller hands the result to
+    /// <see cref="DeliveryEngine.HandOver"/> after its commit, and their first attempts need no fan-out transaction.
     /// </summary>
-    internal async Task InsertAsync(ReferloopDb db, IReadOnlyList<OutboxMessage> messages, DateTimeOffset now, CancellationToken ct)
+    internal async Task<FannedOut?> InsertAsync(ReferloopDb db, IReadOnlyList<OutboxMessage> messages, DateTimeOffset now,
+        CancellationToken ct, DeliveryEngine? fanOutHere = null)
     {
         if (messages.Count == 0)
         {
-            return;
+            return null;
         }
         var endpoints = await EnabledEndpoints.ReadAsync(db, ct);
         var written = new List<OutboxMessage>(messages.Count);
+        var taken = new List<OutboxMessage>(messages.Count);
         foreach (var message in messages)
         {
             if (endpoints.Any(e => e.Wants(message)) || email.Wants(message))
             {
                 written.Add(message);
+                if (message.DispatchedAt is null)
+                {
+                    taken.Add(message);
+                }
             }
             else
             {
@@ -204,7 +214,12 @@ public sealed class OutboxWriter(Email.EmailOutbox email, IOptions<WebhookOption
         }
         if (written.Count == 0)
         {
-            return;
+            return null;
+        }
+        var room = taken.Count == 0 ? 0 : fanOutHere?.Room() ?? 0;
+        if (room > 0)
+        {
+            taken.ForEach(m => m.DispatchedAt = now);
         }
         await new BulkRows(db, written.Count)
             .Text("Id", i => written[i].Id)
@@ -215,6 +230,7 @@ public sealed class OutboxWriter(Email.EmailOutbox email, IOptions<WebhookOption
             .Instant("CreatedAt", i => written[i].CreatedAt)
             .Instant("DispatchedAt", i => written[i].DispatchedAt)
             .InsertAsync("outbox", ct);
+        return room > 0 ? await fanOutHere!.WriteFanOutAsync(db, taken, endpoints, now, room, ct) : null;
     }
 }
 

@@ -7,7 +7,8 @@ namespace Referloop.Tests.Webhooks;
 
 /// <summary>
 /// A writer writes an outbox message alone, in the transaction of the change it reports; the delivery engine fans it
-/// out to the subscribed endpoints once it is committed (never before, never if it rolls back), exactly once.
+/// out to the subscribed endpoints once it is committed (never before, never if it rolls back), exactly once. The
+/// event path fans its messages out in its own transaction while the engine has room.
 /// </summary>
 public class OutboxFanOutTests(WebhookApp app) : EndpointTestClass(app)
 {
@@ -50,6 +51,40 @@ public class OutboxFanOutTests(WebhookApp app) : EndpointTestClass(app)
         // Recorded: the lease it was created with is let go of.
         Assert.Null(delivery.ClaimedBy);
         Assert.NotNull(await App.WithDb(db => db.Outbox.AsNoTracking().Where(m => m.Id == messageId).Select(m => m.DispatchedAt).SingleAsync()));
+    }
+
+    [Fact]
+    public async Task The_event_path_fans_its_messages_out_in_its_own_transaction_and_hands_them_over_after_the_commit()
+    {
+        var (receiver, endpointId) = await Endpoint();
+        var engine = App.Services.GetRequiredService<DeliveryEngine>();
+        var writer = App.Services.GetRequiredService<OutboxWriter>();
+
+        var (messageId, fannedOut) = await App.WithDb(async db =>
+        {
+            await using var transaction = await db.Database.BeginTransactionAsync();
+            var now = App.Clock.GetUtcNow();
+            var message = Outbox.Create(EventTypes.ReferralCreated, null, new { sequence = 6 }, now);
+            var fannedOut = await writer.InsertAsync(db, [message], now, CancellationToken.None, engine);
+
+            // Inside the transaction: the message is written dispatched, with its delivery leased to this instance.
+            Assert.NotNull(fannedOut);
+            Assert.Equal(now, await db.Outbox.AsNoTracking().Where(m => m.Id == message.Id).Select(m => m.DispatchedAt).SingleAsync());
+            var delivery = await db.WebhookDeliveries.AsNoTracking().SingleAsync(d => d.MessageId == message.Id);
+            Assert.Equal(endpointId, delivery.EndpointId);
+            Assert.Equal(engine.InstanceId, delivery.ClaimedBy);
+            Assert.Equal([delivery.Id], fannedOut.Claimed.Select(c => c.Id));
+            await transaction.CommitAsync();
+            return (message.Id, fannedOut);
+        });
+
+        // Leased here and dispatched: neither the engine's fan-out nor its claims take it; the writer hands it over.
+        await receiver.AssertStillAsync(0, milliseconds: 300);
+        engine.HandOver(fannedOut);
+        var request = await receiver.WaitForAsync(1);
+        Assert.Equal(messageId, request.Header("webhook-id"));
+        await App.WaitForDelivery(Client, messageId, endpointId, d => (string)d["status"]! == "succeeded");
+        await receiver.AssertStillAsync(1);
     }
 
     [Fact]
