@@ -607,7 +607,6 @@ internal sealed partial class Bench(Settings settings, Report report, string tem
         return rate;
     }
 
-    /// <summary>Waits until nothing waits in the outbox and no delivery is pending, so one phase does not spill into the next.</summary>
     /// <summary>Whether the server applies <c>Prefer: respond-async</c> (a build without it answers synchronously).</summary>
     private async Task<bool> AcceptsAsyncAsync(ReferloopApi api, Fixture program, CancellationToken ct)
     {
@@ -617,6 +616,10 @@ internal sealed partial class Bench(Settings settings, Report report, string tem
         return response.StatusCode == HttpStatusCode.Accepted && response.Headers.Contains("Preference-Applied");
     }
 
+    /// <summary>
+    /// Waits until no accepted event waits in the inbox, nothing waits in the outbox and no delivery is pending, so one
+    /// phase does not spill into the next.
+    /// </summary>
     private async Task WaitQuietAsync(BenchDatabase db, CancellationToken ct)
     {
         var deadline = Stopwatch.GetTimestamp() + 120 * Stopwatch.Frequency;

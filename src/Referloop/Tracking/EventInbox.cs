@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Text.Json;
 using System.Threading.Channels;
 using Microsoft.EntityFrameworkCore;
@@ -55,25 +56,34 @@ public sealed record EventAccepted(string EventId, bool Duplicate, [property: Va
 
 /// <summary>
 /// The fast acknowledgement of <c>POST /api/v1/events</c> with <c>Prefer: respond-async</c>. Requests queue here; one
-/// loop writes everything that has arrived (at most <see cref="MaxBatch"/>) to <c>event_inbox</c> in one transaction,
-/// answers each request once it has committed, and hands the events to <see cref="EventIngest"/>, which processes them
-/// as it processes synchronous events. An order id or idempotency key seen before (processed or still waiting)
-/// answers the earlier event's id with <c>duplicate: true</c>. Events left waiting (a restart, or more queued than
-/// <c>Tracking:MaxQueued</c>) are picked up by <see cref="RecoverAsync"/>, which runs every
-/// <c>Tracking:InboxRecoverySeconds</c>.
+/// loop writes everything that has arrived (at most <see cref="MaxBatch"/>) to <c>event_inbox</c> in one transaction and
+/// answers each request once it has committed. An order id or idempotency key seen before (processed or still
+/// waiting) answers the earlier event's id with <c>duplicate: true</c>. Accepted events then wait in memory (at most
+/// <c>Tracking:MaxQueued</c>) for a second loop that hands them to <see cref="EventIngest"/> a batch at a time, which
+/// processes them as it processes synchronous events. Acceptance goes first: while it is under load (see
+/// <see cref="AcceptanceLoad"/>) the waiting events wait, for at most <c>Tracking:InboxYieldSeconds</c>, so a burst
+/// is answered at the rate the event alone can be made durable and processed once it has passed. Events left in the
+/// table (a restart, more than <c>Tracking:MaxQueued</c> waiting) are picked up by <see cref="RecoverAsync"/>: once
+/// the waiting ones are done, and every <c>Tracking:InboxRecoverySeconds</c>.
 /// </summary>
 public sealed class EventInbox : IAsyncDisposable
 {
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
     private readonly Channel<Job> _queue = Channel.CreateUnbounded<Job>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Channel<Waiting> _waiting = Channel.CreateUnbounded<Waiting>(new UnboundedChannelOptions { SingleReader = true });
     private readonly ConcurrentDictionary<string, bool> _processing = new();
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly AcceptanceLoad _load = new();
     private readonly IServiceScopeFactory _scopes;
     private readonly EventIngest _ingest;
     private readonly TimeProvider _clock;
     private readonly ILogger<EventInbox> _log;
     private readonly int _maxQueued;
+    private readonly TimeSpan _yield;
     private readonly Lazy<Task> _loop;
+    private readonly Lazy<Task> _pump;
+    private volatile bool _overflowed;
 
     public EventInbox(IServiceScopeFactory scopes, EventIngest ingest, TimeProvider clock, IConfiguration configuration,
         ILogger<EventInbox> log)
@@ -83,20 +93,28 @@ public sealed class EventInbox : IAsyncDisposable
         _clock = clock;
         _log = log;
         MaxBatch = configuration.GetValue<int?>("Tracking:InboxMaxBatch") is int most and > 0 ? most : 256;
-        _maxQueued = configuration.GetValue<int?>("Tracking:MaxQueued") is int queued and > 0 ? queued : 10_000;
-        _loop = new Lazy<Task>(() =>
+        _maxQueued = configuration.GetValue<int?>("Tracking:MaxQueued") is int queued and > 0 ? queued : 1_000;
+        _yield = TimeSpan.FromSeconds(configuration.GetValue<int?>("Tracking:InboxYieldSeconds") is int y and >= 0 ? y : 30);
+        // Started by the first event, outside that request's execution context.
+        _loop = new Lazy<Task>(() => StartOutsideRequest(LoopAsync));
+        _pump = new Lazy<Task>(() => StartOutsideRequest(PumpAsync));
+    }
+
+    private static Task StartOutsideRequest(Func<Task> loop)
+    {
+        using (ExecutionContext.SuppressFlow())
         {
-            using (ExecutionContext.SuppressFlow())
-            {
-                return Task.Run(LoopAsync);
-            }
-        });
+            return Task.Run(loop);
+        }
     }
 
     /// <summary>The most events one acceptance transaction holds (<c>Tracking:InboxMaxBatch</c>, 256).</summary>
     public int MaxBatch { get; }
 
     private sealed record Job(TrackRequest Request, TaskCompletionSource<EventAccepted> Done);
+
+    /// <summary>An accepted event on its way to processing, and when (<see cref="Stopwatch"/>) it began to wait.</summary>
+    private readonly record struct Waiting(TrackRequest Request, long Since);
 
     /// <summary>Makes the request durable and answers its event id; processing follows in the background.</summary>
     public Task<EventAccepted> AcceptAsync(TrackRequest request)
@@ -119,6 +137,7 @@ public sealed class EventInbox : IAsyncDisposable
             {
                 batch.Add(job);
             }
+            _load.Began(batch.Count);
             try
             {
                 var accepted = await WriteWithRetriesAsync(batch);
@@ -140,6 +159,7 @@ public sealed class EventInbox : IAsyncDisposable
                     job.Done.TrySetException(e);
                 }
             }
+            _load.Ended(Stopwatch.GetTimestamp());
         }
     }
 
@@ -252,34 +272,96 @@ public sealed class EventInbox : IAsyncDisposable
         return found;
     }
 
-    /// <summary>Hands an accepted event to the write path, unless this instance already has it in hand or too many wait.</summary>
+    /// <summary>Queues an accepted event for processing, unless this instance already has it in hand or too many wait.</summary>
     private void Process(TrackRequest request)
     {
-        var id = request.EventId!;
-        if (_processing.Count >= _maxQueued || !_processing.TryAdd(id, true))
+        if (_processing.Count >= _maxQueued)
         {
+            // It stays in the table; the pump recovers it once the waiting ones are done.
+            _overflowed = true;
             return;
         }
-        Task<EventOutcome> processed;
+        if (_processing.TryAdd(request.EventId!, true))
+        {
+            _waiting.Writer.TryWrite(new Waiting(request, Stopwatch.GetTimestamp()));
+            _ = _pump.Value;
+        }
+    }
+
+    /// <summary>
+    /// Hands the waiting events to <see cref="EventIngest"/> at most one of its batches at a time, oldest first, each
+    /// once the one before is done; while acceptance is under load it waits, up to <c>Tracking:InboxYieldSeconds</c>
+    /// for the oldest. Once none wait and some were left in the table, it recovers them.
+    /// </summary>
+    private async Task PumpAsync()
+    {
+        var ct = _stopping.Token;
+        var chunk = new List<Task>();
         try
         {
-            processed = _ingest.TrackAsync(request);
+            while (await _waiting.Reader.WaitToReadAsync(ct))
+            {
+                while (_waiting.Reader.TryPeek(out var oldest)
+                    && _load.Yields(Stopwatch.GetTimestamp(), Stopwatch.GetElapsedTime(oldest.Since), _yield))
+                {
+                    await Task.Delay(AcceptanceLoad.Recent / 2, ct);
+                }
+                chunk.Clear();
+                while (chunk.Count < _ingest.MaxBatch && _waiting.Reader.TryRead(out var next))
+                {
+                    chunk.Add(RunAsync(next.Request));
+                }
+                await Task.WhenAll(chunk);
+                if (_overflowed && !_waiting.Reader.TryPeek(out _))
+                {
+                    _overflowed = false;
+                    await RecoverLeftAsync(ct);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            // Stopping: what waits stays in the table for the next start.
+        }
+    }
+
+    private async Task RunAsync(TrackRequest request)
+    {
+        var id = request.EventId!;
+        try
+        {
+            await _ingest.TrackAsync(request);
         }
         catch (ObjectDisposedException)
         {
             // Shutting down: the row stays in the inbox for the next start.
-            _processing.TryRemove(id, out _);
-            return;
         }
-        processed.ContinueWith(done =>
+        catch (Exception e)
+        {
+            // The row stays in the inbox; the next recovery runs it again.
+            _log.LogWarning(e, "Accepted event {EventId} could not be processed yet", id);
+        }
+        finally
         {
             _processing.TryRemove(id, out _);
-            if (done.Exception is { } error)
+        }
+    }
+
+    private async Task RecoverLeftAsync(CancellationToken ct)
+    {
+        try
+        {
+            if (await RecoverAsync(TimeSpan.Zero, ct) > 0)
             {
-                // The row stays in the inbox; the next recovery runs it again.
-                _log.LogWarning(error.InnerException, "Accepted event {EventId} could not be processed yet", id);
+                // What it handed over may not be all that is left: once that is done, it looks again.
+                _overflowed = true;
             }
-        }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            _overflowed = true;
+            _log.LogWarning(e, "Accepted events left in the inbox could not be read; the recovery tries again");
+        }
     }
 
     /// <summary>
@@ -329,7 +411,51 @@ public sealed class EventInbox : IAsyncDisposable
         {
             await _loop.Value;
         }
+        _waiting.Writer.TryComplete();
+        await _stopping.CancelAsync();
+        if (_pump.IsValueCreated)
+        {
+            await _pump.Value;
+        }
+        _stopping.Dispose();
     }
+}
+
+/// <summary>
+/// Whether acceptance is under load, so that processing accepted events waits: acceptance is writing, or wrote less
+/// than <see cref="Recent"/> ago, a batch of at least <see cref="Busy"/> requests (that many queued while the one before
+/// was written). A few clients, or a steady load the machine keeps up with, are written a request or two at a time
+/// and never make processing wait. However busy acceptance is, an event that has waited <c>Tracking:InboxYieldSeconds</c>
+/// goes.
+/// </summary>
+internal sealed class AcceptanceLoad
+{
+    public const int Busy = 8;
+    public static readonly TimeSpan Recent = TimeSpan.FromMilliseconds(50);
+
+    private volatile bool _writing;
+    private int _count;
+    private long _endedAt;
+
+    /// <summary>Acceptance took <paramref name="count"/> requests to write together.</summary>
+    public void Began(int count)
+    {
+        Volatile.Write(ref _count, count);
+        _writing = true;
+    }
+
+    /// <summary>Acceptance has written them, at <paramref name="at"/> (a <see cref="Stopwatch"/> timestamp).</summary>
+    public void Ended(long at)
+    {
+        Volatile.Write(ref _endedAt, at);
+        _writing = false;
+    }
+
+    /// <summary>Whether processing waits at <paramref name="now"/>, the oldest accepted event having waited <paramref name="waited"/>.</summary>
+    public bool Yields(long now, TimeSpan waited, TimeSpan limit) =>
+        waited < limit
+        && Volatile.Read(ref _count) >= Busy
+        && (_writing || Stopwatch.GetElapsedTime(Volatile.Read(ref _endedAt), now) < Recent);
 }
 
 /// <summary>Runs <see cref="EventInbox.RecoverAsync"/> at start and every <c>Tracking:InboxRecoverySeconds</c> (30).</summary>
