@@ -147,7 +147,7 @@ public sealed class EventInbox : IAsyncDisposable
                     if (row is not null)
                     {
                         // The request in hand is what the row holds: it goes on as it came, with the row's id.
-                        Process(job.Request with { EventId = row.Id, ReceivedAt = row.ReceivedAt });
+                        Process(job.Request with { EventId = row.Id, ReceivedAt = row.ReceivedAt }, justAccepted: true);
                     }
                 }
             }
@@ -272,12 +272,19 @@ public sealed class EventInbox : IAsyncDisposable
         return found;
     }
 
-    /// <summary>Queues an accepted event for processing, unless this instance already has it in hand or too many wait.</summary>
-    private void Process(TrackRequest request)
+    /// <summary>
+    /// Queues an accepted event for processing, unless this instance already has it in hand or too many wait. One just
+    /// accepted stays in the table while events accepted before it wait there: it is read after them, in order.
+    /// </summary>
+    private void Process(TrackRequest request, bool justAccepted)
     {
+        if (justAccepted && _overflowed)
+        {
+            return;
+        }
         if (_processing.Count >= _maxQueued)
         {
-            // It stays in the table; the pump recovers it once the waiting ones are done.
+            // It stays in the table; the pump reads it from there once the waiting ones are done.
             _overflowed = true;
             return;
         }
@@ -392,7 +399,7 @@ public sealed class EventInbox : IAsyncDisposable
             if (campaigns.TryGetValue(row.CampaignId, out var campaign))
             {
                 var input = JsonSerializer.Deserialize<TrackEvent>(row.Request, Json)!;
-                Process(new TrackRequest(campaign, input, row.IdempotencyKey, row.Ip, row.UserAgent, row.Source, row.Id, row.ReceivedAt));
+                Process(new TrackRequest(campaign, input, row.IdempotencyKey, row.Ip, row.UserAgent, row.Source, row.Id, row.ReceivedAt), justAccepted: false);
                 handed++;
             }
             else
