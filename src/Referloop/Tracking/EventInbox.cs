@@ -256,17 +256,17 @@ public sealed class EventInbox : IAsyncDisposable
         {
             return found;
         }
-        var processed = await db.Events.AsNoTracking().HoldingAny(campaignIds, orderIds, keys)
-            .Select(e => new { e.Id, e.CampaignId, e.OrderId, e.IdempotencyKey, Status = EventStatus.Processed })
+        // One query: a round trip and a query pipeline less per batch than asking each table alone.
+        var earlier = await db.Events.AsNoTracking().HoldingAny(campaignIds, orderIds, keys)
+            .Select(e => new { e.Id, e.CampaignId, e.OrderId, e.IdempotencyKey, Waiting = false })
+            .Concat(db.Inbox.AsNoTracking().HoldingAny(campaignIds, orderIds, keys)
+                .Select(e => new { e.Id, e.CampaignId, e.OrderId, e.IdempotencyKey, Waiting = true }))
             .ToListAsync();
-        var waiting = await db.Inbox.AsNoTracking().HoldingAny(campaignIds, orderIds, keys)
-            .Select(e => new { e.Id, e.CampaignId, e.OrderId, e.IdempotencyKey, Status = EventStatus.Pending })
-            .ToListAsync();
-        foreach (var e in processed.Concat(waiting))
+        foreach (var e in earlier.OrderBy(e => e.Waiting))
         {
             foreach (var key in Keys(e.CampaignId, e.OrderId, e.IdempotencyKey))
             {
-                found.TryAdd(key, (e.Id, e.Status));
+                found.TryAdd(key, (e.Id, e.Waiting ? EventStatus.Pending : EventStatus.Processed));
             }
         }
         return found;
