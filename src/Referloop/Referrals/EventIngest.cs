@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Threading.Channels;
 using Referloop.Participants;
 using Referloop.Tracking;
@@ -10,6 +11,12 @@ namespace Referloop.Referrals;
 /// answers each request once that transaction has committed. Events that share a friend, an order id or an
 /// idempotency key with an earlier one still waiting go in a later batch, in arrival order, so each sees the first
 /// one's outcome. When a batch fails, its events are run again one by one: one bad event fails alone.
+/// <para>
+/// Under load a batch waits a moment for as many requests as were waiting during the one before (see
+/// <see cref="Gather"/>): clients answered together send their next events together, a little later. Taken at once,
+/// whatever arrived first would go alone and the rest in the batch after it, and every batch pays its reads,
+/// statements and commit.
+/// </para>
 /// </summary>
 public sealed class EventIngest : IAsyncDisposable
 {
@@ -18,11 +25,19 @@ public sealed class EventIngest : IAsyncDisposable
     private readonly ILogger<EventIngest> _log;
     private readonly Lazy<Task> _loop;
 
+    // Requests taken and not yet answered, and the most of them at once since the current batch was put together.
+    private int _pending;
+    private int _pendingPeak;
+
+    // How long the last batch took to write, in Stopwatch ticks.
+    private long _lastBatchTicks;
+
     public EventIngest(IServiceScopeFactory scopes, IConfiguration configuration, ILogger<EventIngest> log)
     {
         _scopes = scopes;
         _log = log;
         MaxBatch = configuration.GetValue<int?>("Tracking:MaxBatch") is int most and > 0 ? most : 64;
+        Gather = TimeSpan.FromMilliseconds(configuration.GetValue<int?>("Tracking:GatherMilliseconds") is int wait and >= 0 ? wait : 1);
         // Started by the first event, outside that request's execution context.
         _loop = new Lazy<Task>(() =>
         {
@@ -35,6 +50,12 @@ public sealed class EventIngest : IAsyncDisposable
 
     /// <summary>The most events one transaction holds (<c>Tracking:MaxBatch</c>, 64).</summary>
     public int MaxBatch { get; }
+
+    /// <summary>
+    /// How long a batch waits at most for the requests expected under load (<c>Tracking:GatherMilliseconds</c>, 1;
+    /// 0 never waits), and never more than a fifth of what the batch before it took to write.
+    /// </summary>
+    public TimeSpan Gather { get; }
 
     private sealed class Job(TrackRequest request)
     {
@@ -71,6 +92,11 @@ public sealed class EventIngest : IAsyncDisposable
         {
             throw new ObjectDisposedException(nameof(EventIngest));
         }
+        var pending = Interlocked.Increment(ref _pending);
+        if (pending > Volatile.Read(ref _pendingPeak))
+        {
+            Volatile.Write(ref _pendingPeak, pending);
+        }
         _ = _loop.Value;
         return job.Done.Task;
     }
@@ -88,12 +114,39 @@ public sealed class EventIngest : IAsyncDisposable
             {
                 Place(job);
             }
-            while (batch.Count < MaxBatch && _queue.Reader.TryRead(out var job))
+            TakeArrived();
+            // As many as were waiting during the batch before: the clients it answered send their next events now.
+            var expected = Math.Min(MaxBatch, Interlocked.Exchange(ref _pendingPeak, Volatile.Read(ref _pending)));
+            if (batch.Count + later.Count < expected && Gather > TimeSpan.Zero)
             {
-                Place(job);
+                var until = Stopwatch.GetTimestamp() + Math.Min(_lastBatchTicks / 5, (long)(Gather.TotalSeconds * Stopwatch.Frequency));
+                // The timer only ends a wait in which nothing arrives; it is late by a millisecond or two.
+                using var window = new CancellationTokenSource(Gather);
+                try
+                {
+                    while (batch.Count + later.Count < expected && Stopwatch.GetTimestamp() < until
+                        && await _queue.Reader.WaitToReadAsync(window.Token))
+                    {
+                        TakeArrived();
+                    }
+                }
+                catch (OperationCanceledException) when (window.IsCancellationRequested)
+                {
+                }
             }
             held = later;
+            var started = Stopwatch.GetTimestamp();
             await RunAsync(batch);
+            _lastBatchTicks = Stopwatch.GetTimestamp() - started;
+            Interlocked.Add(ref _pending, -batch.Count);
+
+            void TakeArrived()
+            {
+                while (batch.Count < MaxBatch && _queue.Reader.TryRead(out var job))
+                {
+                    Place(job);
+                }
+            }
 
             void Place(Job job)
             {
