@@ -97,27 +97,17 @@ public sealed class ReferralStore(ReferloopDb db, IReferralApprovalListeners lis
             }
         }
 
-        // Attribution, for friends without a referral: the code owner read above settles most; then the clicks the
-        // events name, read at once; the rest look for earlier clicks of their email or address.
-        var clickIds = items.Select(i => i.Event.ClickId).OfType<string>().Distinct().ToList();
-        var clicks = clickIds.Count == 0 ? [] : await db.Clicks.AsNoTracking().Include(c => c.Participant)
-            .Where(c => clickIds.Contains(c.Id)).ToDictionaryAsync(c => c.Id, ct);
-        foreach (var (campaign, tracked, _) in items)
+        // Attribution, for friends without a referral: the code owners read above settle most; the other kinds of
+        // evidence are read once for all the events they are left to.
+        var unreferred = items
+            .Where(i => i.Campaign.IsActive
+                && !(batch.Friends.GetValueOrDefault(i.Event.Id) is { } friend && batch.ReferralsByFriend.ContainsKey(friend.Id)))
+            .Select(i => new AttributionQuery(i.Campaign, i.Event,
+                i.Event.ReferralCode is { } code && byCode.TryGetValue(code, out var owner) && owner.CampaignId == i.Campaign.Id ? owner : null))
+            .ToList();
+        foreach (var (eventId, match) in await Attribution.FindAllAsync(db, unreferred, ct))
         {
-            var friend = batch.Friends.GetValueOrDefault(tracked.Id);
-            if (!campaign.IsActive || (friend is not null && batch.ReferralsByFriend.ContainsKey(friend.Id)))
-            {
-                continue;
-            }
-            var codeOwner = tracked.ReferralCode is { } code && byCode.TryGetValue(code, out var owner) && owner.CampaignId == campaign.Id
-                ? owner
-                : null;
-            var match = await Attribution.FindAsync(db, campaign, tracked, codeOwnerRead: tracked.ReferralCode is not null, codeOwner, ct,
-                clicks);
-            if (match is not null)
-            {
-                batch.Matches[tracked.Id] = match with { Advocate = batch.One(match.Advocate) };
-            }
+            batch.Matches[eventId] = match with { Advocate = batch.One(match.Advocate) };
         }
 
         var missing = batch.ReferralsByFriend.Values.Select(r => r.AdvocateId).Where(id => !batch.Participants.ContainsKey(id))
@@ -167,6 +157,7 @@ public sealed class ReferralStore(ReferloopDb db, IReferralApprovalListeners lis
         }
 
         var fraud = new List<(string EventId, FraudQuery Query)>();
+        var rewarding = new List<(Campaign Campaign, TrackedEvent Event, string FriendId)>();
         foreach (var (campaign, tracked, couponCode) in items)
         {
             var friend = batch.Friends.GetValueOrDefault(tracked.Id);
@@ -187,13 +178,10 @@ public sealed class ReferralStore(ReferloopDb db, IReferralApprovalListeners lis
                     new FriendSignals(tracked.Email, tracked.Ip, match?.ClickId ?? tracked.ClickId, tracked.UserAgent, couponCode),
                     [tracked.ClickId ?? referral?.ClickId ?? match?.ClickId])));
             }
-            var browserEarns = campaign.Fraud.BrowserConversions == BrowserConversions.Accept;
             if (friend is not null && tracked.Type is not (EventKinds.Signup or EventKinds.Purchase)
-                && campaign.Rewards.Any(r => r.Trigger == RewardTrigger.Event && r.Event == tracked.Type)
-                && await db.Events.AnyAsync(e => e.ParticipantId == friend.Id && e.Type == tracked.Type && e.Id != tracked.Id
-                    && (e.Source == EventSource.Server || browserEarns), ct))
+                && campaign.Rewards.Any(r => r.Trigger == RewardTrigger.Event && r.Event == tracked.Type))
             {
-                batch.CustomEventsSeen.Add(tracked.Id);
+                rewarding.Add((campaign, tracked, friend.Id));
             }
         }
         var facts = await FraudFacts.LoadAsync(db, fraud.Select(f => f.Query).ToList(), now, ct);
@@ -201,9 +189,37 @@ public sealed class ReferralStore(ReferloopDb db, IReferralApprovalListeners lis
         {
             batch.Fraud[fraud[i].EventId] = facts[i];
         }
-        // Attribution reads its advocate through a tracking query; everything the core changes is written explicitly.
-        db.ChangeTracker.Clear();
+        await FindCustomEventsSeenAsync(batch, rewarding, ct);
         return batch;
+    }
+
+    /// <summary>
+    /// Which of the custom events that earn a reward their friend reported before (a browser report counts only where
+    /// the campaign accepts browser conversions): one read for the batch.
+    /// </summary>
+    private async Task FindCustomEventsSeenAsync(EventBatch batch, List<(Campaign Campaign, TrackedEvent Event, string FriendId)> rewarding,
+        CancellationToken ct)
+    {
+        if (rewarding.Count == 0)
+        {
+            return;
+        }
+        var friendIds = rewarding.Select(r => r.FriendId).Distinct().ToList();
+        var types = rewarding.Select(r => r.Event.Type).Distinct().ToList();
+        var eventIds = rewarding.Select(r => r.Event.Id).ToList();
+        var seen = await db.Events.AsNoTracking()
+            .Where(e => EF.MultipleParameters(friendIds).Contains(e.ParticipantId!) && types.Contains(e.Type) && !eventIds.Contains(e.Id))
+            .Select(e => new { e.ParticipantId, e.Type, e.Source })
+            .Distinct()
+            .ToListAsync(ct);
+        foreach (var (campaign, tracked, friendId) in rewarding)
+        {
+            var browserEarns = campaign.Fraud.BrowserConversions == BrowserConversions.Accept;
+            if (seen.Any(e => e.ParticipantId == friendId && e.Type == tracked.Type && (e.Source == EventSource.Server || browserEarns)))
+            {
+                batch.CustomEventsSeen.Add(tracked.Id);
+            }
+        }
     }
 
     /// <summary>What a command about one referral needs (qualify, approve, void, approve when due); null when it does not exist.</summary>
@@ -315,8 +331,6 @@ public sealed class ReferralStore(ReferloopDb db, IReferralApprovalListeners lis
             CustomEventSeen = customEventSeen,
             Coupons = await LoadCouponsAsync(campaign, rewards, 1, ct),
         };
-        // Attribution reads its advocate through a tracking query; everything the core changes is written explicitly.
-        db.ChangeTracker.Clear();
         return facts;
     }
 

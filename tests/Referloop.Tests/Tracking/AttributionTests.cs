@@ -1,5 +1,10 @@
 using System.Net;
 using Microsoft.AspNetCore.WebUtilities;
+using Microsoft.Extensions.DependencyInjection;
+using Referloop.Campaigns;
+using Referloop.Referrals;
+using Referloop.Storage;
+using Referloop.Tracking;
 using Referloop.Tests.Referrals;
 using Referloop.Tests.Support;
 
@@ -116,5 +121,67 @@ public class AttributionTests(EngineApp app) : IClassFixture<EngineApp>
 
         Assert.False((bool)outcome["attributed"]!);
         Assert.Contains("advocate's own", (string?)outcome["reason"]);
+    }
+
+    // A batch reads each kind of evidence once for all its events; each event still gets the strongest evidence inside
+    // its own window, up to its own moment.
+    [Fact]
+    public async Task Events_of_one_batch_are_attributed_together_each_by_its_own_evidence()
+    {
+        var (campaign, annId, annCode) = await Campaign(windowDays: 3);
+        var (bobId, bobCode) = await _admin.Advocate(campaign, "bob-batch@example.com");
+        var bobClick = await Click(bobCode, ip: "203.0.113.60");
+        await _admin.PostAsync($"/api/v1/campaigns/{campaign}/pause", null);
+        await _admin.Track(campaign, "signup", "batch-returning@example.net", clickId: bobClick);
+        await _admin.PostAsync($"/api/v1/campaigns/{campaign}/resume", null);
+        app.Clock.Advance(TimeSpan.FromHours(1));
+        await Click(annCode, ip: "203.0.113.61");
+        app.Clock.Advance(TimeSpan.FromDays(1));
+
+        var outcomes = await TrackTogether(campaign,
+            Signup("batch-returning@example.net", "203.0.113.99"),
+            Signup("batch-same-ip@example.net", "203.0.113.60"),
+            Signup("batch-ann-ip@example.net", "203.0.113.61"),
+            Signup("batch-nobody@example.net", "203.0.113.62"),
+            Signup("batch-late@example.net", "203.0.113.61") with { OccurredAt = app.Clock.GetUtcNow().AddDays(-3) });
+
+        Assert.Equal([("email", bobId), ("ip", bobId), ("ip", annId), (null, null), (null, null)],
+            outcomes.Select(o => (o.AttributedBy, o.Referral?.AdvocateId)));
+    }
+
+    // More clicks from one address than a batch reads for it: each event then finds its own latest click.
+    [Fact]
+    public async Task Events_behind_many_clicks_from_their_address_find_the_latest_click_before_them()
+    {
+        var (campaign, annId, annCode) = await Campaign(windowDays: 3);
+        var (bobId, bobCode) = await _admin.Advocate(campaign, "bob-busy@example.com");
+        await Click(annCode, ip: "203.0.113.70");
+        var between = app.Clock.GetUtcNow().AddSeconds(30);
+        app.Clock.Advance(TimeSpan.FromMinutes(1));
+        for (var i = 0; i < 25; i++)
+        {
+            await Click(bobCode, ip: "203.0.113.70");
+        }
+        app.Clock.Advance(TimeSpan.FromMinutes(1));
+
+        var outcomes = await TrackTogether(campaign,
+            Signup("busy-early@example.net", "203.0.113.70") with { OccurredAt = between },
+            Signup("busy-now@example.net", "203.0.113.70"));
+
+        Assert.Equal([("ip", annId), ("ip", bobId)], outcomes.Select(o => (o.AttributedBy, o.Referral?.AdvocateId)));
+    }
+
+    private static TrackEvent Signup(string email, string ip) => new() { Type = "signup", Email = email, Ip = ip };
+
+    /// <summary>The events in one batch of the engine, as the event loop hands them over.</summary>
+    private async Task<EventOutcome[]> TrackTogether(string campaignId, params TrackEvent[] events)
+    {
+        await using var scope = app.Services.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<ReferloopDb>();
+        var campaign = (await scope.ServiceProvider.GetRequiredService<CampaignCache>().FindAsync(db, campaignId, CancellationToken.None))!;
+        var engine = scope.ServiceProvider.GetRequiredService<ReferralEngine>();
+        return await engine.TrackAsync(
+            [.. events.Select(e => new TrackRequest(campaign, e with { CampaignId = campaignId }, null, e.Ip, null, EventSource.Server))],
+            CancellationToken.None);
     }
 }

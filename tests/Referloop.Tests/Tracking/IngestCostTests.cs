@@ -98,16 +98,18 @@ public class IngestCostTests(IngestCostTests.CountingApp app) : IClassFixture<In
             OrderId = $"plan-{round}-{i}",
             PurchaseValue = 20,
             Currency = "USD",
-            ReferralCode = i % 2 == 0 ? links[i].Code : null,
-            ClickId = i % 2 == 1 ? links[i].ClickId : null,
+            // The last four come from no advocate: attribution looks for earlier clicks of their emails and addresses.
+            ReferralCode = i < links.Count && i % 2 == 0 ? links[i].Code : null,
+            ClickId = i < links.Count && i % 2 == 1 ? links[i].ClickId : null,
         }, $"plan-{round}-key-{i}", "198.51.100.9", null, EventSource.Server);
 
         // The first batch creates the friends and their referrals; the second finds them, with their rewards.
         foreach (var round in new[] { "first", "second" })
         {
             var recorded = await SqlCommands.RecordAsync(() =>
-                engine.TrackAsync([.. links.Select((_, i) => Purchase(round, i))], CancellationToken.None));
-            Assert.All(recorded.Result, outcome => Assert.Equal("approved", outcome.Referral?.Status));
+                engine.TrackAsync([.. Enumerable.Range(0, links.Count + 4).Select(i => Purchase(round, i))], CancellationToken.None));
+            Assert.All(recorded.Result.Take(links.Count), outcome => Assert.Equal("approved", outcome.Referral?.Status));
+            Assert.All(recorded.Result.Skip(links.Count), outcome => Assert.False(outcome.Attributed));
             var reads = recorded.Commands.Where(c => c.Text.TrimStart().StartsWith("SELECT", StringComparison.OrdinalIgnoreCase)).ToList();
             Assert.NotEmpty(reads);
             foreach (var read in reads)
@@ -130,6 +132,38 @@ public class IngestCostTests(IngestCostTests.CountingApp app) : IClassFixture<In
                 Assert.True(!whole.Any() && !ranges.Any(), $"{read.Text}\n{string.Join("\n", plan)}");
             }
         }
+    }
+
+    // Most of a shop's purchases come from no advocate. Attribution looks for each kind of evidence (earlier clicks of
+    // the email, clicks from the address) with one read for all the events of a batch, so twelve read as often as one.
+    [Fact]
+    public async Task A_batch_of_unattributed_purchases_reads_as_often_as_one_alone()
+    {
+        var admin = app.CreateAdminClient();
+        var campaignId = await admin.CreateCampaign(Api.AutoApprovedRebateCampaign("Unattributed"));
+        await admin.PostOk($"/api/v1/campaigns/{campaignId}/participants", new { email = "unattributed-ann@example.com" });
+        await using var scope = app.Services.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<ReferloopDb>();
+        var campaign = (await scope.ServiceProvider.GetRequiredService<CampaignCache>().FindAsync(db, campaignId, CancellationToken.None))!;
+        var engine = scope.ServiceProvider.GetRequiredService<ReferralEngine>();
+        TrackRequest Purchase(string name) => new(campaign, new TrackEvent
+        {
+            CampaignId = campaignId,
+            Type = "purchase",
+            Email = $"{name}@example.net",
+            OrderId = name,
+            PurchaseValue = 20,
+            Currency = "USD",
+        }, null, $"203.0.113.{name.Length}", null, EventSource.Server);
+        static int Reads(Recorded<EventOutcome[]> recorded) =>
+            recorded.Commands.Count(c => c.Text.TrimStart().StartsWith("SELECT", StringComparison.OrdinalIgnoreCase));
+
+        var alone = await SqlCommands.RecordAsync(() => engine.TrackAsync([Purchase("alone-0")], CancellationToken.None));
+        var twelve = await SqlCommands.RecordAsync(() =>
+            engine.TrackAsync([.. Enumerable.Range(0, 12).Select(i => Purchase($"twelve-{i}"))], CancellationToken.None));
+
+        Assert.All(twelve.Result, outcome => Assert.False(outcome.Attributed));
+        Assert.Equal(Reads(alone), Reads(twelve));
     }
 
     private static async Task<List<string>> PlanAsync(ReferloopDb db, SqlCommand read)
