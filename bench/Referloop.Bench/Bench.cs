@@ -192,6 +192,15 @@ internal sealed partial class Bench(Settings settings, Report report, string tem
                     IngestThroughput(provider), ErrorNote(wrk));
                 report.Add(provider, "ingest vs bare insert", wrk.RequestsPerSecond, "events/s", "bare insert", insert);
 
+                // Most of a shop's purchases come from no advocate: no code, no click id, so attribution looks for
+                // earlier clicks of the email and the address, and finds none.
+                Log($"{provider}: ingest of unattributed purchases at saturation");
+                var (plain, plainCpu) = await SaturateAsync(server, program, "u", ct, unattributed: true);
+                report.Measurements[$"{provider}.ingestUnattributed"] = new { plain, cpuPer1000 = plainCpu };
+                report.Add(provider, "ingest: unattributed purchases, saturated", plain.RequestsPerSecond, "events/s", "bare Kestrel",
+                    kestrel.Rps, note: ErrorNote(plain));
+                report.Add(provider, "server CPU per 1,000 unattributed events", plainCpu, "CPU s", "attributed", cpu);
+
                 var rate = Math.Max(1, wrk.RequestsPerSecond / 2);
                 Log($"{provider}: ingest latency at half that rate ({rate:N0} events/s, open loop)");
                 var from = Stopwatch.GetTimestamp();
@@ -421,13 +430,14 @@ internal sealed partial class Bench(Settings settings, Report report, string tem
     /// than the one before while the JIT is still far from done. A fresh server compiles for 20 s and more under this load.
     /// </summary>
     private async Task<(WrkResult Wrk, double CpuPer1000)> SaturateAsync(ServerProcess server, Fixture program, string run, CancellationToken ct,
-        bool warmUp = true, bool respondAsync = false)
+        bool warmUp = true, bool respondAsync = false, bool unattributed = false)
     {
         var url = server.BaseUrl + "/api/v1/events";
         async Task<(WrkResult Wrk, double CpuPer1000)> LoadAsync(TimeSpan duration, string prefix, string name)
         {
             var cpu = server.CpuSeconds();
-            var wrk = await Wrk.RunAsync(settings, tempDir, url, duration, [prefix, program.CampaignId, _adminKey, program.RefsFile, respondAsync ? "async" : "sync"], name, ct);
+            var wrk = await Wrk.RunAsync(settings, tempDir, url, duration, [prefix, program.CampaignId, _adminKey, program.RefsFile, respondAsync ? "async" : "sync",
+                unattributed ? "unattributed" : "attributed"], name, ct);
             var accepted = wrk.Requests - wrk.Errors;
             return (wrk, accepted > 0 ? (server.CpuSeconds() - cpu) / accepted * 1000 : double.NaN);
         }

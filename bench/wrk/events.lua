@@ -1,7 +1,8 @@
 -- POSTs attributed purchases: a unique friend e-mail and order id on every request, alternating between an
 -- advocate's referral code and a click id from that advocate's share link.
--- Arguments (after "--"): run prefix, campaign id, admin key, file of "code clickId" lines, and optionally "async"
--- to send "Prefer: respond-async" (answered once the event alone is durable).
+-- Arguments (after "--"): run prefix, campaign id, admin key, file of "code clickId" lines, optionally "async"
+-- to send "Prefer: respond-async" (answered once the event alone is durable), and optionally "unattributed" to send
+-- purchases with neither code nor click id (most of a shop's purchases: attribution then looks for earlier clicks).
 -- The bare Kestrel ceiling is loaded with this same script, so both pay the same load-generator cost.
 
 local threads = 0
@@ -11,7 +12,7 @@ function setup(thread)
   thread:set("tid", threads)
 end
 
-local prefix, campaign, refs, n = "", "", {}, 0
+local prefix, campaign, refs, n, unattributed = "", "", {}, 0, false
 
 function init(args)
   prefix, campaign = args[1], args[2]
@@ -21,6 +22,7 @@ function init(args)
   if args[5] == "async" then
     wrk.headers["Prefer"] = "respond-async"
   end
+  unattributed = args[6] == "unattributed"
   for line in io.lines(args[4]) do
     local code, click = line:match("^(%S+)%s+(%S+)$")
     if code then
@@ -42,7 +44,9 @@ function request()
   local id = prefix .. "-" .. tid .. "-" .. n
   local ref = refs[(n % #refs) + 1]
   local attribution
-  if n % 2 == 0 then
+  if unattributed then
+    attribution = '"referralCode":null,"clickId":null'
+  elseif n % 2 == 0 then
     attribution = '"referralCode":"' .. ref[1] .. '","clickId":null'
   else
     attribution = '"referralCode":null,"clickId":"' .. ref[2] .. '"'
