@@ -12,6 +12,7 @@ public static class ReferralsSetup
         services.AddSingleton<ReferralCore>();
         services.AddSingleton<EventIngest>();
         services.AddSingleton<EventInbox>();
+        services.AddSingleton<ShareLinkVisits>();
         services.AddHostedService<EventInboxRecovery>();
         services.AddSingleton<IReferralScreening, FraudPolicyScreening>();
         services.AddSingleton<AutoApprovalService>();

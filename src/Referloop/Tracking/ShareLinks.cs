@@ -1,8 +1,6 @@
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.WebUtilities;
-using Microsoft.EntityFrameworkCore;
 using Referloop.Http;
-using Referloop.Storage;
 
 namespace Referloop.Tracking;
 
@@ -38,47 +36,22 @@ internal static class ShareLinks
     }
 
     private static async Task<Results<RedirectHttpResult, ContentHttpResult>> Follow(string code, HttpContext http,
-        ReferloopDb db, TimeProvider clock, IConfiguration configuration, CancellationToken ct)
+        ShareLinkVisits visits, TimeProvider clock, IConfiguration configuration)
     {
         http.Response.Headers.CacheControl = "no-store";
-        var link = code.Length > 32 ? null : await db.Participants.AsNoTracking()
-            .Where(p => p.Code == code)
-            .Select(p => new { p.Id, p.CampaignId, p.Campaign!.LandingUrl, p.Campaign.Status, p.Campaign.AttributionWindowDays, p.Campaign.Page })
-            .FirstOrDefaultAsync(ct);
+        var link = code.Length > 32 ? null : await visits.FollowAsync(new Visit(code, http.Connection.RemoteIpAddress?.ToString(),
+            Truncate(http.Request.Headers.UserAgent.ToString(), 512), Truncate(http.Request.Headers.Referer.ToString(), 2048)));
         if (link is null)
         {
             return TypedResults.Content(NotFoundPage, "text/html; charset=utf-8", statusCode: StatusCodes.Status404NotFound);
         }
-        if (link.Status != Campaigns.CampaignStatus.Active)
+        if (link.ClickId is not { } clickId)
         {
-            // The friend still lands somewhere useful; only the attribution is withheld.
+            // The campaign is not active: the friend still lands somewhere useful; only the attribution is withheld.
             return TypedResults.Redirect(link.LandingUrl);
         }
 
         var now = clock.GetUtcNow();
-        var ip = http.Connection.RemoteIpAddress?.ToString();
-        var since = now - RepeatWindow;
-        var clickId = ip is null ? null : await db.Clicks.AsNoTracking()
-            .Where(c => c.CampaignId == link.CampaignId && c.Ip == ip && c.CreatedAt > since && c.ParticipantId == link.Id)
-            .Select(c => c.Id)
-            .FirstOrDefaultAsync(ct);
-        if (clickId is null)
-        {
-            var click = new Click
-            {
-                Id = Ids.New("clk"),
-                CampaignId = link.CampaignId,
-                ParticipantId = link.Id,
-                Ip = ip,
-                UserAgent = Truncate(http.Request.Headers.UserAgent.ToString(), 512),
-                Referrer = Truncate(http.Request.Headers.Referer.ToString(), 2048),
-                CreatedAt = now,
-            };
-            db.Clicks.Add(click);
-            await db.SaveChangesAsync(ct);
-            clickId = click.Id;
-        }
-
         http.Response.Cookies.Append(ClickCookie, clickId, new CookieOptions
         {
             Expires = now.AddDays(link.AttributionWindowDays),
