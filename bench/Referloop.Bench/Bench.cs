@@ -77,6 +77,7 @@ internal sealed partial class Bench(Settings settings, Report report, string tem
             (settings.ServerDll, "build it with: dotnet build -c Release"),
             (settings.BareServerDll, "build it with: dotnet build -c Release"),
             (settings.EventsScript, "it is copied from bench/wrk by the build"),
+            (settings.ClicksScript, "it is copied from bench/wrk by the build"),
         })
         {
             if (!File.Exists(file))
@@ -322,6 +323,11 @@ internal sealed partial class Bench(Settings settings, Report report, string tem
             }
         }
 
+        if (hasEvents && program is not null)
+        {
+            await ClicksAsync(db, provider, program, cpuPer1000, ct);
+        }
+
         report.Add(provider, "server RSS peak (VmHWM)", peakRss, "MB", "bare Kestrel peak", _kestrel!.Value.PeakRss, Memory);
         if (steadyRss is { } steady)
         {
@@ -338,11 +344,49 @@ internal sealed partial class Bench(Settings settings, Report report, string tem
         }
     }
 
+    /// <summary>
+    /// Share-link visits at saturation, each from an address of its own, on a server of their own: the public rate
+    /// limiter's budget per address is memory that the RSS rows, which describe the event loads, should not carry.
+    /// </summary>
+    private async Task ClicksAsync(BenchDatabase db, string provider, Fixture program, double? purchaseCpuPer1000, CancellationToken ct)
+    {
+        Log($"{provider}: share-link visits at saturation (wrk, {settings.Connections} connections, a new address each)");
+        var server = await StartServerAsync(db, provider, "referloop-clicks", ct,
+            environment: new Dictionary<string, string> { ["Http__TrustedProxies"] = "127.0.0.1" });
+        try
+        {
+            async Task<(WrkResult Wrk, double CpuPer1000)> LoadAsync(TimeSpan duration, string name)
+            {
+                var cpu = server.CpuSeconds();
+                var wrk = await Wrk.RunAsync(settings, tempDir, server.BaseUrl, duration, [program.RefsFile], name, ct, settings.ClicksScript);
+                var answered = wrk.Requests - wrk.Errors;
+                return (wrk, answered > 0 ? (server.CpuSeconds() - cpu) / answered * 1000 : double.NaN);
+            }
+
+            if (settings.Warmup > TimeSpan.Zero)
+            {
+                var (warm, warmCost) = await LoadAsync(settings.Warmup, "warmup-clicks");
+                Log($"  warm-up: {warm.RequestsPerSecond:N0} visits/s, {warmCost:0.000} CPU s per 1,000");
+            }
+            var (visits, cost) = await LoadAsync(settings.Duration, "clicks");
+            Log($"  {visits.RequestsPerSecond:N0} visits/s (wrk p50 {visits.P50Ms:0.0} ms, p99 {visits.P99Ms:0.0} ms), {visits.Errors} errors, " +
+                $"{cost:0.000} CPU s per 1,000");
+            report.Measurements[$"{provider}.clicks"] = new { visits, cpuPer1000 = cost };
+            report.Add(provider, "share-link visits (a new click each), saturated", visits.RequestsPerSecond, "visits/s", "bare Kestrel",
+                _kestrel!.Value.Rps, note: ErrorNote(visits));
+            report.Add(provider, "server CPU per 1,000 visits", cost, "CPU s", "attributed", purchaseCpuPer1000);
+        }
+        finally
+        {
+            await server.DisposeAsync();
+        }
+    }
+
     private async Task<ServerProcess> StartServerAsync(BenchDatabase db, string provider, string name, CancellationToken ct,
-        string? serverDll = null)
+        string? serverDll = null, IReadOnlyDictionary<string, string>? environment = null)
     {
         var port = ServerProcess.FreePort();
-        var environment = new Dictionary<string, string?>(db.ServerEnvironment)
+        var variables = new Dictionary<string, string?>(db.ServerEnvironment)
         {
             ["REFERLOOP_ADMIN_KEY"] = _adminKey,
             // Required outside Development, and the bench runs its servers as Production.
@@ -353,12 +397,12 @@ internal sealed partial class Bench(Settings settings, Report report, string tem
             // As the deployment runs it (README, "Memory"): gen0 held at 16 MiB, not sized from the CPU's cache.
             ["DOTNET_GCgen0size"] = "0x1000000",
         };
-        foreach (var (variable, value) in settings.ServerEnvironment)
+        foreach (var (variable, value) in (environment ?? new Dictionary<string, string>()).Concat(settings.ServerEnvironment))
         {
-            environment[variable] = value;
+            variables[variable] = value;
         }
         Log($"{provider}: starting Referloop ({name}) on port {port}");
-        return await ServerProcess.StartAsync(name, serverDll ?? settings.ServerDll, Path.Combine(tempDir, provider), port, environment,
+        return await ServerProcess.StartAsync(name, serverDll ?? settings.ServerDll, Path.Combine(tempDir, provider), port, variables,
             "/health/ready", ct);
     }
 

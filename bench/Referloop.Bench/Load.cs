@@ -31,14 +31,14 @@ internal static class EventBodies
 
 internal static class Wrk
 {
-    /// <summary>Runs wrk with bench/wrk/events.lua against <paramref name="url"/> and reads its summary line.</summary>
+    /// <summary>Runs wrk with bench/wrk/events.lua (or <paramref name="script"/>) against <paramref name="url"/> and reads its summary line.</summary>
     public static async Task<WrkResult> RunAsync(Settings settings, string workDir, string url, TimeSpan duration,
-        IReadOnlyList<string> scriptArguments, string name, CancellationToken ct)
+        IReadOnlyList<string> scriptArguments, string name, CancellationToken ct, string? script = null)
     {
         string[] arguments =
         [
             $"-t{settings.Threads}", $"-c{settings.Connections}", $"-d{Math.Max(1, (int)duration.TotalSeconds)}s",
-            "--latency", "--timeout", "10s", "-s", settings.EventsScript, url, "--", .. scriptArguments,
+            "--latency", "--timeout", "10s", "-s", script ?? settings.EventsScript, url, "--", .. scriptArguments,
         ];
         var log = Path.Combine(workDir, $"wrk-{name}.log");
         await using var wrk = ChildProcess.Start($"wrk ({name})", "wrk", arguments, workDir, new Dictionary<string, string?>(), log);

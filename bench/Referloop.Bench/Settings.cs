@@ -38,6 +38,7 @@ internal sealed record Settings
     public string ServerDll => Text("BENCH_SERVER_DLL") ?? Path.Combine(Root, "src/Referloop/bin/Release/net10.0/Referloop.dll");
     public string BareServerDll => Path.Combine(Root, "bench/BareServer/bin/Release/net10.0/BareServer.dll");
     public string EventsScript => Path.Combine(AppContext.BaseDirectory, "wrk/events.lua");
+    public string ClicksScript => Path.Combine(AppContext.BaseDirectory, "wrk/clicks.lua");
 
     public static Settings FromEnvironment(string root)
     {
