@@ -13,7 +13,7 @@ public sealed record Visit(string Code, string? Ip, string? UserAgent, string? R
 /// Where a visit goes: the link's campaign, and the click the visit counts as (none when the campaign is not active,
 /// whose visitors land without attribution).
 /// </summary>
-public sealed record FollowedLink(string Code, string LandingUrl, int AttributionWindowDays, PageSettings? Page, string? ClickId);
+public sealed record FollowedLink(string LandingUrl, int AttributionWindowDays, PageSettings? Page, string? ClickId);
 
 /// <summary>
 /// The share links' write path: requests queue their visits and wait; one loop takes every visit that has arrived (at
@@ -147,7 +147,7 @@ public sealed class ShareLinkVisits : IAsyncDisposable
                     repeats[(link.Id, visit.Ip)] = clickId;
                 }
             }
-            answers[i] = new FollowedLink(link.Code, link.LandingUrl, link.AttributionWindowDays, link.Page, clickId);
+            answers[i] = new FollowedLink(link.LandingUrl, link.AttributionWindowDays, link.Page, clickId);
         }
 
         if (clicks.Count > 0)
