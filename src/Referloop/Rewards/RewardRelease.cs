@@ -43,9 +43,15 @@ public static class RewardRelease
                 // and then reads the referral as released. (On SQLite the transaction already holds the one writer.)
                 await db.Database.ExecuteSqlAsync($"""SELECT 1 FROM referrals WHERE "Id" = ANY({ids}) ORDER BY "Id" FOR UPDATE""", ct);
             }
-            var released = await db.Referrals.AsNoTracking()
-                .Where(r => ids.Contains(r.Id) && r.Status == ReferralStatus.Approved && r.RewardsReleasedAt == null)
-                .Select(r => r.Id).ToListAsync(ct);
+            // By id alone, the status checked here: given the status in the query as well, SQLite (without statistics)
+            // searched the index that starts with the status rather than the primary key, and read every approved
+            // referral of the program for each batch of acknowledgements.
+            var released = (await db.Referrals.AsNoTracking()
+                    .Where(r => ids.Contains(r.Id))
+                    .Select(r => new { r.Id, r.Status, r.RewardsReleasedAt })
+                    .ToListAsync(ct))
+                .Where(r => r.Status == ReferralStatus.Approved && r.RewardsReleasedAt == null)
+                .Select(r => r.Id).ToList();
             if (released.Count == 0)
             {
                 return 0;

@@ -9,9 +9,11 @@ using Microsoft.EntityFrameworkCore.Diagnostics;
 using Microsoft.Extensions.DependencyInjection;
 using Referloop.Campaigns;
 using Referloop.Referrals;
+using Referloop.Rewards;
 using Referloop.Storage;
 using Referloop.Tests.Support;
 using Referloop.Tracking;
+using Referloop.Webhooks;
 
 namespace Referloop.Tests.Tracking;
 
@@ -164,6 +166,45 @@ public class IngestCostTests(IngestCostTests.CountingApp app) : IClassFixture<In
 
         Assert.All(twelve.Result, outcome => Assert.False(outcome.Attributed));
         Assert.Equal(Reads(alone), Reads(twelve));
+    }
+
+    // Delivery acknowledges referral.approved in batches, and each batch looks up its referrals before releasing their
+    // rewards. Given the status too, SQLite (which has no statistics here) preferred the index that starts with the
+    // status to the primary key, and read every approved referral of the program for every batch.
+    [Fact]
+    public async Task Releasing_the_rewards_of_acknowledged_approvals_looks_referrals_up_by_their_ids()
+    {
+        var admin = app.CreateAdminClient();
+        var campaignId = await admin.CreateCampaign(Api.AutoApprovedRebateCampaign("Release"));
+        var advocate = await admin.PostOk($"/api/v1/campaigns/{campaignId}/participants", new { email = "release-ann@example.com" });
+        await using var scope = app.Services.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<ReferloopDb>();
+        var campaign = (await scope.ServiceProvider.GetRequiredService<CampaignCache>().FindAsync(db, campaignId, CancellationToken.None))!;
+        var outcomes = await scope.ServiceProvider.GetRequiredService<ReferralEngine>().TrackAsync(
+            [.. Enumerable.Range(0, 8).Select(i => new TrackRequest(campaign, new TrackEvent
+            {
+                CampaignId = campaignId,
+                Type = "purchase",
+                Email = $"release-friend-{i}@example.net",
+                OrderId = $"release-{i}",
+                PurchaseValue = 20,
+                Currency = "USD",
+                ReferralCode = (string)advocate["code"]!,
+            }, null, "198.51.100.20", null, EventSource.Server))], CancellationToken.None);
+        var referralIds = outcomes.Select(o => o.Referral!.Id).ToList();
+        Assert.Equal(8, referralIds.Distinct().Count());
+
+        var recorded = await SqlCommands.RecordAsync(() => RewardRelease.OnReferralsApprovedAcknowledgedAsync(db, referralIds,
+            app.Clock, scope.ServiceProvider.GetRequiredService<OutboxWriter>(), CancellationToken.None));
+
+        var reads = recorded.Commands.Where(c => c.Text.TrimStart().StartsWith("SELECT", StringComparison.OrdinalIgnoreCase)
+            && Regex.IsMatch(c.Text, "FROM \"?referrals\"? AS")).ToList();
+        Assert.NotEmpty(reads);
+        foreach (var read in reads)
+        {
+            var plan = string.Join("\n", await PlanAsync(db, read));
+            Assert.True(ReferloopApp.OnPostgres ? plan.Contains("PK_referrals") : plan.Contains("(Id=?)"), $"{read.Text}\n{plan}");
+        }
     }
 
     private static async Task<List<string>> PlanAsync(ReferloopDb db, SqlCommand read)
