@@ -90,7 +90,7 @@ var prometheus = builder.Configuration.GetValue<bool>("Metrics:Prometheus");
 var telemetry = builder.Services.AddOpenTelemetry()
     .WithMetrics(metrics =>
     {
-        metrics.AddAspNetCoreInstrumentation().AddHttpClientInstrumentation().AddMeter("Referloop");
+        metrics.AddAspNetCoreInstrumentation().AddHttpClientInstrumentation().AddMeter(Telemetry.Name);
         if (prometheus)
         {
             metrics.AddPrometheusExporter();
@@ -100,7 +100,8 @@ if (!string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOIN
 {
     // Traces only when they go somewhere: recording a span for every request and webhook attempt costs CPU on the
     // hot paths (and adds a traceparent header to every webhook) for nobody to read.
-    telemetry.WithTracing(tracing => tracing.AddAspNetCoreInstrumentation().AddHttpClientInstrumentation()).UseOtlpExporter();
+    telemetry.WithTracing(tracing => tracing.AddAspNetCoreInstrumentation().AddHttpClientInstrumentation().AddSource(Telemetry.Name))
+        .UseOtlpExporter();
 }
 
 builder.Services.Configure<ForwardedHeadersOptions>(proxies.Configure);

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Threading.Channels;
+using Referloop.Hosting;
 using Referloop.Participants;
 using Referloop.Tracking;
 
@@ -60,6 +61,9 @@ public sealed class EventIngest : IAsyncDisposable
     private sealed class Job(TrackRequest request)
     {
         public TrackRequest Request { get; } = request;
+
+        /// <summary>The span of the request that queued the event, if one is recorded: the batch's span links to it.</summary>
+        public ActivityContext Caller { get; } = Activity.Current?.Context ?? default;
         public TaskCompletionSource<EventOutcome> Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
         public IEnumerable<string> Keys
@@ -164,6 +168,11 @@ public sealed class EventIngest : IAsyncDisposable
         {
             return;
         }
+        using var span = Telemetry.Activities.HasListeners()
+            ? Telemetry.Activities.StartActivity(Telemetry.EventBatch, ActivityKind.Internal, parentContext: default,
+                tags: [new("referloop.batch.events", batch.Count)],
+                links: batch.Where(j => j.Caller != default).Select(j => new ActivityLink(j.Caller)))
+            : null;
         try
         {
             await using var scope = _scopes.CreateAsyncScope();

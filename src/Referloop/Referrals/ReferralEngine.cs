@@ -110,7 +110,7 @@ public sealed class ReferralEngine(
                     row.Property(e => e.Outcome).IsModified = true;
                 }
             }
-            await store.InsertEventsAsync(fresh, ct);
+            batch.Changes.NewEvents.AddRange(fresh);
             await WriteAsync(batch.Changes, now, ct);
             return outcomes;
         }, ct);
@@ -167,7 +167,7 @@ public sealed class ReferralEngine(
             {
                 return outcome;
             }
-            await store.InsertEventsAsync([refund], ct);
+            changes.NewEvents.Add(refund);
             await WriteAsync(changes, now, ct);
             return outcome;
         }, ct);

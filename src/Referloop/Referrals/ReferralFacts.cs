@@ -84,6 +84,9 @@ public sealed record FreeCoupon(string Id, string Code);
 /// </summary>
 public sealed class ReferralChanges
 {
+    /// <summary>The events the changes came from, recorded with what processing set on them.</summary>
+    public List<TrackedEvent> NewEvents { get; } = [];
+
     public List<Participant> NewParticipants { get; } = [];
     public List<Participant> ChangedParticipants { get; } = [];
     public List<Referral> NewReferrals { get; } = [];
@@ -134,6 +137,7 @@ public sealed class ReferralChanges
     /// </summary>
     public void Absorb(ReferralChanges later)
     {
+        NewEvents.AddRange(later.NewEvents);
         NewParticipants.AddRange(later.NewParticipants);
         later.ChangedParticipants.ForEach(Changed);
         NewReferrals.AddRange(later.NewReferrals);

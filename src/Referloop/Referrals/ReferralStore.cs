@@ -412,23 +412,12 @@ public sealed class ReferralStore(ReferloopDb db, IReferralApprovalListeners lis
     // ---------------------------------------------------------------- writes
 
     /// <summary>
-    /// Inserts new events with what processing set on them, in one statement. An event whose order id or idempotency
-    /// key another transaction recorded meanwhile is not inserted, and the batch runs again, to answer it as a repeat.
-    /// </summary>
-    public async Task InsertEventsAsync(List<TrackedEvent> events, CancellationToken ct)
-    {
-        var inserted = await BulkRows.For(db, events).InsertAsync("events", ct, """ON CONFLICT DO NOTHING RETURNING "Id" """);
-        if (inserted != events.Count)
-        {
-            throw new ConcurrentChangeException($"{events.Count - inserted} of {events.Count} events repeat an order id or idempotency key recorded meanwhile");
-        }
-    }
-
-    /// <summary>
     /// Writes what the core decided, in the caller's transaction: first the conditional updates that prove the rows
-    /// read are unchanged (and lock them), then every new and changed row and message in one save. The messages are
-    /// fanned out here while this instance's delivery engine has room: the caller hands the result over after its
-    /// commit (<see cref="DeliveryEngine.HandOver"/>).
+    /// read are unchanged (and lock them), then the new rows, one statement per table sent together, then the changed
+    /// rows and the messages. An event whose order id or idempotency key another transaction recorded meanwhile is not
+    /// inserted, and the batch runs again, to answer it as a repeat. The messages are fanned out here while this
+    /// instance's delivery engine has room: the caller hands the result over after its commit
+    /// (<see cref="DeliveryEngine.HandOver"/>).
     /// </summary>
     public async Task<FannedOut?> WriteAsync(ReferralChanges changes, DateTimeOffset now, CancellationToken ct)
     {
@@ -458,23 +447,26 @@ public sealed class ReferralStore(ReferloopDb db, IReferralApprovalListeners lis
         {
             await FraudSignals.RecordIpAsync(db, participantId, ip, now, ct);
         }
-        var deltas = changes.CounterDeltas.Where(c => c.Value != 0).ToList();
-        if (deltas.Count > 0)
-        {
-            // Every counter that moved, in one statement.
-            var rows = string.Join(", ", deltas.Select((_, i) => $"({{{3 * i}}}, {{{3 * i + 1}}}, {{{3 * i + 2}}})"));
-            object[] values = [.. deltas.SelectMany(d => new object[] { d.Key.ParticipantId, d.Key.Name, d.Value })];
-            var sql = """INSERT INTO advocate_counters ("ParticipantId", "Name", "Count") VALUES """ + rows + """
-                 ON CONFLICT ("ParticipantId", "Name") DO UPDATE SET "Count" = advocate_counters."Count" + excluded."Count"
-                """;
-            // Only placeholders are put into the text; the names and amounts go as parameters.
-            await db.Database.ExecuteSqlRawAsync(sql, values, ct);
-        }
-
-        // New rows: one statement per table, without the change tracker. Changed rows go through the save.
-        await BulkRows.For(db, changes.NewParticipants).InsertAsync("participants", ct);
-        await BulkRows.For(db, changes.NewReferrals).InsertAsync("referrals", ct);
-        await BulkRows.For(db, changes.NewRewards).InsertAsync("rewards", ct);
+        // New rows and counter moves: one statement per table, without the change tracker, in one round trip.
+        var events = changes.NewEvents;
+        var counters = changes.CounterDeltas.Where(c => c.Value != 0)
+            .Select(c => new AdvocateCounter { ParticipantId = c.Key.ParticipantId, Name = c.Key.Name, Count = c.Value }).ToList();
+        await new StatementBatch(db)
+            .Insert(BulkRows.For(db, events), "events", "ON CONFLICT DO NOTHING", inserted =>
+            {
+                if (inserted != events.Count)
+                {
+                    throw new ConcurrentChangeException(
+                        $"{events.Count - inserted} of {events.Count} events repeat an order id or idempotency key recorded meanwhile");
+                }
+            })
+            .Insert(BulkRows.For(db, counters), "advocate_counters",
+                """ON CONFLICT ("ParticipantId", "Name") DO UPDATE SET "Count" = advocate_counters."Count" + excluded."Count" """)
+            .Insert(BulkRows.For(db, changes.NewParticipants), "participants")
+            .Insert(BulkRows.For(db, changes.NewReferrals), "referrals")
+            .Insert(BulkRows.For(db, changes.NewRewards), "rewards")
+            .RunAsync(ct);
+        // Changed rows go through the save.
         db.Participants.UpdateRange(changes.ChangedParticipants);
         db.Referrals.UpdateRange(changes.ChangedReferrals);
         db.Rewards.UpdateRange(changes.ChangedRewards);

@@ -66,12 +66,20 @@ internal sealed class BulkRows(ReferloopDb db, int count)
     /// </summary>
     public Task<int> InsertAsync(string table, CancellationToken ct, string? suffix = null)
     {
-        var names = string.Join(", ", _columns.Select(c => $"\"{c.Name}\""));
-        return ExecuteAsync(
-            $"INSERT INTO {table} ({names}) VALUES ({string.Join(", ", _columns.Select(c => "$" + c.Name))}) {suffix}",
-            $"INSERT INTO {table} ({names}) SELECT * FROM unnest({Arrays}) {suffix}",
-            ct);
+        var (sqlite, postgres) = Insert(table, suffix);
+        return ExecuteAsync(sqlite, postgres, ct);
     }
+
+    /// <summary>The statements of <see cref="InsertAsync"/>, for <see cref="StatementBatch"/>.</summary>
+    internal (string Sqlite, string Postgres) Insert(string table, string? suffix = null)
+    {
+        var names = string.Join(", ", _columns.Select(c => $"\"{c.Name}\""));
+        return ($"INSERT INTO {table} ({names}) VALUES ({string.Join(", ", _columns.Select(c => "$" + c.Name))}) {suffix}",
+            $"INSERT INTO {table} ({names}) SELECT * FROM unnest({Arrays}) {suffix}");
+    }
+
+    /// <summary>How many rows the statements run for.</summary>
+    internal int Count => count;
 
     /// <summary>
     /// Runs <paramref name="sqlite"/> once per row, with the row's values as <c>$Name</c> parameters, or
@@ -86,19 +94,13 @@ internal sealed class BulkRows(ReferloopDb db, int count)
         }
         if (_sqlite)
         {
-            return RunOnSqlite(sqlite);
+            return RunOnSqlite(sqlite).Returned;
         }
         var connection = db.Database.GetDbConnection();
         await using var command = connection.CreateCommand();
         command.Transaction = db.Database.CurrentTransaction?.GetDbTransaction();
         command.CommandText = postgres;
-        foreach (var column in _columns)
-        {
-            var parameter = command.CreateParameter();
-            parameter.ParameterName = "@" + column.Name;
-            parameter.Value = ArrayOf(column);
-            command.Parameters.Add(parameter);
-        }
+        BindArrays(command.Parameters, command.CreateParameter);
         var returned = 0;
         await using var reader = await command.ExecuteReaderAsync(ct);
         while (await reader.ReadAsync(ct))
@@ -108,7 +110,20 @@ internal sealed class BulkRows(ReferloopDb db, int count)
         return returned;
     }
 
-    private int RunOnSqlite(string sql)
+    /// <summary>The rows' values as PostgreSQL parameters: one array per column, named <c>@Name</c>.</summary>
+    internal void BindArrays(DbParameterCollection parameters, Func<DbParameter> create)
+    {
+        foreach (var column in _columns)
+        {
+            var parameter = create();
+            parameter.ParameterName = "@" + column.Name;
+            parameter.Value = ArrayOf(column);
+            parameters.Add(parameter);
+        }
+    }
+
+    /// <summary>Runs <paramref name="sql"/> once per row; how many rows it returned and how many it inserted, updated or deleted.</summary>
+    internal (int Returned, int Changed) RunOnSqlite(string sql)
     {
         var handle = ((SqliteConnection)db.Database.GetDbConnection()).Handle
             ?? throw new InvalidOperationException("BulkRows needs the context's connection open");
@@ -119,6 +134,7 @@ internal sealed class BulkRows(ReferloopDb db, int count)
             // Each column's position in the statement, looked up once; a column the statement does not name is not bound.
             var positions = _columns.Select(c => raw.sqlite3_bind_parameter_index(statement, "$" + c.Name)).ToArray();
             var returned = 0;
+            var changed = 0;
             for (var row = 0; row < count; row++)
             {
                 for (var c = 0; c < _columns.Count; c++)
@@ -137,8 +153,9 @@ internal sealed class BulkRows(ReferloopDb db, int count)
                 {
                     SqliteException.ThrowExceptionForRC(rc, handle);
                 }
+                changed += raw.sqlite3_changes(handle);
             }
-            return returned;
+            return (returned, changed);
         }
     }
 
