@@ -1,4 +1,5 @@
 using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Storage;
 using Referloop.Campaigns;
 using Referloop.Fraud;
 using Referloop.Participants;
@@ -383,10 +384,32 @@ public sealed class ReferralStore(ReferloopDb db, IReferralApprovalListeners lis
         }
         if (!db.OnSqlite)
         {
-            // Its own statement: in a statement that waited for the lock, a join would still see the counters as they
-            // were when it began, before the transaction it waited for committed.
-            var ids = advocateIds.ToArray();
-            await db.Database.ExecuteSqlAsync($"""SELECT 1 FROM participants WHERE "Id" = ANY({ids}) ORDER BY "Id" FOR UPDATE""", ct);
+            // The lock and the read in one round trip, as two statements: the read, a statement of its own, sees the
+            // counters as the transaction it may have waited for committed them (in one statement with the lock, a
+            // join would see them as they were when that statement began, before the wait).
+            await using var batch = db.Database.GetDbConnection().CreateBatch();
+            batch.Transaction = db.Database.CurrentTransaction?.GetDbTransaction();
+            foreach (var sql in new[]
+            {
+                """SELECT 1 FROM participants WHERE "Id" = ANY(@ids) ORDER BY "Id" FOR UPDATE""",
+                """SELECT "ParticipantId", "Name", "Count" FROM advocate_counters WHERE "ParticipantId" = ANY(@ids)""",
+            })
+            {
+                var command = batch.CreateBatchCommand();
+                command.CommandText = sql;
+                var ids = command.CreateParameter();
+                ids.ParameterName = "@ids";
+                ids.Value = advocateIds.ToArray();
+                command.Parameters.Add(ids);
+                batch.BatchCommands.Add(command);
+            }
+            await using var reader = await batch.ExecuteReaderAsync(ct);
+            await reader.NextResultAsync(ct);
+            while (await reader.ReadAsync(ct))
+            {
+                counters[reader.GetString(0)][reader.GetString(1)] = reader.GetInt32(2);
+            }
+            return;
         }
         var rows = db.AdvocateCounters.AsNoTracking().Where(c => advocateIds.Contains(c.ParticipantId))
             .Select(c => new CounterRow(c.ParticipantId, c.Name, c.Count));
