@@ -64,6 +64,7 @@ public sealed class EventIngest : IAsyncDisposable
 
         /// <summary>The span of the request that queued the event, if one is recorded: the batch's span links to it.</summary>
         public ActivityContext Caller { get; } = Activity.Current?.Context ?? default;
+
         public TaskCompletionSource<EventOutcome> Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
         public IEnumerable<string> Keys
@@ -185,6 +186,7 @@ public sealed class EventIngest : IAsyncDisposable
         }
         catch (Exception e) when (batch.Count > 1)
         {
+            span?.SetStatus(ActivityStatusCode.Error, e.Message);
             _log.LogWarning(e, "A batch of {Count} events failed; running them one by one", batch.Count);
             foreach (var job in batch)
             {
@@ -193,6 +195,7 @@ public sealed class EventIngest : IAsyncDisposable
         }
         catch (Exception e)
         {
+            span?.SetStatus(ActivityStatusCode.Error, e.Message);
             batch[0].Done.TrySetException(e);
         }
     }
