@@ -436,8 +436,8 @@ public sealed class ReferralStore(ReferloopDb db, IReferralApprovalListeners lis
 
     /// <summary>
     /// Writes what the core decided, in the caller's transaction: first the conditional updates that prove the rows
-    /// read are unchanged (and lock them), then the new rows, one statement per table sent together, then the changed
-    /// rows and the messages. An event whose order id or idempotency key another transaction recorded meanwhile is not
+    /// read are unchanged (and lock them), then the changed rows, then the new rows, the messages and their deliveries,
+    /// one statement per table sent together, then the mails. An event whose order id or idempotency key another transaction recorded meanwhile is not
     /// inserted, and the batch runs again, to answer it as a repeat. The messages are fanned out here while this
     /// instance's delivery engine has room: the caller hands the result over after its commit
     /// (<see cref="DeliveryEngine.HandOver"/>).
@@ -470,11 +470,18 @@ public sealed class ReferralStore(ReferloopDb db, IReferralApprovalListeners lis
         {
             await FraudSignals.RecordIpAsync(db, participantId, ip, now, ct);
         }
-        // New rows and counter moves: one statement per table, without the change tracker, in one round trip.
+        // Changed rows go through the save.
+        db.Participants.UpdateRange(changes.ChangedParticipants);
+        db.Referrals.UpdateRange(changes.ChangedReferrals);
+        db.Rewards.UpdateRange(changes.ChangedRewards);
+        await db.SaveChangesAsync(ct);
+
+        // New rows, counter moves, then the outbox step (the messages, after the rows they report on, and their
+        // deliveries): one statement per table, without the change tracker, in one round trip.
         var events = changes.NewEvents;
         var counters = changes.CounterDeltas.Where(c => c.Value != 0)
             .Select(c => new AdvocateCounter { ParticipantId = c.Key.ParticipantId, Name = c.Key.Name, Count = c.Value }).ToList();
-        await new StatementBatch(db)
+        var rows = new StatementBatch(db)
             .Insert(BulkRows.For(db, events), "events", "ON CONFLICT DO NOTHING", inserted =>
             {
                 if (inserted != events.Count)
@@ -487,17 +494,13 @@ public sealed class ReferralStore(ReferloopDb db, IReferralApprovalListeners lis
                 """ON CONFLICT ("ParticipantId", "Name") DO UPDATE SET "Count" = advocate_counters."Count" + excluded."Count" """)
             .Insert(BulkRows.For(db, changes.NewParticipants), "participants")
             .Insert(BulkRows.For(db, changes.NewReferrals), "referrals")
-            .Insert(BulkRows.For(db, changes.NewRewards), "rewards")
-            .RunAsync(ct);
-        // Changed rows go through the save.
-        db.Participants.UpdateRange(changes.ChangedParticipants);
-        db.Referrals.UpdateRange(changes.ChangedReferrals);
-        db.Rewards.UpdateRange(changes.ChangedRewards);
-        await db.SaveChangesAsync(ct);
-        // The outbox step: the messages after the rows they report on, in the same transaction.
-        var fannedOut = await outbox.InsertAsync(db, changes.Messages, now, ct, deliveries);
+            .Insert(BulkRows.For(db, changes.NewRewards), "rewards");
+        var outboxStep = await outbox.AddAsync(db, rows, changes.Messages, now, ct, deliveries);
+        await rows.RunAsync(ct);
+        // Mails read the participants and rewards they are about, so they follow the rows.
+        var fannedOut = await OutboxWriter.FinishAsync(db, outboxStep, now, ct);
 
-        // After the save: a claimed code names its reward.
+        // After the rows: a claimed code names its reward.
         var allocatedAt = UtcTicksConverter.SqlValue(db, now);
         foreach (var claim in changes.CouponClaims)
         {

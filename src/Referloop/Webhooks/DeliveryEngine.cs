@@ -303,11 +303,28 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
     internal async Task<FannedOut> WriteFanOutAsync(ReferloopDb db, IReadOnlyList<OutboxMessage> messages, List<WebhookEndpoint> endpoints,
         DateTimeOffset now, int room, CancellationToken ct)
     {
-        var (deliveries, claimed) = FanOut(messages, endpoints, now, room);
-        await InsertAsync(db, deliveries, ct);
-        var mails = await email.FanOutAsync(db, messages, now, ct);
-        return new FannedOut(claimed, mails);
+        var rows = new StatementBatch(db);
+        var claimed = AddFanOut(db, rows, messages, endpoints, now, room);
+        await rows.RunAsync(ct);
+        return await WriteMailsAsync(db, messages, claimed, now, ct);
     }
+
+    /// <summary>
+    /// The first half of <see cref="WriteFanOutAsync"/>: adds the messages' deliveries to <paramref name="rows"/> and
+    /// returns those leased here. Once the rows are written, <see cref="WriteMailsAsync"/> writes the mails.
+    /// </summary>
+    internal List<ClaimedDelivery> AddFanOut(ReferloopDb db, StatementBatch rows, IReadOnlyList<OutboxMessage> messages,
+        List<WebhookEndpoint> endpoints, DateTimeOffset now, int room)
+    {
+        var (deliveries, claimed) = FanOut(messages, endpoints, now, room);
+        rows.Insert(DeliveryRows(db, deliveries), "webhook_deliveries");
+        return claimed;
+    }
+
+    /// <summary>The second half of <see cref="WriteFanOutAsync"/>: the messages' mails, which read the rows they are about.</summary>
+    internal async Task<FannedOut> WriteMailsAsync(ReferloopDb db, IReadOnlyList<OutboxMessage> messages, List<ClaimedDelivery> claimed,
+        DateTimeOffset now, CancellationToken ct) =>
+        new(claimed, await email.FanOutAsync(db, messages, now, ct));
 
     /// <summary>After the commit that wrote a fan-out: what it leased here starts as the schedule allows, and the mails go.</summary>
     internal void HandOver(FannedOut fannedOut)
@@ -356,8 +373,8 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
         return (deliveries, claimed);
     }
 
-    /// <summary>Writes new deliveries with one statement rather than one tracked entity each.</summary>
-    private static Task InsertAsync(ReferloopDb db, List<WebhookDelivery> deliveries, CancellationToken ct) =>
+    /// <summary>New deliveries as one statement's rows rather than one tracked entity each.</summary>
+    private static BulkRows DeliveryRows(ReferloopDb db, List<WebhookDelivery> deliveries) =>
         new BulkRows(db, deliveries.Count)
             .Text("Id", i => deliveries[i].Id)
             .Text("MessageId", i => deliveries[i].MessageId)
@@ -370,8 +387,7 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
             .Instant("ClaimedUntil", i => deliveries[i].ClaimedUntil)
             .Bool("IsTest", _ => false)
             .Instant("CreatedAt", i => deliveries[i].CreatedAt)
-            .Instant("UpdatedAt", i => deliveries[i].UpdatedAt)
-            .InsertAsync("webhook_deliveries", ct);
+            .Instant("UpdatedAt", i => deliveries[i].UpdatedAt);
 
     /// <summary>Leases due deliveries while this instance has room; true when it filled its room (there may be more).</summary>
     private async Task<bool> ClaimAsync(CancellationToken ct)

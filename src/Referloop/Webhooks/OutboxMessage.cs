@@ -186,6 +186,20 @@ public sealed class OutboxWriter(Email.EmailOutbox email, IOptions<WebhookOption
     internal async Task<FannedOut?> InsertAsync(ReferloopDb db, IReadOnlyList<OutboxMessage> messages, DateTimeOffset now,
         CancellationToken ct, DeliveryEngine? fanOutHere = null)
     {
+        var rows = new StatementBatch(db);
+        var step = await AddAsync(db, rows, messages, now, ct, fanOutHere);
+        await rows.RunAsync(ct);
+        return await FinishAsync(db, step, now, ct);
+    }
+
+    /// <summary>
+    /// <see cref="InsertAsync"/> as part of a caller's <see cref="StatementBatch"/>: adds the messages' rows and their
+    /// deliveries to <paramref name="rows"/>. Once the rows are written, <see cref="FinishAsync"/> writes the mails
+    /// (which read the participants and rewards the messages are about) and gives what to hand over.
+    /// </summary>
+    internal async Task<OutboxStep?> AddAsync(ReferloopDb db, StatementBatch rows, IReadOnlyList<OutboxMessage> messages,
+        DateTimeOffset now, CancellationToken ct, DeliveryEngine? fanOutHere = null)
+    {
         if (messages.Count == 0)
         {
             return null;
@@ -221,18 +235,24 @@ public sealed class OutboxWriter(Email.EmailOutbox email, IOptions<WebhookOption
         {
             taken.ForEach(m => m.DispatchedAt = now);
         }
-        await new BulkRows(db, written.Count)
+        rows.Insert(new BulkRows(db, written.Count)
             .Text("Id", i => written[i].Id)
             .Text("Type", i => written[i].Type)
             .Text("CampaignId", i => written[i].CampaignId)
             .Text("EndpointId", i => written[i].EndpointId)
             .Text("Data", i => written[i].Data)
             .Instant("CreatedAt", i => written[i].CreatedAt)
-            .Instant("DispatchedAt", i => written[i].DispatchedAt)
-            .InsertAsync("outbox", ct);
-        return room > 0 ? await fanOutHere!.WriteFanOutAsync(db, taken, endpoints, now, room, ct) : null;
+            .Instant("DispatchedAt", i => written[i].DispatchedAt), "outbox");
+        return room > 0 ? new OutboxStep(fanOutHere!, taken, fanOutHere!.AddFanOut(db, rows, taken, endpoints, now, room)) : null;
     }
+
+    /// <summary>After the rows of <see cref="AddAsync"/> are written: the mails of the messages fanned out, and what to hand over.</summary>
+    internal static async Task<FannedOut?> FinishAsync(ReferloopDb db, OutboxStep? step, DateTimeOffset now, CancellationToken ct) =>
+        step is null ? null : await step.Engine.WriteMailsAsync(db, step.Taken, step.Claimed, now, ct);
 }
+
+/// <summary>Messages fanned out here by <see cref="OutboxWriter.AddAsync"/>, with the deliveries leased to this instance.</summary>
+internal sealed record OutboxStep(DeliveryEngine Engine, List<OutboxMessage> Taken, List<ClaimedDelivery> Claimed);
 
 internal sealed class OutboxMessageConfiguration : IEntityTypeConfiguration<OutboxMessage>
 {
