@@ -437,10 +437,10 @@ public sealed class ReferralStore(ReferloopDb db, IReferralApprovalListeners lis
     /// <summary>
     /// Writes what the core decided, in the caller's transaction: first the conditional updates that prove the rows
     /// read are unchanged (and lock them), then the changed rows, then the new rows, the messages and their deliveries,
-    /// one statement per table sent together, then the mails. An event whose order id or idempotency key another transaction recorded meanwhile is not
-    /// inserted, and the batch runs again, to answer it as a repeat. The messages are fanned out here while this
-    /// instance's delivery engine has room: the caller hands the result over after its commit
-    /// (<see cref="DeliveryEngine.HandOver"/>).
+    /// one statement per table sent together, then the mails. An event whose order id or idempotency key another
+    /// transaction recorded meanwhile is not inserted, and the batch runs again, to answer it as a repeat. The messages
+    /// are fanned out here while this instance's delivery engine has room: the caller hands the result over after its
+    /// commit (<see cref="DeliveryEngine.HandOver"/>).
     /// </summary>
     public async Task<FannedOut?> WriteAsync(ReferralChanges changes, DateTimeOffset now, CancellationToken ct)
     {
