@@ -10,9 +10,11 @@ namespace Referloop.InboundHooks;
 
 /// <summary>
 /// Hands <c>track</c> and <c>qualify</c> hooks to the referral engine, exactly as <c>POST /api/v1/events</c> and
-/// <c>POST /api/v1/referrals/qualify</c> would: the same validation, the same idempotency on order ids.
+/// <c>POST /api/v1/referrals/qualify</c> would: the same validation, the same idempotency on order ids. The engine
+/// works in units of work of its own (the event loop's, or a scope of its own for a qualification): the receiver's
+/// context still holds the hook's request, whose outcome it records after.
 /// </summary>
-internal sealed class EngineEventSink(ReferloopDb db, ReferralEngine engine) : IInboundEventSink
+internal sealed class EngineEventSink(ReferloopDb db, EventIngest ingest, IServiceScopeFactory scopes) : IInboundEventSink
 {
     // Web defaults read "120.5" as a number too, which is what form posts send.
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
@@ -40,7 +42,7 @@ internal sealed class EngineEventSink(ReferloopDb db, ReferralEngine engine) : I
         }
 
         var campaign = await db.Campaigns.AsNoTracking().FirstAsync(c => c.Id == campaignId, ct);
-        var outcome = await engine.TrackAsync(campaign, input, null, input.Ip, input.UserAgent, EventSource.Server, ct);
+        var outcome = await ingest.TrackAsync(new TrackRequest(campaign, input, null, input.Ip, input.UserAgent, EventSource.Server));
         if (outcome.Refund is { Effect: RefundEffect.UnknownOrder } unknown)
         {
             return InboundOutcome.Refused(StatusCodes.Status422UnprocessableEntity,
@@ -62,7 +64,8 @@ internal sealed class EngineEventSink(ReferloopDb db, ReferralEngine engine) : I
         var reason = payload["reason"] is JsonValue value && value.TryGetValue<string>(out var given) && given.Length is > 0 and <= 500
             ? given
             : "qualified by an inbound hook";
-        var result = await engine.QualifyAsync(referralId, reason, ct);
+        await using var scope = scopes.CreateAsyncScope();
+        var result = await scope.ServiceProvider.GetRequiredService<ReferralEngine>().QualifyAsync(referralId, reason, ct);
         return result switch
         {
             { Conflict: { } conflict } => InboundOutcome.Refused(StatusCodes.Status409Conflict, conflict),

@@ -48,11 +48,6 @@ public sealed class ReferralEngine(
 
     // ---------------------------------------------------------------- events
 
-    /// <param name="source">An <see cref="EventSource"/>: what a browser reports earns what the campaign's policy allows.</param>
-    public async Task<EventOutcome> TrackAsync(Campaign campaign, TrackEvent input, string? idempotencyKey, string? ip,
-        string? userAgent, string source, CancellationToken ct) =>
-        (await TrackAsync([new TrackRequest(campaign, input, idempotencyKey, ip, userAgent, source)], ct))[0];
-
     /// <summary>
     /// Records and decides a batch of events in one transaction: events that repeat an earlier one (its order id or
     /// idempotency key) are answered with its outcome; the facts of the others are read at once, the core decides them

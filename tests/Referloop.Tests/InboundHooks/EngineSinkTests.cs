@@ -115,6 +115,10 @@ public class EngineThroughHooksTests(ReferloopApp app) : IClassFixture<Referloop
         Assert.True((bool)(await again.ReadJson())["result"]!["duplicate"]!, "the same order id counts once");
         var rewards = (await _admin.GetOk($"/api/v1/rewards?campaignId={campaign}"))["data"]!.AsArray();
         Assert.Single(rewards);
+        // The hook's log records each request's outcome, as for every other kind of hook.
+        var requests = (await _admin.GetOk($"/api/v1/inbound-hooks/{hook.Id}/requests"))["data"]!.AsArray();
+        Assert.Equal(2, requests.Count);
+        Assert.All(requests, r => Assert.Equal("processed", (string)r!["outcome"]!));
     }
 
     [Fact]
@@ -135,5 +139,6 @@ public class EngineThroughHooksTests(ReferloopApp app) : IClassFixture<Referloop
         unknown.EnsureStatus(HttpStatusCode.NotFound);
         var stored = (await _admin.GetOk($"/api/v1/inbound-hooks/{hook.Id}/requests"))["data"]!.AsArray();
         Assert.Contains(stored, r => (string)r!["outcome"]! == "rejected");
+        Assert.Contains(stored, r => (string)r!["outcome"]! == "processed");
     }
 }
