@@ -11,7 +11,8 @@ namespace Referloop.Referrals;
 /// arrived (at most <see cref="MaxBatch"/>) and has the engine record, decide and write it in one transaction, then
 /// answers each request once that transaction has committed. Events that share a friend, an order id or an
 /// idempotency key with an earlier one still waiting go in a later batch, in arrival order, so each sees the first
-/// one's outcome. When a batch fails, its events are run again one by one: one bad event fails alone.
+/// one's outcome. A refund goes in a batch of its own (the engine decides it in a unit of work of its own). When a
+/// batch fails, its events are run again one by one: one bad event fails alone.
 /// <para>
 /// Under load a batch waits a moment for as many requests as were waiting during the one before (see
 /// <see cref="Gather"/>): clients answered together send their next events together, a little later. Taken at once,
@@ -30,8 +31,8 @@ public sealed class EventIngest : IAsyncDisposable
     private int _pending;
     private int _pendingPeak;
 
-    // How long the last batch took to write, in Stopwatch ticks.
-    private long _lastBatchTicks;
+    // How long the last batch took to write.
+    private TimeSpan _lastBatch;
 
     public EventIngest(IServiceScopeFactory scopes, IConfiguration configuration, ILogger<EventIngest> log)
     {
@@ -114,6 +115,8 @@ public sealed class EventIngest : IAsyncDisposable
             var batch = new List<Job>();
             var later = new List<Job>();
             var taken = new HashSet<string>();
+            // Set once the batch holds a refund, or a refund waits for the next one: what arrives after it waits too.
+            var closed = false;
             // Events held back before go first; an event whose key is taken waits, and so do those after it with that key.
             foreach (var job in held)
             {
@@ -122,14 +125,15 @@ public sealed class EventIngest : IAsyncDisposable
             TakeArrived();
             // As many as were waiting during the batch before: the clients it answered send their next events now.
             var expected = Math.Min(MaxBatch, Interlocked.Exchange(ref _pendingPeak, Volatile.Read(ref _pending)));
-            if (batch.Count + later.Count < expected && Gather > TimeSpan.Zero)
+            if (!closed && batch.Count + later.Count < expected && Gather > TimeSpan.Zero)
             {
-                var until = Stopwatch.GetTimestamp() + Math.Min(_lastBatchTicks / 5, (long)(Gather.TotalSeconds * Stopwatch.Frequency));
+                var wait = _lastBatch / 5 < Gather ? _lastBatch / 5 : Gather;
+                var waiting = Stopwatch.GetTimestamp();
                 // The timer only ends a wait in which nothing arrives; it is late by a millisecond or two.
-                using var window = new CancellationTokenSource(Gather);
+                using var window = new CancellationTokenSource(wait);
                 try
                 {
-                    while (batch.Count + later.Count < expected && Stopwatch.GetTimestamp() < until
+                    while (!closed && batch.Count + later.Count < expected && Stopwatch.GetElapsedTime(waiting) < wait
                         && await _queue.Reader.WaitToReadAsync(window.Token))
                     {
                         TakeArrived();
@@ -142,7 +146,7 @@ public sealed class EventIngest : IAsyncDisposable
             held = later;
             var started = Stopwatch.GetTimestamp();
             await RunAsync(batch);
-            _lastBatchTicks = Stopwatch.GetTimestamp() - started;
+            _lastBatch = Stopwatch.GetElapsedTime(started);
             Interlocked.Add(ref _pending, -batch.Count);
 
             void TakeArrived()
@@ -156,7 +160,12 @@ public sealed class EventIngest : IAsyncDisposable
             void Place(Job job)
             {
                 var keys = job.Keys.ToList();
-                var free = batch.Count < MaxBatch && !keys.Any(taken.Contains);
+                var free = !closed && batch.Count < MaxBatch && !keys.Any(taken.Contains);
+                if (job.Request.IsRefund)
+                {
+                    free &= batch.Count == 0;
+                    closed = true;
+                }
                 taken.UnionWith(keys);
                 (free ? batch : later).Add(job);
             }

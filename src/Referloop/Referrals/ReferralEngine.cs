@@ -52,12 +52,18 @@ public sealed class ReferralEngine(
     /// Records and decides a batch of events in one transaction: events that repeat an earlier one (its order id or
     /// idempotency key) are answered with its outcome; the facts of the others are read at once, the core decides them
     /// in order, each seeing what the ones before it changed, and everything is written together, the events' own rows
-    /// included. The requests must not share a friend, an order id or an idempotency key (<see cref="EventIngest"/>
-    /// keeps such requests in separate batches).
+    /// included. The requests must not share a friend, an order id or an idempotency key, and a refund comes alone
+    /// (<see cref="EventIngest"/> batches them so).
     /// </summary>
-    public async Task<EventOutcome[]> TrackAsync(IReadOnlyList<TrackRequest> requests, CancellationToken ct) =>
-        requests.Any(r => r.IsRefund) ? await TrackWithRefundsAsync(requests, ct) :
-        await InTransactionAsync(async () =>
+    public async Task<EventOutcome[]> TrackAsync(IReadOnlyList<TrackRequest> requests, CancellationToken ct)
+    {
+        if (requests.Any(r => r.IsRefund))
+        {
+            return requests is [var refund]
+                ? [await RefundAsync(refund, ct)]
+                : throw new ArgumentException("A refund is decided in a unit of work of its own, not in a batch", nameof(requests));
+        }
+        return await InTransactionAsync(async () =>
         {
             var now = clock.GetUtcNow();
             var outcomes = new EventOutcome[requests.Count];
@@ -109,37 +115,6 @@ public sealed class ReferralEngine(
             await WriteAsync(batch.Changes, now, ct);
             return outcomes;
         }, ct);
-
-    /// <summary>
-    /// A batch with refunds, in arrival order: the events between two refunds together, each refund in its own unit
-    /// of work (refunds are rare), so a refund sees what the events before it did and the events after it see the refund.
-    /// </summary>
-    private async Task<EventOutcome[]> TrackWithRefundsAsync(IReadOnlyList<TrackRequest> requests, CancellationToken ct)
-    {
-        var outcomes = new EventOutcome[requests.Count];
-        var run = new List<int>();
-        for (var i = 0; i <= requests.Count; i++)
-        {
-            if (i < requests.Count && !requests[i].IsRefund)
-            {
-                run.Add(i);
-                continue;
-            }
-            if (run.Count > 0)
-            {
-                var tracked = await TrackAsync(run.Select(j => requests[j]).ToList(), ct);
-                for (var j = 0; j < run.Count; j++)
-                {
-                    outcomes[run[j]] = tracked[j];
-                }
-                run.Clear();
-            }
-            if (i < requests.Count)
-            {
-                outcomes[i] = await RefundAsync(requests[i], ct);
-            }
-        }
-        return outcomes;
     }
 
     /// <summary>
@@ -260,29 +235,29 @@ public sealed class ReferralEngine(
                 _couponsAwaited = false;
                 _messagesToDeliver = false;
                 _fannedOut.Clear();
+                T result;
                 try
                 {
-                    T result;
-                    await using (var transaction = await db.Database.BeginTransactionAsync(ct))
-                    {
-                        result = await work();
-                        await transaction.CommitAsync(ct);
-                    }
-                    _fannedOut.ForEach(deliveries.HandOver);
-                    if (_messagesToDeliver)
-                    {
-                        outbox.Poke();
-                    }
-                    if (_couponsAwaited)
-                    {
-                        couponRequests.Wake();
-                    }
-                    return result;
+                    await using var transaction = await db.Database.BeginTransactionAsync(ct);
+                    result = await work();
+                    await transaction.CommitAsync(ct);
                 }
                 catch (Exception exception) when (attempt < 6 && IsRetryable(exception))
                 {
                     await Task.Delay(TimeSpan.FromMilliseconds(Random.Shared.Next(5, 25) * attempt), ct);
+                    continue;
                 }
+                // Committed: what follows hands work on and is outside the retry, which would run the unit again.
+                _fannedOut.ForEach(deliveries.HandOver);
+                if (_messagesToDeliver)
+                {
+                    outbox.Poke();
+                }
+                if (_couponsAwaited)
+                {
+                    couponRequests.Wake();
+                }
+                return result;
             }
         }
         finally

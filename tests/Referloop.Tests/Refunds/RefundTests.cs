@@ -163,7 +163,7 @@ public class RefundTests(EngineApp app) : IClassFixture<EngineApp>
     }
 
     [Fact]
-    public async Task A_refund_in_a_batch_counts_before_the_events_that_arrived_after_it()
+    public async Task A_refund_queued_with_other_events_counts_before_the_events_that_arrived_after_it()
     {
         var rules = new object[] { new { recipient = "advocate", trigger = "converted", kind = "goal", goal = 2, incentive = Other("Goal hoodie") } };
         var (campaignId, _) = await _admin.Campaign(rules);
@@ -171,21 +171,24 @@ public class RefundTests(EngineApp app) : IClassFixture<EngineApp>
         await _admin.Track(campaignId, "purchase", "one@example.net", code, orderId: "B-1", purchaseValue: 10);
         await _admin.Track(campaignId, "purchase", "two@example.net", code, orderId: "B-2", purchaseValue: 10);
 
-        // One batch, in arrival order: the refund of B-1, then a third friend's purchase, which earns the goal again.
+        // Queued together, in arrival order: a fourth friend's sign-up, the refund of B-1, then a third friend's purchase,
+        // which earns the goal again. The refund is decided on its own, between the events around it.
         await using var scope = app.Services.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<ReferloopDb>();
         var campaign = await db.Campaigns.AsNoTracking().SingleAsync(c => c.Id == campaignId);
-        var outcomes = await scope.ServiceProvider.GetRequiredService<ReferralEngine>().TrackAsync(
-        [
-            new TrackRequest(campaign, new TrackEvent { Type = "refund", OrderId = "B-1" }, null, null, null, EventSource.Server),
-            new TrackRequest(campaign, new TrackEvent { Type = "purchase", Email = "three@example.net", ReferralCode = code, OrderId = "B-3", PurchaseValue = 10 },
-                null, null, null, EventSource.Server),
-        ], CancellationToken.None);
+        var ingest = app.Services.GetRequiredService<EventIngest>();
+        var outcomes = await Task.WhenAll(
+            ingest.TrackAsync(new TrackRequest(campaign, new TrackEvent { Type = "signup", Email = "four@example.net", ReferralCode = code },
+                null, null, null, EventSource.Server)),
+            ingest.TrackAsync(new TrackRequest(campaign, new TrackEvent { Type = "refund", OrderId = "B-1" }, null, null, null, EventSource.Server)),
+            ingest.TrackAsync(new TrackRequest(campaign, new TrackEvent { Type = "purchase", Email = "three@example.net", ReferralCode = code, OrderId = "B-3", PurchaseValue = 10 },
+                null, null, null, EventSource.Server)));
 
-        Assert.Equal(1, outcomes[0].Conversion!.ReferrerConverts);
-        Assert.Equal(2, outcomes[1].Conversion!.ReferrerConverts);
-        Assert.True(outcomes[1].Conversion!.GoalComplete);
-        Assert.Equal(["issued"], outcomes[1].Rewards.Select(r => r.Status).ToArray());
+        Assert.True(outcomes[0].Attributed);
+        Assert.Equal(1, outcomes[1].Conversion!.ReferrerConverts);
+        Assert.Equal(2, outcomes[2].Conversion!.ReferrerConverts);
+        Assert.True(outcomes[2].Conversion!.GoalComplete);
+        Assert.Equal(["issued"], outcomes[2].Rewards.Select(r => r.Status).ToArray());
     }
 
     [Fact]
