@@ -40,14 +40,7 @@ public sealed class EventIngest : IAsyncDisposable
         _log = log;
         MaxBatch = configuration.GetValue<int?>("Tracking:MaxBatch") is int most and > 0 ? most : 64;
         Gather = TimeSpan.FromMilliseconds(configuration.GetValue<int?>("Tracking:GatherMilliseconds") is int wait and >= 0 ? wait : 1);
-        // Started by the first event, outside that request's execution context.
-        _loop = new Lazy<Task>(() =>
-        {
-            using (ExecutionContext.SuppressFlow())
-            {
-                return Task.Run(LoopAsync);
-            }
-        });
+        _loop = Loops.StartedOnFirstUse(LoopAsync);
     }
 
     /// <summary>The most events one transaction holds (<c>Tracking:MaxBatch</c>, 64).</summary>
@@ -68,6 +61,7 @@ public sealed class EventIngest : IAsyncDisposable
 
         public TaskCompletionSource<EventOutcome> Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
+        /// <summary>What the event shares with another that must go in a later batch: its friend, its order, its key.</summary>
         public IEnumerable<string> Keys
         {
             get
@@ -78,13 +72,9 @@ public sealed class EventIngest : IAsyncDisposable
                     // A refund may name only its order.
                     yield return $"friend:{campaign}:{Participant.NormaliseEmail(email)}";
                 }
-                if (Request.OrderId is { } orderId)
+                foreach (var key in OrderKeyed.Keys(campaign, Request.OrderId, Request.IdempotencyKey))
                 {
-                    yield return $"order:{campaign}:{orderId}";
-                }
-                if (Request.IdempotencyKey is { } key)
-                {
-                    yield return $"key:{campaign}:{key}";
+                    yield return key;
                 }
             }
         }

@@ -242,7 +242,7 @@ public sealed class ReferralStore(ReferloopDb db, IReferralApprovalListeners lis
             ? (await FraudFacts.LoadAsync(db, [new FraudQuery(found.Campaign.Fraud, found.Advocate.Id,
                 new FriendSignals(found.Friend.Email, null, found.Referral.ClickId, null, null))], now, ct))[0]
             : FraudFacts.None;
-        return await LoadAroundAsync(found.Campaign, found.Referral, found.Advocate, found.Friend, now, ct, fraud: fraud);
+        return await LoadAroundAsync(found.Campaign, found.Referral, found.Advocate, found.Friend, now, fraud, ct);
     }
 
     /// <summary>The campaign's refund of <paramref name="orderId"/>, or its event with the idempotency key, if either was recorded.</summary>
@@ -302,7 +302,7 @@ public sealed class ReferralStore(ReferloopDb db, IReferralApprovalListeners lis
 
     /// <summary>Everything about the advocate and the referral, once both are known.</summary>
     private async Task<ReferralFacts> LoadAroundAsync(Campaign campaign, Referral? referral, Participant advocate, Participant? friend,
-        DateTimeOffset now, CancellationToken ct, AttributionMatch? match = null, FraudFacts? fraud = null, bool customEventSeen = false)
+        DateTimeOffset now, FraudFacts fraud, CancellationToken ct)
     {
         var counters = new Dictionary<string, Dictionary<string, int>> { [advocate.Id] = [] };
         await LockAndCountAsync([advocate.Id], counters, ct);
@@ -323,13 +323,11 @@ public sealed class ReferralStore(ReferloopDb db, IReferralApprovalListeners lis
             Referral = referral,
             Advocate = advocate,
             Friend = friend,
-            Match = match,
             Counters = counters[advocate.Id],
             Rewards = rewards,
-            Fraud = fraud ?? FraudFacts.None,
+            Fraud = fraud,
             CountedReferrals = counted,
             ApprovalListeners = await listeners.AnyAsync(db, campaign.Id, ct),
-            CustomEventSeen = customEventSeen,
             Coupons = await LoadCouponsAsync(campaign, rewards, 1, ct),
         };
         return facts;

@@ -94,7 +94,8 @@ public static class StorageSetup
             builder.DataSource = path;
         }
         builder.Pooling = true;
-        // Writers wait for each other instead of failing with SQLITE_BUSY.
+        // The commands' timeout, in seconds. Writers of this process queue in SqliteWriteQueue; SQLite's busy handler
+        // (set there) waits for another process holding the file.
         builder.DefaultTimeout = 30;
         return builder.ToString();
     }

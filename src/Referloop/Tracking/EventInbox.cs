@@ -5,6 +5,7 @@ using System.Threading.Channels;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Metadata.Builders;
 using Referloop.Campaigns;
+using Referloop.Hosting;
 using Referloop.Http;
 using Referloop.Referrals;
 using Referloop.Storage;
@@ -95,17 +96,8 @@ public sealed class EventInbox : IAsyncDisposable
         MaxBatch = configuration.GetValue<int?>("Tracking:InboxMaxBatch") is int most and > 0 ? most : 256;
         _maxQueued = configuration.GetValue<int?>("Tracking:MaxQueued") is int queued and > 0 ? queued : 1_000;
         _yield = TimeSpan.FromSeconds(configuration.GetValue<int?>("Tracking:InboxYieldSeconds") is int y and >= 0 ? y : 30);
-        // Started by the first event, outside that request's execution context.
-        _loop = new Lazy<Task>(() => StartOutsideRequest(LoopAsync));
-        _pump = new Lazy<Task>(() => StartOutsideRequest(PumpAsync));
-    }
-
-    private static Task StartOutsideRequest(Func<Task> loop)
-    {
-        using (ExecutionContext.SuppressFlow())
-        {
-            return Task.Run(loop);
-        }
+        _loop = Loops.StartedOnFirstUse(LoopAsync);
+        _pump = Loops.StartedOnFirstUse(PumpAsync);
     }
 
     /// <summary>The most events one acceptance transaction holds (<c>Tracking:InboxMaxBatch</c>, 256).</summary>
@@ -192,7 +184,7 @@ public sealed class EventInbox : IAsyncDisposable
         foreach (var job in batch)
         {
             var request = job.Request;
-            var keys = Keys(request.Campaign.Id, request.OrderId, request.IdempotencyKey).ToList();
+            var keys = OrderKeyed.Keys(request.Campaign.Id, request.OrderId, request.IdempotencyKey).ToList();
             if (keys.Select(earlier.GetValueOrDefault).FirstOrDefault(e => e is not null) is { } first)
             {
                 answers.Add((job, new EventAccepted(first.Id, true, first.Status), null));
@@ -233,18 +225,6 @@ public sealed class EventInbox : IAsyncDisposable
         return answers;
     }
 
-    private static IEnumerable<string> Keys(string campaignId, string? orderId, string? idempotencyKey)
-    {
-        if (orderId is not null)
-        {
-            yield return $"order:{campaignId}:{orderId}";
-        }
-        if (idempotencyKey is not null)
-        {
-            yield return $"key:{campaignId}:{idempotencyKey}";
-        }
-    }
-
     /// <summary>The events, processed or waiting, that already hold an order id or key of the requests, by key.</summary>
     private static async Task<Dictionary<string, (string Id, string Status)?>> EarlierAsync(ReferloopDb db, List<TrackRequest> requests)
     {
@@ -264,7 +244,7 @@ public sealed class EventInbox : IAsyncDisposable
             .ToListAsync();
         foreach (var e in earlier.OrderBy(e => e.Waiting))
         {
-            foreach (var key in Keys(e.CampaignId, e.OrderId, e.IdempotencyKey))
+            foreach (var key in OrderKeyed.Keys(e.CampaignId, e.OrderId, e.IdempotencyKey))
             {
                 found.TryAdd(key, (e.Id, e.Waiting ? EventStatus.Pending : EventStatus.Processed));
             }

@@ -2,6 +2,7 @@ using System.Threading.Channels;
 using Microsoft.EntityFrameworkCore;
 using Referloop.Campaigns;
 using Referloop.HostedPages;
+using Referloop.Hosting;
 using Referloop.Storage;
 
 namespace Referloop.Tracking;
@@ -38,14 +39,7 @@ public sealed class ShareLinkVisits : IAsyncDisposable
         _scopes = scopes;
         _clock = clock;
         _log = log;
-        // Started by the first visit, outside that request's execution context.
-        _loop = new Lazy<Task>(() =>
-        {
-            using (ExecutionContext.SuppressFlow())
-            {
-                return Task.Run(LoopAsync);
-            }
-        });
+        _loop = Loops.StartedOnFirstUse(LoopAsync);
     }
 
     private sealed record Job(Visit Visit)

@@ -39,6 +39,22 @@ public interface IOrderKeyed
 public static class OrderKeyed
 {
     /// <summary>
+    /// What makes an event unique in its campaign, as text (<c>order:…</c>, <c>key:…</c>): two events that share one
+    /// are the same event, and the write loops keep them in separate batches.
+    /// </summary>
+    public static IEnumerable<string> Keys(string campaignId, string? orderId, string? idempotencyKey)
+    {
+        if (orderId is not null)
+        {
+            yield return $"order:{campaignId}:{orderId}";
+        }
+        if (idempotencyKey is not null)
+        {
+            yield return $"key:{campaignId}:{idempotencyKey}";
+        }
+    }
+
+    /// <summary>
     /// The rows of the campaigns that hold one of the order ids or keys. One indexed search per list, joined with
     /// <c>UNION ALL</c>: an <c>OR</c> across the two columns would scan the campaigns' rows. The partial indexes hold
     /// only rows with a value, and an <c>IN</c> list already says so; an explicit <c>IS NOT NULL</c> would let SQLite

@@ -10,10 +10,10 @@ namespace Referloop.Webhooks;
 /// <list type="number">
 /// <item>fan-out: an outbox message becomes one delivery per endpoint subscribed at this moment, and is marked
 /// dispatched in the same transaction, so a crash at any point leaves either both or neither. Its deliveries are
-/// created leased to this instance (as far as it has room), so they need no claim. The event path fans its messages
-/// out in its own transaction while this instance has room (<see cref="WriteFanOutAsync"/>, then
-/// <see cref="HandOver"/> after its commit); other writers write the message alone, and the loop here fans it out
-/// when it takes it for delivery;</item>
+/// created leased to this instance (as far as it has room), so they need no claim. The batched writers
+/// (<see cref="OutboxWriter"/>) fan their messages out in their own transaction while this instance has room
+/// (<see cref="AddFanOut"/> and <see cref="WriteMailsAsync"/>, then <see cref="HandOver"/> after the commit); other
+/// writers write the message alone, and the loop here fans it out when it takes it for delivery;</item>
 /// <item>claim: due deliveries (retries, a dead instance's, what a fan-out had no room for) are leased to this
 /// instance many at a time, with one statement (<c>FOR UPDATE SKIP LOCKED</c> on PostgreSQL, so instances never take
 /// the same row; a dead instance's lease simply runs out), and read with their messages and endpoints in one query;</item>

@@ -1,6 +1,7 @@
 using System.Threading.Channels;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
+using Referloop.Hosting;
 using Referloop.Storage;
 
 namespace Referloop.Webhooks;
@@ -42,14 +43,7 @@ public sealed class DeliveryRecorder : IAsyncDisposable
         _outbox = outbox;
         _options = options.Value;
         _log = log;
-        // Started by the first record, outside that caller's execution context.
-        _loop = new Lazy<Task>(() =>
-        {
-            using (ExecutionContext.SuppressFlow())
-            {
-                return Task.Run(LoopAsync);
-            }
-        });
+        _loop = Loops.StartedOnFirstUse(LoopAsync);
     }
 
     private sealed record Pending(string DeliveryId, OutboxMessage Message, AttemptOutcome Outcome)

@@ -159,10 +159,6 @@ public static class Outbox
         Data = JsonSerializer.Serialize(data, Json),
         CreatedAt = now,
     };
-
-    /// <summary>Adds an operational event about <paramref name="endpoint"/>, which will not be sent to it.</summary>
-    public static OutboxMessage AddAbout<T>(ReferloopDb db, string type, WebhookEndpoint endpoint, string? campaignId, T data,
-        DateTimeOffset now) => Add(db, CreateAbout(type, endpoint, campaignId, data, now));
 }
 
 /// <summary>
