@@ -62,7 +62,7 @@ internal sealed class BulkRows(ReferloopDb db, int count)
 
     /// <summary>
     /// Inserts the rows into <paramref name="table"/>, one column per value added; <paramref name="suffix"/> (such as
-    /// <c>ON CONFLICT DO NOTHING RETURNING "Id"</c>) follows the statement. Returns how many rows it returned.
+    /// <c>ON CONFLICT DO NOTHING</c>) follows the statement. Returns how many rows it inserted.
     /// </summary>
     public Task<int> InsertAsync(string table, CancellationToken ct, string? suffix = null)
     {
@@ -84,7 +84,8 @@ internal sealed class BulkRows(ReferloopDb db, int count)
     /// <summary>
     /// Runs <paramref name="sqlite"/> once per row, with the row's values as <c>$Name</c> parameters, or
     /// <paramref name="postgres"/> once, with every column as an array parameter <c>@Name</c> (unnest them in the
-    /// order the columns were added, as <see cref="Unnest"/> does). Returns how many rows the statements returned.
+    /// order the columns were added, as <see cref="Unnest"/> does). Returns how many rows the statements inserted,
+    /// updated or deleted.
     /// </summary>
     public async Task<int> ExecuteAsync(string sqlite, string postgres, CancellationToken ct)
     {
@@ -94,20 +95,14 @@ internal sealed class BulkRows(ReferloopDb db, int count)
         }
         if (_sqlite)
         {
-            return RunOnSqlite(sqlite).Returned;
+            return RunOnSqlite(sqlite);
         }
         var connection = db.Database.GetDbConnection();
         await using var command = connection.CreateCommand();
         command.Transaction = db.Database.CurrentTransaction?.GetDbTransaction();
         command.CommandText = postgres;
         BindArrays(command.Parameters, command.CreateParameter);
-        var returned = 0;
-        await using var reader = await command.ExecuteReaderAsync(ct);
-        while (await reader.ReadAsync(ct))
-        {
-            returned++;
-        }
-        return returned;
+        return await command.ExecuteNonQueryAsync(ct);
     }
 
     /// <summary>The rows' values as PostgreSQL parameters: one array per column, named <c>@Name</c>.</summary>
@@ -122,8 +117,8 @@ internal sealed class BulkRows(ReferloopDb db, int count)
         }
     }
 
-    /// <summary>Runs <paramref name="sql"/> once per row; how many rows it returned and how many it inserted, updated or deleted.</summary>
-    internal (int Returned, int Changed) RunOnSqlite(string sql)
+    /// <summary>Runs <paramref name="sql"/> once per row; how many rows it inserted, updated or deleted.</summary>
+    internal int RunOnSqlite(string sql)
     {
         var handle = ((SqliteConnection)db.Database.GetDbConnection()).Handle
             ?? throw new InvalidOperationException("BulkRows needs the context's connection open");
@@ -133,7 +128,6 @@ internal sealed class BulkRows(ReferloopDb db, int count)
         {
             // Each column's position in the statement, looked up once; a column the statement does not name is not bound.
             var positions = _columns.Select(c => raw.sqlite3_bind_parameter_index(statement, "$" + c.Name)).ToArray();
-            var returned = 0;
             var changed = 0;
             for (var row = 0; row < count; row++)
             {
@@ -144,10 +138,12 @@ internal sealed class BulkRows(ReferloopDb db, int count)
                         Check(Bind(statement, positions[c], _columns[c].Value(row)), handle);
                     }
                 }
-                while ((rc = raw.sqlite3_step(statement)) == raw.SQLITE_ROW)
+                // Rows a statement returns (RETURNING) are stepped over.
+                do
                 {
-                    returned++;
+                    rc = raw.sqlite3_step(statement);
                 }
+                while (rc == raw.SQLITE_ROW);
                 raw.sqlite3_reset(statement);
                 if (rc != raw.SQLITE_DONE)
                 {
@@ -155,7 +151,7 @@ internal sealed class BulkRows(ReferloopDb db, int count)
                 }
                 changed += raw.sqlite3_changes(handle);
             }
-            return (returned, changed);
+            return changed;
         }
     }
 

@@ -36,7 +36,7 @@ internal sealed class StatementBatch(ReferloopDb db)
             foreach (var statement in statements)
             {
                 // Run apart from the callback: Changed?.Invoke(RunOnSqlite(…)) would not run the statement without one.
-                var (_, changed) = statement.Rows.RunOnSqlite(statement.Sqlite);
+                var changed = statement.Rows.RunOnSqlite(statement.Sqlite);
                 statement.Changed?.Invoke(changed);
             }
             return;

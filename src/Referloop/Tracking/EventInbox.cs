@@ -213,8 +213,7 @@ public sealed class EventInbox : IAsyncDisposable
         var inserted = 0;
         if (rows.Count > 0)
         {
-            inserted = await BulkRows.For(db, rows).InsertAsync("event_inbox", CancellationToken.None,
-                """ON CONFLICT DO NOTHING RETURNING "Id" """);
+            inserted = await BulkRows.For(db, rows).InsertAsync("event_inbox", CancellationToken.None, "ON CONFLICT DO NOTHING");
         }
         if (inserted != rows.Count)
         {
