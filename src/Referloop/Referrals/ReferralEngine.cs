@@ -67,7 +67,7 @@ public sealed class ReferralEngine(
         {
             var now = clock.GetUtcNow();
             var outcomes = new EventOutcome[requests.Count];
-            var decide = new List<(int Index, EventToDecide Item)>();
+            var decide = new List<(int Index, EventToDecide Item, bool Confirmed)>();
             var fresh = new List<TrackedEvent>();
             var earlierEvents = await store.EarlierEventsAsync(requests, ct);
             await store.ForgetAcceptedAsync(requests, ct);
@@ -75,6 +75,7 @@ public sealed class ReferralEngine(
             {
                 var request = requests[i];
                 var tracked = request.ToEvent(now);
+                var confirmed = false;
                 if (earlierEvents[i] is { } earlier)
                 {
                     if (!await ConfirmsAsync(request.Campaign, earlier, tracked, ct))
@@ -84,12 +85,13 @@ public sealed class ReferralEngine(
                     }
                     // The server reports what a browser reported first: the browser's event is processed again as the server's.
                     tracked = earlier;
+                    confirmed = true;
                 }
                 else
                 {
                     fresh.Add(tracked);
                 }
-                decide.Add((i, new EventToDecide(request.Campaign, tracked, request.Input.CouponCode)));
+                decide.Add((i, new EventToDecide(request.Campaign, tracked, request.Input.CouponCode), confirmed));
             }
             if (decide.Count == 0)
             {
@@ -97,14 +99,14 @@ public sealed class ReferralEngine(
             }
 
             var batch = await store.LoadForEventsAsync(decide.Select(d => d.Item).ToList(), now, ct);
-            foreach (var (index, item) in decide)
+            foreach (var (index, item, confirmed) in decide)
             {
                 var (outcome, changes) = core.Track(batch.FactsFor(item), item.Event, item.CouponCode);
                 batch.Apply(changes);
                 outcomes[index] = outcome;
-                if (!fresh.Contains(item.Event))
+                if (confirmed)
                 {
-                    // A confirmed browser event: its row exists and takes what processing added to it.
+                    // The browser's event row exists and takes what processing added to it.
                     var row = db.Events.Attach(item.Event);
                     row.Property(e => e.ParticipantId).IsModified = true;
                     row.Property(e => e.ReferralId).IsModified = true;

@@ -578,7 +578,7 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
                 RETURNING "Id" AS "Value"
                 """).ToListAsync(ct);
         }
-        // SQLite stores instants as UTC ticks (see UtcTicksConverter); one writer at a time, so no row locks needed.
+        // SQLite stores instants as UTC ticks (see UtcTicksConverter); one writer at a time (SqliteWriteQueue), so no row locks needed.
         var nowTicks = now.UtcTicks;
         var untilTicks = until.UtcTicks;
         return await db.Database.SqlQuery<string>($"""

@@ -143,7 +143,7 @@ public sealed class DeliveryRecorder : IAsyncDisposable
 
         var ids = records.Select(r => r.DeliveryId).Distinct().ToList();
         // Locked on PostgreSQL, so that a cancel or a replay cannot slip in between this read and the write below; on
-        // SQLite the transaction already holds the one writer.
+        // SQLite the transaction already holds the one writer (SqliteWriteQueue).
         var deliveryRows = db.OnSqlite
             ? await db.WebhookDeliveries.AsNoTracking().Where(d => ids.Contains(d.Id)).ToListAsync(ct)
             : await db.WebhookDeliveries.FromSql($"""
