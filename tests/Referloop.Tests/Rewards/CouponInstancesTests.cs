@@ -1,5 +1,4 @@
 using System.Net;
-using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Hosting;
@@ -28,6 +27,14 @@ public sealed class SharedDatabaseApp : ReferloopApp
 
     /// <summary>Another Referloop instance on the same database, with the same clock.</summary>
     public WebApplicationFactory<Program> SecondInstance() => new SecondServer(Settings, Clock);
+
+    /// <summary>A client of <paramref name="instance"/> with the admin key.</summary>
+    public static HttpClient CreateAdminClient(WebApplicationFactory<Program> instance)
+    {
+        var client = instance.CreateClient();
+        client.DefaultRequestHeaders.Authorization = new("Bearer", AdminKey);
+        return client;
+    }
 
     private sealed class SecondServer(IDictionary<string, string?> settings, TimeProvider clock) : WebApplicationFactory<Program>
     {
@@ -76,8 +83,7 @@ public class CouponInstancesTests(SharedDatabaseApp app) : IClassFixture<SharedD
             Delay: TimeSpan.FromMilliseconds(100));
         await using var second = app.SecondInstance();
         var admin = app.CreateAdminClient();
-        var secondAdmin = second.CreateClient();
-        secondAdmin.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", ReferloopApp.AdminKey);
+        var secondAdmin = SharedDatabaseApp.CreateAdminClient(second);
         var (campaign, _) = await admin.Campaign(
             [new { recipient = "friend", trigger = "invited", kind = "standard", incentive = new { type = "discount_coupon", pool = "welcome" } }]);
         (await admin.PutAsJsonAsync($"/api/v1/campaigns/{campaign}/coupon-pools/welcome", new { createCouponUrl = merchant.Url("/coupons") }))

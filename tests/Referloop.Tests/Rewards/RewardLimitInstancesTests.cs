@@ -22,8 +22,7 @@ public class RewardLimitInstancesTests(SharedDatabaseApp app) : IClassFixture<Sh
             recipient = "advocate", trigger = "converted", kind = "standard", incentive = Rebate(10), limits = new { perMonth = 5 },
         }]);
         var (advocateId, code) = await admin.Advocate(campaign);
-        var other = second.CreateClient();
-        other.DefaultRequestHeaders.Authorization = admin.DefaultRequestHeaders.Authorization;
+        var other = SharedDatabaseApp.CreateAdminClient(second);
         HttpClient[] instances = [admin, other];
 
         var responses = await Task.WhenAll(Enumerable.Range(1, 120).Select(i => Task.Run(() =>

@@ -18,8 +18,7 @@ public class RespondAsyncInstancesTests(SharedDatabaseApp app) : IClassFixture<S
         var admin = app.CreateAdminClient();
         var (campaign, _) = await admin.Campaign([new { recipient = "advocate", trigger = "converted", kind = "standard", incentive = Rebate(10) }]);
         var (_, code) = await admin.Advocate(campaign);
-        var other = second.CreateClient();
-        other.DefaultRequestHeaders.Authorization = admin.DefaultRequestHeaders.Authorization;
+        var other = SharedDatabaseApp.CreateAdminClient(second);
         const int orders = 40;
 
         var answers = await Task.WhenAll(Enumerable.Range(0, orders * 2).Select(n => Task.Run(async () =>
