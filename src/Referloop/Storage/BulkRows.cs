@@ -122,6 +122,11 @@ internal sealed class BulkRows(ReferloopDb db, int count)
     {
         var handle = ((SqliteConnection)db.Database.GetDbConnection()).Handle
             ?? throw new InvalidOperationException("BulkRows needs the context's connection open");
+        if (db.Database.CurrentTransaction is null)
+        {
+            // SqliteWriteQueue sees these statements only through their transaction: outside one, they would write past it.
+            throw new InvalidOperationException("BulkRows writes on SQLite only inside a transaction (see SqliteWriteQueue)");
+        }
         var rc = raw.sqlite3_prepare_v2(handle, sql, out var statement);
         Check(rc, handle);
         using (statement)
