@@ -373,7 +373,8 @@ public sealed class DeliverySchedule(DeliveryLimits limits)
         {
             health = health with { FailingSince = health.FailingSince ?? now };
             var untilAcknowledged = !delivery.IsTest && endpoint.RetryUntilAcknowledged && messageType == EventTypes.ReferralApproved;
-            var wait = outcome.RetryAfter ?? RetrySchedule.After(next.Round, untilAcknowledged, jitter);
+            // A receiver's Retry-After says when to try again, not whether: the schedule still ends the delivery.
+            var wait = RetrySchedule.After(next.Round, untilAcknowledged, jitter) is { } scheduled ? outcome.RetryAfter ?? scheduled : (TimeSpan?)null;
             if (!endpoint.RetryUntilAcknowledged && now - health.FailingSince >= disableAfterFailingFor)
             {
                 next = next with { Status = DeliveryStatus.Failed, CompletedAt = now };

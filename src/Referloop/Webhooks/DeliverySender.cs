@@ -110,8 +110,10 @@ public sealed class DeliverySender(IServiceScopeFactory scopes, IHttpClientFacto
             return new(requestId, payload.Method.Method, payload.Url, null, Elapsed(started), null,
                 $"Timed out after {timeout.TotalSeconds:0.###} s.", null);
         }
-        catch (HttpRequestException e)
+        catch (Exception e) when (e is not OperationCanceledException)
         {
+            // Refused, reset, or an answer cut short while its body was read (HttpIOException): a failed attempt like any
+            // other, recorded and retried on the schedule.
             return new(requestId, payload.Method.Method, payload.Url, null, Elapsed(started), null, Describe(e), null);
         }
     }
@@ -201,13 +203,18 @@ internal static class EndpointState
             .SetProperty(d => d.ClaimedUntil, (DateTimeOffset?)null)
             .SetProperty(d => d.CompletedAt, now), ct);
 
-    /// <summary>Ends the pending deliveries of a disabled endpoint; "recover" re-queues them once it is enabled again.</summary>
+    /// <summary>
+    /// Ends the pending deliveries of a disabled endpoint; "recover" re-queues them once it is enabled again. Their
+    /// leases are let go of too, so that an instance holding them stops renewing them and lets them go.
+    /// </summary>
     public static Task<int> FailPendingAsync(ReferloopDb db, string endpointId, string reason, DateTimeOffset now, CancellationToken ct) =>
         db.WebhookDeliveries
             .Where(d => d.EndpointId == endpointId && d.Status == DeliveryStatus.Pending)
             .ExecuteUpdateAsync(s => s
                 .SetProperty(d => d.Status, DeliveryStatus.Failed)
                 .SetProperty(d => d.LastError, reason)
+                .SetProperty(d => d.ClaimedBy, (string?)null)
+                .SetProperty(d => d.ClaimedUntil, (DateTimeOffset?)null)
                 .SetProperty(d => d.CompletedAt, now)
                 .SetProperty(d => d.UpdatedAt, now), ct);
 }

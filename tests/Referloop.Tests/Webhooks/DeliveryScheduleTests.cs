@@ -267,6 +267,16 @@ public class DeliveryScheduleTests
     }
 
     [Fact]
+    public void A_receiver_that_always_asks_to_retry_later_still_runs_out_of_attempts()
+    {
+        var result = DeliverySchedule.Record(Pending(RetrySchedule.MaxAttempts - 1), Healthy(), EventTypes.ReferralCreated,
+            Answered(429, TimeSpan.Zero), Now, FiveDays, 0)!;
+
+        Assert.Equal(DeliveryStatus.Failed, result.Delivery.Status);
+        Assert.True(result.Exhausted);
+    }
+
+    [Fact]
     public void The_last_scheduled_failure_gives_up_and_raises_exhausted()
     {
         var result = DeliverySchedule.Record(Pending(RetrySchedule.MaxAttempts - 1), Healthy(), EventTypes.ReferralCreated, Answered(500),
