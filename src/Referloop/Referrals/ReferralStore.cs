@@ -371,7 +371,8 @@ public sealed class ReferralStore(ReferloopDb db, IReferralApprovalListeners lis
     /// <summary>
     /// Reads the advocates' counters into <paramref name="counters"/> (an entry per advocate). On PostgreSQL the
     /// advocates' rows are locked first: one transaction at a time decides for an advocate, across instances, so their
-    /// counters and risk level are read and written as one. (On SQLite, <see cref="SqliteWriteQueue"/> runs one write transaction at a time.)
+    /// counters and risk level are read and written as one. (On SQLite, <see cref="SqliteWriteQueue"/> runs one write
+    /// transaction at a time.)
     /// </summary>
     private async Task LockAndCountAsync(List<string> advocateIds, Dictionary<string, Dictionary<string, int>> counters,
         CancellationToken ct)

@@ -40,7 +40,8 @@ public static class RewardRelease
             if (!db.OnSqlite)
             {
                 // Exactly one acknowledgement releases a referral: another instance's waits here until it has committed,
-                // and then reads the referral as released. (On SQLite the transaction already holds the one writer: SqliteWriteQueue.)
+                // and then reads the referral as released. (On SQLite the transaction already holds the one writer:
+                // SqliteWriteQueue.)
                 await db.Database.ExecuteSqlAsync($"""SELECT 1 FROM referrals WHERE "Id" = ANY({ids}) ORDER BY "Id" FOR UPDATE""", ct);
             }
             // By id alone, the status checked here: given the status in the query as well, SQLite (without statistics)
