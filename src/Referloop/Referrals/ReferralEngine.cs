@@ -67,16 +67,16 @@ public sealed class ReferralEngine(
         {
             var now = clock.GetUtcNow();
             var outcomes = new EventOutcome[requests.Count];
-            var decide = new List<(int Index, EventToDecide Item, bool Confirmed)>();
+            var decide = new List<(int Index, EventToDecide Item, bool Confirmed, bool Repeat)>();
             var fresh = new List<TrackedEvent>();
             var earlierEvents = await store.EarlierEventsAsync(requests, ct);
-            await store.ForgetAcceptedAsync(requests, ct);
+            var accepted = requests.Select(r => r.EventId).OfType<string>().ToList();
             for (var i = 0; i < requests.Count; i++)
             {
                 var request = requests[i];
                 var tracked = request.ToEvent(now);
-                var confirmed = false;
-                if (earlierEvents[i] is { } earlier)
+                var (confirmed, repeat) = (false, false);
+                if (earlierEvents[i] is { Recorded: { } earlier })
                 {
                     if (!await ConfirmsAsync(request.Campaign, earlier, tracked, ct))
                     {
@@ -87,23 +87,41 @@ public sealed class ReferralEngine(
                     tracked = earlier;
                     confirmed = true;
                 }
+                else if (earlierEvents[i] is { Waiting: { } waiting })
+                {
+                    // Accepted before this request and still waiting: it is processed now, under its own id, and this
+                    // request repeats it; or, from the server, confirms what a browser reported.
+                    var first = waiting.ToEvent(now);
+                    if (Confirms(request.Campaign, first, tracked))
+                    {
+                        first.Source = EventSource.Server;
+                    }
+                    else
+                    {
+                        repeat = true;
+                    }
+                    tracked = first;
+                    accepted.Add(first.Id);
+                    fresh.Add(tracked);
+                }
                 else
                 {
                     fresh.Add(tracked);
                 }
-                decide.Add((i, new EventToDecide(request.Campaign, tracked, request.Input.CouponCode), confirmed));
+                decide.Add((i, new EventToDecide(request.Campaign, tracked, request.Input.CouponCode), confirmed, repeat));
             }
+            await store.ForgetAcceptedAsync(accepted, ct);
             if (decide.Count == 0)
             {
                 return outcomes;
             }
 
             var batch = await store.LoadForEventsAsync(decide.Select(d => d.Item).ToList(), now, ct);
-            foreach (var (index, item, confirmed) in decide)
+            foreach (var (index, item, confirmed, repeat) in decide)
             {
                 var (outcome, changes) = core.Track(batch.FactsFor(item), item.Event, item.CouponCode);
                 batch.Apply(changes);
-                outcomes[index] = outcome;
+                outcomes[index] = repeat ? outcome with { Duplicate = true } : outcome;
                 if (confirmed)
                 {
                     // The browser's event row exists and takes what processing added to it.
@@ -151,8 +169,7 @@ public sealed class ReferralEngine(
     /// </summary>
     private async Task<bool> ConfirmsAsync(Campaign campaign, TrackedEvent earlier, TrackedEvent confirmation, CancellationToken ct)
     {
-        if (campaign.Fraud.BrowserConversions != BrowserConversions.Confirm || confirmation.Source != EventSource.Server
-            || earlier.Source != EventSource.Browser || earlier.Type != confirmation.Type)
+        if (!Confirms(campaign, earlier, confirmation))
         {
             return false;
         }
@@ -165,6 +182,10 @@ public sealed class ReferralEngine(
         earlier.Source = EventSource.Server;
         return true;
     }
+
+    private static bool Confirms(Campaign campaign, TrackedEvent earlier, TrackedEvent confirmation) =>
+        campaign.Fraud.BrowserConversions == BrowserConversions.Confirm && confirmation.Source == EventSource.Server
+        && earlier.Source == EventSource.Browser && earlier.Type == confirmation.Type;
 
     private static EventOutcome Replay(TrackedEvent earlier) =>
         (earlier.Outcome is null ? null : JsonSerializer.Deserialize<EventOutcome>(earlier.Outcome, Json)) is { } outcome
@@ -281,6 +302,9 @@ public sealed class ReferralEngine(
 /// <summary>An event as reported, with where it came from: what <see cref="ReferralEngine.TrackAsync(IReadOnlyList{TrackRequest}, CancellationToken)"/> records.</summary>
 /// <param name="Source">An <see cref="EventSource"/>: what a browser reports earns what the campaign's policy allows.</param>
 /// <param name="EventId">The id given to an event accepted before it was processed (<see cref="EventInbox"/>); else a new one.</param>
+/// <summary>What an event repeats: one recorded before it, or one accepted before it that still waits in the inbox.</summary>
+public sealed record EarlierEvent(TrackedEvent? Recorded, TrackRequest? Waiting);
+
 public sealed record TrackRequest(Campaign Campaign, TrackEvent Input, string? IdempotencyKey, string? Ip, string? UserAgent, string Source,
     string? EventId = null, DateTimeOffset? ReceivedAt = null)
 {

@@ -24,34 +24,63 @@ public sealed class ReferralStore(ReferloopDb db, IReferralApprovalListeners lis
     // ---------------------------------------------------------------- reads
 
     /// <summary>
-    /// For each request, the campaign's event that already holds its order id or idempotency key, or its id when it
-    /// was accepted before (<see cref="EventInbox"/>), if any: one query.
+    /// For each request, what it repeats, if anything: the campaign's event that already holds its order id or
+    /// idempotency key (or its id, when it was accepted before, <see cref="EventInbox"/>), or else an event accepted
+    /// with that order id or key and still waiting in the inbox. One query, and one more for each kind found.
     /// </summary>
-    public async Task<TrackedEvent?[]> EarlierEventsAsync(IReadOnlyList<TrackRequest> requests, CancellationToken ct)
+    public async Task<EarlierEvent?[]> EarlierEventsAsync(IReadOnlyList<TrackRequest> requests, CancellationToken ct)
     {
         var campaignIds = requests.Select(r => r.Campaign.Id).Distinct().ToList();
         var orderIds = requests.Select(r => r.OrderId).OfType<string>().Distinct().ToList();
         var keys = requests.Select(r => r.IdempotencyKey).OfType<string>().Distinct().ToList();
         var ids = requests.Select(r => r.EventId).OfType<string>().ToList();
+        var earlier = new EarlierEvent?[requests.Count];
         // A branch per list that has values (SQLite plans a scan for the branch of an empty list, though it never runs it).
         var events = db.Events.AsNoTracking();
-        var query = orderIds.Count + keys.Count > 0 ? events.HoldingAny(campaignIds, orderIds, keys) : null;
+        var query = orderIds.Count + keys.Count > 0
+            ? events.HoldingAny(campaignIds, orderIds, keys)
+                .Select(e => new { e.Id, e.CampaignId, e.OrderId, e.IdempotencyKey, Waiting = false })
+                .Concat(db.Inbox.AsNoTracking().HoldingAny(campaignIds, orderIds, keys)
+                    .Select(e => new { e.Id, e.CampaignId, e.OrderId, e.IdempotencyKey, Waiting = true }))
+            : null;
         if (ids.Count > 0)
         {
-            var byId = events.Where(e => ids.Contains(e.Id));
+            var byId = events.Where(e => ids.Contains(e.Id))
+                .Select(e => new { e.Id, e.CampaignId, e.OrderId, e.IdempotencyKey, Waiting = false });
             query = query is null ? byId : query.Concat(byId);
         }
-        var found = query is null ? [] : await query.ToListAsync(ct);
-        return requests.Select(r => found.FirstOrDefault(e => e.CampaignId == r.Campaign.Id
+        // An accepted event of the batch finds its own row in the inbox: that one it does not repeat.
+        var found = query is null ? [] : (await query.ToListAsync(ct)).Where(e => !(e.Waiting && ids.Contains(e.Id))).ToList();
+        if (found.Count == 0)
+        {
+            return earlier;
+        }
+        var recordedIds = found.Where(e => !e.Waiting).Select(e => e.Id).Distinct().ToList();
+        var waitingIds = found.Where(e => e.Waiting).Select(e => e.Id).ToList();
+        var recorded = recordedIds.Count == 0 ? []
+            : await events.Where(e => recordedIds.Contains(e.Id)).ToDictionaryAsync(e => e.Id, ct);
+        var waiting = waitingIds.Count == 0 ? []
+            : await db.Inbox.AsNoTracking().Where(e => waitingIds.Contains(e.Id)).ToDictionaryAsync(e => e.Id, ct);
+        for (var i = 0; i < requests.Count; i++)
+        {
+            var r = requests[i];
+            // A recorded event goes before a waiting one: it was processed, the waiting one can only repeat it.
+            var match = found.OrderBy(e => e.Waiting).FirstOrDefault(e => e.CampaignId == r.Campaign.Id
                 && ((r.EventId is not null && e.Id == r.EventId)
-                    || (r.OrderId is not null && e.OrderId == r.OrderId) || (r.IdempotencyKey is not null && e.IdempotencyKey == r.IdempotencyKey))))
-            .ToArray();
+                    || (r.OrderId is not null && e.OrderId == r.OrderId) || (r.IdempotencyKey is not null && e.IdempotencyKey == r.IdempotencyKey)));
+            earlier[i] = match switch
+            {
+                null => null,
+                { Waiting: false } => recorded.TryGetValue(match.Id, out var e) ? new EarlierEvent(e, null) : null,
+                _ => waiting.TryGetValue(match.Id, out var w) && w.ToRequest(r.Campaign) is { } accepted ? new EarlierEvent(null, accepted) : null,
+            };
+        }
+        return earlier;
     }
 
-    /// <summary>Removes the accepted events of the requests from the inbox: they are processed in this transaction.</summary>
-    public async Task ForgetAcceptedAsync(IReadOnlyList<TrackRequest> requests, CancellationToken ct)
+    /// <summary>Removes the accepted events from the inbox: they are processed in this transaction.</summary>
+    public async Task ForgetAcceptedAsync(IReadOnlyCollection<string> ids, CancellationToken ct)
     {
-        var ids = requests.Select(r => r.EventId).OfType<string>().ToList();
         if (ids.Count > 0)
         {
             await db.Inbox.Where(e => ids.Contains(e.Id)).ExecuteDeleteAsync(ct);

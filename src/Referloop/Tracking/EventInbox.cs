@@ -30,6 +30,21 @@ public sealed class InboxEvent : IOrderKeyed
     public required string Request { get; init; }
 
     public required DateTimeOffset ReceivedAt { get; init; }
+
+    /// <summary>The request as it was accepted, for its <paramref name="campaign"/>; null when its body no longer reads as one.</summary>
+    public TrackRequest? ToRequest(Campaign campaign)
+    {
+        try
+        {
+            return JsonSerializer.Deserialize<TrackEvent>(Request, EventInbox.Json) is { } input
+                ? new TrackRequest(campaign, input, IdempotencyKey, Ip, UserAgent, Source, Id, ReceivedAt)
+                : null;
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
 }
 
 internal sealed class InboxEventConfiguration : IEntityTypeConfiguration<InboxEvent>
@@ -69,7 +84,7 @@ public sealed record EventAccepted(string EventId, bool Duplicate, [property: Va
 /// </summary>
 public sealed class EventInbox : IAsyncDisposable
 {
-    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+    internal static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
     private readonly Channel<Job> _queue = Channel.CreateUnbounded<Job>(new UnboundedChannelOptions { SingleReader = true });
     private readonly Channel<Waiting> _waiting = Channel.CreateUnbounded<Waiting>(new UnboundedChannelOptions { SingleReader = true });
@@ -333,20 +348,29 @@ public sealed class EventInbox : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Reads what was left in the table. Until that read succeeds, newly accepted events stay in the table behind the
+    /// ones left before them, so a failed read is tried again here, soon, rather than by the periodic recovery.
+    /// </summary>
     private async Task RecoverLeftAsync(CancellationToken ct)
     {
-        try
+        for (var pause = TimeSpan.FromMilliseconds(250); ; pause = TimeSpan.FromTicks(Math.Min(pause.Ticks * 2, TimeSpan.TicksPerSecond * 30)))
         {
-            if (await RecoverAsync(TimeSpan.Zero, ct) > 0)
+            try
             {
-                // What it handed over may not be all that is left: once that is done, it looks again.
-                _overflowed = true;
+                if (await RecoverAsync(TimeSpan.Zero, ct) > 0)
+                {
+                    // What it handed over may not be all that is left: once that is done, it looks again.
+                    _overflowed = true;
+                }
+                return;
             }
-        }
-        catch (Exception e) when (e is not OperationCanceledException)
-        {
-            _overflowed = true;
-            _log.LogWarning(e, "Accepted events left in the inbox could not be read; the recovery tries again");
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                _overflowed = true;
+                _log.LogWarning(e, "Accepted events left in the inbox could not be read; trying again in {Pause}", pause);
+            }
+            await Task.Delay(pause, ct);
         }
     }
 
@@ -375,16 +399,20 @@ public sealed class EventInbox : IAsyncDisposable
         var handed = 0;
         foreach (var row in rows.Where(r => !_processing.ContainsKey(r.Id)))
         {
-            if (campaigns.TryGetValue(row.CampaignId, out var campaign))
+            if (!campaigns.TryGetValue(row.CampaignId, out var campaign))
             {
-                var input = JsonSerializer.Deserialize<TrackEvent>(row.Request, Json)!;
-                Process(new TrackRequest(campaign, input, row.IdempotencyKey, row.Ip, row.UserAgent, row.Source, row.Id, row.ReceivedAt), justAccepted: false);
+                // Its campaign was deleted while it waited: nothing can process it.
+                await db.Inbox.Where(e => e.Id == row.Id).ExecuteDeleteAsync(ct);
+            }
+            else if (row.ToRequest(campaign) is { } request)
+            {
+                Process(request, justAccepted: false);
                 handed++;
             }
             else
             {
-                // Its campaign was deleted while it waited: nothing can process it.
-                await db.Inbox.Where(e => e.Id == row.Id).ExecuteDeleteAsync(ct);
+                // Kept for whoever can read it; the rows behind it go on.
+                _log.LogError("Accepted event {EventId} waits in the inbox with a body that no longer reads as an event", row.Id);
             }
         }
         return handed;

@@ -1,6 +1,13 @@
 using System.Diagnostics;
 using System.Net;
+using System.Data.Common;
 using System.Net.Http.Json;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.TestHost;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Diagnostics;
+using Microsoft.Extensions.DependencyInjection;
+using Referloop.Storage;
 using Referloop.Tests.Support;
 using Referloop.Tracking;
 using static Referloop.Tests.Referrals.EngineKit;
@@ -14,7 +21,7 @@ namespace Referloop.Tests.Tracking;
 /// </summary>
 public class InboxBacklogTests(InboxBacklogTests.SmallInboxApp app) : IClassFixture<InboxBacklogTests.SmallInboxApp>
 {
-    public sealed class SmallInboxApp : ReferloopApp
+    public class SmallInboxApp : ReferloopApp
     {
         protected override IDictionary<string, string?> Settings => new Dictionary<string, string?>(base.Settings)
         {
@@ -28,10 +35,16 @@ public class InboxBacklogTests(InboxBacklogTests.SmallInboxApp app) : IClassFixt
     [Fact]
     public async Task A_burst_larger_than_memory_holds_is_processed_from_the_table_in_full()
     {
-        var (campaign, _) = await _admin.Campaign(
+        await BurstIsProcessedInFullAsync(app, _admin, "burst");
+    }
+
+    /// <summary>Twelve purchases accepted at once, each processed, each rewarding the advocate.</summary>
+    internal static async Task BurstIsProcessedInFullAsync(ReferloopApp app, HttpClient admin, string name)
+    {
+        var (campaign, _) = await admin.Campaign(
             [new { recipient = "advocate", trigger = "converted", kind = "standard", incentive = Rebate(10) }],
             new { fraud = new { selfReferral = false, disposableEmail = false } });
-        var (_, code) = await _admin.Advocate(campaign, "burst-ann@example.com");
+        var (_, code) = await admin.Advocate(campaign, $"{name}-ann@example.com");
 
         var answers = await Task.WhenAll(Enumerable.Range(0, 12).Select(async i =>
         {
@@ -41,23 +54,75 @@ public class InboxBacklogTests(InboxBacklogTests.SmallInboxApp app) : IClassFixt
                 {
                     campaignId = campaign,
                     type = "purchase",
-                    email = $"burst-{i}@example.net",
+                    email = $"{name}-{i}@example.net",
                     referralCode = code,
-                    orderId = $"BURST-{i}",
+                    orderId = $"{name}-{i}",
                 }),
             };
             request.Headers.Add("Prefer", "respond-async");
-            using var response = await _admin.SendAsync(request);
+            using var response = await admin.SendAsync(request);
             response.EnsureStatus(HttpStatusCode.Accepted);
             return (string)(await response.ReadJson())["eventId"]!;
         }));
 
         foreach (var eventId in answers)
         {
-            await Eventually(async () => (string?)(await _admin.GetOk($"/api/v1/events/{eventId}"))["status"] == "processed",
+            await Eventually(async () => (string?)(await admin.GetOk($"/api/v1/events/{eventId}"))["status"] == "processed",
                 $"event {eventId} is processed");
         }
         Assert.Equal(12, (await app.Messages(campaign)).Count(m => m.Type == "reward.issued"));
+    }
+}
+
+/// <summary>
+/// When reading what a burst left in the table fails, the read is tried again soon: the events accepted meanwhile wait
+/// behind the ones left before them, and not for the periodic recovery.
+/// </summary>
+public class InboxBacklogReadFailureTests(InboxBacklogReadFailureTests.FailingReadApp app)
+    : IClassFixture<InboxBacklogReadFailureTests.FailingReadApp>
+{
+    public sealed class FailingReadApp : InboxBacklogTests.SmallInboxApp
+    {
+        public FailOnce Failure { get; } = new();
+
+        protected override void ConfigureWebHost(IWebHostBuilder builder)
+        {
+            base.ConfigureWebHost(builder);
+            builder.ConfigureTestServices(services =>
+            {
+                services.ConfigureDbContext<SqliteReferloopDb>(options => options.AddInterceptors(Failure), ServiceLifetime.Singleton);
+                services.ConfigureDbContext<PostgresReferloopDb>(options => options.AddInterceptors(Failure), ServiceLifetime.Singleton);
+            });
+        }
+    }
+
+    /// <summary>Fails the first read of the inbox's oldest rows after <see cref="Armed"/> is set.</summary>
+    public sealed class FailOnce : DbCommandInterceptor
+    {
+        public volatile bool Armed;
+        public int Failed;
+
+        public override ValueTask<InterceptionResult<DbDataReader>> ReaderExecutingAsync(DbCommand command, CommandEventData eventData,
+            InterceptionResult<DbDataReader> result, CancellationToken cancellationToken = default)
+        {
+            if (command.CommandText.Contains("event_inbox") && command.CommandText.Contains("ORDER BY") && Armed)
+            {
+                Armed = false;
+                Interlocked.Increment(ref Failed);
+                throw new InvalidOperationException("The database is briefly unavailable");
+            }
+            return base.ReaderExecutingAsync(command, eventData, result, cancellationToken);
+        }
+    }
+
+    [Fact]
+    public async Task A_burst_is_processed_in_full_though_the_first_read_of_what_it_left_fails()
+    {
+        app.Failure.Armed = true;
+
+        await InboxBacklogTests.BurstIsProcessedInFullAsync(app, app.CreateAdminClient(), "flaky");
+
+        Assert.Equal(1, app.Failure.Failed);
     }
 }
 

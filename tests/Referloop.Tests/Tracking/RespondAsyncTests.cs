@@ -139,6 +139,22 @@ public class RespondAsyncTests(ReferloopApp app) : IClassFixture<ReferloopApp>
     }
 
     [Fact]
+    public async Task A_waiting_event_whose_body_no_longer_reads_is_kept_and_the_ones_behind_it_are_recovered()
+    {
+        var (campaign, _) = await _admin.Campaign(AdvocateRebate);
+        var unreadable = await WaitingEventAsync(campaign, "bad-bob@example.net", orderId: "AS-8");
+        await app.WithDb(db => db.Inbox.Where(e => e.Id == unreadable).ExecuteUpdateAsync(s => s.SetProperty(e => e.Request, "{\"type\": 7")));
+        var behind = await WaitingEventAsync(campaign, "bad-cy@example.net", orderId: "AS-9");
+
+        var inbox = app.Services.GetRequiredService<EventInbox>();
+        Assert.Equal(1, await inbox.RecoverAsync(TimeSpan.Zero, CancellationToken.None));
+
+        await ProcessedAsync(behind);
+        Assert.Equal(1, await app.WithDb(db => db.Inbox.CountAsync(e => e.Id == unreadable)));
+        await app.WithDb(db => db.Inbox.Where(e => e.Id == unreadable).ExecuteDeleteAsync());
+    }
+
+    [Fact]
     public async Task An_accepted_event_run_twice_as_two_instances_might_is_processed_once()
     {
         var (campaignId, _) = await _admin.Campaign(AdvocateRebate, new { fraud = new { selfReferral = false, disposableEmail = false } });
@@ -155,6 +171,52 @@ public class RespondAsyncTests(ReferloopApp app) : IClassFixture<ReferloopApp>
         Assert.Single(outcomes, o => !o.Duplicate);
         Assert.Single(await app.Messages(campaignId), m => m.Type == "reward.issued");
         Assert.Equal(0, await app.WithDb(db => db.Inbox.CountAsync(e => e.Id == eventId)));
+    }
+
+    [Fact]
+    public async Task A_synchronous_report_of_a_waiting_order_has_the_accepted_event_processed_and_answers_its_id()
+    {
+        var (campaign, _) = await _admin.Campaign(AdvocateRebate, new { fraud = new { selfReferral = false, disposableEmail = false } });
+        var (_, code) = await _admin.Advocate(campaign, "adopt-ann@example.com");
+        var waiting = await WaitingEventAsync(campaign, "adopt-bob@example.net", orderId: "AS-6", referralCode: code);
+
+        var repeat = await _admin.Track(campaign, "purchase", "adopt-bob@example.net", orderId: "AS-6");
+
+        Assert.Equal(waiting, (string?)repeat["eventId"]);
+        Assert.True((bool)repeat["duplicate"]!);
+        Assert.Equal("approved", (string?)repeat["referral"]!["status"]);
+        var read = await _admin.GetOk($"/api/v1/events/{waiting}");
+        Assert.Equal("processed", (string?)read["status"]);
+        Assert.Equal(code, (string?)read["referralCode"]);
+        Assert.Equal(0, await app.WithDb(db => db.Inbox.CountAsync(e => e.Id == waiting)));
+        Assert.Equal(1, await app.WithDb(db => db.Events.CountAsync(e => e.CampaignId == campaign && e.OrderId == "AS-6")));
+        Assert.Single(await app.Messages(campaign), m => m.Type == "reward.issued");
+
+        // The accepted event, still in this instance's hands or another's, finds itself processed.
+        var campaignRow = await app.WithDb(db => db.Campaigns.AsNoTracking().SingleAsync(c => c.Id == campaign));
+        var input = new TrackEvent { CampaignId = campaign, Type = "purchase", Email = "adopt-bob@example.net", OrderId = "AS-6", ReferralCode = code };
+        var again = await app.Services.GetRequiredService<Referloop.Referrals.EventIngest>()
+            .TrackAsync(new(campaignRow, input, null, null, null, "server", waiting, app.Clock.GetUtcNow()));
+        Assert.Equal(waiting, again.EventId);
+        Assert.True(again.Duplicate);
+        Assert.Single(await app.Messages(campaign), m => m.Type == "reward.issued");
+    }
+
+    [Fact]
+    public async Task A_servers_report_of_an_order_a_browser_reported_and_that_still_waits_confirms_it()
+    {
+        var (campaign, _) = await _admin.Campaign(AdvocateRebate,
+            new { fraud = new { selfReferral = false, disposableEmail = false, browserConversions = "confirm" } });
+        var (_, code) = await _admin.Advocate(campaign, "adopt-cy@example.com");
+        var waiting = await WaitingEventAsync(campaign, "adopt-dan@example.net", orderId: "AS-7", referralCode: code, source: "browser");
+
+        var confirmation = await _admin.Track(campaign, "purchase", "adopt-dan@example.net", orderId: "AS-7");
+
+        Assert.Equal(waiting, (string?)confirmation["eventId"]);
+        Assert.False((bool)confirmation["duplicate"]!);
+        Assert.Equal("approved", (string?)confirmation["referral"]!["status"]);
+        Assert.Equal("server", await app.WithDb(db => db.Events.Where(e => e.Id == waiting).Select(e => e.Source).SingleAsync()));
+        Assert.Single(await app.Messages(campaign), m => m.Type == "reward.issued");
     }
 
     [Fact]
@@ -201,7 +263,7 @@ public class RespondAsyncTests(ReferloopApp app) : IClassFixture<ReferloopApp>
 
     /// <summary>An event accepted and left in the inbox, as if the server stopped before it was processed.</summary>
     private async Task<string> WaitingEventAsync(string campaign, string email, string? orderId, string? idempotencyKey = null,
-        string? referralCode = null)
+        string? referralCode = null, string source = "server")
     {
         var id = "evt_" + Guid.NewGuid().ToString("N")[..20];
         await app.WithDb(async db =>
@@ -212,7 +274,7 @@ public class RespondAsyncTests(ReferloopApp app) : IClassFixture<ReferloopApp>
                 CampaignId = campaign,
                 OrderId = orderId,
                 IdempotencyKey = idempotencyKey,
-                Source = "server",
+                Source = source,
                 Request = JsonSerializer.Serialize(new { campaignId = campaign, type = orderId is null ? "signup" : "purchase", email, orderId, referralCode },
                     new JsonSerializerOptions(JsonSerializerDefaults.Web)),
                 ReceivedAt = app.Clock.GetUtcNow(),
