@@ -152,26 +152,34 @@ public sealed class CouponAllocator(ReferloopDb db, IHttpClientFactory httpClien
         WebhookSignature.Apply(request, secrets, Ids.New("msg"), clock.GetUtcNow(), body);
 
         string? code;
+        // The client's own timeout ends with the headers: this one also bounds reading the body.
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        timeout.CancelAfter(CreateCouponTimeout);
         try
         {
             using var response = await httpClients.CreateClient(HttpClientName)
-                .SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct);
+                .SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeout.Token);
             if (!response.IsSuccessStatusCode)
             {
                 var status = (int)response.StatusCode;
                 var redirect = status is >= 300 and < 400 ? " (redirects are not followed)" : "";
                 return Failed($"{prefix} answered {status}{redirect}", retryable: status is >= 500 or 408 or 429);
             }
-            code = await ReadCodeAsync(response, ct);
+            code = await ReadCodeAsync(response, timeout.Token);
             if (code is null)
             {
                 return Failed($"{prefix} answered {(int)response.StatusCode} without a usable code " +
                     """(expected JSON {"code": "…"} with 1–100 printable characters)""");
             }
         }
-        catch (TaskCanceledException) when (!ct.IsCancellationRequested)
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
         {
             return Failed($"{prefix} did not answer within {CreateCouponTimeout.TotalSeconds:0} s", retryable: true);
+        }
+        catch (IOException error)
+        {
+            // The answer broke off while its body was read.
+            return Failed($"{prefix} answered, then broke off: {error.Message}", retryable: true);
         }
         catch (HttpRequestException error)
         {

@@ -100,9 +100,17 @@ public sealed class CouponRequests(IServiceScopeFactory scopes, TimeProvider clo
             await System.Threading.Tasks.Parallel.ForEachAsync(due, new ParallelOptions { MaxDegreeOfParallelism = Parallel, CancellationToken = ct },
                 async (id, token) =>
                 {
-                    if (await RequestAsync(id, token))
+                    try
                     {
-                        Interlocked.Increment(ref batch);
+                        if (await RequestAsync(id, token))
+                        {
+                            Interlocked.Increment(ref batch);
+                        }
+                    }
+                    catch (Exception e) when (e is not OperationCanceledException || !token.IsCancellationRequested)
+                    {
+                        // Alone: the others go on. The reward is asked for again when its lease runs out.
+                        logger.LogError(e, "Reward {Reward}: its coupon request failed", id);
                     }
                 });
             taken += batch;

@@ -1,5 +1,7 @@
 using System.Net;
 using System.Net.Http.Json;
+using System.Net.Sockets;
+using System.Text;
 using System.Text.Json.Nodes;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
@@ -134,6 +136,39 @@ public class CouponRequestsTests(CouponRequestsApp app) : IClassFixture<CouponRe
         Assert.All(_merchant.Requests, r => Assert.Equal(rewardId, (string?)JsonNode.Parse(r.Body)!["rewardId"]));
         var message = Assert.Single(await app.Messages(campaign), m => m.Type == "reward.blocked");
         Assert.Equal("coupon pool 'welcome' is empty and the create-coupon URL answered 500", (string?)message.Data["reward"]!["reason"]);
+    }
+
+    [Fact]
+    public async Task An_answer_that_breaks_off_in_its_body_is_a_failed_attempt_asked_again_at_the_backoff()
+    {
+        // Answers 200 with a Content-Length its body never reaches, then hangs up.
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        using var stop = new CancellationTokenSource();
+        var serving = Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                using var socket = await listener.AcceptSocketAsync(stop.Token);
+                await socket.ReceiveAsync(new byte[64 * 1024], SocketFlags.None, stop.Token);
+                await socket.SendAsync(Encoding.ASCII.GetBytes("HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n{\"code\""), SocketFlags.None, stop.Token);
+                socket.Shutdown(SocketShutdown.Both);
+            }
+        });
+        var (campaign, _) = await _admin.Campaign(CouponRule());
+        (await _admin.PutAsJsonAsync($"/api/v1/campaigns/{campaign}/coupon-pools/welcome",
+            new { createCouponUrl = $"http://127.0.0.1:{((IPEndPoint)listener.LocalEndpoint).Port}/coupons" }))
+            .EnsureStatus(HttpStatusCode.Created);
+        var (_, code) = await _admin.Advocate(campaign, email: "cut-ann@example.com");
+
+        var rewardId = (string)(await _admin.Track(campaign, "signup", "cut-friend@example.net", code)).Rewards()[0]!["id"]!;
+
+        await EngineKit.Eventually(async () => await Stored(rewardId) is { CouponAttempts: 1, CouponDueAt: { } due }
+            && due - app.Clock.GetUtcNow() == CouponRequests.Backoff(1), "the attempt failed and the next is scheduled");
+        Assert.Equal("awaiting_coupon", (string?)(await Reward(rewardId))["pendingReason"]);
+        await stop.CancelAsync();
+        listener.Stop();
+        await Task.WhenAny(serving, Task.Delay(1000));
     }
 
     [Fact]
