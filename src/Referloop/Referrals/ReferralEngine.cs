@@ -299,16 +299,22 @@ public sealed class ReferralEngine(
     };
 }
 
-/// <summary>An event as reported, with where it came from: what <see cref="ReferralEngine.TrackAsync(IReadOnlyList{TrackRequest}, CancellationToken)"/> records.</summary>
-/// <param name="Source">An <see cref="EventSource"/>: what a browser reports earns what the campaign's policy allows.</param>
-/// <param name="EventId">The id given to an event accepted before it was processed (<see cref="EventInbox"/>); else a new one.</param>
 /// <summary>What an event repeats: one recorded before it, or one accepted before it that still waits in the inbox.</summary>
 public sealed record EarlierEvent(TrackedEvent? Recorded, TrackRequest? Waiting);
 
+/// <summary>An event as reported, with where it came from: what <see cref="ReferralEngine.TrackAsync(IReadOnlyList{TrackRequest}, CancellationToken)"/> records.</summary>
+/// <param name="Source">An <see cref="EventSource"/>: what a browser reports earns what the campaign's policy allows.</param>
+/// <param name="EventId">The id given to an event accepted before it was processed (<see cref="EventInbox"/>); else a new one.</param>
 public sealed record TrackRequest(Campaign Campaign, TrackEvent Input, string? IdempotencyKey, string? Ip, string? UserAgent, string Source,
     string? EventId = null, DateTimeOffset? ReceivedAt = null)
 {
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+
+    /// <summary>
+    /// The friend's address in one text per address (an IPv4 address reported as IPv6 by a dual-stack socket is the
+    /// IPv4 one), so that attribution and fraud checks compare it with clicks' as strings.
+    /// </summary>
+    public string? Ip { get; init; } = BlockLists.CanonicalIp(Ip) ?? Ip;
 
     public string? OrderId => string.IsNullOrWhiteSpace(Input.OrderId) ? null : Input.OrderId.Trim();
 
@@ -357,7 +363,8 @@ public sealed record TrackRequest(Campaign Campaign, TrackEvent Input, string? I
         IdempotencyKey = IdempotencyKey,
         Source = Source,
         Properties = Input.Properties is null ? null : JsonSerializer.Serialize(Input.Properties, Json),
-        OccurredAt = (Input.OccurredAt ?? now).ToUniversalTime(),
+        // An event accepted before it was processed happened, at the latest, when it was accepted.
+        OccurredAt = (Input.OccurredAt ?? ReceivedAt ?? now).ToUniversalTime(),
         ReceivedAt = ReceivedAt ?? now,
     };
 

@@ -1,14 +1,20 @@
 using System.Threading.Channels;
 using Microsoft.EntityFrameworkCore;
 using Referloop.Campaigns;
+using Referloop.Fraud;
 using Referloop.HostedPages;
 using Referloop.Hosting;
+using Referloop.Referrals;
 using Referloop.Storage;
 
 namespace Referloop.Tracking;
 
 /// <summary>A visit through a share link, as its request saw it.</summary>
-public sealed record Visit(string Code, string? Ip, string? UserAgent, string? Referrer);
+public sealed record Visit(string Code, string? Ip, string? UserAgent, string? Referrer)
+{
+    /// <summary>The visitor's address in one text per address, as events' (<see cref="TrackRequest.Ip"/>).</summary>
+    public string? Ip { get; init; } = BlockLists.CanonicalIp(Ip);
+}
 
 /// <summary>
 /// Where a visit goes: the link's campaign, and the click the visit counts as (none when the campaign is not active,

@@ -1,5 +1,6 @@
 using System.Net;
 using Microsoft.AspNetCore.WebUtilities;
+using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Referloop.Campaigns;
 using Referloop.Referrals;
@@ -55,6 +56,20 @@ public class AttributionTests(EngineApp app) : IClassFixture<EngineApp>
 
         Assert.False((bool)outcome["attributed"]!);
         Assert.Null(outcome["referral"]);
+    }
+
+    [Fact]
+    public async Task A_click_seen_as_ipv4_mapped_ipv6_and_an_event_reporting_the_ipv4_address_are_the_same_address()
+    {
+        var (campaign, advocateId, code) = await Campaign(windowDays: 3);
+        // A dual-stack socket reports an IPv4 client as ::ffff:a.b.c.d; the shop's server reports a.b.c.d.
+        await Click(code, ip: "::ffff:203.0.113.52");
+
+        var outcome = await _admin.Track(campaign, "signup", "mapped-ip@example.net", ip: "203.0.113.52");
+
+        Assert.Equal("ip", (string?)outcome["attributedBy"]);
+        Assert.Equal(advocateId, (string?)outcome["referral"]!["advocateId"]);
+        Assert.Equal("203.0.113.52", await app.WithDb(db => db.Clicks.Where(c => c.CampaignId == campaign).Select(c => c.Ip).SingleAsync()));
     }
 
     [Fact]

@@ -155,6 +155,21 @@ public class RespondAsyncTests(ReferloopApp app) : IClassFixture<ReferloopApp>
     }
 
     [Fact]
+    public async Task An_accepted_event_processed_later_happened_when_it_was_accepted()
+    {
+        var (campaign, _) = await _admin.Campaign(AdvocateRebate);
+        var acceptedAt = app.Clock.GetUtcNow();
+        var eventId = await WaitingEventAsync(campaign, "late-bob@example.net", orderId: "AS-10");
+        app.Clock.Advance(TimeSpan.FromHours(5));
+
+        await app.Services.GetRequiredService<EventInbox>().RecoverAsync(TimeSpan.Zero, CancellationToken.None);
+
+        var read = await ProcessedAsync(eventId);
+        Assert.Equal(acceptedAt, (DateTimeOffset)read["occurredAt"]!);
+        Assert.Equal(acceptedAt, await app.WithDb(db => db.Events.Where(e => e.Id == eventId).Select(e => e.OccurredAt).SingleAsync()));
+    }
+
+    [Fact]
     public async Task An_accepted_event_run_twice_as_two_instances_might_is_processed_once()
     {
         var (campaignId, _) = await _admin.Campaign(AdvocateRebate, new { fraud = new { selfReferral = false, disposableEmail = false } });
