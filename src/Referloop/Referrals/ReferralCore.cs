@@ -730,8 +730,9 @@ public sealed partial class ReferralCore(IReferralScreening screening, PublicUrl
                 reward.CouponCode = free.Code;
                 work.Changes.CouponClaims.Add(new CouponClaim(free.Id, reward.Id, reward.ParticipantId));
             }
-            else if (supply.HasCreateCouponUrl)
+            else if (supply.HasCreateCouponUrl || supply.HeldElsewhere)
             {
+                // The coupon requests take a code freed or uploaded meanwhile, else ask the URL, else block the reward.
                 reward.Status = RewardStatus.Pending;
                 reward.PendingReason = PendingReasons.AwaitingCoupon;
                 reward.CouponDueAt = work.Now;

@@ -69,11 +69,17 @@ public sealed class ReferralFacts
 public sealed record CountedReferral(string Id, string FraudDecision, int RiskScore, List<ScreeningFinding> Findings);
 
 /// <summary>A coupon pool as the core sees it: free uploaded codes read ahead (oldest first), and whether it can mint more.</summary>
-public sealed class CouponSupply(string poolId, bool hasCreateCouponUrl, IEnumerable<FreeCoupon> free)
+public sealed class CouponSupply(string poolId, bool hasCreateCouponUrl, IEnumerable<FreeCoupon> free, bool heldElsewhere = false)
 {
     public string PoolId { get; } = poolId;
     public bool HasCreateCouponUrl { get; } = hasCreateCouponUrl;
     public Queue<FreeCoupon> Free { get; } = new(free);
+
+    /// <summary>
+    /// Free codes beyond <see cref="Free"/> were being handed out by other transactions when the pool was read (on
+    /// PostgreSQL): once <see cref="Free"/> runs out the pool may not be empty, and a reward waits for a code instead.
+    /// </summary>
+    public bool HeldElsewhere { get; } = heldElsewhere;
 }
 
 public sealed record FreeCoupon(string Id, string Code);

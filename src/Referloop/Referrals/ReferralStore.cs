@@ -384,15 +384,24 @@ public sealed class ReferralStore(ReferloopDb db, IReferralApprovalListeners lis
         var most = 2 * campaign.Rewards.Count * commands + rewards.Count;
         foreach (var pool in pools)
         {
-            var free = most == 0 ? [] : db.OnSqlite
-                ? await db.Database.SqlQuery<FreeCoupon>($"""
+            if (most == 0 || db.OnSqlite)
+            {
+                var free = most == 0 ? [] : await db.Database.SqlQuery<FreeCoupon>($"""
                     SELECT "Id", "Code" FROM coupons WHERE "PoolId" = {pool.Id} AND "AllocatedToRewardId" IS NULL ORDER BY "Id" LIMIT {most}
-                    """).ToListAsync(ct)
-                : await db.Database.SqlQuery<FreeCoupon>($"""
-                    SELECT "Id", "Code" FROM coupons WHERE "PoolId" = {pool.Id} AND "AllocatedToRewardId" IS NULL ORDER BY "Id" LIMIT {most}
-                    FOR UPDATE SKIP LOCKED
                     """).ToListAsync(ct);
-            supplies[pool.Name] = new CouponSupply(pool.Id, pool.HasUrl, free);
+                supplies[pool.Name] = new CouponSupply(pool.Id, pool.HasUrl, free);
+                continue;
+            }
+            var unheld = await db.Database.SqlQuery<FreeCoupon>($"""
+                SELECT "Id", "Code" FROM coupons WHERE "PoolId" = {pool.Id} AND "AllocatedToRewardId" IS NULL ORDER BY "Id" LIMIT {most}
+                FOR UPDATE SKIP LOCKED
+                """).ToListAsync(ct);
+            // Fewer than asked for: the pool runs out, or other transactions hold free codes they may yet let go of.
+            var heldElsewhere = unheld.Count < most && await db.Database.SqlQuery<int>($"""
+                SELECT count(*)::int AS "Value" FROM (SELECT 1 FROM coupons WHERE "PoolId" = {pool.Id} AND "AllocatedToRewardId" IS NULL
+                LIMIT {most + 1}) AS free
+                """).SingleAsync(ct) > unheld.Count;
+            supplies[pool.Name] = new CouponSupply(pool.Id, pool.HasUrl, unheld, heldElsewhere);
         }
         return supplies;
     }

@@ -38,37 +38,29 @@ public sealed class CouponAllocator(ReferloopDb db, IHttpClientFactory httpClien
         DateTimeOffset? PreviousSecretExpiresAt);
 
     /// <summary>
-    /// The code for <paramref name="rewardId"/> without leaving the database: the one it already has (so asking twice
-    /// is safe), else the oldest free uploaded code of the pool (one conditional UPDATE). When the pool has none left
-    /// but a create-coupon URL, the answer says so (<see cref="CouponAllocation.AwaitsCreateCouponUrl"/>) and
-    /// <see cref="AllocateAsync"/>, outside any transaction, asks the URL. Safe inside the caller's transaction.
-    /// </summary>
-    public async Task<CouponAllocation> ClaimAsync(string campaignId, string pool, string rewardId, string participantId,
-        CancellationToken ct) => (await ClaimCoreAsync(campaignId, pool, rewardId, participantId, ct)).Allocation;
-
-    /// <summary>
-    /// The code for <paramref name="rewardId"/>: as <see cref="ClaimAsync"/>, else a code from the pool's create-coupon
-    /// URL. Never throws for a business reason: a failure comes back as <see cref="CouponAllocation.FailureReason"/>,
-    /// worded for the reward's blocking reason. Refuses to run inside a transaction when it would call the URL.
+    /// The code for <paramref name="rewardId"/>: the one it already has (so asking twice is safe), else the oldest free
+    /// uploaded code of the pool (one conditional UPDATE), else a code from the pool's create-coupon URL. Never throws
+    /// for a business reason: a failure comes back as <see cref="CouponAllocation.FailureReason"/>, worded for the
+    /// reward's blocking reason. Refuses to run inside a transaction when it would call the URL.
     /// </summary>
     public async Task<CouponAllocation> AllocateAsync(string campaignId, string pool, string rewardId, string participantId,
         CancellationToken ct)
     {
-        var (allocation, target) = await ClaimCoreAsync(campaignId, pool, rewardId, participantId, ct);
+        var (allocation, target) = await ClaimAsync(campaignId, pool, rewardId, participantId, ct);
         if (!allocation.AwaitsCreateCouponUrl)
         {
             return allocation;
         }
         if (db.Database.CurrentTransaction is not null)
         {
-            throw new InvalidOperationException("The create-coupon URL is not called inside a transaction: claim the code with "
-                + $"{nameof(ClaimAsync)} and leave the call to {nameof(CouponRequests)}.");
+            throw new InvalidOperationException(
+                $"The create-coupon URL is not called inside a transaction: leave the call to {nameof(CouponRequests)}.");
         }
         var secrets = CouponPool.SigningSecrets(target!.Secret, target.PreviousSecret, target.PreviousSecretExpiresAt, clock.GetUtcNow());
         return await CreateAsync(campaignId, pool, target.Id, target.CreateCouponUrl!, secrets, rewardId, participantId, ct);
     }
 
-    private async Task<(CouponAllocation Allocation, Target? Target)> ClaimCoreAsync(string campaignId, string pool, string rewardId,
+    private async Task<(CouponAllocation Allocation, Target? Target)> ClaimAsync(string campaignId, string pool, string rewardId,
         string participantId, CancellationToken ct)
     {
         if (await CodeOfRewardAsync(rewardId, ct) is { } existing)
@@ -85,9 +77,15 @@ public sealed class CouponAllocator(ReferloopDb db, IHttpClientFactory httpClien
             return (Failed($"coupon pool '{pool}' does not exist: upload codes to it or give it a create-coupon URL"), null);
         }
 
-        if (await ClaimUploadedAsync(target.Id, rewardId, participantId, ct) is { } claimed)
+        var (claimed, held) = await ClaimUploadedAsync(target.Id, rewardId, participantId, ct);
+        if (claimed is not null)
         {
             return (new CouponAllocation(claimed, null), target);
+        }
+        if (held && target.CreateCouponUrl is null)
+        {
+            // Other transactions hold the free codes they are handing out: whatever they leave is taken on a later try.
+            return (Failed($"coupon pool '{pool}' has free codes that other transactions were still handing out", retryable: true), target);
         }
         if (target.CreateCouponUrl is null)
         {
@@ -106,7 +104,8 @@ public sealed class CouponAllocator(ReferloopDb db, IHttpClientFactory httpClien
     /// claims (from any number of instances) each take a different row instead of queueing on the same one; SQLite
     /// runs one writer at a time, so the statement alone is atomic there.
     /// </summary>
-    private async Task<string?> ClaimUploadedAsync(string poolId, string rewardId, string participantId, CancellationToken ct)
+    private async Task<(string? Code, bool Held)> ClaimUploadedAsync(string poolId, string rewardId, string participantId,
+        CancellationToken ct)
     {
         for (var attempt = 0; attempt < 5; attempt++)
         {
@@ -126,17 +125,17 @@ public sealed class CouponAllocator(ReferloopDb db, IHttpClientFactory httpClien
             if (claimed is not 0)
             {
                 // 1: ours. null: the unique index said this reward already holds a code (a concurrent call won).
-                return await CodeOfRewardAsync(rewardId, ct);
+                return (await CodeOfRewardAsync(rewardId, ct), false);
             }
             // Nothing claimed: the pool is empty, or every free row was locked by claims that may yet roll back.
             var anyFree = await db.Coupons.AsNoTracking().AnyAsync(c => c.PoolId == poolId && c.AllocatedToRewardId == null, ct);
             if (!anyFree)
             {
-                return null;
+                return (null, false);
             }
             await Task.Delay(TimeSpan.FromMilliseconds(20 * (attempt + 1)), ct);
         }
-        return null;
+        return (null, true);
     }
 
     /// <summary>Asks the create-coupon URL, signed with every secret in use (both during a rotation's overlap).</summary>

@@ -4,11 +4,14 @@ using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.AspNetCore.TestHost;
+using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Referloop.Rewards;
+using Referloop.Storage;
 using Referloop.Tests.Referrals;
 using Referloop.Tests.Support;
 using Referloop.Tests.Webhooks;
+using static Referloop.Tests.Referrals.EngineKit;
 
 namespace Referloop.Tests.Rewards;
 
@@ -72,6 +75,42 @@ public class CouponInstancesTests(SharedDatabaseApp app) : IClassFixture<SharedD
         Assert.Equal(50, codes.Count);
         Assert.Equal(50, codes.Distinct().Count());
         Assert.All(results.Where(r => !r.Succeeded), r => Assert.Equal("coupon pool 'welcome10' is empty", r.FailureReason));
+    }
+
+    [PostgresFact]
+    public async Task A_reward_whose_pools_free_codes_another_transaction_holds_waits_for_one_instead_of_being_blocked()
+    {
+        var client = app.CreateAdminClient();
+        var (campaign, _) = await client.Campaign(
+            [new { recipient = "friend", trigger = "invited", kind = "standard", incentive = new { type = "discount_coupon", pool = "held" } }]);
+        await client.PostOk($"/api/v1/campaigns/{campaign}/coupon-pools/held/coupons", new { codes = new[] { "HELD-1", "HELD-2" } },
+            HttpStatusCode.OK);
+        var (_, code) = await client.Advocate(campaign, "held-ann@example.com");
+
+        // Another transaction holds every free code of the pool, as a batch handing them out does until it commits.
+        await using var scope = app.Services.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<ReferloopDb>();
+        var holder = await db.Database.BeginTransactionAsync();
+        await db.Database.ExecuteSqlAsync($"""
+            SELECT 1 FROM coupons WHERE "PoolId" IN (SELECT "Id" FROM coupon_pools WHERE "CampaignId" = {campaign}) FOR UPDATE
+            """);
+
+        var reward = (await client.Track(campaign, "signup", "held-bob@example.net", code)).Rewards()[0]!;
+
+        Assert.Equal("pending", (string?)reward["status"]);
+        Assert.Equal("awaiting_coupon", (string?)reward["pendingReason"]);
+        var rewardId = (string)reward["id"]!;
+        Task<Reward> Stored() => app.WithDb(d => d.Rewards.AsNoTracking().FirstAsync(r => r.Id == rewardId));
+        // The coupon request meets the same held codes: it asks again later rather than calling the pool empty.
+        await EngineKit.Eventually(async () => await Stored() is { CouponAttempts: 1, CouponDueAt: { } due }
+            && due - app.Clock.GetUtcNow() == CouponRequests.Backoff(1), "the request is scheduled again");
+
+        await holder.RollbackAsync();
+        await holder.DisposeAsync();
+        app.Clock.Advance(CouponRequests.Backoff(1));
+        app.Services.GetRequiredService<CouponRequests>().Wake();
+
+        await EngineKit.Eventually(async () => await Stored() is { Status: RewardStatus.Issued, CouponCode: "HELD-1" }, "the reward has its code");
     }
 
     [Fact]
