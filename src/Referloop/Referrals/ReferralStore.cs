@@ -121,7 +121,12 @@ public sealed class ReferralStore(ReferloopDb db, IReferralApprovalListeners lis
         var friendIds = batch.Friends.Values.Select(f => f.Id).Distinct().ToList();
         if (friendIds.Count > 0)
         {
-            foreach (var referral in await db.Referrals.AsNoTracking().Where(r => friendIds.Contains(r.FriendId)).ToListAsync(ct))
+            // Locked as they are read on PostgreSQL (see LockReferralAsync), in id order.
+            var referrals = db.OnSqlite
+                ? db.Referrals.AsNoTracking().Where(r => friendIds.Contains(r.FriendId))
+                : db.Referrals.FromSql($"""SELECT * FROM referrals WHERE "FriendId" = ANY({friendIds.ToArray()}) ORDER BY "Id" FOR UPDATE""")
+                    .AsNoTracking();
+            foreach (var referral in await referrals.ToListAsync(ct))
             {
                 batch.ReferralsByFriend[referral.FriendId] = referral;
             }
@@ -255,6 +260,7 @@ public sealed class ReferralStore(ReferloopDb db, IReferralApprovalListeners lis
     /// <summary>What a command about one referral needs (qualify, approve, void, approve when due); null when it does not exist.</summary>
     public async Task<ReferralFacts?> LoadForReferralAsync(string referralId, DateTimeOffset now, CancellationToken ct)
     {
+        await LockReferralAsync(db, referralId, ct);
         var found = await (
                 from r in db.Referrals
                 where r.Id == referralId
@@ -272,6 +278,20 @@ public sealed class ReferralStore(ReferloopDb db, IReferralApprovalListeners lis
                 new FriendSignals(found.Friend.Email, null, found.Referral.ClickId, null, null))], now, ct))[0]
             : FraudFacts.None;
         return await LoadAroundAsync(found.Campaign, found.Referral, found.Advocate, found.Friend, now, fraud, ct);
+    }
+
+    /// <summary>
+    /// On PostgreSQL, locks the referral's row until the transaction ends. Whoever changes a referral or its rewards
+    /// (the engine's events and commands, the coupon requests, the release of rewards, a payment) holds this lock from
+    /// before reading them, so no one writes a decision over what another changed since it read. (On SQLite one
+    /// transaction writes at a time: <see cref="SqliteWriteQueue"/>.)
+    /// </summary>
+    public static async Task LockReferralAsync(ReferloopDb db, string referralId, CancellationToken ct)
+    {
+        if (!db.OnSqlite)
+        {
+            await db.Database.ExecuteSqlAsync($"""SELECT 1 FROM referrals WHERE "Id" = {referralId} FOR UPDATE""", ct);
+        }
     }
 
     /// <summary>The campaign's refund of <paramref name="orderId"/>, or its event with the idempotency key, if either was recorded.</summary>

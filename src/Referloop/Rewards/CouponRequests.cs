@@ -1,5 +1,6 @@
 using System.Threading.Channels;
 using Microsoft.EntityFrameworkCore;
+using Referloop.Referrals;
 using Referloop.Storage;
 using Referloop.Webhooks;
 
@@ -162,12 +163,13 @@ public sealed class CouponRequests(IServiceScopeFactory scopes, TimeProvider clo
     }
 
     /// <summary>
-    /// Stores the outcome on the reward in one short transaction. The referral's row is locked first, as approving,
-    /// voiding and releasing it do, so an acknowledgement of its approval or a void committed meanwhile is seen.
+    /// Stores the outcome on the reward in one short transaction. The referral's row is locked first, as the engine,
+    /// the release of rewards and payments do (<see cref="ReferralStore.LockReferralAsync"/>), so an acknowledgement of
+    /// its approval or a void committed meanwhile is seen, and one being decided waits for this outcome.
     /// </summary>
     private async Task<bool> CompleteAsync(ReferloopDb db, string referralId, string rewardId, CouponAllocation allocation, CancellationToken ct)
     {
-        await db.Referrals.Where(r => r.Id == referralId).ExecuteUpdateAsync(s => s.SetProperty(r => r.UpdatedAt, r => r.UpdatedAt), ct);
+        await ReferralStore.LockReferralAsync(db, referralId, ct);
         var reward = await db.Rewards.FirstOrDefaultAsync(
             r => r.Id == rewardId && r.Status == RewardStatus.Pending && r.PendingReason == PendingReasons.AwaitingCoupon, ct);
         if (reward is null)

@@ -2,6 +2,7 @@ using System.ComponentModel.DataAnnotations;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
 using Referloop.Http;
+using Referloop.Referrals;
 using Referloop.Security;
 using Referloop.Storage;
 
@@ -97,10 +98,20 @@ internal static class RewardsApi
     public static async Task<(Reward? Reward, string? Conflict)> MarkPaidAsync(ReferloopDb db, string id, DateTimeOffset now,
         CancellationToken ct)
     {
+        await using var transaction = db.Database.CurrentTransaction is null ? await db.Database.BeginTransactionAsync(ct) : null;
+        // After a refund or void of its referral being decided, which would otherwise write the reward over the payment.
+        if (await db.Rewards.Where(r => r.Id == id).Select(r => r.ReferralId).FirstOrDefaultAsync(ct) is { } referralId)
+        {
+            await ReferralStore.LockReferralAsync(db, referralId, ct);
+        }
         // Conditional, so two concurrent calls record one payment time.
         await db.Rewards.Where(r => r.Id == id && r.Status == RewardStatus.Issued && r.PaidAt == null)
             .ExecuteUpdateAsync(s => s.SetProperty(r => r.PaidAt, now).SetProperty(r => r.UpdatedAt, now), ct);
         var reward = await db.Rewards.AsNoTracking().FirstOrDefaultAsync(r => r.Id == id, ct);
+        if (transaction is not null)
+        {
+            await transaction.CommitAsync(ct);
+        }
         if (reward is null)
         {
             return (null, null);

@@ -7,6 +7,7 @@ using Referloop.Tests.Support;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Referloop.Referrals;
+using Referloop.Rewards;
 using Referloop.Storage;
 using Referloop.Tracking;
 using static Referloop.Tests.Referrals.EngineKit;
@@ -40,6 +41,47 @@ public class RefundTests(EngineApp app) : IClassFixture<EngineApp>
         var text = await response.Content.ReadAsStringAsync();
         Assert.True(response.StatusCode == expected, $"answered {(int)response.StatusCode}: {text}");
         return JsonNode.Parse(text)!.AsObject();
+    }
+
+    [PostgresFact]
+    public async Task A_payment_recorded_while_a_refund_of_its_purchase_is_decided_is_kept_or_refused_never_lost()
+    {
+        var (campaign, _) = await _admin.Campaign(AdvocateTenDollars);
+        var (_, code) = await _admin.Advocate(campaign);
+        var purchase = await _admin.Track(campaign, "purchase", "race-bob@example.net", code, orderId: "R-RACE", purchaseValue: 40);
+        var referralId = (string)purchase["referral"]!["id"]!;
+        var rewardId = (string)purchase.Rewards()[0]!["id"]!;
+
+        // Another transaction holds the referral's row: the refund and the payment both wait for it, then go in turn.
+        await using var scope = app.Services.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<ReferloopDb>();
+        var holder = await db.Database.BeginTransactionAsync();
+        await ReferralStore.LockReferralAsync(db, referralId, CancellationToken.None);
+        Task<int> WaitingOnLocks() => app.WithDb(d => d.Database.SqlQuery<int>($"""
+            SELECT count(*)::int AS "Value" FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'
+            """).SingleAsync());
+        var refund = Refund(campaign, "R-RACE");
+        await Eventually(async () => await WaitingOnLocks() == 1, "the refund waits for the referral");
+        var payment = _admin.PostAsJsonAsync($"/api/v1/rewards/{rewardId}/paid", new { });
+        await Eventually(async () => payment.IsCompleted || await WaitingOnLocks() == 2, "the payment waits for the referral, or is done");
+        await holder.RollbackAsync();
+        await holder.DisposeAsync();
+        await refund;
+        using var paid = await payment;
+
+        var stored = await app.WithDb(d => d.Rewards.AsNoTracking().SingleAsync(r => r.Id == rewardId));
+        if (paid.StatusCode == HttpStatusCode.OK)
+        {
+            // Paid first: the refund asks for the payment back.
+            Assert.Equal(RewardStatus.ClawbackRequired, stored.Status);
+            Assert.NotNull(stored.PaidAt);
+        }
+        else
+        {
+            Assert.Equal(HttpStatusCode.Conflict, paid.StatusCode);
+            Assert.Equal(RewardStatus.Revoked, stored.Status);
+            Assert.Null(stored.PaidAt);
+        }
     }
 
     [Fact]
