@@ -527,8 +527,23 @@ public sealed class ReferralStore(ReferloopDb db, IReferralApprovalListeners lis
         {
             await FraudSignals.RecordIpAsync(db, participantId, ip, now, ct);
         }
+        // A participant changes here only by being invited (ParticipantDirectory.Invite): only those columns are
+        // written, over a row still not invited, so a risk level, name or value another transaction set since the read
+        // stays; invited meanwhile, the batch runs again.
+        foreach (var invited in changes.ChangedParticipants)
+        {
+            var written = await db.Participants.Where(p => p.Id == invited.Id && !p.IsInvited)
+                .ExecuteUpdateAsync(s => s
+                    .SetProperty(p => p.IsInvited, true)
+                    .SetProperty(p => p.ReferredById, invited.ReferredById)
+                    .SetProperty(p => p.Name, p => p.Name ?? invited.Name)
+                    .SetProperty(p => p.UpdatedAt, invited.UpdatedAt), ct);
+            if (written == 0)
+            {
+                throw new ConcurrentChangeException($"participant {invited.Id} was invited while an event about them was decided");
+            }
+        }
         // Changed rows go through the save.
-        db.Participants.UpdateRange(changes.ChangedParticipants);
         db.Referrals.UpdateRange(changes.ChangedReferrals);
         db.Rewards.UpdateRange(changes.ChangedRewards);
         await db.SaveChangesAsync(ct);

@@ -20,6 +20,23 @@ public class ReferralLifecycleTests(EngineApp app) : IClassFixture<EngineApp>
     ];
 
     [Fact]
+    public async Task A_participant_added_before_and_then_referred_becomes_invited_and_keeps_what_was_stored()
+    {
+        var (campaign, _) = await _admin.Campaign(AdvocateTenDollars);
+        var (annId, annCode) = await _admin.Advocate(campaign, "added-ann@example.com");
+        var (carolId, _) = await _admin.Advocate(campaign, "added-carol@example.net", name: "Carol Stored", customValue: "crm-7");
+
+        var outcome = await _admin.Track(campaign, "signup", "added-carol@example.net", annCode, name: "Carol Reported");
+
+        Assert.Equal(annId, (string?)outcome["referral"]!["advocateId"]);
+        var carol = await _admin.GetOk($"/api/v1/campaigns/{campaign}/participants/{carolId}");
+        Assert.Equal(annId, (string?)carol["referredBy"]);
+        Assert.Contains("invited", carol["roles"]!.AsArray().Select(r => (string?)r));
+        Assert.Equal("Carol Stored", (string?)carol["name"]);
+        Assert.Equal("crm-7", (string?)carol["customValue"]);
+    }
+
+    [Fact]
     public async Task Manual_approval_keeps_a_purchase_qualified_until_an_admin_approves_it()
     {
         var (campaign, _) = await _admin.Campaign(AdvocateTenDollars, new { approval = "manual" });
