@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Threading.Channels;
 using Referloop.Hosting;
 using Referloop.Participants;
+using Referloop.Storage;
 using Referloop.Tracking;
 
 namespace Referloop.Referrals;
@@ -12,7 +13,8 @@ namespace Referloop.Referrals;
 /// answers each request once that transaction has committed. Events that share a friend, an order id or an
 /// idempotency key with an earlier one still waiting go in a later batch, in arrival order, so each sees the first
 /// one's outcome. A refund goes in a batch of its own (the engine decides it in a unit of work of its own). When a
-/// batch fails, its events are run again one by one: one bad event fails alone.
+/// batch fails, its events are run again one by one: one bad event fails alone; unless the database failed
+/// (<see cref="DatabaseOutage"/>), which fails them all at once.
 /// <para>
 /// Under load a batch waits a moment for as many requests as were waiting during the one before (see
 /// <see cref="Gather"/>): clients answered together send their next events together, a little later. Taken at once,
@@ -183,7 +185,7 @@ public sealed class EventIngest : IAsyncDisposable
                 batch[i].Done.TrySetResult(outcomes[i]);
             }
         }
-        catch (Exception e) when (batch.Count > 1)
+        catch (Exception e) when (batch.Count > 1 && !DatabaseOutage.Is(e))
         {
             span?.SetStatus(ActivityStatusCode.Error, e.Message);
             _log.LogWarning(e, "A batch of {Count} events failed; running them one by one", batch.Count);
@@ -195,7 +197,11 @@ public sealed class EventIngest : IAsyncDisposable
         catch (Exception e)
         {
             span?.SetStatus(ActivityStatusCode.Error, e.Message);
-            batch[0].Done.TrySetException(e);
+            _log.LogError(e, "A batch of {Count} events failed", batch.Count);
+            foreach (var job in batch)
+            {
+                job.Done.TrySetException(e);
+            }
         }
     }
 

@@ -27,7 +27,7 @@ public sealed record FollowedLink(string LandingUrl, int AttributionWindowDays, 
 /// most <see cref="MaxBatch"/>), reads the batch's codes and the clicks their addresses made within
 /// <see cref="ShareLinks.RepeatWindow"/> once, inserts the new clicks in one transaction, then answers each request.
 /// A visit that repeats one of the same batch counts as that one's click. When a batch fails, its visits run again
-/// one by one, so one bad visit fails alone.
+/// one by one, so one bad visit fails alone; unless the database failed (<see cref="DatabaseOutage"/>).
 /// </summary>
 public sealed class ShareLinkVisits : IAsyncDisposable
 {
@@ -81,7 +81,7 @@ public sealed class ShareLinkVisits : IAsyncDisposable
             {
                 await RunAsync(batch);
             }
-            catch (Exception e) when (batch.Count > 1)
+            catch (Exception e) when (batch.Count > 1 && !DatabaseOutage.Is(e))
             {
                 _log.LogWarning(e, "A batch of {Count} share link visits failed; running them one by one", batch.Count);
                 foreach (var job in batch)
@@ -98,7 +98,11 @@ public sealed class ShareLinkVisits : IAsyncDisposable
             }
             catch (Exception e)
             {
-                batch[0].Done.TrySetException(e);
+                _log.LogError(e, "A batch of {Count} share link visits failed", batch.Count);
+                foreach (var job in batch)
+                {
+                    job.Done.TrySetException(e);
+                }
             }
         }
     }
