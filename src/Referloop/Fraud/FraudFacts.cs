@@ -93,16 +93,17 @@ public sealed record FraudFacts
         var byRate = Where(queries, q => q.Policy.MaxReferralsPerHour is not null);
         if (byRate.Count > 0)
         {
-            // Referrals belong to the engine; every referral makes its friend a participant with ReferredById set,
-            // so friends created in the last hour count them. The friend being judged is left out, so the count is
-            // the same whether the engine loads this before or after saving the friend: an e-mail is one participant
-            // of its campaign, so that is at most one of the advocate's friends.
+            // Referrals belong to the engine; every referral makes its friend a participant with ReferredById set
+            // (a participant added before is referred later), so friends referred in the last hour count them. The
+            // friend being judged is left out, so the count is the same whether the engine loads this before or after
+            // saving the friend: an e-mail is one participant of its campaign, so that is at most one of the advocate's
+            // friends.
             var since = now.AddHours(-1);
             var advocates = byRate.Select(i => queries[i].AdvocateId).Distinct().ToList();
             var emails = byRate.Select(i => Participant.NormaliseEmail(queries[i].Friend.Email)).Distinct().ToList();
             // One row per advocate, plus one per friend being judged who is already among the advocate's friends.
             var groups = await db.Participants.AsNoTracking()
-                .Where(p => EF.MultipleParameters(advocates).Contains(p.ReferredById!) && p.CreatedAt > since)
+                .Where(p => EF.MultipleParameters(advocates).Contains(p.ReferredById!) && p.ReferredAt > since)
                 .GroupBy(p => new { p.ReferredById, Email = emails.Contains(p.Email) ? p.Email : null })
                 .Select(g => new { g.Key.ReferredById, g.Key.Email, Count = g.Count() })
                 .ToListAsync(ct);

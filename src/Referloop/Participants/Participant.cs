@@ -34,6 +34,12 @@ public sealed class Participant
     public string? ReferredById { get; set; }
 
     /// <summary>
+    /// When <see cref="ReferredById"/> was set: the sign-up of a new friend, or the day a participant added before was
+    /// referred. The velocity check counts an advocate's friends by it.
+    /// </summary>
+    public DateTimeOffset? ReferredAt { get; set; }
+
+    /// <summary>
     /// <see cref="RiskLevel"/> derived from the fraud decisions about the referrals this participant brought as an
     /// advocate (<see cref="ParticipantRisk"/>).
     /// </summary>
@@ -90,7 +96,7 @@ internal sealed class ParticipantConfiguration : IEntityTypeConfiguration<Partic
         participant.HasIndex(p => new { p.CampaignId, p.Email }).IsUnique();
         participant.HasIndex(p => p.Code).IsUnique();
         // The velocity check counts an advocate's friends of the last hour.
-        participant.HasIndex(p => new { p.ReferredById, p.CreatedAt });
+        participant.HasIndex(p => new { p.ReferredById, p.ReferredAt });
         participant.Ignore(p => p.Roles);
         participant.Property(p => p.PortalTokenHash).HasMaxLength(64);
         // Only advocates with a portal link hold these: partial indexes cost every friend nothing.

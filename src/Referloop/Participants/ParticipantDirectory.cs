@@ -97,6 +97,7 @@ public static class ParticipantDirectory
                 IsReferrer = false,
                 IsInvited = true,
                 ReferredById = advocate.Id,
+                ReferredAt = now,
                 CreatedAt = now,
                 UpdatedAt = now,
             };
@@ -105,6 +106,7 @@ public static class ParticipantDirectory
         {
             participant.IsInvited = true;
             participant.ReferredById = advocate.Id;
+            participant.ReferredAt = now;
             participant.Name ??= name;
             participant.UpdatedAt = now;
         }

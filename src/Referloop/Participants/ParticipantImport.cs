@@ -239,6 +239,7 @@ public static partial class ParticipantImport
             var advocate = byCode.GetValueOrDefault(referredBy) ?? facts.ByCode[referredBy];
             participant.IsInvited = true;
             participant.ReferredById = advocate.Id;
+            participant.ReferredAt = participant.CreatedAt;
             // Pending, as after a sign-up: what the friend does from now on converts it; what they did before is the old platform's.
             var referral = new Referral
             {

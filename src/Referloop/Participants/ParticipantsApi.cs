@@ -300,7 +300,8 @@ internal static class ParticipantsApi
         var referralIds = db.Referrals.Where(r => r.AdvocateId == id || r.FriendId == id).Select(r => r.Id);
 
         // Friends this person referred stay, but no longer point at a deleted person.
-        await db.Participants.Where(p => p.ReferredById == id).ExecuteUpdateAsync(s => s.SetProperty(p => p.ReferredById, (string?)null), ct);
+        await db.Participants.Where(p => p.ReferredById == id)
+            .ExecuteUpdateAsync(s => s.SetProperty(p => p.ReferredById, (string?)null).SetProperty(p => p.ReferredAt, (DateTimeOffset?)null), ct);
         await db.Clicks.Where(c => c.ParticipantId == id).ExecuteDeleteAsync(ct);
         await db.ParticipantIps.Where(i => i.ParticipantId == id).ExecuteDeleteAsync(ct);
         // The person's own events, rewards and counters go; so do the referrals linking them to someone, with

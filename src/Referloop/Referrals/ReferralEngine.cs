@@ -71,10 +71,14 @@ public sealed class ReferralEngine(
             var fresh = new List<TrackedEvent>();
             var earlierEvents = await store.EarlierEventsAsync(requests, ct);
             var accepted = requests.Select(r => r.EventId).OfType<string>().ToList();
+            // Waiting events processed in place of a request of the batch (by index), and requests repeating one of them.
+            var adopted = new Dictionary<string, int>();
+            var repeatsOfAdopted = new List<(int Index, int Of)>();
             for (var i = 0; i < requests.Count; i++)
             {
                 var request = requests[i];
                 var tracked = request.ToEvent(now);
+                var couponCode = request.Input.CouponCode;
                 var (confirmed, repeat) = (false, false);
                 if (earlierEvents[i] is { Recorded: { } earlier })
                 {
@@ -89,18 +93,27 @@ public sealed class ReferralEngine(
                 }
                 else if (earlierEvents[i] is { Waiting: { } waiting })
                 {
+                    if (adopted.TryGetValue(waiting.EventId!, out var of))
+                    {
+                        // Another request of the batch (by order id, this one by key, or the other way) took it already.
+                        repeatsOfAdopted.Add((i, of));
+                        continue;
+                    }
                     // Accepted before this request and still waiting: it is processed now, under its own id, and this
                     // request repeats it; or, from the server, confirms what a browser reported.
                     var first = waiting.ToEvent(now);
                     if (Confirms(request.Campaign, first, tracked))
                     {
                         first.Source = EventSource.Server;
+                        couponCode ??= waiting.Input.CouponCode;
                     }
                     else
                     {
                         repeat = true;
+                        couponCode = waiting.Input.CouponCode;
                     }
                     tracked = first;
+                    adopted[first.Id] = i;
                     accepted.Add(first.Id);
                     fresh.Add(tracked);
                 }
@@ -108,7 +121,7 @@ public sealed class ReferralEngine(
                 {
                     fresh.Add(tracked);
                 }
-                decide.Add((i, new EventToDecide(request.Campaign, tracked, request.Input.CouponCode), confirmed, repeat));
+                decide.Add((i, new EventToDecide(request.Campaign, tracked, couponCode), confirmed, repeat));
             }
             await store.ForgetAcceptedAsync(accepted, ct);
             if (decide.Count == 0)
@@ -130,6 +143,10 @@ public sealed class ReferralEngine(
                     row.Property(e => e.ReferralId).IsModified = true;
                     row.Property(e => e.Outcome).IsModified = true;
                 }
+            }
+            foreach (var (index, of) in repeatsOfAdopted)
+            {
+                outcomes[index] = outcomes[of] with { Duplicate = true };
             }
             batch.Changes.NewEvents.AddRange(fresh);
             await WriteAsync(batch.Changes, now, ct);

@@ -324,7 +324,12 @@ public sealed class ReferralStore(ReferloopDb db, IReferralApprovalListeners lis
                 && (e.OrderId == null || !db.Events.Any(r => r.CampaignId == campaign.Id && r.RefundOf == e.OrderId)))
             .CountAsync(ct);
         var advocateId = referral.Advocate!.Id;
-        var counted = await db.Rewards.AsNoTracking()
+        // Rewards of the advocate's other referrals, which the refund may take back: locked on PostgreSQL, as their own
+        // referrals are not (see LockReferralAsync), so a payment or coupon for them waits for the refund.
+        var rewards = db.OnSqlite
+            ? db.Rewards
+            : db.Rewards.FromSql($"""SELECT * FROM rewards WHERE "AdvocateId" = {advocateId} ORDER BY "Id" FOR UPDATE""");
+        var counted = await rewards.AsNoTracking()
             .Where(r => r.AdvocateId == advocateId && r.Trigger == RewardTrigger.Converted && r.Milestone != null
                 && (r.Kind == RewardKind.Goal || r.Kind == RewardKind.Milestone)
                 && (r.Status == RewardStatus.Pending || r.Status == RewardStatus.Approved || r.Status == RewardStatus.Issued))
@@ -536,6 +541,7 @@ public sealed class ReferralStore(ReferloopDb db, IReferralApprovalListeners lis
                 .ExecuteUpdateAsync(s => s
                     .SetProperty(p => p.IsInvited, true)
                     .SetProperty(p => p.ReferredById, invited.ReferredById)
+                    .SetProperty(p => p.ReferredAt, invited.ReferredAt)
                     .SetProperty(p => p.Name, p => p.Name ?? invited.Name)
                     .SetProperty(p => p.UpdatedAt, invited.UpdatedAt), ct);
             if (written == 0)

@@ -170,7 +170,9 @@ public sealed class CouponRequests(IServiceScopeFactory scopes, TimeProvider clo
     private async Task<bool> CompleteAsync(ReferloopDb db, string referralId, string rewardId, CouponAllocation allocation, CancellationToken ct)
     {
         await ReferralStore.LockReferralAsync(db, referralId, ct);
-        var reward = await db.Rewards.FirstOrDefaultAsync(
+        // Locked too on PostgreSQL: a refund of another referral of the advocate may be taking it back.
+        var rewards = db.OnSqlite ? db.Rewards : db.Rewards.FromSql($"""SELECT * FROM rewards WHERE "Id" = {rewardId} FOR UPDATE""");
+        var reward = await rewards.FirstOrDefaultAsync(
             r => r.Id == rewardId && r.Status == RewardStatus.Pending && r.PendingReason == PendingReasons.AwaitingCoupon, ct);
         if (reward is null)
         {

@@ -17,6 +17,9 @@ public static class DatabaseOutage
         // readonly, I/O error, corrupt, full, cannot open
         SqliteException { SqliteErrorCode: 8 or 10 or 11 or 13 or 14 } => true,
         SqliteException => false,
+        // Npgsql marks these transient too, but they are races that running the items alone settles: serialization
+        // failure, deadlock, a lock not available.
+        DbException { SqlState: "40001" or "40P01" or "55P03" } => false,
         // Npgsql marks connection failures and timeouts transient.
         DbException { IsTransient: true } => true,
         _ => exception.InnerException is { } inner && Is(inner),

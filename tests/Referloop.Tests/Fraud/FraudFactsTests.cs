@@ -160,7 +160,8 @@ public class FraudFactsTests(FraudFactsApp app) : IClassFixture<FraudFactsApp>
         return (campaign, advocate);
     }
 
-    private static Participant NewParticipant(string campaignId, string email, string? referredBy, DateTimeOffset at) => new()
+    private static Participant NewParticipant(string campaignId, string email, string? referredBy, DateTimeOffset at,
+        DateTimeOffset? referredAt = null) => new()
     {
         Id = Ids.New("par"),
         CampaignId = campaignId,
@@ -169,6 +170,7 @@ public class FraudFactsTests(FraudFactsApp app) : IClassFixture<FraudFactsApp>
         IsReferrer = referredBy is null,
         IsInvited = referredBy is not null,
         ReferredById = referredBy,
+        ReferredAt = referredBy is null ? null : referredAt ?? at,
         CreatedAt = at,
         UpdatedAt = at,
     };
@@ -244,6 +246,20 @@ public class FraudFactsTests(FraudFactsApp app) : IClassFixture<FraudFactsApp>
         Assert.Equal(["ANN-OWN-1", "ANN-OWN-2"], facts.AdvocateCouponCodes.Order());
         Assert.Equal(2, facts.AdvocateFriendsLastHour);
         Assert.Equal(["clicks", "participant_ips", "coupons", "participants"], tables);
+    }
+
+    [Fact]
+    public async Task A_participant_added_long_before_counts_among_the_friends_of_the_hour_it_was_referred_in()
+    {
+        var (campaign, advocate) = await Setup(Everything, "rita@example.com");
+        var now = app.Clock.GetUtcNow();
+        await Add(
+            NewParticipant(campaign.Id, "added-then-referred@example.net", advocate.Id, now.AddDays(-30), referredAt: now.AddMinutes(-5)),
+            NewParticipant(campaign.Id, "referred-long-ago@example.net", advocate.Id, now.AddDays(-30)));
+
+        var (facts, _) = await Load(Everything, advocate, Friend("new@example.net"));
+
+        Assert.Equal(1, facts.AdvocateFriendsLastHour);
     }
 
     [Fact]

@@ -58,6 +58,7 @@ public class DatabaseOutageTests(DatabaseOutageTests.OutageApp app) : IClassFixt
         Assert.True(DatabaseOutage.Is(new InvalidOperationException("wrapped", new Microsoft.Data.Sqlite.SqliteException("disk full", 13))));
         Assert.True(DatabaseOutage.Is(new Npgsql.NpgsqlException("connection refused", new System.Net.Sockets.SocketException())));
         Assert.False(DatabaseOutage.Is(new Microsoft.Data.Sqlite.SqliteException("constraint", 19)));
+        Assert.False(DatabaseOutage.Is(new Npgsql.PostgresException("deadlock detected", "ERROR", "ERROR", "40P01")));
         Assert.False(DatabaseOutage.Is(new InvalidOperationException("a bug about one event")));
     }
 

@@ -218,6 +218,27 @@ public class RespondAsyncTests(ReferloopApp app) : IClassFixture<ReferloopApp>
     }
 
     [Fact]
+    public async Task Two_requests_of_one_batch_that_repeat_the_same_waiting_event_have_it_processed_once()
+    {
+        var (campaignId, _) = await _admin.Campaign(AdvocateRebate, new { fraud = new { selfReferral = false, disposableEmail = false } });
+        var (_, code) = await _admin.Advocate(campaignId, "adopt-eve@example.com");
+        var waiting = await WaitingEventAsync(campaignId, "adopt-fay@example.net", orderId: "AS-11", idempotencyKey: "K-11", referralCode: code);
+        var campaign = await app.WithDb(db => db.Campaigns.AsNoTracking().SingleAsync(c => c.Id == campaignId));
+        // One by its order id, the other by its key: the batch keeps requests apart by their own keys only.
+        Referloop.Referrals.TrackRequest Purchase(string orderId, string? key) => new(campaign,
+            new TrackEvent { CampaignId = campaignId, Type = "purchase", Email = $"{orderId}@example.net", OrderId = orderId }, key, null, null, "server");
+
+        await using var scope = app.Services.CreateAsyncScope();
+        var outcomes = await scope.ServiceProvider.GetRequiredService<Referloop.Referrals.ReferralEngine>()
+            .TrackAsync([Purchase("AS-11", null), Purchase("AS-12", "K-11")], CancellationToken.None);
+
+        Assert.All(outcomes, o => Assert.Equal(waiting, o.EventId));
+        Assert.All(outcomes, o => Assert.True(o.Duplicate));
+        Assert.Equal([waiting], await app.WithDb(db => db.Events.Where(e => e.CampaignId == campaignId).Select(e => e.Id).ToListAsync()));
+        Assert.Single(await app.Messages(campaignId), m => m.Type == "reward.issued");
+    }
+
+    [Fact]
     public async Task A_servers_report_of_an_order_a_browser_reported_and_that_still_waits_confirms_it()
     {
         var (campaign, _) = await _admin.Campaign(AdvocateRebate,

@@ -464,6 +464,9 @@ namespace Referloop.Storage.Migrations.Postgres
                         .HasMaxLength(64)
                         .HasColumnType("character varying(64)");
 
+                    b.Property<DateTimeOffset?>("ReferredAt")
+                        .HasColumnType("timestamp with time zone");
+
                     b.Property<string>("ReferredById")
                         .HasMaxLength(40)
                         .HasColumnType("character varying(40)");
@@ -500,7 +503,7 @@ namespace Referloop.Storage.Migrations.Postgres
                     b.HasIndex("CampaignId", "Email")
                         .IsUnique();
 
-                    b.HasIndex("ReferredById", "CreatedAt");
+                    b.HasIndex("ReferredById", "ReferredAt");
 
                     b.ToTable("participants", (string)null);
                 });

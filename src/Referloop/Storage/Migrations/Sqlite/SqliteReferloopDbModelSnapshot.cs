@@ -456,6 +456,9 @@ namespace Referloop.Storage.Migrations.Sqlite
                         .HasMaxLength(64)
                         .HasColumnType("TEXT");
 
+                    b.Property<long?>("ReferredAt")
+                        .HasColumnType("INTEGER");
+
                     b.Property<string>("ReferredById")
                         .HasMaxLength(40)
                         .HasColumnType("TEXT");
@@ -492,7 +495,7 @@ namespace Referloop.Storage.Migrations.Sqlite
                     b.HasIndex("CampaignId", "Email")
                         .IsUnique();
 
-                    b.HasIndex("ReferredById", "CreatedAt");
+                    b.HasIndex("ReferredById", "ReferredAt");
 
                     b.ToTable("participants", (string)null);
                 });
