@@ -14,12 +14,12 @@ namespace Referloop.InboundHooks;
 /// works in units of work of its own (the event loop's, or a scope of its own for a qualification): the receiver's
 /// context still holds the hook's request, whose outcome it records after.
 /// </summary>
-internal sealed class EngineEventSink(ReferloopDb db, EventIngest ingest, IServiceScopeFactory scopes) : IInboundEventSink
+internal sealed class EngineEventSink(ReferloopDb db, EventIngest ingest, IServiceScopeFactory scopes, TimeProvider clock) : IInboundEventSink
 {
     // Web defaults read "120.5" as a number too, which is what form posts send.
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
-    public async Task<InboundOutcome> TrackAsync(string campaignId, JsonObject payload, CancellationToken ct)
+    public async Task<InboundOutcome> TrackAsync(string campaignId, JsonObject payload, string? idempotencyKey, CancellationToken ct)
     {
         TrackEvent? input;
         try
@@ -36,13 +36,17 @@ internal sealed class EngineEventSink(ReferloopDb db, EventIngest ingest, IServi
         input = (input ?? new TrackEvent()) with { CampaignId = campaignId };
         var errors = new ValidationErrors();
         input.Validate(errors);
+        if (input.OccursInTheFuture(clock.GetUtcNow()))
+        {
+            errors.Add("occurredAt", "must not be in the future.");
+        }
         if (!errors.IsEmpty)
         {
             return InboundOutcome.Invalid(errors.ToDictionary());
         }
 
         var campaign = await db.Campaigns.AsNoTracking().FirstAsync(c => c.Id == campaignId, ct);
-        var outcome = await ingest.TrackAsync(new TrackRequest(campaign, input, null, input.Ip, input.UserAgent, EventSource.Server));
+        var outcome = await ingest.TrackAsync(new TrackRequest(campaign, input, idempotencyKey, input.Ip, input.UserAgent, EventSource.Server));
         if (outcome.Refund is { Effect: RefundEffect.UnknownOrder } unknown)
         {
             return InboundOutcome.Refused(StatusCodes.Status422UnprocessableEntity,

@@ -1,3 +1,4 @@
+using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -150,14 +151,16 @@ internal static class HookReceiver
             {
                 InboundHookKind.Conversion => await CountConversion(db, hook, request, key, now, ct),
                 InboundHookKind.Stream => await AddStreamItem(db, enricher, hook, request, payload!, key, now, ct),
-                InboundHookKind.Track => await sink.TrackAsync(hook.CampaignId, payload!, ct),
+                // The key goes with the event too: a repeat whose first try was recorded but not logged (the sender
+                // hung up) is the same event.
+                InboundHookKind.Track => await sink.TrackAsync(hook.CampaignId, payload!, EventKey(hook, key), ct),
                 InboundHookKind.Qualify => await Qualify(sink, hook, payload!, ct),
                 _ => InboundOutcome.Refused(StatusCodes.Status500InternalServerError, $"Unknown hook kind '{hook.Kind}'."),
             };
             if (request.Outcome == InboundOutcomeStatus.Received)
             {
-                // track, qualify and refusals: the outcome is recorded here, after the fact.
-                await Record(db, request, outcome, key, now, ct);
+                // track, qualify and refusals: the outcome is recorded here, after the fact, even if the sender left.
+                await Record(db, request, outcome, key, now, CancellationToken.None);
             }
             return Answer(request, outcome);
         }
@@ -168,11 +171,21 @@ internal static class HookReceiver
             var earlier = await db.InboundRequests.AsNoTracking()
                 .Where(r => r.HookId == hook.Id && r.ProcessedKey == key)
                 .Select(r => new { r.Id, r.Result })
-                .FirstAsync(ct);
+                .FirstOrDefaultAsync(CancellationToken.None);
+            if (earlier is null)
+            {
+                // Not the key: the write failed for another reason, recorded as a failure below.
+                return await Failed(new InvalidOperationException("The database refused the write."));
+            }
             db.InboundRequests.Attach(request);
             return await Duplicate(db, request, earlier.Id, earlier.Result, ct);
         }
         catch (Exception e) when (e is not OperationCanceledException)
+        {
+            return await Failed(e);
+        }
+
+        async Task<Results<Ok<HookResponse>, ValidationProblem, ProblemHttpResult>> Failed(Exception e)
         {
             loggers.CreateLogger("Referloop.InboundHooks").LogError(e, "Processing inbound request {RequestId} of hook {HookId} failed.", request.Id, hook.Id);
             db.ChangeTracker.Clear();
@@ -252,6 +265,12 @@ internal static class HookReceiver
             request.ProcessedKey = key;
         }
     }
+
+    /// <summary>The event's idempotency key for a hook's request key: the hook's id and the key, within the column's 200 characters.</summary>
+    private static string? EventKey(InboundHook hook, string? key) =>
+        key is null ? null
+        : $"{hook.Id}:{key}" is { Length: <= 200 } whole ? whole
+        : $"{hook.Id}:sha256:{Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(key)))}";
 
     private static async Task Record(ReferloopDb db, InboundRequest request, InboundOutcome outcome, string? key,
         DateTimeOffset now, CancellationToken ct)

@@ -26,8 +26,11 @@ public sealed record InboundOutcome(int Status, JsonNode? Result, string? Reason
 /// </summary>
 public interface IInboundEventSink
 {
-    /// <summary>An event as <c>POST /api/v1/events</c> takes it (type, email, orderId, purchaseValue…).</summary>
-    Task<InboundOutcome> TrackAsync(string campaignId, JsonObject payload, CancellationToken ct);
+    /// <summary>
+    /// An event as <c>POST /api/v1/events</c> takes it (type, email, orderId, purchaseValue…); with
+    /// <paramref name="idempotencyKey"/> (the hook's request key, made unique to the hook), a repeat of it is recorded once.
+    /// </summary>
+    Task<InboundOutcome> TrackAsync(string campaignId, JsonObject payload, string? idempotencyKey, CancellationToken ct);
 
     /// <summary>Qualifies the referred user whose unique code is <paramref name="code"/>.</summary>
     Task<InboundOutcome> QualifyAsync(string campaignId, string code, JsonObject payload, CancellationToken ct);

@@ -174,6 +174,11 @@ public sealed record StreamPayload(
                 errors.Add("email", $"is not an email address (got '{(given.Length > 60 ? given[..60] + "…" : given)}').");
                 return null;
             }
+            if (given.Length > 254)
+            {
+                errors.Add("email", $"must be at most 254 characters (got {given.Length}).");
+                return null;
+            }
             return given.ToLowerInvariant();
         }
         var found = Search(payload, depth: 0);

@@ -103,7 +103,7 @@ internal static class EventsApi
         {
             return Invalid("Idempotency-Key", "must be 1–200 characters.");
         }
-        if (input.OccurredAt is { } occurredAt && occurredAt > clock.GetUtcNow().AddMinutes(5))
+        if (input.OccursInTheFuture(clock.GetUtcNow()))
         {
             return Invalid("occurredAt", "must not be in the future.");
         }

@@ -62,6 +62,12 @@ public sealed partial record TrackEvent : IValidatable
             ? code.GetString()
             : null;
 
+    /// <summary>
+    /// Whether <see cref="OccurredAt"/> lies ahead of <paramref name="now"/> by more than clocks differ (5 minutes): such an
+    /// event is refused, as attribution measures its window from it.
+    /// </summary>
+    public bool OccursInTheFuture(DateTimeOffset now) => OccurredAt > now.AddMinutes(5);
+
     public void Validate(ValidationErrors errors)
     {
         errors.MaxLength("campaignId", CampaignId, 40);

@@ -4,6 +4,7 @@ using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.TestHost;
+using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Referloop.InboundHooks;
 using Referloop.Tests.Support;
@@ -15,7 +16,7 @@ public sealed class RecordingSink : IInboundEventSink
 {
     public ConcurrentQueue<(string Kind, string CampaignId, string? Code, JsonObject Payload)> Calls { get; } = new();
 
-    public Task<InboundOutcome> TrackAsync(string campaignId, JsonObject payload, CancellationToken ct)
+    public Task<InboundOutcome> TrackAsync(string campaignId, JsonObject payload, string? idempotencyKey, CancellationToken ct)
     {
         Calls.Enqueue(("track", campaignId, null, payload));
         return Task.FromResult(InboundOutcome.Processed(new JsonObject { ["eventId"] = "evt_1", ["duplicate"] = false }));
@@ -119,6 +120,37 @@ public class EngineThroughHooksTests(ReferloopApp app) : IClassFixture<Referloop
         var requests = (await _admin.GetOk($"/api/v1/inbound-hooks/{hook.Id}/requests"))["data"]!.AsArray();
         Assert.Equal(2, requests.Count);
         Assert.All(requests, r => Assert.Equal("processed", (string)r!["outcome"]!));
+    }
+
+    [Fact]
+    public async Task A_track_hook_request_repeated_with_its_key_is_one_event_though_its_first_answer_was_never_logged()
+    {
+        var campaign = await _admin.CreateCampaign(new { name = "Keyed hooks", landingUrl = "https://shop.example.com" });
+        var hook = await _admin.CreateHook(campaign, "track");
+        var body = """{"type": "signup", "email": "keyed-bob@example.net"}""";
+
+        (await app.CreateAnonymousClient().PostJson(hook.Path, body, idempotencyKey: "send-1")).EnsureStatus(HttpStatusCode.OK);
+        // As if the sender had hung up after the event was recorded and before the hook's log took the outcome.
+        await app.WithDb(db => db.InboundRequests.Where(r => r.HookId == hook.Id)
+            .ExecuteUpdateAsync(s => s.SetProperty(r => r.ProcessedKey, (string?)null).SetProperty(r => r.Outcome, InboundOutcomeStatus.Received)));
+        var again = await app.CreateAnonymousClient().PostJson(hook.Path, body, idempotencyKey: "send-1");
+
+        again.EnsureStatus(HttpStatusCode.OK);
+        Assert.True((bool)(await again.ReadJson())["result"]!["duplicate"]!);
+        Assert.Equal(1, await app.WithDb(db => db.Events.CountAsync(e => e.CampaignId == campaign)));
+    }
+
+    [Fact]
+    public async Task A_track_hook_refuses_an_event_from_the_future_as_the_api_does()
+    {
+        var campaign = await _admin.CreateCampaign(new { name = "Future hooks", landingUrl = "https://shop.example.com" });
+        var hook = await _admin.CreateHook(campaign, "track");
+
+        var response = await app.CreateAnonymousClient().PostJson(hook.Path,
+            """{"type": "signup", "email": "future-bob@example.net", "occurredAt": "2099-01-01T00:00:00Z"}""");
+
+        response.EnsureStatus(HttpStatusCode.BadRequest);
+        Assert.NotNull((await response.ReadJson())["errors"]!["occurredAt"]);
     }
 
     [Fact]

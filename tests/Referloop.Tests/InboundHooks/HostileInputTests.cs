@@ -21,7 +21,21 @@ public class HostileInputTests(ReferloopApp app) : IClassFixture<ReferloopApp>
         { """["ann@example.com"]""", "application/json", HttpStatusCode.BadRequest, "not an object" },
         { "products[0][name]=T&products[5000][name]=U", "application/x-www-form-urlencoded", HttpStatusCode.BadRequest, "index above 999" },
         { "email=a%40b.co&products[0=1", "application/x-www-form-urlencoded", HttpStatusCode.BadRequest, "malformed" },
+        { """{"email": "ann@example.com", "email": "bob@example.com"}""", "application/json", HttpStatusCode.BadRequest, "not valid JSON" },
     };
+
+    [Fact]
+    public async Task A_stream_item_with_an_email_longer_than_any_address_is_refused_naming_the_field()
+    {
+        var campaign = await _admin.CreateCampaign();
+        var hook = await _admin.CreateHook(campaign, "stream");
+
+        var response = await _sender.PostJson(hook.Path, $$"""{"email": "{{new string('a', 300)}}@example.com"}""", idempotencyKey: "long-1");
+
+        response.EnsureStatus(HttpStatusCode.BadRequest);
+        var errors = (await response.ReadJson())["errors"]!;
+        Assert.Contains("254", (string)errors["email"]![0]!);
+    }
 
     [Theory]
     [MemberData(nameof(Refused))]
