@@ -61,8 +61,12 @@ public static class RewardRelease
                 .ExecuteUpdateAsync(s => s.SetProperty(r => r.RewardsReleasedAt, now), ct);
             var snapshots = await LoadSnapshotsAsync(db, released, ct);
 
-            // Read, changed and written as a set, without the change tracker: they all change alike.
-            var waiting = await db.Rewards.AsNoTracking()
+            // Read, changed and written as a set, without the change tracker: they all change alike. Locked on
+            // PostgreSQL as they are read: a refund of another referral of the advocate may be taking one back.
+            var rewards = db.OnSqlite
+                ? db.Rewards
+                : db.Rewards.FromSql($"""SELECT * FROM rewards WHERE "ReferralId" = ANY({released.ToArray()}) ORDER BY "Id" FOR UPDATE""");
+            var waiting = await rewards.AsNoTracking()
                 .Where(r => released.Contains(r.ReferralId) && r.Status == RewardStatus.Approved)
                 .OrderBy(r => r.Id).ToListAsync(ct);
             var rewardIds = waiting.Select(r => r.Id).ToList();

@@ -27,7 +27,10 @@ namespace Referloop.Storage.Migrations.Sqlite
             // as IPv4-mapped IPv6 (::ffff:a.b.c.d) is a.b.c.d, as the shop's server reports it.
             foreach (var table in new[] { "clicks", "events", "event_inbox" })
             {
-                migrationBuilder.Sql($"""UPDATE {table} SET "Ip" = substr("Ip", 8) WHERE "Ip" LIKE '::ffff:%.%'""");
+                migrationBuilder.Sql($"""
+                    UPDATE {table} SET "Ip" = substr("Ip", 8)
+                    WHERE lower("Ip") LIKE '::ffff:%.%' AND substr("Ip", 8) NOT LIKE '%:%'
+                    """);
             }
 
             migrationBuilder.CreateIndex(
