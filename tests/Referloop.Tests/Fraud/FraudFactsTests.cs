@@ -2,10 +2,8 @@ using System.Collections.Concurrent;
 using System.Data.Common;
 using System.Text.RegularExpressions;
 using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.TestHost;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Diagnostics;
-using Microsoft.Extensions.DependencyInjection;
 using Referloop.Campaigns;
 using Referloop.Fraud;
 using Referloop.Participants;
@@ -102,11 +100,7 @@ public sealed class FraudFactsApp : ReferloopApp
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {
         base.ConfigureWebHost(builder);
-        builder.ConfigureTestServices(services =>
-        {
-            services.ConfigureDbContext<SqliteReferloopDb>(options => options.AddInterceptors(Commands), ServiceLifetime.Singleton);
-            services.ConfigureDbContext<PostgresReferloopDb>(options => options.AddInterceptors(Commands), ServiceLifetime.Singleton);
-        });
+        builder.InterceptDatabase(Commands);
     }
 }
 

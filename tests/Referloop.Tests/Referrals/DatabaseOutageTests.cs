@@ -1,6 +1,5 @@
 using System.Data.Common;
 using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.TestHost;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Diagnostics;
 using Microsoft.Extensions.DependencyInjection;
@@ -25,11 +24,7 @@ public class DatabaseOutageTests(DatabaseOutageTests.OutageApp app) : IClassFixt
         protected override void ConfigureWebHost(IWebHostBuilder builder)
         {
             base.ConfigureWebHost(builder);
-            builder.ConfigureTestServices(services =>
-            {
-                services.ConfigureDbContext<SqliteReferloopDb>(options => options.AddInterceptors(Outage), ServiceLifetime.Singleton);
-                services.ConfigureDbContext<PostgresReferloopDb>(options => options.AddInterceptors(Outage), ServiceLifetime.Singleton);
-            });
+            builder.InterceptDatabase(Outage);
         }
     }
 

@@ -1,7 +1,5 @@
 using System.Net;
 using System.Net.Http.Json;
-using System.Net.Sockets;
-using System.Text;
 using System.Text.Json.Nodes;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
@@ -141,23 +139,10 @@ public class CouponRequestsTests(CouponRequestsApp app) : IClassFixture<CouponRe
     [Fact]
     public async Task An_answer_that_breaks_off_in_its_body_is_a_failed_attempt_asked_again_at_the_backoff()
     {
-        // Answers 200 with a Content-Length its body never reaches, then hangs up.
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        using var stop = new CancellationTokenSource();
-        var serving = Task.Run(async () =>
-        {
-            while (!stop.IsCancellationRequested)
-            {
-                using var socket = await listener.AcceptSocketAsync(stop.Token);
-                await socket.ReceiveAsync(new byte[64 * 1024], SocketFlags.None, stop.Token);
-                await socket.SendAsync(Encoding.ASCII.GetBytes("HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n{\"code\""), SocketFlags.None, stop.Token);
-                socket.Shutdown(SocketShutdown.Both);
-            }
-        });
+        await using var merchant = new CutShortServer("{\"code\"");
         var (campaign, _) = await _admin.Campaign(CouponRule());
         (await _admin.PutAsJsonAsync($"/api/v1/campaigns/{campaign}/coupon-pools/welcome",
-            new { createCouponUrl = $"http://127.0.0.1:{((IPEndPoint)listener.LocalEndpoint).Port}/coupons" }))
+            new { createCouponUrl = merchant.Url("/coupons") }))
             .EnsureStatus(HttpStatusCode.Created);
         var (_, code) = await _admin.Advocate(campaign, email: "cut-ann@example.com");
 
@@ -166,9 +151,6 @@ public class CouponRequestsTests(CouponRequestsApp app) : IClassFixture<CouponRe
         await EngineKit.Eventually(async () => await Stored(rewardId) is { CouponAttempts: 1, CouponDueAt: { } due }
             && due - app.Clock.GetUtcNow() == CouponRequests.Backoff(1), "the attempt failed and the next is scheduled");
         Assert.Equal("awaiting_coupon", (string?)(await Reward(rewardId))["pendingReason"]);
-        await stop.CancelAsync();
-        listener.Stop();
-        await Task.WhenAny(serving, Task.Delay(1000));
     }
 
     [Fact]

@@ -3,11 +3,7 @@ using System.Net;
 using System.Data.Common;
 using System.Net.Http.Json;
 using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.TestHost;
-using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Diagnostics;
-using Microsoft.Extensions.DependencyInjection;
-using Referloop.Storage;
 using Referloop.Tests.Support;
 using Referloop.Tracking;
 using static Referloop.Tests.Referrals.EngineKit;
@@ -88,11 +84,7 @@ public class InboxBacklogReadFailureTests(InboxBacklogReadFailureTests.FailingRe
         protected override void ConfigureWebHost(IWebHostBuilder builder)
         {
             base.ConfigureWebHost(builder);
-            builder.ConfigureTestServices(services =>
-            {
-                services.ConfigureDbContext<SqliteReferloopDb>(options => options.AddInterceptors(Failure), ServiceLifetime.Singleton);
-                services.ConfigureDbContext<PostgresReferloopDb>(options => options.AddInterceptors(Failure), ServiceLifetime.Singleton);
-            });
+            builder.InterceptDatabase(Failure);
         }
     }
 
