@@ -50,7 +50,9 @@ public sealed class ReferralStore(ReferloopDb db, IReferralApprovalListeners lis
             query = query is null ? byId : query.Concat(byId);
         }
         // An accepted event of the batch finds its own row in the inbox: that one it does not repeat.
-        var found = query is null ? [] : (await query.ToListAsync(ct)).Where(e => !(e.Waiting && ids.Contains(e.Id))).ToList();
+        // A recorded event goes before a waiting one: it was processed, the waiting one can only repeat it.
+        var found = query is null ? []
+            : (await query.ToListAsync(ct)).Where(e => !(e.Waiting && ids.Contains(e.Id))).OrderBy(e => e.Waiting).ToList();
         if (found.Count == 0)
         {
             return earlier;
@@ -64,8 +66,7 @@ public sealed class ReferralStore(ReferloopDb db, IReferralApprovalListeners lis
         for (var i = 0; i < requests.Count; i++)
         {
             var r = requests[i];
-            // A recorded event goes before a waiting one: it was processed, the waiting one can only repeat it.
-            var match = found.OrderBy(e => e.Waiting).FirstOrDefault(e => e.CampaignId == r.Campaign.Id
+            var match = found.FirstOrDefault(e => e.CampaignId == r.Campaign.Id
                 && ((r.EventId is not null && e.Id == r.EventId)
                     || (r.OrderId is not null && e.OrderId == r.OrderId) || (r.IdempotencyKey is not null && e.IdempotencyKey == r.IdempotencyKey)));
             earlier[i] = match switch
@@ -328,7 +329,7 @@ public sealed class ReferralStore(ReferloopDb db, IReferralApprovalListeners lis
         // referrals are not (see LockReferralAsync), so a payment or coupon for them waits for the refund.
         var rewards = db.OnSqlite
             ? db.Rewards
-            : db.Rewards.FromSql($"""SELECT * FROM rewards WHERE "AdvocateId" = {advocateId} ORDER BY "Id" FOR UPDATE""");
+            : db.Rewards.FromSql($"""SELECT * FROM rewards WHERE "AdvocateId" = {advocateId} AND "Milestone" IS NOT NULL ORDER BY "Id" FOR UPDATE""");
         var counted = await rewards.AsNoTracking()
             .Where(r => r.AdvocateId == advocateId && r.Trigger == RewardTrigger.Converted && r.Milestone != null
                 && (r.Kind == RewardKind.Goal || r.Kind == RewardKind.Milestone)
