@@ -245,6 +245,19 @@ public sealed partial record CampaignInput : IValidatable
 
     private static void ValidateFraud(ValidationErrors errors, FraudPolicy fraud)
     {
+        // JSON null replaces the empty lists the policy starts with.
+        if (fraud.BlockedEmails is null || fraud.BlockedIps is null)
+        {
+            if (fraud.BlockedEmails is null)
+            {
+                errors.Add("fraud.blockedEmails", "must be an array (empty for none), not null.");
+            }
+            if (fraud.BlockedIps is null)
+            {
+                errors.Add("fraud.blockedIps", "must be an array (empty for none), not null.");
+            }
+            return;
+        }
         if (fraud.BlockedEmails.Count > 10_000)
         {
             errors.Add("fraud.blockedEmails", "must hold at most 10,000 entries.");

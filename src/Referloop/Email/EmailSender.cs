@@ -96,7 +96,17 @@ public sealed class EmailSender(IServiceScopeFactory scopes, EmailSignal signal,
         var ready = new List<(EmailSend Send, MimeMessage Message)>();
         foreach (var send in claimed)
         {
-            var composed = await ComposeAsync(db, send, ct);
+            (MimeMessage? Message, string? Reason) composed;
+            try
+            {
+                composed = await ComposeAsync(db, send, ct);
+            }
+            catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
+            {
+                // Alone: the rest of the batch goes on, and this one is tried again later like a failed send.
+                await RecordAttemptAsync(db, send, e, clock.GetUtcNow());
+                continue;
+            }
             if (composed.Message is null)
             {
                 await RecordAsync(db, send, EmailStatus.Skipped, composed.Reason, null, null, ct);
@@ -214,7 +224,11 @@ public sealed class EmailSender(IServiceScopeFactory scopes, EmailSignal signal,
         return (message, null);
     }
 
-    /// <summary>Sends over one connection; a failure to connect or sign in fails the whole batch's attempt.</summary>
+    /// <summary>
+    /// Sends over one connection; a failure to connect or sign in fails the whole batch's attempt. What the server
+    /// accepted is recorded also when stopping, so a restart does not send it again; what was not tried stays claimed
+    /// until its lease runs out.
+    /// </summary>
     private async Task SendAsync(ReferloopDb db, List<(EmailSend Send, MimeMessage Message)> ready, CancellationToken ct)
     {
         var smtp = _options.Smtp;
@@ -261,21 +275,30 @@ public sealed class EmailSender(IServiceScopeFactory scopes, EmailSignal signal,
                 outcomes.Add((rest, e));
             }
         }
-        var now = clock.GetUtcNow();
-        foreach (var (send, error) in outcomes)
+        finally
         {
-            if (error is null)
+            var now = clock.GetUtcNow();
+            foreach (var (send, error) in outcomes)
             {
-                await RecordAsync(db, send, EmailStatus.Sent, null, now, null, ct);
-                continue;
+                await RecordAttemptAsync(db, send, error, now);
             }
-            var attempts = send.Attempts + 1;
-            var permanent = error is SmtpCommandException { StatusCode: var code } && (int)code >= 500;
-            var delay = permanent ? null : EmailRetry.After(attempts);
-            log.LogWarning("E-mail {SendId} ({Kind}) attempt {Attempt} failed: {Error}", send.Id, send.Kind, attempts, Describe(error));
-            await RecordAsync(db, send, delay is null ? EmailStatus.Failed : EmailStatus.Pending, Describe(error), null,
-                delay is null ? null : now + delay.Value, ct);
         }
+    }
+
+    /// <summary>Records one attempt: sent, or failed and tried again later (or no more).</summary>
+    private async Task RecordAttemptAsync(ReferloopDb db, EmailSend send, Exception? error, DateTimeOffset now)
+    {
+        if (error is null)
+        {
+            await RecordAsync(db, send, EmailStatus.Sent, null, now, null, CancellationToken.None);
+            return;
+        }
+        var attempts = send.Attempts + 1;
+        var permanent = error is SmtpCommandException { StatusCode: var code } && (int)code >= 500;
+        var delay = permanent ? null : EmailRetry.After(attempts);
+        log.LogWarning("E-mail {SendId} ({Kind}) attempt {Attempt} failed: {Error}", send.Id, send.Kind, attempts, Describe(error));
+        await RecordAsync(db, send, delay is null ? EmailStatus.Failed : EmailStatus.Pending, Describe(error), null,
+            delay is null ? null : now + delay.Value, CancellationToken.None);
     }
 
     private static string Describe(Exception error) => error switch

@@ -302,7 +302,10 @@ internal static class ParticipantsApi
         // Friends this person referred stay, but no longer point at a deleted person.
         await db.Participants.Where(p => p.ReferredById == id)
             .ExecuteUpdateAsync(s => s.SetProperty(p => p.ReferredById, (string?)null).SetProperty(p => p.ReferredAt, (DateTimeOffset?)null), ct);
-        await db.Clicks.Where(c => c.ParticipantId == id).ExecuteDeleteAsync(ct);
+        // The clicks on the person's link, and their own visit that a referral of theirs names (a click belongs to the
+        // link's owner: only the referral ties it to the friend who made it).
+        await db.Clicks.Where(c => c.ParticipantId == id || db.Referrals.Any(r => r.FriendId == id && r.ClickId == c.Id))
+            .ExecuteDeleteAsync(ct);
         await db.ParticipantIps.Where(i => i.ParticipantId == id).ExecuteDeleteAsync(ct);
         // The person's own events, rewards and counters go; so do the referrals linking them to someone, with
         // their history. The other side's rewards stay (they may be paid); their ids of the deleted person are opaque and lead nowhere.

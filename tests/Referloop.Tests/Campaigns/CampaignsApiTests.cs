@@ -103,6 +103,16 @@ public class CampaignsApiTests(ReferloopApp app) : IClassFixture<ReferloopApp>
     }
 
     [Fact]
+    public async Task Null_block_lists_are_refused_naming_the_field()
+    {
+        var response = await _client.PostAsync("/api/v1/campaigns", new StringContent(
+            """{"name": "Nulls", "landingUrl": "https://shop.example.com", "fraud": {"blockedEmails": null, "blockedIps": null}}""",
+            System.Text.Encoding.UTF8, "application/json"));
+
+        await response.AssertValidationProblem("fraud.blockedEmails", "fraud.blockedIps");
+    }
+
+    [Fact]
     public async Task A_milestone_rule_needs_tiers_and_a_goal_rule_needs_a_goal()
     {
         var response = await _client.PostAsJsonAsync("/api/v1/campaigns", new

@@ -121,6 +121,24 @@ public class ErasureTests(WebhookApp app) : IClassFixture<WebhookApp>, IAsyncLif
     }
 
     [Fact]
+    public async Task Erasing_a_friend_deletes_their_own_visit_to_the_advocates_link()
+    {
+        var campaign = await _admin.CreateCampaign(Api.AutoApprovedRebateCampaign("Erasure of a visit"));
+        var advocate = await _admin.PostOk($"/api/v1/campaigns/{campaign}/participants", new { email = "visited-ann@example.com" });
+        var visitor = app.CreateAnonymousClient();
+        visitor.DefaultRequestHeaders.Add("X-Test-Ip", "203.0.113.77");
+        var visit = await visitor.GetAsync($"/r/{(string)advocate["code"]!}");
+        var clickId = Microsoft.AspNetCore.WebUtilities.QueryHelpers.ParseQuery(visit.Headers.Location!.Query)["rl_click"].ToString();
+        var signup = await _admin.PostOk("/api/v1/events",
+            new { campaignId = campaign, type = "signup", email = "visiting-bob@example.net", clickId }, HttpStatusCode.Accepted);
+        var friendId = (string)signup["referral"]!["friendId"]!;
+
+        (await _admin.DeleteAsync($"/api/v1/campaigns/{campaign}/participants/{friendId}")).EnsureStatus(HttpStatusCode.NoContent);
+
+        Assert.False(await app.WithDb(db => db.Clicks.AnyAsync(c => c.Id == clickId)), "the friend's visit, with their address, is gone");
+    }
+
+    [Fact]
     public async Task Raw_inbound_requests_and_delivered_bodies_are_purged_after_their_retention()
     {
         var campaign = await _admin.CreateCampaign(Api.AutoApprovedRebateCampaign("Retention"));
