@@ -144,7 +144,10 @@ public static class PersonalData
             .SetProperty(e => e.UpdatedAt, now), ct);
 
         // Events accepted about the person and not processed yet would bring them back: they are dropped.
-        await db.Inbox.Where(e => e.CampaignId == campaignId && e.Request.Contains(email)).ExecuteDeleteAsync(ct);
+        // The body is kept as sent: the address in any case, and JSON-escaped ('+' is \u002B).
+        var inRequest = JsonEncodedText.Encode(email).ToString().ToLowerInvariant();
+        await db.Inbox.Where(e => e.CampaignId == campaignId && (e.Request.ToLower().Contains(email) || e.Request.ToLower().Contains(inRequest)))
+            .ExecuteDeleteAsync(ct);
 
         // Free text elsewhere in the campaign that quotes the e-mail: a fraud finding on someone else's referral, the
         // advocate's risk reasons, a reward's reason, another event's properties.
