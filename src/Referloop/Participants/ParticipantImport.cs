@@ -121,7 +121,10 @@ public static partial class ParticipantImport
         }
         var firstLineOfEmail = new Dictionary<string, int>();
         var firstLineOfCode = new Dictionary<string, int>(StringComparer.Ordinal);
-        var advocatesInFile = rows.Where(r => r.Code is not null && IsAdvocate(r.Role)).Select(r => r.Code!).ToHashSet(StringComparer.Ordinal);
+        // Advocates the file creates: a row of a participant already stored leaves them as they are, advocate or not.
+        var advocatesInFile = rows
+            .Where(r => r.Code is not null && IsAdvocate(r.Role) && !(r.Email is { } e && facts.ByEmail.ContainsKey(Participant.NormaliseEmail(e))))
+            .Select(r => r.Code!).ToHashSet(StringComparer.Ordinal);
         var valid = new List<(ImportRow Row, string Email, bool Advocate)>();
         var existing = 0;
         foreach (var row in rows)

@@ -94,6 +94,21 @@ public class CsvTests(EngineApp app) : IClassFixture<EngineApp>
     }
 
     [Fact]
+    public async Task A_file_cannot_make_a_stored_friend_the_advocate_of_its_rows()
+    {
+        var (campaign, _) = await _admin.Campaign(AdvocateTenDollars);
+        await Json(await Import(campaign, "email,code,role,referredBy\nann@example.com,ANN-CODE-7,advocate,\nfay@example.com,FAY-CODE-7,friend,ANN-CODE-7\n"),
+            HttpStatusCode.OK);
+
+        // Fay is stored as a friend: her row is left as it is, so she refers nobody.
+        var dry = await Json(await Import(campaign, "email,code,role,referredBy\nfay@example.com,FAY-CODE-7,advocate,\nnew@example.com,,friend,FAY-CODE-7\n",
+            dryRun: true), HttpStatusCode.OK);
+
+        var error = Assert.Single(dry["errors"]!.AsArray())!;
+        Assert.Equal((3, "referredBy"), ((int)error["row"]!, (string?)error["column"]));
+    }
+
+    [Fact]
     public async Task A_dry_run_reports_every_row_error_and_a_file_with_errors_writes_nothing()
     {
         var (other, _) = await _admin.Campaign(AdvocateTenDollars);
