@@ -122,7 +122,7 @@ public sealed class ReferralStore(ReferloopDb db, IReferralApprovalListeners lis
         var friendIds = batch.Friends.Values.Select(f => f.Id).Distinct().ToList();
         if (friendIds.Count > 0)
         {
-            // Locked as they are read on PostgreSQL (see LockReferralAsync), in id order.
+            // Locked as they are read on PostgreSQL (see LockReferralsAsync), in id order.
             var referrals = db.OnSqlite
                 ? db.Referrals.AsNoTracking().Where(r => friendIds.Contains(r.FriendId))
                 : db.Referrals.FromSql($"""SELECT * FROM referrals WHERE "FriendId" = ANY({friendIds.ToArray()}) ORDER BY "Id" FOR UPDATE""")
@@ -261,7 +261,7 @@ public sealed class ReferralStore(ReferloopDb db, IReferralApprovalListeners lis
     /// <summary>What a command about one referral needs (qualify, approve, void, approve when due); null when it does not exist.</summary>
     public async Task<ReferralFacts?> LoadForReferralAsync(string referralId, DateTimeOffset now, CancellationToken ct)
     {
-        await LockReferralAsync(db, referralId, ct);
+        await LockReferralsAsync(db, [referralId], ct);
         var found = await (
                 from r in db.Referrals
                 where r.Id == referralId
@@ -282,16 +282,17 @@ public sealed class ReferralStore(ReferloopDb db, IReferralApprovalListeners lis
     }
 
     /// <summary>
-    /// On PostgreSQL, locks the referral's row until the transaction ends. Whoever changes a referral or its rewards
-    /// (the engine's events and commands, the coupon requests, the release of rewards, a payment) holds this lock from
-    /// before reading them, so no one writes a decision over what another changed since it read. (On SQLite one
-    /// transaction writes at a time: <see cref="SqliteWriteQueue"/>.)
+    /// On PostgreSQL, locks the referrals' rows, in id order, until the transaction ends. Whoever changes a referral or
+    /// its rewards (the engine's events and commands, the coupon requests, the release of rewards, a payment) holds this
+    /// lock from before reading them, so no one writes a decision over what another changed since it read. (On SQLite
+    /// one transaction writes at a time: <see cref="SqliteWriteQueue"/>.)
     /// </summary>
-    public static async Task LockReferralAsync(ReferloopDb db, string referralId, CancellationToken ct)
+    public static async Task LockReferralsAsync(ReferloopDb db, IEnumerable<string> referralIds, CancellationToken ct)
     {
         if (!db.OnSqlite)
         {
-            await db.Database.ExecuteSqlAsync($"""SELECT 1 FROM referrals WHERE "Id" = {referralId} FOR UPDATE""", ct);
+            var ids = referralIds.Distinct().ToArray();
+            await db.Database.ExecuteSqlAsync($"""SELECT 1 FROM referrals WHERE "Id" = ANY({ids}) ORDER BY "Id" FOR UPDATE""", ct);
         }
     }
 
@@ -326,7 +327,7 @@ public sealed class ReferralStore(ReferloopDb db, IReferralApprovalListeners lis
             .CountAsync(ct);
         var advocateId = referral.Advocate!.Id;
         // Rewards of the advocate's other referrals, which the refund may take back: locked on PostgreSQL, as their own
-        // referrals are not (see LockReferralAsync), so a payment or coupon for them waits for the refund.
+        // referrals are not (see LockReferralsAsync), so a payment or coupon for them waits for the refund.
         var rewards = db.OnSqlite
             ? db.Rewards
             : db.Rewards.FromSql($"""SELECT * FROM rewards WHERE "AdvocateId" = {advocateId} AND "Milestone" IS NOT NULL ORDER BY "Id" FOR UPDATE""");

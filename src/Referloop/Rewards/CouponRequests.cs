@@ -164,12 +164,12 @@ public sealed class CouponRequests(IServiceScopeFactory scopes, TimeProvider clo
 
     /// <summary>
     /// Stores the outcome on the reward in one short transaction. The referral's row is locked first, as the engine,
-    /// the release of rewards and payments do (<see cref="ReferralStore.LockReferralAsync"/>), so an acknowledgement of
+    /// the release of rewards and payments do (<see cref="ReferralStore.LockReferralsAsync"/>), so an acknowledgement of
     /// its approval or a void committed meanwhile is seen, and one being decided waits for this outcome.
     /// </summary>
     private async Task<bool> CompleteAsync(ReferloopDb db, string referralId, string rewardId, CouponAllocation allocation, CancellationToken ct)
     {
-        await ReferralStore.LockReferralAsync(db, referralId, ct);
+        await ReferralStore.LockReferralsAsync(db, [referralId], ct);
         // Locked too on PostgreSQL: a refund of another referral of the advocate may be taking it back.
         var rewards = db.OnSqlite ? db.Rewards : db.Rewards.FromSql($"""SELECT * FROM rewards WHERE "Id" = {rewardId} FOR UPDATE""");
         var reward = await rewards.FirstOrDefaultAsync(

@@ -36,14 +36,10 @@ public static class RewardRelease
         try
         {
             var now = clock.GetUtcNow();
-            var ids = referralIds.Distinct().Order(StringComparer.Ordinal).ToArray();
-            if (!db.OnSqlite)
-            {
-                // Exactly one acknowledgement releases a referral: another instance's waits here until it has committed,
-                // and then reads the referral as released. (On SQLite the transaction already holds the one writer:
-                // SqliteWriteQueue.)
-                await db.Database.ExecuteSqlAsync($"""SELECT 1 FROM referrals WHERE "Id" = ANY({ids}) ORDER BY "Id" FOR UPDATE""", ct);
-            }
+            var ids = referralIds.Distinct().ToArray();
+            // Exactly one acknowledgement releases a referral: another instance's waits here until it has committed,
+            // and then reads the referral as released.
+            await ReferralStore.LockReferralsAsync(db, ids, ct);
             // By id alone, the status checked here: given the status in the query as well, SQLite (without statistics)
             // searched the index that starts with the status rather than the primary key, and read every approved
             // referral of the program for each batch of acknowledgements.

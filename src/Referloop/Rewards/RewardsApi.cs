@@ -102,7 +102,7 @@ internal static class RewardsApi
         // After a refund or void of its referral being decided, which would otherwise write the reward over the payment.
         if (await db.Rewards.Where(r => r.Id == id).Select(r => r.ReferralId).FirstOrDefaultAsync(ct) is { } referralId)
         {
-            await ReferralStore.LockReferralAsync(db, referralId, ct);
+            await ReferralStore.LockReferralsAsync(db, [referralId], ct);
         }
         // Conditional, so two concurrent calls record one payment time.
         await db.Rewards.Where(r => r.Id == id && r.Status == RewardStatus.Issued && r.PaidAt == null)

@@ -56,7 +56,7 @@ public class RefundTests(EngineApp app) : IClassFixture<EngineApp>
         await using var scope = app.Services.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<ReferloopDb>();
         var holder = await db.Database.BeginTransactionAsync();
-        await ReferralStore.LockReferralAsync(db, referralId, CancellationToken.None);
+        await ReferralStore.LockReferralsAsync(db, [referralId], CancellationToken.None);
         Task<int> WaitingOnLocks() => app.WithDb(d => d.Database.SqlQuery<int>($"""
             SELECT count(*)::int AS "Value" FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'
             """).SingleAsync());
