@@ -96,7 +96,10 @@ internal static class CampaignsApi
         }
         var campaign = input.ToNewCampaign(clock.GetUtcNow());
         db.Campaigns.Add(campaign);
-        await db.SaveChangesAsync(ct);
+        if (!await TrySaveAsync(db, ct))
+        {
+            return SlugTakenProblem();
+        }
         return TypedResults.Created($"/api/v1/campaigns/{campaign.Id}", CampaignResponse.From(campaign, urls));
     }
 
@@ -139,20 +142,37 @@ internal static class CampaignsApi
         }
         input.ApplyTo(campaign);
         campaign.UpdatedAt = clock.GetUtcNow();
-        await db.SaveChangesAsync(ct);
+        if (!await TrySaveAsync(db, ct))
+        {
+            return SlugTakenProblem();
+        }
         return TypedResults.Ok(CampaignResponse.From(campaign, urls));
     }
 
     /// <summary>The 400 for a slug another campaign has, or null when it is free.</summary>
-    internal static async Task<ValidationProblem?> SlugTaken(ReferloopDb db, string? slug, string? campaignId, CancellationToken ct)
+    internal static async Task<ValidationProblem?> SlugTaken(ReferloopDb db, string? slug, string? campaignId, CancellationToken ct) =>
+        slug is not null && await db.Campaigns.AnyAsync(c => c.Slug == slug && c.Id != campaignId, ct) ? SlugTakenProblem() : null;
+
+    /// <summary>
+    /// Saves a campaign the caller has added or changed; false when the slug was taken by another request (or
+    /// instance) after <see cref="SlugTaken"/> found it free: the slug is the campaign's only key a caller chooses.
+    /// </summary>
+    internal static async Task<bool> TrySaveAsync(ReferloopDb db, CancellationToken ct)
     {
-        if (slug is null || !await db.Campaigns.AnyAsync(c => c.Slug == slug && c.Id != campaignId, ct))
+        try
         {
-            return null;
+            await db.SaveChangesAsync(ct);
+            return true;
         }
-        return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["slug"] = [SlugTakenMessage] },
-            title: "The request is not valid.", detail: "See 'errors' for each field and the rule it broke.");
+        catch (DbUpdateException error) when (UniqueViolation.Is(error))
+        {
+            return false;
+        }
     }
+
+    private static ValidationProblem SlugTakenProblem() =>
+        TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["slug"] = [SlugTakenMessage] },
+            title: "The request is not valid.", detail: "See 'errors' for each field and the rule it broke.");
 
     public const string SlugTakenMessage = "is used by another campaign; choose another.";
 

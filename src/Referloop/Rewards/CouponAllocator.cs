@@ -252,7 +252,7 @@ public sealed class CouponAllocator(ReferloopDb db, IHttpClientFactory httpClien
             }
             return rows;
         }
-        catch (DbException error) when (IsUniqueViolation(error))
+        catch (DbException error) when (UniqueViolation.Is(error))
         {
             if (transaction is not null)
             {
@@ -261,12 +261,4 @@ public sealed class CouponAllocator(ReferloopDb db, IHttpClientFactory httpClien
             return null;
         }
     }
-
-    private static bool IsUniqueViolation(DbException error) => error switch
-    {
-        Npgsql.PostgresException postgres => postgres.SqlState == Npgsql.PostgresErrorCodes.UniqueViolation,
-        // SQLITE_CONSTRAINT_UNIQUE, SQLITE_CONSTRAINT_PRIMARYKEY
-        Microsoft.Data.Sqlite.SqliteException sqlite => sqlite.SqliteExtendedErrorCode is 2067 or 1555,
-        _ => false,
-    };
 }

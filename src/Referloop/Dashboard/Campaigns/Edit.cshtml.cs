@@ -181,7 +181,12 @@ public sealed class EditCampaignModel(ReferloopDb db, TimeProvider clock) : Page
             (input with { Email = campaign.Email }).ApplyTo(campaign);
             campaign.UpdatedAt = clock.GetUtcNow();
         }
-        await db.SaveChangesAsync(ct);
+        if (!await CampaignsApi.TrySaveAsync(db, ct))
+        {
+            Errors = new Dictionary<string, string[]> { ["slug"] = [CampaignsApi.SlugTakenMessage] };
+            Response.StatusCode = StatusCodes.Status400BadRequest;
+            return Page();
+        }
         TempData["Notice"] = IsNew ? $"Campaign “{campaign.Name}” created." : "Campaign saved.";
         return Redirect($"/admin/campaigns/{campaign.Id}");
     }
