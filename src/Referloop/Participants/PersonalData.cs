@@ -102,6 +102,14 @@ public static class PersonalData
     {
         var everything = Spellings(email).Concat(names.SelectMany(Spellings)).Distinct(StringComparer.Ordinal).ToList();
 
+        // Events accepted about the person and not processed yet would bring them back: they are dropped, first, so
+        // that on PostgreSQL a batch processing one of them now is waited for and its rows are erased below (the
+        // engine deletes an event's inbox row as it reads it, and drops the event if it is gone).
+        // The body is kept as sent: the address in any case, and JSON-escaped ('+' is \u002B).
+        var inRequest = JsonEncodedText.Encode(email).ToString().ToLowerInvariant();
+        await db.Inbox.Where(e => e.CampaignId == campaignId && (e.Request.ToLower().Contains(email) || e.Request.ToLower().Contains(inRequest)))
+            .ExecuteDeleteAsync(ct);
+
         var messages = Messages(db, campaignId, participantId, email).Select(m => m.Id);
         // Not fanned out yet: marked as dispatched, they never get a delivery.
         await db.Outbox.Where(m => messages.Contains(m.Id) && m.DispatchedAt == null)
@@ -142,12 +150,6 @@ public static class PersonalData
             .SetProperty(e => e.Subject, (string?)null)
             .SetProperty(e => e.Status, e => e.Status == Email.EmailStatus.Pending ? Email.EmailStatus.Skipped : e.Status)
             .SetProperty(e => e.UpdatedAt, now), ct);
-
-        // Events accepted about the person and not processed yet would bring them back: they are dropped.
-        // The body is kept as sent: the address in any case, and JSON-escaped ('+' is \u002B).
-        var inRequest = JsonEncodedText.Encode(email).ToString().ToLowerInvariant();
-        await db.Inbox.Where(e => e.CampaignId == campaignId && (e.Request.ToLower().Contains(email) || e.Request.ToLower().Contains(inRequest)))
-            .ExecuteDeleteAsync(ct);
 
         // Free text elsewhere in the campaign that quotes the e-mail: a fraud finding on someone else's referral, the
         // advocate's risk reasons, a reward's reason, another event's properties.

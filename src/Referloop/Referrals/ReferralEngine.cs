@@ -123,7 +123,19 @@ public sealed class ReferralEngine(
                 }
                 decide.Add((i, new EventToDecide(request.Campaign, tracked, couponCode), confirmed, repeat));
             }
-            await store.ForgetAcceptedAsync(accepted, ct);
+            var stillWaiting = await store.ForgetAcceptedAsync(accepted, ct);
+            if (adopted.Keys.Any(id => !stillWaiting.Contains(id)))
+            {
+                throw new ConcurrentChangeException("A waiting event this batch adopted left the inbox since it was read");
+            }
+            // An accepted event whose row is gone was erased with its person after it was read (it may have waited in
+            // memory): processing it would bring the person back. It is dropped, as the erasure dropped it.
+            foreach (var (index, item, _, _) in decide.Where(d => requests[d.Index].EventId is { } id && !stillWaiting.Contains(id)))
+            {
+                fresh.Remove(item.Event);
+                outcomes[index] = new EventOutcome(item.Event.Id, false, false, null, ErasedReason, null, [], null);
+            }
+            decide.RemoveAll(d => outcomes[d.Index] is not null);
             if (decide.Count == 0)
             {
                 return outcomes;
@@ -203,6 +215,9 @@ public sealed class ReferralEngine(
     private static bool Confirms(Campaign campaign, TrackedEvent earlier, TrackedEvent confirmation) =>
         campaign.Fraud.BrowserConversions == BrowserConversions.Confirm && confirmation.Source == EventSource.Server
         && earlier.Source == EventSource.Browser && earlier.Type == confirmation.Type;
+
+    /// <summary>The outcome of an accepted event that was erased with its person before it was processed.</summary>
+    public const string ErasedReason = "erased before it was processed";
 
     private static EventOutcome Replay(TrackedEvent earlier) =>
         (earlier.Outcome is null ? null : JsonSerializer.Deserialize<EventOutcome>(earlier.Outcome, Json)) is { } outcome

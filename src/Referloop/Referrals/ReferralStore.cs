@@ -79,13 +79,30 @@ public sealed class ReferralStore(ReferloopDb db, IReferralApprovalListeners lis
         return earlier;
     }
 
-    /// <summary>Removes the accepted events from the inbox: they are processed in this transaction.</summary>
-    public async Task ForgetAcceptedAsync(IReadOnlyCollection<string> ids, CancellationToken ct)
+    /// <summary>
+    /// Removes the accepted events from the inbox, as they are processed in this transaction, and returns the ids that
+    /// were still there. One that is not was erased with its person since it was read. On PostgreSQL the rows are
+    /// deleted as they are read, so an erasure deleting them first makes this wait and find them gone, and one deleting
+    /// them after waits for this transaction (erasure deletes them before anything else); on SQLite the two take turns.
+    /// </summary>
+    public async Task<HashSet<string>> ForgetAcceptedAsync(IReadOnlyCollection<string> ids, CancellationToken ct)
     {
-        if (ids.Count > 0)
+        if (ids.Count == 0)
         {
-            await db.Inbox.Where(e => ids.Contains(e.Id)).ExecuteDeleteAsync(ct);
+            return [];
         }
+        if (!db.OnSqlite)
+        {
+            return (await db.Database.SqlQuery<string>(
+                    $"""DELETE FROM event_inbox WHERE "Id" = ANY({ids.ToArray()}) RETURNING "Id" AS "Value" """).ToListAsync(ct))
+                .ToHashSet();
+        }
+        var waiting = (await db.Inbox.Where(e => ids.Contains(e.Id)).Select(e => e.Id).ToListAsync(ct)).ToHashSet();
+        if (waiting.Count > 0)
+        {
+            await db.Inbox.Where(e => waiting.Contains(e.Id)).ExecuteDeleteAsync(ct);
+        }
+        return waiting;
     }
 
     /// <summary>

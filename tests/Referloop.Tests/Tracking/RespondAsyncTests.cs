@@ -285,6 +285,24 @@ public class RespondAsyncTests(ReferloopApp app) : IClassFixture<ReferloopApp>
     }
 
     [Fact]
+    public async Task An_accepted_event_already_read_when_its_person_is_erased_is_not_processed()
+    {
+        var (campaign, _) = await _admin.Campaign(AdvocateRebate);
+        var (person, _) = await _admin.Advocate(campaign, "era-held@example.net");
+        var id = await WaitingEventAsync(campaign, "era-held@example.net", orderId: "AS-HELD");
+        // What the inbox's loop holds in memory once it has read the row, before the erasure deletes it.
+        var held = await app.WithDb(async db => (await db.Inbox.AsNoTracking().SingleAsync(e => e.Id == id))
+            .ToRequest(await db.Campaigns.AsNoTracking().SingleAsync(c => c.Id == campaign)));
+
+        Assert.Equal(HttpStatusCode.NoContent, (await _admin.DeleteAsync($"/api/v1/campaigns/{campaign}/participants/{person}")).StatusCode);
+        var outcome = await app.Services.GetRequiredService<Referloop.Referrals.EventIngest>().TrackAsync(held!);
+
+        Assert.Equal(Referloop.Referrals.ReferralEngine.ErasedReason, outcome.Reason);
+        Assert.False(await app.WithDb(db => db.Participants.AnyAsync(p => p.CampaignId == campaign)));
+        Assert.False(await app.WithDb(db => db.Events.AnyAsync(e => e.Id == id || e.CampaignId == campaign)));
+    }
+
+    [Fact]
     public async Task The_document_declares_both_answers_of_the_202()
     {
         var document = await _admin.GetOk("/openapi/v1.json");
