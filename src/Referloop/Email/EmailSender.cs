@@ -93,10 +93,10 @@ public sealed class EmailSender(IServiceScopeFactory scopes, EmailSignal signal,
         {
             return false;
         }
-        var ready = new List<(EmailSend Send, MimeMessage Message)>();
+        var ready = new List<Composed>();
         foreach (var send in claimed)
         {
-            (MimeMessage? Message, string? Reason) composed;
+            (MimeMessage? Message, string? Reason, string? PortalTokenHash) composed;
             try
             {
                 composed = await ComposeAsync(db, send, ct);
@@ -104,7 +104,7 @@ public sealed class EmailSender(IServiceScopeFactory scopes, EmailSignal signal,
             catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
             {
                 // Alone: the rest of the batch goes on, and this one is tried again later like a failed send.
-                await RecordAttemptAsync(db, send, e, clock.GetUtcNow());
+                await RecordAttemptAsync(db, send, null, e, clock.GetUtcNow());
                 continue;
             }
             if (composed.Message is null)
@@ -113,7 +113,7 @@ public sealed class EmailSender(IServiceScopeFactory scopes, EmailSignal signal,
             }
             else
             {
-                ready.Add((send, composed.Message));
+                ready.Add(new Composed(send, composed.Message, composed.PortalTokenHash));
             }
         }
         if (ready.Count > 0)
@@ -143,22 +143,25 @@ public sealed class EmailSender(IServiceScopeFactory scopes, EmailSignal signal,
             .OrderBy(s => s.NextAttemptAt).ToListAsync(ct);
     }
 
+    /// <summary>A mail ready to go, and the hash of the portal token its link carries, if it has one.</summary>
+    private sealed record Composed(EmailSend Send, MimeMessage Message, string? PortalTokenHash);
+
     /// <summary>The mail of a send as things stand now, or why it is not sent.</summary>
-    private async Task<(MimeMessage? Message, string? Reason)> ComposeAsync(ReferloopDb db, EmailSend send, CancellationToken ct)
+    private async Task<(MimeMessage? Message, string? Reason, string? PortalTokenHash)> ComposeAsync(ReferloopDb db, EmailSend send, CancellationToken ct)
     {
         var participant = await db.Participants.AsNoTracking().Include(p => p.Campaign)
             .FirstOrDefaultAsync(p => p.Id == send.ParticipantId, ct);
         if (participant?.Campaign is not { } campaign || participant.Email == PersonalData.Erased)
         {
-            return (null, "the participant was erased");
+            return (null, "the participant was erased", null);
         }
         if (EmailKind.CanUnsubscribe(send.Kind) && participant.EmailOptedOutAt is not null)
         {
-            return (null, "the participant unsubscribed");
+            return (null, "the participant unsubscribed", null);
         }
         if (send.Kind == EmailKind.MagicLink && !participant.IsReferrer)
         {
-            return (null, "the participant is not an advocate");
+            return (null, "the participant is not an advocate", null);
         }
         var text = new PageText(PageLanguage.Choose(campaign.Page?.Language, null));
         var values = new Dictionary<string, string>
@@ -173,7 +176,7 @@ public sealed class EmailSender(IServiceScopeFactory scopes, EmailSignal signal,
             var reward = await db.Rewards.AsNoTracking().FirstOrDefaultAsync(r => r.Id == send.RewardId, ct);
             if (reward is null || reward.Status != RewardStatus.Issued)
             {
-                return (null, $"the reward is {reward?.Status ?? "gone"}");
+                return (null, $"the reward is {reward?.Status ?? "gone"}", null);
             }
             values["couponCode"] = reward.CouponCode ?? "";
             values["rewardDescription"] = PortalModel.Describe(reward.Incentive, text);
@@ -190,13 +193,14 @@ public sealed class EmailSender(IServiceScopeFactory scopes, EmailSignal signal,
             template?.Text ?? EmailTemplates.DefaultText(send.Kind, text),
             template?.Html,
         }.Any(part => EmailSettings.PlaceholdersIn(part).Contains("portalUrl"));
+        string? portalTokenHash = null;
         if (usesPortal && participant.IsReferrer)
         {
-            // Only a hash is kept, so each mail with a portal link carries a fresh token; it replaces the one of the
-            // previous mail, never the link the join page or the API issued.
+            // Only a hash is kept, so each mail with a portal link carries a fresh token; once the mail is sent it
+            // replaces the one of the previous mail (whose link works until then), never the link the join page or
+            // the API issued.
             var token = PortalTokens.New();
-            await db.Participants.Where(p => p.Id == participant.Id)
-                .ExecuteUpdateAsync(s => s.SetProperty(p => p.MailPortalTokenHash, Secrets.Hash(token)), ct);
+            portalTokenHash = Secrets.Hash(token);
             values["portalUrl"] = urls.PortalUrl(token);
         }
         var rendered = EmailTemplates.Render(send.Kind, template, text, values);
@@ -221,7 +225,7 @@ public sealed class EmailSender(IServiceScopeFactory scopes, EmailSignal signal,
         }
         message.Body = new BodyBuilder { TextBody = rendered.Text, HtmlBody = rendered.Html }.ToMessageBody();
         send.Subject = rendered.Subject;
-        return (message, null);
+        return (message, null, portalTokenHash);
     }
 
     /// <summary>
@@ -229,11 +233,11 @@ public sealed class EmailSender(IServiceScopeFactory scopes, EmailSignal signal,
     /// accepted is recorded also when stopping, so a restart does not send it again; what was not tried stays claimed
     /// until its lease runs out.
     /// </summary>
-    private async Task SendAsync(ReferloopDb db, List<(EmailSend Send, MimeMessage Message)> ready, CancellationToken ct)
+    private async Task SendAsync(ReferloopDb db, List<Composed> ready, CancellationToken ct)
     {
         var smtp = _options.Smtp;
         using var client = new SmtpClient { Timeout = (int)smtp.Timeout.TotalMilliseconds };
-        var outcomes = new List<(EmailSend Send, Exception? Error)>();
+        var outcomes = new List<(Composed Mail, Exception? Error)>();
         try
         {
             await client.ConnectAsync(smtp.Host!.Trim(), smtp.PortOrDefault, SmtpSecurity.Socket(smtp.SecurityOrDefault), ct);
@@ -241,22 +245,22 @@ public sealed class EmailSender(IServiceScopeFactory scopes, EmailSignal signal,
             {
                 await client.AuthenticateAsync(smtp.Username, smtp.Password ?? "", ct);
             }
-            foreach (var (send, message) in ready)
+            foreach (var mail in ready)
             {
                 try
                 {
-                    await client.SendAsync(message, ct);
-                    outcomes.Add((send, null));
+                    await client.SendAsync(mail.Message, ct);
+                    outcomes.Add((mail, null));
                 }
                 catch (SmtpCommandException e)
                 {
                     // The server answered this message; the connection is still good for the next one.
-                    outcomes.Add((send, e));
+                    outcomes.Add((mail, e));
                 }
                 catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
                 {
                     // The connection is gone: this and the rest wait for the next attempt.
-                    foreach (var (rest, _) in ready.Skip(outcomes.Count))
+                    foreach (var rest in ready.Skip(outcomes.Count))
                     {
                         outcomes.Add((rest, e));
                     }
@@ -270,7 +274,7 @@ public sealed class EmailSender(IServiceScopeFactory scopes, EmailSignal signal,
         }
         catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
         {
-            foreach (var (rest, _) in ready.Skip(outcomes.Count))
+            foreach (var rest in ready.Skip(outcomes.Count))
             {
                 outcomes.Add((rest, e));
             }
@@ -278,19 +282,27 @@ public sealed class EmailSender(IServiceScopeFactory scopes, EmailSignal signal,
         finally
         {
             var now = clock.GetUtcNow();
-            foreach (var (send, error) in outcomes)
+            foreach (var (mail, error) in outcomes)
             {
-                await RecordAttemptAsync(db, send, error, now);
+                await RecordAttemptAsync(db, mail.Send, mail.PortalTokenHash, error, now);
             }
         }
     }
 
-    /// <summary>Records one attempt: sent, or failed and tried again later (or no more).</summary>
-    private async Task RecordAttemptAsync(ReferloopDb db, EmailSend send, Exception? error, DateTimeOffset now)
+    /// <summary>
+    /// Records one attempt: sent (its portal link now opens the portal, and the previous mail's no longer does), or
+    /// failed and tried again later (or no more).
+    /// </summary>
+    private async Task RecordAttemptAsync(ReferloopDb db, EmailSend send, string? portalTokenHash, Exception? error, DateTimeOffset now)
     {
         if (error is null)
         {
             await RecordAsync(db, send, EmailStatus.Sent, null, now, null, CancellationToken.None);
+            if (portalTokenHash is { } hash)
+            {
+                await db.Participants.Where(p => p.Id == send.ParticipantId)
+                    .ExecuteUpdateAsync(s => s.SetProperty(p => p.MailPortalTokenHash, hash), CancellationToken.None);
+            }
             return;
         }
         var attempts = send.Attempts + 1;

@@ -50,3 +50,30 @@ public sealed class EmailRetryTests(FailingEmailApp app) : IClassFixture<Failing
         Assert.Empty(app.Inbox.All());
     }
 }
+
+/// <summary>A mail with a portal link that the server refuses: the link of the mail sent before it keeps working.</summary>
+public sealed class EmailPortalLinkTests(FailingEmailApp app) : IClassFixture<FailingEmailApp>
+{
+    private readonly HttpClient _admin = app.CreateAdminClient();
+
+    private Task<bool> Attempted(string campaign, int attempts) => app.WithDb(db => db.Set<EmailSend>()
+        .AnyAsync(s => s.CampaignId == campaign && s.ClaimedBy == null && s.Attempts == attempts));
+
+    [Fact]
+    public async Task A_refused_mail_leaves_the_portal_link_of_the_mail_sent_before_it_working()
+    {
+        var (campaign, _) = await _admin.Campaign([], new { name = "Kept link" });
+        var (advocate, _) = await _admin.Advocate(campaign, "kept@example.com", "Kim");
+        await Eventually(() => Attempted(campaign, 1), "the welcome's first attempt recorded");
+        // The link of a mail sent before this one.
+        var earlier = Referloop.Security.Secrets.Hash("pt_sent_before");
+        await app.WithDb(db => db.Participants.Where(p => p.Id == advocate)
+            .ExecuteUpdateAsync(s => s.SetProperty(p => p.MailPortalTokenHash, earlier)));
+
+        app.Clock.Advance(EmailRetry.Delays[0]);
+        app.Services.GetRequiredService<EmailSignal>().Poke();
+        await Eventually(() => Attempted(campaign, 2), "the welcome's second attempt recorded");
+
+        Assert.Equal(earlier, await app.WithDb(db => db.Participants.Where(p => p.Id == advocate).Select(p => p.MailPortalTokenHash).SingleAsync()));
+    }
+}
