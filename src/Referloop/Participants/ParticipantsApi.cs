@@ -67,11 +67,17 @@ public sealed record ParticipantListQuery(string? Search, string? Cursor, int? L
     }
 }
 
+/// <summary>A visit to a share link; the address, browser and page it came from are the visitor's, and only shown to them.</summary>
 public sealed record ClickRecord(string Id, string? Ip, string? UserAgent, string? Referrer, DateTimeOffset CreatedAt);
 
 /// <summary>Everything Referloop holds about one person, for a data-access request.</summary>
+/// <param name="Clicks">Visits to this person's share link: when, not who (<c>ip</c>, <c>userAgent</c> and
+/// <c>referrer</c> are null: they are the visitors' data, each in the export of the friend the visit referred).</param>
 public sealed record ParticipantExport(ParticipantResponse Participant, IReadOnlyList<ClickRecord> Clicks, DateTimeOffset ExportedAt)
 {
+    /// <summary>Their own visit to the share link that referred them, with the address, browser and page it came from.</summary>
+    public IReadOnlyList<ClickRecord> Visits { get; init; } = [];
+
     /// <summary>Referrals where this person is the advocate or the friend.</summary>
     public IReadOnlyList<ReferralResponse> Referrals { get; init; } = [];
 
@@ -218,6 +224,12 @@ internal static class ParticipantsApi
         var clicks = await db.Clicks.AsNoTracking()
             .Where(c => c.ParticipantId == id)
             .OrderBy(c => c.Id)
+            .Select(c => new ClickRecord(c.Id, null, null, null, c.CreatedAt))
+            .ToListAsync(ct);
+        // A click belongs to the link's owner: only a referral ties it to the friend who made it.
+        var visits = await db.Clicks.AsNoTracking()
+            .Where(c => db.Referrals.Any(r => r.FriendId == id && r.ClickId == c.Id))
+            .OrderBy(c => c.Id)
             .Select(c => new ClickRecord(c.Id, c.Ip, c.UserAgent, c.Referrer, c.CreatedAt))
             .ToListAsync(ct);
         var referrals = await db.Referrals.AsNoTracking()
@@ -256,6 +268,7 @@ internal static class ParticipantsApi
         http.Response.Headers.ContentDisposition = $"attachment; filename=\"referloop-{id}.json\"";
         return TypedResults.Ok(new ParticipantExport(ParticipantResponse.From(participant, urls), clicks, clock.GetUtcNow())
         {
+            Visits = visits,
             Referrals = referrals.Select(ReferralResponse.From).ToList(),
             Rewards = rewards.Select(RewardResponse.From).ToList(),
             Events = events,

@@ -132,6 +132,15 @@ public class ErasureTests(WebhookApp app) : IClassFixture<WebhookApp>, IAsyncLif
         var signup = await _admin.PostOk("/api/v1/events",
             new { campaignId = campaign, type = "signup", email = "visiting-bob@example.net", clickId }, HttpStatusCode.Accepted);
         var friendId = (string)signup["referral"]!["friendId"]!;
+        // Before: the visit is in the friend's export, with their address; the advocate's shows only that it happened.
+        var friendExport = await _admin.GetOk($"/api/v1/campaigns/{campaign}/participants/{friendId}/export");
+        var own = Assert.Single(friendExport["visits"]!.AsArray());
+        Assert.Equal(clickId, (string)own!["id"]!);
+        Assert.Equal("203.0.113.77", (string)own["ip"]!);
+        var advocateExport = await _admin.GetOk($"/api/v1/campaigns/{campaign}/participants/{advocate["id"]}/export");
+        var onLink = Assert.Single(advocateExport["clicks"]!.AsArray());
+        Assert.Equal(clickId, (string)onLink!["id"]!);
+        Assert.Null(onLink["ip"]);
 
         (await _admin.DeleteAsync($"/api/v1/campaigns/{campaign}/participants/{friendId}")).EnsureStatus(HttpStatusCode.NoContent);
 
