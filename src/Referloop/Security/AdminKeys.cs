@@ -46,8 +46,16 @@ public static class AdminKeys
             if (!await db.ApiKeys.AnyAsync(k => k.Hash == hash, ct))
             {
                 db.ApiKeys.Add(FromToken("from " + EnvironmentVariable, configured, clock.GetUtcNow()));
-                await db.SaveChangesAsync(ct);
-                logger.LogInformation("Registered the admin key from {Variable}.", EnvironmentVariable);
+                try
+                {
+                    await db.SaveChangesAsync(ct);
+                    logger.LogInformation("Registered the admin key from {Variable}.", EnvironmentVariable);
+                }
+                catch (DbUpdateException e) when (UniqueViolation.Is(e))
+                {
+                    // Another instance on the same database, started with the same key, registered it after the
+                    // check: the key is there, which is all this start needs.
+                }
             }
             return;
         }
