@@ -65,6 +65,16 @@ internal static class ApiKeysApi
     private static async Task<Results<NoContent, ProblemHttpResult>> Revoke(string id, ClaimsPrincipal user, ReferloopDb db,
         IMemoryCache cache, TimeProvider clock, CancellationToken ct)
     {
+        // The check that another full key stays active and the revocation are one transaction: two revocations of the
+        // last two full keys at once would each see the other key still active and lock every admin out. On
+        // PostgreSQL the active full keys are locked first, so the second waits for the first and then sees its key
+        // revoked; on SQLite the transaction holds the one writer (SqliteWriteQueue) from before the check.
+        await using var transaction = await db.Database.BeginTransactionAsync(ct);
+        if (!db.OnSqlite)
+        {
+            await db.Database.ExecuteSqlAsync(
+                $"""SELECT 1 FROM api_keys WHERE "Scope" = {ApiKeyScope.Full} AND "RevokedAt" IS NULL ORDER BY "Id" FOR UPDATE""", ct);
+        }
         var key = await db.ApiKeys.FirstOrDefaultAsync(k => k.Id == id, ct);
         if (key is null)
         {
@@ -79,6 +89,7 @@ internal static class ApiKeysApi
             }
             key.RevokedAt = clock.GetUtcNow();
             await db.SaveChangesAsync(ct);
+            await transaction.CommitAsync(ct);
             cache.Remove(AdminAuthentication.CacheKey(key.Hash));
         }
         return TypedResults.NoContent();
