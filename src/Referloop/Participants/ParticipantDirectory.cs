@@ -133,15 +133,30 @@ public static class ParticipantDirectory
         }
         existing.Name = name ?? existing.Name;
         existing.CustomValue = customValue ?? existing.CustomValue;
-        existing.IsReferrer = true;
         existing.UpdatedAt = clock.GetUtcNow();
-        if (becameReferrer)
+        if (!becameReferrer)
         {
-            // An invited friend who now asks for a share link joins a second time, as a referrer.
+            await db.SaveChangesAsync(ct);
+            return;
+        }
+
+        // An invited friend who now asks for a share link joins a second time, as a referrer. Two such joins at once
+        // (the API, the join page, the dashboard) both read them as not yet a referrer: the flip is made only where it
+        // still holds, and only the join that made it raises participant.joined (and with it the welcome mail). On
+        // PostgreSQL the second update waits for the first's row lock and then finds the row flipped.
+        await using var transaction = await db.Database.BeginTransactionAsync(ct);
+        var flipped = await db.Participants.Where(p => p.Id == existing.Id && !p.IsReferrer)
+            .ExecuteUpdateAsync(s => s.SetProperty(p => p.IsReferrer, true), ct);
+        existing.IsReferrer = true;
+        // Written above; the save below writes the name, custom value and time.
+        db.Entry(existing).Property(p => p.IsReferrer).IsModified = false;
+        if (flipped == 1)
+        {
             Outbox.Add(db, EventTypes.ParticipantJoined, campaign.Id,
                 new ParticipantJoinedData(new CampaignRef(campaign.Id, campaign.Name),
                     ParticipantData.From(existing, urls, ParticipantRole.Referrer), null), existing.UpdatedAt);
         }
         await db.SaveChangesAsync(ct);
+        await transaction.CommitAsync(ct);
     }
 }
