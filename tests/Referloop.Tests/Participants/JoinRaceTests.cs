@@ -1,10 +1,8 @@
-using System.Data.Common;
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.EntityFrameworkCore;
-using Microsoft.EntityFrameworkCore.Diagnostics;
 using Referloop.Participants;
 using Referloop.Security;
 using Referloop.Tests.Support;
@@ -19,40 +17,12 @@ public class JoinRaceTests(JoinRaceTests.RaceApp app) : IClassFixture<JoinRaceTe
 {
     public sealed class RaceApp : ReferloopApp
     {
-        public LookupMeeting Meeting { get; } = new();
+        public ReadMeeting Meeting { get; } = new();
 
         protected override void ConfigureWebHost(IWebHostBuilder builder)
         {
             base.ConfigureWebHost(builder);
             builder.InterceptDatabase(Meeting);
-        }
-    }
-
-    /// <summary>
-    /// Holds each join's look-up of <see cref="Email"/> until <see cref="Count"/> of them have read the participant, so
-    /// that all of them read it before any writes.
-    /// </summary>
-    public sealed class LookupMeeting : DbCommandInterceptor
-    {
-        public volatile string? Email;
-        public int Count;
-        private int _arrived;
-        private readonly TaskCompletionSource _all = new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-        public override async ValueTask<DbDataReader> ReaderExecutedAsync(DbCommand command, CommandExecutedEventData eventData,
-            DbDataReader result, CancellationToken cancellationToken = default)
-        {
-            if (Email is { } email && command.CommandText.Contains("FROM \"participants\"", StringComparison.Ordinal)
-                && command.Parameters.Cast<DbParameter>().Any(p => Equals(p.Value, email)))
-            {
-                if (Interlocked.Increment(ref _arrived) >= Count)
-                {
-                    _all.TrySetResult();
-                }
-                // Bounded: a join that never meets the others goes on alone.
-                await _all.Task.WaitAsync(TimeSpan.FromSeconds(10), cancellationToken).ContinueWith(_ => { }, TaskScheduler.Default);
-            }
-            return result;
         }
     }
 
@@ -75,8 +45,8 @@ public class JoinRaceTests(JoinRaceTests.RaceApp app) : IClassFixture<JoinRaceTe
             return await db.SaveChangesAsync();
         });
 
-        app.Meeting.Count = 2;
-        app.Meeting.Email = email;
+        // Both joins read the friend before either writes.
+        app.Meeting.Arm("participants", email, 2, TimeSpan.FromSeconds(10));
         HttpResponseMessage[] responses;
         try
         {
@@ -86,7 +56,7 @@ public class JoinRaceTests(JoinRaceTests.RaceApp app) : IClassFixture<JoinRaceTe
         }
         finally
         {
-            app.Meeting.Email = null;
+            app.Meeting.Disarm();
         }
 
         Assert.All(responses, r => r.EnsureStatus(HttpStatusCode.OK));
