@@ -69,12 +69,23 @@ public sealed class PortalLinkModel(ReferloopDb db, TimeProvider clock, PublicLi
         {
             var now = clock.GetUtcNow();
             var since = now - Interval;
+            // The check and the insert are one transaction: two requests at once would both find no recent link and
+            // both send one, and only the later would open the portal (each such mail replaces the participant's mail
+            // portal token). On PostgreSQL the participant's row is locked first, so the second request waits and then
+            // finds the first's send; on SQLite the transaction holds the one writer from before the check
+            // (SqliteWriteQueue).
+            await using var transaction = await db.Database.BeginTransactionAsync(ct);
+            if (!db.OnSqlite)
+            {
+                await db.Database.ExecuteSqlAsync($"""SELECT 1 FROM participants WHERE "Id" = {advocate.Id} FOR UPDATE""", ct);
+            }
             var recent = await db.Set<EmailSend>().AnyAsync(s => s.ParticipantId == advocate.Id && s.Kind == EmailKind.MagicLink
                 && s.CreatedAt > since, ct);
             if (!recent)
             {
                 db.Add(EmailOutbox.New(Campaign.Id, advocate.Id, EmailKind.MagicLink, advocate.Email, now));
                 await db.SaveChangesAsync(ct);
+                await transaction.CommitAsync(ct);
                 signal.Poke();
             }
         }
