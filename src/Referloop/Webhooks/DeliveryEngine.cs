@@ -514,7 +514,7 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
             {
                 WakeIfLow();
             }
-            await recorder.RecordAsync(delivery, outcome, _abandon.Token);
+            await recorder.RecordAsync(InstanceId, delivery, outcome, _abandon.Token);
         }
         catch (OperationCanceledException) when (_abandon.IsCancellationRequested)
         {

@@ -46,18 +46,21 @@ public sealed class DeliveryRecorder : IAsyncDisposable
         _loop = Loops.StartedOnFirstUse(LoopAsync);
     }
 
-    private sealed record Pending(string DeliveryId, OutboxMessage Message, AttemptOutcome Outcome)
+    /// <param name="Holder">Who made the attempt under its lease (an instance, or the API for a test message): only
+    /// that holder's claim is let go of when it is recorded.</param>
+    private sealed record Pending(string DeliveryId, string Holder, OutboxMessage Message, AttemptOutcome Outcome)
     {
         public TaskCompletionSource Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 
     /// <summary>
     /// Records one attempt with the others that finished meanwhile; completes once it is committed. The record is
-    /// written whatever becomes of the caller: <paramref name="ct"/> only stops the wait.
+    /// written whatever becomes of the caller: <paramref name="ct"/> only stops the wait. <paramref name="holder"/>
+    /// made the attempt: its claim on the delivery is let go of, and anyone else's (taken after its lease ran out) kept.
     /// </summary>
-    public async Task RecordAsync(ClaimedDelivery delivery, AttemptOutcome outcome, CancellationToken ct)
+    public async Task RecordAsync(string holder, ClaimedDelivery delivery, AttemptOutcome outcome, CancellationToken ct)
     {
-        var pending = new Pending(delivery.Id, delivery.Message, outcome);
+        var pending = new Pending(delivery.Id, holder, delivery.Message, outcome);
         if (!_queue.Writer.TryWrite(pending))
         {
             throw new ObjectDisposedException(nameof(DeliveryRecorder));
@@ -157,6 +160,8 @@ public sealed class DeliveryRecorder : IAsyncDisposable
             e => new EndpointHealth(e.Id, e.Enabled, e.RetryUntilAcknowledged, e.FailingSince));
 
         var changed = new Dictionary<string, DeliveryState>();
+        var holders = new Dictionary<string, string>();
+        var unrecorded = new List<Pending>();
         var attempts = new List<WebhookAttempt>();
         var raised = new List<OutboxMessage>();
         var disabled = new List<(WebhookEndpoint Endpoint, Disabling Disabling)>();
@@ -173,10 +178,12 @@ public sealed class DeliveryRecorder : IAsyncDisposable
             if (result is null)
             {
                 // Cancelled by a person or by an erasure meanwhile, and then not logged either (after an erasure its
-                // URL may name them).
+                // URL may name them); its holder still lets go of it.
+                unrecorded.Add(record);
                 continue;
             }
             deliveries[delivery.Id] = changed[delivery.Id] = result.Delivery;
+            holders[delivery.Id] = record.Holder;
             health[endpoint.Id] = result.Endpoint;
             attempts.Add(AttemptRow(result.Delivery, record.Outcome, now));
             var row = endpointRows[endpoint.Id];
@@ -199,7 +206,14 @@ public sealed class DeliveryRecorder : IAsyncDisposable
             }
         }
 
-        await UpdateDeliveriesAsync(db, [.. changed.Values], now, ct);
+        await UpdateDeliveriesAsync(db, [.. changed.Values], holders, now, ct);
+        foreach (var released in unrecorded.GroupBy(r => r.Holder, r => r.DeliveryId))
+        {
+            var (holder, releasedIds) = (released.Key, released.ToList());
+            await db.WebhookDeliveries.Where(d => releasedIds.Contains(d.Id) && d.ClaimedBy == holder).ExecuteUpdateAsync(s => s
+                .SetProperty(d => d.ClaimedBy, (string?)null)
+                .SetProperty(d => d.ClaimedUntil, (DateTimeOffset?)null), ct);
+        }
         await InsertAttemptsAsync(db, attempts, ct);
         var disabledIds = disabled.Select(d => d.Endpoint.Id).ToHashSet();
         foreach (var (id, after) in health)
@@ -249,11 +263,18 @@ public sealed class DeliveryRecorder : IAsyncDisposable
         RequestHeaders = outcome.RequestHeaders,
     };
 
-    /// <summary>Each delivery's next state, with one statement; every one of them is let go of (its lease cleared).</summary>
-    private static Task UpdateDeliveriesAsync(ReferloopDb db, IReadOnlyList<DeliveryState> rows, DateTimeOffset now, CancellationToken ct)
+    /// <summary>
+    /// Each delivery's next state, with one statement. Its lease is cleared only if it is still the one the attempt
+    /// was made under: a lease that ran out meanwhile (a failed renewal, a long wait for the record) may have been
+    /// taken by another instance, which then holds the delivery and must keep it, or a third one would send it too.
+    /// The state is written either way: the attempt happened, and a 2xx counts.
+    /// </summary>
+    private static Task UpdateDeliveriesAsync(ReferloopDb db, IReadOnlyList<DeliveryState> rows, IReadOnlyDictionary<string, string> holders,
+        DateTimeOffset now, CancellationToken ct)
     {
         var bulk = new BulkRows(db, rows.Count)
             .Text("Id", i => rows[i].Id)
+            .Text("Holder", i => holders[rows[i].Id])
             .Text("Status", i => rows[i].Status)
             .Int("Attempts", i => rows[i].Attempts)
             .Int("Round", i => rows[i].Round)
@@ -266,13 +287,17 @@ public sealed class DeliveryRecorder : IAsyncDisposable
             sqlite: """
                 UPDATE webhook_deliveries SET "Status" = $Status, "Attempts" = $Attempts, "Round" = $Round,
                     "NextAttemptAt" = $NextAttemptAt, "LastStatusCode" = $LastStatusCode, "LastError" = $LastError,
-                    "CompletedAt" = $CompletedAt, "UpdatedAt" = $UpdatedAt, "ClaimedBy" = NULL, "ClaimedUntil" = NULL
+                    "CompletedAt" = $CompletedAt, "UpdatedAt" = $UpdatedAt,
+                    "ClaimedBy" = CASE WHEN "ClaimedBy" = $Holder THEN NULL ELSE "ClaimedBy" END,
+                    "ClaimedUntil" = CASE WHEN "ClaimedBy" = $Holder THEN NULL ELSE "ClaimedUntil" END
                 WHERE "Id" = $Id
                 """,
             postgres: $"""
                 UPDATE webhook_deliveries AS d SET "Status" = u."Status", "Attempts" = u."Attempts", "Round" = u."Round",
                     "NextAttemptAt" = u."NextAttemptAt", "LastStatusCode" = u."LastStatusCode", "LastError" = u."LastError",
-                    "CompletedAt" = u."CompletedAt", "UpdatedAt" = u."UpdatedAt", "ClaimedBy" = NULL, "ClaimedUntil" = NULL
+                    "CompletedAt" = u."CompletedAt", "UpdatedAt" = u."UpdatedAt",
+                    "ClaimedBy" = CASE WHEN d."ClaimedBy" = u."Holder" THEN NULL ELSE d."ClaimedBy" END,
+                    "ClaimedUntil" = CASE WHEN d."ClaimedBy" = u."Holder" THEN NULL ELSE d."ClaimedUntil" END
                 FROM {bulk.Unnest("u")}
                 WHERE d."Id" = u."Id"
                 """,

@@ -31,7 +31,13 @@ public sealed class DeliverySender(IServiceScopeFactory scopes, IHttpClientFacto
     public const string ClientName = "webhooks";
     public const int ExcerptBytes = 4096;
 
-    /// <summary>Sends a delivery by id (a test message) and records it; returns false when it was no longer pending.</summary>
+    /// <summary>Who holds a test message's delivery while the request that sends it runs.</summary>
+    public const string ApiHolder = "api";
+
+    /// <summary>
+    /// Sends a delivery by id (a test message, held by <see cref="ApiHolder"/>) and records it; returns false when it
+    /// was no longer pending.
+    /// </summary>
     public async Task<bool> DeliverAsync(string deliveryId, CancellationToken ct)
     {
         WebhookDelivery? delivery;
@@ -52,7 +58,7 @@ public sealed class DeliverySender(IServiceScopeFactory scopes, IHttpClientFacto
             }
         }
         var claimed = new ClaimedDelivery(delivery.Id, delivery.Message!, delivery.Endpoint!, delivery.ClaimedUntil ?? clock.GetUtcNow());
-        await recorder.RecordAsync(claimed, await AttemptAsync(claimed, ct), ct);
+        await recorder.RecordAsync(ApiHolder, claimed, await AttemptAsync(claimed, ct), ct);
         return true;
     }
 

@@ -310,8 +310,10 @@ internal static class WebhooksApi
             Status = DeliveryStatus.Pending,
             NextAttemptAt = now,
             // Held by this request while it sends; should the request die, the lease runs out and the engine retries.
-            ClaimedBy = "api",
-            ClaimedUntil = now + options.Value.ClaimLease,
+            // Nothing renews it, so it lasts the whole attempt (the send timeout) and a lease beyond: a receiver slower
+            // than the lease must not get the test twice.
+            ClaimedBy = DeliverySender.ApiHolder,
+            ClaimedUntil = now + options.Value.Timeout + options.Value.ClaimLease,
             IsTest = true,
             CreatedAt = now,
             UpdatedAt = now,

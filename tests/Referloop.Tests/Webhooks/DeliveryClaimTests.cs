@@ -1,0 +1,123 @@
+using System.Net;
+using System.Net.Http.Json;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using Referloop.Storage;
+using Referloop.Tests.Support;
+using Referloop.Webhooks;
+
+namespace Referloop.Tests.Webhooks;
+
+/// <summary>
+/// Who holds a delivery's claim, and who may let go of it: only its holder, when its attempt is recorded, when it drops
+/// a delivery it has not started, or on stop. A person's cancel, replay, recover or disabling, and an erasure, leave a
+/// live claim alone, so that an attempt still on the wire is never made a second time at once by another sender.
+/// </summary>
+public class DeliveryClaimTests(WebhookApp app) : EndpointTestClass(app)
+{
+    private async Task<(Receiver Receiver, string EndpointId)> Endpoint()
+    {
+        var receiver = await Receiver.StartAsync();
+        Receivers.Add(receiver);
+        // Subscribed to nothing that the tests publish: every delivery here is written by the test itself.
+        var created = await App.CreateEndpoint(Client, new { url = receiver.Url(), eventTypes = new[] { EventTypes.ReferralVoided } });
+        var id = (string)created["id"]!;
+        Endpoints.Add(id);
+        return (receiver, id);
+    }
+
+    /// <summary>A pending delivery of a dispatched message, due now, claimed as given.</summary>
+    private Task<string> Delivery(string endpointId, string? claimedBy, DateTimeOffset? claimedUntil) => App.WithDb(async db =>
+    {
+        var now = App.Clock.GetUtcNow();
+        var message = new OutboxMessage
+        {
+            Id = Ids.New("msg"),
+            Type = EventTypes.ReferralVoided,
+            Data = ExamplePayloads.Data[EventTypes.ReferralVoided],
+            CreatedAt = now,
+            DispatchedAt = now,
+        };
+        var delivery = new WebhookDelivery
+        {
+            Id = Ids.New("dlv"),
+            MessageId = message.Id,
+            EndpointId = endpointId,
+            Status = DeliveryStatus.Pending,
+            NextAttemptAt = now,
+            ClaimedBy = claimedBy,
+            ClaimedUntil = claimedUntil,
+            CreatedAt = now,
+            UpdatedAt = now,
+        };
+        db.Outbox.Add(message);
+        db.WebhookDeliveries.Add(delivery);
+        await db.SaveChangesAsync();
+        return delivery.Id;
+    });
+
+    private Task<WebhookDelivery> Row(string id) => App.WithDb(db => db.WebhookDeliveries.AsNoTracking().SingleAsync(d => d.Id == id));
+
+    private Task<int> Logged(string id) => App.WithDb(db => db.WebhookAttempts.CountAsync(a => a.DeliveryId == id));
+
+    private Task<ClaimedDelivery> Claimed(string id) => App.WithDb(async db =>
+    {
+        var row = await db.WebhookDeliveries.AsNoTracking().Include(d => d.Message).Include(d => d.Endpoint).SingleAsync(d => d.Id == id);
+        return new ClaimedDelivery(row.Id, row.Message!, row.Endpoint!, row.ClaimedUntil ?? App.Clock.GetUtcNow(), row.Attempts);
+    });
+
+    private static AttemptOutcome Answered(int status) =>
+        new(Ids.New("req"), "POST", "http://127.0.0.1/hook", status, 5, null, status is >= 200 and < 300 ? null : "failed", null);
+
+    /// <summary>A lease that lasts the test (whole milliseconds, as PostgreSQL stores them).</summary>
+    private DateTimeOffset Live()
+    {
+        var until = App.Clock.GetUtcNow() + TimeSpan.FromMinutes(5);
+        return until.AddTicks(-(until.UtcTicks % TimeSpan.TicksPerMillisecond));
+    }
+
+    private DeliveryRecorder Recorder => App.Services.GetRequiredService<DeliveryRecorder>();
+
+    [Fact]
+    public async Task A_record_lets_go_only_of_its_holders_claim_and_still_counts_the_attempt()
+    {
+        var (_, endpointId) = await Endpoint();
+        var until = Live();
+        // The lease under which "lapsed" sent this one ran out, and "other" took the delivery before the record landed.
+        var takenOver = await Delivery(endpointId, "other", until);
+        var own = await Delivery(endpointId, "lapsed", until);
+
+        await Recorder.RecordAsync("lapsed", await Claimed(takenOver), Answered(200), CancellationToken.None);
+        await Recorder.RecordAsync("lapsed", await Claimed(own), Answered(200), CancellationToken.None);
+
+        var kept = await Row(takenOver);
+        Assert.Equal((DeliveryStatus.Succeeded, 1, "other", (DateTimeOffset?)until), (kept.Status, kept.Attempts, kept.ClaimedBy, kept.ClaimedUntil));
+        Assert.Equal(1, await Logged(takenOver));
+        var released = await Row(own);
+        Assert.Equal((DeliveryStatus.Succeeded, 1, (string?)null, (DateTimeOffset?)null),
+            (released.Status, released.Attempts, released.ClaimedBy, released.ClaimedUntil));
+    }
+
+    [Fact]
+    public async Task A_test_message_to_a_receiver_slower_than_the_lease_is_sent_once()
+    {
+        var (receiver, endpointId) = await Endpoint();
+        var arrived = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        receiver.Respond = (_, _) =>
+        {
+            arrived.TrySetResult();
+            return new Reply(Delay: TimeSpan.FromSeconds(1.5));
+        };
+
+        var sending = Client.PostAsJsonAsync($"/api/v1/webhook-endpoints/{endpointId}/test", new { eventType = EventTypes.ReferralVoided });
+        await arrived.Task.WaitAsync(TimeSpan.FromSeconds(20));
+        // While the receiver takes its time, a whole lease passes: the test's hold outlasts it, as nothing renews it.
+        App.Clock.Advance(App.Services.GetRequiredService<IOptions<WebhookOptions>>().Value.ClaimLease + TimeSpan.FromSeconds(1));
+        var answer = await sending;
+
+        Assert.Equal(HttpStatusCode.OK, answer.StatusCode);
+        await receiver.AssertStillAsync(1, milliseconds: 2500);
+    }
+}
