@@ -149,14 +149,21 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
         }
         try
         {
-            // Hand back what this instance held (claimed, not yet sent) so that another one, or the next start, takes
-            // it at once instead of waiting for the lease. A few seconds even when the shutdown timeout is spent.
-            using var release = new CancellationTokenSource(TimeSpan.FromSeconds(5));
-            await using var scope = scopes.CreateAsyncScope();
-            var db = scope.ServiceProvider.GetRequiredService<ReferloopDb>();
-            await db.WebhookDeliveries.Where(d => d.ClaimedBy == InstanceId).ExecuteUpdateAsync(s => s
-                .SetProperty(d => d.ClaimedBy, (string?)null)
-                .SetProperty(d => d.ClaimedUntil, (DateTimeOffset?)null), release.Token);
+            // Hand back what this instance held but had not started, so that another one, or the next start, takes it
+            // at once instead of waiting for the lease: by id (claims have no index of their own), and never an
+            // attempt still on the wire (cut short by the shutdown timeout), which keeps its lease until it runs out.
+            // A few seconds even when the shutdown timeout is spent.
+            List<string> waiting;
+            lock (_lock)
+            {
+                waiting = _schedule.LetGoOfWaiting();
+            }
+            if (waiting.Count > 0)
+            {
+                using var release = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+                await using var scope = scopes.CreateAsyncScope();
+                await ReleaseAsync(scope.ServiceProvider.GetRequiredService<ReferloopDb>(), waiting, until: null, release.Token);
+            }
         }
         catch (Exception e)
         {
@@ -205,12 +212,12 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
 
     internal async Task RenewLeasesOnceAsync(CancellationToken ct)
     {
-        IReadOnlyList<string> held;
+        HeldSnapshot asked;
         lock (_lock)
         {
-            held = _schedule.HeldIds;
+            asked = _schedule.Snapshot();
         }
-        if (held.Count == 0)
+        if (asked.Ids.Count == 0)
         {
             return;
         }
@@ -219,24 +226,47 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
         var until = now.AddTicks(-(now.UtcTicks % TimeSpan.TicksPerMillisecond)) + _options.ClaimLease;
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<ReferloopDb>();
-        var renewed = new HashSet<string>();
-        foreach (var chunk in held.Chunk(500))
+        var kept = new HashSet<string>();
+        foreach (var chunk in asked.Ids.Chunk(500))
         {
             var ids = chunk.ToList();
             // Only leases still this instance's: a recorded attempt has let go of its delivery, and a lease that ran
-            // out and was taken by another instance stays theirs. Read after the write: what reads as this
-            // instance's with the new end was renewed, and nobody takes a lease that has not run out.
+            // out and was taken by another instance stays theirs. Whatever the delivery's status: an attempt on the
+            // wire keeps its claim until it is recorded, even if a person cancelled, replayed or recovered it
+            // meanwhile. Read after the write: what reads as this instance's with the new end was renewed, and nobody
+            // takes a lease that has not run out; what waits to start is kept only while it is still pending.
             await db.WebhookDeliveries
                 .Where(d => ids.Contains(d.Id) && d.ClaimedBy == InstanceId)
                 .ExecuteUpdateAsync(s => s.SetProperty(d => d.ClaimedUntil, until), ct);
-            renewed.UnionWith(await db.WebhookDeliveries
-                .Where(d => ids.Contains(d.Id) && d.ClaimedBy == InstanceId && d.ClaimedUntil >= until)
+            kept.UnionWith(await db.WebhookDeliveries
+                .Where(d => ids.Contains(d.Id) && d.ClaimedBy == InstanceId && d.ClaimedUntil >= until && d.Status == DeliveryStatus.Pending)
                 .Select(d => d.Id)
                 .ToListAsync(ct));
         }
+        List<string> dropped;
         lock (_lock)
         {
-            _schedule.Renewed(renewed, until);
+            dropped = _schedule.Renewed(asked, kept, until);
+        }
+        // Dropped unsent (cancelled, erased, its endpoint disabled, or taken over): let go of the claims this renewal
+        // just extended, so that a replay or recover need not wait for the lease.
+        await ReleaseAsync(db, dropped, until, ct);
+    }
+
+    /// <summary>
+    /// Clears this instance's claims on deliveries it no longer holds, in chunks by id; with <paramref name="until"/>,
+    /// only those whose lease still ends then (not claimed again since).
+    /// </summary>
+    private async Task ReleaseAsync(ReferloopDb db, List<string> deliveryIds, DateTimeOffset? until, CancellationToken ct)
+    {
+        foreach (var chunk in deliveryIds.Chunk(500))
+        {
+            var ids = chunk.ToList();
+            await db.WebhookDeliveries
+                .Where(d => ids.Contains(d.Id) && d.ClaimedBy == InstanceId && (until == null || d.ClaimedUntil == until))
+                .ExecuteUpdateAsync(s => s
+                    .SetProperty(d => d.ClaimedBy, (string?)null)
+                    .SetProperty(d => d.ClaimedUntil, (DateTimeOffset?)null), ct);
         }
     }
 

@@ -7,6 +7,12 @@ namespace Referloop.Webhooks;
 public sealed record ClaimedDelivery(string Id, OutboxMessage Message, WebhookEndpoint Endpoint, DateTimeOffset ClaimedUntil,
     int Attempts = 0);
 
+/// <summary>
+/// What a lease renewal asks about: every held delivery (<paramref name="Ids"/>), and the ones waiting to start as they
+/// were when it asked, so that <see cref="DeliverySchedule.Renewed"/> drops only what it read about.
+/// </summary>
+public sealed record HeldSnapshot(IReadOnlyList<string> Ids, IReadOnlyDictionary<string, ClaimedDelivery> Waiting);
+
 /// <summary>The bounds one instance delivers within (from <see cref="WebhookOptions"/>).</summary>
 public sealed record DeliveryLimits(int MaxConcurrency, int PerEndpoint, TimeSpan Timeout, TimeSpan ClaimLease)
 {
@@ -79,7 +85,8 @@ public sealed class DeliverySchedule(DeliveryLimits limits)
     /// <summary>Below one round of slots held unsent: time to claim more.</summary>
     public bool LowOnWork => Unsent < Limits.MaxConcurrency;
 
-    public IReadOnlyList<string> HeldIds => [.. _held];
+    /// <summary>What a lease renewal asks about: everything held, and the waiting deliveries as they are now.</summary>
+    public HeldSnapshot Snapshot() => new([.. _held], _waiting.ToDictionary(w => w.Key, w => w.Value.Delivery));
 
     public bool Holds(string deliveryId) => _held.Contains(deliveryId);
 
@@ -300,14 +307,72 @@ public sealed class DeliverySchedule(DeliveryLimits limits)
         }
     }
 
-    /// <summary>Leases renewed to <paramref name="until"/>: the waiting deliveries among them keep their place longer.</summary>
-    public void Renewed(IReadOnlySet<string> renewed, DateTimeOffset until)
+    /// <summary>
+    /// Leases renewed to <paramref name="until"/>: the waiting deliveries among <paramref name="kept"/> (renewed and
+    /// still pending) keep their place longer. One that waited when the renewal asked (<paramref name="asked"/>), still
+    /// waits as it did then, and is not kept is dropped unsent: its lease is another instance's now, or it was
+    /// cancelled, erased or its endpoint disabled meanwhile. The dropped ones are returned, for their holder to let go
+    /// of their claims. A started one stays held whatever its row says: its attempt lets go of it when recorded.
+    /// </summary>
+    public List<string> Renewed(HeldSnapshot asked, IReadOnlySet<string> kept, DateTimeOffset until)
     {
-        foreach (var id in renewed)
+        var dropped = new List<string>();
+        foreach (var (id, then) in asked.Waiting)
+        {
+            // A delivery that started meanwhile, or came back under a new claim, is not what the renewal read.
+            if (!kept.Contains(id) && _waiting.TryGetValue(id, out var waiting) && ReferenceEquals(waiting.Delivery, then))
+            {
+                dropped.Add(id);
+            }
+        }
+        Drop(dropped);
+        foreach (var id in kept)
         {
             if (_waiting.TryGetValue(id, out var waiting) && waiting.Delivery.ClaimedUntil < until)
             {
                 waiting.Delivery = waiting.Delivery with { ClaimedUntil = until };
+            }
+        }
+        return dropped;
+    }
+
+    /// <summary>
+    /// Lets go of every delivery waiting to start (on stop), and returns them, for the engine to hand their claims
+    /// back; the started ones stay held until they are recorded.
+    /// </summary>
+    public List<string> LetGoOfWaiting()
+    {
+        var waiting = _waiting.Keys.ToList();
+        Drop(waiting);
+        return waiting;
+    }
+
+    /// <summary>Lets go of waiting deliveries, wherever they wait.</summary>
+    private void Drop(IReadOnlyCollection<string> ids)
+    {
+        if (ids.Count == 0)
+        {
+            return;
+        }
+        var dropping = ids.ToHashSet();
+        foreach (var queue in _ready.Values)
+        {
+            var kept = queue.Where(w => !dropping.Contains(w.Delivery.Id)).ToList();
+            if (kept.Count == queue.Count)
+            {
+                continue;
+            }
+            queue.Clear();
+            foreach (var waiting in kept)
+            {
+                queue.Enqueue(waiting);
+            }
+        }
+        foreach (var id in dropping)
+        {
+            if (_waiting.Remove(id))
+            {
+                _held.Remove(id);
             }
         }
     }

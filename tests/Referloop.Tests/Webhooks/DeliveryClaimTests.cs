@@ -120,4 +120,82 @@ public class DeliveryClaimTests(WebhookApp app) : EndpointTestClass(app)
         Assert.Equal(HttpStatusCode.OK, answer.StatusCode);
         await receiver.AssertStillAsync(1, milliseconds: 2500);
     }
+
+    /// <summary>
+    /// A second engine, not started as a hosted service, on the shared database: it holds what it is handed, and sends
+    /// one delivery at a time.
+    /// </summary>
+    private DeliveryEngine Engine(string instanceId)
+    {
+        var services = App.Services;
+        var options = services.GetRequiredService<IOptions<WebhookOptions>>().Value;
+        return new DeliveryEngine(services.GetRequiredService<IServiceScopeFactory>(), services.GetRequiredService<DeliverySender>(),
+            services.GetRequiredService<DeliveryRecorder>(), services.GetRequiredService<OutboxSignal>(),
+            services.GetRequiredService<Referloop.Email.EmailOutbox>(), App.Clock,
+            Options.Create(new WebhookOptions
+            {
+                InstanceId = instanceId,
+                MaxConcurrency = 1,
+                MaxConcurrencyPerEndpoint = 1,
+                Timeout = options.Timeout,
+                ClaimLease = options.ClaimLease,
+                PollInterval = options.PollInterval,
+            }),
+            NullLogger<DeliveryEngine>.Instance);
+    }
+
+    /// <summary>Three deliveries handed to <paramref name="engine"/>: the first goes on the wire (to a slow receiver), two wait.</summary>
+    private async Task<List<string>> HandThree(DeliveryEngine engine, Receiver receiver, string endpointId, DateTimeOffset until)
+    {
+        var slow = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        receiver.Respond = (n, _) =>
+        {
+            slow.TrySetResult();
+            return new Reply(Delay: n == 1 ? TimeSpan.FromSeconds(1.5) : TimeSpan.Zero);
+        };
+        var ids = new List<string>();
+        for (var i = 0; i < 3; i++)
+        {
+            ids.Add(await Delivery(endpointId, engine.InstanceId, until));
+        }
+        var claimed = new List<ClaimedDelivery>();
+        foreach (var id in ids)
+        {
+            claimed.Add(await Claimed(id));
+        }
+        engine.HandOver(new FannedOut(claimed, 0));
+        await slow.Task.WaitAsync(TimeSpan.FromSeconds(20));
+        return ids;
+    }
+
+    [Fact]
+    public async Task Stopping_hands_back_only_the_waiting_deliveries_and_an_attempt_on_the_wire_keeps_its_claim()
+    {
+        var (receiver, endpointId) = await Endpoint();
+        using var engine = Engine("stopping");
+        var until = Live();
+        // Claimed under this instance id by an earlier life, and not held now: not this stop's to hand back.
+        var unheld = await Delivery(endpointId, "stopping", until);
+        var ids = await HandThree(engine, receiver, endpointId, until);
+
+        await engine.StopAsync(CancellationToken.None);
+
+        var onTheWire = await Row(ids[0]);
+        Assert.Equal(("stopping", (DateTimeOffset?)until), (onTheWire.ClaimedBy, onTheWire.ClaimedUntil));
+        Assert.Equal(("stopping", (DateTimeOffset?)until), ((await Row(unheld)).ClaimedBy, (await Row(unheld)).ClaimedUntil));
+        foreach (var waiting in ids.Skip(1))
+        {
+            // Free to claim at once: this test server's own engine may already have taken it.
+            Assert.NotEqual("stopping", (await Row(waiting)).ClaimedBy);
+        }
+
+        // Each of the three is sent once: the one on the wire by the stopping engine, the others by this server's.
+        await receiver.WaitForAsync(3);
+        foreach (var id in ids)
+        {
+            var row = await App.WaitForDelivery(Client, (await Row(id)).MessageId, endpointId, d => (string)d["status"]! == "succeeded");
+            Assert.Single(row["attempts"]!.AsArray());
+        }
+        await receiver.AssertStillAsync(3);
+    }
 }

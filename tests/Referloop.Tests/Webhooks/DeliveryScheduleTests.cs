@@ -192,9 +192,59 @@ public class DeliveryScheduleTests
         var a = Endpoint("a");
         schedule.Hold([Held("d1", a, lease: TimeSpan.FromSeconds(20))]);
 
-        schedule.Renewed(new HashSet<string> { "d1" }, Now.AddSeconds(60));
+        Assert.Empty(schedule.Renewed(schedule.Snapshot(), new HashSet<string> { "d1" }, Now.AddSeconds(60)));
         var started = Assert.Single(schedule.Start(Now.AddSeconds(10)));
         Assert.Equal(Now.AddSeconds(60), started.ClaimedUntil);
+    }
+
+    [Fact]
+    public void A_waiting_delivery_the_renewal_did_not_keep_is_dropped_unsent_and_one_on_the_wire_stays_held()
+    {
+        var schedule = new DeliverySchedule(Limits);
+        var a = Endpoint("a");
+        schedule.Hold([Held("d1", a), Held("d2", a), Held("d3", a), Held("d4", a)]);
+        Assert.Equal(["d1", "d2"], Ids(schedule.Start(Now)));
+
+        // d1 (on the wire) and d3 (waiting) were cancelled, or taken over by another instance: the renewal kept neither.
+        var dropped = schedule.Renewed(schedule.Snapshot(), new HashSet<string> { "d2", "d4" }, Now.AddSeconds(60));
+
+        Assert.Equal(["d3"], dropped);
+        Assert.False(schedule.Holds("d3"));
+        Assert.True(schedule.Holds("d1"));
+        schedule.Sent(Held("d1", a));
+        Assert.Equal(["d4"], Ids(schedule.Start(Now)));
+        schedule.Release(Held("d1", a), wasSent: true);
+        Assert.Equal(2, schedule.Held);
+    }
+
+    [Fact]
+    public void A_delivery_that_came_back_under_a_new_claim_after_the_renewal_read_is_not_dropped()
+    {
+        var schedule = new DeliverySchedule(Limits);
+        var a = Endpoint("a");
+        schedule.Hold([Held("d1", a, lease: TimeSpan.FromSeconds(20))]);
+        var asked = schedule.Snapshot();
+
+        // Its lease ran out and this instance claimed it again before the renewal's answer came back without it.
+        schedule.Hold([Held("d1", a, lease: TimeSpan.FromSeconds(60))], reclaimed: true);
+
+        Assert.Empty(schedule.Renewed(asked, new HashSet<string>(), Now.AddSeconds(30)));
+        var started = Assert.Single(schedule.Start(Now.AddSeconds(25)));
+        Assert.Equal(Now.AddSeconds(60), started.ClaimedUntil);
+    }
+
+    [Fact]
+    public void Stopping_lets_go_of_the_waiting_deliveries_only()
+    {
+        var schedule = new DeliverySchedule(Limits);
+        var (a, b) = (Endpoint("a"), Endpoint("b"));
+        schedule.Hold([Held("d1", a), Held("d2", a), Held("d3", a), Held("d4", b)]);
+        Assert.Equal(["d1", "d2", "d4"], Ids(schedule.Start(Now)));
+        schedule.Hold([Held("d5", b)]);
+
+        Assert.Equal(["d3", "d5"], schedule.LetGoOfWaiting().Order());
+        Assert.Equal(3, schedule.Held);
+        Assert.Empty(schedule.Start(Now));
     }
 
     // ---------------------------------------------------------------- what an attempt leads to
