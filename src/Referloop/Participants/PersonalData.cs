@@ -115,12 +115,11 @@ public static class PersonalData
         await db.Outbox.Where(m => messages.Contains(m.Id) && m.DispatchedAt == null)
             .ExecuteUpdateAsync(s => s.SetProperty(m => m.DispatchedAt, now), ct);
         var deliveries = db.WebhookDeliveries.Where(d => messages.Contains(d.MessageId));
+        // Their claims stay with their holders, which let go of them (see WebhooksApi.Cancel).
         await deliveries.Where(d => d.Status == DeliveryStatus.Pending).ExecuteUpdateAsync(s => s
             .SetProperty(d => d.Status, DeliveryStatus.Cancelled)
             .SetProperty(d => d.LastError, CancelledReason)
             .SetProperty(d => d.CompletedAt, now)
-            .SetProperty(d => d.ClaimedBy, (string?)null)
-            .SetProperty(d => d.ClaimedUntil, (DateTimeOffset?)null)
             .SetProperty(d => d.UpdatedAt, now), ct);
         await deliveries.ExecuteUpdateAsync(s => s.SetProperty(d => d.LastError, Replaced<Webhooks.WebhookDelivery>(d => d.LastError, everything)), ct);
         var deliveryIds = deliveries.Select(d => d.Id);

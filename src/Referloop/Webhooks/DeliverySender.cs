@@ -211,7 +211,8 @@ internal static class EndpointState
 
     /// <summary>
     /// Ends the pending deliveries of a disabled endpoint; "recover" re-queues them once it is enabled again. Their
-    /// leases are let go of too, so that an instance holding them stops renewing them and lets them go.
+    /// leases stay with their holders: an instance drops the ones still waiting at its next lease renewal and lets go
+    /// of an attempt on the wire when it is recorded, so a recover meanwhile cannot have it sent twice at once.
     /// </summary>
     public static Task<int> FailPendingAsync(ReferloopDb db, string endpointId, string reason, DateTimeOffset now, CancellationToken ct) =>
         db.WebhookDeliveries
@@ -219,8 +220,6 @@ internal static class EndpointState
             .ExecuteUpdateAsync(s => s
                 .SetProperty(d => d.Status, DeliveryStatus.Failed)
                 .SetProperty(d => d.LastError, reason)
-                .SetProperty(d => d.ClaimedBy, (string?)null)
-                .SetProperty(d => d.ClaimedUntil, (DateTimeOffset?)null)
                 .SetProperty(d => d.CompletedAt, now)
                 .SetProperty(d => d.UpdatedAt, now), ct);
 }

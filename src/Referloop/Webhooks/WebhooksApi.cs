@@ -403,25 +403,28 @@ internal static class WebhooksApi
             return Problems.Conflict("Nothing to cancel: the message is not pending (it succeeded, failed or was cancelled already).");
         }
         var now = clock.GetUtcNow();
-        // An attempt on the wire is dropped when it returns (DeliverySender skips cancelled deliveries), 2xx or not.
+        // An attempt on the wire is dropped when it returns (the recorder skips cancelled deliveries), 2xx or not. The
+        // claim stays with its holder, which lets go of it then (or drops it unsent at its next lease renewal): cleared
+        // here, a replay right after would make the delivery claimable while that attempt is still on the wire.
         var cancelled = await db.WebhookDeliveries.Where(d => pending.Contains(d.Id) && d.Status == DeliveryStatus.Pending)
             .ExecuteUpdateAsync(s => s
                 .SetProperty(d => d.Status, DeliveryStatus.Cancelled)
                 .SetProperty(d => d.LastError, "Cancelled by an administrator.")
                 .SetProperty(d => d.CompletedAt, now)
-                .SetProperty(d => d.ClaimedBy, (string?)null)
-                .SetProperty(d => d.ClaimedUntil, (DateTimeOffset?)null)
                 .SetProperty(d => d.UpdatedAt, now), ct);
         return TypedResults.Ok(new CancelResponse(cancelled, pending));
     }
 
+    /// <summary>
+    /// Makes an ended delivery pending and due now. Its claim is left alone: a live one means an attempt may still be
+    /// on the wire (cancelled, or its endpoint disabled, meanwhile), and the delivery is claimed again only once its
+    /// holder let go of it or stopped renewing it.
+    /// </summary>
     private static void Requeue(Microsoft.EntityFrameworkCore.Query.UpdateSettersBuilder<WebhookDelivery> s, DateTimeOffset now) => s
         .SetProperty(d => d.Status, DeliveryStatus.Pending)
         .SetProperty(d => d.Round, 0)
         .SetProperty(d => d.NextAttemptAt, now)
         .SetProperty(d => d.CompletedAt, (DateTimeOffset?)null)
-        .SetProperty(d => d.ClaimedBy, (string?)null)
-        .SetProperty(d => d.ClaimedUntil, (DateTimeOffset?)null)
         .SetProperty(d => d.UpdatedAt, now);
 
     private static void Apply(WebhookEndpoint endpoint, WebhookEndpointInput input, DateTimeOffset now)

@@ -101,6 +101,66 @@ public class DeliveryClaimTests(WebhookApp app) : EndpointTestClass(app)
     }
 
     [Fact]
+    public async Task Cancel_and_replay_leave_a_live_claim_so_nobody_else_sends_the_delivery_until_its_holder_lets_go()
+    {
+        var (receiver, endpointId) = await Endpoint();
+        var until = Live();
+        // "holder" has the attempt on the wire.
+        var id = await Delivery(endpointId, "holder", until);
+
+        await Client.PostOk($"/api/v1/messages/{id}/cancel", new { }, HttpStatusCode.OK);
+        var cancelled = await Row(id);
+        Assert.Equal((DeliveryStatus.Cancelled, "holder", (DateTimeOffset?)until), (cancelled.Status, cancelled.ClaimedBy, cancelled.ClaimedUntil));
+
+        await Client.PostOk($"/api/v1/messages/{id}/replay", new { }, HttpStatusCode.Accepted);
+        var replayed = await Row(id);
+        Assert.Equal((DeliveryStatus.Pending, "holder", (DateTimeOffset?)until), (replayed.Status, replayed.ClaimedBy, replayed.ClaimedUntil));
+        // Pending and due, but held: this instance's engine leaves it alone.
+        await receiver.AssertStillAsync(0, milliseconds: 500);
+
+        // The holder's attempt comes back failed: recorded, let go of, and sent again on the retry schedule.
+        await Recorder.RecordAsync("holder", await Claimed(id), Answered(500), CancellationToken.None);
+        var recorded = await Row(id);
+        Assert.Equal((DeliveryStatus.Pending, 1, (string?)null), (recorded.Status, recorded.Attempts, recorded.ClaimedBy));
+        App.Clock.Advance(TimeSpan.FromSeconds(10));
+        await receiver.WaitForAsync(1);
+        await App.WaitForDelivery(Client, replayed.MessageId, endpointId, d => (string)d["status"]! == "succeeded");
+        await receiver.AssertStillAsync(1);
+    }
+
+    [Fact]
+    public async Task An_attempt_that_returns_after_a_cancel_is_not_logged_and_its_holder_lets_go_of_the_claim()
+    {
+        var (_, endpointId) = await Endpoint();
+        var id = await Delivery(endpointId, "holder", Live());
+        await Client.PostOk($"/api/v1/messages/{id}/cancel", new { }, HttpStatusCode.OK);
+
+        await Recorder.RecordAsync("holder", await Claimed(id), Answered(200), CancellationToken.None);
+
+        var row = await Row(id);
+        Assert.Equal((DeliveryStatus.Cancelled, 0, (string?)null, (DateTimeOffset?)null), (row.Status, row.Attempts, row.ClaimedBy, row.ClaimedUntil));
+        Assert.Equal(0, await Logged(id));
+    }
+
+    [Fact]
+    public async Task Disabling_and_recovering_an_endpoint_leave_the_claims_of_its_deliveries_with_their_holders()
+    {
+        var (receiver, endpointId) = await Endpoint();
+        var until = Live();
+        var id = await Delivery(endpointId, "holder", until);
+
+        await Client.PostOk($"/api/v1/webhook-endpoints/{endpointId}/disable", new { }, HttpStatusCode.OK);
+        var failed = await Row(id);
+        Assert.Equal((DeliveryStatus.Failed, "holder", (DateTimeOffset?)until), (failed.Status, failed.ClaimedBy, failed.ClaimedUntil));
+
+        await Client.PostOk($"/api/v1/webhook-endpoints/{endpointId}/enable", new { }, HttpStatusCode.OK);
+        await Client.PostOk($"/api/v1/webhook-endpoints/{endpointId}/recover", new { since = failed.CreatedAt }, HttpStatusCode.OK);
+        var recovered = await Row(id);
+        Assert.Equal((DeliveryStatus.Pending, "holder", (DateTimeOffset?)until), (recovered.Status, recovered.ClaimedBy, recovered.ClaimedUntil));
+        await receiver.AssertStillAsync(0, milliseconds: 500);
+    }
+
+    [Fact]
     public async Task A_test_message_to_a_receiver_slower_than_the_lease_is_sent_once()
     {
         var (receiver, endpointId) = await Endpoint();
@@ -197,5 +257,33 @@ public class DeliveryClaimTests(WebhookApp app) : EndpointTestClass(app)
             Assert.Single(row["attempts"]!.AsArray());
         }
         await receiver.AssertStillAsync(3);
+    }
+
+    [Fact]
+    public async Task Lease_renewal_drops_a_waiting_delivery_cancelled_meanwhile_and_keeps_the_one_on_the_wire()
+    {
+        var (receiver, endpointId) = await Endpoint();
+        using var engine = Engine("renewing");
+        var until = Live();
+        var ids = await HandThree(engine, receiver, endpointId, until);
+
+        await Client.PostOk($"/api/v1/messages/{ids[0]}/cancel", new { }, HttpStatusCode.OK);
+        await Client.PostOk($"/api/v1/messages/{ids[1]}/cancel", new { }, HttpStatusCode.OK);
+        await engine.RenewLeasesOnceAsync(CancellationToken.None);
+
+        // The one on the wire keeps its (renewed) claim though cancelled; the cancelled waiting one is let go of unsent.
+        var onTheWire = await Row(ids[0]);
+        Assert.Equal((DeliveryStatus.Cancelled, "renewing"), (onTheWire.Status, onTheWire.ClaimedBy));
+        Assert.NotNull(onTheWire.ClaimedUntil);
+        var dropped = await Row(ids[1]);
+        Assert.Equal((DeliveryStatus.Cancelled, (string?)null), (dropped.Status, dropped.ClaimedBy));
+
+        // The first attempt returns (not logged: cancelled), then only the third goes.
+        await receiver.WaitForAsync(2);
+        var third = await App.WaitForDelivery(Client, (await Row(ids[2])).MessageId, endpointId, d => (string)d["status"]! == "succeeded");
+        Assert.Single(third["attempts"]!.AsArray());
+        await receiver.AssertStillAsync(2);
+        Assert.Equal(0, await Logged(ids[1]));
+        Assert.Null((await Row(ids[0])).ClaimedBy);
     }
 }
