@@ -104,7 +104,7 @@ public sealed class EmailSender(IServiceScopeFactory scopes, EmailSignal signal,
             catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
             {
                 // Alone: the rest of the batch goes on, and this one is tried again later like a failed send.
-                await RecordAttemptAsync(db, send, null, e, clock.GetUtcNow());
+                await RecordAttemptAsync(db, send, e, clock.GetUtcNow());
                 continue;
             }
             if (composed.Message is null)
@@ -144,7 +144,11 @@ public sealed class EmailSender(IServiceScopeFactory scopes, EmailSignal signal,
     }
 
     /// <summary>A mail ready to go, and the hash of the portal token its link carries, if it has one.</summary>
-    private sealed record Composed(EmailSend Send, MimeMessage Message, string? PortalTokenHash);
+    private sealed record Composed(EmailSend Send, MimeMessage Message, string? PortalTokenHash)
+    {
+        /// <summary>Set once the mail's token opens the portal: the token of the mail before it, given back if this one fails.</summary>
+        public (bool HandedOut, string? Hash) Previous { get; set; }
+    }
 
     /// <summary>The mail of a send as things stand now, or why it is not sent.</summary>
     private async Task<(MimeMessage? Message, string? Reason, string? PortalTokenHash)> ComposeAsync(ReferloopDb db, EmailSend send, CancellationToken ct)
@@ -196,9 +200,7 @@ public sealed class EmailSender(IServiceScopeFactory scopes, EmailSignal signal,
         string? portalTokenHash = null;
         if (usesPortal && participant.IsReferrer)
         {
-            // Only a hash is kept, so each mail with a portal link carries a fresh token; once the mail is sent it
-            // replaces the one of the previous mail (whose link works until then), never the link the join page or
-            // the API issued.
+            // A fresh token for each mail (see HandOutPortalTokenAsync); never the link the join page or the API issued.
             var token = PortalTokens.New();
             portalTokenHash = Secrets.Hash(token);
             values["portalUrl"] = urls.PortalUrl(token);
@@ -249,6 +251,10 @@ public sealed class EmailSender(IServiceScopeFactory scopes, EmailSignal signal,
             {
                 try
                 {
+                    if (mail.PortalTokenHash is { } hash)
+                    {
+                        mail.Previous = (true, await HandOutPortalTokenAsync(db, mail.Send.ParticipantId, hash, ct));
+                    }
                     await client.SendAsync(mail.Message, ct);
                     outcomes.Add((mail, null));
                 }
@@ -284,26 +290,38 @@ public sealed class EmailSender(IServiceScopeFactory scopes, EmailSignal signal,
             var now = clock.GetUtcNow();
             foreach (var (mail, error) in outcomes)
             {
-                await RecordAttemptAsync(db, mail.Send, mail.PortalTokenHash, error, now);
+                await RecordAttemptAsync(db, mail.Send, error, now, mail);
             }
         }
     }
 
     /// <summary>
-    /// Records one attempt: sent (its portal link now opens the portal, and the previous mail's no longer does), or
-    /// failed and tried again later (or no more).
+    /// Each mail with a portal link carries a fresh token (only a hash is kept): it opens the portal from just before
+    /// the mail goes, and the previous mail's no longer does. Returns the previous mail's, for a failed send to give back.
     /// </summary>
-    private async Task RecordAttemptAsync(ReferloopDb db, EmailSend send, string? portalTokenHash, Exception? error, DateTimeOffset now)
+    private static async Task<string?> HandOutPortalTokenAsync(ReferloopDb db, string participantId, string hash, CancellationToken ct)
+    {
+        var previous = await db.Participants.Where(p => p.Id == participantId).Select(p => p.MailPortalTokenHash).FirstOrDefaultAsync(ct);
+        await db.Participants.Where(p => p.Id == participantId)
+            .ExecuteUpdateAsync(s => s.SetProperty(p => p.MailPortalTokenHash, hash), ct);
+        return previous;
+    }
+
+    /// <summary>
+    /// Records one attempt: sent, or failed and tried again later (or no more). A failed mail gives the portal link
+    /// back to the mail before it, unless a later mail has taken it since.
+    /// </summary>
+    private async Task RecordAttemptAsync(ReferloopDb db, EmailSend send, Exception? error, DateTimeOffset now, Composed? mail = null)
     {
         if (error is null)
         {
             await RecordAsync(db, send, EmailStatus.Sent, null, now, null, CancellationToken.None);
-            if (portalTokenHash is { } hash)
-            {
-                await db.Participants.Where(p => p.Id == send.ParticipantId)
-                    .ExecuteUpdateAsync(s => s.SetProperty(p => p.MailPortalTokenHash, hash), CancellationToken.None);
-            }
             return;
+        }
+        if (mail is { PortalTokenHash: { } hash, Previous: (true, var previous) })
+        {
+            await db.Participants.Where(p => p.Id == send.ParticipantId && p.MailPortalTokenHash == hash)
+                .ExecuteUpdateAsync(s => s.SetProperty(p => p.MailPortalTokenHash, previous), CancellationToken.None);
         }
         var attempts = send.Attempts + 1;
         var permanent = error is SmtpCommandException { StatusCode: var code } && (int)code >= 500;
