@@ -266,5 +266,9 @@ internal sealed class OutboxMessageConfiguration : IEntityTypeConfiguration<Outb
         message.HasIndex(m => new { m.CampaignId, m.Type });
         // The dispatcher only ever looks for undispatched messages; a filtered index keeps that flat as the log grows.
         message.HasIndex(m => m.Id).HasDatabaseName("IX_outbox_undispatched").HasFilter("\"DispatchedAt\" IS NULL");
+        // The retention sweep looks for old bodies still kept: an emptied one leaves this index, so the sweep reads
+        // what it may purge, not the whole log (on SQLite it holds the one writer while it reads). The filter must be
+        // the sweep's own condition, word for word, for SQLite to use it.
+        message.HasIndex(m => m.CreatedAt).HasDatabaseName("IX_outbox_unpurged").HasFilter("\"Data\" <> '{}'");
     }
 }

@@ -1229,6 +1229,10 @@ namespace Referloop.Storage.Migrations.Postgres
 
                     b.HasKey("Id");
 
+                    b.HasIndex("CreatedAt")
+                        .HasDatabaseName("IX_outbox_unpurged")
+                        .HasFilter("\"Data\" <> '{}'");
+
                     b.HasIndex("Id")
                         .HasDatabaseName("IX_outbox_undispatched")
                         .HasFilter("\"DispatchedAt\" IS NULL");

@@ -1221,6 +1221,10 @@ namespace Referloop.Storage.Migrations.Sqlite
 
                     b.HasKey("Id");
 
+                    b.HasIndex("CreatedAt")
+                        .HasDatabaseName("IX_outbox_unpurged")
+                        .HasFilter("\"Data\" <> '{}'");
+
                     b.HasIndex("Id")
                         .HasDatabaseName("IX_outbox_undispatched")
                         .HasFilter("\"DispatchedAt\" IS NULL");
