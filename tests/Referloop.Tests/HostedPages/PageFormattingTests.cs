@@ -72,6 +72,17 @@ public sealed class PageFormattingTests(HostedPagesApp app) : IClassFixture<Host
             await Read(new Uri((string)link["portalUrl"]!).PathAndQuery));
     }
 
+    // The portal names every reward's status; a refund leaves revoked and clawback_required ones behind.
+    [Fact]
+    public void Every_reward_status_has_a_text_in_every_language()
+    {
+        foreach (var language in PageLanguage.All)
+        {
+            var text = new PageText(language);
+            Assert.All(Referloop.Rewards.RewardStatus.All, status => Assert.False(string.IsNullOrWhiteSpace(text["RewardStatus_" + status])));
+        }
+    }
+
     [Fact]
     public async Task A_german_campaign_writes_amounts_counts_and_dates_the_german_way()
     {
