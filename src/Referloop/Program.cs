@@ -100,7 +100,9 @@ if (!string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOIN
 {
     // Traces only when they go somewhere: recording a span for every request and webhook attempt costs CPU on the
     // hot paths (and adds a traceparent header to every webhook) for nobody to read.
-    telemetry.WithTracing(tracing => tracing.AddAspNetCoreInstrumentation().AddHttpClientInstrumentation().AddSource(Telemetry.Name))
+    telemetry.WithTracing(tracing => tracing
+            .AddAspNetCoreInstrumentation(options => options.EnrichWithHttpRequest = TracedPaths.Enrich)
+            .AddHttpClientInstrumentation().AddSource(Telemetry.Name))
         .UseOtlpExporter();
 }
 
