@@ -74,6 +74,8 @@ public sealed class ReferralEngine(
             // Waiting events processed in place of a request of the batch (by index), and requests repeating one of them.
             var adopted = new Dictionary<string, int>();
             var repeatsOfAdopted = new List<(int Index, int Of)>();
+            // Repeats answered without the earlier event's outcome (see OthersRepeat).
+            var bare = new List<int>();
             for (var i = 0; i < requests.Count; i++)
             {
                 var request = requests[i];
@@ -84,7 +86,7 @@ public sealed class ReferralEngine(
                 {
                     if (!await ConfirmsAsync(request.Campaign, earlier, tracked, ct))
                     {
-                        outcomes[i] = Replay(earlier);
+                        outcomes[i] = OthersRepeat(tracked, earlier.Email) ? BareRepeat(earlier.Id) : Replay(earlier);
                         continue;
                     }
                     // The server reports what a browser reported first: the browser's event is processed again as the server's.
@@ -93,6 +95,10 @@ public sealed class ReferralEngine(
                 }
                 else if (earlierEvents[i] is { Waiting: { } waiting })
                 {
+                    if (OthersRepeat(tracked, Participant.NormaliseEmail(waiting.Input.Email ?? "")))
+                    {
+                        bare.Add(i);
+                    }
                     if (adopted.TryGetValue(waiting.EventId!, out var of))
                     {
                         // Another request of the batch (by order id, this one by key, or the other way) took it already.
@@ -160,6 +166,10 @@ public sealed class ReferralEngine(
             {
                 outcomes[index] = outcomes[of] with { Duplicate = true };
             }
+            foreach (var index in bare)
+            {
+                outcomes[index] = BareRepeat(outcomes[index].EventId);
+            }
             batch.Changes.NewEvents.AddRange(fresh);
             await WriteAsync(batch.Changes, now, ct);
             return outcomes;
@@ -218,6 +228,16 @@ public sealed class ReferralEngine(
 
     /// <summary>The outcome of an accepted event that was erased with its person before it was processed.</summary>
     public const string ErasedReason = "erased before it was processed";
+
+    /// <summary>
+    /// Whether a repeat comes from a browser reporting another person than the earlier event did: the publishable key
+    /// is public and order ids are easy to guess, so such a repeat learns only that the order was reported, not its
+    /// referral, advocate or the friend's coupon code.
+    /// </summary>
+    private static bool OthersRepeat(TrackedEvent repeat, string earlierEmail) =>
+        repeat.Source == EventSource.Browser && !string.Equals(repeat.Email, earlierEmail, StringComparison.Ordinal);
+
+    private static EventOutcome BareRepeat(string eventId) => new(eventId, true, false, null, null, null, [], null);
 
     private static EventOutcome Replay(TrackedEvent earlier) =>
         (earlier.Outcome is null ? null : JsonSerializer.Deserialize<EventOutcome>(earlier.Outcome, Json)) is { } outcome

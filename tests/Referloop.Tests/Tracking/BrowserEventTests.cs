@@ -189,6 +189,31 @@ public class BrowserEventTests(ReferloopApp app) : IClassFixture<ReferloopApp>
         Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
     }
 
+    // The publishable key is in every page of the shop and order ids are easy to guess: a browser repeating an order
+    // another person's event holds learns that it was reported, not its referral, advocate or the friend's reward (a coupon code).
+    [Fact]
+    public async Task A_browser_repeating_another_persons_order_gets_no_outcome_of_it()
+    {
+        var (campaign, key) = await _admin.Campaign(
+            [new { recipient = "friend", trigger = "converted", kind = "standard", incentive = new { type = "other", description = "Welcome gift G-1" } }],
+            Fraud("accept"));
+        var (_, code) = await _admin.Advocate(campaign, "rep-ann@example.com");
+        var first = await BrowserTrack(key, "198.51.100.40", new { type = "purchase", email = "rep-bob@example.net", referralCode = code, orderId = "G-1", purchaseValue = 50 });
+        Assert.Equal("Welcome gift G-1", (string?)first["rewards"]![0]!["incentive"]!["description"]);
+
+        var other = await BrowserTrack(key, "198.51.100.41", new { type = "purchase", email = "guesser@example.net", orderId = "G-1" });
+        var same = await BrowserTrack(key, "198.51.100.40", new { type = "purchase", email = "Rep-Bob@example.net", orderId = "G-1" });
+
+        Assert.True((bool)other["duplicate"]!);
+        Assert.Equal((string?)first["eventId"], (string?)other["eventId"]);
+        Assert.Null(other["referral"]);
+        Assert.Empty(other["rewards"]!.AsArray());
+        Assert.DoesNotContain("Welcome gift", other.ToJsonString());
+        // The same customer reporting again (a reloaded page) gets its outcome back.
+        Assert.True((bool)same["duplicate"]!);
+        Assert.Equal("Welcome gift G-1", (string?)same["rewards"]![0]!["incentive"]!["description"]);
+    }
+
     private async Task<JsonObject> BrowserTrack(string key, string address, object body)
     {
         using var request = new HttpRequestMessage(HttpMethod.Post, "/api/v1/events") { Content = JsonContent.Create(body) };
