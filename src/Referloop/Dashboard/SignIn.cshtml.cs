@@ -1,13 +1,14 @@
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Mvc.RazorPages;
+using Referloop.Http;
 using Referloop.Storage;
 
 namespace Referloop.Dashboard;
 
 // The one form anyone can post: an API key fits many times over.
 [RequestSizeLimit(16 * 1024)]
-public sealed class SignInModel(ReferloopDb db) : PageModel
+public sealed class SignInModel(ReferloopDb db, PublicLimits limits) : PageModel
 {
     [BindProperty(SupportsGet = true)]
     public string? ReturnUrl { get; set; }
@@ -16,8 +17,15 @@ public sealed class SignInModel(ReferloopDb db) : PageModel
 
     public async Task<IActionResult> OnPostAsync(string? key)
     {
+        if (limits.SignInRefused(HttpContext))
+        {
+            Error = "Too many failed sign-ins from this address; try again in a minute.";
+            Response.StatusCode = StatusCodes.Status429TooManyRequests;
+            return Page();
+        }
         if (string.IsNullOrWhiteSpace(key) || key.Length > 200 || !await DashboardSetup.SignInAsync(HttpContext, db, key))
         {
+            limits.SignInFailed(HttpContext);
             Error = "That key is not an active admin key of scope full (read-only and events-only keys are for the API).";
             Response.StatusCode = StatusCodes.Status401Unauthorized;
             return Page();

@@ -29,6 +29,7 @@ public sealed class PublicLimits
 
     private readonly PartitionedRateLimiter<string> _perKey;
     private readonly PartitionedRateLimiter<string> _formsPerAddress;
+    private readonly PartitionedRateLimiter<string> _signInFailuresPerAddress;
 
     public PublicLimits(IConfiguration configuration)
     {
@@ -38,7 +39,30 @@ public sealed class PublicLimits
         var formsPerIp = Setting(configuration, "RateLimits:HostedFormsPerIpPerMinute", 10);
         _formsPerAddress = PartitionedRateLimiter.Create<string, string>(key => RateLimitPartition.GetFixedWindowLimiter(key,
             _ => new FixedWindowRateLimiterOptions { PermitLimit = formsPerIp, Window = TimeSpan.FromMinutes(1), QueueLimit = 0 }));
+        var signInFailuresPerIp = Setting(configuration, "RateLimits:SignInFailuresPerIpPerMinute", 10);
+        _signInFailuresPerAddress = PartitionedRateLimiter.Create<string, string>(key => RateLimitPartition.GetFixedWindowLimiter(key,
+            _ => new FixedWindowRateLimiterOptions { PermitLimit = signInFailuresPerIp, Window = TimeSpan.FromMinutes(1), QueueLimit = 0 }));
     }
+
+    /// <summary>
+    /// Whether the client address has used up its failed dashboard sign-ins of the minute: then no key is even
+    /// checked (Retry-After is set on the answer). Only failures count, so an admin signing in is never held up, and
+    /// guessing a key the operator chose costs a minute per handful of tries.
+    /// </summary>
+    public bool SignInRefused(HttpContext http)
+    {
+        // Zero permits: asks whether any are left without taking one.
+        using var probe = _signInFailuresPerAddress.AttemptAcquire(ClientKey(http.Connection.RemoteIpAddress), 0);
+        if (!probe.IsAcquired)
+        {
+            SetRetryAfter(http, probe);
+        }
+        return !probe.IsAcquired;
+    }
+
+    /// <summary>Counts a failed dashboard sign-in against the client address.</summary>
+    public void SignInFailed(HttpContext http) =>
+        _signInFailuresPerAddress.AttemptAcquire(ClientKey(http.Connection.RemoteIpAddress)).Dispose();
 
     /// <summary>
     /// Takes one permit of the client address's budget for the hosted pages' forms (join, invited): a person sends

@@ -28,6 +28,29 @@ public class DashboardTests(ReferloopApp app) : IClassFixture<ReferloopApp>
     }
 
     [Fact]
+    public async Task After_ten_wrong_keys_in_a_minute_an_address_is_refused_until_the_minute_is_over()
+    {
+        DashboardClient From(string address)
+        {
+            var http = app.CreateClient(new WebApplicationFactoryClientOptions { AllowAutoRedirect = false });
+            http.DefaultRequestHeaders.Add(ClientAddress.Header, address);
+            return new DashboardClient(http);
+        }
+        var guesser = From("203.0.113.61");
+        for (var i = 0; i < 10; i++)
+        {
+            Assert.Equal(HttpStatusCode.Unauthorized, (await guesser.Submit("/admin/sign-in", new() { ["key"] = $"rl_admin_guess_number_{i:D4}" })).StatusCode);
+        }
+
+        var refused = await guesser.Submit("/admin/sign-in", new() { ["key"] = ReferloopApp.AdminKey });
+        var elsewhere = await From("203.0.113.62").Submit("/admin/sign-in", new() { ["key"] = ReferloopApp.AdminKey });
+
+        Assert.Equal(HttpStatusCode.TooManyRequests, refused.StatusCode);
+        Assert.True(refused.Headers.RetryAfter is not null);
+        Assert.Equal(HttpStatusCode.Redirect, elsewhere.StatusCode);
+    }
+
+    [Fact]
     public async Task Forms_without_an_antiforgery_token_are_rejected()
     {
         var client = await DashboardClient.SignedIn(app);
