@@ -82,7 +82,7 @@ public sealed class ReferralEngine(
                 var tracked = request.ToEvent(now);
                 var couponCode = request.Input.CouponCode;
                 var (confirmed, repeat) = (false, false);
-                if (earlierEvents[i] is { Recorded: { } earlier })
+                if (earlierEvents[i] is { Recorded: { } earlier } && !Squats(earlier.Source, earlier.Email, tracked))
                 {
                     if (!await ConfirmsAsync(request.Campaign, earlier, tracked, ct))
                     {
@@ -93,7 +93,8 @@ public sealed class ReferralEngine(
                     tracked = earlier;
                     confirmed = true;
                 }
-                else if (earlierEvents[i] is { Waiting: { } waiting })
+                else if (earlierEvents[i] is { Waiting: { } waiting }
+                         && !Squats(waiting.Source, Participant.NormaliseEmail(waiting.Input.Email ?? ""), tracked))
                 {
                     if (OthersRepeat(tracked, Participant.NormaliseEmail(waiting.Input.Email ?? "")))
                     {
@@ -125,6 +126,10 @@ public sealed class ReferralEngine(
                 }
                 else
                 {
+                    if (earlierEvents[i] is { Recorded: { } squatted })
+                    {
+                        await store.TakeOrderFromAsync(squatted.Id, ct);
+                    }
                     fresh.Add(tracked);
                 }
                 decide.Add((i, new EventToDecide(request.Campaign, tracked, couponCode), confirmed, repeat));
@@ -228,6 +233,17 @@ public sealed class ReferralEngine(
 
     /// <summary>The outcome of an accepted event that was erased with its person before it was processed.</summary>
     public const string ErasedReason = "erased before it was processed";
+
+    /// <summary>
+    /// Whether an earlier report of the order id (or key) that the server now reports came from a browser for another
+    /// person: the publishable key is public, so a browser may report an order before the shop does, under its own
+    /// e-mail and referral code. The order is the server's: its event is recorded and decided on its own (not answered
+    /// as a repeat, nor taken as the confirmation of the browser's), and the browser's keeps its row and referral, held
+    /// for review or confirmation, without the order id.
+    /// </summary>
+    private static bool Squats(string earlierSource, string earlierEmail, TrackedEvent server) =>
+        earlierSource == EventSource.Browser && server.Source == EventSource.Server
+        && !string.Equals(earlierEmail, server.Email, StringComparison.Ordinal);
 
     /// <summary>
     /// Whether a repeat comes from a browser reporting another person than the earlier event did: the publishable key

@@ -79,6 +79,12 @@ public sealed class ReferralStore(ReferloopDb db, IReferralApprovalListeners lis
         return earlier;
     }
 
+    /// <summary>Takes a browser's event's order id and key away, for the server's report of the order to be recorded under them.</summary>
+    public Task TakeOrderFromAsync(string eventId, CancellationToken ct) =>
+        db.Events.Where(e => e.Id == eventId).ExecuteUpdateAsync(s => s
+            .SetProperty(e => e.OrderId, (string?)null)
+            .SetProperty(e => e.IdempotencyKey, (string?)null), ct);
+
     /// <summary>
     /// Removes the accepted events from the inbox, as they are processed in this transaction, and returns the ids that
     /// were still there. One that is not was erased with its person since it was read. On PostgreSQL the rows are

@@ -214,6 +214,35 @@ public class BrowserEventTests(ReferloopApp app) : IClassFixture<ReferloopApp>
         Assert.Equal("Welcome gift G-1", (string?)same["rewards"]![0]!["incentive"]!["description"]);
     }
 
+    // A browser may report an order id before the shop's server does, under its own e-mail and referral code. The
+    // server's report is the order's: recorded and attributed on its own, not answered as a repeat of the browser's.
+    [Theory]
+    [InlineData("review")]
+    [InlineData("confirm")]
+    public async Task The_servers_report_of_an_order_a_browser_claimed_for_another_person_is_recorded_as_its_own(string policy)
+    {
+        var (campaign, key) = await _admin.Campaign(AdvocateRebate, Fraud(policy));
+        var (squatterId, squatterCode) = await _admin.Advocate(campaign, $"sq-{policy}-mallory@example.com");
+        var (_, code) = await _admin.Advocate(campaign, $"sq-{policy}-ann@example.com");
+        var claimed = await BrowserTrack(key, "198.51.100.50", new
+        {
+            type = "purchase", email = $"sq-{policy}-eve@example.net", referralCode = squatterCode, orderId = $"SQ-{policy}", purchaseValue = 80,
+        });
+
+        var server = await _admin.Track(campaign, "purchase", $"sq-{policy}-bob@example.net", code, orderId: $"SQ-{policy}");
+
+        Assert.False((bool)server["duplicate"]!);
+        Assert.NotEqual((string?)claimed["eventId"], (string?)server["eventId"]);
+        Assert.Equal("approved", (string?)server["referral"]!["status"]);
+        var events = await app.WithDb(db => db.Events.AsNoTracking().Where(e => e.CampaignId == campaign).ToListAsync());
+        Assert.Equal($"sq-{policy}-bob@example.net", Assert.Single(events, e => e.OrderId == $"SQ-{policy}").Email);
+        Assert.Null(Assert.Single(events, e => e.Id == (string?)claimed["eventId"]).OrderId);
+        // The browser's claim stays as it was: held, never confirmed by another person's purchase.
+        Assert.Empty(await _admin.RewardList($"participantId={squatterId}&status=issued"));
+        var held = await app.WithDb(db => db.Referrals.AsNoTracking().SingleAsync(r => r.AdvocateId == squatterId));
+        Assert.NotEqual("approved", held.Status);
+    }
+
     private async Task<JsonObject> BrowserTrack(string key, string address, object body)
     {
         using var request = new HttpRequestMessage(HttpMethod.Post, "/api/v1/events") { Content = JsonContent.Create(body) };
