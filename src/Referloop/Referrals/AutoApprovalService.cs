@@ -1,4 +1,5 @@
 using Microsoft.EntityFrameworkCore;
+using Referloop.Campaigns;
 using Referloop.Storage;
 
 namespace Referloop.Referrals;
@@ -49,10 +50,16 @@ internal sealed class AutoApprovalService(IServiceScopeFactory scopes, TimeProvi
             await using var scope = scopes.CreateAsyncScope();
             var db = scope.ServiceProvider.GetRequiredService<ReferloopDb>();
             var now = clock.GetUtcNow();
-            var due = await db.Referrals.AsNoTracking()
-                .Where(r => r.Status == ReferralStatus.Qualified && r.ApproveAfter != null && r.ApproveAfter <= now)
-                .OrderBy(r => r.ApproveAfter)
-                .Select(r => r.Id)
+            // A campaign switched to manual approval leaves its referrals to a person: they are not looked at (nor
+            // tried again on every run) until it is switched back to auto.
+            var due = await (
+                    from r in db.Referrals
+                    where r.Status == ReferralStatus.Qualified && r.ApproveAfter != null && r.ApproveAfter <= now
+                    join c in db.Campaigns on r.CampaignId equals c.Id
+                    where c.Approval == ApprovalPolicy.Auto
+                    orderby r.ApproveAfter
+                    select r.Id)
+                .AsNoTracking()
                 .Take(100)
                 .ToListAsync(ct);
             var engine = scope.ServiceProvider.GetRequiredService<ReferralEngine>();

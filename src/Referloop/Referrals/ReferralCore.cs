@@ -137,7 +137,17 @@ public sealed partial class ReferralCore(IReferralScreening screening, PublicUrl
             {
                 if (AwaitsServer(campaign, tracked))
                 {
-                    // Recorded and attributed; the server's report of the same order converts it.
+                    // Recorded and attributed; the server's report of the same order converts it. The referral keeps
+                    // the purchase, which a person approving it instead is judged by (a rule's minPurchaseValue).
+                    if (!work.IsNew(work.Referral))
+                    {
+                        Changed(work, work.Referral);
+                        work.Referral.EventType = tracked.Type;
+                        work.Referral.OrderId = tracked.OrderId;
+                        work.Referral.PurchaseValue = tracked.PurchaseValue;
+                        work.Referral.Currency = tracked.Currency;
+                        work.Referral.UpdatedAt = work.Now;
+                    }
                     work.Conversion = new EventConversion(ConversionStatus.Pending, work.Conversions, false);
                 }
                 else
@@ -230,6 +240,7 @@ public sealed partial class ReferralCore(IReferralScreening screening, PublicUrl
             Flag(work, verdict);
         }
         // A flagged referral still counts towards milestones: its rewards are held, and released if it is approved.
+        // Rejected (voided from the review queue), it stops counting.
         ApplyRules(work, RewardTrigger.Invited, null, referrals, null);
         if (verdict.Flagged)
         {
@@ -307,6 +318,11 @@ public sealed partial class ReferralCore(IReferralScreening screening, PublicUrl
             Void(work, reason, $"{BlockReason.ReferralVoided}: {reason}");
             if (reviewed)
             {
+                // A flagged referral counted while it was held; rejected, it no longer does, like one blocked at once.
+                if (work.Counter(AdvocateCounters.Referrals) > 0)
+                {
+                    work.Add(AdvocateCounters.Referrals, -1);
+                }
                 Decide(work, FraudDecision.Rejected);
             }
         }
@@ -317,7 +333,9 @@ public sealed partial class ReferralCore(IReferralScreening screening, PublicUrl
     public CommandOutcome ApproveDue(ReferralFacts facts)
     {
         var work = CommandWork(facts);
-        if (work.Referral is not { Status: ReferralStatus.Qualified, ApproveAfter: { } due } || due > facts.Now)
+        // A campaign switched to manual approval since leaves the referral to a person; switched back, the job finds it again.
+        if (work.Referral is not { Status: ReferralStatus.Qualified, ApproveAfter: { } due } || due > facts.Now
+            || work.Campaign.Approval != ApprovalPolicy.Auto)
         {
             return new("not due", work.Changes);
         }
@@ -510,17 +528,22 @@ public sealed partial class ReferralCore(IReferralScreening screening, PublicUrl
     private static void Void(Work work, string reason, string rewardReason)
     {
         var now = work.Now;
-        var wasConverted = work.Referral.Status == ReferralStatus.Qualified
-            || work.Referral is { Status: ReferralStatus.Flagged, QualifiedAt: not null };
+        var wasConverted = work.Referral.QualifiedAt is not null
+            && work.Referral.Status is ReferralStatus.Qualified or ReferralStatus.Approved or ReferralStatus.Flagged;
         Move(work, ReferralStatus.Voided, reason);
         work.Referral.VoidedAt = now;
         work.Referral.ApproveAfter = null;
+        if (wasConverted && work.Counter(AdvocateCounters.Conversions) > 0)
+        {
+            // As with a refund: goals and milestones are reached by the conversions that still stand.
+            work.Conversions = work.Add(AdvocateCounters.Conversions, -1);
+        }
         work.Send(work.Snapshot.Message(EventTypes.ReferralVoided, now));
         if (wasConverted)
         {
             work.Send(work.Snapshot.ConversionMessage(ConversionStatus.Fail, now));
         }
-        // Issued rewards may already be paid out; only those not yet payable are withdrawn.
+        // Rewards not yet payable are withdrawn (blocked).
         var open = work.RewardsOfReferral
             .Where(r => r.Status is RewardStatus.Pending or RewardStatus.Approved)
             .OrderBy(r => r.Id, StringComparer.Ordinal)
@@ -529,6 +552,29 @@ public sealed partial class ReferralCore(IReferralScreening screening, PublicUrl
         {
             work.Touch(reward);
             Block(work, reward, rewardReason);
+        }
+        if (!wasConverted)
+        {
+            return;
+        }
+        // What the conversion earned and was issued is taken back as a refund takes it back (revoked, or
+        // clawback_required once paid); the friend's sign-up rewards and custom-event rewards were earned otherwise.
+        var issued = work.RewardsOfReferral
+            .Where(r => r.Trigger == RewardTrigger.Converted && r.Status == RewardStatus.Issued)
+            .OrderBy(r => r.Id, StringComparer.Ordinal)
+            .ToList();
+        foreach (var reward in issued)
+        {
+            Revoke(work, reward, rewardReason);
+        }
+        var count = work.Conversions;
+        var unreached = work.Facts.CountedConversionRewards
+            .Where(r => r.ReferralId != work.Referral.Id && r.Milestone > count && IsStanding(r))
+            .OrderBy(r => r.Id, StringComparer.Ordinal)
+            .ToList();
+        foreach (var reward in unreached)
+        {
+            Revoke(work, reward, $"{rewardReason}: the advocate's conversions went from {reward.Milestone} to {count}");
         }
     }
 
@@ -626,7 +672,7 @@ public sealed partial class ReferralCore(IReferralScreening screening, PublicUrl
 
                 var reason = blockReason
                     ?? (!campaign.IsActive ? BlockReason.ShareInactive : null)
-                    ?? (rule.MinPurchaseValue is { } min && !(work.Event?.PurchaseValue >= min) ? BlockReason.CriteriaMismatch : null)
+                    ?? (rule.MinPurchaseValue is { } min && !(PurchaseValue(work) >= min) ? BlockReason.CriteriaMismatch : null)
                     ?? (trigger != RewardTrigger.Invited && work.Referral is { Status: ReferralStatus.Approved, AutoApproved: true }
                         && !campaign.AllowRewardsOnAutoApproved ? BlockReason.AutoApprovedNotAllowed : null)
                     ?? (TakeLimits(work, rule, reward) ? null : BlockReason.LimitReached);
@@ -645,6 +691,12 @@ public sealed partial class ReferralCore(IReferralScreening screening, PublicUrl
             }
         }
     }
+
+    /// <summary>
+    /// The value a rule's criteria compare: the event's, or, for a command (an approval by hand of a purchase held for
+    /// the server's confirmation), the purchase value the referral recorded.
+    /// </summary>
+    private static decimal? PurchaseValue(Work work) => work.Event?.PurchaseValue ?? work.Referral.PurchaseValue;
 
     /// <summary>Takes a place under each of the rule's limits for the advocate, or none when one is full.</summary>
     private static bool TakeLimits(Work work, RewardRule rule, Reward reward)

@@ -271,7 +271,7 @@ public sealed class ReferralEngine(
         CommandAsync(referralId, facts => core.Approve(facts, reason), ct);
 
     public Task<ReferralCommandResult> VoidAsync(string referralId, string reason, CancellationToken ct) =>
-        CommandAsync(referralId, facts => core.Void(facts, reason), ct);
+        CommandAsync(referralId, facts => core.Void(facts, reason), ct, withCountedConversionRewards: true);
 
     /// <summary>Approves a qualified referral whose holding period has ended; false when it is no longer due.</summary>
     public async Task<bool> ApproveDueAsync(string referralId, CancellationToken ct)
@@ -281,11 +281,11 @@ public sealed class ReferralEngine(
     }
 
     private async Task<ReferralCommandResult> CommandAsync(string referralId, Func<ReferralFacts, ReferralCore.CommandOutcome> command,
-        CancellationToken ct) =>
+        CancellationToken ct, bool withCountedConversionRewards = false) =>
         await InTransactionAsync(async () =>
         {
             var now = clock.GetUtcNow();
-            var facts = await store.LoadForReferralAsync(referralId, now, ct);
+            var facts = await store.LoadForReferralAsync(referralId, now, ct, withCountedConversionRewards);
             if (facts is null)
             {
                 return new ReferralCommandResult(null, null, NotFound: true);

@@ -59,10 +59,10 @@ public sealed class ReferralFacts
     public int OtherCountedPurchases { get; init; }
 
     /// <summary>
-    /// For a refund: the advocate's goal and milestone rewards of conversions that still stand (pending, approved or
-    /// issued), from any of their referrals; a count the refund takes back takes its reward back too.
+    /// For a refund or a void: the advocate's goal and milestone rewards of conversions that still stand (pending,
+    /// approved or issued), from any of their referrals; a count taken back takes its reward back too.
     /// </summary>
-    public IReadOnlyList<Reward> CountedConversionRewards { get; init; } = [];
+    public IReadOnlyList<Reward> CountedConversionRewards { get; set; } = [];
 }
 
 /// <summary>A referral whose fraud decision counts against its advocate.</summary>

@@ -282,7 +282,8 @@ public sealed class ReferralStore(ReferloopDb db, IReferralApprovalListeners lis
     }
 
     /// <summary>What a command about one referral needs (qualify, approve, void, approve when due); null when it does not exist.</summary>
-    public async Task<ReferralFacts?> LoadForReferralAsync(string referralId, DateTimeOffset now, CancellationToken ct)
+    public async Task<ReferralFacts?> LoadForReferralAsync(string referralId, DateTimeOffset now, CancellationToken ct,
+        bool withCountedConversionRewards = false)
     {
         await LockReferralsAsync(db, [referralId], ct);
         var found = await (
@@ -301,7 +302,12 @@ public sealed class ReferralStore(ReferloopDb db, IReferralApprovalListeners lis
             ? (await FraudFacts.LoadAsync(db, [new FraudQuery(found.Campaign.Fraud, found.Advocate.Id,
                 new FriendSignals(found.Friend.Email, null, found.Referral.ClickId, null, null))], now, ct))[0]
             : FraudFacts.None;
-        return await LoadAroundAsync(found.Campaign, found.Referral, found.Advocate, found.Friend, now, fraud, ct);
+        var facts = await LoadAroundAsync(found.Campaign, found.Referral, found.Advocate, found.Friend, now, fraud, ct);
+        if (withCountedConversionRewards)
+        {
+            facts.CountedConversionRewards = await CountedConversionRewardsAsync(found.Advocate.Id, ct);
+        }
+        return facts;
     }
 
     /// <summary>
@@ -348,18 +354,7 @@ public sealed class ReferralStore(ReferloopDb db, IReferralApprovalListeners lis
                 && e.Id != purchase.Id && (!confirmOnly || e.Source == EventSource.Server)
                 && (e.OrderId == null || !db.Events.Any(r => r.CampaignId == campaign.Id && r.RefundOf == e.OrderId)))
             .CountAsync(ct);
-        var advocateId = referral.Advocate!.Id;
-        // Rewards of the advocate's other referrals, which the refund may take back: locked on PostgreSQL, as their own
-        // referrals are not (see LockReferralsAsync), so a payment or coupon for them waits for the refund.
-        var rewards = db.OnSqlite
-            ? db.Rewards
-            : db.Rewards.FromSql($"""SELECT * FROM rewards WHERE "AdvocateId" = {advocateId} AND "Milestone" IS NOT NULL ORDER BY "Id" FOR UPDATE""");
-        var counted = await rewards.AsNoTracking()
-            .Where(r => r.AdvocateId == advocateId && r.Trigger == RewardTrigger.Converted && r.Milestone != null
-                && (r.Kind == RewardKind.Goal || r.Kind == RewardKind.Milestone)
-                && (r.Status == RewardStatus.Pending || r.Status == RewardStatus.Approved || r.Status == RewardStatus.Issued))
-            .OrderBy(r => r.Id)
-            .ToListAsync(ct);
+        var counted = await CountedConversionRewardsAsync(referral.Advocate!.Id, ct);
         return new ReferralFacts
         {
             Campaign = campaign,
@@ -377,6 +372,24 @@ public sealed class ReferralStore(ReferloopDb db, IReferralApprovalListeners lis
             OtherCountedPurchases = others,
             CountedConversionRewards = counted,
         };
+    }
+
+    /// <summary>
+    /// The advocate's goal and milestone rewards of conversions that still stand, which a refund or a void may take
+    /// back: locked on PostgreSQL, as their own referrals are not (see LockReferralsAsync), so a payment or coupon for
+    /// them waits for the refund or void.
+    /// </summary>
+    private async Task<List<Reward>> CountedConversionRewardsAsync(string advocateId, CancellationToken ct)
+    {
+        var rewards = db.OnSqlite
+            ? db.Rewards
+            : db.Rewards.FromSql($"""SELECT * FROM rewards WHERE "AdvocateId" = {advocateId} AND "Milestone" IS NOT NULL ORDER BY "Id" FOR UPDATE""");
+        return await rewards.AsNoTracking()
+            .Where(r => r.AdvocateId == advocateId && r.Trigger == RewardTrigger.Converted && r.Milestone != null
+                && (r.Kind == RewardKind.Goal || r.Kind == RewardKind.Milestone)
+                && (r.Status == RewardStatus.Pending || r.Status == RewardStatus.Approved || r.Status == RewardStatus.Issued))
+            .OrderBy(r => r.Id)
+            .ToListAsync(ct);
     }
 
     /// <summary>Everything about the advocate and the referral, once both are known.</summary>

@@ -385,4 +385,172 @@ public class ReferralCoreTests
         Assert.Equal(2, batch.Changes.NewReferrals.Count);
         Assert.Equal(2, batch.Changes.Messages.Count(m => m.Type == EventTypes.ReferralApproved));
     }
+
+    private Referral StoredReferral(string status, string id = "ref_1", decimal? value = 80m) => new()
+    {
+        Id = id,
+        CampaignId = "cmp_1",
+        AdvocateId = Ann.Id,
+        FriendId = "par_bob",
+        Status = status,
+        AttributedBy = Attribution.ByReferralCode,
+        QualifiedAt = status is ReferralStatus.Pending ? null : Now.AddDays(-1),
+        ApprovedAt = status == ReferralStatus.Approved ? Now.AddDays(-1) : null,
+        ConversionNumber = status is ReferralStatus.Pending ? null : 3,
+        EventType = EventKinds.Purchase,
+        OrderId = "o-1",
+        PurchaseValue = value,
+        Currency = "USD",
+        CreatedAt = Now.AddDays(-2),
+    };
+
+    private static Reward StoredReward(string id, string referralId, string status, string trigger = RewardTrigger.Converted,
+        string kind = RewardKind.Standard, int? milestone = null, DateTimeOffset? paidAt = null) => new()
+        {
+            Id = id,
+            CampaignId = "cmp_1",
+            ReferralId = referralId,
+            AdvocateId = "par_ann",
+            ParticipantId = "par_ann",
+            Recipient = RewardRecipient.Advocate,
+            RuleId = "r1",
+            Trigger = trigger,
+            Kind = kind,
+            Milestone = milestone,
+            Incentive = Rebate(10),
+            Status = status,
+            PaidAt = paidAt,
+        };
+
+    private ReferralFacts CommandFacts(Campaign campaign, Referral referral, Dictionary<string, int>? counters = null,
+        List<Reward>? rewards = null, List<Reward>? counted = null) => new()
+        {
+            Campaign = campaign,
+            Now = Now,
+            Referral = referral,
+            Advocate = Ann,
+            Friend = Person("par_bob", "bob@example.net", "BOB1"),
+            Counters = counters ?? [],
+            Rewards = rewards ?? [],
+            CountedConversionRewards = counted ?? [],
+        };
+
+    [Fact]
+    public void Voiding_a_converted_referral_gives_back_the_advocates_conversion_so_goals_count_the_ones_that_stand()
+    {
+        var goal = new RewardRule
+        {
+            Id = "g1", Recipient = RewardRecipient.Advocate, Trigger = RewardTrigger.Converted, Kind = RewardKind.Goal, Goal = 3,
+            Incentive = Rebate(30),
+        };
+        var campaign = Campaign(goal);
+        // A, B and C converted; C is voided.
+        var (_, voided) = _core.Void(CommandFacts(campaign, StoredReferral(ReferralStatus.Approved),
+            new() { [AdvocateCounters.Conversions] = 3 }), "order cancelled");
+        Assert.Equal(-1, voided.CounterDeltas[(Ann.Id, AdvocateCounters.Conversions)]);
+
+        // D converts: the third conversion that stands earns the goal.
+        var (fourth, _) = _core.Track(NewFriendFacts(campaign, new() { [AdvocateCounters.Conversions] = 2 }), Purchase(), null);
+        Assert.Equal((3, 30m), (Assert.Single(fourth.Rewards).Milestone, fourth.Rewards[0].Incentive.Amount));
+
+        // A referral voided before it converted took no conversion.
+        var (_, pending) = _core.Void(CommandFacts(campaign, StoredReferral(ReferralStatus.Pending),
+            new() { [AdvocateCounters.Conversions] = 3 }), "duplicate");
+        Assert.False(pending.CounterDeltas.ContainsKey((Ann.Id, AdvocateCounters.Conversions)));
+    }
+
+    [Fact]
+    public void Rejecting_a_flagged_referral_gives_back_its_place_in_the_advocates_referral_count()
+    {
+        var referral = StoredReferral(ReferralStatus.Flagged);
+        referral.QualifiedAt = null;
+        referral.FraudDecision = FraudDecision.Flagged;
+
+        var (conflict, changes) = _core.Void(CommandFacts(Campaign(), referral,
+            new() { [AdvocateCounters.Referrals] = 4, [AdvocateCounters.Conversions] = 2 }), "same household");
+
+        Assert.Null(conflict);
+        Assert.Equal(-1, changes.CounterDeltas[(Ann.Id, AdvocateCounters.Referrals)]);
+        Assert.False(changes.CounterDeltas.ContainsKey((Ann.Id, AdvocateCounters.Conversions)));
+    }
+
+    [Fact]
+    public void Voiding_an_approved_referral_revokes_what_its_conversion_issued_like_a_refund()
+    {
+        var referral = StoredReferral(ReferralStatus.Approved);
+        var unpaid = StoredReward("rwd_1", "ref_1", RewardStatus.Issued);
+        unpaid.CountedTotal = true;
+        var paid = StoredReward("rwd_2", "ref_1", RewardStatus.Issued, paidAt: Now.AddHours(-2));
+        var welcome = StoredReward("rwd_3", "ref_1", RewardStatus.Issued, trigger: RewardTrigger.Invited);
+        // The goal a later referral reached at the fourth conversion: the advocate now has three.
+        var goal = StoredReward("rwd_4", "ref_9", RewardStatus.Issued, kind: RewardKind.Goal, milestone: 4);
+        var kept = StoredReward("rwd_5", "ref_8", RewardStatus.Issued, kind: RewardKind.Milestone, milestone: 3);
+
+        var (conflict, changes) = _core.Void(CommandFacts(Campaign(), referral,
+            new() { [AdvocateCounters.Conversions] = 4, ["rule:r1:advocate:total"] = 2 },
+            [unpaid, paid, welcome], [goal, kept]), "fake order");
+
+        Assert.Null(conflict);
+        Assert.Equal(ReferralStatus.Voided, referral.Status);
+        Assert.Equal((RewardStatus.Revoked, "referral voided: fake order"), (unpaid.Status, unpaid.Reason));
+        Assert.Equal(RewardStatus.ClawbackRequired, paid.Status);
+        Assert.Equal(RewardStatus.Issued, welcome.Status);
+        Assert.Equal(RewardStatus.Revoked, goal.Status);
+        Assert.Equal(RewardStatus.Issued, kept.Status);
+        Assert.Equal(-1, changes.CounterDeltas[(Ann.Id, "rule:r1:advocate:total")]);
+        Assert.Equal([EventTypes.ReferralVoided, EventTypes.Conversion, EventTypes.RewardRevoked, EventTypes.RewardRevoked,
+            EventTypes.RewardRevoked], Types(changes));
+    }
+
+    [Fact]
+    public void The_holding_period_does_not_approve_a_referral_of_a_campaign_switched_to_manual_approval()
+    {
+        var referral = StoredReferral(ReferralStatus.Qualified);
+        referral.ApproveAfter = Now.AddMinutes(-1);
+        var campaign = Campaign(Rule("r1", RewardTrigger.Converted, Rebate(10)));
+        campaign.Approval = ApprovalPolicy.Manual;
+
+        var (conflict, changes) = _core.ApproveDue(CommandFacts(campaign, referral));
+
+        Assert.Equal("not due", conflict);
+        Assert.Equal(ReferralStatus.Qualified, referral.Status);
+        Assert.Empty(changes.Messages);
+
+        campaign.Approval = ApprovalPolicy.Auto;
+        Assert.Null(_core.ApproveDue(CommandFacts(campaign, referral)).Conflict);
+        Assert.Equal(ReferralStatus.Approved, referral.Status);
+    }
+
+    [Fact]
+    public void Approving_by_hand_a_purchase_held_for_the_servers_confirmation_judges_the_rules_by_its_recorded_value()
+    {
+        var rule = new RewardRule
+        {
+            Id = "r1", Recipient = RewardRecipient.Advocate, Trigger = RewardTrigger.Converted, Kind = RewardKind.Standard,
+            Incentive = Rebate(10), MinPurchaseValue = 50m,
+        };
+        var campaign = Campaign(rule);
+        campaign.Fraud = new FraudPolicy { BrowserConversions = BrowserConversions.Confirm };
+
+        // The friend signed up first; the browser then reports a purchase of 80, which waits for the server.
+        var referral = StoredReferral(ReferralStatus.Pending, value: null);
+        referral.EventType = EventKinds.Signup;
+        var browser = Purchase(value: 80m);
+        browser.Source = EventSource.Browser;
+        var (held, _) = _core.Track(CommandFacts(campaign, referral), browser, null);
+        Assert.Equal((ReferralStatus.Pending, ConversionStatus.Pending), (held.Referral!.Status, held.Conversion!.Status));
+        Assert.Equal(80m, referral.PurchaseValue);
+
+        var (conflict, changes) = _core.Approve(CommandFacts(campaign, referral), "confirmed with the shop");
+
+        Assert.Null(conflict);
+        var reward = Assert.Single(changes.NewRewards);
+        Assert.Equal(RewardStatus.Issued, reward.Status);
+
+        // Below the minimum it is still a mismatch.
+        var small = StoredReferral(ReferralStatus.Pending, id: "ref_2", value: 20m);
+        var (_, smallChanges) = _core.Approve(CommandFacts(campaign, small), "confirmed with the shop");
+        Assert.Equal((RewardStatus.Blocked, BlockReason.CriteriaMismatch),
+            (smallChanges.NewRewards.Single().Status, smallChanges.NewRewards.Single().Reason));
+    }
 }
