@@ -84,6 +84,44 @@ public sealed class EmailOutbox(IOptions<EmailOptions> options, EmailSignal sign
         }
     }
 
+    /// <summary>One address gets at most one magic link per interval.</summary>
+    public static readonly TimeSpan MagicLinkInterval = TimeSpan.FromMinutes(2);
+
+    /// <summary>
+    /// Mails the advocate the link to their portal (the magic link page, and the join page for an address that has
+    /// already joined), unless one went out in the last <see cref="MagicLinkInterval"/>; whether one was written.
+    /// </summary>
+    public async Task<bool> SendMagicLinkAsync(ReferloopDb db, string campaignId, string participantId, string address,
+        DateTimeOffset now, CancellationToken ct)
+    {
+        if (!Enabled)
+        {
+            return false;
+        }
+        var since = now - MagicLinkInterval;
+        // The check and the insert are one transaction: two requests at once would both find no recent link and
+        // both send one, and only the later would open the portal (each such mail replaces the participant's mail
+        // portal token). On PostgreSQL the participant's row is locked first, so the second request waits and then
+        // finds the first's send; on SQLite the transaction holds the one writer from before the check
+        // (SqliteWriteQueue).
+        await using var transaction = await db.Database.BeginTransactionAsync(ct);
+        if (!db.OnSqlite)
+        {
+            await db.Database.ExecuteSqlAsync($"""SELECT 1 FROM participants WHERE "Id" = {participantId} FOR UPDATE""", ct);
+        }
+        var recent = await db.Set<EmailSend>().AnyAsync(s => s.ParticipantId == participantId && s.Kind == EmailKind.MagicLink
+            && s.CreatedAt > since, ct);
+        if (recent)
+        {
+            return false;
+        }
+        db.Add(New(campaignId, participantId, EmailKind.MagicLink, address, now));
+        await db.SaveChangesAsync(ct);
+        await transaction.CommitAsync(ct);
+        signal.Poke();
+        return true;
+    }
+
     public static EmailSend New(string campaignId, string participantId, string kind, string to, DateTimeOffset now,
         string? messageId = null, string? rewardId = null) => new()
         {

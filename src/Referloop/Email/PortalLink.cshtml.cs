@@ -11,12 +11,12 @@ namespace Referloop.Email;
 /// <summary>
 /// The magic link: <c>/join/{campaign}/portal-link</c>, where an advocate enters their e-mail address and is mailed
 /// the link to their portal. The answer is the same whether or not the address is known, and the form shares the
-/// join page's per-address limit; one address gets at most one link per <see cref="Interval"/>.
+/// join page's per-address limit; one address gets at most one link per <see cref="EmailOutbox.MagicLinkInterval"/>.
 /// </summary>
-public sealed class PortalLinkModel(ReferloopDb db, TimeProvider clock, PublicLimits limits, EmailOutbox email, EmailSignal signal)
+public sealed class PortalLinkModel(ReferloopDb db, TimeProvider clock, PublicLimits limits, EmailOutbox email)
     : HostedPageModel
 {
-    public static readonly TimeSpan Interval = TimeSpan.FromMinutes(2);
+    public static TimeSpan Interval => EmailOutbox.MagicLinkInterval;
 
     [BindProperty] public string? Email { get; set; }
     [BindProperty(Name = JoinModel.HoneypotField)] public string? Honeypot { get; set; }
@@ -67,27 +67,7 @@ public sealed class PortalLinkModel(ReferloopDb db, TimeProvider clock, PublicLi
             .FirstOrDefaultAsync(ct);
         if (advocate is not null)
         {
-            var now = clock.GetUtcNow();
-            var since = now - Interval;
-            // The check and the insert are one transaction: two requests at once would both find no recent link and
-            // both send one, and only the later would open the portal (each such mail replaces the participant's mail
-            // portal token). On PostgreSQL the participant's row is locked first, so the second request waits and then
-            // finds the first's send; on SQLite the transaction holds the one writer from before the check
-            // (SqliteWriteQueue).
-            await using var transaction = await db.Database.BeginTransactionAsync(ct);
-            if (!db.OnSqlite)
-            {
-                await db.Database.ExecuteSqlAsync($"""SELECT 1 FROM participants WHERE "Id" = {advocate.Id} FOR UPDATE""", ct);
-            }
-            var recent = await db.Set<EmailSend>().AnyAsync(s => s.ParticipantId == advocate.Id && s.Kind == EmailKind.MagicLink
-                && s.CreatedAt > since, ct);
-            if (!recent)
-            {
-                db.Add(EmailOutbox.New(Campaign.Id, advocate.Id, EmailKind.MagicLink, advocate.Email, now));
-                await db.SaveChangesAsync(ct);
-                await transaction.CommitAsync(ct);
-                signal.Poke();
-            }
+            await email.SendMagicLinkAsync(db, Campaign.Id, advocate.Id, advocate.Email, clock.GetUtcNow(), ct);
         }
         return Answer(StatusCodes.Status200OK, Text["PortalLinkSentTitle"], Text["PortalLinkSentText"]);
     }

@@ -1,6 +1,8 @@
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Mvc.RazorPages;
+using Microsoft.EntityFrameworkCore;
 using Referloop.Campaigns;
+using Referloop.Email;
 using Referloop.Http;
 using Referloop.Participants;
 using Referloop.Security;
@@ -11,9 +13,12 @@ namespace Referloop.HostedPages;
 /// <summary>
 /// The page for the person referring: <c>/join/{campaign}</c> (slug or id). Registering creates the participant as
 /// <c>POST /api/v1/campaigns/{id}/participants</c> does (same validation, same <c>participant.joined</c>), with a portal
-/// link, and shows the portal.
+/// link, and shows the portal. Anyone may type any address here, so an address that has already joined changes
+/// nothing of that participant (an invited friend becomes an advocate, keeping their name) and gets the same answer as
+/// the magic link page, whose link goes to the address when e-mail is on.
 /// </summary>
-public sealed class JoinModel(ReferloopDb db, TimeProvider clock, PublicUrls urls, PublicLimits limits) : HostedPageModel
+public sealed class JoinModel(ReferloopDb db, TimeProvider clock, PublicUrls urls, PublicLimits limits, EmailOutbox email)
+    : HostedPageModel
 {
     /// <summary>The honeypot: hidden from people, filled by form-filling bots.</summary>
     public const string HoneypotField = "website";
@@ -85,17 +90,33 @@ public sealed class JoinModel(ReferloopDb db, TimeProvider clock, PublicUrls url
             return Page();
         }
 
+        // Whoever types an address must not see that person's portal (their rewards and coupon codes), nor rename
+        // them: an advocate is not written at all, and the owner of the address gets the link to their portal.
+        var address = Participant.NormaliseEmail(Email!);
+        var advocate = await db.Participants.AsNoTracking()
+            .Where(p => p.CampaignId == Campaign.Id && p.Email == address && p.IsReferrer)
+            .Select(p => new { p.Id, p.Email })
+            .FirstOrDefaultAsync(ct);
+        if (advocate is not null)
+        {
+            await email.SendMagicLinkAsync(db, Campaign.Id, advocate.Id, advocate.Email, clock.GetUtcNow(), ct);
+            return AlreadyJoined();
+        }
+
+        // A new participant, or an invited friend who becomes an advocate (their participant.joined brings the
+        // welcome mail with a portal link when e-mail is on); a friend keeps the name they have.
         var token = PortalTokens.New();
         var (_, created) = await ParticipantDirectory.JoinAsync(db, clock, urls, Campaign, Email!, Name, null, ct,
-            portalTokenHash: Secrets.Hash(token));
-        if (!created)
-        {
-            // Whoever types an address must not see that person's portal (their rewards and coupon codes).
-            MessageTitle = Text["AlreadyJoinedTitle"];
-            Message = Text["AlreadyJoinedText"];
-            return Page();
-        }
-        return RedirectToPortal(token);
+            portalTokenHash: Secrets.Hash(token), keepExisting: true);
+        return created ? RedirectToPortal(token) : AlreadyJoined();
+    }
+
+    /// <summary>The answer for an address that has already joined: the magic link page's own when e-mail is on.</summary>
+    private PageResult AlreadyJoined()
+    {
+        MessageTitle = email.Enabled ? Text["PortalLinkSentTitle"] : Text["AlreadyJoinedTitle"];
+        Message = email.Enabled ? Text["PortalLinkSentText"] : Text["AlreadyJoinedText"];
+        return Page();
     }
 
     private RedirectResult RedirectToPortal(string token) => new($"/p/{token}", permanent: false, preserveMethod: false);

@@ -27,9 +27,14 @@ public static class ParticipantDirectory
     /// its <c>participant.joined</c> event; the same email again returns the existing participant.
     /// </summary>
     /// <param name="portalTokenHash">Given by the hosted join page: a new participant is written with its portal link.</param>
+    /// <param name="keepExisting">
+    /// Given by the hosted join page, where anyone may type any address: an existing participant keeps their name and
+    /// custom value. An advocate is left as they are; an invited friend becomes an advocate, taking the name only
+    /// when they have none. Without it (the API, the dashboard) the name and custom value given replace the stored ones.
+    /// </param>
     public static async Task<(Participant Participant, bool Created)> JoinAsync(ReferloopDb db, TimeProvider clock,
         PublicUrls urls, Campaign campaign, string email, string? name, string? customValue, CancellationToken ct,
-        string? portalTokenHash = null)
+        string? portalTokenHash = null, bool keepExisting = false)
     {
         var normalised = Participant.NormaliseEmail(email);
         name = string.IsNullOrWhiteSpace(name) ? null : name.Trim();
@@ -38,6 +43,14 @@ public static class ParticipantDirectory
             var existing = await db.Participants.FirstOrDefaultAsync(p => p.CampaignId == campaign.Id && p.Email == normalised, ct);
             if (existing is not null)
             {
+                if (keepExisting)
+                {
+                    if (!existing.IsReferrer)
+                    {
+                        await UpdateAsync(db, clock, urls, campaign, existing, existing.Name is null ? name : null, null, ct);
+                    }
+                    return (existing, false);
+                }
                 await UpdateAsync(db, clock, urls, campaign, existing, name, customValue, ct);
                 return (existing, false);
             }
