@@ -91,6 +91,33 @@ public sealed partial class EmailTests(EmailApp app) : IClassFixture<EmailApp>
     }
 
     [Fact]
+    public async Task Joining_again_with_an_advocates_address_mails_them_their_portal_link_and_renames_no_one()
+    {
+        // The join page answers an address that has already joined as the magic link page does, and the link goes
+        // to the address: whoever typed it gets neither the portal nor a say over the advocate's name.
+        var (campaign, _) = await _admin.Campaign([], new { name = "Again friends", slug = "again-friends" });
+        await NewVisitor().Submit("/join/again-friends", new() { ["Name"] = "Ola Berg", ["Email"] = "ola@example.com", ["Consent"] = "true" });
+        var welcome = await app.Inbox.WaitFor("ola@example.com");
+
+        var again = await NewVisitor().Submit("/join/again-friends",
+            new() { ["Name"] = "https://evil.example/claim X", ["Email"] = "ola@example.com", ["Consent"] = "true" });
+
+        Assert.Equal(HttpStatusCode.OK, again.StatusCode);
+        var answer = await again.Content.ReadAsStringAsync();
+        Assert.Contains("If this address belongs to a member of the programme", answer);
+        Assert.DoesNotContain("/p/pt_", answer);
+        var magic = (await app.Inbox.WaitFor("ola@example.com", 2)).Single(m => m.Subject != welcome.Subject);
+        Assert.Equal("Your link to the Again friends portal", magic.Subject);
+        Assert.Equal(HttpStatusCode.OK, (await app.CreateAnonymousClient().GetAsync(PortalPath(magic))).StatusCode);
+        Assert.Equal("Ola Berg", await app.WithDb(db => db.Participants.Where(p => p.CampaignId == campaign).Select(p => p.Name).SingleAsync()));
+
+        // The magic link's own limit holds here too: one per address per interval.
+        var third = await NewVisitor().Submit("/join/again-friends", new() { ["Email"] = "ola@example.com", ["Consent"] = "true" });
+        Assert.Equal(HttpStatusCode.OK, third.StatusCode);
+        Assert.Equal([EmailKind.Welcome, EmailKind.MagicLink], (await Settled(campaign)).Select(s => s.Kind));
+    }
+
+    [Fact]
     public async Task Rewards_and_milestones_are_mailed_to_their_recipients_with_coupon_codes()
     {
         var (campaign, _) = await _admin.Campaign(

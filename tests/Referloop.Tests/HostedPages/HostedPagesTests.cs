@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.AspNetCore.WebUtilities;
 using Microsoft.EntityFrameworkCore;
 using Referloop.Participants;
+using Referloop.Tests.Referrals;
 using Referloop.Tests.Support;
 using Referloop.Webhooks;
 
@@ -87,6 +88,57 @@ public sealed partial class HostedPagesTests(HostedPagesApp app) : IClassFixture
         Assert.Contains("You have already joined", html);
         Assert.DoesNotContain("/p/pt_", html);
         Assert.Equal(hash, await app.WithDb(db => db.Participants.Where(p => p.CampaignId == campaign).Select(p => p.PortalTokenHash).SingleAsync()));
+    }
+
+    [Fact]
+    public async Task An_advocates_address_typed_with_another_name_leaves_that_advocate_unchanged()
+    {
+        // Anyone may post the form with any address: what they type must not rename the advocate (the name is shown
+        // to their friends on the invited page, on the leaderboard and in mails and webhooks).
+        var campaign = await Campaign();
+        var (id, _) = await _admin.Advocate(campaign, "vic@example.com", "Vic Real", "crm-7");
+        var before = await app.WithDb(db => db.Participants.AsNoTracking().SingleAsync(p => p.Id == id));
+
+        var again = await NewVisitor().Submit($"/join/{campaign}",
+            new() { ["Name"] = "https://evil.example/claim X", ["Email"] = " VIC@example.com ", ["Consent"] = "true" });
+
+        Assert.Equal(HttpStatusCode.OK, again.StatusCode);
+        var html = await again.Content.ReadAsStringAsync();
+        Assert.DoesNotContain("/p/pt_", html);
+        Assert.DoesNotContain("Vic", html);
+        var after = await app.WithDb(db => db.Participants.AsNoTracking().SingleAsync(p => p.Id == id));
+        Assert.Equal(("Vic Real", "crm-7", before.UpdatedAt, before.PortalTokenHash), (after.Name, after.CustomValue, after.UpdatedAt, after.PortalTokenHash));
+        Assert.Single(await app.WithDb(db => db.Outbox.AsNoTracking().Where(m => m.CampaignId == campaign && m.Type == EventTypes.ParticipantJoined).ToListAsync()));
+    }
+
+    [Fact]
+    public async Task An_invited_friend_who_joins_on_the_page_becomes_an_advocate_and_keeps_their_name()
+    {
+        var campaign = await Campaign();
+        var (_, code) = await _admin.Advocate(campaign, "hal@example.com", "Hal Moss");
+        await _admin.Track(campaign, "signup", "finn@example.net", code, name: "Finn Friend");
+        await _admin.Track(campaign, "signup", "nina@example.net", code);
+
+        var finnJoins = await NewVisitor().Submit($"/join/{campaign}", new() { ["Name"] = "Someone Else", ["Email"] = "finn@example.net", ["Consent"] = "true" });
+        var ninaJoins = await NewVisitor().Submit($"/join/{campaign}", new() { ["Name"] = "Nina Page", ["Email"] = "nina@example.net", ["Consent"] = "true" });
+
+        // Whoever typed the address does not get that person's portal; the friend is an advocate now.
+        foreach (var response in new[] { finnJoins, ninaJoins })
+        {
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.DoesNotContain("/p/pt_", await response.Content.ReadAsStringAsync());
+        }
+        var finn = await app.WithDb(db => db.Participants.AsNoTracking().SingleAsync(p => p.CampaignId == campaign && p.Email == "finn@example.net"));
+        Assert.Equal("Finn Friend", finn.Name);
+        Assert.True(finn.IsReferrer && finn.IsInvited);
+        // A friend without a name takes the one typed.
+        var nina = await app.WithDb(db => db.Participants.AsNoTracking().SingleAsync(p => p.CampaignId == campaign && p.Email == "nina@example.net"));
+        Assert.Equal("Nina Page", nina.Name);
+        Assert.True(nina.IsReferrer);
+        var joined = await app.WithDb(db => db.Outbox.AsNoTracking()
+            .Where(m => m.CampaignId == campaign && m.Type == EventTypes.ParticipantJoined && m.Data.Contains("finn@example.net")).ToListAsync());
+        var asReferrer = Assert.Single(joined.Select(m => JsonNode.Parse(m.Data)!["participant"]!), p => (string)p["role"]! == "referrer");
+        Assert.Equal("Finn Friend", (string)asReferrer["name"]!);
     }
 
     [Fact]
