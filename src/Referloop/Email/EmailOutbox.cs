@@ -88,16 +88,32 @@ public sealed class EmailOutbox(IOptions<EmailOptions> options, EmailSignal sign
     public static readonly TimeSpan MagicLinkInterval = TimeSpan.FromMinutes(2);
 
     /// <summary>
-    /// Mails the advocate the link to their portal (the magic link page, and the join page for an address that has
-    /// already joined), unless one went out in the last <see cref="MagicLinkInterval"/>; whether one was written.
+    /// Mails the link to their portal to the campaign's advocate with the address as typed (the magic link page, and
+    /// the join page for an address that has already joined), unless e-mail is off or one went out in the last
+    /// <see cref="MagicLinkInterval"/>. False when the address is no advocate's.
     /// </summary>
-    public async Task<bool> SendMagicLinkAsync(ReferloopDb db, string campaignId, string participantId, string address,
-        DateTimeOffset now, CancellationToken ct)
+    public async Task<bool> SendMagicLinkAsync(ReferloopDb db, string campaignId, string typedAddress, DateTimeOffset now,
+        CancellationToken ct)
     {
-        if (!Enabled)
+        var address = Participant.NormaliseEmail(typedAddress);
+        var advocate = await db.Participants.AsNoTracking()
+            .Where(p => p.CampaignId == campaignId && p.Email == address && p.IsReferrer)
+            .Select(p => p.Id)
+            .FirstOrDefaultAsync(ct);
+        if (advocate is null)
         {
             return false;
         }
+        if (Enabled)
+        {
+            await MailMagicLinkAsync(db, campaignId, advocate, address, now, ct);
+        }
+        return true;
+    }
+
+    private async Task MailMagicLinkAsync(ReferloopDb db, string campaignId, string participantId, string address,
+        DateTimeOffset now, CancellationToken ct)
+    {
         var since = now - MagicLinkInterval;
         // The check and the insert are one transaction: two requests at once would both find no recent link and
         // both send one, and only the later would open the portal (each such mail replaces the participant's mail
@@ -113,13 +129,12 @@ public sealed class EmailOutbox(IOptions<EmailOptions> options, EmailSignal sign
             && s.CreatedAt > since, ct);
         if (recent)
         {
-            return false;
+            return;
         }
         db.Add(New(campaignId, participantId, EmailKind.MagicLink, address, now));
         await db.SaveChangesAsync(ct);
         await transaction.CommitAsync(ct);
         signal.Poke();
-        return true;
     }
 
     public static EmailSend New(string campaignId, string participantId, string kind, string to, DateTimeOffset now,

@@ -60,15 +60,7 @@ public sealed class PortalLinkModel(ReferloopDb db, TimeProvider clock, PublicLi
             Response.StatusCode = StatusCodes.Status400BadRequest;
             return Page();
         }
-        var address = Participant.NormaliseEmail(Email!);
-        var advocate = await db.Participants.AsNoTracking()
-            .Where(p => p.CampaignId == Campaign.Id && p.Email == address && p.IsReferrer)
-            .Select(p => new { p.Id, p.Email })
-            .FirstOrDefaultAsync(ct);
-        if (advocate is not null)
-        {
-            await email.SendMagicLinkAsync(db, Campaign.Id, advocate.Id, advocate.Email, clock.GetUtcNow(), ct);
-        }
+        await email.SendMagicLinkAsync(db, Campaign.Id, Email!, clock.GetUtcNow(), ct);
         return Answer(StatusCodes.Status200OK, Text["PortalLinkSentTitle"], Text["PortalLinkSentText"]);
     }
 

@@ -92,14 +92,8 @@ public sealed class JoinModel(ReferloopDb db, TimeProvider clock, PublicUrls url
 
         // Whoever types an address must not see that person's portal (their rewards and coupon codes), nor rename
         // them: an advocate is not written at all, and the owner of the address gets the link to their portal.
-        var address = Participant.NormaliseEmail(Email!);
-        var advocate = await db.Participants.AsNoTracking()
-            .Where(p => p.CampaignId == Campaign.Id && p.Email == address && p.IsReferrer)
-            .Select(p => new { p.Id, p.Email })
-            .FirstOrDefaultAsync(ct);
-        if (advocate is not null)
+        if (await email.SendMagicLinkAsync(db, Campaign.Id, Email!, clock.GetUtcNow(), ct))
         {
-            await email.SendMagicLinkAsync(db, Campaign.Id, advocate.Id, advocate.Email, clock.GetUtcNow(), ct);
             return AlreadyJoined();
         }
 

@@ -100,14 +100,23 @@ public sealed partial class ReferralCore
         {
             Revoke(work, reward, reason);
         }
+        RevokeUnreached(work, (reward, count) => $"{reason}: order {orderId} took the advocate's conversions from {reward.Milestone} to {count}");
+    }
+
+    /// <summary>
+    /// Takes back the advocate's goal and milestone rewards of their other referrals that the conversions still
+    /// standing (<see cref="Work.Conversions"/>) no longer reach.
+    /// </summary>
+    private static void RevokeUnreached(Work work, Func<Reward, int, string> reason)
+    {
         var count = work.Conversions;
         var unreached = work.Facts.CountedConversionRewards
-            .Where(r => r.ReferralId != referral.Id && r.Milestone > count && IsStanding(r))
+            .Where(r => r.ReferralId != work.Referral.Id && r.Milestone > count && IsStanding(r))
             .OrderBy(r => r.Id, StringComparer.Ordinal)
             .ToList();
         foreach (var reward in unreached)
         {
-            Revoke(work, reward, $"{reason}: order {orderId} took the advocate's conversions from {reward.Milestone} to {count}");
+            Revoke(work, reward, reason(reward, count));
         }
     }
 

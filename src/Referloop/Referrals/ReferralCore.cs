@@ -567,15 +567,7 @@ public sealed partial class ReferralCore(IReferralScreening screening, PublicUrl
         {
             Revoke(work, reward, rewardReason);
         }
-        var count = work.Conversions;
-        var unreached = work.Facts.CountedConversionRewards
-            .Where(r => r.ReferralId != work.Referral.Id && r.Milestone > count && IsStanding(r))
-            .OrderBy(r => r.Id, StringComparer.Ordinal)
-            .ToList();
-        foreach (var reward in unreached)
-        {
-            Revoke(work, reward, $"{rewardReason}: the advocate's conversions went from {reward.Milestone} to {count}");
-        }
+        RevokeUnreached(work, (reward, count) => $"{rewardReason}: the advocate's conversions went from {reward.Milestone} to {count}");
     }
 
     /// <summary>
