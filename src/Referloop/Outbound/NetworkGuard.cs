@@ -23,7 +23,9 @@ public sealed class ForbiddenAddressException(string message) : HttpRequestExcep
 /// The SSRF guard: URLs that Referloop calls (webhook endpoints, create-coupon URLs) must not reach loopback,
 /// private, link-local, metadata or otherwise non-public addresses. Checked when a URL is saved and again at connect
 /// time, against the address actually connected to, because DNS answers can change between the two.
-/// <c>Webhooks:AllowPrivateNetworks</c> (named when webhooks were the only outbound calls) turns it off for all of them.
+/// <c>Webhooks:AllowPrivateNetworks</c> (named when webhooks were the only outbound calls) turns it off for all of them,
+/// except for the cloud metadata services and link-local addresses, which hand out the host's credentials and which no
+/// receiver needs.
 /// </summary>
 public sealed class NetworkGuard(IOutboundDns dns, IOptions<WebhookOptions> options)
 {
@@ -68,6 +70,20 @@ public sealed class NetworkGuard(IOutboundDns dns, IOptions<WebhookOptions> opti
         (IPNetwork.Parse("ff00::/8"), "multicast"),
     ];
 
+    /// <summary>What stays refused with <c>Webhooks:AllowPrivateNetworks</c>: where cloud hosts serve instance credentials.</summary>
+    private static readonly (IPNetwork Range, string Reason)[] MetadataV4 =
+    [
+        (IPNetwork.Parse("169.254.0.0/16"), "link-local or cloud metadata"),
+        (IPNetwork.Parse("100.100.100.200/32"), "cloud metadata"),
+        (IPNetwork.Parse("192.0.0.192/32"), "cloud metadata"),
+    ];
+
+    private static readonly (IPNetwork Range, string Reason)[] MetadataV6 =
+    [
+        (IPNetwork.Parse("fd00:ec2::254/128"), "cloud metadata"),
+        (IPNetwork.Parse("fe80::/10"), "link-local"),
+    ];
+
     /// <summary>IPv6 ranges that carry an IPv4 address, and the byte where it starts: that address decides.</summary>
     private static readonly (IPNetwork Range, int Offset)[] EmbeddingV4 =
     [
@@ -79,11 +95,20 @@ public sealed class NetworkGuard(IOutboundDns dns, IOptions<WebhookOptions> opti
     ];
 
     /// <summary>Why an address may not be called, or null when it may.</summary>
-    public static string? Forbidden(IPAddress address)
+    public static string? Forbidden(IPAddress address) => Match(address, ForbiddenV6, ForbiddenV4);
+
+    /// <summary>Why an address may not be called even on a private network, or null when it may.</summary>
+    public static string? ForbiddenOnPrivateNetworks(IPAddress address) => Match(address, MetadataV6, MetadataV4);
+
+    private string? Refusal(IPAddress address) => AllowPrivateNetworks ? ForbiddenOnPrivateNetworks(address) : Forbidden(address);
+
+    private string Hint => AllowPrivateNetworks ? "" : " (Webhooks:AllowPrivateNetworks is off)";
+
+    private static string? Match(IPAddress address, (IPNetwork Range, string Reason)[] v6, (IPNetwork Range, string Reason)[] v4)
     {
         if (address.AddressFamily == AddressFamily.InterNetworkV6)
         {
-            foreach (var (range, reason) in ForbiddenV6)
+            foreach (var (range, reason) in v6)
             {
                 if (range.Contains(address))
                 {
@@ -99,7 +124,7 @@ public sealed class NetworkGuard(IOutboundDns dns, IOptions<WebhookOptions> opti
                 }
             }
         }
-        foreach (var (range, reason) in ForbiddenV4)
+        foreach (var (range, reason) in v4)
         {
             if (range.Contains(address))
             {
@@ -117,15 +142,20 @@ public sealed class NetworkGuard(IOutboundDns dns, IOptions<WebhookOptions> opti
     /// </summary>
     public async Task<string?> CheckUrlAsync(string url, CancellationToken ct)
     {
-        if (AllowPrivateNetworks)
-        {
-            return null;
-        }
         var uri = new Uri(url);
+        if (uri.IdnHost.Length > 253)
+        {
+            return "must have a host name of at most 253 characters.";
+        }
         IPAddress[] addresses;
         if (IPAddress.TryParse(uri.IdnHost.Trim('[', ']'), out var literal))
         {
             addresses = [literal];
+        }
+        else if (AllowPrivateNetworks)
+        {
+            // A name is checked when it is called: on a private network it may well resolve only there.
+            return null;
         }
         else
         {
@@ -142,10 +172,10 @@ public sealed class NetworkGuard(IOutboundDns dns, IOptions<WebhookOptions> opti
         }
         foreach (var address in addresses)
         {
-            if (Forbidden(address) is { } reason)
+            if (Refusal(address) is { } reason)
             {
-                return $"must not point at {Article(reason)} {reason} address ({uri.Host} is {address}); " +
-                    "set Webhooks:AllowPrivateNetworks=true to allow it on a private network.";
+                return $"must not point at {Article(reason)} {reason} address ({uri.Host} is {address})" + (AllowPrivateNetworks ? "."
+                    : "; set Webhooks:AllowPrivateNetworks=true to allow it on a private network.");
             }
         }
         return null;
@@ -159,15 +189,11 @@ public sealed class NetworkGuard(IOutboundDns dns, IOptions<WebhookOptions> opti
     {
         var host = context.DnsEndPoint.Host;
         var addresses = IPAddress.TryParse(host.Trim('[', ']'), out var literal) ? [literal] : await dns.ResolveAsync(host, ct);
-        if (!AllowPrivateNetworks)
+        foreach (var address in addresses)
         {
-            foreach (var address in addresses)
+            if (Refusal(address) is { } reason)
             {
-                if (Forbidden(address) is { } reason)
-                {
-                    throw new ForbiddenAddressException(
-                        $"Refused to connect: {host} resolves to {address}, {Article(reason)} {reason} address (Webhooks:AllowPrivateNetworks is off).");
-                }
+                throw new ForbiddenAddressException($"Refused to connect: {host} resolves to {address}, {Article(reason)} {reason} address{Hint}.");
             }
         }
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };

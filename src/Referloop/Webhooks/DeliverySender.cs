@@ -109,7 +109,7 @@ public sealed class DeliverySender(IServiceScopeFactory scopes, IHttpClientFacto
             var status = (int)response.StatusCode;
             var retryAfter = status is 429 or 503 ? RetrySchedule.RetryAfter(response, now) : null;
             return new(requestId, payload.Method.Method, payload.Url, status, Elapsed(started), excerpt,
-                status is >= 200 and < 300 ? null : $"The receiver answered {status} {response.ReasonPhrase}.", retryAfter);
+                status is >= 200 and < 300 ? null : $"The receiver answered {status} {response.ReasonPhrase?.Replace('\0', '\uFFFD')}.", retryAfter);
         }
         catch (OperationCanceledException) when (!ct.IsCancellationRequested)
         {
@@ -157,7 +157,8 @@ public sealed class DeliverySender(IServiceScopeFactory scopes, IHttpClientFacto
             }
             read += n;
         }
-        return read == 0 ? null : Encoding.UTF8.GetString(buffer, 0, read);
+        // A binary answer may hold NUL, which a PostgreSQL text column refuses: the attempt would never be recorded.
+        return read == 0 ? null : Encoding.UTF8.GetString(buffer, 0, read).Replace('\0', '\uFFFD');
     }
 }
 

@@ -67,9 +67,10 @@ public sealed record WebhookEndpointInput(
                 {
                     errors.Add($"headers.{name}", "is set by Referloop and cannot be replaced.");
                 }
-                else if (value is null || value.Length > 1000 || value.Any(c => c is '\r' or '\n' or '\0'))
+                else if (value is null || value.Length > 1000 || value.Any(c => c is (< ' ' and not '\t') or > '~'))
                 {
-                    errors.Add($"headers.{name}", "must be a single-line value of at most 1000 characters.");
+                    // HTTP sends header values as ASCII: anything else could never be sent.
+                    errors.Add($"headers.{name}", "must be a single line of at most 1000 printable ASCII characters.");
                 }
             }
         }

@@ -80,4 +80,21 @@ public class NetworkGuardTests
     [InlineData("64:ff9b::808:808")]
     [InlineData("2002:808:808::1")]
     public void Allows_public_addresses(string address) => Assert.Null(NetworkGuard.Forbidden(IPAddress.Parse(address)));
+
+    // Webhooks:AllowPrivateNetworks opens private networks, not the metadata services that hand out a cloud host's
+    // credentials (a full-scope key could read them through a test message's answer).
+    [Theory]
+    [InlineData("169.254.169.254", "link-local or cloud metadata")]
+    [InlineData("169.254.170.2", "link-local or cloud metadata")]
+    [InlineData("::ffff:169.254.169.254", "link-local or cloud metadata")]
+    [InlineData("100.100.100.200", "cloud metadata")]
+    [InlineData("192.0.0.192", "cloud metadata")]
+    [InlineData("fd00:ec2::254", "cloud metadata")]
+    [InlineData("fe80::1", "link-local")]
+    [InlineData("10.1.2.3", null)]
+    [InlineData("127.0.0.1", null)]
+    [InlineData("192.168.1.10", null)]
+    [InlineData("fd12:3456::1", null)]
+    public void On_a_private_network_metadata_services_stay_refused(string address, string? reason) =>
+        Assert.Equal(reason, NetworkGuard.ForbiddenOnPrivateNetworks(IPAddress.Parse(address)));
 }

@@ -469,6 +469,21 @@ public class WebhookDeliveryTests(WebhookApp app) : IClassFixture<WebhookApp>, I
         await bad.AssertValidationProblem("eventType");
     }
 
+    // PostgreSQL's text refuses NUL: a binary answer's attempt was never recorded, and the delivery was sent again at
+    // every lease, for ever.
+    [Fact]
+    public async Task A_binary_answer_is_recorded_with_its_excerpt()
+    {
+        var (receiver, endpointId, _) = await Endpoint();
+        await using var _ = receiver;
+        receiver.Respond = (_, _) => new Reply(Body: "\u0089PNG\0\0\0\rIHDR");
+
+        var response = await _client.PostOk($"/api/v1/webhook-endpoints/{endpointId}/test", new { eventType = "conversion" }, HttpStatusCode.OK);
+
+        Assert.Equal("succeeded", (string)response["status"]!);
+        Assert.Equal("\u0089PNG\uFFFD\uFFFD\uFFFD\rIHDR", (string)response["attempts"]![0]!["responseExcerpt"]!);
+    }
+
     [Fact]
     public async Task A_2xx_to_referral_approved_releases_what_waits_for_the_acknowledgement()
     {

@@ -68,6 +68,19 @@ public class WebhookEndpointsApiTests(WebhookApp app) : IClassFixture<WebhookApp
 
         var missing = await _client.PostAsJsonAsync("/api/v1/webhook-endpoints", new { description = "no url" });
         await missing.AssertValidationProblem("url");
+
+        // A header value HTTP cannot carry (it would fail every delivery), and a host name no resolver takes (a 500).
+        var unsendable = await _client.PostAsJsonAsync("/api/v1/webhook-endpoints", new
+        {
+            url = "http://127.0.0.1:9/hook",
+            headers = new Dictionary<string, string> { ["X-Greeting"] = "Grüße" },
+        });
+        await unsendable.AssertValidationProblem("headers.X-Greeting");
+        var longHost = await _client.PostAsJsonAsync("/api/v1/webhook-endpoints",
+            new { url = $"https://{string.Join('.', Enumerable.Repeat(new string('a', 63), 5))}/hook" });
+        await longHost.AssertValidationProblem("url");
+        var metadata = await _client.PostAsJsonAsync("/api/v1/webhook-endpoints", new { url = "http://169.254.169.254/latest/meta-data" });
+        await metadata.AssertValidationProblem("url");
     }
 
     [Fact]
