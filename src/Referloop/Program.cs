@@ -124,6 +124,7 @@ if (proxies.Any)
 app.UseExceptionHandler();
 app.UseStatusCodePages();
 app.Use((http, next) => http.RequestServices.GetRequiredService<MethodNotAllowed>().InvokeAsync(http, next));
+app.UseNulGuard();
 app.UseDashboardHeaders();
 app.UseHostedPageHeaders();
 app.MapStaticAssets();

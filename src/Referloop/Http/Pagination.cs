@@ -27,7 +27,8 @@ public static class Paging
         try
         {
             lastId = Encoding.UTF8.GetString(Base64Url.DecodeFromChars(cursor));
-            return lastId.Length is > 0 and < 100;
+            // Ids are plain text: a control character (NUL, which PostgreSQL's text refuses) is no cursor of ours.
+            return lastId.Length is > 0 and < 100 && !lastId.Any(char.IsControl);
         }
         catch (FormatException)
         {

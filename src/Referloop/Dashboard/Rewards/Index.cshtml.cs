@@ -34,7 +34,8 @@ public sealed class RewardsIndexModel(ReferloopDb db, TimeProvider clock) : Page
     public int Total { get; private set; }
     public int ToPay { get; private set; }
 
-    public async Task OnGetAsync(CancellationToken ct)
+    /// <summary>The filters as the list understands them: anything else is no filter.</summary>
+    private void CleanFilters()
     {
         if (Status is not null && !Statuses.Contains(Status))
         {
@@ -42,6 +43,11 @@ public sealed class RewardsIndexModel(ReferloopDb db, TimeProvider clock) : Page
         }
         Paid = Paid is "paid" or "unpaid" ? Paid : null;
         Campaign = string.IsNullOrEmpty(Campaign) ? null : Campaign;
+    }
+
+    public async Task OnGetAsync(CancellationToken ct)
+    {
+        CleanFilters();
         Campaigns = await CampaignChoices.NewestFirstAsync(db, ct);
 
         var rewards = db.Rewards.AsNoTracking();
@@ -76,6 +82,9 @@ public sealed class RewardsIndexModel(ReferloopDb db, TimeProvider clock) : Page
 
     public async Task<IActionResult> OnPostPaidAsync(string id, CancellationToken ct)
     {
+        // The filters come back in the redirect to the list: cleaned first, or a stray value would break the answer
+        // after the payment is written.
+        CleanFilters();
         var (reward, conflict) = await RewardsApi.MarkPaidAsync(db, id, clock.GetUtcNow(), ct);
         if (reward is null)
         {
@@ -98,7 +107,7 @@ public sealed class RewardsIndexModel(ReferloopDb db, TimeProvider clock) : Page
         }
         if (paid is not null)
         {
-            query.Add("paid=" + paid);
+            query.Add("paid=" + Uri.EscapeDataString(paid));
         }
         if (before is not null)
         {

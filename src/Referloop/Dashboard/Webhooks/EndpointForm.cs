@@ -46,9 +46,21 @@ public abstract class EndpointFormModel(ReferloopDb db) : PageModel
         return messages.Count == 0 ? null : string.Join(" ", messages);
     }
 
-    protected async Task LoadCampaignsAsync(CancellationToken ct) =>
-        Campaigns = await Db.Campaigns.AsNoTracking().OrderBy(c => c.Name)
-            .Select(c => new CampaignOption(c.Id, c.Name, c.Status)).Take(500).ToListAsync(ct);
+    /// <summary>
+    /// The campaigns to choose from: the first 500 by name, and always the one chosen (<see cref="CampaignId"/>), or the
+    /// form would post "every campaign" for an endpoint whose campaign is not among them.
+    /// </summary>
+    protected async Task LoadCampaignsAsync(CancellationToken ct)
+    {
+        var campaigns = Db.Campaigns.AsNoTracking();
+        Campaigns = await campaigns.OrderBy(c => c.Name).Select(c => new CampaignOption(c.Id, c.Name, c.Status)).Take(500).ToListAsync(ct);
+        if (!string.IsNullOrWhiteSpace(CampaignId) && Campaigns.All(c => c.Id != CampaignId)
+            && await campaigns.Where(c => c.Id == CampaignId).Select(c => new CampaignOption(c.Id, c.Name, c.Status))
+                .FirstOrDefaultAsync(ct) is { } chosen)
+        {
+            Campaigns = [chosen, .. Campaigns];
+        }
+    }
 
     protected void Fill(WebhookEndpoint endpoint)
     {
