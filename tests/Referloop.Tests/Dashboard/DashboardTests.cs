@@ -1,4 +1,5 @@
 using System.Net;
+using System.Text.RegularExpressions;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.EntityFrameworkCore;
 using Referloop.Tests.Support;
@@ -137,6 +138,52 @@ public class DashboardTests(ReferloopApp app) : IClassFixture<ReferloopApp>
         var broken = await client.Submit("/admin/campaigns/new", new() { ["Name"] = "x", ["LandingUrl"] = "https://a.example", ["RewardsJson"] = "[{" });
         Assert.Equal(HttpStatusCode.BadRequest, broken.StatusCode);
         Assert.Contains("is not a JSON array of reward rules", await broken.Content.ReadAsStringAsync());
+    }
+
+    [Theory]
+    [InlineData("MaxReferralsPerHour", "3000000000", "must be a whole number between 1 and 1000000.")]
+    [InlineData("MaxReferralsPerHour", "1e3", "must be a whole number between 1 and 1000000.")]
+    [InlineData("AttributionWindowDays", "abc", "must be a whole number between 1 and 365.")]
+    [InlineData("SameIp", "7", "must be block, flag or allow.")]
+    public async Task A_campaign_field_that_does_not_read_as_its_type_is_refused_and_nothing_changes(
+        string formField, string value, string message)
+    {
+        var client = await DashboardClient.SignedIn(app);
+        var name = $"Velocity {formField} {value}";
+        Dictionary<string, string> Form() => new()
+        {
+            ["Name"] = name,
+            ["LandingUrl"] = "https://shop.example.com/velocity",
+            ["AttributionWindowDays"] = "14",
+            ["HoldingPeriodDays"] = "3",
+            ["Approval"] = "auto",
+            ["AllowRewardsOnAutoApproved"] = "true",
+            ["SelfReferral"] = "Block",
+            ["SameIp"] = "Flag",
+            ["DisposableEmail"] = "Block",
+            ["CouponCycling"] = "Block",
+            ["MaxReferralsPerHour"] = "5",
+            ["RewardsJson"] = "[]",
+        };
+        Assert.Equal(HttpStatusCode.Redirect, (await client.Submit("/admin/campaigns/new", Form())).StatusCode);
+        var before = await app.WithDb(db => db.Campaigns.AsNoTracking().SingleAsync(c => c.Name == name));
+
+        var form = Form();
+        form["Name"] = name + " renamed";
+        form[formField] = value;
+        var response = await client.Submit($"/admin/campaigns/{before.Id}/edit", form);
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        var html = WebUtility.HtmlDecode(await response.Content.ReadAsStringAsync());
+        Assert.Contains("The campaign was not saved", html);
+        // The message stands beside the field it is about.
+        Assert.Matches(new Regex($"id=\"{formField}\"(?:(?!<span class=\"error\">).)*<span class=\"error\">{Regex.Escape(message)}</span>", RegexOptions.Singleline), html);
+        var after = await app.WithDb(db => db.Campaigns.AsNoTracking().SingleAsync(c => c.Id == before.Id));
+        Assert.Equal(name, after.Name);
+        Assert.Equal(14, after.AttributionWindowDays);
+        Assert.Equal(5, after.Fraud.MaxReferralsPerHour);
+        Assert.Equal(Referloop.Campaigns.FraudAction.Flag, after.Fraud.SameIp);
+        Assert.Equal(before.UpdatedAt, after.UpdatedAt);
     }
 
     [Fact]

@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Mvc.RazorPages;
 using Microsoft.EntityFrameworkCore;
 using Referloop.Campaigns;
+using Referloop.Dashboard.Shared;
 using Referloop.HostedPages;
 using Referloop.Http;
 using Referloop.SocialProof;
@@ -153,6 +154,7 @@ public sealed class EditCampaignModel(ReferloopDb db, TimeProvider clock) : Page
             },
         };
         input.Validate(errors);
+        FormBinding.AddFailures(ModelState, errors, BindingFailures);
         if (errors.IsEmpty && await CampaignsApi.SlugTaken(db, input.Slug, Id, ct) is not null)
         {
             errors.Add("slug", CampaignsApi.SlugTakenMessage);
@@ -190,6 +192,23 @@ public sealed class EditCampaignModel(ReferloopDb db, TimeProvider clock) : Page
         TempData["Notice"] = IsNew ? $"Campaign “{campaign.Name}” created." : "Campaign saved.";
         return Redirect($"/admin/campaigns/{campaign.Id}");
     }
+
+    /// <summary>What the API says of each form field whose posted text does not read as its type.</summary>
+    private static readonly (string Property, string Field, string Message)[] BindingFailures =
+    [
+        (nameof(AttributionWindowDays), "attributionWindowDays", "must be a whole number between 1 and 365."),
+        (nameof(HoldingPeriodDays), "holdingPeriodDays", "must be a whole number between 0 and 365."),
+        (nameof(GoalConversions), "goalConversions", "must be a whole number between 1 and 100000."),
+        (nameof(AllowRewardsOnAutoApproved), "allowRewardsOnAutoApproved", "must be true or false."),
+        (nameof(SelfReferral), "fraud.selfReferral", FraudActionRule),
+        (nameof(SameIp), "fraud.sameIp", FraudActionRule),
+        (nameof(DisposableEmail), "fraud.disposableEmail", FraudActionRule),
+        (nameof(CouponCycling), "fraud.couponCycling", FraudActionRule),
+        (nameof(MaxReferralsPerHour), "fraud.maxReferralsPerHour", "must be a whole number between 1 and 1000000."),
+        (nameof(PageLeaderboard), "page.leaderboard", "must be true or false."),
+    ];
+
+    private const string FraudActionRule = "must be block, flag or allow.";
 
     private static List<string> Lines(string? text) =>
         (text ?? "").Split(['\n', '\r', ','], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToList();

@@ -2,6 +2,7 @@ using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Mvc.RazorPages;
 using Microsoft.EntityFrameworkCore;
+using Referloop.Dashboard.Shared;
 using Referloop.Http;
 using Referloop.Storage;
 using Referloop.Webhooks;
@@ -85,10 +86,8 @@ public abstract class EndpointFormModel(ReferloopDb db) : PageModel
             string.IsNullOrWhiteSpace(CampaignId) ? null : CampaignId, Format, Enabled, RateLimitPerSecond, headers,
             IsNew ? Signing : null, RetryUntilAcknowledged);
         input.Validate(errors);
-        if (!ModelState.IsValid && ModelState[nameof(RateLimitPerSecond)]?.Errors.Count > 0)
-        {
-            errors.Add("rateLimitPerSecond", "must be a whole number of requests per second.");
-        }
+        FormBinding.AddFailures(ModelState, errors,
+            (nameof(RateLimitPerSecond), "rateLimitPerSecond", "must be a whole number of requests per second."));
         if (errors.IsEmpty)
         {
             return input;
