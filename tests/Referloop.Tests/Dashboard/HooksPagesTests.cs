@@ -24,6 +24,7 @@ public class HooksPagesTests(WebhookApp app) : IClassFixture<WebhookApp>
             ["Format"] = "xml",
             ["Headers"] = "webhook-signature: forged\nno colon here",
             ["CampaignId"] = "cmp_missing",
+            ["RateLimitPerSecond"] = "3000000000",
         });
 
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
@@ -34,6 +35,7 @@ public class HooksPagesTests(WebhookApp app) : IClassFixture<WebhookApp>
         Assert.Contains("must be one of: json, form, query (got 'xml').", html);
         Assert.Contains("line 2 must read 'Name: value'.", html);
         Assert.Contains("is set by Referloop and cannot be replaced.", html);
+        Assert.Contains("must be a whole number of requests per second.", html);
         Assert.False(await app.WithDb(db => db.WebhookEndpoints.AnyAsync(e => e.Url == "ftp://crm.example.com/hook")));
     }
 
