@@ -1,3 +1,4 @@
+using System.Security.Claims;
 using System.Text.Json;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
@@ -94,8 +95,8 @@ internal static class WebhooksApi
             WebhookEndpointResponse.From(endpoint, now) with { Secret = ed25519 ? null : endpoint.Secret });
     }
 
-    private static async Task<Ok<Page<WebhookEndpointResponse>>> List([AsParameters] PageQuery query, ReferloopDb db,
-        TimeProvider clock, CancellationToken ct)
+    private static async Task<Ok<Page<WebhookEndpointResponse>>> List([AsParameters] PageQuery query, ClaimsPrincipal user,
+        ReferloopDb db, TimeProvider clock, CancellationToken ct)
     {
         Paging.TryDecode(query.Cursor, out var after);
         var limit = query.Limit ?? Paging.DefaultLimit;
@@ -106,15 +107,23 @@ internal static class WebhooksApi
         }
         var list = await rows.OrderBy(e => e.Id).Take(limit + 1).ToListAsync(ct);
         var now = clock.GetUtcNow();
-        return TypedResults.Ok(Paging.ToPage(list, limit, e => e.Id, e => WebhookEndpointResponse.From(e, now)));
+        return TypedResults.Ok(Paging.ToPage(list, limit, e => e.Id, e => ForReader(WebhookEndpointResponse.From(e, now), user)));
     }
 
-    private static async Task<Results<Ok<WebhookEndpointResponse>, ProblemHttpResult>> Get(string id, ReferloopDb db,
-        TimeProvider clock, CancellationToken ct)
+    private static async Task<Results<Ok<WebhookEndpointResponse>, ProblemHttpResult>> Get(string id, ClaimsPrincipal user,
+        ReferloopDb db, TimeProvider clock, CancellationToken ct)
     {
         var endpoint = await db.WebhookEndpoints.AsNoTracking().FirstOrDefaultAsync(e => e.Id == id, ct);
-        return endpoint is null ? NotFound(id) : TypedResults.Ok(WebhookEndpointResponse.From(endpoint, clock.GetUtcNow()));
+        return endpoint is null ? NotFound(id) : TypedResults.Ok(ForReader(WebhookEndpointResponse.From(endpoint, clock.GetUtcNow()), user));
     }
+
+    /// <summary>
+    /// An endpoint as a key other than a full-scope one reads it: its custom headers by name, their values (a receiver's
+    /// credentials, often) redacted, as the attempt log shows them.
+    /// </summary>
+    private static WebhookEndpointResponse ForReader(WebhookEndpointResponse endpoint, ClaimsPrincipal user) =>
+        user.FindFirst(ApiKeyScope.ClaimType)?.Value == ApiKeyScope.Full ? endpoint
+            : endpoint with { Headers = endpoint.Headers.ToDictionary(h => h.Key, _ => SentHeaders.Redacted) };
 
     internal static async Task<Results<Ok<WebhookEndpointResponse>, ValidationProblem, ProblemHttpResult>> Update(string id,
         WebhookEndpointInput input, ReferloopDb db, NetworkGuard guard, TimeProvider clock, CancellationToken ct)

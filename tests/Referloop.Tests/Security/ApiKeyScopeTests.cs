@@ -44,8 +44,20 @@ public class ApiKeyScopeTests(ReferloopApp app) : IClassFixture<ReferloopApp>
     public async Task A_read_only_key_reads_but_changes_nothing_and_cannot_manage_keys_or_read_secrets()
     {
         var campaign = await _admin.CreateCampaign();
-        var endpoint = await _admin.PostOk("/api/v1/webhook-endpoints", new { url = "https://crm.example.com/hooks" });
+        var endpoint = await _admin.PostOk("/api/v1/webhook-endpoints", new
+        {
+            url = "https://crm.example.com/hooks",
+            headers = new Dictionary<string, string> { ["Authorization"] = "Bearer crm-secret" },
+        });
         var reader = await ClientWithScope("read-only");
+
+        // An endpoint's custom headers are often the receiver's credentials: a reader sees their names only.
+        var read = await reader.GetOk($"/api/v1/webhook-endpoints/{endpoint["id"]}");
+        Assert.Equal("[redacted]", (string?)read["headers"]!["Authorization"]);
+        var listed = (await reader.GetOk("/api/v1/webhook-endpoints"))["data"]!.AsArray().Single(e => (string?)e!["id"] == (string?)endpoint["id"]);
+        Assert.Equal("[redacted]", (string?)listed!["headers"]!["Authorization"]);
+        Assert.DoesNotContain("crm-secret", (await reader.GetStringAsync("/api/v1/webhook-endpoints")));
+        Assert.Equal("Bearer crm-secret", (string?)(await _admin.GetOk($"/api/v1/webhook-endpoints/{endpoint["id"]}"))["headers"]!["Authorization"]);
 
         (await reader.GetAsync($"/api/v1/campaigns/{campaign}")).EnsureStatus(HttpStatusCode.OK);
         (await reader.GetAsync("/api/v1/events")).EnsureStatus(HttpStatusCode.OK);
