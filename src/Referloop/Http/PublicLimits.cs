@@ -33,16 +33,15 @@ public sealed class PublicLimits
 
     public PublicLimits(IConfiguration configuration)
     {
-        var perKey = Setting(configuration, "RateLimits:BrowserEventsPerKeyPerMinute", 1200);
-        _perKey = PartitionedRateLimiter.Create<string, string>(key => RateLimitPartition.GetFixedWindowLimiter(key,
-            _ => new FixedWindowRateLimiterOptions { PermitLimit = perKey, Window = TimeSpan.FromMinutes(1), QueueLimit = 0 }));
-        var formsPerIp = Setting(configuration, "RateLimits:HostedFormsPerIpPerMinute", 10);
-        _formsPerAddress = PartitionedRateLimiter.Create<string, string>(key => RateLimitPartition.GetFixedWindowLimiter(key,
-            _ => new FixedWindowRateLimiterOptions { PermitLimit = formsPerIp, Window = TimeSpan.FromMinutes(1), QueueLimit = 0 }));
-        var signInFailuresPerIp = Setting(configuration, "RateLimits:SignInFailuresPerIpPerMinute", 10);
-        _signInFailuresPerAddress = PartitionedRateLimiter.Create<string, string>(key => RateLimitPartition.GetFixedWindowLimiter(key,
-            _ => new FixedWindowRateLimiterOptions { PermitLimit = signInFailuresPerIp, Window = TimeSpan.FromMinutes(1), QueueLimit = 0 }));
+        _perKey = PerMinute(Setting(configuration, "RateLimits:BrowserEventsPerKeyPerMinute", 1200));
+        _formsPerAddress = PerMinute(Setting(configuration, "RateLimits:HostedFormsPerIpPerMinute", 10));
+        _signInFailuresPerAddress = PerMinute(Setting(configuration, "RateLimits:SignInFailuresPerIpPerMinute", 10));
     }
+
+    /// <summary>A budget of <paramref name="permits"/> a minute for each key (an address, a campaign), no queue.</summary>
+    private static PartitionedRateLimiter<string> PerMinute(int permits) =>
+        PartitionedRateLimiter.Create<string, string>(key => RateLimitPartition.GetFixedWindowLimiter(key,
+            _ => new FixedWindowRateLimiterOptions { PermitLimit = permits, Window = TimeSpan.FromMinutes(1), QueueLimit = 0 }));
 
     /// <summary>
     /// Whether the client address has used up its failed dashboard sign-ins of the minute: then no key is even

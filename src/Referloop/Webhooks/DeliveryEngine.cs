@@ -253,17 +253,22 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
         await ReleaseAsync(db, dropped, until, ct);
     }
 
+    private Task ReleaseAsync(ReferloopDb db, List<string> deliveryIds, DateTimeOffset? until, CancellationToken ct) =>
+        ReleaseClaimsAsync(db, InstanceId, deliveryIds, until, ct);
+
     /// <summary>
-    /// Clears this instance's claims on deliveries it no longer holds, in chunks by id; with <paramref name="until"/>,
-    /// only those whose lease still ends then (not claimed again since).
+    /// Clears <paramref name="holder"/>'s claims on deliveries it no longer holds, in chunks by id (claims have no
+    /// index of their own); with <paramref name="until"/>, only those whose lease still ends then (not claimed again
+    /// since). A claim someone else took is left alone.
     /// </summary>
-    private async Task ReleaseAsync(ReferloopDb db, List<string> deliveryIds, DateTimeOffset? until, CancellationToken ct)
+    internal static async Task ReleaseClaimsAsync(ReferloopDb db, string holder, IEnumerable<string> deliveryIds, DateTimeOffset? until,
+        CancellationToken ct)
     {
         foreach (var chunk in deliveryIds.Chunk(500))
         {
             var ids = chunk.ToList();
             await db.WebhookDeliveries
-                .Where(d => ids.Contains(d.Id) && d.ClaimedBy == InstanceId && (until == null || d.ClaimedUntil == until))
+                .Where(d => ids.Contains(d.Id) && d.ClaimedBy == holder && (until == null || d.ClaimedUntil == until))
                 .ExecuteUpdateAsync(s => s
                     .SetProperty(d => d.ClaimedBy, (string?)null)
                     .SetProperty(d => d.ClaimedUntil, (DateTimeOffset?)null), ct);

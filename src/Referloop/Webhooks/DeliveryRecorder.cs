@@ -209,10 +209,7 @@ public sealed class DeliveryRecorder : IAsyncDisposable
         await UpdateDeliveriesAsync(db, [.. changed.Values], holders, now, ct);
         foreach (var released in unrecorded.GroupBy(r => r.Holder, r => r.DeliveryId))
         {
-            var (holder, releasedIds) = (released.Key, released.ToList());
-            await db.WebhookDeliveries.Where(d => releasedIds.Contains(d.Id) && d.ClaimedBy == holder).ExecuteUpdateAsync(s => s
-                .SetProperty(d => d.ClaimedBy, (string?)null)
-                .SetProperty(d => d.ClaimedUntil, (DateTimeOffset?)null), ct);
+            await DeliveryEngine.ReleaseClaimsAsync(db, released.Key, released, until: null, ct);
         }
         await InsertAttemptsAsync(db, attempts, ct);
         var disabledIds = disabled.Select(d => d.Endpoint.Id).ToHashSet();
