@@ -79,11 +79,14 @@ public sealed class DeliverySchedule(DeliveryLimits limits)
     /// <summary>How many more deliveries this instance may take (fan-out or claim).</summary>
     public int Room => Math.Max(0, Math.Min(Limits.MaxHeld - Unsent, Limits.MaxHeldInAll - _held.Count));
 
-    /// <summary>Room for a claim: only once fewer than one round of slots is held unsent, so slots never run dry.</summary>
-    public int ClaimRoom => Unsent >= Limits.MaxConcurrency ? 0 : Room;
+    /// <summary>
+    /// Room for a claim: only once fewer than one round of slots waits to start, so that while the next round is
+    /// claimed the slots still have a round to send (counting what is on the wire would let busy slots run dry first).
+    /// </summary>
+    public int ClaimRoom => LowOnWork ? Room : 0;
 
-    /// <summary>Below one round of slots held unsent: time to claim more.</summary>
-    public bool LowOnWork => Unsent < Limits.MaxConcurrency;
+    /// <summary>Below one round of slots waiting to start: time to claim more.</summary>
+    public bool LowOnWork => _waiting.Count < Limits.MaxConcurrency;
 
     /// <summary>What a lease renewal asks about: everything held, and the waiting deliveries as they are now.</summary>
     public HeldSnapshot Snapshot() => new([.. _held], _waiting.ToDictionary(w => w.Key, w => w.Value.Delivery));

@@ -24,11 +24,16 @@ public class CrashTests(ITestOutputHelper output)
         await using var database = await ProcessDatabase.CreateAsync();
         await using var receiver = await Receiver.StartAsync();
         var arrivals = new ConcurrentQueue<ReceivedRequest>();
+        using var firstKilled = new CancellationTokenSource();
         receiver.Respond = (_, request) =>
         {
             arrivals.Enqueue(request);
-            // Long enough that requests are still open when the sender dies.
-            return new Reply(Delay: TimeSpan.FromMilliseconds(20));
+            // Long enough that requests are still open when the sender dies; and once a quarter of the messages came,
+            // the first server's requests are held open until it dies, so that some are cut off whatever its pace
+            // (between two claims it may have nothing on the wire for a moment).
+            return new Reply(Delay: arrivals.Count > Count / 4 && !firstKilled.IsCancellationRequested
+                ? TimeSpan.FromMinutes(5)
+                : TimeSpan.FromMilliseconds(20));
         };
         var settings = new Dictionary<string, string>
         {
@@ -53,6 +58,7 @@ public class CrashTests(ITestOutputHelper output)
                 () => $"only {arrivals.Count} requests arrived before the kill\n{first.Output}");
             output.WriteLine($"first server used {first.ProcessorTime.TotalSeconds:0.0} s of CPU");
             await first.Kill();
+            await firstKilled.CancelAsync();
         }
 
         // The database as the dead process left it: what it held is what may arrive twice.

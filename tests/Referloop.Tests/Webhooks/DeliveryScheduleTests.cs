@@ -131,6 +131,25 @@ public class DeliveryScheduleTests
     }
 
     [Fact]
+    public void A_claim_comes_while_every_slot_is_busy_once_less_than_a_round_waits_to_start()
+    {
+        var schedule = new DeliverySchedule(Limits);
+        var endpoints = Enumerable.Range(0, 4).Select(i => Endpoint($"e{i}")).ToList();
+        schedule.Hold(endpoints.Select((e, i) => Held($"first{i}", e)));
+        schedule.Hold(endpoints.Take(3).Select((e, i) => Held($"second{i}", e)));
+
+        // All four slots on the wire, three waiting: the next round is claimed now, before a slot runs dry.
+        Assert.Equal(4, schedule.Start(Now).Count);
+        Assert.True(schedule.LowOnWork);
+        Assert.Equal(16 - 7, schedule.ClaimRoom);
+
+        // A whole round waiting: no claim yet.
+        schedule.Hold([Held("second3", endpoints[3])]);
+        Assert.False(schedule.LowOnWork);
+        Assert.Equal(0, schedule.ClaimRoom);
+    }
+
+    [Fact]
     public void A_delivery_is_let_go_of_once_its_attempt_is_recorded()
     {
         var schedule = new DeliverySchedule(Limits);
