@@ -69,7 +69,14 @@ builder.Services.AddProblemDetails(options => options.CustomizeProblemDetails = 
     }
 });
 builder.Services.AddExceptionHandler<BadRequestHandler>();
-builder.Services.ConfigureHttpJsonOptions(options => options.SerializerOptions.AllowOutOfOrderMetadataProperties = true);
+builder.Services.ConfigureHttpJsonOptions(options =>
+{
+    options.SerializerOptions.AllowOutOfOrderMetadataProperties = true;
+    options.SerializerOptions.Converters.Add(new NulFreeStrings());
+});
+// A body that does not bind is answered by BadRequestHandler, naming the field, in every environment (by default only
+// Development throws; elsewhere the answer was a bare 400).
+builder.Services.Configure<RouteHandlerOptions>(options => options.ThrowOnBadRequest = true);
 
 builder.Services.AddAuthentication(AdminAuthentication.SchemeName)
     .AddScheme<AuthenticationSchemeOptions, AdminAuthentication>(AdminAuthentication.SchemeName, null);

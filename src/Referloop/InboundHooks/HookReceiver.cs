@@ -98,7 +98,8 @@ internal static class HookReceiver
             Headers = JsonSerializer.Serialize(KeptHeaders
                 .Where(name => http.Request.Headers.ContainsKey(name))
                 .ToDictionary(name => name.ToLowerInvariant(), name => Truncate(http.Request.Headers[name].ToString(), 1000)), Json),
-            Body = tooLarge ? null : body,
+            // Kept as received, but for a NUL byte, which PostgreSQL's text refuses (the log shows U+FFFD there).
+            Body = tooLarge ? null : body.Replace('\0', '\uFFFD'),
             BodyBytes = bytes,
             RemoteIp = http.Connection.RemoteIpAddress?.ToString(),
             IdempotencyKey = key is { Length: <= 200 } ? key : null,

@@ -29,8 +29,32 @@ public static class InboundBody
     public static bool IsForm(MediaTypeHeaderValue? type) =>
         type is not null && type.MediaType.Equals("application/x-www-form-urlencoded", StringComparison.OrdinalIgnoreCase);
 
-    /// <summary>Parses <paramref name="body"/>; an empty body is an empty object whatever the Content-Type says.</summary>
+    /// <summary>
+    /// Parses <paramref name="body"/>; an empty body is an empty object whatever the Content-Type says. A value or key
+    /// holding a NUL character is refused: no field Referloop reads has one, and PostgreSQL's text refuses it.
+    /// </summary>
     public static (JsonObject? Payload, BodyError? Error) Parse(string? contentType, string body)
+    {
+        var (payload, error) = Read(contentType, body);
+        return payload is not null && FieldWithNul(payload, "") is { } field
+            ? (null, new BodyError(StatusCodes.Status400BadRequest, "A value is not valid.",
+                $"'{Shorten(field.Replace("\0", "\\u0000", StringComparison.Ordinal))}' holds a NUL character (\\u0000 or %00), which no field may."))
+            : (payload, error);
+    }
+
+    /// <summary>The path of the first key or string value holding a NUL character, if any.</summary>
+    private static string? FieldWithNul(JsonNode? node, string path) => node switch
+    {
+        JsonObject fields => fields
+            .Select(field => (Path: path.Length == 0 ? field.Key : $"{path}.{field.Key}", field.Key, field.Value))
+            .Select(field => field.Key.Contains('\0') ? field.Path : FieldWithNul(field.Value, field.Path))
+            .FirstOrDefault(found => found is not null),
+        JsonArray items => items.Select((item, i) => FieldWithNul(item, $"{path}[{i}]")).FirstOrDefault(found => found is not null),
+        JsonValue value when value.GetValueKind() == JsonValueKind.String && value.GetValue<string>().Contains('\0') => path,
+        _ => null,
+    };
+
+    private static (JsonObject? Payload, BodyError? Error) Read(string? contentType, string body)
     {
         if (string.IsNullOrWhiteSpace(body))
         {

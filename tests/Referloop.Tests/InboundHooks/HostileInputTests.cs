@@ -22,7 +22,27 @@ public class HostileInputTests(ReferloopApp app) : IClassFixture<ReferloopApp>
         { "products[0][name]=T&products[5000][name]=U", "application/x-www-form-urlencoded", HttpStatusCode.BadRequest, "index above 999" },
         { "email=a%40b.co&products[0=1", "application/x-www-form-urlencoded", HttpStatusCode.BadRequest, "malformed" },
         { """{"email": "ann@example.com", "email": "bob@example.com"}""", "application/json", HttpStatusCode.BadRequest, "not valid JSON" },
+        { """{"email": "ann@example.com", "firstName": "A\u0000"}""", "application/json", HttpStatusCode.BadRequest, "'firstName' holds a NUL character" },
+        { """{"email": "ann@example.com", "products": [{"n\u0000": 1}]}""", "application/json", HttpStatusCode.BadRequest, "'products[0].n\\u0000' holds a NUL" },
+        { "email=ann%40example.com&products[0][name]=a%00b", "application/x-www-form-urlencoded", HttpStatusCode.BadRequest, "'products[0].name' holds a NUL" },
     };
+
+    [Fact]
+    public async Task A_body_with_a_NUL_byte_is_refused_and_kept_with_the_replacement_character_in_its_place()
+    {
+        var campaign = await _admin.CreateCampaign();
+        var hook = await _admin.CreateHook(campaign, "stream");
+
+        var response = await _sender.PostForm(hook.Path, "email=ann%40example.com&firstName=A\0nn");
+
+        response.EnsureStatus(HttpStatusCode.BadRequest);
+        var problem = await response.ReadJson();
+        Assert.Contains("'firstName' holds a NUL character", (string)problem["detail"]!);
+        var requestId = (string)problem["requestId"]!;
+        var stored = await app.WithDb(db => db.InboundRequests.AsNoTracking().SingleAsync(r => r.Id == requestId));
+        Assert.Equal("email=ann%40example.com&firstName=A\uFFFDnn", stored.Body);
+        Assert.Equal("rejected", stored.Outcome);
+    }
 
     [Fact]
     public async Task A_stream_item_with_an_email_longer_than_any_address_is_refused_naming_the_field()

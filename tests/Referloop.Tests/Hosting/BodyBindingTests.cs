@@ -1,0 +1,71 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json.Nodes;
+using System.Text;
+using Microsoft.EntityFrameworkCore;
+using Referloop.Http;
+using Referloop.Tests.Dashboard;
+using Referloop.Tests.Support;
+
+namespace Referloop.Tests.Hosting;
+
+/// <summary>
+/// A JSON body that does not bind, in the Production environment the server runs in: a 400 naming the field and the
+/// rule, as in Development (where the framework's default differs). A string holding a NUL character is refused the
+/// same way: PostgreSQL's text refuses it, which made it a 500.
+/// </summary>
+public class BodyBindingTests(ProductionApp app) : IClassFixture<ProductionApp>
+{
+    private readonly HttpClient _admin = app.CreateAdminClient();
+
+    private Task<HttpResponseMessage> Post(string url, string json) =>
+        _admin.PostAsync(url, new StringContent(json, Encoding.UTF8, "application/json"));
+
+    [Fact]
+    public async Task A_value_of_the_wrong_type_is_a_400_naming_the_field()
+    {
+        var response = await Post("/api/v1/campaigns",
+            """{"name": "Spring", "landingUrl": "https://shop.example.com/", "attributionWindowDays": "thirty"}""");
+
+        var problem = await response.AssertValidationProblem("attributionWindowDays");
+        Assert.Contains("wrong type", (string)problem["errors"]!["attributionWindowDays"]![0]!);
+    }
+
+    [Fact]
+    public async Task A_body_that_is_not_json_is_a_400_saying_so()
+    {
+        var response = await Post("/api/v1/campaigns", """{"name": "Spring", """);
+
+        var problem = await response.AssertValidationProblem();
+        Assert.Equal("The request body could not be read.", (string)problem["title"]!);
+    }
+
+    [Fact]
+    public async Task A_nul_in_a_campaign_name_is_a_400_naming_the_field_and_nothing_is_written()
+    {
+        var response = await Post("/api/v1/campaigns",
+            """{"name": "Spring\u0000", "slug": "nul-spring", "landingUrl": "https://shop.example.com/"}""");
+
+        var problem = await response.AssertValidationProblem("name");
+        Assert.Equal(NulFreeStrings.Rule, (string)problem["errors"]!["name"]![0]!);
+        Assert.False(await app.WithDb(db => db.Campaigns.AnyAsync(c => c.Slug == "nul-spring")));
+    }
+
+    [Fact]
+    public async Task A_nul_in_an_event_field_is_a_400_naming_it_and_in_its_free_form_properties_is_kept_as_json()
+    {
+        var campaign = await _admin.CreateCampaign();
+
+        var inOrderId = await Post("/api/v1/events",
+            $$"""{"campaignId": "{{campaign}}", "type": "purchase", "email": "nul@example.com", "orderId": "o\u00001", "amount": 10}""");
+        var inProperties = await Post("/api/v1/events",
+            $$$"""{"campaignId": "{{{campaign}}}", "type": "purchase", "email": "nul@example.com", "orderId": "o2", "amount": 10, "properties": {"k": "v\u0000"}}""");
+
+        var problem = await inOrderId.AssertValidationProblem("orderId");
+        Assert.Equal(NulFreeStrings.Rule, (string)problem["errors"]!["orderId"]![0]!);
+        inProperties.EnsureStatus(HttpStatusCode.Accepted);
+        var eventId = (string)(await inProperties.ReadJson())["eventId"]!;
+        var stored = await _admin.GetFromJsonAsync<JsonObject>($"/api/v1/events/{eventId}");
+        Assert.Equal("v\0", (string)stored!["properties"]!["k"]!);
+    }
+}
