@@ -162,9 +162,10 @@ public sealed class DeliverySender(IServiceScopeFactory scopes, IHttpClientFacto
     }
 }
 
+/// <summary>An endpoint as other endpoints read about it: its URL reduced to its <see cref="WebhookEndpoint.Origin"/>.</summary>
 public sealed record EndpointRef(string Id, string Url, string? Description)
 {
-    public static EndpointRef From(WebhookEndpoint endpoint) => new(endpoint.Id, endpoint.Url, endpoint.Description);
+    public static EndpointRef From(WebhookEndpoint endpoint) => new(endpoint.Id, WebhookEndpoint.Origin(endpoint.Url), endpoint.Description);
 }
 
 /// <summary>The <c>reason</c> of <c>endpoint.disabled</c>.</summary>

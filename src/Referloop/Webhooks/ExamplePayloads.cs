@@ -50,10 +50,10 @@ public static class ExamplePayloads
             {"campaign":{{{Campaign}}},"participant":{"id":"par_0196f1c2b1047d2e8f3a5b6c7d8e9f01","email":"ann@example.com","name":"Ann Lee","code":"k3J9xQ2m","customValue":"crm-42"},"oldLevel":"low","newLevel":"medium","reasons":["referral ref_0196f1c4e3068f2a0b5c7d9e1f3a5b72 waits in the review queue, risk 50: sameIp (friend's IP 198.51.100.20 is one the advocate used)"],"referral":{"id":"ref_0196f1c4e3068f2a0b5c7d9e1f3a5b72","status":"flagged","riskScore":50,"fraudDecision":"flagged"},"changedAt":"2026-11-20T14:03:11+00:00"}
             """.Trim(),
         [EventTypes.EndpointDisabled] = """
-            {"endpoint":{"id":"whe_0196f1c6a508ab4c2d7e9f1a3b5c7d94","url":"https://crm.example.com/hooks/referrals","description":"CRM"},"reason":"gone","detail":"The receiver answered 410 Gone.","disabledAt":"2026-11-20T14:03:12+00:00"}
+            {"endpoint":{"id":"whe_0196f1c6a508ab4c2d7e9f1a3b5c7d94","url":"https://crm.example.com","description":"CRM"},"reason":"gone","detail":"The receiver answered 410 Gone.","disabledAt":"2026-11-20T14:03:12+00:00"}
             """.Trim(),
         [EventTypes.MessageAttemptExhausted] = """
-            {"endpoint":{"id":"whe_0196f1c6a508ab4c2d7e9f1a3b5c7d94","url":"https://crm.example.com/hooks/referrals","description":"CRM"},"message":{"id":"msg_0196f1c4e3078a1b2c3d4e5f60718293","type":"referral.approved","createdAt":"2026-11-19T10:12:40.215+00:00"},"deliveryId":"dlv_0196f1c4e30a9b8c7d6e5f4a3b2c1d0e","attempts":8,"lastStatusCode":500,"lastError":"The receiver answered 500 Internal Server Error.","failedAt":"2026-11-20T14:03:12+00:00"}
+            {"endpoint":{"id":"whe_0196f1c6a508ab4c2d7e9f1a3b5c7d94","url":"https://crm.example.com","description":"CRM"},"message":{"id":"msg_0196f1c4e3078a1b2c3d4e5f60718293","type":"referral.approved","createdAt":"2026-11-19T10:12:40.215+00:00"},"deliveryId":"dlv_0196f1c4e30a9b8c7d6e5f4a3b2c1d0e","attempts":8,"lastStatusCode":500,"lastError":"The receiver answered 500 Internal Server Error.","failedAt":"2026-11-20T14:03:12+00:00"}
             """.Trim(),
     };
 }

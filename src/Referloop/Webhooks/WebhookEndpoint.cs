@@ -26,6 +26,14 @@ public sealed class WebhookEndpoint
     public required string Url { get; set; }
     public string? Description { get; set; }
 
+    /// <summary>
+    /// The scheme, host and port of <paramref name="url"/>: what is shown where its path and query, which often hold the
+    /// receiver's secret (a chat or automation hook's token), must not be: in the messages other endpoints receive, and
+    /// to a key other than a full-scope one.
+    /// </summary>
+    public static string Origin(string url) =>
+        Uri.TryCreate(url, UriKind.Absolute, out var uri) ? uri.GetComponents(UriComponents.SchemeAndServer, UriFormat.UriEscaped) : "";
+
     /// <summary>Empty means every event type.</summary>
     public List<string> EventTypes { get; set; } = [];
 

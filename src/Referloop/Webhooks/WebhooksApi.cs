@@ -118,12 +118,24 @@ internal static class WebhooksApi
     }
 
     /// <summary>
-    /// An endpoint as a key other than a full-scope one reads it: its custom headers by name, their values (a receiver's
-    /// credentials, often) redacted, as the attempt log shows them.
+    /// An endpoint as a key other than a full-scope one reads it: its URL reduced to its origin and its custom headers
+    /// by name, their values redacted, as the attempt log shows them: both often hold the receiver's credentials.
     /// </summary>
     private static WebhookEndpointResponse ForReader(WebhookEndpointResponse endpoint, ClaimsPrincipal user) =>
-        user.FindFirst(ApiKeyScope.ClaimType)?.Value == ApiKeyScope.Full ? endpoint
-            : endpoint with { Headers = endpoint.Headers.ToDictionary(h => h.Key, _ => SentHeaders.Redacted) };
+        IsFullScope(user) ? endpoint : endpoint with
+        {
+            Url = WebhookEndpoint.Origin(endpoint.Url),
+            Headers = endpoint.Headers.ToDictionary(h => h.Key, _ => SentHeaders.Redacted),
+        };
+
+    /// <summary>A delivery as a key other than a full-scope one reads it: its attempts' URLs reduced to their origin.</summary>
+    private static DeliveryResponse ForReader(DeliveryResponse delivery, ClaimsPrincipal user) =>
+        IsFullScope(user) ? delivery : delivery with
+        {
+            Attempts = delivery.Attempts.Select(a => a with { Url = WebhookEndpoint.Origin(a.Url) }).ToList(),
+        };
+
+    private static bool IsFullScope(ClaimsPrincipal user) => user.FindFirst(ApiKeyScope.ClaimType)?.Value == ApiKeyScope.Full;
 
     internal static async Task<Results<Ok<WebhookEndpointResponse>, ValidationProblem, ProblemHttpResult>> Update(string id,
         WebhookEndpointInput input, ReferloopDb db, NetworkGuard guard, TimeProvider clock, CancellationToken ct)
@@ -245,7 +257,7 @@ internal static class WebhooksApi
     }
 
     private static async Task<Results<Ok<Page<DeliveryResponse>>, ProblemHttpResult>> Messages(string id,
-        [AsParameters] DeliveryListQuery query, ReferloopDb db, CancellationToken ct)
+        [AsParameters] DeliveryListQuery query, ClaimsPrincipal user, ReferloopDb db, CancellationToken ct)
     {
         if (!await db.WebhookEndpoints.AnyAsync(e => e.Id == id, ct))
         {
@@ -264,7 +276,7 @@ internal static class WebhooksApi
         }
         var list = await rows.OrderBy(d => d.Id).Take(limit + 1)
             .Include(d => d.Message).Include(d => d.Endpoint).Include(d => d.AttemptLog).AsSplitQuery().ToListAsync(ct);
-        return TypedResults.Ok(Paging.ToPage(list, limit, d => d.Id, DeliveryResponse.From));
+        return TypedResults.Ok(Paging.ToPage(list, limit, d => d.Id, d => ForReader(DeliveryResponse.From(d), user)));
     }
 
     internal static async Task<Results<Ok<RecoverResponse>, ProblemHttpResult>> Recover(string id, RecoverInput input,
@@ -337,7 +349,8 @@ internal static class WebhooksApi
         return TypedResults.Ok(DeliveryResponse.From(sent));
     }
 
-    private static async Task<Results<Ok<MessageResponse>, ProblemHttpResult>> GetMessage(string id, ReferloopDb db, CancellationToken ct)
+    private static async Task<Results<Ok<MessageResponse>, ProblemHttpResult>> GetMessage(string id, ClaimsPrincipal user, ReferloopDb db,
+        CancellationToken ct)
     {
         var deliveries = db.WebhookDeliveries.AsNoTracking()
             .Include(d => d.Message).Include(d => d.Endpoint).Include(d => d.AttemptLog).AsSplitQuery();
@@ -352,7 +365,7 @@ internal static class WebhooksApi
         }
         using var data = JsonDocument.Parse(message.Data);
         return TypedResults.Ok(new MessageResponse(message.Id, message.Type, message.CampaignId, message.CreatedAt,
-            data.RootElement.Clone(), list.Select(DeliveryResponse.From).ToList())
+            data.RootElement.Clone(), list.Select(d => ForReader(DeliveryResponse.From(d), user)).ToList())
         {
             DataPurgedAt = message.DataPurgedAt,
         });

@@ -46,7 +46,7 @@ public class ApiKeyScopeTests(ReferloopApp app) : IClassFixture<ReferloopApp>
         var campaign = await _admin.CreateCampaign();
         var endpoint = await _admin.PostOk("/api/v1/webhook-endpoints", new
         {
-            url = "https://crm.example.com/hooks",
+            url = "https://crm.example.com/hooks/T0/crm-path-secret?token=crm-query-secret",
             headers = new Dictionary<string, string> { ["Authorization"] = "Bearer crm-secret" },
         });
         var reader = await ClientWithScope("read-only");
@@ -58,6 +58,12 @@ public class ApiKeyScopeTests(ReferloopApp app) : IClassFixture<ReferloopApp>
         Assert.Equal("[redacted]", (string?)listed!["headers"]!["Authorization"]);
         Assert.DoesNotContain("crm-secret", (await reader.GetStringAsync("/api/v1/webhook-endpoints")));
         Assert.Equal("Bearer crm-secret", (string?)(await _admin.GetOk($"/api/v1/webhook-endpoints/{endpoint["id"]}"))["headers"]!["Authorization"]);
+        // So is the URL's path and query (a chat or automation hook's token): a reader sees its origin.
+        Assert.Equal("https://crm.example.com", (string?)read["url"]);
+        Assert.DoesNotContain("path-secret", await reader.GetStringAsync("/api/v1/webhook-endpoints"));
+        Assert.DoesNotContain("query-secret", await reader.GetStringAsync("/api/v1/webhook-endpoints"));
+        Assert.Equal("https://crm.example.com/hooks/T0/crm-path-secret?token=crm-query-secret",
+            (string?)(await _admin.GetOk($"/api/v1/webhook-endpoints/{endpoint["id"]}"))["url"]);
 
         (await reader.GetAsync($"/api/v1/campaigns/{campaign}")).EnsureStatus(HttpStatusCode.OK);
         (await reader.GetAsync("/api/v1/events")).EnsureStatus(HttpStatusCode.OK);

@@ -15,7 +15,7 @@ public class WebhookMessageTextTests
         { EventTypes.ReferralVoided, "Ann Lee's referral of Bob Stone was voided in Spring referral: chargeback." },
         { EventTypes.RewardIssued, "Ann Lee received a reward (rebate of 10 USD) for the referral of Bob Stone in Spring referral." },
         { EventTypes.Conversion, "Bob Stone converted (order ORD-1001), referred by Ann Lee." },
-        { EventTypes.EndpointDisabled, "Webhook endpoint https://crm.example.com/hooks/referrals was disabled: The receiver answered 410 Gone." },
+        { EventTypes.EndpointDisabled, "Webhook endpoint https://crm.example.com was disabled: The receiver answered 410 Gone." },
     };
 
     [Theory]
