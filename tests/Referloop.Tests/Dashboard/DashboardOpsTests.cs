@@ -156,6 +156,12 @@ public class DashboardOpsTests(ReferloopApp app) : IClassFixture<ReferloopApp>
         Assert.Equal("archived", await app.WithDb(db => db.Campaigns.Where(c => c.Id == campaign).Select(c => c.Status).SingleAsync()));
         Assert.Equal(HttpStatusCode.BadRequest,
             (await client.Submit(url, new() { ["status"] = "deleted" }, $"{url}?handler=Status")).StatusCode);
+
+        // Nobody joins it either, from the dashboard as through the API.
+        var joined = await client.Submit(url, new() { ["email"] = "late@example.com" }, $"{url}?handler=Join");
+        Assert.Equal(HttpStatusCode.Conflict, joined.StatusCode);
+        Assert.Contains("nobody can join it any more", await joined.Content.ReadAsStringAsync());
+        Assert.False(await app.WithDb(db => db.Participants.AnyAsync(p => p.CampaignId == campaign && p.Email == "late@example.com")));
     }
 
     [Fact]

@@ -108,6 +108,7 @@ public sealed class CampaignDetailsModel(ReferloopDb db, TimeProvider clock, Pub
         if (Campaign.Status == CampaignStatus.Archived)
         {
             JoinError = "The campaign is archived; nobody can join it any more.";
+            Response.StatusCode = StatusCodes.Status409Conflict;
             return Page();
         }
         var (participant, created) = await ParticipantDirectory.JoinAsync(db, clock, urls, Campaign, email!, name, null, ct);
