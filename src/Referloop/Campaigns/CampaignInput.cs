@@ -78,7 +78,7 @@ public sealed partial record CampaignInput : IValidatable
             ValidateFraud(errors, Fraud);
         }
         SocialProof?.Validate(errors, "socialProof");
-        if (Slug is not null && !CampaignSlugPattern().IsMatch(Slug))
+        if (Slug is not null && !CampaignSlugPattern().IsWholeMatch(Slug))
         {
             errors.Add("slug", "must be 1–64 lower-case letters, digits or '-', starting with a letter or digit.");
         }
@@ -107,7 +107,7 @@ public sealed partial record CampaignInput : IValidatable
             errors.Add(path, "must be a reward rule object.");
             return;
         }
-        if (rule.Id is not null && !SlugPattern().IsMatch(rule.Id))
+        if (rule.Id is not null && !SlugPattern().IsWholeMatch(rule.Id))
         {
             errors.Add($"{path}.id", "must be 1–64 letters, digits, '_' or '-'.");
         }
@@ -222,13 +222,13 @@ public sealed partial record CampaignInput : IValidatable
                 {
                     errors.Add($"{path}.amount", "must be at most 1,000,000,000 with at most 4 decimals.");
                 }
-                if (incentive.Currency is null || !CurrencyPattern().IsMatch(incentive.Currency))
+                if (incentive.Currency is null || !CurrencyPattern().IsWholeMatch(incentive.Currency))
                 {
                     errors.Add($"{path}.currency", "is required for a rebate: a three-letter ISO 4217 code such as USD.");
                 }
                 break;
             case IncentiveType.DiscountCoupon:
-                if (incentive.Pool is null || !SlugPattern().IsMatch(incentive.Pool))
+                if (incentive.Pool is null || !SlugPattern().IsWholeMatch(incentive.Pool))
                 {
                     errors.Add($"{path}.pool", "is required for a discount_coupon: the pool name, 1–64 letters, digits, '_' or '-'.");
                 }

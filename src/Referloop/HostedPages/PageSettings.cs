@@ -105,7 +105,7 @@ public sealed partial record PageSettings
         errors.MaxLength($"{path}.description", Description, 1000);
         errors.MaxLength($"{path}.advocateOffer", AdvocateOffer, 300);
         errors.MaxLength($"{path}.friendOffer", FriendOffer, 300);
-        if (BrandColor is not null && !ColorPattern().IsMatch(BrandColor))
+        if (BrandColor is not null && !ColorPattern().IsWholeMatch(BrandColor))
         {
             errors.Add($"{path}.brandColor", "must be a colour such as #1f5fbf (# and six hexadecimal digits).");
         }

@@ -1,6 +1,7 @@
 using System.Text.RegularExpressions;
 using CsvHelper;
 using Referloop.Campaigns;
+using Referloop.Http;
 using Referloop.Referrals;
 using Referloop.Security;
 using Referloop.Storage;
@@ -165,7 +166,7 @@ public static partial class ParticipantImport
             var stored = email is null ? null : facts.ByEmail.GetValueOrDefault(email);
             if (row.Code is { } code)
             {
-                if (!CodePattern().IsMatch(code))
+                if (!CodePattern().IsWholeMatch(code))
                 {
                     Error("code", "must be 4–32 letters, digits, '_' or '-' (it is the share link's last segment).");
                 }

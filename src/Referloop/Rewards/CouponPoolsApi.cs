@@ -59,7 +59,7 @@ public sealed partial record PoolRoute(string Id, string Pool) : IValidatable
 {
     public void Validate(ValidationErrors errors)
     {
-        if (!PoolName().IsMatch(Pool))
+        if (!PoolName().IsWholeMatch(Pool))
         {
             errors.Add("pool", "must be 1–64 letters, digits, '_' or '-' (the name reward rules use in 'incentive.pool').");
         }

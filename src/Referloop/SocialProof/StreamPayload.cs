@@ -62,7 +62,7 @@ public sealed record StreamPayload(
         var productImage = ReadLink(payload, "productImage", "productImage", warnings, errors);
         var total = ReadNumber(Field(payload, "total"), "total", errors);
         var currency = ReadText(payload, "currency", 8, errors);
-        if (currency is not null && !CurrencyPattern.IsMatch(currency))
+        if (currency is not null && !CurrencyPattern.IsWholeMatch(currency))
         {
             errors.Add("currency", $"must be a three-letter ISO 4217 code such as USD (got '{currency}').");
         }

@@ -1,5 +1,6 @@
 using System.ComponentModel.DataAnnotations;
 using System.Net;
+using System.Net.Sockets;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using System.Text.RegularExpressions;
@@ -76,7 +77,7 @@ public sealed partial record TrackEvent : IValidatable
         {
             errors.Add("type", "is required: 'signup', 'purchase' or a custom event name.");
         }
-        else if (!TypePattern().IsMatch(Type))
+        else if (!TypePattern().IsWholeMatch(Type))
         {
             errors.Add("type", "must be 1–64 letters, digits, '_', '-', '.' or ':'.");
         }
@@ -102,13 +103,14 @@ public sealed partial record TrackEvent : IValidatable
         {
             errors.Add("purchaseValue", "must be between 0 and 1,000,000,000,000 with at most 4 decimals.");
         }
-        if (Currency is not null && !CurrencyPattern().IsMatch(Currency))
+        if (Currency is not null && !CurrencyPattern().IsWholeMatch(Currency))
         {
             errors.Add("currency", "must be a three-letter ISO 4217 code such as USD.");
         }
-        if (Ip is not null && !IPAddress.TryParse(Ip, out _))
+        // A zone (fe80::1%eth0) names an interface of the sender's machine, not a client, and would not fit the column.
+        if (Ip is not null && (!IPAddress.TryParse(Ip, out var ip) || (ip.AddressFamily == AddressFamily.InterNetworkV6 && ip.ScopeId != 0)))
         {
-            errors.Add("ip", "must be an IPv4 or IPv6 address.");
+            errors.Add("ip", "must be an IPv4 or IPv6 address, without a zone (%…).");
         }
         errors.MaxLength("userAgent", UserAgent, 512);
         errors.MaxLength("referralCode", ReferralCode, 32);

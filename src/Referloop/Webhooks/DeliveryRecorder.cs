@@ -255,7 +255,7 @@ public sealed class DeliveryRecorder : IAsyncDisposable
         StatusCode = outcome.StatusCode,
         LatencyMs = outcome.LatencyMs,
         ResponseExcerpt = outcome.ResponseExcerpt,
-        Error = outcome.Error,
+        Error = outcome.Error is { } error ? Clip(error, 1000) : null,
         AttemptedAt = now,
         RequestHeaders = outcome.RequestHeaders,
     };

@@ -109,7 +109,7 @@ public sealed class DeliverySender(IServiceScopeFactory scopes, IHttpClientFacto
             var status = (int)response.StatusCode;
             var retryAfter = status is 429 or 503 ? RetrySchedule.RetryAfter(response, now) : null;
             return new(requestId, payload.Method.Method, payload.Url, status, Elapsed(started), excerpt,
-                status is >= 200 and < 300 ? null : $"The receiver answered {status} {response.ReasonPhrase?.Replace('\0', '\uFFFD')}.", retryAfter);
+                status is >= 200 and < 300 ? null : $"The receiver answered {status} {Reason(response)}.", retryAfter);
         }
         catch (OperationCanceledException) when (!ct.IsCancellationRequested)
         {
@@ -142,6 +142,10 @@ public sealed class DeliverySender(IServiceScopeFactory scopes, IHttpClientFacto
         }
         return text.Length > 1000 ? text.ToString(0, 1000) : text.ToString();
     }
+
+    /// <summary>The receiver's reason phrase, as far as a log line wants it: at most 200 characters, no NUL.</summary>
+    private static string? Reason(HttpResponseMessage response) =>
+        response.ReasonPhrase is { } reason ? (reason.Length <= 200 ? reason : reason[..200] + "…").Replace('\0', '\uFFFD') : null;
 
     private static async Task<string?> ReadExcerptAsync(HttpResponseMessage response, CancellationToken ct)
     {

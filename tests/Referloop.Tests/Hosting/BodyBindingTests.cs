@@ -68,4 +68,34 @@ public class BodyBindingTests(ProductionApp app) : IClassFixture<ProductionApp>
         var stored = await _admin.GetFromJsonAsync<JsonObject>($"/api/v1/events/{eventId}");
         Assert.Equal("v\0", (string)stored!["properties"]!["k"]!);
     }
+
+    /// <summary>.NET's <c>$</c> also matches before a final newline: such a value passed its rule one character longer than its column.</summary>
+    [Fact]
+    public async Task A_value_that_matches_its_rule_but_for_a_final_newline_is_a_400_naming_the_field()
+    {
+        var sixtyFour = new string('a', 64);
+        var campaign = await _admin.CreateCampaign();
+
+        var slug = await _admin.PostAsJsonAsync("/api/v1/campaigns",
+            new { name = "Newline", slug = sixtyFour + "\n", landingUrl = "https://shop.example.com/" });
+        var ruleId = await _admin.PostAsJsonAsync("/api/v1/campaigns", new
+        {
+            name = "Newline rule",
+            landingUrl = "https://shop.example.com/",
+            rewards = new[] { new { id = sixtyFour + "\n", recipient = "advocate", trigger = "converted", kind = "standard",
+                incentive = new { type = "rebate", amount = 10, currency = "USD" } } },
+        });
+        var currency = await _admin.PostAsJsonAsync("/api/v1/events",
+            new { campaignId = campaign, type = "purchase", email = "nl@example.com", orderId = "nl1", amount = 10, currency = "usd\n" });
+        var type = await _admin.PostAsJsonAsync("/api/v1/events",
+            new { campaignId = campaign, type = sixtyFour + "\n", email = "nl@example.com" });
+        var zone = await _admin.PostAsJsonAsync("/api/v1/events",
+            new { campaignId = campaign, type = "signup", email = "nl@example.com", ip = "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff%4294967295" });
+
+        await slug.AssertValidationProblem("slug");
+        await ruleId.AssertValidationProblem("rewards[0].id");
+        await currency.AssertValidationProblem("currency");
+        await type.AssertValidationProblem("type");
+        await zone.AssertValidationProblem("ip");
+    }
 }
