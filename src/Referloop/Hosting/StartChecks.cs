@@ -37,6 +37,11 @@ internal static class StartChecks
         }
         CheckDataProtectionCertificate(configuration, problems);
         problems.AddRange(Email.EmailOptions.Problems(configuration));
+        problems.AddRange(Http.PublicLimits.Problems(configuration));
+        if (configuration[Security.AdminKeys.EnvironmentVariable]?.Trim() is { Length: > 0 and < Security.AdminKeys.MinimumLength })
+        {
+            problems.Add($"{Security.AdminKeys.EnvironmentVariable} must be at least {Security.AdminKeys.MinimumLength} characters long.");
+        }
         return problems;
     }
 

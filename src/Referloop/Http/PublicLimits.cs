@@ -188,6 +188,20 @@ public sealed class PublicLimits
         return new IPAddress(bytes) + "/64";
     }
 
+    /// <summary>The limits' settings, each a whole number of at least 1 (<see cref="Problems"/> checks them before the start).</summary>
+    private static readonly string[] Settings =
+    [
+        "RateLimits:BrowserEventsPerKeyPerMinute", "RateLimits:HostedFormsPerIpPerMinute", "RateLimits:SignInFailuresPerIpPerMinute",
+        "RateLimits:BrowserEventsPerIpPerMinute", "RateLimits:ShareLinksPerIpPerMinute", "InboundHooks:RateLimit:Permits",
+        "InboundHooks:RateLimit:WindowSeconds",
+    ];
+
+    /// <summary>Each limit set to something other than a whole number of at least 1, in words.</summary>
+    public static IEnumerable<string> Problems(IConfiguration configuration) => Settings
+        .Where(key => configuration[key] is { Length: > 0 } value
+            && !(int.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out var number) && number >= 1))
+        .Select(key => $"{key} is '{configuration[key]}'; use a whole number of at least 1.");
+
     private static int Setting(IConfiguration configuration, string key, int fallback)
     {
         var value = configuration.GetValue(key, fallback);

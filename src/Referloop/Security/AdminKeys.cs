@@ -7,6 +7,9 @@ public static class AdminKeys
 {
     public const string EnvironmentVariable = "REFERLOOP_ADMIN_KEY";
 
+    /// <summary>How long a key set through <see cref="EnvironmentVariable"/> must be at least.</summary>
+    public const int MinimumLength = 20;
+
     public static (ApiKey Key, string Token) New(string name, DateTimeOffset now, string scope = ApiKeyScope.Full)
     {
         var token = Secrets.NewToken("rl_admin");
@@ -38,9 +41,9 @@ public static class AdminKeys
         var configured = configuration[EnvironmentVariable]?.Trim();
         if (!string.IsNullOrEmpty(configured))
         {
-            if (configured.Length < 20)
+            if (configured.Length < MinimumLength)
             {
-                throw new InvalidOperationException($"{EnvironmentVariable} must be at least 20 characters long.");
+                throw new InvalidOperationException($"{EnvironmentVariable} must be at least {MinimumLength} characters long.");
             }
             var hash = Secrets.Hash(configured);
             if (!await db.ApiKeys.AnyAsync(k => k.Hash == hash, ct))

@@ -174,6 +174,9 @@ public class PublishedBuildTests(PublishedBuild build) : IClassFixture<Published
         { "ASPNETCORE_URLS", "localhost:8080", "Urls (or ASPNETCORE_URLS, --urls) contains 'localhost:8080'" },
         { "Referloop__Metrics__Prometheus", "yes", "Metrics:Prometheus is 'yes'; use true or false." },
         { "Referloop__DataProtection__CertificatePath", "/nonexistent/dp.pfx", "DataProtection:CertificatePath '/nonexistent/dp.pfx' cannot be read" },
+        { "Referloop__RateLimits__ShareLinksPerIpPerMinute", "0", "RateLimits:ShareLinksPerIpPerMinute is '0'; use a whole number of at least 1." },
+        { "Referloop__InboundHooks__RateLimit__Permits", "many", "InboundHooks:RateLimit:Permits is 'many'; use a whole number of at least 1." },
+        { "REFERLOOP_ADMIN_KEY", "short", "REFERLOOP_ADMIN_KEY must be at least 20 characters long." },
     };
 
     [Theory]
