@@ -29,13 +29,17 @@ internal sealed class SqliteWriteQueue : DbTransactionInterceptor, IDbConnection
     /// </summary>
     private const long SoftHeapLimitBytes = 32L * 1024 * 1024;
 
-    /// <summary>Log pages after which a commit checkpoints (SQLite's default is 1,000): 16 MiB of 4 KiB pages.</summary>
-    internal const int WalCheckpointPages = 4_000;
+    /// <summary>
+    /// Log pages after which a commit checkpoints (SQLite's default is 1,000): 64 MiB of 4 KiB pages. A backstop only:
+    /// <see cref="SqliteCheckpointer"/> checkpoints on a thread of its own long before.
+    /// </summary>
+    internal const int WalCheckpointPages = 16_000;
 
     /// <summary>What the log file is cut back to when it restarts after having grown past it (a long read held it).</summary>
     internal const long WalSizeLimitBytes = 32L * 1024 * 1024;
 
     private readonly SemaphoreSlim _writer = new(1, 1);
+    private long _writes;
     private readonly ConditionalWeakTable<DbConnection, object> _holders = [];
     private readonly ConditionalWeakTable<DbCommand, object> _statements = [];
     private readonly ConditionalWeakTable<sqlite3, object> _configuredHandles = [];
@@ -43,6 +47,9 @@ internal sealed class SqliteWriteQueue : DbTransactionInterceptor, IDbConnection
 
     /// <summary>Statement texts remembered at most (EF Core's statements are a fixed set; this only bounds a surprise).</summary>
     private const int MaxRemembered = 10_000;
+
+    /// <summary>Transactions and write statements that have let go of the writer's turn since the start.</summary>
+    public long WritesDone => Interlocked.Read(ref _writes);
 
     // ---------------------------------------------------------------- connections
 
@@ -71,9 +78,7 @@ internal sealed class SqliteWriteQueue : DbTransactionInterceptor, IDbConnection
             // of going through temporary files.
             raw.sqlite3_exec(handle, "PRAGMA temp_store=MEMORY");
             // A commit that leaves more than this many pages in the log copies them into the database file (a
-            // checkpoint) in the writer's time. SQLite's 1,000 pages come every three or four batches of events; at
-            // 4,000 a page that several batches write (the ends of tables and indexes, the counters) is copied once
-            // for all of them.
+            // checkpoint) in the writer's time: only should the checkpointer fall far behind.
             raw.sqlite3_wal_autocheckpoint(handle, WalCheckpointPages);
             raw.sqlite3_exec(handle, $"PRAGMA journal_size_limit={WalSizeLimitBytes}");
             _configuredHandles.AddOrUpdate(handle, handle);
@@ -192,6 +197,7 @@ internal sealed class SqliteWriteQueue : DbTransactionInterceptor, IDbConnection
     {
         if (_statements.Remove(command))
         {
+            Interlocked.Increment(ref _writes);
             _writer.Release();
         }
     }
@@ -319,6 +325,7 @@ internal sealed class SqliteWriteQueue : DbTransactionInterceptor, IDbConnection
     {
         if (_holders.Remove(connection))
         {
+            Interlocked.Increment(ref _writes);
             _writer.Release();
         }
     }

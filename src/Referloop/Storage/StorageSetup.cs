@@ -24,6 +24,12 @@ public static class StorageSetup
                     .UseSqlite(connectionString, sqlite => sqlite.MigrationsHistoryTable("__migrations"))
                     .AddInterceptors(writeQueue)
                     .AddInterceptors(services.GetServices<IInterceptor>()));
+                if (!IsInMemory(new SqliteConnectionStringBuilder(connectionString)))
+                {
+                    var sqlite = connectionString;
+                    services.AddHostedService(provider => new SqliteCheckpointer(sqlite, writeQueue,
+                        provider.GetRequiredService<ILogger<SqliteCheckpointer>>()));
+                }
                 break;
             case "postgres" or "postgresql":
                 if (string.IsNullOrWhiteSpace(connectionString))
@@ -83,11 +89,14 @@ public static class StorageSetup
         return new NpgsqlConnectionStringBuilder(connectionString) { MaxAutoPrepare = DefaultMaxAutoPrepare }.ConnectionString;
     }
 
+    private static bool IsInMemory(SqliteConnectionStringBuilder builder) =>
+        builder.Mode == SqliteOpenMode.Memory || builder.DataSource.StartsWith(':');
+
     private static string PrepareSqlite(string? connectionString)
     {
         var builder = new SqliteConnectionStringBuilder(
             string.IsNullOrWhiteSpace(connectionString) ? "Data Source=data/referloop.db" : connectionString);
-        if (builder.Mode != SqliteOpenMode.Memory && !builder.DataSource.StartsWith(':'))
+        if (!IsInMemory(builder))
         {
             var path = Path.GetFullPath(builder.DataSource);
             Directory.CreateDirectory(Path.GetDirectoryName(path)!);

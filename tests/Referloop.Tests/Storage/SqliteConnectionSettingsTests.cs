@@ -1,13 +1,15 @@
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Referloop.Tests.Webhooks;
 using Referloop.Storage;
 
 namespace Referloop.Tests.Storage;
 
 /// <summary>
 /// Every SQLite connection the server opens carries its settings: a page cache large enough for the indexes a batch
-/// of events inserts into, temporary data in memory, and a log that is checkpointed every few batches, not every one.
+/// of events inserts into, temporary data in memory, and a log checkpointed on a thread of its own, not by the writers.
 /// </summary>
 public sealed class SqliteConnectionSettingsTests : IDisposable
 {
@@ -30,6 +32,37 @@ public sealed class SqliteConnectionSettingsTests : IDisposable
         Assert.Equal(-SqliteWriteQueue.CacheKibibytes, await PragmaAsync(db, "cache_size"));
         Assert.Equal(2, await PragmaAsync(db, "temp_store")); // MEMORY
         Assert.Equal(SqliteWriteQueue.WalSizeLimitBytes, await PragmaAsync(db, "journal_size_limit"));
+    }
+
+    [Fact]
+    public async Task The_log_is_copied_into_the_database_file_in_the_background_once_something_was_written()
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Database:Provider"] = "sqlite",
+            ["ConnectionStrings:Referloop"] = $"Data Source={Path.Combine(_directory, "checkpoint.db")}",
+        }).Build();
+        await using var services = new ServiceCollection().AddLogging().AddReferloopStorage(configuration).BuildServiceProvider();
+        var checkpointer = services.GetServices<IHostedService>().OfType<SqliteCheckpointer>().Single();
+        await checkpointer.StartAsync(CancellationToken.None);
+        await using (var scope = services.CreateAsyncScope())
+        {
+            var db = scope.ServiceProvider.GetRequiredService<ReferloopDb>();
+            await db.Database.ExecuteSqlRawAsync("PRAGMA journal_mode=WAL");
+            await db.Database.ExecuteSqlRawAsync("CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT)");
+            for (var i = 0; i < 20; i++)
+            {
+                await using var transaction = await db.Database.BeginTransactionAsync();
+                await db.Database.ExecuteSqlRawAsync("INSERT INTO notes (text) SELECT hex(randomblob(500)) FROM (SELECT 1 UNION ALL SELECT 2)");
+                await transaction.CommitAsync();
+            }
+        }
+
+        // Far below the writers' own threshold: only the checkpointer copies these pages.
+        await Eventually.TrueAsync(() => Task.FromResult(checkpointer.Last is { LogPages: > 0 } last && last.Copied == last.LogPages),
+            TimeSpan.FromSeconds(10), () => $"last checkpoint: {checkpointer.Last}");
+        Assert.True(checkpointer.Last!.Value.LogPages < SqliteWriteQueue.WalCheckpointPages);
+        await checkpointer.StopAsync(CancellationToken.None);
     }
 
     private static async Task<long> PragmaAsync(ReferloopDb db, string name)
