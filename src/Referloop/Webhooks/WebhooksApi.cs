@@ -292,7 +292,8 @@ internal static class WebhooksApi
             return Problems.Conflict("The endpoint is disabled; enable it before recovering its messages.");
         }
         var now = clock.GetUtcNow();
-        var since = input.Since!.Value;
+        // In UTC: PostgreSQL's driver refuses to write an instant with another offset.
+        var since = input.Since!.Value.ToUniversalTime();
         var recovered = await db.WebhookDeliveries
             .Where(d => d.EndpointId == id && d.Status == DeliveryStatus.Failed && d.CreatedAt >= since && d.Message!.DataPurgedAt == null)
             .ExecuteUpdateAsync(s => Requeue(s, now), ct);

@@ -436,7 +436,9 @@ public class WebhookDeliveryTests(WebhookApp app) : IClassFixture<WebhookApp>, I
         var sent = receiver.Requests.Count;
 
         healthy = true;
-        var recovered = await _client.PostOk($"/api/v1/webhook-endpoints/{endpointId}/recover", new { since }, HttpStatusCode.OK);
+        // Given in another time zone: the same instant (PostgreSQL's driver writes UTC only).
+        var recovered = await _client.PostOk($"/api/v1/webhook-endpoints/{endpointId}/recover",
+            new { since = since.ToOffset(TimeSpan.FromHours(2)) }, HttpStatusCode.OK);
         Assert.Equal(2, (int)recovered["recovered"]!);
         await app.WaitForDelivery(_client, first, endpointId, d => (string)d["status"]! == "succeeded");
         await app.WaitForDelivery(_client, second, endpointId, d => (string)d["status"]! == "succeeded");
