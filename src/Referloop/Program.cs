@@ -69,11 +69,7 @@ builder.Services.AddProblemDetails(options => options.CustomizeProblemDetails = 
     }
 });
 builder.Services.AddExceptionHandler<BadRequestHandler>();
-builder.Services.ConfigureHttpJsonOptions(options =>
-{
-    options.SerializerOptions.AllowOutOfOrderMetadataProperties = true;
-    options.SerializerOptions.Converters.Add(new NulFreeStrings());
-});
+builder.Services.ConfigureHttpJsonOptions(options => options.SerializerOptions.AllowOutOfOrderMetadataProperties = true);
 // A body that does not bind is answered by BadRequestHandler, naming the field, in every environment (by default only
 // Development throws; elsewhere the answer was a bare 400).
 builder.Services.Configure<RouteHandlerOptions>(options => options.ThrowOnBadRequest = true);
@@ -141,6 +137,7 @@ app.UseApiKeyScopes();
 app.UseAuthorization();
 app.UseRateLimiter();
 PublicLimits.UseBodyLimits(app);
+app.UseJsonNulGuard();
 app.UseIdempotencyKeys();
 
 app.MapOpenApi();

@@ -1,3 +1,6 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
 namespace Referloop.Http;
 
 /// <summary>
@@ -21,6 +24,62 @@ public static class NulGuard
         }
         await next(http);
     });
+
+    /// <summary>JSON bodies of the API as its routes take them; a larger one is left to its route's size limit.</summary>
+    private const long JsonBytes = 64 * 1024;
+
+    /// <summary>What a JSON string with a NUL character is refused with.</summary>
+    public const string JsonRule = "must not contain a NUL character (\\u0000).";
+
+    /// <summary>
+    /// Refuses with 400, naming the field, a JSON body of the API holding <c>\u0000</c> in a string or a name: as in
+    /// an address or a form, no value Referloop takes has one, and PostgreSQL's text refuses it. Runs after the routes'
+    /// size limits: the body is read (and kept for the route) only up to them. The bytes are looked through for the
+    /// escape first; only a body that has it is parsed.
+    /// </summary>
+    public static IApplicationBuilder UseJsonNulGuard(this IApplicationBuilder app) => app.Use(async (http, next) =>
+    {
+        var request = http.Request;
+        if (request.ContentLength is > 0 and <= JsonBytes && request.Path.StartsWithSegments("/api")
+            && request.ContentType?.Contains("json", StringComparison.OrdinalIgnoreCase) == true)
+        {
+            request.EnableBuffering();
+            var body = new byte[(int)request.ContentLength.Value];
+            await request.Body.ReadAtLeastAsync(body, body.Length, throwOnEndOfStream: false, http.RequestAborted);
+            request.Body.Position = 0;
+            if (body.AsSpan().IndexOf("\\u0000"u8) >= 0 && FieldWithNul(Parse(body), "") is { } field)
+            {
+                await TypedResults.ValidationProblem(new Dictionary<string, string[]> { [field] = [JsonRule] },
+                    title: "The request is not valid.", detail: "See 'errors' for each field and the rule it broke.").ExecuteAsync(http);
+                return;
+            }
+        }
+        await next(http);
+    });
+
+    private static JsonNode? Parse(byte[] body)
+    {
+        try
+        {
+            return JsonNode.Parse(body);
+        }
+        catch (JsonException)
+        {
+            return null; // the route says what is wrong with it
+        }
+    }
+
+    /// <summary>The path (<c>a.b[0].c</c>) of the first name or string value holding a NUL character, if any.</summary>
+    public static string? FieldWithNul(JsonNode? node, string path) => node switch
+    {
+        JsonObject fields => fields
+            .Select(field => (Path: path.Length == 0 ? field.Key : $"{path}.{field.Key}", field.Key, field.Value))
+            .Select(field => field.Key.Contains('\0') ? field.Path : FieldWithNul(field.Value, field.Path))
+            .FirstOrDefault(found => found is not null),
+        JsonArray items => items.Select((item, i) => FieldWithNul(item, $"{path}[{i}]")).FirstOrDefault(found => found is not null),
+        JsonValue value when value.GetValueKind() == JsonValueKind.String && value.GetValue<string>().Contains('\0') => path,
+        _ => null,
+    };
 
     private static async Task<bool> FormReadsAsync(HttpContext http)
     {

@@ -2,6 +2,7 @@ using System.Net;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.Net.Http.Headers;
+using Referloop.Http;
 
 namespace Referloop.InboundHooks;
 
@@ -36,23 +37,11 @@ public static class InboundBody
     public static (JsonObject? Payload, BodyError? Error) Parse(string? contentType, string body)
     {
         var (payload, error) = Read(contentType, body);
-        return payload is not null && FieldWithNul(payload, "") is { } field
+        return payload is not null && NulGuard.FieldWithNul(payload, "") is { } field
             ? (null, new BodyError(StatusCodes.Status400BadRequest, "A value is not valid.",
                 $"'{Shorten(field.Replace("\0", "\\u0000", StringComparison.Ordinal))}' holds a NUL character (\\u0000 or %00), which no field may."))
             : (payload, error);
     }
-
-    /// <summary>The path of the first key or string value holding a NUL character, if any.</summary>
-    private static string? FieldWithNul(JsonNode? node, string path) => node switch
-    {
-        JsonObject fields => fields
-            .Select(field => (Path: path.Length == 0 ? field.Key : $"{path}.{field.Key}", field.Key, field.Value))
-            .Select(field => field.Key.Contains('\0') ? field.Path : FieldWithNul(field.Value, field.Path))
-            .FirstOrDefault(found => found is not null),
-        JsonArray items => items.Select((item, i) => FieldWithNul(item, $"{path}[{i}]")).FirstOrDefault(found => found is not null),
-        JsonValue value when value.GetValueKind() == JsonValueKind.String && value.GetValue<string>().Contains('\0') => path,
-        _ => null,
-    };
 
     private static (JsonObject? Payload, BodyError? Error) Read(string? contentType, string body)
     {
