@@ -99,12 +99,15 @@ public static partial class ParticipantImport
         return (rows, errors);
     }
 
+    private const string NulRule = "must not contain a NUL character.";
+
     /// <summary>Every email and code the rows name: what <see cref="ImportFacts"/> must hold.</summary>
     public static (List<string> Emails, List<string> Codes) Keys(IEnumerable<ImportRow> rows)
     {
         var list = rows.ToList();
         var emails = list.Select(r => r.Email).OfType<string>().Where(JoinParticipant.IsEmail).Select(Participant.NormaliseEmail).Distinct().ToList();
-        var codes = list.SelectMany(r => new[] { r.Code, r.ReferredBy }).OfType<string>().Distinct().ToList();
+        // Only what can be a code: anything else is a row error, and is not looked up (a NUL would fail the read on PostgreSQL).
+        var codes = list.SelectMany(r => new[] { r.Code, r.ReferredBy }).OfType<string>().Where(CodePattern().IsWholeMatch).Distinct().ToList();
         return (emails, codes);
     }
 
@@ -154,9 +157,17 @@ public static partial class ParticipantImport
             {
                 Error("name", "must be at most 200 characters.");
             }
+            else if (row.Name?.Contains('\0') == true)
+            {
+                Error("name", NulRule);
+            }
             if (row.CustomValue is { Length: > 500 })
             {
                 Error("customValue", "must be at most 500 characters.");
+            }
+            else if (row.CustomValue?.Contains('\0') == true)
+            {
+                Error("customValue", NulRule);
             }
             var role = row.Role?.ToLowerInvariant();
             if (role is not (null or "advocate" or "referrer" or "friend" or "invited"))

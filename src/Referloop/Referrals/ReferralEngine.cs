@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text.Json;
 using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore;
+using Npgsql;
 using Referloop.Campaigns;
 using Referloop.Fraud;
 using Referloop.Http;
@@ -362,7 +363,10 @@ public sealed class ReferralEngine(
         ConcurrentChangeException => true,
         DbUpdateException => true,
         SqliteException { SqliteErrorCode: 5 or 6 } => true, // busy, locked
-        DbException { SqlState: "40001" or "40P01" or "23505" } => true, // serialization, deadlock, unique
+        // A lost race on PostgreSQL: serialization, deadlock, a key another transaction wrote first, or a row this
+        // batch refers to (an advocate) deleted since it was read. A rerun reads afresh.
+        DbException { SqlState: PostgresErrorCodes.SerializationFailure or PostgresErrorCodes.DeadlockDetected
+            or PostgresErrorCodes.UniqueViolation or PostgresErrorCodes.ForeignKeyViolation } => true,
         _ => exception.InnerException is { } inner && IsRetryable(inner),
     };
 }

@@ -24,6 +24,25 @@ public class CsvTests(EngineApp app) : IClassFixture<EngineApp>
         _admin.PostAsync($"/api/v1/campaigns/{campaign}/participants/import{(dryRun ? "?dryRun=true" : "")}",
             new StringContent(csv, Encoding.UTF8, contentType));
 
+    [Fact]
+    public async Task A_nul_in_a_row_is_that_rows_error_not_a_failed_import()
+    {
+        var (campaign, _) = await _admin.Campaign(AdvocateTenDollars);
+        var file = "email,name,code,role,referredBy,customValue\n"
+            + "ann@example.com,Ann\0Lee,,,,\n"
+            + "bob@example.com,,,friend,AB\0CD,\n"
+            + "cid@example.com,,CD\0EF,,,\n"
+            + "dee@example.com,,,,,v\0\n";
+
+        var dry = await Json(await Import(campaign, file, dryRun: true), HttpStatusCode.OK);
+        var refused = await Import(campaign, file);
+
+        var errors = dry["errors"]!.AsArray().Select(e => ((int)e!["row"]!, (string?)e["column"])).ToArray();
+        Assert.Equal([(2, "name"), (3, "referredBy"), (4, "code"), (5, "customValue")], errors);
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, refused.StatusCode);
+        Assert.Equal(0, await ParticipantCount(campaign));
+    }
+
     private static async Task<JsonObject> Json(HttpResponseMessage response, HttpStatusCode expected)
     {
         var text = await response.Content.ReadAsStringAsync();
