@@ -40,7 +40,9 @@ public static class NulGuard
     public static IApplicationBuilder UseJsonNulGuard(this IApplicationBuilder app) => app.Use(async (http, next) =>
     {
         var request = http.Request;
+        // Not an event: the hot path's body is not read twice, and TrackEvent checks its own strings.
         if (request.ContentLength is > 0 and <= JsonBytes && request.Path.StartsWithSegments("/api")
+            && !request.Path.StartsWithSegments(Tracking.EventsApi.Path)
             && request.ContentType?.Contains("json", StringComparison.OrdinalIgnoreCase) == true)
         {
             request.EnableBuffering();

@@ -14,6 +14,8 @@ namespace Referloop.Tracking;
 
 internal static class EventsApi
 {
+    public const string Path = "/api/v1/events";
+
     /// <summary>CORS policy of the endpoints a shop page calls with the publishable key.</summary>
     public const string BrowserPolicy = "browser";
 
@@ -22,7 +24,7 @@ internal static class EventsApi
 
     public static IEndpointRouteBuilder MapEvents(this IEndpointRouteBuilder routes)
     {
-        routes.MapPost("/api/v1/events", Track)
+        routes.MapPost(Path, Track)
             .WithTags("Events")
             .WithName("TrackEvent")
             .WithSummary("Report a sign-up, purchase or custom event; answers 202 with the attribution, referral and rewards")
@@ -47,7 +49,7 @@ internal static class EventsApi
             .AddOpenApiOperationTransformer(DescribeAcceptedAnswers)
             .WithValidation();
 
-        EventsQueries.Map(routes.MapGroup("/api/v1/events")
+        EventsQueries.Map(routes.MapGroup(Path)
             .WithTags("Events")
             .RequireAuthorization(AdminAuthentication.Policy)
             .WithValidation());

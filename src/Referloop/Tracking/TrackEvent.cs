@@ -134,6 +134,24 @@ public sealed partial record TrackEvent : IValidatable
                 errors.Add("properties.couponCode", "must be a string of at most 200 characters.");
             }
         }
+        // The fields kept or looked up as text (PostgreSQL's text refuses a NUL; the others' rules already do); the
+        // properties are kept as JSON, where a NUL stays escaped.
+        NoNul("campaignId", CampaignId);
+        NoNul("publishableKey", PublishableKey);
+        NoNul("name", Name);
+        NoNul("orderId", OrderId);
+        NoNul("userAgent", UserAgent);
+        NoNul("referralCode", ReferralCode);
+        NoNul("clickId", ClickId);
+        NoNul("properties.couponCode", CouponCode);
+
+        void NoNul(string field, string? value)
+        {
+            if (value?.Contains('\0') == true)
+            {
+                errors.Add(field, NulGuard.JsonRule);
+            }
+        }
     }
 
     private const string TypeRule = "^[A-Za-z0-9_.:-]{1,64}$";
