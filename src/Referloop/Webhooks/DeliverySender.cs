@@ -216,6 +216,23 @@ internal static class EndpointState
             .SetProperty(d => d.CompletedAt, now), ct);
 
     /// <summary>
+    /// Locks an endpoint's deliveries (only the pending ones with <paramref name="pendingOnly"/>) on PostgreSQL, in id
+    /// order, before a change of the endpoint that also writes them (disabling, deleting): the recorder locks the
+    /// deliveries it records and then writes their endpoint's health, so taking the endpoint first would deadlock with it.
+    /// </summary>
+    public static async Task LockDeliveriesAsync(ReferloopDb db, string endpointId, bool pendingOnly, CancellationToken ct)
+    {
+        if (!db.OnSqlite)
+        {
+            await db.Database.SqlQuery<string>($"""
+                SELECT "Id" AS "Value" FROM webhook_deliveries
+                WHERE "EndpointId" = {endpointId} AND ("Status" = 'pending' OR NOT {pendingOnly})
+                ORDER BY "Id" FOR UPDATE
+                """).ToListAsync(ct);
+        }
+    }
+
+    /// <summary>
     /// Ends the pending deliveries of a disabled endpoint; "recover" re-queues them once it is enabled again. Their
     /// leases stay with their holders: an instance drops the ones still waiting at its next lease renewal and lets go
     /// of an attempt on the wire when it is recorded, so a recover meanwhile cannot have it sent twice at once.

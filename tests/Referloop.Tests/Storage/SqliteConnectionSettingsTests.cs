@@ -18,12 +18,7 @@ public sealed class SqliteConnectionSettingsTests : IDisposable
     [Fact]
     public async Task A_connection_opened_through_the_storage_setup_has_the_write_path_settings()
     {
-        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
-        {
-            ["Database:Provider"] = "sqlite",
-            ["ConnectionStrings:Referloop"] = $"Data Source={Path.Combine(_directory, "settings.db")}",
-        }).Build();
-        await using var services = new ServiceCollection().AddReferloopStorage(configuration).BuildServiceProvider();
+        await using var services = Storage("settings.db");
         await using var scope = services.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<ReferloopDb>();
         await db.Database.OpenConnectionAsync();
@@ -37,12 +32,7 @@ public sealed class SqliteConnectionSettingsTests : IDisposable
     [Fact]
     public async Task The_log_is_copied_into_the_database_file_in_the_background_once_something_was_written()
     {
-        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
-        {
-            ["Database:Provider"] = "sqlite",
-            ["ConnectionStrings:Referloop"] = $"Data Source={Path.Combine(_directory, "checkpoint.db")}",
-        }).Build();
-        await using var services = new ServiceCollection().AddLogging().AddReferloopStorage(configuration).BuildServiceProvider();
+        await using var services = Storage("checkpoint.db");
         var checkpointer = services.GetServices<IHostedService>().OfType<SqliteCheckpointer>().Single();
         await checkpointer.StartAsync(CancellationToken.None);
         await using (var scope = services.CreateAsyncScope())
@@ -63,6 +53,17 @@ public sealed class SqliteConnectionSettingsTests : IDisposable
             TimeSpan.FromSeconds(10), () => $"last checkpoint: {checkpointer.Last}");
         Assert.True(checkpointer.Last!.Value.LogPages < SqliteWriteQueue.WalCheckpointPages);
         await checkpointer.StopAsync(CancellationToken.None);
+    }
+
+    /// <summary>The storage the server sets up, on a file of this test's folder.</summary>
+    private ServiceProvider Storage(string file)
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Database:Provider"] = "sqlite",
+            ["ConnectionStrings:Referloop"] = $"Data Source={Path.Combine(_directory, file)}",
+        }).Build();
+        return new ServiceCollection().AddLogging().AddReferloopStorage(configuration).BuildServiceProvider();
     }
 
     private static async Task<long> PragmaAsync(ReferloopDb db, string name)
