@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 
@@ -25,8 +26,8 @@ public static class NulGuard
         await next(http);
     });
 
-    /// <summary>JSON bodies of the API as its routes take them; a larger one is left to its route's size limit.</summary>
-    private const long JsonBytes = 64 * 1024;
+    /// <summary>JSON bodies of the API looked through at most (the routes' own are far smaller).</summary>
+    private const int JsonBytes = 1024 * 1024;
 
     /// <summary>What a JSON string with a NUL character is refused with.</summary>
     public const string JsonRule = "must not contain a NUL character (\\u0000).";
@@ -40,16 +41,27 @@ public static class NulGuard
     public static IApplicationBuilder UseJsonNulGuard(this IApplicationBuilder app) => app.Use(async (http, next) =>
     {
         var request = http.Request;
-        // Not an event: the hot path's body is not read twice, and TrackEvent checks its own strings.
-        if (request.ContentLength is > 0 and <= JsonBytes && request.Path.StartsWithSegments("/api")
+        // Not an event: the hot path's body is not read twice, and TrackEvent checks its own strings. A body of
+        // unknown length (sent chunked) is read as far as the limit.
+        if (request.ContentLength is not (0 or > JsonBytes) && request.Path.StartsWithSegments("/api")
             && !request.Path.StartsWithSegments(Tracking.EventsApi.Path)
             && request.ContentType?.Contains("json", StringComparison.OrdinalIgnoreCase) == true)
         {
             request.EnableBuffering();
-            var body = new byte[(int)request.ContentLength.Value];
-            await request.Body.ReadAtLeastAsync(body, body.Length, throwOnEndOfStream: false, http.RequestAborted);
-            request.Body.Position = 0;
-            if (body.AsSpan().IndexOf("\\u0000"u8) >= 0 && FieldWithNul(Parse(body), "") is { } field)
+            var size = (int)(request.ContentLength ?? JsonBytes + 1);
+            var body = ArrayPool<byte>.Shared.Rent(size);
+            string? field;
+            try
+            {
+                var length = await request.Body.ReadAtLeastAsync(body.AsMemory(0, size), size, throwOnEndOfStream: false, http.RequestAborted);
+                request.Body.Position = 0;
+                field = length <= JsonBytes && body.AsSpan(0, length).IndexOf("\\u0000"u8) >= 0 ? FieldWithNul(body.AsMemory(0, length)) : null;
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(body);
+            }
+            if (field is not null)
             {
                 await TypedResults.ValidationProblem(new Dictionary<string, string[]> { [field] = [JsonRule] },
                     title: "The request is not valid.", detail: "See 'errors' for each field and the rule it broke.").ExecuteAsync(http);
@@ -59,15 +71,19 @@ public static class NulGuard
         await next(http);
     });
 
-    private static JsonNode? Parse(byte[] body)
+    /// <summary>
+    /// The field of a JSON body holding a NUL; <c>body</c> when the body has the escape but is not JSON without
+    /// repeated names (the route would bind the last of them, unchecked); null when it holds none.
+    /// </summary>
+    private static string? FieldWithNul(ReadOnlyMemory<byte> body)
     {
         try
         {
-            return JsonNode.Parse(body);
+            return FieldWithNul(JsonNode.Parse(body.Span, documentOptions: new JsonDocumentOptions { AllowDuplicateProperties = false }), "");
         }
         catch (JsonException)
         {
-            return null; // the route says what is wrong with it
+            return "body";
         }
     }
 

@@ -216,19 +216,18 @@ internal static class EndpointState
             .SetProperty(d => d.CompletedAt, now), ct);
 
     /// <summary>
-    /// Locks an endpoint's deliveries (only the pending ones with <paramref name="pendingOnly"/>) on PostgreSQL, in id
-    /// order, before a change of the endpoint that also writes them (disabling, deleting): the recorder locks the
-    /// deliveries it records and then writes their endpoint's health, so taking the endpoint first would deadlock with it.
+    /// Locks an endpoint's pending deliveries on PostgreSQL, in id order, before a change of the endpoint that also
+    /// writes them (disabling, deleting): the recorder locks the deliveries it records (pending ones) and then writes
+    /// their endpoint's health, so taking the endpoint first could deadlock with it. Its history is not locked: the
+    /// recorder does not write it.
     /// </summary>
-    public static async Task LockDeliveriesAsync(ReferloopDb db, string endpointId, bool pendingOnly, CancellationToken ct)
+    public static async Task LockPendingAsync(ReferloopDb db, string endpointId, CancellationToken ct)
     {
         if (!db.OnSqlite)
         {
-            await db.Database.SqlQuery<string>($"""
-                SELECT "Id" AS "Value" FROM webhook_deliveries
-                WHERE "EndpointId" = {endpointId} AND ("Status" = 'pending' OR NOT {pendingOnly})
-                ORDER BY "Id" FOR UPDATE
-                """).ToListAsync(ct);
+            await db.Database.ExecuteSqlAsync($"""
+                SELECT 1 FROM webhook_deliveries WHERE "EndpointId" = {endpointId} AND "Status" = 'pending' ORDER BY "Id" FOR UPDATE
+                """, ct);
         }
     }
 

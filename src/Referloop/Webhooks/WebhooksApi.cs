@@ -162,7 +162,7 @@ internal static class WebhooksApi
         await using var transaction = await db.Database.BeginTransactionAsync(ct);
         if (disabled)
         {
-            await EndpointState.LockDeliveriesAsync(db, id, pendingOnly: true, ct);
+            await EndpointState.LockPendingAsync(db, id, ct);
         }
         await db.SaveChangesAsync(ct);
         if (disabled)
@@ -175,9 +175,9 @@ internal static class WebhooksApi
 
     internal static async Task<Results<NoContent, ProblemHttpResult>> Delete(string id, ReferloopDb db, CancellationToken ct)
     {
-        // Its deliveries go with it (a cascade), locked first as the recorder locks them.
+        // Its deliveries go with it (a cascade); the pending ones are locked first, as the recorder locks them.
         await using var transaction = await db.Database.BeginTransactionAsync(ct);
-        await EndpointState.LockDeliveriesAsync(db, id, pendingOnly: false, ct);
+        await EndpointState.LockPendingAsync(db, id, ct);
         var deleted = await db.WebhookEndpoints.Where(e => e.Id == id).ExecuteDeleteAsync(ct);
         await transaction.CommitAsync(ct);
         return deleted == 0 ? NotFound(id) : TypedResults.NoContent();
@@ -257,7 +257,7 @@ internal static class WebhooksApi
             endpoint.UpdatedAt = now;
             EndpointState.AddDisabledEvent(db, endpoint, DisabledReason.Manual, endpoint.DisabledReason, now);
             await using var transaction = await db.Database.BeginTransactionAsync(ct);
-            await EndpointState.LockDeliveriesAsync(db, id, pendingOnly: true, ct);
+            await EndpointState.LockPendingAsync(db, id, ct);
             await db.SaveChangesAsync(ct);
             await EndpointState.FailPendingAsync(db, id, "The endpoint was disabled by an administrator.", now, ct);
             await transaction.CommitAsync(ct);

@@ -97,11 +97,43 @@ public class BodyBindingTests(ProductionApp app) : IClassFixture<ProductionApp>
             new { campaignId = campaign, type = sixtyFour + "\n", email = "nl@example.com" });
         var zone = await _admin.PostAsJsonAsync("/api/v1/events",
             new { campaignId = campaign, type = "signup", email = "nl@example.com", ip = "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff%4294967295" });
+        var longZone = await _admin.PostAsJsonAsync("/api/v1/events",
+            new { campaignId = campaign, type = "signup", email = "nl@example.com", ip = "1:2:3:4:5:6:7:8%" + new string('z', 40) });
+        var port = await _admin.PostAsJsonAsync("/api/v1/events",
+            new { campaignId = campaign, type = "signup", email = "nl@example.com", ip = "[::1]:80" });
 
         await slug.AssertValidationProblem("slug");
         await ruleId.AssertValidationProblem("rewards[0].id");
         await currency.AssertValidationProblem("currency");
         await type.AssertValidationProblem("type");
         await zone.AssertValidationProblem("ip");
+        await longZone.AssertValidationProblem("ip");
+        await port.AssertValidationProblem("ip");
+    }
+
+    [Fact]
+    public async Task A_query_parameter_of_the_wrong_type_is_a_400_naming_it()
+    {
+        var response = await _admin.GetAsync("/api/v1/events?limit=many");
+
+        var problem = await response.AssertValidationProblem("limit");
+        Assert.Equal("The request is not valid.", (string)problem["title"]!);
+    }
+
+    [Fact]
+    public async Task A_nul_is_found_in_a_body_sent_chunked_or_behind_a_repeated_name()
+    {
+        using var chunked = new HttpRequestMessage(HttpMethod.Post, "/api/v1/campaigns")
+        {
+            Content = new StringContent("""{"name": "Spring\u0000", "landingUrl": "https://shop.example.com/"}""", Encoding.UTF8, "application/json"),
+        };
+        chunked.Headers.TransferEncodingChunked = true;
+
+        var inChunks = await _admin.SendAsync(chunked);
+        var repeated = await Post("/api/v1/campaigns",
+            """{"name": "Spring", "name": "Spring\u0000", "landingUrl": "https://shop.example.com/"}""");
+
+        await inChunks.AssertValidationProblem("name");
+        await repeated.AssertValidationProblem("body");
     }
 }
