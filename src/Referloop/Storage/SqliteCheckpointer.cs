@@ -42,8 +42,10 @@ internal sealed class SqliteCheckpointer(string connectionString, SqliteWriteQue
                     connection ??= Open();
                     Last = Checkpoint(connection);
                 }
-                catch (SqliteException e)
+                catch (Exception e)
                 {
+                    // Whatever it was (a locked or vanished file), the next tick tries again: a failure here must not
+                    // stop the host, and the writers' own checkpoint still bounds the log.
                     log.LogWarning(e, "Checkpointing the SQLite log failed; trying again in {Interval} ms", Interval.TotalMilliseconds);
                     connection?.Dispose();
                     connection = null;

@@ -110,7 +110,7 @@ public sealed partial record TrackEvent : IValidatable
         // and the parser takes any text after it (or a port after brackets), which need not fit the column.
         if (Ip is not null && (Ip.Length > 45 || Ip.AsSpan().IndexOfAny('%', '[', '\0') >= 0 || !IPAddress.TryParse(Ip, out _)))
         {
-            errors.Add("ip", "must be an IPv4 or IPv6 address, without a zone (%…).");
+            errors.Add("ip", "must be an IPv4 or IPv6 address, without brackets, a port or a zone (%…).");
         }
         errors.MaxLength("userAgent", UserAgent, 512);
         errors.MaxLength("referralCode", ReferralCode, 32);
