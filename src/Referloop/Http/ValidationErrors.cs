@@ -36,6 +36,15 @@ public sealed class ValidationErrors
         }
     }
 
+    /// <summary>A text kept or looked up as text must not hold a NUL character: PostgreSQL's text refuses it.</summary>
+    public void NoNul(string field, string? value)
+    {
+        if (value?.Contains('\0') == true)
+        {
+            Add(field, NulGuard.JsonRule);
+        }
+    }
+
     public void Range(string field, int? value, int min, int max)
     {
         if (value is { } v && (v < min || v > max))

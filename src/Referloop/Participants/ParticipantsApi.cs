@@ -300,10 +300,10 @@ internal static class ParticipantsApi
         {
             // Locked first, in the event loop's order (referrals, then the advocate): taken as the statements below
             // reach them, a purchase of one of their friends meanwhile could deadlock with this.
-            await db.Database.SqlQuery<string>($"""
-                SELECT "Id" AS "Value" FROM referrals WHERE "AdvocateId" = {id} OR "FriendId" = {id} ORDER BY "Id" FOR UPDATE
-                """).ToListAsync(ct);
-            await db.Database.SqlQuery<string>($"""SELECT "Id" AS "Value" FROM participants WHERE "Id" = {id} FOR UPDATE""").ToListAsync(ct);
+            await db.Database.ExecuteSqlAsync($"""
+                SELECT 1 FROM referrals WHERE "AdvocateId" = {id} OR "FriendId" = {id} ORDER BY "Id" FOR UPDATE
+                """, ct);
+            await db.Database.ExecuteSqlAsync($"""SELECT 1 FROM participants WHERE "Id" = {id} FOR UPDATE""", ct);
         }
         var participant = await db.Participants.Where(p => p.Id == id && p.CampaignId == campaignId)
             .Select(p => new { p.Email, p.Name }).FirstOrDefaultAsync(ct);

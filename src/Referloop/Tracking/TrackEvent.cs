@@ -136,22 +136,14 @@ public sealed partial record TrackEvent : IValidatable
         }
         // The fields kept or looked up as text (PostgreSQL's text refuses a NUL; the others' rules already do); the
         // properties are kept as JSON, where a NUL stays escaped.
-        NoNul("campaignId", CampaignId);
-        NoNul("publishableKey", PublishableKey);
-        NoNul("name", Name);
-        NoNul("orderId", OrderId);
-        NoNul("userAgent", UserAgent);
-        NoNul("referralCode", ReferralCode);
-        NoNul("clickId", ClickId);
-        NoNul("properties.couponCode", CouponCode);
-
-        void NoNul(string field, string? value)
-        {
-            if (value?.Contains('\0') == true)
-            {
-                errors.Add(field, NulGuard.JsonRule);
-            }
-        }
+        errors.NoNul("campaignId", CampaignId);
+        errors.NoNul("publishableKey", PublishableKey);
+        errors.NoNul("name", Name);
+        errors.NoNul("orderId", OrderId);
+        errors.NoNul("userAgent", UserAgent);
+        errors.NoNul("referralCode", ReferralCode);
+        errors.NoNul("clickId", ClickId);
+        errors.NoNul("properties.couponCode", CouponCode);
     }
 
     private const string TypeRule = "^[A-Za-z0-9_.:-]{1,64}$";

@@ -154,23 +154,33 @@ internal static class WebhooksApi
         endpoint.Format = input.Format ?? WebhookFormat.Json;
         var wasEnabled = endpoint.Enabled;
         Apply(endpoint, input, now);
-        var disabled = wasEnabled && !endpoint.Enabled;
-        if (disabled)
+        await SaveAsync(db, endpoint, disabledByHand: wasEnabled && !endpoint.Enabled, now, ct);
+        return TypedResults.Ok(WebhookEndpointResponse.From(endpoint, now));
+    }
+
+    /// <summary>
+    /// Saves a change of <paramref name="endpoint"/>. One that disabled it by hand raises <c>endpoint.disabled</c> and
+    /// ends its pending deliveries in the same transaction, having locked them first, as the recorder does before it
+    /// writes an endpoint's health (the other order could deadlock with it on PostgreSQL).
+    /// </summary>
+    private static async Task SaveAsync(ReferloopDb db, WebhookEndpoint endpoint, bool disabledByHand, DateTimeOffset now,
+        CancellationToken ct)
+    {
+        if (disabledByHand)
         {
             EndpointState.AddDisabledEvent(db, endpoint, DisabledReason.Manual, endpoint.DisabledReason!, now);
         }
         await using var transaction = await db.Database.BeginTransactionAsync(ct);
-        if (disabled)
+        if (disabledByHand)
         {
-            await EndpointState.LockPendingAsync(db, id, ct);
+            await EndpointState.LockPendingAsync(db, endpoint.Id, ct);
         }
         await db.SaveChangesAsync(ct);
-        if (disabled)
+        if (disabledByHand)
         {
-            await EndpointState.FailPendingAsync(db, id, "The endpoint was disabled by an administrator.", now, ct);
+            await EndpointState.FailPendingAsync(db, endpoint.Id, "The endpoint was disabled by an administrator.", now, ct);
         }
         await transaction.CommitAsync(ct);
-        return TypedResults.Ok(WebhookEndpointResponse.From(endpoint, now));
     }
 
     internal static async Task<Results<NoContent, ProblemHttpResult>> Delete(string id, ReferloopDb db, CancellationToken ct)
@@ -255,12 +265,7 @@ internal static class WebhooksApi
             endpoint.DisabledAt = now;
             endpoint.DisabledReason = "Disabled by an administrator.";
             endpoint.UpdatedAt = now;
-            EndpointState.AddDisabledEvent(db, endpoint, DisabledReason.Manual, endpoint.DisabledReason, now);
-            await using var transaction = await db.Database.BeginTransactionAsync(ct);
-            await EndpointState.LockPendingAsync(db, id, ct);
-            await db.SaveChangesAsync(ct);
-            await EndpointState.FailPendingAsync(db, id, "The endpoint was disabled by an administrator.", now, ct);
-            await transaction.CommitAsync(ct);
+            await SaveAsync(db, endpoint, disabledByHand: true, now, ct);
         }
         return TypedResults.Ok(WebhookEndpointResponse.From(endpoint, now));
     }
