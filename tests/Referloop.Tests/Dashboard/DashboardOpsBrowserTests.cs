@@ -73,6 +73,10 @@ public class DashboardOpsBrowserTests(BrowserApp app) : IClassFixture<BrowserApp
         await BrowserApp.Screenshot(page, "rewards");
 
         await page.ClickAsync("nav >> text=Coupon pools");
+        // The filter submits itself through the page's deferred script: choose once the page is there and that has
+        // run, or nothing happens.
+        await Assertions.Expect(page).ToHaveURLAsync(new Regex("/admin/coupon-pools$"));
+        await page.WaitForLoadStateAsync(LoadState.DOMContentLoaded);
         await page.SelectOptionAsync("#campaign", campaign);
         await page.WaitForSelectorAsync("tr[data-pool=welcome10]");
         Assert.Equal("1", await page.InnerTextAsync("tr[data-pool=welcome10] [data-stock=available]"));
@@ -103,6 +107,10 @@ public class DashboardOpsBrowserTests(BrowserApp app) : IClassFixture<BrowserApp
 
         var page = await app.SignedInPage();
         await page.ClickAsync("nav >> text=Analytics");
+        // The filter submits itself through the page's deferred script: choose once the page is there and that has
+        // run, or nothing happens.
+        await Assertions.Expect(page).ToHaveURLAsync(new Regex("/admin/analytics$"));
+        await page.WaitForLoadStateAsync(LoadState.DOMContentLoaded);
         // Each choice loads another page: wait for that page's address, not for a load event that may already be past.
         await page.SelectOptionAsync("#campaign", campaign);
         await Assertions.Expect(page).ToHaveURLAsync(new Regex($"campaign={campaign}"));
