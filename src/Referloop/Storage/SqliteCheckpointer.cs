@@ -36,11 +36,12 @@ internal sealed class SqliteCheckpointer(string connectionString, SqliteWriteQue
                 {
                     continue;
                 }
-                seen = now;
                 try
                 {
                     connection ??= Open();
                     Last = Checkpoint(connection);
+                    // Only once it went through: a failed one is tried again at the next tick, writes or not.
+                    seen = now;
                 }
                 catch (Exception e)
                 {
