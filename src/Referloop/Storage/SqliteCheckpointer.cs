@@ -24,7 +24,8 @@ internal sealed class SqliteCheckpointer(string connectionString, SqliteWriteQue
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        var seen = writes.WritesDone;
+        // From the start, not from when this loop first runs (on a pool thread, maybe after the first writes).
+        var seen = 0L;
         SqliteConnection? connection = null;
         using var timer = new PeriodicTimer(Interval);
         try
