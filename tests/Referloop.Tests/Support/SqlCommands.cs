@@ -40,7 +40,9 @@ public sealed class SqlCommands : IObserver<DiagnosticListener>, IObserver<KeyVa
             Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllData,
             ActivityStopped = span =>
             {
-                if (span.Source.Name == "Npgsql" && (WindowOf(span.Parent) ?? WindowOfWork(span)) is { } window)
+                // A physical connection the pool opens (Npgsql's "CONNECT" span) is the pool's state, not the work's cost.
+                if (span.Source.Name == "Npgsql" && !span.DisplayName.StartsWith("CONNECT", StringComparison.Ordinal)
+                    && (WindowOf(span.Parent) ?? WindowOfWork(span)) is { } window)
                 {
                     lock (window)
                     {
