@@ -369,8 +369,8 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
     }
 
     /// <summary>
-    /// One delivery per subscribed endpoint of each message, the first <paramref name="room"/> of them (at most
-    /// <see cref="DeliveryLimits.MaxHeldPerEndpoint"/> per endpoint) leased to this instance; the caller writes them.
+    /// One delivery per subscribed endpoint of each message, the first <paramref name="room"/> of them (as far as each
+    /// endpoint has room here: <see cref="DeliverySchedule.RoomFor"/>) leased to this instance; the caller writes them.
     /// </summary>
     private (List<WebhookDelivery> Deliveries, List<ClaimedDelivery> Claimed) FanOut(IReadOnlyList<OutboxMessage> messages,
         List<WebhookEndpoint> endpoints, DateTimeOffset now, int room)
@@ -378,17 +378,20 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
         var until = now + _options.ClaimLease;
         var deliveries = new List<WebhookDelivery>();
         var claimed = new List<ClaimedDelivery>();
-        var perEndpoint = new Dictionary<string, int>();
+        Dictionary<string, int> roomFor;
+        lock (_lock)
+        {
+            roomFor = endpoints.ToDictionary(e => e.Id, e => _schedule.RoomFor(e.Id));
+        }
         foreach (var message in messages)
         {
             foreach (var endpoint in endpoints.Where(e => e.Wants(message)))
             {
                 var id = Ids.New("dlv");
-                var held = perEndpoint.GetValueOrDefault(endpoint.Id);
-                var claim = claimed.Count < room && held < Limits.MaxHeldPerEndpoint;
+                var claim = claimed.Count < room && roomFor[endpoint.Id] > 0;
                 if (claim)
                 {
-                    perEndpoint[endpoint.Id] = held + 1;
+                    roomFor[endpoint.Id]--;
                     claimed.Add(new ClaimedDelivery(id, message, endpoint, until));
                 }
                 deliveries.Add(new WebhookDelivery
@@ -428,19 +431,22 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
     private async Task<bool> ClaimAsync(CancellationToken ct)
     {
         int room;
+        List<string> stocked;
         lock (_lock)
         {
-            room = _delivering ? _schedule.ClaimRoom : 0;
+            var now = clock.GetUtcNow();
+            room = _delivering ? _schedule.ClaimRoom(now) : 0;
             if (room == 0)
             {
                 _wantsRoom = true;
                 return false;
             }
-            _schedule.BeginClaim();
+            _schedule.BeginClaim(now);
+            stocked = _schedule.Stocked();
         }
         try
         {
-            return await ClaimAsync(room, ct);
+            return await ClaimAsync(room, stocked, ct);
         }
         finally
         {
@@ -451,20 +457,18 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
         }
     }
 
-    private async Task<bool> ClaimAsync(int room, CancellationToken ct)
+    private async Task<bool> ClaimAsync(int room, List<string> stocked, CancellationToken ct)
     {
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<ReferloopDb>();
         var now = clock.GetUtcNow();
         // A read first: the claim is a write, and on SQLite every write waits its turn behind the events being ingested.
-        // Ordered by the due index, so the look walks only due rows; an EXISTS may be planned as a scan of every
-        // delivery ever made.
-        var due = await db.WebhookDeliveries
-            .Where(d => d.Status == DeliveryStatus.Pending && d.NextAttemptAt <= now && (d.ClaimedUntil == null || d.ClaimedUntil < now))
-            .OrderBy(d => d.NextAttemptAt)
-            .Select(d => d.Id)
-            .FirstOrDefaultAsync(ct);
-        if (due is null)
+        // Per endpoint, on the due index (endpoint, next attempt), so the look walks only an endpoint's due rows.
+        var due = await db.WebhookEndpoints
+            .Where(e => !stocked.Contains(e.Id))
+            .AnyAsync(e => db.WebhookDeliveries.Any(d => d.EndpointId == e.Id && d.Status == DeliveryStatus.Pending
+                && d.NextAttemptAt <= now && (d.ClaimedUntil == null || d.ClaimedUntil < now)), ct);
+        if (!due)
         {
             return false;
         }
@@ -473,7 +477,7 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
         // (see SqliteWriteQueue), and a delivery of a disabled endpoint is failed with the claim that found it.
         db.Database.AutoSavepointsEnabled = false;
         await using var transaction = await db.Database.BeginTransactionAsync(ct);
-        var ids = await ClaimAsync(db, InstanceId, now, _options.ClaimLease, room, Limits.MaxHeldPerEndpoint, ct);
+        var ids = await ClaimAsync(db, InstanceId, now, _options.ClaimLease, room, Limits.MaxHeldPerEndpoint, stocked, ct);
         if (ids.Count == 0)
         {
             return false;
@@ -586,47 +590,57 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
     }
 
     /// <summary>
-    /// Leases up to <paramref name="limit"/> due deliveries, at most <paramref name="perEndpoint"/> of any one
-    /// endpoint (one slow receiver cannot take every slot). Raw SQL because the claim must be one statement.
+    /// Leases up to <paramref name="limit"/> due deliveries, oldest first, at most <paramref name="perEndpoint"/> of any
+    /// one endpoint and none of the <paramref name="stocked"/> ones: each endpoint's due deliveries are read on their own
+    /// from the due index, so however large one endpoint's backlog, the others' are found as fast. Raw SQL because the
+    /// claim must be one statement.
     /// </summary>
     internal static async Task<List<string>> ClaimAsync(ReferloopDb db, string instanceId, DateTimeOffset now, TimeSpan lease,
-        int limit, int perEndpoint, CancellationToken ct)
+        int limit, int perEndpoint, IReadOnlyCollection<string> stocked, CancellationToken ct)
     {
-        var scan = limit * 4;
         var until = now + lease;
         if (!db.OnSqlite)
         {
+            // SKIP LOCKED: two instances never take the same row, and neither waits for the other.
+            var passedBy = stocked.ToArray();
             return await db.Database.SqlQuery<string>($"""
-                WITH candidates AS (
-                    SELECT "Id", "EndpointId", "NextAttemptAt" FROM webhook_deliveries
-                    WHERE "Status" = 'pending' AND "NextAttemptAt" <= {now}
-                      AND ("ClaimedUntil" IS NULL OR "ClaimedUntil" < {now})
-                    ORDER BY "NextAttemptAt"
-                    LIMIT {scan}
-                    FOR UPDATE SKIP LOCKED),
-                ranked AS (
-                    SELECT "Id", "NextAttemptAt",
-                           row_number() OVER (PARTITION BY "EndpointId" ORDER BY "NextAttemptAt") AS rank
-                    FROM candidates)
-                UPDATE webhook_deliveries SET "ClaimedBy" = {instanceId}, "ClaimedUntil" = {until}
-                WHERE "Id" IN (SELECT "Id" FROM ranked WHERE rank <= {perEndpoint} ORDER BY "NextAttemptAt" LIMIT {limit})
-                RETURNING "Id" AS "Value"
+                WITH picked AS (
+                    SELECT d."Id", d."NextAttemptAt"
+                    FROM webhook_endpoints AS e
+                    CROSS JOIN LATERAL (
+                        SELECT x."Id", x."NextAttemptAt" FROM webhook_deliveries AS x
+                        WHERE x."EndpointId" = e."Id" AND x."Status" = 'pending' AND x."NextAttemptAt" <= {now}
+                          AND (x."ClaimedUntil" IS NULL OR x."ClaimedUntil" < {now})
+                        ORDER BY x."NextAttemptAt"
+                        LIMIT {perEndpoint}
+                        FOR UPDATE SKIP LOCKED) AS d
+                    WHERE e."Id" <> ALL({passedBy})
+                    ORDER BY d."NextAttemptAt"
+                    LIMIT {limit})
+                UPDATE webhook_deliveries AS w SET "ClaimedBy" = {instanceId}, "ClaimedUntil" = {until}
+                FROM picked WHERE w."Id" = picked."Id"
+                RETURNING w."Id" AS "Value"
                 """).ToListAsync(ct);
         }
         // SQLite stores instants as UTC ticks (see UtcTicksConverter); one writer at a time (SqliteWriteQueue), so no row locks needed.
         var nowTicks = now.UtcTicks;
         var untilTicks = until.UtcTicks;
+        var passedByJson = System.Text.Json.JsonSerializer.Serialize(stocked);
         return await db.Database.SqlQuery<string>($"""
-            WITH ranked AS (
-                SELECT "Id", "NextAttemptAt",
-                       row_number() OVER (PARTITION BY "EndpointId" ORDER BY "NextAttemptAt") AS rank
-                FROM (SELECT "Id", "EndpointId", "NextAttemptAt" FROM webhook_deliveries
-                      WHERE "Status" = 'pending' AND "NextAttemptAt" <= {nowTicks}
-                        AND ("ClaimedUntil" IS NULL OR "ClaimedUntil" < {nowTicks})
-                      ORDER BY "NextAttemptAt"
-                      LIMIT {scan}))
+            WITH picked AS (
+                SELECT d."Id", d."NextAttemptAt"
+                FROM webhook_endpoints AS e
+                JOIN webhook_deliveries AS d ON d."Id" IN (
+                    SELECT x."Id" FROM webhook_deliveries AS x
+                    WHERE x."EndpointId" = e."Id" AND x."Status" = 'pending' AND x."NextAttemptAt" <= {nowTicks}
+                      AND (x."ClaimedUntil" IS NULL OR x."ClaimedUntil" < {nowTicks})
+                    ORDER BY x."NextAttemptAt"
+                    LIMIT {perEndpoint})
+                WHERE e."Id" NOT IN (SELECT value FROM json_each({passedByJson}))
+                ORDER BY d."NextAttemptAt"
+                LIMIT {limit})
             UPDATE webhook_deliveries SET "ClaimedBy" = {instanceId}, "ClaimedUntil" = {untilTicks}
-            WHERE "Id" IN (SELECT "Id" FROM ranked WHERE rank <= {perEndpoint} ORDER BY "NextAttemptAt" LIMIT {limit})
+            WHERE "Id" IN (SELECT "Id" FROM picked)
             RETURNING "Id" AS "Value"
             """).ToListAsync(ct);
     }

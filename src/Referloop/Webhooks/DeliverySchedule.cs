@@ -13,26 +13,33 @@ public sealed record ClaimedDelivery(string Id, OutboxMessage Message, WebhookEn
 /// </summary>
 public sealed record HeldSnapshot(IReadOnlyList<string> Ids, IReadOnlyDictionary<string, ClaimedDelivery> Waiting);
 
-/// <summary>The bounds one instance delivers within (from <see cref="WebhookOptions"/>).</summary>
-public sealed record DeliveryLimits(int MaxConcurrency, int PerEndpoint, TimeSpan Timeout, TimeSpan ClaimLease)
+/// <summary>
+/// The bounds one instance delivers within (from <see cref="WebhookOptions"/>); <paramref name="ClaimEvery"/>: how often
+/// a claim looks for due deliveries whatever the instance holds (retries, other instances' backlogs).
+/// </summary>
+public sealed record DeliveryLimits(int MaxConcurrency, int PerEndpoint, TimeSpan Timeout, TimeSpan ClaimLease,
+    TimeSpan? ClaimEvery = null)
 {
     public static DeliveryLimits From(WebhookOptions options) => new(Math.Max(1, options.MaxConcurrency),
-        Math.Max(1, options.MaxConcurrencyPerEndpoint), options.Timeout, options.ClaimLease);
+        Math.Max(1, options.MaxConcurrencyPerEndpoint), options.Timeout, options.ClaimLease, options.PollInterval);
 
     /// <summary>
-    /// Held unsent at most: four rounds of every slot, so a slot never waits for a claim or fan-out (on PostgreSQL a
-    /// fan-out of a backlog takes longer than two rounds of sends to a fast receiver).
-    /// </summary>
-    public int MaxHeld => MaxConcurrency * 4;
-
-    /// <summary>Held at most, sent ones waiting for their record included: a bound should recording fall behind.</summary>
-    public int MaxHeldInAll => MaxHeld * 4;
-
-    /// <summary>
-    /// Held at most per endpoint and claim, so one busy endpoint leaves room for the others; enough rounds of its
-    /// slots that a backlog drains at the receiver's pace rather than the claims'.
+    /// Held unsent at most per endpoint: enough rounds of its slots that a backlog drains at the receiver's pace rather
+    /// than the claims', and few enough that a slow receiver's backlog stays in the database rather than here.
     /// </summary>
     public int MaxHeldPerEndpoint => PerEndpoint * 16;
+
+    /// <summary>
+    /// An endpoint with fewer than this waiting to start (half its <see cref="MaxHeldPerEndpoint"/>) is claimed for;
+    /// one with more is stocked, and a claim passes it by.
+    /// </summary>
+    public int Restock => MaxHeldPerEndpoint / 2;
+
+    /// <summary>
+    /// Held at most, over all endpoints and with sent ones waiting for their record: a bound on memory and on what a
+    /// lease renewal writes, should many endpoints or the recording fall behind.
+    /// </summary>
+    public int MaxHeld => Math.Max(MaxConcurrency * 16, MaxHeldPerEndpoint * 4);
 
     /// <summary>An attempt starts only with this much time left on its lease; closer to its end it is left to be claimed again.</summary>
     public TimeSpan StartMargin => TimeSpan.FromTicks(Math.Min(Timeout.Ticks, ClaimLease.Ticks / 2));
@@ -42,7 +49,9 @@ public sealed record DeliveryLimits(int MaxConcurrency, int PerEndpoint, TimeSpa
 /// Which of the deliveries an instance holds go out next: the pure part of the delivery engine. It keeps what the
 /// instance holds (waiting, on the wire, waiting for its record) and decides, for a time it is given, which held
 /// deliveries start: oldest first, within the overall and per-endpoint concurrency, an endpoint's requests per
-/// second, and only with time left on their lease. No I/O, no clock, no locks: the engine calls it under its one lock.
+/// second, and only with time left on their lease. It also says when a claim is worth making and for which endpoints:
+/// each endpoint is stocked up to its own bound, so a slow receiver holds only its share and never keeps the others
+/// from being claimed for. No I/O, no clock, no locks: the engine calls it under its one lock.
 /// <para>
 /// Leases can run out while a delivery is still in hand (a long wait for its record, a test's clock jump) and the
 /// delivery can then be claimed again, by this instance, before its record commits. The schedule sorts that out: a
@@ -64,6 +73,7 @@ public sealed class DeliverySchedule(DeliveryLimits limits)
     private int _running;
     private int _recording;
     private bool _claiming;
+    private DateTimeOffset _nextClaim = DateTimeOffset.MinValue;
 
     public DeliveryLimits Limits { get; } = limits;
 
@@ -73,28 +83,70 @@ public sealed class DeliverySchedule(DeliveryLimits limits)
     /// <summary>Attempts on the wire.</summary>
     public int Running => _running;
 
-    /// <summary>Held and not yet sent.</summary>
-    public int Unsent => _held.Count - _recording;
+    /// <summary>How many more deliveries this instance may take (fan-out or claim), over all endpoints.</summary>
+    public int Room => Math.Max(0, Limits.MaxHeld - _held.Count);
 
-    /// <summary>How many more deliveries this instance may take (fan-out or claim).</summary>
-    public int Room => Math.Max(0, Math.Min(Limits.MaxHeld - Unsent, Limits.MaxHeldInAll - _held.Count));
+    /// <summary>How many more deliveries of one endpoint this instance may take: its bound less what it holds unsent.</summary>
+    public int RoomFor(string endpointId) => Math.Max(0, Limits.MaxHeldPerEndpoint - WaitingFor(endpointId)
+        - _runningPerEndpoint.GetValueOrDefault(endpointId));
+
+    private int WaitingFor(string endpointId) => _ready.TryGetValue(endpointId, out var queue) ? queue.Count : 0;
 
     /// <summary>
-    /// Room for a claim: only once fewer than one round of slots waits to start, so that while the next round is
-    /// claimed the slots still have a round to send (counting what is on the wire would let busy slots run dry first).
+    /// Room for a claim at <paramref name="now"/>: while <see cref="LowOnWork"/>, and otherwise every
+    /// <see cref="DeliveryLimits.ClaimEvery"/>, for endpoints this instance holds nothing of (their retries, another
+    /// instance's backlog).
     /// </summary>
-    public int ClaimRoom => LowOnWork ? Room : 0;
+    public int ClaimRoom(DateTimeOffset now) => LowOnWork || now >= _nextClaim ? Room : 0;
 
-    /// <summary>Below one round of slots waiting to start: time to claim more.</summary>
-    public bool LowOnWork => _waiting.Count < Limits.MaxConcurrency;
+    /// <summary>
+    /// Some endpoint is running low: nothing waits to start, or an endpoint being sent to has fewer than
+    /// <see cref="DeliveryLimits.Restock"/> waiting, so its next rounds are claimed while the current ones are on the
+    /// wire. Stocked endpoints alone never ask for a claim, however slowly they drain.
+    /// </summary>
+    public bool LowOnWork
+    {
+        get
+        {
+            if (_ready.Count == 0)
+            {
+                return true;
+            }
+            foreach (var queue in _ready.Values)
+            {
+                if (queue.Count < Limits.Restock)
+                {
+                    return true;
+                }
+            }
+            foreach (var endpointId in _runningPerEndpoint.Keys)
+            {
+                if (!_ready.ContainsKey(endpointId))
+                {
+                    return true;
+                }
+            }
+            return false;
+        }
+    }
+
+    /// <summary>The endpoints a claim passes by: those with <see cref="DeliveryLimits.Restock"/> or more waiting to start.</summary>
+    public List<string> Stocked() => [.. _ready.Where(r => r.Value.Count >= Limits.Restock).Select(r => r.Key)];
 
     /// <summary>What a lease renewal asks about: everything held, and the waiting deliveries as they are now.</summary>
     public HeldSnapshot Snapshot() => new([.. _held], _waiting.ToDictionary(w => w.Key, w => w.Value.Delivery));
 
     public bool Holds(string deliveryId) => _held.Contains(deliveryId);
 
-    /// <summary>A claim is being read: records made meanwhile are remembered until <see cref="EndClaim"/>.</summary>
-    public void BeginClaim() => _claiming = true;
+    /// <summary>
+    /// A claim is being read at <paramref name="now"/>: records made meanwhile are remembered until
+    /// <see cref="EndClaim"/>, and the next claim that no endpoint asks for comes one <see cref="DeliveryLimits.ClaimEvery"/> later.
+    /// </summary>
+    public void BeginClaim(DateTimeOffset now)
+    {
+        _claiming = true;
+        _nextClaim = now + (Limits.ClaimEvery ?? TimeSpan.FromSeconds(1));
+    }
 
     public void EndClaim()
     {

@@ -111,8 +111,10 @@ internal sealed class WebhookDeliveryConfiguration : IEntityTypeConfiguration<We
         delivery.HasIndex(d => new { d.MessageId, d.EndpointId }).IsUnique();
         delivery.HasIndex(d => new { d.EndpointId, d.Id });
         delivery.HasIndex(d => new { d.EndpointId, d.Status, d.CreatedAt });
-        // The claim query only looks at pending deliveries; the filter keeps it flat as the log grows.
-        delivery.HasIndex(d => d.NextAttemptAt).HasDatabaseName("IX_webhook_deliveries_due").HasFilter("\"Status\" = 'pending'");
+        // The claim reads each endpoint's due deliveries on their own, oldest first; only pending ones, so the index
+        // stays as small as the backlog however long the log grows.
+        delivery.HasIndex(d => new { d.EndpointId, d.NextAttemptAt }).HasDatabaseName("IX_webhook_deliveries_due")
+            .HasFilter("\"Status\" = 'pending'");
     }
 }
 

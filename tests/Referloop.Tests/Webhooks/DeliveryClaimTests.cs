@@ -80,6 +80,65 @@ public class DeliveryClaimTests(WebhookApp app) : EndpointTestClass(app)
 
     private DeliveryRecorder Recorder => App.Services.GetRequiredService<DeliveryRecorder>();
 
+    /// <summary>Unclaimed pending deliveries of dispatched messages, due a millisecond apart from <paramref name="from"/>.</summary>
+    private Task<List<string>> Backlog(string endpointId, int count, DateTimeOffset from) => App.WithDb(async db =>
+    {
+        var now = App.Clock.GetUtcNow();
+        var ids = new List<string>();
+        for (var i = 0; i < count; i++)
+        {
+            var message = new OutboxMessage
+            {
+                Id = Ids.New("msg"),
+                Type = EventTypes.ReferralVoided,
+                Data = ExamplePayloads.Data[EventTypes.ReferralVoided],
+                CreatedAt = now,
+                DispatchedAt = now,
+            };
+            db.Outbox.Add(message);
+            var delivery = new WebhookDelivery
+            {
+                Id = Ids.New("dlv"),
+                MessageId = message.Id,
+                EndpointId = endpointId,
+                Status = DeliveryStatus.Pending,
+                NextAttemptAt = from.AddMilliseconds(i),
+                CreatedAt = now,
+                UpdatedAt = now,
+            };
+            db.WebhookDeliveries.Add(delivery);
+            ids.Add(delivery.Id);
+        }
+        await db.SaveChangesAsync();
+        return ids;
+    });
+
+    [Fact]
+    public async Task A_claim_finds_every_endpoints_due_deliveries_however_long_another_endpoints_backlog()
+    {
+        var (_, backlogged) = await Endpoint();
+        var (_, other) = await Endpoint();
+        // Due an hour from now on the server's clock, so that its own engine leaves them to the claims below. The
+        // backlog's 300 come before the other endpoint's 3: a claim that looked at the oldest due rows of all endpoints
+        // (a window of a few times its size) would see nothing but the backlog.
+        var at = Live().AddHours(1);
+        var backlog = await Backlog(backlogged, 300, at);
+        var others = await Backlog(other, 3, at.AddSeconds(1));
+        var claimAt = at.AddMinutes(1);
+        var lease = TimeSpan.FromMinutes(1);
+
+        var first = await App.WithDb(db => DeliveryEngine.ClaimAsync(db, "instance-a", claimAt, lease, limit: 8, perEndpoint: 5, stocked: [],
+            CancellationToken.None));
+        Assert.Equal(backlog.Take(5).Concat(others).Order(), first.Order());
+
+        // An endpoint the instance is stocked with is passed by: the other endpoint's next due one comes alone.
+        var later = await Backlog(other, 1, at.AddSeconds(2));
+        var second = await App.WithDb(db => DeliveryEngine.ClaimAsync(db, "instance-a", claimAt, lease, limit: 8, perEndpoint: 5,
+            stocked: [backlogged], CancellationToken.None));
+        Assert.Equal(later, second);
+        Assert.Equal(5 + 3 + 1, await App.WithDb(db => db.WebhookDeliveries.CountAsync(d => d.ClaimedBy == "instance-a")));
+    }
+
     [Fact]
     public async Task A_record_lets_go_only_of_its_holders_claim_and_still_counts_the_attempt()
     {

@@ -109,44 +109,78 @@ public class DeliveryScheduleTests
         Assert.Equal(room + 1, schedule.Room);
     }
 
+    // Limits: two slots per endpoint, so each endpoint holds at most 32 unsent and is stocked from 16 waiting.
     [Fact]
-    public void Room_counts_what_is_held_unsent_and_a_claim_waits_until_less_than_a_round_of_slots_is_left()
+    public void Room_bounds_what_is_held_in_all_and_per_endpoint_what_is_held_unsent()
     {
         var schedule = new DeliverySchedule(Limits);
-        var endpoints = Enumerable.Range(0, 16).Select(i => Endpoint($"e{i}")).ToList();
-        Assert.Equal(16, schedule.Room);
-        Assert.Equal(16, schedule.ClaimRoom);
+        var a = Endpoint("a");
+        Assert.Equal(128, schedule.Room);
+        Assert.Equal(32, schedule.RoomFor("a"));
 
-        schedule.Hold(endpoints.Select((e, i) => Held($"d{i}", e)));
-        Assert.Equal(0, schedule.Room);
-        Assert.Equal(0, schedule.ClaimRoom);
+        var held = Enumerable.Range(0, 20).Select(i => Held($"d{i}", a)).ToList();
+        schedule.Hold(held);
+        Assert.Equal(108, schedule.Room);
+        Assert.Equal(12, schedule.RoomFor("a"));
 
+        // On the wire: still unsent. Sent and waiting for their record: the endpoint's room is back, the overall one
+        // only once the record lets go of them.
         var started = schedule.Start(Now);
+        Assert.Equal(12, schedule.RoomFor("a"));
         started.ForEach(schedule.Sent);
-        // Sent and waiting for their record: no longer unsent, still held.
-        Assert.Equal(16, schedule.Held);
-        Assert.Equal(4, schedule.Room);
-        Assert.Equal(0, schedule.ClaimRoom);
-        Assert.False(schedule.LowOnWork);
+        Assert.Equal(14, schedule.RoomFor("a"));
+        Assert.Equal(108, schedule.Room);
+        started.ForEach(d => schedule.Release(d, wasSent: true));
+        Assert.Equal(110, schedule.Room);
+        Assert.Equal(32, schedule.RoomFor("b"));
     }
 
     [Fact]
-    public void A_claim_comes_while_every_slot_is_busy_once_less_than_a_round_waits_to_start()
+    public void A_claim_comes_while_every_slot_is_busy_once_an_endpoint_runs_low()
     {
         var schedule = new DeliverySchedule(Limits);
-        var endpoints = Enumerable.Range(0, 4).Select(i => Endpoint($"e{i}")).ToList();
-        schedule.Hold(endpoints.Select((e, i) => Held($"first{i}", e)));
-        schedule.Hold(endpoints.Take(3).Select((e, i) => Held($"second{i}", e)));
+        var a = Endpoint("a");
+        schedule.Hold(Enumerable.Range(0, 18).Select(i => Held($"d{i}", a)));
 
-        // All four slots on the wire, three waiting: the next round is claimed now, before a slot runs dry.
-        Assert.Equal(4, schedule.Start(Now).Count);
-        Assert.True(schedule.LowOnWork);
-        Assert.Equal(16 - 7, schedule.ClaimRoom);
-
-        // A whole round waiting: no claim yet.
-        schedule.Hold([Held("second3", endpoints[3])]);
+        // Two on the wire, sixteen waiting: stocked, no claim asked for.
+        var first = schedule.Start(Now);
         Assert.False(schedule.LowOnWork);
-        Assert.Equal(0, schedule.ClaimRoom);
+        Assert.Equal(["a"], schedule.Stocked());
+
+        // One more sent: fifteen waiting, its next rounds are claimed while these are on the wire.
+        schedule.Sent(first[0]);
+        schedule.Start(Now);
+        Assert.True(schedule.LowOnWork);
+        Assert.Empty(schedule.Stocked());
+        Assert.Equal(schedule.Room, schedule.ClaimRoom(Now));
+    }
+
+    [Fact]
+    public void A_slow_endpoint_stocked_with_deliveries_leaves_the_others_room_and_claims()
+    {
+        var schedule = new DeliverySchedule(Limits);
+        var (slow, fast) = (Endpoint("slow"), Endpoint("fast"));
+        schedule.Hold(Enumerable.Range(0, 32).Select(i => Held($"s{i}", slow)));
+        schedule.Start(Now);
+
+        // The slow endpoint is at its bound and stocked: it asks for nothing, yet the others keep their room ...
+        Assert.Equal(0, schedule.RoomFor("slow"));
+        Assert.Equal(32, schedule.RoomFor("fast"));
+        Assert.False(schedule.LowOnWork);
+        Assert.Equal(["slow"], schedule.Stocked());
+
+        // ... and a claim for them (their retries, a backlog) still comes every ClaimEvery, passing the slow one by.
+        Assert.Equal(schedule.Room, schedule.ClaimRoom(Now));
+        schedule.BeginClaim(Now);
+        schedule.EndClaim();
+        Assert.Equal(0, schedule.ClaimRoom(Now.AddMilliseconds(500)));
+        Assert.Equal(schedule.Room, schedule.ClaimRoom(Now.AddSeconds(1)));
+
+        // Once another endpoint is being sent to and runs low, claims come as fast as it drains.
+        schedule.Hold([Held("f1", fast)]);
+        schedule.Start(Now);
+        Assert.True(schedule.LowOnWork);
+        Assert.Equal(schedule.Room, schedule.ClaimRoom(Now.AddMilliseconds(500)));
     }
 
     [Fact]
@@ -175,7 +209,7 @@ public class DeliveryScheduleTests
         schedule.Start(Now);
         schedule.Sent(delivery);
 
-        schedule.BeginClaim();
+        schedule.BeginClaim(Now);
         // The lease ran out while the record waited; the claim read the row before the record committed.
         schedule.Release(delivery, wasSent: true);
         schedule.Hold([Held("d1", a, attempts: 0)], reclaimed: true);

@@ -31,3 +31,59 @@ public class SlowReceiverTests(ShortTimeoutWebhookApp app) : IClassFixture<Short
         await app.WaitForDelivery(_client, messageId, slowId, d => (int)d["attemptCount"]! >= 2);
     }
 }
+
+/// <summary>A <see cref="WebhookApp"/> with four slots, one per endpoint, and attempts timing out after 3 s.</summary>
+public sealed class NarrowDeliveryApp : WebhookApp
+{
+    protected override IDictionary<string, string?> Settings
+    {
+        get
+        {
+            var settings = base.Settings;
+            settings["Webhooks:MaxConcurrency"] = "4";
+            settings["Webhooks:MaxConcurrencyPerEndpoint"] = "1";
+            settings["Webhooks:Timeout"] = "00:00:03";
+            return settings;
+        }
+    }
+}
+
+public class SlowEndpointTests(NarrowDeliveryApp app) : IClassFixture<NarrowDeliveryApp>
+{
+    private readonly HttpClient _client = app.CreateAdminClient();
+
+    // The instance holds at most 16 unsent deliveries of an endpoint here (16 rounds of its one slot). A receiver that
+    // never answers in time keeps its endpoint stocked for the whole test: its held deliveries drain one per 3 s
+    // timeout. Before each endpoint was stocked on its own, the slow one's waiting deliveries kept every claim away
+    // (a claim came only once fewer than a round of all slots waited), so the fast endpoint stalled after its share
+    // of the first fan-out until the slow one had drained.
+    [Fact]
+    public async Task A_receiver_that_never_answers_in_time_does_not_hold_up_another_endpoints_deliveries()
+    {
+        await using var slow = await Receiver.StartAsync();
+        await using var fast = await Receiver.StartAsync();
+        slow.Respond = (_, _) => new Reply(Delay: TimeSpan.FromMinutes(1));
+        var endpoints = new List<string>();
+        foreach (var receiver in new[] { slow, fast })
+        {
+            endpoints.Add((string)(await _client.PostOk("/api/v1/webhook-endpoints",
+                new { url = receiver.Url(), eventTypes = new[] { EventTypes.RewardIssued } }))["id"]!);
+        }
+        try
+        {
+            for (var i = 0; i < 40; i++)
+            {
+                await app.Publish(EventTypes.RewardIssued);
+            }
+
+            await fast.WaitForAsync(40, seconds: 10);
+        }
+        finally
+        {
+            foreach (var id in endpoints)
+            {
+                await _client.DeleteAsync($"/api/v1/webhook-endpoints/{id}");
+            }
+        }
+    }
+}

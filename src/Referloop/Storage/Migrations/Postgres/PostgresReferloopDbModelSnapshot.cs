@@ -1361,11 +1361,11 @@ namespace Referloop.Storage.Migrations.Postgres
 
                     b.HasKey("Id");
 
-                    b.HasIndex("NextAttemptAt")
+                    b.HasIndex("EndpointId", "Id");
+
+                    b.HasIndex("EndpointId", "NextAttemptAt")
                         .HasDatabaseName("IX_webhook_deliveries_due")
                         .HasFilter("\"Status\" = 'pending'");
-
-                    b.HasIndex("EndpointId", "Id");
 
                     b.HasIndex("MessageId", "EndpointId")
                         .IsUnique();

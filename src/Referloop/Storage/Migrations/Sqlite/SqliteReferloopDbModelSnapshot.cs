@@ -1353,11 +1353,11 @@ namespace Referloop.Storage.Migrations.Sqlite
 
                     b.HasKey("Id");
 
-                    b.HasIndex("NextAttemptAt")
+                    b.HasIndex("EndpointId", "Id");
+
+                    b.HasIndex("EndpointId", "NextAttemptAt")
                         .HasDatabaseName("IX_webhook_deliveries_due")
                         .HasFilter("\"Status\" = 'pending'");
-
-                    b.HasIndex("EndpointId", "Id");
 
                     b.HasIndex("MessageId", "EndpointId")
                         .IsUnique();
