@@ -288,6 +288,19 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
         }
     }
 
+    /// <summary>How many deliveries of one of <paramref name="endpoints"/> this instance may lease now, at most.</summary>
+    private int RoomForOneOf(List<WebhookEndpoint> endpoints)
+    {
+        if (!_delivering || endpoints.Count == 0)
+        {
+            return 0;
+        }
+        lock (_lock)
+        {
+            return Math.Min(_schedule.Room, endpoints.Max(e => _schedule.RoomFor(e.Id)));
+        }
+    }
+
     /// <summary>
     /// Fans out one batch of outbox messages: one delivery per subscribed endpoint, leased to this instance as far as
     /// it has room, and the messages marked dispatched, in one transaction; true when it filled the batch (there may
@@ -304,9 +317,11 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
         }
         db.Database.AutoSavepointsEnabled = false;
         await using var transaction = await db.Database.BeginTransactionAsync(ct);
-        // No more messages than this instance can lease deliveries for (one each, for a single endpoint), so a backlog
-        // goes from the outbox to the wire without a claim in between; with no room, a whole batch, left to be claimed.
-        var room = Room();
+        var endpoints = await EnabledEndpoints.ReadAsync(db, ct);
+        // No more messages than this instance can lease deliveries for (one each, for the endpoint with the most room
+        // here), so a backlog goes from the outbox to the wire without a claim in between; with no room, a whole
+        // batch, left to be claimed.
+        var room = RoomForOneOf(endpoints);
         var size = room > 0 ? Math.Min(_options.FanOutBatchSize, room) : _options.FanOutBatchSize;
         // Read untracked and marked dispatched with one statement: tracking each message's change costs more than it saves.
         var batch = !db.OnSqlite
@@ -318,7 +333,6 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
         {
             return false;
         }
-        var endpoints = await EnabledEndpoints.ReadAsync(db, ct);
         var now = clock.GetUtcNow();
         var dispatched = batch.Select(m => m.Id).ToList();
         await db.Outbox.Where(m => dispatched.Contains(m.Id)).ExecuteUpdateAsync(s => s.SetProperty(m => m.DispatchedAt, now), ct);
@@ -431,7 +445,7 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
     private async Task<bool> ClaimAsync(CancellationToken ct)
     {
         int room;
-        List<string> stocked;
+        Dictionary<string, int> rooms;
         lock (_lock)
         {
             var now = clock.GetUtcNow();
@@ -442,11 +456,11 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
                 return false;
             }
             _schedule.BeginClaim(now);
-            stocked = _schedule.Stocked();
+            rooms = _schedule.ClaimRooms();
         }
         try
         {
-            return await ClaimAsync(room, stocked, ct);
+            return await ClaimAsync(room, rooms, ct);
         }
         finally
         {
@@ -457,15 +471,16 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
         }
     }
 
-    private async Task<bool> ClaimAsync(int room, List<string> stocked, CancellationToken ct)
+    private async Task<bool> ClaimAsync(int room, Dictionary<string, int> rooms, CancellationToken ct)
     {
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<ReferloopDb>();
         var now = clock.GetUtcNow();
         // A read first: the claim is a write, and on SQLite every write waits its turn behind the events being ingested.
         // Per endpoint, on the due index (endpoint, next attempt), so the look walks only an endpoint's due rows.
+        var full = rooms.Where(r => r.Value == 0).Select(r => r.Key).ToList();
         var due = await db.WebhookEndpoints
-            .Where(e => !stocked.Contains(e.Id))
+            .Where(e => !full.Contains(e.Id))
             .AnyAsync(e => db.WebhookDeliveries.Any(d => d.EndpointId == e.Id && d.Status == DeliveryStatus.Pending
                 && d.NextAttemptAt <= now && (d.ClaimedUntil == null || d.ClaimedUntil < now)), ct);
         if (!due)
@@ -477,7 +492,7 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
         // (see SqliteWriteQueue), and a delivery of a disabled endpoint is failed with the claim that found it.
         db.Database.AutoSavepointsEnabled = false;
         await using var transaction = await db.Database.BeginTransactionAsync(ct);
-        var ids = await ClaimAsync(db, InstanceId, now, _options.ClaimLease, room, Limits.MaxHeldPerEndpoint, stocked, ct);
+        var ids = await ClaimAsync(db, InstanceId, now, _options.ClaimLease, room, rooms, Limits.MaxHeldPerEndpoint, ct);
         if (ids.Count == 0)
         {
             return false;
@@ -590,31 +605,35 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
     }
 
     /// <summary>
-    /// Leases up to <paramref name="limit"/> due deliveries, oldest first, at most <paramref name="perEndpoint"/> of any
-    /// one endpoint and none of the <paramref name="stocked"/> ones: each endpoint's due deliveries are read on their own
-    /// from the due index, so however large one endpoint's backlog, the others' are found as fast. Raw SQL because the
-    /// claim must be one statement.
+    /// Leases up to <paramref name="limit"/> due deliveries, oldest first, of each endpoint at most its room in
+    /// <paramref name="rooms"/> (none of one at 0), or <paramref name="perEndpoint"/> of an endpoint not listed. Each
+    /// endpoint's due deliveries are read on their own from the due index, so however large one endpoint's backlog, the
+    /// others' are found as fast. Raw SQL because the claim must be one statement.
     /// </summary>
     internal static async Task<List<string>> ClaimAsync(ReferloopDb db, string instanceId, DateTimeOffset now, TimeSpan lease,
-        int limit, int perEndpoint, IReadOnlyCollection<string> stocked, CancellationToken ct)
+        int limit, IReadOnlyDictionary<string, int> rooms, int perEndpoint, CancellationToken ct)
     {
         var until = now + lease;
         if (!db.OnSqlite)
         {
-            // SKIP LOCKED: two instances never take the same row, and neither waits for the other.
-            var passedBy = stocked.ToArray();
+            // SKIP LOCKED: two instances never take the same row, and neither waits for the other. Each endpoint's read
+            // locks no more rows than the claim could take.
+            var endpointIds = rooms.Keys.ToArray();
+            var endpointRooms = rooms.Values.ToArray();
             return await db.Database.SqlQuery<string>($"""
-                WITH picked AS (
+                WITH rooms AS (SELECT * FROM unnest({endpointIds}::text[], {endpointRooms}::integer[]) AS r("EndpointId", "Room")),
+                picked AS (
                     SELECT d."Id", d."NextAttemptAt"
                     FROM webhook_endpoints AS e
+                    LEFT JOIN rooms AS r ON r."EndpointId" = e."Id"
                     CROSS JOIN LATERAL (
                         SELECT x."Id", x."NextAttemptAt" FROM webhook_deliveries AS x
                         WHERE x."EndpointId" = e."Id" AND x."Status" = 'pending' AND x."NextAttemptAt" <= {now}
                           AND (x."ClaimedUntil" IS NULL OR x."ClaimedUntil" < {now})
                         ORDER BY x."NextAttemptAt"
-                        LIMIT {perEndpoint}
+                        LIMIT LEAST(COALESCE(r."Room", {perEndpoint}), {limit})
                         FOR UPDATE SKIP LOCKED) AS d
-                    WHERE e."Id" <> ALL({passedBy})
+                    WHERE COALESCE(r."Room", {perEndpoint}) > 0
                     ORDER BY d."NextAttemptAt"
                     LIMIT {limit})
                 UPDATE webhook_deliveries AS w SET "ClaimedBy" = {instanceId}, "ClaimedUntil" = {until}
@@ -622,25 +641,29 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
                 RETURNING w."Id" AS "Value"
                 """).ToListAsync(ct);
         }
-        // SQLite stores instants as UTC ticks (see UtcTicksConverter); one writer at a time (SqliteWriteQueue), so no row locks needed.
+        // SQLite stores instants as UTC ticks (see UtcTicksConverter); one writer at a time (SqliteWriteQueue), so no row
+        // locks needed. Its LIMIT cannot name the endpoint's row, so each endpoint's read stops at the most any can take
+        // and its rows past its own room are left by their rank.
         var nowTicks = now.UtcTicks;
         var untilTicks = until.UtcTicks;
-        var passedByJson = System.Text.Json.JsonSerializer.Serialize(stocked);
+        var roomsJson = System.Text.Json.JsonSerializer.Serialize(rooms);
+        var most = Math.Min(perEndpoint, limit);
         return await db.Database.SqlQuery<string>($"""
-            WITH picked AS (
-                SELECT d."Id", d."NextAttemptAt"
+            WITH rooms AS (SELECT key AS "EndpointId", value AS "Room" FROM json_each({roomsJson})),
+            ranked AS (
+                SELECT d."Id", d."NextAttemptAt", COALESCE(r."Room", {perEndpoint}) AS "Room",
+                       row_number() OVER (PARTITION BY e."Id" ORDER BY d."NextAttemptAt") AS "Rank"
                 FROM webhook_endpoints AS e
+                LEFT JOIN rooms AS r ON r."EndpointId" = e."Id"
                 JOIN webhook_deliveries AS d ON d."Id" IN (
                     SELECT x."Id" FROM webhook_deliveries AS x
                     WHERE x."EndpointId" = e."Id" AND x."Status" = 'pending' AND x."NextAttemptAt" <= {nowTicks}
                       AND (x."ClaimedUntil" IS NULL OR x."ClaimedUntil" < {nowTicks})
                     ORDER BY x."NextAttemptAt"
-                    LIMIT {perEndpoint})
-                WHERE e."Id" NOT IN (SELECT value FROM json_each({passedByJson}))
-                ORDER BY d."NextAttemptAt"
-                LIMIT {limit})
+                    LIMIT {most})
+                WHERE COALESCE(r."Room", {perEndpoint}) > 0)
             UPDATE webhook_deliveries SET "ClaimedBy" = {instanceId}, "ClaimedUntil" = {untilTicks}
-            WHERE "Id" IN (SELECT "Id" FROM picked)
+            WHERE "Id" IN (SELECT "Id" FROM ranked WHERE "Rank" <= "Room" ORDER BY "NextAttemptAt" LIMIT {limit})
             RETURNING "Id" AS "Value"
             """).ToListAsync(ct);
     }

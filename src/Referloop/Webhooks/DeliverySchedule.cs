@@ -25,9 +25,10 @@ public sealed record DeliveryLimits(int MaxConcurrency, int PerEndpoint, TimeSpa
 
     /// <summary>
     /// Held unsent at most per endpoint: enough rounds of its slots that a backlog drains at the receiver's pace rather
-    /// than the claims', and few enough that a slow receiver's backlog stays in the database rather than here.
+    /// than the claims' (on PostgreSQL a fan-out of a backlog takes longer than two rounds of sends to a fast
+    /// receiver), and few enough that a slow receiver's backlog stays in the database rather than here.
     /// </summary>
-    public int MaxHeldPerEndpoint => PerEndpoint * 16;
+    public int MaxHeldPerEndpoint => PerEndpoint * 32;
 
     /// <summary>
     /// An endpoint with fewer than this waiting to start (half its <see cref="MaxHeldPerEndpoint"/>) is claimed for;
@@ -36,8 +37,9 @@ public sealed record DeliveryLimits(int MaxConcurrency, int PerEndpoint, TimeSpa
     public int Restock => MaxHeldPerEndpoint / 2;
 
     /// <summary>
-    /// Held at most, over all endpoints and with sent ones waiting for their record: a bound on memory and on what a
-    /// lease renewal writes, should many endpoints or the recording fall behind.
+    /// Held at most over all endpoints, sent ones waiting for their record included, with the deliveries of stocked
+    /// endpoints counting for at most half of it: a bound on memory and on what a lease renewal writes that slow
+    /// receivers cannot take from the others.
     /// </summary>
     public int MaxHeld => Math.Max(MaxConcurrency * 16, MaxHeldPerEndpoint * 4);
 
@@ -83,8 +85,26 @@ public sealed class DeliverySchedule(DeliveryLimits limits)
     /// <summary>Attempts on the wire.</summary>
     public int Running => _running;
 
-    /// <summary>How many more deliveries this instance may take (fan-out or claim), over all endpoints.</summary>
-    public int Room => Math.Max(0, Limits.MaxHeld - _held.Count);
+    /// <summary>
+    /// How many more deliveries this instance may take (fan-out or claim), over all endpoints: what it holds counts
+    /// against <see cref="DeliveryLimits.MaxHeld"/>, the unsent deliveries of stocked endpoints for at most half of it,
+    /// so that however many receivers are slow, the others have room.
+    /// </summary>
+    public int Room
+    {
+        get
+        {
+            var stocked = 0;
+            foreach (var (endpointId, queue) in _ready)
+            {
+                if (queue.Count >= Limits.Restock)
+                {
+                    stocked += queue.Count + _runningPerEndpoint.GetValueOrDefault(endpointId);
+                }
+            }
+            return Math.Max(0, Limits.MaxHeld - (_held.Count - stocked) - Math.Min(stocked, Limits.MaxHeld / 2));
+        }
+    }
 
     /// <summary>How many more deliveries of one endpoint this instance may take: its bound less what it holds unsent.</summary>
     public int RoomFor(string endpointId) => Math.Max(0, Limits.MaxHeldPerEndpoint - WaitingFor(endpointId)
@@ -130,8 +150,24 @@ public sealed class DeliverySchedule(DeliveryLimits limits)
         }
     }
 
-    /// <summary>The endpoints a claim passes by: those with <see cref="DeliveryLimits.Restock"/> or more waiting to start.</summary>
-    public List<string> Stocked() => [.. _ready.Where(r => r.Value.Count >= Limits.Restock).Select(r => r.Key)];
+    /// <summary>
+    /// How many deliveries a claim may take of each endpoint this instance holds some of: none of a stocked one (with
+    /// <see cref="DeliveryLimits.Restock"/> or more waiting to start), the rest of its bound (<see cref="RoomFor"/>) of
+    /// the others. An endpoint not listed may give a whole <see cref="DeliveryLimits.MaxHeldPerEndpoint"/>.
+    /// </summary>
+    public Dictionary<string, int> ClaimRooms()
+    {
+        var rooms = new Dictionary<string, int>();
+        foreach (var (endpointId, queue) in _ready)
+        {
+            rooms[endpointId] = queue.Count >= Limits.Restock ? 0 : RoomFor(endpointId);
+        }
+        foreach (var endpointId in _runningPerEndpoint.Keys)
+        {
+            rooms.TryAdd(endpointId, RoomFor(endpointId));
+        }
+        return rooms;
+    }
 
     /// <summary>What a lease renewal asks about: everything held, and the waiting deliveries as they are now.</summary>
     public HeldSnapshot Snapshot() => new([.. _held], _waiting.ToDictionary(w => w.Key, w => w.Value.Delivery));

@@ -29,33 +29,45 @@ public class DeliveryClaimTests(WebhookApp app) : EndpointTestClass(app)
     }
 
     /// <summary>A pending delivery of a dispatched message, due now, claimed as given.</summary>
-    private Task<string> Delivery(string endpointId, string? claimedBy, DateTimeOffset? claimedUntil) => App.WithDb(async db =>
+    private async Task<string> Delivery(string endpointId, string? claimedBy, DateTimeOffset? claimedUntil) =>
+        (await Deliveries(endpointId, 1, App.Clock.GetUtcNow(), claimedBy, claimedUntil))[0];
+
+    /// <summary>
+    /// Pending deliveries of dispatched messages, due a millisecond apart from <paramref name="from"/>, claimed as given.
+    /// </summary>
+    private Task<List<string>> Deliveries(string endpointId, int count, DateTimeOffset from, string? claimedBy = null,
+        DateTimeOffset? claimedUntil = null) => App.WithDb(async db =>
     {
         var now = App.Clock.GetUtcNow();
-        var message = new OutboxMessage
+        var ids = new List<string>();
+        for (var i = 0; i < count; i++)
         {
-            Id = Ids.New("msg"),
-            Type = EventTypes.ReferralVoided,
-            Data = ExamplePayloads.Data[EventTypes.ReferralVoided],
-            CreatedAt = now,
-            DispatchedAt = now,
-        };
-        var delivery = new WebhookDelivery
-        {
-            Id = Ids.New("dlv"),
-            MessageId = message.Id,
-            EndpointId = endpointId,
-            Status = DeliveryStatus.Pending,
-            NextAttemptAt = now,
-            ClaimedBy = claimedBy,
-            ClaimedUntil = claimedUntil,
-            CreatedAt = now,
-            UpdatedAt = now,
-        };
-        db.Outbox.Add(message);
-        db.WebhookDeliveries.Add(delivery);
+            var message = new OutboxMessage
+            {
+                Id = Ids.New("msg"),
+                Type = EventTypes.ReferralVoided,
+                Data = ExamplePayloads.Data[EventTypes.ReferralVoided],
+                CreatedAt = now,
+                DispatchedAt = now,
+            };
+            var delivery = new WebhookDelivery
+            {
+                Id = Ids.New("dlv"),
+                MessageId = message.Id,
+                EndpointId = endpointId,
+                Status = DeliveryStatus.Pending,
+                NextAttemptAt = from.AddMilliseconds(i),
+                ClaimedBy = claimedBy,
+                ClaimedUntil = claimedUntil,
+                CreatedAt = now,
+                UpdatedAt = now,
+            };
+            db.Outbox.Add(message);
+            db.WebhookDeliveries.Add(delivery);
+            ids.Add(delivery.Id);
+        }
         await db.SaveChangesAsync();
-        return delivery.Id;
+        return ids;
     });
 
     private Task<WebhookDelivery> Row(string id) => App.WithDb(db => db.WebhookDeliveries.AsNoTracking().SingleAsync(d => d.Id == id));
@@ -80,39 +92,6 @@ public class DeliveryClaimTests(WebhookApp app) : EndpointTestClass(app)
 
     private DeliveryRecorder Recorder => App.Services.GetRequiredService<DeliveryRecorder>();
 
-    /// <summary>Unclaimed pending deliveries of dispatched messages, due a millisecond apart from <paramref name="from"/>.</summary>
-    private Task<List<string>> Backlog(string endpointId, int count, DateTimeOffset from) => App.WithDb(async db =>
-    {
-        var now = App.Clock.GetUtcNow();
-        var ids = new List<string>();
-        for (var i = 0; i < count; i++)
-        {
-            var message = new OutboxMessage
-            {
-                Id = Ids.New("msg"),
-                Type = EventTypes.ReferralVoided,
-                Data = ExamplePayloads.Data[EventTypes.ReferralVoided],
-                CreatedAt = now,
-                DispatchedAt = now,
-            };
-            db.Outbox.Add(message);
-            var delivery = new WebhookDelivery
-            {
-                Id = Ids.New("dlv"),
-                MessageId = message.Id,
-                EndpointId = endpointId,
-                Status = DeliveryStatus.Pending,
-                NextAttemptAt = from.AddMilliseconds(i),
-                CreatedAt = now,
-                UpdatedAt = now,
-            };
-            db.WebhookDeliveries.Add(delivery);
-            ids.Add(delivery.Id);
-        }
-        await db.SaveChangesAsync();
-        return ids;
-    });
-
     [Fact]
     public async Task A_claim_finds_every_endpoints_due_deliveries_however_long_another_endpoints_backlog()
     {
@@ -122,20 +101,21 @@ public class DeliveryClaimTests(WebhookApp app) : EndpointTestClass(app)
         // backlog's 300 come before the other endpoint's 3: a claim that looked at the oldest due rows of all endpoints
         // (a window of a few times its size) would see nothing but the backlog.
         var at = Live().AddHours(1);
-        var backlog = await Backlog(backlogged, 300, at);
-        var others = await Backlog(other, 3, at.AddSeconds(1));
+        var backlog = await Deliveries(backlogged, 300, at);
+        var others = await Deliveries(other, 3, at.AddSeconds(1));
         var claimAt = at.AddMinutes(1);
         var lease = TimeSpan.FromMinutes(1);
 
-        var first = await App.WithDb(db => DeliveryEngine.ClaimAsync(db, "instance-a", claimAt, lease, limit: 8, perEndpoint: 5, stocked: [],
-            CancellationToken.None));
+        var first = await App.WithDb(db => DeliveryEngine.ClaimAsync(db, "instance-a", claimAt, lease, limit: 8, rooms: new Dictionary<string, int>(),
+            perEndpoint: 5, CancellationToken.None));
         Assert.Equal(backlog.Take(5).Concat(others).Order(), first.Order());
 
-        // An endpoint the instance is stocked with is passed by: the other endpoint's next due one comes alone.
-        var later = await Backlog(other, 1, at.AddSeconds(2));
-        var second = await App.WithDb(db => DeliveryEngine.ClaimAsync(db, "instance-a", claimAt, lease, limit: 8, perEndpoint: 5,
-            stocked: [backlogged], CancellationToken.None));
-        Assert.Equal(later, second);
+        // An endpoint the instance is stocked with (room 0) is passed by; one with some room gives no more than that.
+        var later = await Deliveries(other, 2, at.AddSeconds(2));
+        var rooms = new Dictionary<string, int> { [backlogged] = 0, [other] = 1 };
+        var second = await App.WithDb(db => DeliveryEngine.ClaimAsync(db, "instance-a", claimAt, lease, limit: 8, rooms, perEndpoint: 5,
+            CancellationToken.None));
+        Assert.Equal(later.Take(1), second);
         Assert.Equal(5 + 3 + 1, await App.WithDb(db => db.WebhookDeliveries.CountAsync(d => d.ClaimedBy == "instance-a")));
     }
 

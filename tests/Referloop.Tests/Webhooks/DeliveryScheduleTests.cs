@@ -109,30 +109,30 @@ public class DeliveryScheduleTests
         Assert.Equal(room + 1, schedule.Room);
     }
 
-    // Limits: two slots per endpoint, so each endpoint holds at most 32 unsent and is stocked from 16 waiting.
+    // Limits: two slots per endpoint, so each endpoint holds at most 64 unsent and is stocked from 32 waiting.
     [Fact]
     public void Room_bounds_what_is_held_in_all_and_per_endpoint_what_is_held_unsent()
     {
         var schedule = new DeliverySchedule(Limits);
         var a = Endpoint("a");
-        Assert.Equal(128, schedule.Room);
-        Assert.Equal(32, schedule.RoomFor("a"));
+        Assert.Equal(256, schedule.Room);
+        Assert.Equal(64, schedule.RoomFor("a"));
 
         var held = Enumerable.Range(0, 20).Select(i => Held($"d{i}", a)).ToList();
         schedule.Hold(held);
-        Assert.Equal(108, schedule.Room);
-        Assert.Equal(12, schedule.RoomFor("a"));
+        Assert.Equal(236, schedule.Room);
+        Assert.Equal(44, schedule.RoomFor("a"));
 
         // On the wire: still unsent. Sent and waiting for their record: the endpoint's room is back, the overall one
         // only once the record lets go of them.
         var started = schedule.Start(Now);
-        Assert.Equal(12, schedule.RoomFor("a"));
+        Assert.Equal(44, schedule.RoomFor("a"));
         started.ForEach(schedule.Sent);
-        Assert.Equal(14, schedule.RoomFor("a"));
-        Assert.Equal(108, schedule.Room);
+        Assert.Equal(46, schedule.RoomFor("a"));
+        Assert.Equal(236, schedule.Room);
         started.ForEach(d => schedule.Release(d, wasSent: true));
-        Assert.Equal(110, schedule.Room);
-        Assert.Equal(32, schedule.RoomFor("b"));
+        Assert.Equal(238, schedule.Room);
+        Assert.Equal(64, schedule.RoomFor("b"));
     }
 
     [Fact]
@@ -140,18 +140,18 @@ public class DeliveryScheduleTests
     {
         var schedule = new DeliverySchedule(Limits);
         var a = Endpoint("a");
-        schedule.Hold(Enumerable.Range(0, 18).Select(i => Held($"d{i}", a)));
+        schedule.Hold(Enumerable.Range(0, 34).Select(i => Held($"d{i}", a)));
 
-        // Two on the wire, sixteen waiting: stocked, no claim asked for.
+        // Two on the wire, 32 waiting: stocked, no claim asked for.
         var first = schedule.Start(Now);
         Assert.False(schedule.LowOnWork);
-        Assert.Equal(["a"], schedule.Stocked());
+        Assert.Equal(0, schedule.ClaimRooms()["a"]);
 
-        // One more sent: fifteen waiting, its next rounds are claimed while these are on the wire.
+        // One more sent: 31 waiting, its next rounds are claimed while these are on the wire.
         schedule.Sent(first[0]);
         schedule.Start(Now);
         Assert.True(schedule.LowOnWork);
-        Assert.Empty(schedule.Stocked());
+        Assert.Equal(64 - 31 - 2, schedule.ClaimRooms()["a"]);
         Assert.Equal(schedule.Room, schedule.ClaimRoom(Now));
     }
 
@@ -160,14 +160,14 @@ public class DeliveryScheduleTests
     {
         var schedule = new DeliverySchedule(Limits);
         var (slow, fast) = (Endpoint("slow"), Endpoint("fast"));
-        schedule.Hold(Enumerable.Range(0, 32).Select(i => Held($"s{i}", slow)));
+        schedule.Hold(Enumerable.Range(0, 64).Select(i => Held($"s{i}", slow)));
         schedule.Start(Now);
 
         // The slow endpoint is at its bound and stocked: it asks for nothing, yet the others keep their room ...
         Assert.Equal(0, schedule.RoomFor("slow"));
-        Assert.Equal(32, schedule.RoomFor("fast"));
+        Assert.Equal(64, schedule.RoomFor("fast"));
         Assert.False(schedule.LowOnWork);
-        Assert.Equal(["slow"], schedule.Stocked());
+        Assert.Equal(new Dictionary<string, int> { ["slow"] = 0 }, schedule.ClaimRooms());
 
         // ... and a claim for them (their retries, a backlog) still comes every ClaimEvery, passing the slow one by.
         Assert.Equal(schedule.Room, schedule.ClaimRoom(Now));
@@ -181,6 +181,28 @@ public class DeliveryScheduleTests
         schedule.Start(Now);
         Assert.True(schedule.LowOnWork);
         Assert.Equal(schedule.Room, schedule.ClaimRoom(Now.AddMilliseconds(500)));
+    }
+
+    [Fact]
+    public void However_many_endpoints_are_stocked_half_the_room_stays_for_the_others()
+    {
+        var schedule = new DeliverySchedule(Limits);
+        // Six slow endpoints, each at its bound of 64: 384 held, more than the 256 in all.
+        for (var e = 0; e < 6; e++)
+        {
+            var slow = Endpoint($"slow{e}");
+            schedule.Hold(Enumerable.Range(0, 64).Select(i => Held($"s{e}-{i}", slow)));
+        }
+        schedule.Start(Now);
+
+        Assert.Equal(128, schedule.Room);
+        Assert.Equal(64, schedule.RoomFor("fast"));
+        Assert.All(schedule.ClaimRooms().Values, room => Assert.Equal(0, room));
+
+        // What the others take counts in full.
+        var fast = Endpoint("fast");
+        schedule.Hold(Enumerable.Range(0, 10).Select(i => Held($"f{i}", fast)));
+        Assert.Equal(118, schedule.Room);
     }
 
     [Fact]

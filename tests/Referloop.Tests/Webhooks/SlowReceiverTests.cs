@@ -52,7 +52,7 @@ public class SlowEndpointTests(NarrowDeliveryApp app) : IClassFixture<NarrowDeli
 {
     private readonly HttpClient _client = app.CreateAdminClient();
 
-    // The instance holds at most 16 unsent deliveries of an endpoint here (16 rounds of its one slot). A receiver that
+    // The instance holds at most 32 unsent deliveries of an endpoint here (32 rounds of its one slot). A receiver that
     // never answers in time keeps its endpoint stocked for the whole test: its held deliveries drain one per 3 s
     // timeout. Before each endpoint was stocked on its own, the slow one's waiting deliveries kept every claim away
     // (a claim came only once fewer than a round of all slots waited), so the fast endpoint stalled after its share
