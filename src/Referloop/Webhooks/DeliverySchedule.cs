@@ -77,6 +77,10 @@ public sealed class DeliverySchedule(DeliveryLimits limits)
     private bool _claiming;
     private DateTimeOffset _nextClaim = DateTimeOffset.MinValue;
 
+    // No waiting delivery's lease ends before this (it may be earlier than the earliest one: leases only grow and
+    // deliveries only leave between walks), so a start before it need not look at each of them.
+    private DateTimeOffset _earliestLease = DateTimeOffset.MaxValue;
+
     public DeliveryLimits Limits { get; } = limits;
 
     /// <summary>Deliveries held: waiting, on the wire, or sent and waiting for their record.</summary>
@@ -211,6 +215,7 @@ public sealed class DeliverySchedule(DeliveryLimits limits)
             if (_waiting.TryGetValue(delivery.Id, out var waiting))
             {
                 waiting.Delivery = delivery;
+                Leased(delivery);
             }
             else if (reclaimed)
             {
@@ -257,12 +262,22 @@ public sealed class DeliverySchedule(DeliveryLimits limits)
     private void LetGoOfExpired(DateTimeOffset now)
     {
         var latest = now + Limits.StartMargin;
+        if (latest <= _earliestLease)
+        {
+            return;
+        }
+        var earliest = DateTimeOffset.MaxValue;
         foreach (var queue in _ready.Values)
         {
             var expired = false;
             foreach (var waiting in queue)
             {
-                expired |= latest > waiting.Delivery.ClaimedUntil;
+                var until = waiting.Delivery.ClaimedUntil;
+                expired |= latest > until;
+                if (latest <= until && until < earliest)
+                {
+                    earliest = until;
+                }
             }
             if (!expired)
             {
@@ -282,6 +297,15 @@ public sealed class DeliverySchedule(DeliveryLimits limits)
                     queue.Enqueue(waiting);
                 }
             }
+        }
+        _earliestLease = earliest;
+    }
+
+    private void Leased(ClaimedDelivery delivery)
+    {
+        if (delivery.ClaimedUntil < _earliestLease)
+        {
+            _earliestLease = delivery.ClaimedUntil;
         }
     }
 
@@ -307,6 +331,7 @@ public sealed class DeliverySchedule(DeliveryLimits limits)
 
     private void Wait(ClaimedDelivery delivery)
     {
+        Leased(delivery);
         var waiting = new Waiting(++_arrivals, delivery);
         _waiting[delivery.Id] = waiting;
         if (!_ready.TryGetValue(delivery.Endpoint.Id, out var queue))

@@ -109,6 +109,22 @@ public class DeliveryScheduleTests
         Assert.Equal(room + 1, schedule.Room);
     }
 
+    [Fact]
+    public void A_delivery_held_after_a_start_with_a_shorter_lease_than_those_waiting_is_still_let_go_of_in_time()
+    {
+        var schedule = new DeliverySchedule(Limits);
+        var a = Endpoint("a");
+        schedule.Hold([Held("first", a), Held("second", a), Held("long", a)]);
+        Assert.Equal(["first", "second"], Ids(schedule.Start(Now)));
+
+        // Held later, behind the busy endpoint, with less lease left than "long": 20 s on, it has too little to start.
+        schedule.Hold([Held("short", a, lease: TimeSpan.FromSeconds(30))]);
+        Assert.Empty(schedule.Start(Now.AddSeconds(20)));
+
+        Assert.False(schedule.Holds("short"));
+        Assert.True(schedule.Holds("long"));
+    }
+
     // Limits: two slots per endpoint, so each endpoint holds at most 64 unsent and is stocked from 32 waiting.
     [Fact]
     public void Room_bounds_what_is_held_in_all_and_per_endpoint_what_is_held_unsent()
