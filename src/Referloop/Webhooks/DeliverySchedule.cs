@@ -101,7 +101,7 @@ public sealed class DeliverySchedule(DeliveryLimits limits)
             var stocked = 0;
             foreach (var (endpointId, queue) in _ready)
             {
-                if (queue.Count >= Limits.Restock)
+                if (Stocked(queue))
                 {
                     stocked += queue.Count + _runningPerEndpoint.GetValueOrDefault(endpointId);
                 }
@@ -115,6 +115,9 @@ public sealed class DeliverySchedule(DeliveryLimits limits)
         - _runningPerEndpoint.GetValueOrDefault(endpointId));
 
     private int WaitingFor(string endpointId) => _ready.TryGetValue(endpointId, out var queue) ? queue.Count : 0;
+
+    /// <summary>An endpoint with <see cref="DeliveryLimits.Restock"/> or more waiting to start: a claim passes it by.</summary>
+    private bool Stocked(Queue<Waiting> waiting) => waiting.Count >= Limits.Restock;
 
     /// <summary>
     /// Room for a claim at <paramref name="now"/>: while <see cref="LowOnWork"/>, and otherwise every
@@ -138,7 +141,7 @@ public sealed class DeliverySchedule(DeliveryLimits limits)
             }
             foreach (var queue in _ready.Values)
             {
-                if (queue.Count < Limits.Restock)
+                if (!Stocked(queue))
                 {
                     return true;
                 }
@@ -164,7 +167,7 @@ public sealed class DeliverySchedule(DeliveryLimits limits)
         var rooms = new Dictionary<string, int>();
         foreach (var (endpointId, queue) in _ready)
         {
-            rooms[endpointId] = queue.Count >= Limits.Restock ? 0 : RoomFor(endpointId);
+            rooms[endpointId] = Stocked(queue) ? 0 : RoomFor(endpointId);
         }
         foreach (var endpointId in _runningPerEndpoint.Keys)
         {
