@@ -15,8 +15,13 @@ namespace Referloop.Storage;
 /// from its start until it commits, rolls back or closes its connection, and a write statement outside a transaction
 /// for as long as it runs (SQLite's compiler says which statements write). Anything else (another process on the same
 /// file) meets SQLite's own busy handler.
+/// <para>
+/// A commit gives up the turn before it is durable: the connections commit to the log without waiting for the disk
+/// (<c>synchronous=NORMAL</c>), and the committer then waits for <see cref="SqliteLogFlush"/> to flush the log while
+/// the next writer already works.
+/// </para>
 /// </summary>
-internal sealed class SqliteWriteQueue : DbTransactionInterceptor, IDbConnectionInterceptor, IDbCommandInterceptor
+internal sealed class SqliteWriteQueue(SqliteLogFlush log) : DbTransactionInterceptor, IDbConnectionInterceptor, IDbCommandInterceptor
 {
     private const int BusyTimeoutMilliseconds = 30_000;
 
@@ -51,6 +56,9 @@ internal sealed class SqliteWriteQueue : DbTransactionInterceptor, IDbConnection
     /// <summary>Transactions and write statements that have let go of the writer's turn since the start.</summary>
     public long WritesDone => Interlocked.Read(ref _writes);
 
+    /// <summary>Where commits become durable.</summary>
+    public SqliteLogFlush Log => log;
+
     // ---------------------------------------------------------------- connections
 
     public void ConnectionOpened(DbConnection connection, ConnectionEndEventData eventData) => Configure(connection);
@@ -81,7 +89,26 @@ internal sealed class SqliteWriteQueue : DbTransactionInterceptor, IDbConnection
             // checkpoint) in the writer's time: only should the checkpointer fall far behind.
             raw.sqlite3_wal_autocheckpoint(handle, WalCheckpointPages);
             raw.sqlite3_exec(handle, $"PRAGMA journal_size_limit={WalSizeLimitBytes}");
+            // Commits do not wait for the disk; SqliteLogFlush flushes the log after the writer's turn. Only in WAL
+            // mode: with a rollback journal, NORMAL would leave commits undurable with nothing flushing them.
+            if (log.LogPath is not null && JournalMode(handle) == "wal")
+            {
+                raw.sqlite3_exec(handle, "PRAGMA synchronous=NORMAL");
+            }
             _configuredHandles.AddOrUpdate(handle, handle);
+        }
+    }
+
+    private static string? JournalMode(sqlite3 handle)
+    {
+        if (raw.sqlite3_prepare_v2(handle, "PRAGMA journal_mode", out var statement) != raw.SQLITE_OK)
+        {
+            statement.Dispose();
+            return null;
+        }
+        using (statement)
+        {
+            return raw.sqlite3_step(statement) == raw.SQLITE_ROW ? raw.sqlite3_column_text(statement, 0).utf8_to_string() : null;
         }
     }
 
@@ -102,15 +129,21 @@ internal sealed class SqliteWriteQueue : DbTransactionInterceptor, IDbConnection
 
     public int NonQueryExecuted(DbCommand command, CommandExecutedEventData eventData, int result)
     {
-        LeaveStatement(command);
+        if (LeaveStatement(command))
+        {
+            log.Flush();
+        }
         return result;
     }
 
-    public ValueTask<int> NonQueryExecutedAsync(DbCommand command, CommandExecutedEventData eventData, int result,
+    public async ValueTask<int> NonQueryExecutedAsync(DbCommand command, CommandExecutedEventData eventData, int result,
         CancellationToken cancellationToken = default)
     {
-        LeaveStatement(command);
-        return ValueTask.FromResult(result);
+        if (LeaveStatement(command))
+        {
+            await log.FlushAsync();
+        }
+        return result;
     }
 
     public async ValueTask<InterceptionResult<object>> ScalarExecutingAsync(DbCommand command, CommandEventData eventData,
@@ -128,15 +161,21 @@ internal sealed class SqliteWriteQueue : DbTransactionInterceptor, IDbConnection
 
     public object? ScalarExecuted(DbCommand command, CommandExecutedEventData eventData, object? result)
     {
-        LeaveStatement(command);
+        if (LeaveStatement(command))
+        {
+            log.Flush();
+        }
         return result;
     }
 
-    public ValueTask<object?> ScalarExecutedAsync(DbCommand command, CommandExecutedEventData eventData, object? result,
+    public async ValueTask<object?> ScalarExecutedAsync(DbCommand command, CommandExecutedEventData eventData, object? result,
         CancellationToken cancellationToken = default)
     {
-        LeaveStatement(command);
-        return ValueTask.FromResult(result);
+        if (LeaveStatement(command))
+        {
+            await log.FlushAsync();
+        }
+        return result;
     }
 
     // A statement read through a reader (UPDATE … RETURNING, an insert with generated values) writes until the reader closes.
@@ -155,7 +194,11 @@ internal sealed class SqliteWriteQueue : DbTransactionInterceptor, IDbConnection
 
     public InterceptionResult DataReaderDisposing(DbCommand command, DataReaderDisposingEventData eventData, InterceptionResult result)
     {
-        LeaveStatement(command);
+        if (LeaveStatement(command))
+        {
+            // Disposing has no asynchronous callback: the flush runs on this thread.
+            log.Flush();
+        }
         return result;
     }
 
@@ -193,13 +236,16 @@ internal sealed class SqliteWriteQueue : DbTransactionInterceptor, IDbConnection
         }
     }
 
-    private void LeaveStatement(DbCommand command)
+    /// <summary>Gives up the turn a write statement outside a transaction held; false when it held none.</summary>
+    private bool LeaveStatement(DbCommand command)
     {
-        if (_statements.Remove(command))
+        if (!_statements.Remove(command))
         {
-            Interlocked.Increment(ref _writes);
-            _writer.Release();
+            return false;
         }
+        Interlocked.Increment(ref _writes);
+        _writer.Release();
+        return true;
     }
 
     // Statements outside a transaction (EF Core runs a one-row save or an ExecuteUpdate without one) queue when SQLite
@@ -263,14 +309,17 @@ internal sealed class SqliteWriteQueue : DbTransactionInterceptor, IDbConnection
         return result;
     }
 
-    public override void TransactionCommitted(DbTransaction transaction, TransactionEndEventData eventData) =>
+    public override void TransactionCommitted(DbTransaction transaction, TransactionEndEventData eventData)
+    {
         Release(eventData);
+        log.Flush();
+    }
 
     public override Task TransactionCommittedAsync(DbTransaction transaction, TransactionEndEventData eventData,
         CancellationToken cancellationToken = default)
     {
         Release(eventData);
-        return Task.CompletedTask;
+        return log.FlushAsync();
     }
 
     public override void TransactionRolledBack(DbTransaction transaction, TransactionEndEventData eventData) =>

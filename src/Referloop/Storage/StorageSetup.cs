@@ -19,12 +19,13 @@ public static class StorageSetup
         {
             case "sqlite":
                 connectionString = PrepareSqlite(connectionString);
-                var writeQueue = new SqliteWriteQueue();
+                var sqliteFile = new SqliteConnectionStringBuilder(connectionString);
+                var writeQueue = new SqliteWriteQueue(new SqliteLogFlush(IsInMemory(sqliteFile) ? null : sqliteFile.DataSource + "-wal"));
                 services.AddDbContextPool<ReferloopDb, SqliteReferloopDb>((services, options) => options
                     .UseSqlite(connectionString, sqlite => sqlite.MigrationsHistoryTable("__migrations"))
                     .AddInterceptors(writeQueue)
                     .AddInterceptors(services.GetServices<IInterceptor>()));
-                if (!IsInMemory(new SqliteConnectionStringBuilder(connectionString)))
+                if (!IsInMemory(sqliteFile))
                 {
                     var sqlite = connectionString;
                     services.AddHostedService(provider => new SqliteCheckpointer(sqlite, writeQueue,

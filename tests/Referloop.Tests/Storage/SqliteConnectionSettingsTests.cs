@@ -1,4 +1,6 @@
+using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Infrastructure;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -10,6 +12,8 @@ namespace Referloop.Tests.Storage;
 /// <summary>
 /// Every SQLite connection the server opens carries its settings: a page cache large enough for the indexes a batch
 /// of events inserts into, temporary data in memory, and a log checkpointed on a thread of its own, not by the writers.
+/// Commits go to the log without waiting for the disk, and the log is flushed after the writer's turn, before the
+/// committer goes on.
 /// </summary>
 public sealed class SqliteConnectionSettingsTests : IDisposable
 {
@@ -54,6 +58,79 @@ public sealed class SqliteConnectionSettingsTests : IDisposable
         Assert.True(checkpointer.Last!.Value.LogPages < SqliteWriteQueue.WalCheckpointPages);
         await checkpointer.StopAsync(CancellationToken.None);
     }
+
+    [Fact]
+    public async Task On_a_logged_database_a_commit_does_not_wait_for_the_disk_and_the_log_is_flushed_before_the_committer_goes_on()
+    {
+        var log = await LoggedDatabaseAsync("durable.db");
+        await using var services = Storage("durable.db");
+        await using var scope = services.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<ReferloopDb>();
+        await db.Database.OpenConnectionAsync();
+        var flush = Flush(db);
+        Assert.Equal(log, flush.LogPath);
+        Assert.Equal(1, await PragmaAsync(db, "synchronous")); // NORMAL: the commit itself does not flush
+
+        var before = flush.Flushes;
+        await using (var transaction = await db.Database.BeginTransactionAsync())
+        {
+            await db.Database.ExecuteSqlRawAsync("INSERT INTO notes (text) VALUES ('in a transaction')");
+            await transaction.CommitAsync();
+        }
+        Assert.True(flush.Flushes > before, "a commit returned before the log was flushed");
+
+        before = flush.Flushes;
+        await db.Database.ExecuteSqlRawAsync("INSERT INTO notes (text) VALUES ('on its own')");
+        Assert.True(flush.Flushes > before, "a write outside a transaction returned before the log was flushed");
+
+        before = flush.Flushes;
+        await db.Database.ExecuteSqlRawAsync("SELECT count(*) FROM notes");
+        Assert.Equal(before, flush.Flushes);
+    }
+
+    [Fact]
+    public async Task A_database_without_the_log_keeps_flushing_in_every_commit()
+    {
+        // Rollback journal: NORMAL would leave its commits undurable, with no log to flush after them.
+        await using var services = Storage("journal.db");
+        await using var scope = services.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<ReferloopDb>();
+        await db.Database.OpenConnectionAsync();
+
+        Assert.Equal(2, await PragmaAsync(db, "synchronous")); // FULL
+    }
+
+    [Fact]
+    public async Task Callers_that_wait_for_a_flush_together_share_one_and_a_missing_log_needs_none()
+    {
+        var path = await LoggedDatabaseAsync("shared.db");
+        var flush = new SqliteLogFlush(path);
+
+        // Called at once, while the first flush is starting or running: the rest wait for the next one together.
+        await Task.WhenAll(Enumerable.Range(0, 50).Select(_ => flush.FlushAsync()).ToList());
+        Assert.InRange(flush.Flushes, 1, 10);
+
+        // SQLite removes the log when its last connection closes, after copying it into the database file.
+        await new SqliteLogFlush(Path.Combine(_directory, "gone.db-wal")).FlushAsync();
+        await new SqliteLogFlush(null).FlushAsync();
+    }
+
+    /// <summary>A database in WAL mode with a table, made outside the server's pool; returns its log file.</summary>
+    private async Task<string> LoggedDatabaseAsync(string file)
+    {
+        var path = Path.Combine(_directory, file);
+        await using (var connection = new SqliteConnection($"Data Source={path};Pooling=False"))
+        {
+            await connection.OpenAsync();
+            await using var command = connection.CreateCommand();
+            command.CommandText = "PRAGMA journal_mode=WAL; CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT)";
+            await command.ExecuteNonQueryAsync();
+        }
+        return path + "-wal";
+    }
+
+    private static SqliteLogFlush Flush(DbContext db) =>
+        db.GetService<IDbContextOptions>().FindExtension<CoreOptionsExtension>()!.Interceptors!.OfType<SqliteWriteQueue>().Single().Log;
 
     /// <summary>The storage the server sets up, on a file of this test's folder.</summary>
     private ServiceProvider Storage(string file)
