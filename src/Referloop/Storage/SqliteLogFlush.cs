@@ -7,14 +7,24 @@ namespace Referloop.Storage;
 /// commit written before it started, so commits that finish while one runs share the next, and the next writer works
 /// while the disk does. The log's frames carry a running checksum, so after a crash SQLite replays them only up to the
 /// first one that did not reach the disk: a commit is never kept without the ones before it.
+/// <para>
+/// Flushes run on a thread of their own (started on demand, ended after a while without work), so a commit that waits
+/// without <c>await</c> never waits for a pool thread. A failed flush fails every flush after it: once a flush has
+/// failed, the kernel may have dropped the pages it could not write, and a later flush that succeeds would not mean
+/// that they are on disk.
+/// </para>
 /// </summary>
 internal sealed class SqliteLogFlush(string? logPath)
 {
-    private readonly Lock _gate = new();
+    private static readonly TimeSpan IdleEnd = TimeSpan.FromSeconds(30);
 
-    // Waiting for a flush that has not started yet; and whether the flushing loop runs.
+    private readonly Lock _gate = new();
+    private readonly SemaphoreSlim _wake = new(0);
+
+    // Waiting for a flush that has not started yet; the flushing thread, while there is one; the first failure.
     private TaskCompletionSource? _next;
-    private bool _flushing;
+    private Thread? _thread;
+    private Exception? _failure;
     private long _flushes;
 
     /// <summary>The log file flushed (<c>{database}-wal</c>); null for an in-memory database, which has nothing to flush.</summary>
@@ -32,27 +42,38 @@ internal sealed class SqliteLogFlush(string? logPath)
         }
         lock (_gate)
         {
-            _next ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            var flushed = _next.Task;
-            if (!_flushing)
+            if (_next is null)
             {
-                _flushing = true;
-                ThreadPool.UnsafeQueueUserWorkItem(_ => FlushWaiting(), null);
+                _next = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                _wake.Release();
             }
-            return flushed;
+            if (_thread is null)
+            {
+                _thread = new Thread(FlushWaiting) { IsBackground = true, Name = "SQLite log flush" };
+                _thread.Start();
+            }
+            return _next.Task;
         }
     }
+
+    /// <summary>The same, for a commit that waits without <c>await</c>.</summary>
+    public void Flush() => FlushAsync().GetAwaiter().GetResult();
 
     private void FlushWaiting()
     {
         while (true)
         {
+            var woken = _wake.Wait(IdleEnd);
             TaskCompletionSource waiting;
             lock (_gate)
             {
                 if (_next is null)
                 {
-                    _flushing = false;
+                    if (woken)
+                    {
+                        continue;
+                    }
+                    _thread = null;
                     return;
                 }
                 waiting = _next;
@@ -60,7 +81,7 @@ internal sealed class SqliteLogFlush(string? logPath)
             }
             try
             {
-                Flush();
+                FlushNow();
                 waiting.SetResult();
             }
             catch (Exception e)
@@ -70,23 +91,27 @@ internal sealed class SqliteLogFlush(string? logPath)
         }
     }
 
-    /// <summary>One flush on the calling thread, for a commit made without <c>await</c>.</summary>
-    public void Flush()
+    private void FlushNow()
     {
-        if (logPath is null)
+        if (_failure is not null)
         {
-            return;
+            throw new IOException($"Flushing the SQLite log {logPath} failed before; nothing written since is known to be on disk. Restart the server.", _failure);
         }
         try
         {
             // Opened by name each time: SQLite removes the log when its last connection closes, and a new one may
             // follow. fsync on any descriptor of the file writes all of its cached pages.
-            using var log = new FileStream(logPath, FileMode.Open, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete, bufferSize: 0);
+            using var log = new FileStream(logPath!, FileMode.Open, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete, bufferSize: 0);
             log.Flush(flushToDisk: true);
         }
         catch (FileNotFoundException)
         {
             // No log: its last connection closed, which copied it into the database file and flushed that first.
+        }
+        catch (Exception e)
+        {
+            _failure = e;
+            throw;
         }
         Interlocked.Increment(ref _flushes);
     }

@@ -48,6 +48,7 @@ internal sealed class SqliteWriteQueue(SqliteLogFlush log) : DbTransactionInterc
     private readonly ConditionalWeakTable<DbConnection, object> _holders = [];
     private readonly ConditionalWeakTable<DbCommand, object> _statements = [];
     private readonly ConditionalWeakTable<sqlite3, object> _configuredHandles = [];
+    private readonly ConditionalWeakTable<sqlite3, object> _loggedHandles = [];
     private readonly ConcurrentDictionary<string, bool> _writesByText = new();
 
     /// <summary>Statement texts remembered at most (EF Core's statements are a fixed set; this only bounds a surprise).</summary>
@@ -73,7 +74,21 @@ internal sealed class SqliteWriteQueue(SqliteLogFlush log) : DbTransactionInterc
     // native handle, which the pool keeps across opens, so they are set once per handle.
     private void Configure(DbConnection connection)
     {
-        if (connection is SqliteConnection { Handle: { } handle } && !_configuredHandles.TryGetValue(handle, out _))
+        if (connection is not SqliteConnection { Handle: { } handle })
+        {
+            return;
+        }
+        // Commits do not wait for the disk; SqliteLogFlush flushes the log after the writer's turn. Only in WAL mode
+        // (with a rollback journal, NORMAL would leave commits undurable with nothing flushing them) and only when the
+        // log SQLite writes is the file flushed (SQLite follows links to the database file). A new file is switched
+        // to WAL at start, on a connection opened before: until then, each open asks again.
+        if (log.LogPath is not null && !_loggedHandles.TryGetValue(handle, out _) && JournalMode(handle) == "wal"
+            && raw.sqlite3_db_filename(handle, "main").utf8_to_string() + "-wal" == log.LogPath)
+        {
+            raw.sqlite3_exec(handle, "PRAGMA synchronous=NORMAL");
+            _loggedHandles.AddOrUpdate(handle, handle);
+        }
+        if (!_configuredHandles.TryGetValue(handle, out _))
         {
             raw.sqlite3_busy_timeout(handle, BusyTimeoutMilliseconds);
             // SQLite's default page cache (2 MB) holds too little of the indexes a batch of events inserts into at
@@ -89,12 +104,6 @@ internal sealed class SqliteWriteQueue(SqliteLogFlush log) : DbTransactionInterc
             // checkpoint) in the writer's time: only should the checkpointer fall far behind.
             raw.sqlite3_wal_autocheckpoint(handle, WalCheckpointPages);
             raw.sqlite3_exec(handle, $"PRAGMA journal_size_limit={WalSizeLimitBytes}");
-            // Commits do not wait for the disk; SqliteLogFlush flushes the log after the writer's turn. Only in WAL
-            // mode: with a rollback journal, NORMAL would leave commits undurable with nothing flushing them.
-            if (log.LogPath is not null && JournalMode(handle) == "wal")
-            {
-                raw.sqlite3_exec(handle, "PRAGMA synchronous=NORMAL");
-            }
             _configuredHandles.AddOrUpdate(handle, handle);
         }
     }

@@ -20,7 +20,7 @@ public static class StorageSetup
             case "sqlite":
                 connectionString = PrepareSqlite(connectionString);
                 var sqliteFile = new SqliteConnectionStringBuilder(connectionString);
-                var writeQueue = new SqliteWriteQueue(new SqliteLogFlush(IsInMemory(sqliteFile) ? null : sqliteFile.DataSource + "-wal"));
+                var writeQueue = new SqliteWriteQueue(new SqliteLogFlush(IsInMemory(sqliteFile) ? null : LogFile(sqliteFile.DataSource)));
                 services.AddDbContextPool<ReferloopDb, SqliteReferloopDb>((services, options) => options
                     .UseSqlite(connectionString, sqlite => sqlite.MigrationsHistoryTable("__migrations"))
                     .AddInterceptors(writeQueue)
@@ -89,6 +89,10 @@ public static class StorageSetup
         }
         return new NpgsqlConnectionStringBuilder(connectionString) { MaxAutoPrepare = DefaultMaxAutoPrepare }.ConnectionString;
     }
+
+    /// <summary>Where SQLite keeps the log of a database file: beside the file a link to it names.</summary>
+    private static string LogFile(string database) =>
+        ((File.Exists(database) ? File.ResolveLinkTarget(database, returnFinalTarget: true)?.FullName : null) ?? database) + "-wal";
 
     private static bool IsInMemory(SqliteConnectionStringBuilder builder) =>
         builder.Mode == SqliteOpenMode.Memory || builder.DataSource.StartsWith(':');

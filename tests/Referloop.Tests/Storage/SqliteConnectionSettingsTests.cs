@@ -89,15 +89,24 @@ public sealed class SqliteConnectionSettingsTests : IDisposable
     }
 
     [Fact]
-    public async Task A_database_without_the_log_keeps_flushing_in_every_commit()
+    public async Task A_database_without_the_log_keeps_flushing_in_every_commit_until_it_is_switched_to_the_log()
     {
         // Rollback journal: NORMAL would leave its commits undurable, with no log to flush after them.
         await using var services = Storage("journal.db");
-        await using var scope = services.CreateAsyncScope();
-        var db = scope.ServiceProvider.GetRequiredService<ReferloopDb>();
-        await db.Database.OpenConnectionAsync();
-
-        Assert.Equal(2, await PragmaAsync(db, "synchronous")); // FULL
+        await using (var scope = services.CreateAsyncScope())
+        {
+            var db = scope.ServiceProvider.GetRequiredService<ReferloopDb>();
+            await db.Database.OpenConnectionAsync();
+            Assert.Equal(2, await PragmaAsync(db, "synchronous")); // FULL
+            // As the start does on a new file, on the same pooled connection.
+            await db.Database.ExecuteSqlRawAsync("PRAGMA journal_mode=WAL");
+        }
+        await using (var scope = services.CreateAsyncScope())
+        {
+            var db = scope.ServiceProvider.GetRequiredService<ReferloopDb>();
+            await db.Database.OpenConnectionAsync();
+            Assert.Equal(1, await PragmaAsync(db, "synchronous")); // NORMAL
+        }
     }
 
     [Fact]
@@ -113,6 +122,42 @@ public sealed class SqliteConnectionSettingsTests : IDisposable
         // SQLite removes the log when its last connection closes, after copying it into the database file.
         await new SqliteLogFlush(Path.Combine(_directory, "gone.db-wal")).FlushAsync();
         await new SqliteLogFlush(null).FlushAsync();
+    }
+
+    [Fact]
+    public async Task A_database_reached_through_a_link_has_the_log_beside_the_file_it_names_flushed()
+    {
+        var log = await LoggedDatabaseAsync("target.db");
+        var linked = Path.Combine(_directory, "link.db");
+        File.CreateSymbolicLink(linked, Path.Combine(_directory, "target.db"));
+        await using var services = Storage("link.db");
+        await using var scope = services.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<ReferloopDb>();
+        await db.Database.OpenConnectionAsync();
+        var flush = Flush(db);
+
+        Assert.Equal(log, flush.LogPath);
+        Assert.Equal(1, await PragmaAsync(db, "synchronous"));
+        var before = flush.Flushes;
+        await db.Database.ExecuteSqlRawAsync("INSERT INTO notes (text) VALUES ('through the link')");
+        Assert.True(flush.Flushes > before);
+    }
+
+    [Fact]
+    public async Task After_a_failed_flush_every_flush_fails()
+    {
+        // A folder where the log should be: opening it to flush fails.
+        var path = Path.Combine(_directory, "broken.db-wal");
+        Directory.CreateDirectory(path);
+        var flush = new SqliteLogFlush(path);
+        await Assert.ThrowsAnyAsync<Exception>(flush.FlushAsync);
+
+        // The kernel may have dropped what it could not write: a flush that works now proves nothing about it.
+        Directory.Delete(path);
+        await File.WriteAllTextAsync(path, "");
+        var later = await Assert.ThrowsAsync<IOException>(flush.FlushAsync);
+        Assert.Contains("failed before", later.Message);
+        Assert.Throws<IOException>(flush.Flush);
     }
 
     /// <summary>A database in WAL mode with a table, made outside the server's pool; returns its log file.</summary>
