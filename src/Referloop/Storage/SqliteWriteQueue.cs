@@ -71,7 +71,7 @@ internal sealed class SqliteWriteQueue(SqliteLogFlush log) : DbTransactionInterc
     }
 
     // EF opens and closes the connection around every statement outside a transaction. The settings belong to the
-    // native handle, which the pool keeps across opens, so they are set once per handle.
+    // native handle, which the pool keeps across opens, so each is set once per handle.
     private void Configure(DbConnection connection)
     {
         if (connection is not SqliteConnection { Handle: { } handle })
@@ -205,7 +205,7 @@ internal sealed class SqliteWriteQueue(SqliteLogFlush log) : DbTransactionInterc
     {
         if (LeaveStatement(command))
         {
-            // Disposing has no asynchronous callback: the flush runs on this thread.
+            // Disposing has no asynchronous callback: this thread waits for the flush.
             log.Flush();
         }
         return result;
