@@ -16,7 +16,13 @@ using Referloop.Webhooks;
 namespace Referloop.Referrals;
 
 /// <summary>A referral changed concurrently; the unit of work is retried from a fresh read.</summary>
-internal sealed class ConcurrentChangeException(string message) : Exception(message);
+internal class ConcurrentChangeException(string message) : Exception(message);
+
+/// <summary>
+/// An event of a batch that did not read what its events repeat repeats one recorded or waiting: the batch is run again
+/// at once, reading first.
+/// </summary>
+internal sealed class UnreadRepeatException(string message) : ConcurrentChangeException(message);
 
 /// <summary>The answer of a referral command (approve, void, qualify): the referral after it, or why not.</summary>
 public sealed record ReferralCommandResult(Referral? Referral, string? Conflict, bool NotFound = false);
@@ -54,9 +60,11 @@ public sealed class ReferralEngine(
     /// idempotency key) are answered with its outcome; the facts of the others are read at once, the core decides them
     /// in order, each seeing what the ones before it changed, and everything is written together, the events' own rows
     /// included. The requests must not share a friend, an order id or an idempotency key, and a refund comes alone
-    /// (<see cref="EventIngest"/> batches them so).
+    /// (<see cref="EventIngest"/> batches them so). Without <paramref name="lookForRepeats"/>, when repeats are rare,
+    /// the batch does not read what its events repeat: an event's insert does not take place when it repeats one, and
+    /// the batch then runs again, reading first (accepted events, which have an inbox row to find, always read).
     /// </summary>
-    public async Task<EventOutcome[]> TrackAsync(IReadOnlyList<TrackRequest> requests, CancellationToken ct)
+    public async Task<EventOutcome[]> TrackAsync(IReadOnlyList<TrackRequest> requests, CancellationToken ct, bool lookForRepeats = true)
     {
         if (requests.Any(r => r.IsRefund))
         {
@@ -64,13 +72,14 @@ public sealed class ReferralEngine(
                 ? [await RefundAsync(refund, ct)]
                 : throw new ArgumentException("A refund is decided in a unit of work of its own, not in a batch", nameof(requests));
         }
+        var repeatsRead = lookForRepeats || requests.Any(r => r.EventId is not null);
         return await InTransactionAsync(async () =>
         {
             var now = clock.GetUtcNow();
             var outcomes = new EventOutcome[requests.Count];
             var decide = new List<(int Index, EventToDecide Item, bool Confirmed, bool Repeat)>();
             var fresh = new List<TrackedEvent>();
-            var earlierEvents = await store.EarlierEventsAsync(requests, ct);
+            var earlierEvents = repeatsRead ? await store.EarlierEventsAsync(requests, ct) : new EarlierEvent?[requests.Count];
             var accepted = requests.Select(r => r.EventId).OfType<string>().ToList();
             // Waiting events processed in place of a request of the batch (by index), and requests repeating one of them.
             var adopted = new Dictionary<string, int>();
@@ -177,7 +186,15 @@ public sealed class ReferralEngine(
                 outcomes[index] = BareRepeat(outcomes[index].EventId);
             }
             batch.Changes.NewEvents.AddRange(fresh);
-            await WriteAsync(batch.Changes, now, ct);
+            try
+            {
+                await WriteAsync(batch.Changes, now, ct, repeatsRead);
+            }
+            catch (UnreadRepeatException)
+            {
+                repeatsRead = true;
+                throw;
+            }
             return outcomes;
         }, ct);
     }
@@ -299,9 +316,9 @@ public sealed class ReferralEngine(
             return new ReferralCommandResult(facts.Referral, conflict);
         }, ct);
 
-    private async Task WriteAsync(ReferralChanges changes, DateTimeOffset now, CancellationToken ct)
+    private async Task WriteAsync(ReferralChanges changes, DateTimeOffset now, CancellationToken ct, bool repeatsRead = true)
     {
-        if (await store.WriteAsync(changes, now, ct) is { } fannedOut)
+        if (await store.WriteAsync(changes, now, ct, repeatsRead) is { } fannedOut)
         {
             _fannedOut.Add(fannedOut);
         }
@@ -336,7 +353,11 @@ public sealed class ReferralEngine(
                 }
                 catch (Exception exception) when (attempt < 6 && IsRetryable(exception))
                 {
-                    await Task.Delay(TimeSpan.FromMilliseconds(Random.Shared.Next(5, 25) * attempt), ct);
+                    // A race is given time to end; an unread repeat needs only the read.
+                    if (exception is not UnreadRepeatException)
+                    {
+                        await Task.Delay(TimeSpan.FromMilliseconds(Random.Shared.Next(5, 25) * attempt), ct);
+                    }
                     continue;
                 }
                 // Committed: what follows hands work on and is outside the retry, which would run the unit again.
@@ -374,7 +395,7 @@ public sealed class ReferralEngine(
 /// <summary>What an event repeats: one recorded before it, or one accepted before it that still waits in the inbox.</summary>
 public sealed record EarlierEvent(TrackedEvent? Recorded, TrackRequest? Waiting);
 
-/// <summary>An event as reported, with where it came from: what <see cref="ReferralEngine.TrackAsync(IReadOnlyList{TrackRequest}, CancellationToken)"/> records.</summary>
+/// <summary>An event as reported, with where it came from: what <see cref="ReferralEngine.TrackAsync(IReadOnlyList{TrackRequest}, CancellationToken, bool)"/> records.</summary>
 /// <param name="Source">An <see cref="EventSource"/>: what a browser reports earns what the campaign's policy allows.</param>
 /// <param name="EventId">The id given to an event accepted before it was processed (<see cref="EventInbox"/>); else a new one.</param>
 public sealed record TrackRequest(Campaign Campaign, TrackEvent Input, string? IdempotencyKey, string? Ip, string? UserAgent, string Source,

@@ -538,11 +538,14 @@ public sealed class ReferralStore(ReferloopDb db, IReferralApprovalListeners lis
     /// Writes what the core decided, in the caller's transaction: first the conditional updates that prove the rows
     /// read are unchanged (and lock them), then the changed rows, then the new rows, the messages and their deliveries,
     /// one statement per table sent together, then the mails. An event whose order id or idempotency key another
-    /// transaction recorded meanwhile is not inserted, and the batch runs again, to answer it as a repeat. The messages
+    /// transaction recorded meanwhile is not inserted, and the batch runs again, to answer it as a repeat. Without
+    /// <paramref name="repeatsRead"/> (the batch did not read what its events repeat) the insert is that look-up: an
+    /// event that repeats one recorded or waiting in the inbox is not inserted, and
+    /// <see cref="UnreadRepeatException"/> has the batch run again, reading first. The messages
     /// are fanned out here while this instance's delivery engine has room: the caller hands the result over after its
     /// commit (<see cref="DeliveryEngine.HandOver"/>).
     /// </summary>
-    public async Task<FannedOut?> WriteAsync(ReferralChanges changes, DateTimeOffset now, CancellationToken ct)
+    public async Task<FannedOut?> WriteAsync(ReferralChanges changes, DateTimeOffset now, CancellationToken ct, bool repeatsRead = true)
     {
         foreach (var referral in changes.ChangedReferrals)
         {
@@ -602,10 +605,13 @@ public sealed class ReferralStore(ReferloopDb db, IReferralApprovalListeners lis
             {
                 if (inserted != events.Count)
                 {
-                    throw new ConcurrentChangeException(
-                        $"{events.Count - inserted} of {events.Count} events repeat an order id or idempotency key recorded meanwhile");
+                    throw repeatsRead
+                        ? new ConcurrentChangeException(
+                            $"{events.Count - inserted} of {events.Count} events repeat an order id or idempotency key recorded meanwhile")
+                        : new UnreadRepeatException(
+                            $"{events.Count - inserted} of {events.Count} events repeat an event recorded or waiting in the inbox");
                 }
-            })
+            }, repeatsRead ? null : NotWaiting)
             .Insert(BulkRows.For(db, counters), "advocate_counters",
                 """ON CONFLICT ("ParticipantId", "Name") DO UPDATE SET "Count" = advocate_counters."Count" + excluded."Count" """)
             .Insert(BulkRows.For(db, changes.NewParticipants), "participants")
@@ -632,6 +638,16 @@ public sealed class ReferralStore(ReferloopDb db, IReferralApprovalListeners lis
         }
         return fannedOut;
     }
+
+    /// <summary>
+    /// The condition of an event's insert when what it repeats was not read (<see cref="EarlierEventsAsync"/>): no
+    /// event accepted with its order id or idempotency key waits in the inbox. A recorded one is kept out by the unique
+    /// indexes (<c>ON CONFLICT DO NOTHING</c>).
+    /// </summary>
+    private static string NotWaiting(Func<string, string> column) => $"""
+        NOT EXISTS (SELECT 1 FROM event_inbox WHERE "CampaignId" = {column("CampaignId")} AND "OrderId" = {column("OrderId")})
+        AND NOT EXISTS (SELECT 1 FROM event_inbox WHERE "CampaignId" = {column("CampaignId")} AND "IdempotencyKey" = {column("IdempotencyKey")})
+        """;
 
     private sealed record CounterRow(string ParticipantId, string Name, int Count);
 }

@@ -70,12 +70,20 @@ internal sealed class BulkRows(ReferloopDb db, int count)
         return ExecuteAsync(sqlite, postgres, ct);
     }
 
-    /// <summary>The statements of <see cref="InsertAsync"/>, for <see cref="StatementBatch"/>.</summary>
-    internal (string Sqlite, string Postgres) Insert(string table, string? suffix = null)
+    /// <summary>
+    /// The statements of <see cref="InsertAsync"/>, for <see cref="StatementBatch"/>. With <paramref name="where"/>, a
+    /// row is inserted only where that condition holds; it is given how to name a column of the row in the statement
+    /// (<c>$OrderId</c> on SQLite, <c>candidate."OrderId"</c> on PostgreSQL).
+    /// </summary>
+    internal (string Sqlite, string Postgres) Insert(string table, string? suffix = null, Func<Func<string, string>, string>? where = null)
     {
         var names = string.Join(", ", _columns.Select(c => $"\"{c.Name}\""));
-        return ($"INSERT INTO {table} ({names}) VALUES ({string.Join(", ", _columns.Select(c => "$" + c.Name))}) {suffix}",
-            $"INSERT INTO {table} ({names}) SELECT * FROM unnest({Arrays}) {suffix}");
+        var values = string.Join(", ", _columns.Select(c => "$" + c.Name));
+        return where is null
+            ? ($"INSERT INTO {table} ({names}) VALUES ({values}) {suffix}",
+                $"INSERT INTO {table} ({names}) SELECT * FROM unnest({Arrays}) {suffix}")
+            : ($"INSERT INTO {table} ({names}) SELECT {values} WHERE {where(name => "$" + name)} {suffix}",
+                $"INSERT INTO {table} ({names}) SELECT * FROM {Unnest("candidate")} WHERE {where(name => $"candidate.\"{name}\"")} {suffix}");
     }
 
     /// <summary>How many rows the statements run for.</summary>

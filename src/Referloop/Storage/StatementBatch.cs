@@ -17,12 +17,14 @@ internal sealed class StatementBatch(ReferloopDb db)
     private sealed record Statement(BulkRows Rows, string Sqlite, string Postgres, Action<int>? Changed);
 
     /// <summary>
-    /// Inserts <paramref name="rows"/> into <paramref name="table"/> (see <see cref="BulkRows.InsertAsync"/>);
-    /// <paramref name="changed"/> is told how many rows the statement inserted or updated.
+    /// Inserts <paramref name="rows"/> into <paramref name="table"/> (see <see cref="BulkRows.InsertAsync"/>; where
+    /// <paramref name="where"/> holds, see <see cref="BulkRows.Insert"/>); <paramref name="changed"/> is told how many
+    /// rows the statement inserted or updated.
     /// </summary>
-    public StatementBatch Insert(BulkRows rows, string table, string? suffix = null, Action<int>? changed = null)
+    public StatementBatch Insert(BulkRows rows, string table, string? suffix = null, Action<int>? changed = null,
+        Func<Func<string, string>, string>? where = null)
     {
-        var (sqlite, postgres) = rows.Insert(table, suffix);
+        var (sqlite, postgres) = rows.Insert(table, suffix, where);
         _statements.Add(new Statement(rows, sqlite, postgres, changed));
         return this;
     }
