@@ -170,7 +170,11 @@ public sealed class EventInbox : IAsyncDisposable
         }
     }
 
-    /// <summary>A batch that lost a race with another instance runs again: its second read finds what the other accepted.</summary>
+    /// <summary>
+    /// A batch that lost a race with another instance runs again: its next read finds what the other accepted. Two
+    /// instances taking the same orders at once may each time have accepted another of the batch's: each run finds at
+    /// least one more of them, so a batch runs at most once per request in it, and one more.
+    /// </summary>
     private async Task<List<(Job Job, EventAccepted Answer, InboxEvent? Row)>> WriteWithRetriesAsync(List<Job> batch)
     {
         for (var attempt = 1; ; attempt++)
@@ -179,7 +183,7 @@ public sealed class EventInbox : IAsyncDisposable
             {
                 return await WriteAsync(batch);
             }
-            catch (AcceptedMeanwhileException) when (attempt < 3)
+            catch (AcceptedMeanwhileException) when (attempt <= batch.Count)
             {
             }
         }
