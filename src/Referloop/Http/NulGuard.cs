@@ -26,41 +26,28 @@ public static class NulGuard
         await next(http);
     });
 
-    /// <summary>JSON bodies of the API looked through at most (the routes' own are far smaller).</summary>
-    private const int JsonBytes = 1024 * 1024;
-
     /// <summary>What a JSON string with a NUL character is refused with.</summary>
     public const string JsonRule = "must not contain a NUL character (\\u0000).";
+
+    private static ReadOnlySpan<byte> NulEscape => "\\u0000"u8;
 
     /// <summary>
     /// Refuses with 400, naming the field, a JSON body of the API holding <c>\u0000</c> in a string or a name: as in
     /// an address or a form, no value Referloop takes has one, and PostgreSQL's text refuses it. Runs after the routes'
     /// size limits: the body is read (and kept for the route) only up to them. The bytes are looked through for the
-    /// escape first; only a body that has it is parsed.
+    /// escape first, a piece at a time whatever the body's size; only a body that has it is parsed.
     /// </summary>
     public static IApplicationBuilder UseJsonNulGuard(this IApplicationBuilder app) => app.Use(async (http, next) =>
     {
         var request = http.Request;
-        // Not an event: the hot path's body is not read twice, and TrackEvent checks its own strings. A body of
-        // unknown length (sent chunked) is read as far as the limit.
-        if (request.ContentLength is not (0 or > JsonBytes) && request.Path.StartsWithSegments("/api")
+        // Not an event: the hot path's body is not read twice, and TrackEvent checks its own strings.
+        if (request.ContentLength is not 0 && request.Path.StartsWithSegments("/api")
             && !request.Path.StartsWithSegments(Tracking.EventsApi.Path)
             && request.ContentType?.Contains("json", StringComparison.OrdinalIgnoreCase) == true)
         {
             request.EnableBuffering();
-            var size = (int)(request.ContentLength ?? JsonBytes + 1);
-            var body = ArrayPool<byte>.Shared.Rent(size);
-            string? field;
-            try
-            {
-                var length = await request.Body.ReadAtLeastAsync(body.AsMemory(0, size), size, throwOnEndOfStream: false, http.RequestAborted);
-                request.Body.Position = 0;
-                field = length <= JsonBytes && body.AsSpan(0, length).IndexOf("\\u0000"u8) >= 0 ? FieldWithNul(body.AsMemory(0, length)) : null;
-            }
-            finally
-            {
-                ArrayPool<byte>.Shared.Return(body);
-            }
+            var field = await HoldsNulEscapeAsync(request.Body, http.RequestAborted) ? await FieldWithNulAsync(request.Body, http.RequestAborted) : null;
+            request.Body.Position = 0;
             if (field is not null)
             {
                 await TypedResults.ValidationProblem(new Dictionary<string, string[]> { [field] = [JsonRule] },
@@ -71,15 +58,44 @@ public static class NulGuard
         await next(http);
     });
 
+    /// <summary>Whether the body holds the escape <c>\u0000</c>, read from its start a piece at a time.</summary>
+    private static async Task<bool> HoldsNulEscapeAsync(Stream body, CancellationToken ct)
+    {
+        var buffer = ArrayPool<byte>.Shared.Rent(16 * 1024);
+        try
+        {
+            // The last bytes of a piece are kept before the next, so an escape split between two pieces is found.
+            var kept = 0;
+            int read;
+            while ((read = await body.ReadAsync(buffer.AsMemory(kept), ct)) > 0)
+            {
+                var filled = kept + read;
+                if (buffer.AsSpan(0, filled).IndexOf(NulEscape) >= 0)
+                {
+                    return true;
+                }
+                kept = Math.Min(filled, NulEscape.Length - 1);
+                buffer.AsSpan(filled - kept, kept).CopyTo(buffer);
+            }
+            return false;
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+            body.Position = 0;
+        }
+    }
+
     /// <summary>
     /// The field of a JSON body holding a NUL; <c>body</c> when the body has the escape but is not JSON without
     /// repeated names (the route would bind the last of them, unchecked); null when it holds none.
     /// </summary>
-    private static string? FieldWithNul(ReadOnlyMemory<byte> body)
+    private static async Task<string?> FieldWithNulAsync(Stream body, CancellationToken ct)
     {
         try
         {
-            return FieldWithNul(JsonNode.Parse(body.Span, documentOptions: new JsonDocumentOptions { AllowDuplicateProperties = false }), "");
+            return FieldWithNul(await JsonNode.ParseAsync(body, documentOptions: new JsonDocumentOptions { AllowDuplicateProperties = false },
+                cancellationToken: ct), "");
         }
         catch (JsonException)
         {
