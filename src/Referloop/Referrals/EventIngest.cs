@@ -22,10 +22,9 @@ namespace Referloop.Referrals;
 /// statements and commit.
 /// </para>
 /// <para>
-/// Repeats (an order id or idempotency key sent again) are rare: a batch does not read what its events repeat, and
-/// the insert of an event that repeats one makes the batch run again, reading first. After a batch that answered a
-/// repeat, the next <see cref="ReadAfterRepeat"/> batches read first: a client resending a run of events costs one
-/// batch run twice, not every batch.
+/// Repeats (an order id or idempotency key sent again) are rare: a batch reads what its events repeat only after one
+/// that met a repeat (<see cref="OrderKeyed.RepeatWatch"/>); otherwise the insert of an event that repeats one makes
+/// the batch run again, reading first.
 /// </para>
 /// </summary>
 public sealed class EventIngest : IAsyncDisposable
@@ -42,11 +41,7 @@ public sealed class EventIngest : IAsyncDisposable
     // How long the last batch took to write.
     private TimeSpan _lastBatch;
 
-    /// <summary>Batches that read what their events repeat after one that answered a repeat.</summary>
-    private const int ReadAfterRepeat = 8;
-
-    // Batches still to read what their events repeat.
-    private int _readingRepeats;
+    private readonly OrderKeyed.RepeatWatch _repeats = new();
 
     public EventIngest(IServiceScopeFactory scopes, IConfiguration configuration, ILogger<EventIngest> log)
     {
@@ -192,8 +187,8 @@ public sealed class EventIngest : IAsyncDisposable
             await using var scope = _scopes.CreateAsyncScope();
             var engine = scope.ServiceProvider.GetRequiredService<ReferralEngine>();
             var outcomes = await engine.TrackAsync(batch.Select(j => j.Request).ToList(), CancellationToken.None,
-                lookForRepeats: _readingRepeats > 0);
-            _readingRepeats = outcomes.Any(o => o.Duplicate) ? ReadAfterRepeat : Math.Max(0, _readingRepeats - 1);
+                lookForRepeats: _repeats.ReadFirst);
+            _repeats.Ran(outcomes.Any(o => o.Duplicate));
             for (var i = 0; i < batch.Count; i++)
             {
                 batch[i].Done.TrySetResult(outcomes[i]);

@@ -611,7 +611,7 @@ public sealed class ReferralStore(ReferloopDb db, IReferralApprovalListeners lis
                         : new UnreadRepeatException(
                             $"{events.Count - inserted} of {events.Count} events repeat an event recorded or waiting in the inbox");
                 }
-            }, repeatsRead ? null : NotWaiting)
+            }, repeatsRead ? null : OrderKeyed.NoneIn("event_inbox"))
             .Insert(BulkRows.For(db, counters), "advocate_counters",
                 """ON CONFLICT ("ParticipantId", "Name") DO UPDATE SET "Count" = advocate_counters."Count" + excluded."Count" """)
             .Insert(BulkRows.For(db, changes.NewParticipants), "participants")
@@ -638,16 +638,6 @@ public sealed class ReferralStore(ReferloopDb db, IReferralApprovalListeners lis
         }
         return fannedOut;
     }
-
-    /// <summary>
-    /// The condition of an event's insert when what it repeats was not read (<see cref="EarlierEventsAsync"/>): no
-    /// event accepted with its order id or idempotency key waits in the inbox. A recorded one is kept out by the unique
-    /// indexes (<c>ON CONFLICT DO NOTHING</c>).
-    /// </summary>
-    private static string NotWaiting(Func<string, string> column) => $"""
-        NOT EXISTS (SELECT 1 FROM event_inbox WHERE "CampaignId" = {column("CampaignId")} AND "OrderId" = {column("OrderId")})
-        AND NOT EXISTS (SELECT 1 FROM event_inbox WHERE "CampaignId" = {column("CampaignId")} AND "IdempotencyKey" = {column("IdempotencyKey")})
-        """;
 
     private sealed record CounterRow(string ParticipantId, string Name, int Count);
 }

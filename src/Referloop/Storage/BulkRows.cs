@@ -62,11 +62,12 @@ internal sealed class BulkRows(ReferloopDb db, int count)
 
     /// <summary>
     /// Inserts the rows into <paramref name="table"/>, one column per value added; <paramref name="suffix"/> (such as
-    /// <c>ON CONFLICT DO NOTHING</c>) follows the statement. Returns how many rows it inserted.
+    /// <c>ON CONFLICT DO NOTHING</c>) follows the statement, and a row goes in only where <paramref name="where"/> holds
+    /// (see <see cref="Insert"/>). Returns how many rows it inserted.
     /// </summary>
-    public Task<int> InsertAsync(string table, CancellationToken ct, string? suffix = null)
+    public Task<int> InsertAsync(string table, CancellationToken ct, string? suffix = null, Func<Func<string, string>, string>? where = null)
     {
-        var (sqlite, postgres) = Insert(table, suffix);
+        var (sqlite, postgres) = Insert(table, suffix, where);
         return ExecuteAsync(sqlite, postgres, ct);
     }
 

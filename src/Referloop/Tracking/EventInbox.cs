@@ -91,6 +91,7 @@ public sealed class EventInbox : IAsyncDisposable
     private readonly ConcurrentDictionary<string, bool> _processing = new();
     private readonly CancellationTokenSource _stopping = new();
     private readonly AcceptanceLoad _load = new();
+    private readonly OrderKeyed.RepeatWatch _repeats = new();
     private readonly IServiceScopeFactory _scopes;
     private readonly EventIngest _ingest;
     private readonly TimeProvider _clock;
@@ -148,6 +149,7 @@ public sealed class EventInbox : IAsyncDisposable
             try
             {
                 var accepted = await WriteWithRetriesAsync(batch);
+                _repeats.Ran(accepted.Any(a => a.Answer.Duplicate));
                 foreach (var (job, answer, row) in accepted)
                 {
                     job.Done.TrySetResult(answer);
@@ -171,33 +173,42 @@ public sealed class EventInbox : IAsyncDisposable
     }
 
     /// <summary>
-    /// A batch that lost a race with another instance runs again: its next read finds what the other accepted. Two
+    /// Writes the batch, reading first what its requests repeat only after a batch that met a repeat (see
+    /// <see cref="OrderKeyed.RepeatWatch"/>): unread, a repeat is found by the insert, and the batch runs again, reading.
+    /// A batch that lost a race with another instance runs again too: its next read finds what the other accepted. Two
     /// instances taking the same orders at once may each time have accepted another of the batch's: each run finds at
     /// least one more of them, so a batch runs at most once per request in it, and one more.
     /// </summary>
     private async Task<List<(Job Job, EventAccepted Answer, InboxEvent? Row)>> WriteWithRetriesAsync(List<Job> batch)
     {
-        for (var attempt = 1; ; attempt++)
+        var readFirst = _repeats.ReadFirst;
+        var races = 0;
+        while (true)
         {
             try
             {
-                return await WriteAsync(batch);
+                return await WriteAsync(batch, readFirst);
             }
-            catch (AcceptedMeanwhileException) when (attempt <= batch.Count)
+            catch (AcceptedMeanwhileException) when (!readFirst)
             {
+                readFirst = true;
+            }
+            catch (AcceptedMeanwhileException) when (races < batch.Count)
+            {
+                races++;
             }
         }
     }
 
     private sealed class AcceptedMeanwhileException(string message) : Exception(message);
 
-    private async Task<List<(Job Job, EventAccepted Answer, InboxEvent? Row)>> WriteAsync(List<Job> batch)
+    private async Task<List<(Job Job, EventAccepted Answer, InboxEvent? Row)>> WriteAsync(List<Job> batch, bool readFirst)
     {
         var now = _clock.GetUtcNow();
         await using var scope = _scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<ReferloopDb>();
         await using var transaction = await db.Database.BeginTransactionAsync();
-        var earlier = await EarlierAsync(db, batch.Select(j => j.Request).ToList());
+        var earlier = readFirst ? await EarlierAsync(db, batch.Select(j => j.Request).ToList()) : [];
         var answers = new List<(Job, EventAccepted, InboxEvent?)>();
         var rows = new List<InboxEvent>();
         foreach (var job in batch)
@@ -232,11 +243,14 @@ public sealed class EventInbox : IAsyncDisposable
         var inserted = 0;
         if (rows.Count > 0)
         {
-            inserted = await BulkRows.For(db, rows).InsertAsync("event_inbox", CancellationToken.None, "ON CONFLICT DO NOTHING");
+            // Unread, a row is not inserted either where a recorded event holds its order id or key.
+            inserted = await BulkRows.For(db, rows).InsertAsync("event_inbox", CancellationToken.None, "ON CONFLICT DO NOTHING",
+                readFirst ? null : OrderKeyed.NoneIn("events"));
         }
         if (inserted != rows.Count)
         {
-            // Another instance accepted the same order id or key meanwhile: the requests run again, and find it.
+            // Unread, a repeat; read, another instance accepted the same order id or key meanwhile: the requests run
+            // again, and find it.
             throw new AcceptedMeanwhileException($"{rows.Count - inserted} of {rows.Count} events were accepted meanwhile by another instance");
         }
         await transaction.CommitAsync();

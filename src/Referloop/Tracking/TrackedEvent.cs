@@ -69,6 +69,33 @@ public static class OrderKeyed
         var byKey = rows.Where(e => campaignIds.Contains(e.CampaignId) && EF.MultipleParameters(keys).Contains(e.IdempotencyKey!));
         return keys.Count == 0 ? byOrder : orderIds.Count == 0 ? byKey : byOrder.Concat(byKey);
     }
+
+    /// <summary>
+    /// The condition of a row's insert (<see cref="Storage.BulkRows"/>) that no row of <paramref name="table"/> in its
+    /// campaign holds its order id or key: an insert that is its own look-up for what it repeats. One indexed search
+    /// per column, as in <see cref="HoldingAny{T}"/>.
+    /// </summary>
+    public static Func<Func<string, string>, string> NoneIn(string table) => column => $"""
+        NOT EXISTS (SELECT 1 FROM {table} WHERE "CampaignId" = {column("CampaignId")} AND "OrderId" = {column("OrderId")})
+        AND NOT EXISTS (SELECT 1 FROM {table} WHERE "CampaignId" = {column("CampaignId")} AND "IdempotencyKey" = {column("IdempotencyKey")})
+        """;
+
+    /// <summary>
+    /// Whether a write loop's batch reads what its requests repeat before writing: repeats (an order id or key sent
+    /// again) are rare, and a batch that does not read finds them by its insert, then runs again, reading. After a
+    /// batch that met a repeat, the next <see cref="BatchesAfterRepeat"/> read first: a client resending a run of
+    /// orders costs one batch run twice, not every batch. Used by one loop.
+    /// </summary>
+    public sealed class RepeatWatch
+    {
+        public const int BatchesAfterRepeat = 8;
+
+        private int _left;
+
+        public bool ReadFirst => _left > 0;
+
+        public void Ran(bool metRepeat) => _left = metRepeat ? BatchesAfterRepeat : Math.Max(0, _left - 1);
+    }
 }
 
 /// <summary>One event reported by the merchant (server call or the browser snippet), as received.</summary>

@@ -28,7 +28,7 @@ public class IngestCostTests(IngestCostTests.CountingApp app) : IClassFixture<In
     // commands are those of the event loop's batch that answers the request (its span links to the request's).
     // EF Core runs the reads: the friend and the code's owner (one read), the click a click id names (one read more),
     // the enabled endpoints, and on SQLite the advocate's counters; the events that hold the order id are not read
-    // while repeats are rare (the event's insert finds one, EventIngest.ReadAfterRepeat). On
+    // while repeats are rare (the event's insert finds one, OrderKeyed.RepeatWatch). On
     // PostgreSQL the advocate is locked by a statement of its own, sent with the counters read in one round trip as
     // plain ADO.NET (a counters read in the statement that waited for the lock would see them as they were before the
     // wait). The new rows (the event, the friend, the referral, the reward), every counter that moved and the outbox

@@ -1,0 +1,70 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Microsoft.EntityFrameworkCore;
+using Referloop.Tests.Support;
+using Referloop.Tracking;
+using static Referloop.Tests.Referrals.EngineKit;
+
+namespace Referloop.Tests.Tracking;
+
+/// <summary>
+/// Acceptance (<c>Prefer: respond-async</c>) does not read what a batch repeats while repeats are rare: the inbox
+/// insert finds a recorded or waiting event with the same order id, and the batch runs again, reading first. A server
+/// of its own, so that no other test's repeat has its batches read first.
+/// </summary>
+public class RespondAsyncRepeatTests(ReferloopApp app) : IClassFixture<ReferloopApp>
+{
+    private readonly HttpClient _admin = app.CreateAdminClient();
+
+    private async Task<EventAccepted> AcceptAsync(string campaign, string email, string orderId)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/api/v1/events")
+        {
+            Content = JsonContent.Create(new { campaignId = campaign, type = "purchase", email, orderId, purchaseValue = 20 }),
+        };
+        request.Headers.Add("Prefer", "respond-async");
+        var response = await _admin.SendAsync(request);
+        response.EnsureStatus(HttpStatusCode.Accepted);
+        return (await response.Content.ReadFromJsonAsync<EventAccepted>(JsonSerializerOptions.Web))!;
+    }
+
+    [Fact]
+    public async Task A_repeat_of_a_recorded_or_a_waiting_order_is_answered_with_its_id_when_the_batch_did_not_read_first()
+    {
+        var campaign = await _admin.CreateCampaign();
+        var recorded = (string)(await _admin.Track(campaign, "purchase", "rec@example.net", orderId: "RR-1", purchaseValue: 20))["eventId"]!;
+
+        // The server's first accepted batch: not read first.
+        var repeat = await AcceptAsync(campaign, "rec@example.net", "RR-1");
+
+        Assert.Equal(new EventAccepted(recorded, true, EventStatus.Processed), repeat);
+        Assert.Equal(0, await app.WithDb(db => db.Inbox.CountAsync(e => e.CampaignId == campaign)));
+
+        // Batches without repeats, until batches no longer read first; then an order waiting in the inbox.
+        for (var i = 0; i < OrderKeyed.RepeatWatch.BatchesAfterRepeat; i++)
+        {
+            Assert.False((await AcceptAsync(campaign, $"new-{i}@example.net", $"RR-new-{i}")).Duplicate);
+        }
+        var waiting = "evt_" + Guid.NewGuid().ToString("N")[..20];
+        await app.WithDb(db =>
+        {
+            db.Inbox.Add(new InboxEvent
+            {
+                Id = waiting,
+                CampaignId = campaign,
+                OrderId = "RR-2",
+                Source = "server",
+                Request = JsonSerializer.Serialize(new { campaignId = campaign, type = "purchase", email = "wait@example.net", orderId = "RR-2" },
+                    JsonSerializerOptions.Web),
+                ReceivedAt = app.Clock.GetUtcNow(),
+            });
+            return db.SaveChangesAsync();
+        });
+
+        var repeatOfWaiting = await AcceptAsync(campaign, "wait@example.net", "RR-2");
+
+        Assert.Equal(new EventAccepted(waiting, true, EventStatus.Pending), repeatOfWaiting);
+        Assert.Equal(0, await app.WithDb(db => db.Inbox.CountAsync(e => e.CampaignId == campaign && e.OrderId == "RR-2" && e.Id != waiting)));
+    }
+}
