@@ -40,8 +40,9 @@ public static class NulGuard
     public static IApplicationBuilder UseJsonNulGuard(this IApplicationBuilder app) => app.Use(async (http, next) =>
     {
         var request = http.Request;
-        // Not an event: the hot path's body is not read twice, and TrackEvent checks its own strings.
-        if (request.ContentLength is not 0 && request.Path.StartsWithSegments("/api")
+        // Not an event: the hot path's body is not read twice, and TrackEvent checks its own strings. Only for a route
+        // (authorised by now): a path nothing answers is not worth reading.
+        if (request.ContentLength is not 0 && http.GetEndpoint() is not null && request.Path.StartsWithSegments("/api")
             && !request.Path.StartsWithSegments(Tracking.EventsApi.Path)
             && request.ContentType?.Contains("json", StringComparison.OrdinalIgnoreCase) == true)
         {
@@ -59,7 +60,7 @@ public static class NulGuard
     });
 
     /// <summary>Whether the body holds the escape <c>\u0000</c>, read from its start a piece at a time.</summary>
-    private static async Task<bool> HoldsNulEscapeAsync(Stream body, CancellationToken ct)
+    internal static async Task<bool> HoldsNulEscapeAsync(Stream body, CancellationToken ct)
     {
         var buffer = ArrayPool<byte>.Shared.Rent(16 * 1024);
         try

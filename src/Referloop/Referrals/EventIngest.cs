@@ -188,7 +188,7 @@ public sealed class EventIngest : IAsyncDisposable
             var engine = scope.ServiceProvider.GetRequiredService<ReferralEngine>();
             var outcomes = await engine.TrackAsync(batch.Select(j => j.Request).ToList(), CancellationToken.None,
                 lookForRepeats: _repeats.ReadFirst);
-            _repeats.Ran(outcomes.Any(o => o.Duplicate));
+            _repeats.Ran(engine.MetEarlierEvent);
             for (var i = 0; i < batch.Count; i++)
             {
                 batch[i].Done.TrySetResult(outcomes[i]);

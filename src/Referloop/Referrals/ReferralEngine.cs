@@ -53,6 +53,12 @@ public sealed class ReferralEngine(
     // The fan-outs the unit of work wrote itself: handed to the delivery engine once it has committed.
     private readonly List<FannedOut> _fannedOut = [];
 
+    /// <summary>
+    /// Whether the last batch of <see cref="TrackAsync"/> met an event recorded or waiting before one of its own (a
+    /// repeat, or a browser's report of the same order): what tells <see cref="OrderKeyed.RepeatWatch"/> to read first.
+    /// </summary>
+    public bool MetEarlierEvent { get; private set; }
+
     // ---------------------------------------------------------------- events
 
     /// <summary>
@@ -80,6 +86,7 @@ public sealed class ReferralEngine(
             var decide = new List<(int Index, EventToDecide Item, bool Confirmed, bool Repeat)>();
             var fresh = new List<TrackedEvent>();
             var earlierEvents = repeatsRead ? await store.EarlierEventsAsync(requests, ct) : new EarlierEvent?[requests.Count];
+            MetEarlierEvent = earlierEvents.Any(e => e is not null);
             var accepted = requests.Select(r => r.EventId).OfType<string>().ToList();
             // Waiting events processed in place of a request of the batch (by index), and requests repeating one of them.
             var adopted = new Dictionary<string, int>();

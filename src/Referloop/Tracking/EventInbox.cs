@@ -174,7 +174,8 @@ public sealed class EventInbox : IAsyncDisposable
 
     /// <summary>
     /// Writes the batch, reading first what its requests repeat only after a batch that met a repeat (see
-    /// <see cref="OrderKeyed.RepeatWatch"/>): unread, a repeat is found by the insert, and the batch runs again, reading.
+    /// <see cref="OrderKeyed.RepeatWatch"/>; on SQLite): unread, a repeat is found by the insert, and the batch runs
+    /// again, reading.
     /// A batch that lost a race with another instance runs again too: its next read finds what the other accepted. Two
     /// instances taking the same orders at once may each time have accepted another of the batch's: each run finds at
     /// least one more of them, so a batch runs at most once per request in it, and one more.
@@ -208,6 +209,11 @@ public sealed class EventInbox : IAsyncDisposable
         await using var scope = _scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<ReferloopDb>();
         await using var transaction = await db.Database.BeginTransactionAsync();
+        // On PostgreSQL always read first. Another instance may process an order this batch accepts while the insert
+        // runs: its commit moves the order from the inbox to the events, the insert's look into the events sees them
+        // as they were when it began, and its unique index no longer finds the inbox row, so the order would be
+        // accepted twice. One read sees it in one table or the other. SQLite writes one transaction at a time.
+        readFirst |= !db.OnSqlite;
         var earlier = readFirst ? await EarlierAsync(db, batch.Select(j => j.Request).ToList()) : [];
         var answers = new List<(Job, EventAccepted, InboxEvent?)>();
         var rows = new List<InboxEvent>();

@@ -1,4 +1,6 @@
 using System.Net;
+using System.Text;
+using Referloop.Http;
 using Referloop.Tests.Support;
 
 namespace Referloop.Tests.Hosting;
@@ -39,5 +41,29 @@ public class NulGuardTests(ReferloopApp app) : IClassFixture<ReferloopApp>
         var response = await app.CreateAnonymousClient().PostAsync("/join/anything", form);
 
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+    }
+
+    // The JSON guard looks through a body a piece at a time, however the stream hands it over: an escape split between
+    // two reads (or two of its 16 KiB pieces) is found, and the body is left at its start for the route.
+    [Theory]
+    [InlineData(1, true)]
+    [InlineData(3, true)]
+    [InlineData(7, true)]
+    [InlineData(16_384, true)]
+    [InlineData(5, false)]
+    public async Task The_json_guard_finds_an_escape_split_between_reads(int bytesPerRead, bool nul)
+    {
+        var json = nul ? $$"""{"a": "{{new string('x', 16_365)}}", "b": "x\u0000"}""" : """{"a": "no NUL here"}""";
+        await using var body = new TrickleStream(Encoding.UTF8.GetBytes(json), bytesPerRead);
+
+        Assert.Equal(nul, await NulGuard.HoldsNulEscapeAsync(body, CancellationToken.None));
+        Assert.Equal(0, body.Position);
+    }
+
+    /// <summary>A seekable stream that hands over at most a few bytes per read, as a socket may.</summary>
+    private sealed class TrickleStream(byte[] bytes, int most) : MemoryStream(bytes)
+    {
+        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken ct = default) =>
+            base.ReadAsync(buffer[..Math.Min(buffer.Length, most)], ct);
     }
 }

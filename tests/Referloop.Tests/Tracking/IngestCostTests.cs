@@ -141,6 +141,25 @@ public class IngestCostTests(IngestCostTests.CountingApp app) : IClassFixture<In
         }
     }
 
+    // A batch that does not read what its events repeat has its inserts look for them: each condition searches the
+    // other table's order id and key indexes by value, on a database without statistics.
+    [Theory]
+    [InlineData("events")]
+    [InlineData("event_inbox")]
+    public async Task An_insert_that_looks_for_what_it_repeats_searches_the_indexes_by_value(string table)
+    {
+        await using var scope = app.Services.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<ReferloopDb>();
+        var prefix = ReferloopApp.OnPostgres ? "@" : "$";
+        var condition = new SqlCommand($"SELECT 1 WHERE {OrderKeyed.NoneIn(table)(column => prefix + column)}",
+            [(prefix + "CampaignId", "cmp_plan"), (prefix + "OrderId", "order-1"), (prefix + "IdempotencyKey", "key-1")]);
+
+        var plan = await PlanAsync(db, condition);
+
+        Assert.True(plan.Count(line => line.Contains(ReferloopApp.OnPostgres ? "Index" : "SEARCH " + table)) >= 2, string.Join("\n", plan));
+        Assert.DoesNotContain(plan, line => line.Contains("Seq Scan") || (line.StartsWith("SCAN ") && line != "SCAN CONSTANT ROW"));
+    }
+
     // Most of a shop's purchases come from no advocate. Attribution looks for each kind of evidence (earlier clicks of
     // the email, clicks from the address) with one read for all the events of a batch, so twelve read as often as one.
     [Fact]

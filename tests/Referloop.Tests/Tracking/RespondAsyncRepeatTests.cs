@@ -9,12 +9,21 @@ using static Referloop.Tests.Referrals.EngineKit;
 namespace Referloop.Tests.Tracking;
 
 /// <summary>
-/// Acceptance (<c>Prefer: respond-async</c>) does not read what a batch repeats while repeats are rare: the inbox
-/// insert finds a recorded or waiting event with the same order id, and the batch runs again, reading first. A server
-/// of its own, so that no other test's repeat has its batches read first.
+/// Acceptance (<c>Prefer: respond-async</c>) on SQLite does not read what a batch repeats while repeats are rare: the
+/// inbox insert finds a recorded or waiting event with the same order id, and the batch runs again, reading first
+/// (PostgreSQL always reads first). A server of its own, so that no other test's repeat has its batches read first.
 /// </summary>
-public class RespondAsyncRepeatTests(ReferloopApp app) : IClassFixture<ReferloopApp>
+public class RespondAsyncRepeatTests(RespondAsyncRepeatTests.NoRecoveryApp app) : IClassFixture<RespondAsyncRepeatTests.NoRecoveryApp>
 {
+    /// <summary>The periodic recovery would process the waiting event the test leaves in the inbox.</summary>
+    public class NoRecoveryApp : ReferloopApp
+    {
+        protected override IDictionary<string, string?> Settings => new Dictionary<string, string?>(base.Settings)
+        {
+            ["Tracking:InboxRecoverySeconds"] = "3600",
+        };
+    }
+
     private readonly HttpClient _admin = app.CreateAdminClient();
 
     private async Task<EventAccepted> AcceptAsync(string campaign, string email, string orderId)
