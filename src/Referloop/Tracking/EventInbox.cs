@@ -92,6 +92,12 @@ public sealed class EventInbox : IAsyncDisposable
     private readonly CancellationTokenSource _stopping = new();
     private readonly AcceptanceLoad _load = new();
     private readonly OrderKeyed.RepeatWatch _repeats = new();
+
+    // On PostgreSQL a batch always reads first. Another instance may process an order this batch accepts while the
+    // insert runs: its commit moves the order from the inbox to the events, the insert's look into the events sees them
+    // as they were when it began, and its unique index no longer finds the inbox row, so the order would be accepted
+    // twice. One read sees it in one table or the other. SQLite writes one transaction at a time.
+    private readonly bool _alwaysReadFirst;
     private readonly IServiceScopeFactory _scopes;
     private readonly EventIngest _ingest;
     private readonly TimeProvider _clock;
@@ -112,6 +118,7 @@ public sealed class EventInbox : IAsyncDisposable
         MaxBatch = configuration.GetValue<int?>("Tracking:InboxMaxBatch") is int most and > 0 ? most : 256;
         _maxQueued = configuration.GetValue<int?>("Tracking:MaxQueued") is int queued and > 0 ? queued : 1_000;
         _yield = TimeSpan.FromSeconds(configuration.GetValue<int?>("Tracking:InboxYieldSeconds") is int y and >= 0 ? y : 30);
+        _alwaysReadFirst = StorageSetup.ProviderName(configuration) != "sqlite";
         _loop = Loops.StartedOnFirstUse(LoopAsync);
         _pump = Loops.StartedOnFirstUse(PumpAsync);
     }
@@ -182,7 +189,7 @@ public sealed class EventInbox : IAsyncDisposable
     /// </summary>
     private async Task<List<(Job Job, EventAccepted Answer, InboxEvent? Row)>> WriteWithRetriesAsync(List<Job> batch)
     {
-        var readFirst = _repeats.ReadFirst;
+        var readFirst = _alwaysReadFirst || _repeats.ReadFirst;
         var races = 0;
         while (true)
         {
@@ -209,11 +216,6 @@ public sealed class EventInbox : IAsyncDisposable
         await using var scope = _scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<ReferloopDb>();
         await using var transaction = await db.Database.BeginTransactionAsync();
-        // On PostgreSQL always read first. Another instance may process an order this batch accepts while the insert
-        // runs: its commit moves the order from the inbox to the events, the insert's look into the events sees them
-        // as they were when it began, and its unique index no longer finds the inbox row, so the order would be
-        // accepted twice. One read sees it in one table or the other. SQLite writes one transaction at a time.
-        readFirst |= !db.OnSqlite;
         var earlier = readFirst ? await EarlierAsync(db, batch.Select(j => j.Request).ToList()) : [];
         var answers = new List<(Job, EventAccepted, InboxEvent?)>();
         var rows = new List<InboxEvent>();

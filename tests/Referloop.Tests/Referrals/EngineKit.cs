@@ -112,6 +112,32 @@ public static class EngineKit
 
     public static JsonArray Rewards(this JsonObject outcome) => outcome["rewards"]!.AsArray();
 
+    /// <summary>
+    /// An event accepted with <c>Prefer: respond-async</c> and still waiting in the inbox, written straight into the
+    /// table (no loop of this instance holds it); its id.
+    /// </summary>
+    public static async Task<string> WaitingEvent(this ReferloopApp app, string campaign, string email, string? orderId,
+        string? idempotencyKey = null, string? referralCode = null, string source = "server")
+    {
+        var id = "evt_" + Guid.NewGuid().ToString("N")[..20];
+        await app.WithDb(async db =>
+        {
+            db.Inbox.Add(new Referloop.Tracking.InboxEvent
+            {
+                Id = id,
+                CampaignId = campaign,
+                OrderId = orderId,
+                IdempotencyKey = idempotencyKey,
+                Source = source,
+                Request = JsonSerializer.Serialize(new { campaignId = campaign, type = orderId is null ? "signup" : "purchase", email, orderId, referralCode },
+                    new JsonSerializerOptions(JsonSerializerDefaults.Web)),
+                ReceivedAt = app.Clock.GetUtcNow(),
+            });
+            return await db.SaveChangesAsync();
+        });
+        return id;
+    }
+
     public static async Task<List<(string Type, JsonObject Data)>> Messages(this ReferloopApp app, string campaignId) =>
         (await app.WithDb(db => db.Outbox.AsNoTracking().Where(m => m.CampaignId == campaignId).OrderBy(m => m.Id).ToListAsync()))
             .Select(m => (m.Type, JsonNode.Parse(m.Data)!.AsObject())).ToList();

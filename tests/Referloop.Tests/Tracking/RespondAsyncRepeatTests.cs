@@ -55,21 +55,7 @@ public class RespondAsyncRepeatTests(RespondAsyncRepeatTests.NoRecoveryApp app) 
         {
             Assert.False((await AcceptAsync(campaign, $"new-{i}@example.net", $"RR-new-{i}")).Duplicate);
         }
-        var waiting = "evt_" + Guid.NewGuid().ToString("N")[..20];
-        await app.WithDb(db =>
-        {
-            db.Inbox.Add(new InboxEvent
-            {
-                Id = waiting,
-                CampaignId = campaign,
-                OrderId = "RR-2",
-                Source = "server",
-                Request = JsonSerializer.Serialize(new { campaignId = campaign, type = "purchase", email = "wait@example.net", orderId = "RR-2" },
-                    JsonSerializerOptions.Web),
-                ReceivedAt = app.Clock.GetUtcNow(),
-            });
-            return db.SaveChangesAsync();
-        });
+        var waiting = await app.WaitingEvent(campaign, "wait@example.net", orderId: "RR-2");
 
         var repeatOfWaiting = await AcceptAsync(campaign, "wait@example.net", "RR-2");
 

@@ -98,7 +98,7 @@ public class RespondAsyncTests(ReferloopApp app) : IClassFixture<ReferloopApp>
     public async Task A_retry_of_an_accepted_event_answers_the_first_id_whether_it_waits_or_was_processed()
     {
         var (campaign, _) = await _admin.Campaign(AdvocateRebate);
-        var waiting = await WaitingEventAsync(campaign, "key-bob@example.net", orderId: null, idempotencyKey: "K-1");
+        var waiting = await app.WaitingEvent(campaign, "key-bob@example.net", orderId: null, idempotencyKey: "K-1");
 
         var retry = await (await PostAsync(new { campaignId = campaign, type = "signup", email = "key-bob@example.net" },
             idempotencyKey: "K-1")).ReadJson();
@@ -121,7 +121,7 @@ public class RespondAsyncTests(ReferloopApp app) : IClassFixture<ReferloopApp>
     {
         var (campaign, _) = await _admin.Campaign(AdvocateRebate, new { fraud = new { selfReferral = false, disposableEmail = false } });
         var (_, code) = await _admin.Advocate(campaign, "rec-ann@example.com");
-        var eventId = await WaitingEventAsync(campaign, "rec-bob@example.net", orderId: "AS-3", referralCode: code);
+        var eventId = await app.WaitingEvent(campaign, "rec-bob@example.net", orderId: "AS-3", referralCode: code);
 
         var pending = await _admin.GetOk($"/api/v1/events/{eventId}");
         Assert.Equal("pending", (string?)pending["status"]);
@@ -142,9 +142,9 @@ public class RespondAsyncTests(ReferloopApp app) : IClassFixture<ReferloopApp>
     public async Task A_waiting_event_whose_body_no_longer_reads_is_kept_and_the_ones_behind_it_are_recovered()
     {
         var (campaign, _) = await _admin.Campaign(AdvocateRebate);
-        var unreadable = await WaitingEventAsync(campaign, "bad-bob@example.net", orderId: "AS-8");
+        var unreadable = await app.WaitingEvent(campaign, "bad-bob@example.net", orderId: "AS-8");
         await app.WithDb(db => db.Inbox.Where(e => e.Id == unreadable).ExecuteUpdateAsync(s => s.SetProperty(e => e.Request, "{\"type\": 7")));
-        var behind = await WaitingEventAsync(campaign, "bad-cy@example.net", orderId: "AS-9");
+        var behind = await app.WaitingEvent(campaign, "bad-cy@example.net", orderId: "AS-9");
 
         var inbox = app.Services.GetRequiredService<EventInbox>();
         Assert.Equal(1, await inbox.RecoverAsync(TimeSpan.Zero, CancellationToken.None));
@@ -159,7 +159,7 @@ public class RespondAsyncTests(ReferloopApp app) : IClassFixture<ReferloopApp>
     {
         var (campaign, _) = await _admin.Campaign(AdvocateRebate);
         var acceptedAt = app.Clock.GetUtcNow();
-        var eventId = await WaitingEventAsync(campaign, "late-bob@example.net", orderId: "AS-10");
+        var eventId = await app.WaitingEvent(campaign, "late-bob@example.net", orderId: "AS-10");
         app.Clock.Advance(TimeSpan.FromHours(5));
 
         await app.Services.GetRequiredService<EventInbox>().RecoverAsync(TimeSpan.Zero, CancellationToken.None);
@@ -174,7 +174,7 @@ public class RespondAsyncTests(ReferloopApp app) : IClassFixture<ReferloopApp>
     {
         var (campaignId, _) = await _admin.Campaign(AdvocateRebate, new { fraud = new { selfReferral = false, disposableEmail = false } });
         var (_, code) = await _admin.Advocate(campaignId, "twice-ann@example.com");
-        var eventId = await WaitingEventAsync(campaignId, "twice-bob@example.net", orderId: "AS-4", referralCode: code);
+        var eventId = await app.WaitingEvent(campaignId, "twice-bob@example.net", orderId: "AS-4", referralCode: code);
         var campaign = await app.WithDb(db => db.Campaigns.AsNoTracking().SingleAsync(c => c.Id == campaignId));
         var input = new TrackEvent { CampaignId = campaignId, Type = "purchase", Email = "twice-bob@example.net", OrderId = "AS-4", ReferralCode = code };
         var ingest = app.Services.GetRequiredService<Referloop.Referrals.EventIngest>();
@@ -193,7 +193,7 @@ public class RespondAsyncTests(ReferloopApp app) : IClassFixture<ReferloopApp>
     {
         var (campaign, _) = await _admin.Campaign(AdvocateRebate, new { fraud = new { selfReferral = false, disposableEmail = false } });
         var (_, code) = await _admin.Advocate(campaign, "adopt-ann@example.com");
-        var waiting = await WaitingEventAsync(campaign, "adopt-bob@example.net", orderId: "AS-6", referralCode: code);
+        var waiting = await app.WaitingEvent(campaign, "adopt-bob@example.net", orderId: "AS-6", referralCode: code);
 
         var repeat = await _admin.Track(campaign, "purchase", "adopt-bob@example.net", orderId: "AS-6");
 
@@ -225,7 +225,7 @@ public class RespondAsyncTests(ReferloopApp app) : IClassFixture<ReferloopApp>
     {
         var (campaignId, _) = await _admin.Campaign(AdvocateRebate, new { fraud = new { selfReferral = false, disposableEmail = false } });
         var (_, code) = await _admin.Advocate(campaignId, "adopt-eve@example.com");
-        var waiting = await WaitingEventAsync(campaignId, "adopt-fay@example.net", orderId: "AS-11", idempotencyKey: "K-11", referralCode: code);
+        var waiting = await app.WaitingEvent(campaignId, "adopt-fay@example.net", orderId: "AS-11", idempotencyKey: "K-11", referralCode: code);
         var campaign = await app.WithDb(db => db.Campaigns.AsNoTracking().SingleAsync(c => c.Id == campaignId));
         // One by its order id, the other by its key: the batch keeps requests apart by their own keys only.
         Referloop.Referrals.TrackRequest Purchase(string orderId, string? key) => new(campaign,
@@ -247,7 +247,7 @@ public class RespondAsyncTests(ReferloopApp app) : IClassFixture<ReferloopApp>
         var (campaign, _) = await _admin.Campaign(AdvocateRebate,
             new { fraud = new { selfReferral = false, disposableEmail = false, browserConversions = "confirm" } });
         var (_, code) = await _admin.Advocate(campaign, "adopt-cy@example.com");
-        var waiting = await WaitingEventAsync(campaign, "adopt-dan@example.net", orderId: "AS-7", referralCode: code, source: "browser");
+        var waiting = await app.WaitingEvent(campaign, "adopt-dan@example.net", orderId: "AS-7", referralCode: code, source: "browser");
 
         var confirmation = await _admin.Track(campaign, "purchase", "adopt-dan@example.net", orderId: "AS-7");
 
@@ -278,9 +278,9 @@ public class RespondAsyncTests(ReferloopApp app) : IClassFixture<ReferloopApp>
     {
         var (campaign, _) = await _admin.Campaign(AdvocateRebate);
         var (advocate, _) = await _admin.Advocate(campaign, "era-ann+vip@example.com");
-        var other = await WaitingEventAsync(campaign, "era-cy@example.net", orderId: "AS-6");
+        var other = await app.WaitingEvent(campaign, "era-cy@example.net", orderId: "AS-6");
         // As sent: in another case, and stored JSON-escaped ('+' is \u002B).
-        await WaitingEventAsync(campaign, "Era-Ann+VIP@Example.com", orderId: "AS-5");
+        await app.WaitingEvent(campaign, "Era-Ann+VIP@Example.com", orderId: "AS-5");
 
         Assert.Equal(HttpStatusCode.NoContent, (await _admin.DeleteAsync($"/api/v1/campaigns/{campaign}/participants/{advocate}")).StatusCode);
 
@@ -292,7 +292,7 @@ public class RespondAsyncTests(ReferloopApp app) : IClassFixture<ReferloopApp>
     {
         var (campaign, _) = await _admin.Campaign(AdvocateRebate);
         var (person, _) = await _admin.Advocate(campaign, "era-held@example.net");
-        var id = await WaitingEventAsync(campaign, "era-held@example.net", orderId: "AS-HELD");
+        var id = await app.WaitingEvent(campaign, "era-held@example.net", orderId: "AS-HELD");
         // What the inbox's loop holds in memory once it has read the row, before the erasure deletes it.
         var held = await app.WithDb(async db => (await db.Inbox.AsNoTracking().SingleAsync(e => e.Id == id))
             .ToRequest(await db.Campaigns.AsNoTracking().SingleAsync(c => c.Id == campaign)));
@@ -320,25 +320,4 @@ public class RespondAsyncTests(ReferloopApp app) : IClassFixture<ReferloopApp>
     }
 
     /// <summary>An event accepted and left in the inbox, as if the server stopped before it was processed.</summary>
-    private async Task<string> WaitingEventAsync(string campaign, string email, string? orderId, string? idempotencyKey = null,
-        string? referralCode = null, string source = "server")
-    {
-        var id = "evt_" + Guid.NewGuid().ToString("N")[..20];
-        await app.WithDb(async db =>
-        {
-            db.Inbox.Add(new InboxEvent
-            {
-                Id = id,
-                CampaignId = campaign,
-                OrderId = orderId,
-                IdempotencyKey = idempotencyKey,
-                Source = source,
-                Request = JsonSerializer.Serialize(new { campaignId = campaign, type = orderId is null ? "signup" : "purchase", email, orderId, referralCode },
-                    new JsonSerializerOptions(JsonSerializerDefaults.Web)),
-                ReceivedAt = app.Clock.GetUtcNow(),
-            });
-            return await db.SaveChangesAsync();
-        });
-        return id;
-    }
 }
