@@ -28,7 +28,13 @@ if (args is [HealthCheckCommand.Argument, ..])
 }
 
 // Settings ship beside the binary; relative data paths (./data) resolve against the folder the server was started from.
-var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
+// They are read once, at start: reloading them on change watches the whole content root, and a SQLite database kept
+// under it (the container's /app/data, or ./data beside the binary) would wake the watcher on every write.
+var builder = WebApplication.CreateBuilder(new WebApplicationOptions
+{
+    Args = [.. args, "--hostBuilder:reloadConfigOnChange=false"],
+    ContentRootPath = AppContext.BaseDirectory,
+});
 // Referloop__Database__Provider=postgres and friends, beside the plain Database__Provider form.
 builder.Configuration.AddEnvironmentVariables("Referloop__");
 // Settings that would send strangers' hosts into share links, or believe any client about its address, stop the
