@@ -1,10 +1,11 @@
+using System.Diagnostics;
 using Microsoft.Data.Sqlite;
 
 namespace Referloop.Storage;
 
 /// <summary>
-/// Copies SQLite's write-ahead log into the database file (a checkpoint) on a thread of its own, every
-/// <see cref="Interval"/> while something was written, so that the writer never does: left to SQLite, the commit that
+/// Copies SQLite's write-ahead log into the database file (a checkpoint) on a thread of its own while something was
+/// written (see <see cref="Due"/>), so that the writer never does: left to SQLite, the commit that
 /// takes the log past its limit checkpoints in the writer's time (about 15 ms every 15 to 25 commits of the event
 /// loop, the tail of its latency), while the other core waits. A passive checkpoint waits for nobody: the writer goes
 /// on appending meanwhile, and restarts the log from its start once a checkpoint has copied all of it.
@@ -13,19 +14,36 @@ namespace Referloop.Storage;
 internal sealed class SqliteCheckpointer(string connectionString, SqliteWriteQueue writes, ILogger<SqliteCheckpointer> log)
     : BackgroundService
 {
-    /// <summary>
-    /// How often: a page several batches write (the ends of tables and indexes, the counters) is copied once per
-    /// checkpoint, so a longer interval copies less; a shorter one keeps the log, and each checkpoint, smaller.
-    /// </summary>
+    /// <summary>How often the checkpointer looks whether a checkpoint is due.</summary>
     internal static readonly TimeSpan Interval = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>The longest a written log waits for its checkpoint.</summary>
+    internal static readonly TimeSpan MaxInterval = TimeSpan.FromSeconds(1);
+
+    /// <summary>About how many pages (16 MiB of 4 KiB pages) the log holds before a checkpoint is due sooner.</summary>
+    internal const int TargetPages = 4_096;
 
     /// <summary>What the last checkpoint found in the log and copied from it, in pages.</summary>
     internal (int LogPages, int Copied)? Last { get; private set; }
+
+    /// <summary>
+    /// Whether to checkpoint now: once a second while something was written, sooner when the log, reckoned by the
+    /// pages per write the last checkpoint found, holds <see cref="TargetPages"/>. Each checkpoint costs a flush of the
+    /// database file beside the writers' flushes of the log, and a page several batches write (the ends of tables and
+    /// indexes, the counters) is copied once per checkpoint; a bounded log keeps each checkpoint's burst of writes, and
+    /// the log's index that every read searches, small. Side by side (QUICK SQLite, six rounds), once a second gave
+    /// 1.10× the events/s of every 100 ms at 0.89 against 0.98 CPU s per 1,000 events.
+    /// </summary>
+    internal static bool Due(TimeSpan sinceLast, long writesSince, double pagesPerWrite) =>
+        writesSince > 0 && (sinceLast >= MaxInterval || writesSince * pagesPerWrite >= TargetPages);
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         // From the start, not from when this loop first runs (on a pool thread, maybe after the first writes).
         var seen = 0L;
+        var since = Stopwatch.GetTimestamp();
+        // Until a checkpoint has measured it: a guess on the high side, so that the first one comes soon.
+        var pagesPerWrite = 64.0;
         SqliteConnection? connection = null;
         using var timer = new PeriodicTimer(Interval);
         try
@@ -33,7 +51,7 @@ internal sealed class SqliteCheckpointer(string connectionString, SqliteWriteQue
             while (await timer.WaitForNextTickAsync(stoppingToken))
             {
                 var now = writes.WritesDone;
-                if (now == seen)
+                if (!Due(Stopwatch.GetElapsedTime(since), now - seen, pagesPerWrite))
                 {
                     continue;
                 }
@@ -41,8 +59,10 @@ internal sealed class SqliteCheckpointer(string connectionString, SqliteWriteQue
                 {
                     connection ??= Open();
                     Last = Checkpoint(connection);
+                    pagesPerWrite = Math.Max(1.0, (double)Last.Value.LogPages / (now - seen));
                     // Only once it went through: a failed one is tried again at the next tick, writes or not.
                     seen = now;
+                    since = Stopwatch.GetTimestamp();
                 }
                 catch (Exception e)
                 {

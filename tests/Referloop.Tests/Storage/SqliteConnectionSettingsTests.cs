@@ -59,6 +59,19 @@ public sealed class SqliteConnectionSettingsTests : IDisposable
         await checkpointer.StopAsync(CancellationToken.None);
     }
 
+    [Theory]
+    [InlineData(5_000, 0, 100.0, false)]      // nothing written: never, however long ago the last one was
+    [InlineData(1_000, 1, 0.0, true)]         // a second since the last one, and something was written
+    [InlineData(200, 10, 50.0, false)]        // about 500 pages in the log: not yet
+    [InlineData(200, 100, 50.0, true)]        // about 5,000 pages: sooner than a second
+    [InlineData(999, 4_095, 1.0, false)]
+    [InlineData(999, 4_096, 1.0, true)]
+    public void A_checkpoint_is_due_once_a_second_or_sooner_when_the_log_holds_its_target_of_pages(
+        int sinceMilliseconds, long writesSince, double pagesPerWrite, bool due)
+    {
+        Assert.Equal(due, SqliteCheckpointer.Due(TimeSpan.FromMilliseconds(sinceMilliseconds), writesSince, pagesPerWrite));
+    }
+
     [Fact]
     public async Task On_a_logged_database_a_commit_does_not_wait_for_the_disk_and_the_log_is_flushed_before_the_committer_goes_on()
     {
