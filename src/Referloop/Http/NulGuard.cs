@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 
@@ -35,7 +36,7 @@ public static class NulGuard
     /// Refuses with 400, naming the field, a JSON body of the API holding <c>\u0000</c> in a string or a name: as in
     /// an address or a form, no value Referloop takes has one, and PostgreSQL's text refuses it. Runs after the routes'
     /// size limits: the body is read (and kept for the route) only up to them. The bytes are looked through for the
-    /// escape first, a piece at a time whatever the body's size; only a body that has it is parsed.
+    /// escape first, a piece at a time whatever the body's size; only a body that has it is walked, token by token.
     /// </summary>
     public static IApplicationBuilder UseJsonNulGuard(this IApplicationBuilder app) => app.Use(async (http, next) =>
     {
@@ -89,18 +90,144 @@ public static class NulGuard
 
     /// <summary>
     /// The field of a JSON body holding a NUL; <c>body</c> when the body has the escape but is not JSON without
-    /// repeated names (the route would bind the last of them, unchecked); null when it holds none.
+    /// repeated names (the route would bind the last of them, unchecked); null when it holds none. Read a piece at a
+    /// time: memory holds the longest single name or value and the path to it, not the body as a tree.
     /// </summary>
-    private static async Task<string?> FieldWithNulAsync(Stream body, CancellationToken ct)
+    internal static async Task<string?> FieldWithNulAsync(Stream body, CancellationToken ct)
     {
+        var buffer = ArrayPool<byte>.Shared.Rent(16 * 1024);
+        var walk = new NulWalk();
+        var state = new JsonReaderState();
         try
         {
-            return FieldWithNul(await JsonNode.ParseAsync(body, documentOptions: new JsonDocumentOptions { AllowDuplicateProperties = false },
-                cancellationToken: ct), "");
+            var filled = 0;
+            while (true)
+            {
+                // A full piece at a time, however little each read brings: a token cut by a piece's end is read again
+                // with the next one, and reading it again for every few bytes would cost its length squared.
+                var ended = false;
+                while (filled < buffer.Length && !ended)
+                {
+                    var read = await body.ReadAsync(buffer.AsMemory(filled), ct);
+                    filled += read;
+                    ended = read == 0;
+                }
+                var consumed = walk.Read(buffer.AsSpan(0, filled), final: ended, ref state);
+                if (ended)
+                {
+                    return walk.Found;
+                }
+                // What the reader could not take yet goes first in the next piece; a token longer than the buffer
+                // makes it grow.
+                buffer.AsSpan(consumed, filled - consumed).CopyTo(buffer);
+                filled -= consumed;
+                if (filled == buffer.Length)
+                {
+                    var larger = ArrayPool<byte>.Shared.Rent(buffer.Length * 2);
+                    buffer.AsSpan(0, filled).CopyTo(larger);
+                    ArrayPool<byte>.Shared.Return(buffer);
+                    buffer = larger;
+                }
+            }
         }
-        catch (JsonException)
+        catch (Exception e) when (e is JsonException or InvalidOperationException)
         {
+            // InvalidOperationException: a name or value that is not valid UTF-8.
             return "body";
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    /// <summary>
+    /// Walks a JSON document token by token, keeping the path to where it is (<c>a.b[0].c</c>) and the names of the
+    /// objects it is in; <see cref="Found"/> is the first name or string value holding a NUL character. A repeated name
+    /// or a document that is not JSON throws <see cref="JsonException"/>.
+    /// </summary>
+    private sealed class NulWalk
+    {
+        private sealed class Level(bool array)
+        {
+            public bool Array { get; } = array;
+            public int Index { get; set; } = -1;
+            public string Name { get; set; } = "";
+            public HashSet<string>? Names { get; } = array ? null : [];
+        }
+
+        private readonly List<Level> _levels = [];
+
+        public string? Found { get; private set; }
+
+        /// <summary>Reads what it can of <paramref name="json"/>; returns how many bytes it took.</summary>
+        public int Read(ReadOnlySpan<byte> json, bool final, ref JsonReaderState state)
+        {
+            var reader = new Utf8JsonReader(json, final, state);
+            while (reader.Read())
+            {
+                switch (reader.TokenType)
+                {
+                    case JsonTokenType.PropertyName:
+                        var level = _levels[^1];
+                        level.Name = reader.GetString()!;
+                        if (!level.Names!.Add(level.Name))
+                        {
+                            throw new JsonException($"The name '{level.Name}' is repeated.");
+                        }
+                        if (level.Name.Contains('\0'))
+                        {
+                            Found ??= Path();
+                        }
+                        break;
+                    case JsonTokenType.StartObject or JsonTokenType.StartArray:
+                        Step();
+                        _levels.Add(new Level(reader.TokenType == JsonTokenType.StartArray));
+                        break;
+                    case JsonTokenType.EndObject or JsonTokenType.EndArray:
+                        _levels.RemoveAt(_levels.Count - 1);
+                        break;
+                    case JsonTokenType.String:
+                        Step();
+                        // The raw escape may be an escaped backslash followed by "u0000"; only the value tells.
+                        if (reader.ValueIsEscaped && reader.ValueSpan.IndexOf(NulEscape) >= 0 && reader.GetString()!.Contains('\0'))
+                        {
+                            Found ??= Path();
+                        }
+                        break;
+                    default:
+                        Step();
+                        break;
+                }
+            }
+            state = reader.CurrentState;
+            return (int)reader.BytesConsumed;
+        }
+
+        // A value in an array is its next item.
+        private void Step()
+        {
+            if (_levels.Count > 0 && _levels[^1].Array)
+            {
+                _levels[^1].Index++;
+            }
+        }
+
+        private string Path()
+        {
+            var path = new StringBuilder();
+            foreach (var level in _levels)
+            {
+                if (level.Array)
+                {
+                    path.Append('[').Append(level.Index).Append(']');
+                }
+                else
+                {
+                    path.Append(path.Length == 0 ? "" : ".").Append(level.Name);
+                }
+            }
+            return path.ToString();
         }
     }
 

@@ -60,6 +60,39 @@ public class NulGuardTests(ReferloopApp app) : IClassFixture<ReferloopApp>
         Assert.Equal(0, body.Position);
     }
 
+    // The field is found reading the body a piece at a time, however the stream hands it over, as a parse of the whole
+    // body into a tree would name it.
+    [Theory]
+    [InlineData("""{"a": "x\u0000"}""", "a")]
+    [InlineData("""{"a": {"b": [1, "ok", null, {"c": "\u0000"}]}, "d": "\u0000"}""", "a.b[3].c")]
+    [InlineData("""[["x", true, "\u0000"]]""", "[0][2]")]
+    [InlineData("""{"a\u0000b": 1}""", "a\0b")]
+    [InlineData("""{"a": "\\u0000"}""", null)]
+    [InlineData("""{"a": "\u0000", "a": "ok"}""", "body")]
+    [InlineData("""{"a": "\u0000" """, "body")]
+    [InlineData("""{"a": "\u0000"} {}""", "body")]
+    [InlineData("", "body")]
+    public async Task The_json_guard_names_the_field_holding_a_nul(string json, string? field)
+    {
+        foreach (var most in new[] { 1, 5, 16_384 })
+        {
+            await using var body = new TrickleStream(Encoding.UTF8.GetBytes(json), most);
+
+            Assert.Equal(field, await NulGuard.FieldWithNulAsync(body, CancellationToken.None));
+        }
+    }
+
+    [Theory]
+    [InlineData(7)]
+    [InlineData(65_536)]
+    public async Task The_json_guard_names_the_field_of_a_value_longer_than_its_piece(int bytesPerRead)
+    {
+        var json = $$"""{"short": "x", "long": ["{{new string('x', 40_000)}}\u0000"]}""";
+        await using var body = new TrickleStream(Encoding.UTF8.GetBytes(json), bytesPerRead);
+
+        Assert.Equal("long[0]", await NulGuard.FieldWithNulAsync(body, CancellationToken.None));
+    }
+
     /// <summary>A seekable stream that hands over at most a few bytes per read, as a socket may.</summary>
     private sealed class TrickleStream(byte[] bytes, int most) : MemoryStream(bytes)
     {
