@@ -93,6 +93,15 @@ public class NulGuardTests(ReferloopApp app) : IClassFixture<ReferloopApp>
         Assert.Equal("long[0]", await NulGuard.FieldWithNulAsync(body, CancellationToken.None));
     }
 
+    [Fact]
+    public async Task A_body_with_the_escape_and_a_name_that_is_not_utf8_is_refused_as_the_body()
+    {
+        byte[] json = [.. "{\"a"u8, 0xFF, .. "\": \"\\u0000\"}"u8];
+        await using var body = new MemoryStream(json);
+
+        Assert.Equal("body", await NulGuard.FieldWithNulAsync(body, CancellationToken.None));
+    }
+
     /// <summary>A seekable stream that hands over at most a few bytes per read, as a socket may.</summary>
     private sealed class TrickleStream(byte[] bytes, int most) : MemoryStream(bytes)
     {
