@@ -32,7 +32,8 @@ if (args is [HealthCheckCommand.Argument, ..])
 // under it (the container's /app/data, or ./data beside the binary) would wake the watcher on every write.
 var builder = WebApplication.CreateBuilder(new WebApplicationOptions
 {
-    Args = [.. args, "--hostBuilder:reloadConfigOnChange=false"],
+    // First: a last argument without a value (--urls) would take the next one as its value.
+    Args = ["--hostBuilder:reloadConfigOnChange=false", .. args],
     ContentRootPath = AppContext.BaseDirectory,
 });
 // Referloop__Database__Provider=postgres and friends, beside the plain Database__Provider form.

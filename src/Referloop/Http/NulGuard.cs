@@ -32,6 +32,8 @@ public static class NulGuard
 
     private static ReadOnlySpan<byte> NulEscape => "\\u0000"u8;
 
+    private static ReadOnlySpan<byte> Utf8Bom => [0xEF, 0xBB, 0xBF];
+
     /// <summary>
     /// Refuses with 400, naming the field, a JSON body of the API holding <c>\u0000</c> in a string or a name: as in
     /// an address or a form, no value Referloop takes has one, and PostgreSQL's text refuses it. Runs after the routes'
@@ -91,7 +93,8 @@ public static class NulGuard
     /// <summary>
     /// The field of a JSON body holding a NUL; <c>body</c> when the body has the escape but is not JSON without
     /// repeated names (the route would bind the last of them, unchecked); null when it holds none. Read a piece at a
-    /// time: memory holds the longest single name or value and the path to it, not the body as a tree.
+    /// time: memory holds a piece (more for a longer single name or value), the path, and the names of the objects
+    /// the walk is in, not the body as a tree.
     /// </summary>
     internal static async Task<string?> FieldWithNulAsync(Stream body, CancellationToken ct)
     {
@@ -101,6 +104,7 @@ public static class NulGuard
         try
         {
             var filled = 0;
+            var first = true;
             while (true)
             {
                 // A full piece at a time, however little each read brings: a token cut by a piece's end is read again
@@ -112,7 +116,10 @@ public static class NulGuard
                     filled += read;
                     ended = read == 0;
                 }
-                var consumed = walk.Read(buffer.AsSpan(0, filled), final: ended, ref state);
+                // A byte order mark is not JSON, but the route's binding skips it, as a parse did.
+                var skipped = first && buffer.AsSpan(0, filled).StartsWith(Utf8Bom) ? Utf8Bom.Length : 0;
+                first = false;
+                var consumed = skipped + walk.Read(buffer.AsSpan(skipped, filled - skipped), final: ended, ref state);
                 if (ended)
                 {
                     return walk.Found;
@@ -130,9 +137,8 @@ public static class NulGuard
                 }
             }
         }
-        catch (Exception e) when (e is JsonException or InvalidOperationException)
+        catch (JsonException)
         {
-            // InvalidOperationException: a name or value that is not valid UTF-8.
             return "body";
         }
         finally
@@ -170,7 +176,7 @@ public static class NulGuard
                 {
                     case JsonTokenType.PropertyName:
                         var level = _levels[^1];
-                        level.Name = reader.GetString()!;
+                        level.Name = Text(ref reader);
                         if (!level.Names!.Add(level.Name))
                         {
                             throw new JsonException($"The name '{level.Name}' is repeated.");
@@ -190,7 +196,7 @@ public static class NulGuard
                     case JsonTokenType.String:
                         Step();
                         // The raw escape may be an escaped backslash followed by "u0000"; only the value tells.
-                        if (reader.ValueIsEscaped && reader.ValueSpan.IndexOf(NulEscape) >= 0 && reader.GetString()!.Contains('\0'))
+                        if (reader.ValueIsEscaped && reader.ValueSpan.IndexOf(NulEscape) >= 0 && Text(ref reader).Contains('\0'))
                         {
                             Found ??= Path();
                         }
@@ -202,6 +208,19 @@ public static class NulGuard
             }
             state = reader.CurrentState;
             return (int)reader.BytesConsumed;
+        }
+
+        // A name or value that is not valid UTF-8 is no JSON either.
+        private static string Text(ref Utf8JsonReader reader)
+        {
+            try
+            {
+                return reader.GetString()!;
+            }
+            catch (InvalidOperationException e)
+            {
+                throw new JsonException("A name or value is not valid UTF-8.", e);
+            }
         }
 
         // A value in an array is its next item.

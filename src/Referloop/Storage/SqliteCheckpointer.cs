@@ -37,6 +37,24 @@ internal sealed class SqliteCheckpointer(string connectionString, SqliteWriteQue
     internal static bool Due(TimeSpan sinceLast, long writesSince, double pagesPerWrite) =>
         writesSince > 0 && (sinceLast >= MaxInterval || writesSince * pagesPerWrite >= TargetPages);
 
+    /// <summary>
+    /// The pages each write added to the log, from what two checkpoints in a row found in it: the log starts again after
+    /// a checkpoint that copied all of it, so it then holds only what the writes since wrote; after one that could not
+    /// (a reader still needed the log) it holds that one's pages too. Null when there is nothing to go by: a few writes
+    /// only, or a checkpoint that found no log (-1: another was running, or the database does not keep one).
+    /// </summary>
+    internal static double? PagesPerWrite((int LogPages, int Copied)? before, (int LogPages, int Copied) found, long writes)
+    {
+        if (found.LogPages < 0 || writes < 8)
+        {
+            return null;
+        }
+        var added = before is { } last && last.Copied < last.LogPages && found.LogPages >= last.LogPages
+            ? found.LogPages - last.LogPages
+            : found.LogPages;
+        return Math.Max(1.0, (double)added / writes);
+    }
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         // From the start, not from when this loop first runs (on a pool thread, maybe after the first writes).
@@ -58,8 +76,9 @@ internal sealed class SqliteCheckpointer(string connectionString, SqliteWriteQue
                 try
                 {
                     connection ??= Open();
-                    Last = Checkpoint(connection);
-                    pagesPerWrite = Math.Max(1.0, (double)Last.Value.LogPages / (now - seen));
+                    var found = Checkpoint(connection);
+                    pagesPerWrite = PagesPerWrite(Last, found, now - seen) ?? pagesPerWrite;
+                    Last = found.LogPages >= 0 ? found : Last;
                     // Only once it went through: a failed one is tried again at the next tick, writes or not.
                     seen = now;
                     since = Stopwatch.GetTimestamp();

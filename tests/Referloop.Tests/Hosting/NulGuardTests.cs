@@ -102,6 +102,18 @@ public class NulGuardTests(ReferloopApp app) : IClassFixture<ReferloopApp>
         Assert.Equal("body", await NulGuard.FieldWithNulAsync(body, CancellationToken.None));
     }
 
+    [Theory]
+    [InlineData(1)]
+    [InlineData(16_384)]
+    public async Task A_body_after_a_byte_order_mark_is_walked_as_json(int bytesPerRead)
+    {
+        byte[] escaped = [0xEF, 0xBB, 0xBF, .. """{"a": "\\u0000"}"""u8];
+        byte[] nul = [0xEF, 0xBB, 0xBF, .. """{"a": ["\u0000"]}"""u8];
+
+        Assert.Null(await NulGuard.FieldWithNulAsync(new TrickleStream(escaped, bytesPerRead), CancellationToken.None));
+        Assert.Equal("a[0]", await NulGuard.FieldWithNulAsync(new TrickleStream(nul, bytesPerRead), CancellationToken.None));
+    }
+
     /// <summary>A seekable stream that hands over at most a few bytes per read, as a socket may.</summary>
     private sealed class TrickleStream(byte[] bytes, int most) : MemoryStream(bytes)
     {

@@ -72,6 +72,21 @@ public sealed class SqliteConnectionSettingsTests : IDisposable
         Assert.Equal(due, SqliteCheckpointer.Due(TimeSpan.FromMilliseconds(sinceMilliseconds), writesSince, pagesPerWrite));
     }
 
+    [Theory]
+    [InlineData(null, null, 2_000, 100, 20.0)]      // the first checkpoint: the log is what the writes wrote
+    [InlineData(500, 500, 2_000, 100, 20.0)]        // the last one copied all: the log started again
+    [InlineData(1_500, 1_000, 2_000, 100, 5.0)]     // the last one left pages behind: only what was added since counts
+    [InlineData(null, null, 50, 100, 1.0)]          // at least a page a write
+    [InlineData(null, null, -1, 100, null)]         // no log (another checkpoint ran, or the database keeps none)
+    [InlineData(null, null, 2_000, 3, null)]        // too few writes to go by
+    public void The_pages_per_write_come_from_what_the_log_gained_since_the_last_checkpoint(
+        int? lastLog, int? lastCopied, int log, long writes, double? pagesPerWrite)
+    {
+        (int, int)? last = lastLog is { } l ? (l, lastCopied!.Value) : null;
+
+        Assert.Equal(pagesPerWrite, SqliteCheckpointer.PagesPerWrite(last, (log, log), writes));
+    }
+
     [Fact]
     public async Task On_a_logged_database_a_commit_does_not_wait_for_the_disk_and_the_log_is_flushed_before_the_committer_goes_on()
     {
