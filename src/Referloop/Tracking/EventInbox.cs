@@ -74,7 +74,9 @@ public sealed record EventAccepted(string EventId, bool Duplicate, [property: Va
 /// The fast acknowledgement of <c>POST /api/v1/events</c> with <c>Prefer: respond-async</c>. Requests queue here; one
 /// loop writes everything that has arrived (at most <see cref="MaxBatch"/>) to <c>event_inbox</c> in one transaction and
 /// answers each request once it has committed. An order id or idempotency key seen before (processed or still
-/// waiting) answers the earlier event's id with <c>duplicate: true</c>. Accepted events then wait in memory (at most
+/// waiting) answers the earlier event's id with <c>duplicate: true</c>, unless a browser reported it and the server now
+/// does: that report may confirm the browser's or take the order from it, which only processing can tell, so it is not
+/// accepted here but processed at once (<see cref="AcceptAsync"/> answers null). Accepted events then wait in memory (at most
 /// <c>Tracking:MaxQueued</c>) for a second loop that hands them to <see cref="EventIngest"/> a batch at a time, which
 /// processes them as it processes synchronous events. Acceptance goes first: while it is under load (see
 /// <see cref="AcceptanceLoad"/>) the waiting events wait, for at most <c>Tracking:InboxYieldSeconds</c>, so a burst
@@ -126,15 +128,18 @@ public sealed class EventInbox : IAsyncDisposable
     /// <summary>The most events one acceptance transaction holds (<c>Tracking:InboxMaxBatch</c>, 256).</summary>
     public int MaxBatch { get; }
 
-    private sealed record Job(TrackRequest Request, TaskCompletionSource<EventAccepted> Done);
+    private sealed record Job(TrackRequest Request, TaskCompletionSource<EventAccepted?> Done);
 
     /// <summary>An accepted event on its way to processing, and when (<see cref="Stopwatch"/>) it began to wait.</summary>
     private readonly record struct Waiting(TrackRequest Request, long Since);
 
-    /// <summary>Makes the request durable and answers its event id; processing follows in the background.</summary>
-    public Task<EventAccepted> AcceptAsync(TrackRequest request)
+    /// <summary>
+    /// Makes the request durable and answers its event id; processing follows in the background. Null when the request
+    /// is the server's report of an order a browser reported first: it is not accepted, and the caller has it processed.
+    /// </summary>
+    public Task<EventAccepted?> AcceptAsync(TrackRequest request)
     {
-        var job = new Job(request, new TaskCompletionSource<EventAccepted>(TaskCreationOptions.RunContinuationsAsynchronously));
+        var job = new Job(request, new TaskCompletionSource<EventAccepted?>(TaskCreationOptions.RunContinuationsAsynchronously));
         if (!_queue.Writer.TryWrite(job))
         {
             throw new ObjectDisposedException(nameof(EventInbox));
@@ -156,7 +161,7 @@ public sealed class EventInbox : IAsyncDisposable
             try
             {
                 var accepted = await WriteWithRetriesAsync(batch);
-                _repeats.Ran(accepted.Any(a => a.Answer.Duplicate));
+                _repeats.Ran(accepted.Any(a => a.Answer is not { Duplicate: false }));
                 foreach (var (job, answer, row) in accepted)
                 {
                     job.Done.TrySetResult(answer);
@@ -187,7 +192,7 @@ public sealed class EventInbox : IAsyncDisposable
     /// instances taking the same orders at once may each time have accepted another of the batch's: each run finds at
     /// least one more of them, so a batch runs at most once per request in it, and one more.
     /// </summary>
-    private async Task<List<(Job Job, EventAccepted Answer, InboxEvent? Row)>> WriteWithRetriesAsync(List<Job> batch)
+    private async Task<List<(Job Job, EventAccepted? Answer, InboxEvent? Row)>> WriteWithRetriesAsync(List<Job> batch)
     {
         var readFirst = _alwaysReadFirst || _repeats.ReadFirst;
         var races = 0;
@@ -210,14 +215,14 @@ public sealed class EventInbox : IAsyncDisposable
 
     private sealed class AcceptedMeanwhileException(string message) : Exception(message);
 
-    private async Task<List<(Job Job, EventAccepted Answer, InboxEvent? Row)>> WriteAsync(List<Job> batch, bool readFirst)
+    private async Task<List<(Job Job, EventAccepted? Answer, InboxEvent? Row)>> WriteAsync(List<Job> batch, bool readFirst)
     {
         var now = _clock.GetUtcNow();
         await using var scope = _scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<ReferloopDb>();
         await using var transaction = await db.Database.BeginTransactionAsync();
         var earlier = readFirst ? await EarlierAsync(db, batch.Select(j => j.Request).ToList()) : [];
-        var answers = new List<(Job, EventAccepted, InboxEvent?)>();
+        var answers = new List<(Job, EventAccepted?, InboxEvent?)>();
         var rows = new List<InboxEvent>();
         foreach (var job in batch)
         {
@@ -225,7 +230,10 @@ public sealed class EventInbox : IAsyncDisposable
             var keys = OrderKeyed.Keys(request.Campaign.Id, request.OrderId, request.IdempotencyKey).ToList();
             if (keys.Select(earlier.GetValueOrDefault).FirstOrDefault(e => e is not null) is { } first)
             {
-                answers.Add((job, new EventAccepted(first.Id, true, first.Status), null));
+                // The server's report of an order a browser reported: processed at once, where it may confirm it or take it.
+                answers.Add((job, first.Source == EventSource.Browser && request.Source == EventSource.Server
+                    ? null
+                    : new EventAccepted(first.Id, true, first.Status), null));
                 continue;
             }
             var row = new InboxEvent
@@ -243,7 +251,7 @@ public sealed class EventInbox : IAsyncDisposable
             // A later request of the same batch with the same order id or key repeats this one.
             foreach (var key in keys)
             {
-                earlier[key] = (row.Id, EventStatus.Pending);
+                earlier[key] = (row.Id, EventStatus.Pending, row.Source);
             }
             rows.Add(row);
             answers.Add((job, new EventAccepted(row.Id, false, EventStatus.Pending), row));
@@ -266,27 +274,27 @@ public sealed class EventInbox : IAsyncDisposable
     }
 
     /// <summary>The events, processed or waiting, that already hold an order id or key of the requests, by key.</summary>
-    private static async Task<Dictionary<string, (string Id, string Status)?>> EarlierAsync(ReferloopDb db, List<TrackRequest> requests)
+    private static async Task<Dictionary<string, (string Id, string Status, string Source)?>> EarlierAsync(ReferloopDb db, List<TrackRequest> requests)
     {
         var campaignIds = requests.Select(r => r.Campaign.Id).Distinct().ToList();
         var orderIds = requests.Select(r => r.OrderId).OfType<string>().Distinct().ToList();
         var keys = requests.Select(r => r.IdempotencyKey).OfType<string>().Distinct().ToList();
-        var found = new Dictionary<string, (string, string)?>();
+        var found = new Dictionary<string, (string, string, string)?>();
         if (orderIds.Count == 0 && keys.Count == 0)
         {
             return found;
         }
         // One query: a round trip and a query pipeline less per batch than asking each table alone.
         var earlier = await db.Events.AsNoTracking().HoldingAny(campaignIds, orderIds, keys)
-            .Select(e => new { e.Id, e.CampaignId, e.OrderId, e.IdempotencyKey, Waiting = false })
+            .Select(e => new { e.Id, e.CampaignId, e.OrderId, e.IdempotencyKey, e.Source, Waiting = false })
             .Concat(db.Inbox.AsNoTracking().HoldingAny(campaignIds, orderIds, keys)
-                .Select(e => new { e.Id, e.CampaignId, e.OrderId, e.IdempotencyKey, Waiting = true }))
+                .Select(e => new { e.Id, e.CampaignId, e.OrderId, e.IdempotencyKey, e.Source, Waiting = true }))
             .ToListAsync();
         foreach (var e in earlier.OrderBy(e => e.Waiting))
         {
             foreach (var key in OrderKeyed.Keys(e.CampaignId, e.OrderId, e.IdempotencyKey))
             {
-                found.TryAdd(key, (e.Id, e.Waiting ? EventStatus.Pending : EventStatus.Processed));
+                found.TryAdd(key, (e.Id, e.Waiting ? EventStatus.Pending : EventStatus.Processed, e.Source));
             }
         }
         return found;

@@ -115,10 +115,10 @@ internal static class EventsApi
         var ip = isAdmin ? input.Ip : http.Connection.RemoteIpAddress?.ToString();
         var userAgent = isAdmin ? input.UserAgent : Truncate(http.Request.Headers.UserAgent.ToString(), 512);
         var request = new TrackRequest(campaign, input, idempotencyKey, ip, userAgent, isAdmin ? EventSource.Server : EventSource.Browser);
-        // A refund is answered when processed: an unknown order is refused rather than accepted.
-        if (PrefersAsync(http.Request) && !request.IsRefund)
+        // A refund is answered when processed: an unknown order is refused rather than accepted. So is the server's
+        // report of an order a browser reported first, which may confirm that report or take the order from it.
+        if (PrefersAsync(http.Request) && !request.IsRefund && await inbox.AcceptAsync(request) is { } accepted)
         {
-            var accepted = await inbox.AcceptAsync(request);
             http.Response.Headers["Preference-Applied"] = RespondAsync;
             return TypedResults.Accepted(isAdmin ? $"/api/v1/events/{accepted.EventId}" : null, accepted);
         }

@@ -258,6 +258,67 @@ public class RespondAsyncTests(ReferloopApp app) : IClassFixture<ReferloopApp>
         Assert.Single(await app.Messages(campaign), m => m.Type == "reward.issued");
     }
 
+    // The server's report of an order a browser reported may confirm that report or take the order from it: only
+    // processing can tell, so it is processed at once and answered in full, without the preference applied.
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_servers_report_of_an_order_a_browser_reported_is_processed_at_once_and_confirms_it(bool browserWaits)
+    {
+        var (campaign, key) = await _admin.Campaign(AdvocateRebate,
+            new { fraud = new { selfReferral = false, disposableEmail = false, browserConversions = "confirm" } });
+        var (advocate, code) = await _admin.Advocate(campaign, $"acnf-ann-{browserWaits}@example.com");
+        var browserId = browserWaits
+            ? await app.WaitingEvent(campaign, "acnf-bob@example.net", orderId: "AS-20", referralCode: code, source: "browser")
+            : (string)(await BrowserPostAsync(key, new { type = "purchase", email = "acnf-bob@example.net", referralCode = code, orderId = "AS-20", purchaseValue = 40 }))["eventId"]!;
+
+        var response = await PostAsync(new { campaignId = campaign, type = "purchase", email = "acnf-bob@example.net", orderId = "AS-20", purchaseValue = 40 });
+
+        response.EnsureStatus(HttpStatusCode.Accepted);
+        Assert.False(response.Headers.Contains("Preference-Applied"));
+        var outcome = await response.ReadJson();
+        Assert.Equal(browserId, (string?)outcome["eventId"]);
+        Assert.False((bool)outcome["duplicate"]!);
+        Assert.Equal("approved", (string?)outcome["referral"]!["status"]);
+        Assert.Equal("issued", (string?)Assert.Single(await _admin.RewardList($"participantId={advocate}"))!["status"]);
+        Assert.Equal("server", await app.WithDb(db => db.Events.Where(e => e.Id == browserId).Select(e => e.Source).SingleAsync()));
+        Assert.Equal(0, await app.WithDb(db => db.Inbox.CountAsync(e => e.CampaignId == campaign)));
+
+        // Confirmed, the order is the server's: a retry is a repeat again.
+        var retry = await (await PostAsync(new { campaignId = campaign, type = "purchase", email = "acnf-bob@example.net", orderId = "AS-20", purchaseValue = 40 }))
+            .ReadJson();
+        Assert.Equal(new EventAccepted(browserId, true, EventStatus.Processed),
+            new EventAccepted((string)retry["eventId"]!, (bool)retry["duplicate"]!, (string)retry["status"]!));
+    }
+
+    [Fact]
+    public async Task A_servers_report_of_an_order_a_browser_claimed_for_another_person_is_recorded_as_its_own()
+    {
+        var (campaign, key) = await _admin.Campaign(AdvocateRebate,
+            new { fraud = new { selfReferral = false, disposableEmail = false, browserConversions = "review" } });
+        var (_, code) = await _admin.Advocate(campaign, "asq-ann@example.com");
+        var squat = (string)(await BrowserPostAsync(key, new { type = "purchase", email = "asq-mallory@example.net", referralCode = code, orderId = "AS-21", purchaseValue = 40 }))["eventId"]!;
+
+        var response = await PostAsync(new { campaignId = campaign, type = "purchase", email = "asq-bob@example.net", orderId = "AS-21", purchaseValue = 40 });
+
+        Assert.False(response.Headers.Contains("Preference-Applied"));
+        var outcome = await response.ReadJson();
+        Assert.NotEqual(squat, (string?)outcome["eventId"]);
+        Assert.False((bool)outcome["duplicate"]!);
+        var orders = await app.WithDb(db => db.Events.Where(e => e.CampaignId == campaign).ToDictionaryAsync(e => e.Id, e => e.OrderId));
+        Assert.Equal("AS-21", orders[(string)outcome["eventId"]!]);
+        Assert.Null(orders[squat]);
+    }
+
+    private async Task<JsonObject> BrowserPostAsync(string key, object body)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/api/v1/events") { Content = JsonContent.Create(body) };
+        request.Headers.Add("X-Referloop-Key", key);
+        var response = await app.CreateAnonymousClient().SendAsync(request);
+        response.EnsureStatus(HttpStatusCode.Accepted);
+        return await response.ReadJson();
+    }
+
     [Fact]
     public async Task Without_the_preference_the_answer_carries_the_outcome_and_invalid_events_are_refused_either_way()
     {
