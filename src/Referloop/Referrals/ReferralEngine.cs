@@ -166,6 +166,7 @@ public sealed class ReferralEngine(
             decide.RemoveAll(d => outcomes[d.Index] is not null);
             if (decide.Count == 0)
             {
+                await store.KeepAnswersAsync(requests, outcomes, stillWaiting, now, ct);
                 return outcomes;
             }
 
@@ -202,6 +203,7 @@ public sealed class ReferralEngine(
                 repeatsRead = true;
                 throw;
             }
+            await store.KeepAnswersAsync(requests, outcomes, stillWaiting, now, ct);
             return outcomes;
         }, ct);
     }

@@ -112,6 +112,24 @@ public sealed class ReferralStore(ReferloopDb db, IReferralApprovalListeners lis
     }
 
     /// <summary>
+    /// Keeps the inbox rows of the accepted events that were answered with another event (one recorded meanwhile holds
+    /// their order id or key), holding that answer, so that their ids still read; <paramref name="deleted"/> are the
+    /// accepted events whose rows this transaction removed.
+    /// </summary>
+    public async Task KeepAnswersAsync(IReadOnlyList<TrackRequest> requests, EventOutcome[] outcomes, HashSet<string> deleted,
+        DateTimeOffset now, CancellationToken ct)
+    {
+        var answered = requests.Select((r, i) => (Request: r, Outcome: outcomes[i]))
+            .Where(a => a.Request.EventId is { } id && deleted.Contains(id) && a.Outcome.EventId != id)
+            .Select(a => InboxEvent.Answered(a.Request, a.Outcome, now))
+            .ToList();
+        if (answered.Count > 0)
+        {
+            await BulkRows.For(db, answered).InsertAsync("event_inbox", ct);
+        }
+    }
+
+    /// <summary>
     /// What <see cref="ReferralCore.Track"/> needs for a batch of recorded events, read for all of them at once: one
     /// query per kind of row (friends and code owners, their referrals, advocates with their counters, the referrals'
     /// rewards, the campaigns' coupon pools), plus attribution by click and the fraud facts for the events that need

@@ -14,7 +14,10 @@ namespace Referloop.Tracking;
 
 /// <summary>
 /// An event accepted with <c>Prefer: respond-async</c> and not yet processed: the request as it arrived, durable before
-/// the 202. Processing writes the event's row with the same id and deletes this one in the same transaction.
+/// the 202. Processing writes the event's row with the same id and deletes this one in the same transaction; unless
+/// processing answered it with another event (it repeats one recorded meanwhile, as two instances may record the same
+/// order at once): then this row stays, holding that <see cref="Answer"/> instead of an order, so that the accepted id
+/// still reads as processed.
 /// </summary>
 public sealed class InboxEvent : IOrderKeyed
 {
@@ -31,6 +34,43 @@ public sealed class InboxEvent : IOrderKeyed
 
     public required DateTimeOffset ReceivedAt { get; init; }
 
+    /// <summary>
+    /// Set once processing answered the event with another one (<see cref="InboxAnswer"/>, as JSON); its order id and
+    /// key are then cleared, as the other event holds them. Null while the event waits.
+    /// </summary>
+    public string? Answer { get; init; }
+
+    /// <summary>A waiting event as accepted: the request in hand, under <paramref name="id"/>.</summary>
+    public static InboxEvent Waiting(TrackRequest request, string id, DateTimeOffset receivedAt) => new()
+    {
+        Id = id,
+        CampaignId = request.Campaign.Id,
+        OrderId = request.OrderId,
+        IdempotencyKey = request.IdempotencyKey,
+        Source = request.Source,
+        Ip = request.Ip,
+        UserAgent = request.UserAgent,
+        Request = JsonSerializer.Serialize(request.Input, EventInbox.Json),
+        ReceivedAt = receivedAt,
+    };
+
+    /// <summary>An accepted event that processing answered, at <paramref name="now"/>, with another event's <paramref name="outcome"/>.</summary>
+    public static InboxEvent Answered(TrackRequest request, EventOutcome outcome, DateTimeOffset now)
+    {
+        var waiting = Waiting(request, request.EventId!, request.ReceivedAt ?? now);
+        return new()
+        {
+            Id = waiting.Id,
+            CampaignId = waiting.CampaignId,
+            Source = waiting.Source,
+            Ip = waiting.Ip,
+            UserAgent = waiting.UserAgent,
+            Request = waiting.Request,
+            ReceivedAt = waiting.ReceivedAt,
+            Answer = JsonSerializer.Serialize(new InboxAnswer(request.IdempotencyKey, outcome), EventInbox.Json),
+        };
+    }
+
     /// <summary>The request as it was accepted, for its <paramref name="campaign"/>; null when its body no longer reads as one.</summary>
     public TrackRequest? ToRequest(Campaign campaign)
     {
@@ -46,6 +86,9 @@ public sealed class InboxEvent : IOrderKeyed
         }
     }
 }
+
+/// <summary>What an accepted event was answered with when processing found another event holding its order or key.</summary>
+public sealed record InboxAnswer(string? IdempotencyKey, EventOutcome Outcome);
 
 internal sealed class InboxEventConfiguration : IEntityTypeConfiguration<InboxEvent>
 {
@@ -236,18 +279,7 @@ public sealed class EventInbox : IAsyncDisposable
                     : new EventAccepted(first.Id, true, first.Status), null));
                 continue;
             }
-            var row = new InboxEvent
-            {
-                Id = Ids.New("evt"),
-                CampaignId = request.Campaign.Id,
-                OrderId = request.OrderId,
-                IdempotencyKey = request.IdempotencyKey,
-                Source = request.Source,
-                Ip = request.Ip,
-                UserAgent = request.UserAgent,
-                Request = JsonSerializer.Serialize(request.Input, Json),
-                ReceivedAt = now,
-            };
+            var row = InboxEvent.Waiting(request, Ids.New("evt"), now);
             // A later request of the same batch with the same order id or key repeats this one.
             foreach (var key in keys)
             {
@@ -424,7 +456,7 @@ public sealed class EventInbox : IAsyncDisposable
         var db = scope.ServiceProvider.GetRequiredService<ReferloopDb>();
         var before = _clock.GetUtcNow() - olderThan;
         var rows = await db.Inbox.AsNoTracking()
-            .Where(e => e.ReceivedAt <= before)
+            .Where(e => e.ReceivedAt <= before && e.Answer == null)
             .OrderBy(e => e.ReceivedAt)
             .Take(room)
             .ToListAsync(ct);

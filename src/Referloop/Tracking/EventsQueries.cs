@@ -47,14 +47,22 @@ public sealed record EventResponse(
         e.Outcome is null ? null : JsonSerializer.Deserialize<EventOutcome>(e.Outcome, Json),
         e.OccurredAt, e.ReceivedAt, EventStatus.Processed);
 
-    /// <summary>An event accepted with <c>Prefer: respond-async</c> that waits to be processed: as reported, without an outcome.</summary>
-    public static EventResponse Pending(InboxEvent row)
+    /// <summary>
+    /// An event accepted with <c>Prefer: respond-async</c>, as reported: one that waits to be processed, without an
+    /// outcome; or one that processing answered with another event (<see cref="InboxEvent.Answer"/>), with that answer.
+    /// </summary>
+    public static EventResponse FromInbox(InboxEvent row)
     {
         var input = JsonSerializer.Deserialize<TrackEvent>(row.Request, Json)!;
+        var answer = row.Answer is null ? null : JsonSerializer.Deserialize<InboxAnswer>(row.Answer, Json);
         return new(row.Id, row.CampaignId, input.Type ?? "", row.Source, Participants.Participant.NormaliseEmail(input.Email ?? ""),
-            input.Name, row.OrderId, input.PurchaseValue, input.Currency?.ToUpperInvariant(), row.Ip, row.UserAgent, input.ReferralCode,
-            input.ClickId, row.IdempotencyKey, input.Properties is null ? null : JsonSerializer.SerializeToElement(input.Properties, Json),
-            null, null, null, (input.OccurredAt ?? row.ReceivedAt).ToUniversalTime(), row.ReceivedAt, EventStatus.Pending);
+            input.Name, answer is null ? row.OrderId : string.IsNullOrWhiteSpace(input.OrderId) ? null : input.OrderId.Trim(),
+            input.PurchaseValue, input.Currency?.ToUpperInvariant(), row.Ip, row.UserAgent, input.ReferralCode,
+            input.ClickId, answer is null ? row.IdempotencyKey : answer.IdempotencyKey,
+            input.Properties is null ? null : JsonSerializer.SerializeToElement(input.Properties, Json),
+            answer?.Outcome.Referral?.FriendId, answer?.Outcome.Referral?.Id, answer?.Outcome,
+            (input.OccurredAt ?? row.ReceivedAt).ToUniversalTime(), row.ReceivedAt,
+            answer is null ? EventStatus.Pending : EventStatus.Processed);
     }
 }
 
@@ -117,9 +125,10 @@ internal static class EventsQueries
     {
         // The inbox first: an accepted event leaves it in the transaction that records it, so once it is not there the
         // events table has it, if anyone does. (The other order could miss it in both, read either side of that commit.)
+        // One answered with another event stays there, with that answer.
         if (await db.Inbox.AsNoTracking().FirstOrDefaultAsync(e => e.Id == id, ct) is { } waiting)
         {
-            return TypedResults.Ok(EventResponse.Pending(waiting));
+            return TypedResults.Ok(EventResponse.FromInbox(waiting));
         }
         return await db.Events.AsNoTracking().FirstOrDefaultAsync(e => e.Id == id, ct) is { } tracked
             ? TypedResults.Ok(EventResponse.From(tracked))

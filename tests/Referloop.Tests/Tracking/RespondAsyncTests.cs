@@ -319,6 +319,40 @@ public class RespondAsyncTests(ReferloopApp app) : IClassFixture<ReferloopApp>
         return await response.ReadJson();
     }
 
+    // Two instances may record the same order at once: one accepting it while the other records a synchronous report.
+    [Fact]
+    public async Task An_accepted_event_whose_order_was_recorded_meanwhile_reads_as_answered_by_that_event()
+    {
+        var (campaign, _) = await _admin.Campaign(AdvocateRebate, new { fraud = new { selfReferral = false, disposableEmail = false } });
+        var (_, code) = await _admin.Advocate(campaign, "race-ann@example.com");
+        var recorded = await _admin.Track(campaign, "purchase", "race-bob@example.net", code, orderId: "AS-30");
+        var accepted = await app.WaitingEvent(campaign, "race-bob@example.net", orderId: "AS-30", idempotencyKey: "K-30", referralCode: code);
+
+        await app.Services.GetRequiredService<EventInbox>().RecoverAsync(TimeSpan.Zero, CancellationToken.None);
+
+        var read = await ProcessedAsync(accepted);
+        Assert.Equal(accepted, (string?)read["id"]);
+        Assert.Equal("AS-30", (string?)read["orderId"]);
+        Assert.Equal("K-30", (string?)read["idempotencyKey"]);
+        Assert.Equal((string?)recorded["eventId"], (string?)read["outcome"]!["eventId"]);
+        Assert.True((bool)read["outcome"]!["duplicate"]!);
+        Assert.Equal((string?)recorded["referral"]!["id"], (string?)read["referralId"]);
+        Assert.Single(await app.Messages(campaign), m => m.Type == "reward.issued");
+        Assert.Equal(1, await app.WithDb(db => db.Events.CountAsync(e => e.CampaignId == campaign && e.Type == "purchase")));
+
+        // Answered, it holds no order: it is not processed again, and the order's next report repeats the recorded event.
+        Assert.Equal(0, await app.Services.GetRequiredService<EventInbox>().RecoverAsync(TimeSpan.Zero, CancellationToken.None));
+        var again = await (await PostAsync(new { campaignId = campaign, type = "purchase", email = "race-bob@example.net", orderId = "AS-30" }, idempotencyKey: "K-30"))
+            .ReadJson();
+        Assert.Equal((string?)recorded["eventId"], (string?)again["eventId"]);
+        Assert.True((bool)again["duplicate"]!);
+
+        // The friend's erasure removes it with the rest.
+        var friend = (string)recorded["referral"]!["friendId"]!;
+        Assert.Equal(HttpStatusCode.NoContent, (await _admin.DeleteAsync($"/api/v1/campaigns/{campaign}/participants/{friend}")).StatusCode);
+        Assert.Equal(0, await app.WithDb(db => db.Inbox.CountAsync(e => e.CampaignId == campaign)));
+    }
+
     [Fact]
     public async Task Without_the_preference_the_answer_carries_the_outcome_and_invalid_events_are_refused_either_way()
     {

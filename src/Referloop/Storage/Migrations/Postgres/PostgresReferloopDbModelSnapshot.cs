@@ -1039,6 +1039,9 @@ namespace Referloop.Storage.Migrations.Postgres
                         .HasMaxLength(40)
                         .HasColumnType("character varying(40)");
 
+                    b.Property<string>("Answer")
+                        .HasColumnType("text");
+
                     b.Property<string>("CampaignId")
                         .IsRequired()
                         .HasMaxLength(40)

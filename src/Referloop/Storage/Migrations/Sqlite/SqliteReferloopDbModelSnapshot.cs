@@ -1031,6 +1031,9 @@ namespace Referloop.Storage.Migrations.Sqlite
                         .HasMaxLength(40)
                         .HasColumnType("TEXT");
 
+                    b.Property<string>("Answer")
+                        .HasColumnType("TEXT");
+
                     b.Property<string>("CampaignId")
                         .IsRequired()
                         .HasMaxLength(40)
