@@ -293,7 +293,7 @@ internal static class ParticipantsApi
     }
 
     internal static async Task<Results<NoContent, ProblemHttpResult>> Delete(string campaignId, string id, ReferloopDb db,
-        TimeProvider clock, CancellationToken ct)
+        Webhooks.DeliveryEngine deliveries, TimeProvider clock, CancellationToken ct)
     {
         await using var transaction = await db.Database.BeginTransactionAsync(ct);
         if (!db.OnSqlite)
@@ -339,6 +339,8 @@ internal static class ParticipantsApi
         await db.Referrals.Where(r => r.AdvocateId == id || r.FriendId == id).ExecuteDeleteAsync(ct);
         await db.Participants.Where(p => p.Id == id && p.CampaignId == campaignId).ExecuteDeleteAsync(ct);
         await transaction.CommitAsync(ct);
+        // The messages about them that this instance holds, waiting to be sent, go unsent.
+        await deliveries.DropStoppedAsync();
         return TypedResults.NoContent();
     }
 }

@@ -423,7 +423,7 @@ internal static class WebhooksApi
     }
 
     internal static async Task<Results<Ok<CancelResponse>, ProblemHttpResult>> Cancel(string id, ReferloopDb db,
-        TimeProvider clock, CancellationToken ct)
+        DeliveryEngine engine, TimeProvider clock, CancellationToken ct)
     {
         var byDelivery = id.StartsWith("dlv_", StringComparison.Ordinal);
         var targets = await db.WebhookDeliveries.AsNoTracking()
@@ -441,7 +441,7 @@ internal static class WebhooksApi
         }
         var now = clock.GetUtcNow();
         // An attempt on the wire is dropped when it returns (the recorder skips cancelled deliveries), 2xx or not. The
-        // claim stays with its holder, which lets go of it then (or drops it unsent at its next lease renewal): cleared
+        // claim stays with its holder, which lets go of it then (or drops it unsent, below or at its next renewal): cleared
         // here, a replay right after would make the delivery claimable while that attempt is still on the wire.
         var cancelled = await db.WebhookDeliveries.Where(d => pending.Contains(d.Id) && d.Status == DeliveryStatus.Pending)
             .ExecuteUpdateAsync(s => s
@@ -449,6 +449,11 @@ internal static class WebhooksApi
                 .SetProperty(d => d.LastError, "Cancelled by an administrator.")
                 .SetProperty(d => d.CompletedAt, now)
                 .SetProperty(d => d.UpdatedAt, now), ct);
+        if (cancelled > 0)
+        {
+            // Held by this instance and waiting for a slot, they would otherwise go out until its next lease renewal.
+            await engine.DropStoppedAsync();
+        }
         return TypedResults.Ok(new CancelResponse(cancelled, pending));
     }
 

@@ -1,5 +1,8 @@
+using System.Net;
+using Microsoft.EntityFrameworkCore;
 using Referloop.Tests.Support;
 using Referloop.Webhooks;
+using static Referloop.Tests.Referrals.EngineKit;
 
 namespace Referloop.Tests.Webhooks;
 
@@ -51,6 +54,56 @@ public sealed class NarrowDeliveryApp : WebhookApp
 public class SlowEndpointTests(NarrowDeliveryApp app) : IClassFixture<NarrowDeliveryApp>
 {
     private readonly HttpClient _client = app.CreateAdminClient();
+
+    // Claimed by this instance and waiting for the endpoint's one slot: the cancel drops it before it answers, rather
+    // than at the next lease renewal (which never comes here, on the tests' clock).
+    [Theory]
+    [InlineData("cancel")]
+    [InlineData("erasure")]
+    public async Task A_delivery_stopped_while_it_waits_for_its_endpoints_slot_is_not_sent(string stop)
+    {
+        await using var receiver = await Receiver.StartAsync();
+        using var firstArrived = new SemaphoreSlim(0);
+        receiver.Respond = (n, _) =>
+        {
+            if (n > 1)
+            {
+                return new Reply();
+            }
+            firstArrived.Release();
+            return new Reply(Delay: TimeSpan.FromSeconds(2));
+        };
+        var endpoint = (string)(await _client.PostOk("/api/v1/webhook-endpoints",
+            new { url = receiver.Url(), eventTypes = new[] { EventTypes.ParticipantJoined } }))["id"]!;
+        try
+        {
+            var (campaign, _) = await _client.Campaign([]);
+            await _client.Advocate(campaign, $"held-first-{stop}@example.com");
+            var (second, _) = await _client.Advocate(campaign, $"held-second-{stop}@example.com");
+            var messages = await app.WithDb(db => db.Outbox.Where(m => m.CampaignId == campaign && m.Type == EventTypes.ParticipantJoined)
+                .OrderBy(m => m.Id).Select(m => m.Id).ToListAsync());
+            Assert.Equal(2, messages.Count);
+            Assert.True(await firstArrived.WaitAsync(TimeSpan.FromSeconds(20)), "the first delivery is on the wire");
+            await Eventually(() => app.WithDb(db => db.WebhookDeliveries.AnyAsync(d => d.MessageId == messages[1] && d.ClaimedBy != null)),
+                "the second delivery is held, waiting for the slot");
+
+            var stopped = stop == "cancel"
+                ? await _client.PostAsync($"/api/v1/messages/{messages[1]}/cancel", null)
+                : await _client.DeleteAsync($"/api/v1/campaigns/{campaign}/participants/{second}");
+            Assert.True(stopped.IsSuccessStatusCode, $"answered {(int)stopped.StatusCode}");
+
+            await Eventually(() => app.WithDb(db => db.WebhookDeliveries.AnyAsync(d => d.MessageId == messages[0] && d.Status == DeliveryStatus.Succeeded)),
+                "the first delivery is recorded");
+            await receiver.AssertStillAsync(1, milliseconds: 1000);
+            Assert.Equal(messages[0], receiver.Requests.Single().Header("webhook-id"));
+            var held = await app.WithDb(db => db.WebhookDeliveries.AsNoTracking().SingleAsync(d => d.MessageId == messages[1]));
+            Assert.Equal((DeliveryStatus.Cancelled, 0, null), (held.Status, held.Attempts, held.ClaimedBy));
+        }
+        finally
+        {
+            await _client.DeleteAsync($"/api/v1/webhook-endpoints/{endpoint}");
+        }
+    }
 
     // The instance holds at most 32 unsent deliveries of an endpoint here (32 rounds of its one slot). A receiver that
     // never answers in time keeps its endpoint stocked for the whole test: its held deliveries drain one per 3 s

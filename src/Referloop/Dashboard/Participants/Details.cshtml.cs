@@ -11,7 +11,7 @@ using Referloop.Tracking;
 
 namespace Referloop.Dashboard.Participants;
 
-public sealed class ParticipantDetailsModel(ReferloopDb db, PublicUrls urls, TimeProvider clock) : PageModel
+public sealed class ParticipantDetailsModel(ReferloopDb db, PublicUrls urls, Referloop.Webhooks.DeliveryEngine deliveries, TimeProvider clock) : PageModel
 {
     [BindProperty(SupportsGet = true)]
     public string CampaignId { get; set; } = "";
@@ -89,7 +89,7 @@ public sealed class ParticipantDetailsModel(ReferloopDb db, PublicUrls urls, Tim
 
     public async Task<IActionResult> OnPostDeleteAsync(CancellationToken ct)
     {
-        var deleted = await ParticipantsApi.Delete(CampaignId, Id, db, clock, ct);
+        var deleted = await ParticipantsApi.Delete(CampaignId, Id, db, deliveries, clock, ct);
         if (deleted.Result is not Microsoft.AspNetCore.Http.HttpResults.NoContent)
         {
             return NotFound();

@@ -11,7 +11,7 @@ namespace Referloop.Dashboard.Webhooks;
 
 /// <summary>One endpoint: its settings and health, its secret, test sends, recovery and the message log.</summary>
 public sealed class EndpointDetailsModel(ReferloopDb db, TimeProvider clock, OutboxSignal signal, DeliverySender sender,
-    WebhookKeys keys, IOptions<WebhookOptions> options) : PageModel
+    WebhookKeys keys, IOptions<WebhookOptions> options, DeliveryEngine engine) : PageModel
 {
     public const int LogSize = 50;
 
@@ -107,7 +107,7 @@ public sealed class EndpointDetailsModel(ReferloopDb db, TimeProvider clock, Out
         {
             return NotFound();
         }
-        var result = (await WebhooksApi.Cancel(deliveryId, db, clock, ct)).Result;
+        var result = (await WebhooksApi.Cancel(deliveryId, db, engine, clock, ct)).Result;
         return Done(result, "Message cancelled: it is not retried any more. Replay sends it again.");
     }
 

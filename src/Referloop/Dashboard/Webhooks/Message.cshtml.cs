@@ -9,7 +9,7 @@ using Referloop.Webhooks;
 namespace Referloop.Dashboard.Webhooks;
 
 /// <summary>One message to one endpoint with every attempt: the request as sent and the receiver's answer.</summary>
-public sealed class MessageModel(ReferloopDb db, TimeProvider clock, OutboxSignal signal) : PageModel
+public sealed class MessageModel(ReferloopDb db, TimeProvider clock, OutboxSignal signal, DeliveryEngine engine) : PageModel
 {
     // Shown inside HTML-encoded markup, so there is no need to escape "+" and friends, which would only hinder reading.
     private static readonly JsonSerializerOptions Indented = new()
@@ -62,7 +62,7 @@ public sealed class MessageModel(ReferloopDb db, TimeProvider clock, OutboxSigna
         {
             return NotFound();
         }
-        var result = (await WebhooksApi.Cancel(DeliveryId, db, clock, ct)).Result;
+        var result = (await WebhooksApi.Cancel(DeliveryId, db, engine, clock, ct)).Result;
         if (result is Microsoft.AspNetCore.Http.HttpResults.ProblemHttpResult problem)
         {
             TempData["Problem"] = problem.ProblemDetails.Detail;
