@@ -183,14 +183,20 @@ internal static class WebhooksApi
         await transaction.CommitAsync(ct);
     }
 
-    internal static async Task<Results<NoContent, ProblemHttpResult>> Delete(string id, ReferloopDb db, CancellationToken ct)
+    internal static async Task<Results<NoContent, ProblemHttpResult>> Delete(string id, ReferloopDb db, DeliveryEngine engine,
+        CancellationToken ct)
     {
         // Its deliveries go with it (a cascade); the pending ones are locked first, as the recorder locks them.
         await using var transaction = await db.Database.BeginTransactionAsync(ct);
         await EndpointState.LockPendingAsync(db, id, ct);
         var deleted = await db.WebhookEndpoints.Where(e => e.Id == id).ExecuteDeleteAsync(ct);
         await transaction.CommitAsync(ct);
-        return deleted == 0 ? NotFound(id) : TypedResults.NoContent();
+        if (deleted == 0)
+        {
+            return NotFound(id);
+        }
+        await engine.DropStoppedAsync();
+        return TypedResults.NoContent();
     }
 
     private static async Task<Results<Ok<EndpointSecretResponse>, ProblemHttpResult>> Secret(string id, ReferloopDb db,
@@ -251,7 +257,7 @@ internal static class WebhooksApi
     }
 
     internal static async Task<Results<Ok<WebhookEndpointResponse>, ProblemHttpResult>> Disable(string id, ReferloopDb db,
-        TimeProvider clock, CancellationToken ct)
+        DeliveryEngine engine, TimeProvider clock, CancellationToken ct)
     {
         var endpoint = await db.WebhookEndpoints.FirstOrDefaultAsync(e => e.Id == id, ct);
         if (endpoint is null)
@@ -266,6 +272,7 @@ internal static class WebhooksApi
             endpoint.DisabledReason = "Disabled by an administrator.";
             endpoint.UpdatedAt = now;
             await SaveAsync(db, endpoint, disabledByHand: true, now, ct);
+            await engine.DropStoppedAsync();
         }
         return TypedResults.Ok(WebhookEndpointResponse.From(endpoint, now));
     }

@@ -60,6 +60,7 @@ public class SlowEndpointTests(NarrowDeliveryApp app) : IClassFixture<NarrowDeli
     [Theory]
     [InlineData("cancel")]
     [InlineData("erasure")]
+    [InlineData("disable")]
     public async Task A_delivery_stopped_while_it_waits_for_its_endpoints_slot_is_not_sent(string stop)
     {
         await using var receiver = await Receiver.StartAsync();
@@ -87,9 +88,12 @@ public class SlowEndpointTests(NarrowDeliveryApp app) : IClassFixture<NarrowDeli
             await Eventually(() => app.WithDb(db => db.WebhookDeliveries.AnyAsync(d => d.MessageId == messages[1] && d.ClaimedBy != null)),
                 "the second delivery is held, waiting for the slot");
 
-            var stopped = stop == "cancel"
-                ? await _client.PostAsync($"/api/v1/messages/{messages[1]}/cancel", null)
-                : await _client.DeleteAsync($"/api/v1/campaigns/{campaign}/participants/{second}");
+            var stopped = stop switch
+            {
+                "cancel" => await _client.PostAsync($"/api/v1/messages/{messages[1]}/cancel", null),
+                "erasure" => await _client.DeleteAsync($"/api/v1/campaigns/{campaign}/participants/{second}"),
+                _ => await _client.PostAsync($"/api/v1/webhook-endpoints/{endpoint}/disable", null),
+            };
             Assert.True(stopped.IsSuccessStatusCode, $"answered {(int)stopped.StatusCode}");
 
             await Eventually(() => app.WithDb(db => db.WebhookDeliveries.AnyAsync(d => d.MessageId == messages[0] && d.Status == DeliveryStatus.Succeeded)),
@@ -97,7 +101,7 @@ public class SlowEndpointTests(NarrowDeliveryApp app) : IClassFixture<NarrowDeli
             await receiver.AssertStillAsync(1, milliseconds: 1000);
             Assert.Equal(messages[0], receiver.Requests.Single().Header("webhook-id"));
             var held = await app.WithDb(db => db.WebhookDeliveries.AsNoTracking().SingleAsync(d => d.MessageId == messages[1]));
-            Assert.Equal((DeliveryStatus.Cancelled, 0, null), (held.Status, held.Attempts, held.ClaimedBy));
+            Assert.Equal((stop == "disable" ? DeliveryStatus.Failed : DeliveryStatus.Cancelled, 0, null), (held.Status, held.Attempts, held.ClaimedBy));
         }
         finally
         {

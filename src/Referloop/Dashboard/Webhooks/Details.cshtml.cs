@@ -64,7 +64,7 @@ public sealed class EndpointDetailsModel(ReferloopDb db, TimeProvider clock, Out
             "Messages that failed while it was off can be sent with “Recover”.");
 
     public async Task<IActionResult> OnPostDisableAsync(CancellationToken ct) =>
-        Done((await WebhooksApi.Disable(Id, db, clock, ct)).Result, "Endpoint disabled: nothing is sent to it, and its pending messages were marked failed.");
+        Done((await WebhooksApi.Disable(Id, db, engine, clock, ct)).Result, "Endpoint disabled: nothing is sent to it, and its pending messages were marked failed.");
 
     public async Task<IActionResult> OnPostRotateAsync(int? overlapHours, CancellationToken ct)
     {

@@ -7,7 +7,7 @@ using Referloop.Webhooks;
 
 namespace Referloop.Dashboard.Webhooks;
 
-public sealed class EditEndpointModel(ReferloopDb db, NetworkGuard guard, TimeProvider clock) : EndpointFormModel(db)
+public sealed class EditEndpointModel(ReferloopDb db, NetworkGuard guard, DeliveryEngine engine, TimeProvider clock) : EndpointFormModel(db)
 {
     [BindProperty(SupportsGet = true)]
     public string Id { get; set; } = "";
@@ -50,7 +50,7 @@ public sealed class EditEndpointModel(ReferloopDb db, NetworkGuard guard, TimePr
 
     public async Task<IActionResult> OnPostDeleteAsync(CancellationToken ct)
     {
-        if ((await WebhooksApi.Delete(Id, Db, ct)).Result is not NoContent)
+        if ((await WebhooksApi.Delete(Id, Db, engine, ct)).Result is not NoContent)
         {
             return NotFound();
         }
