@@ -338,6 +338,7 @@ internal static class ParticipantsApi
             .ExecuteUpdateAsync(s => s.SetProperty(e => e.ReferralId, (string?)null), ct);
         await db.Referrals.Where(r => r.AdvocateId == id || r.FriendId == id).ExecuteDeleteAsync(ct);
         await db.Participants.Where(p => p.Id == id && p.CampaignId == campaignId).ExecuteDeleteAsync(ct);
+        await PersonalData.DropInboxAsync(db, campaignId, id, email, ct);
         await transaction.CommitAsync(ct);
         // The messages about them that this instance holds, waiting to be sent, go unsent.
         await deliveries.DropStoppedAsync();

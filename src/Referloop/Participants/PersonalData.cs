@@ -90,6 +90,21 @@ public static class PersonalData
     }
 
     /// <summary>
+    /// Deletes the accepted events about the person: those waiting (their body holds the address, in any case, as sent
+    /// or JSON-escaped: '+' is \u002B), and those answered with another event, by their body or by an answer that
+    /// names the person (as the friend or the advocate of the event answering them). Run first and once more last in
+    /// the erasure's transaction: on PostgreSQL, processing that answers a waiting event writes its row again in its
+    /// own transaction, which the first run waits for and does not see.
+    /// </summary>
+    public static Task<int> DropInboxAsync(ReferloopDb db, string campaignId, string participantId, string email, CancellationToken ct)
+    {
+        var inRequest = JsonEncodedText.Encode(email).ToString().ToLowerInvariant();
+        return db.Inbox.Where(e => e.CampaignId == campaignId
+                && (e.Request.ToLower().Contains(email) || e.Request.ToLower().Contains(inRequest) || e.Answer!.Contains(participantId)))
+            .ExecuteDeleteAsync(ct);
+    }
+
+    /// <summary>
     /// Erases every trace of the participant that is not one of their own rows, in the caller's transaction, with
     /// one statement per table: pending deliveries of messages about them are cancelled; those messages keep their
     /// shape with the e-mail and name replaced by <see cref="Erased"/>, and so do their attempts' URLs, response
@@ -105,10 +120,7 @@ public static class PersonalData
         // Events accepted about the person and not processed yet would bring them back: they are dropped, first, so
         // that on PostgreSQL a batch processing one of them now is waited for and its rows are erased below (the
         // engine deletes an event's inbox row as it reads it, and drops the event if it is gone).
-        // The body is kept as sent: the address in any case, and JSON-escaped ('+' is \u002B).
-        var inRequest = JsonEncodedText.Encode(email).ToString().ToLowerInvariant();
-        await db.Inbox.Where(e => e.CampaignId == campaignId && (e.Request.ToLower().Contains(email) || e.Request.ToLower().Contains(inRequest)))
-            .ExecuteDeleteAsync(ct);
+        await DropInboxAsync(db, campaignId, participantId, email, ct);
 
         var messages = Messages(db, campaignId, participantId, email).Select(m => m.Id);
         // Not fanned out yet: marked as dispatched, they never get a delivery.

@@ -87,7 +87,8 @@ public sealed class ReferralStore(ReferloopDb db, IReferralApprovalListeners lis
 
     /// <summary>
     /// Removes the accepted events from the inbox, as they are processed in this transaction, and returns the ids that
-    /// were still there. One that is not was erased with its person since it was read. On PostgreSQL the rows are
+    /// were still waiting there. One that is not was erased with its person since it was read, or was processed (and
+    /// answered, <see cref="InboxEvent.Answer"/>) by another run: its answer stays as it is. On PostgreSQL the rows are
     /// deleted as they are read, so an erasure deleting them first makes this wait and find them gone, and one deleting
     /// them after waits for this transaction (erasure deletes them before anything else); on SQLite the two take turns.
     /// </summary>
@@ -100,10 +101,10 @@ public sealed class ReferralStore(ReferloopDb db, IReferralApprovalListeners lis
         if (!db.OnSqlite)
         {
             return (await db.Database.SqlQuery<string>(
-                    $"""DELETE FROM event_inbox WHERE "Id" = ANY({ids.ToArray()}) RETURNING "Id" AS "Value" """).ToListAsync(ct))
+                    $"""DELETE FROM event_inbox WHERE "Id" = ANY({ids.ToArray()}) AND "Answer" IS NULL RETURNING "Id" AS "Value" """).ToListAsync(ct))
                 .ToHashSet();
         }
-        var waiting = (await db.Inbox.Where(e => ids.Contains(e.Id)).Select(e => e.Id).ToListAsync(ct)).ToHashSet();
+        var waiting = (await db.Inbox.Where(e => ids.Contains(e.Id) && e.Answer == null).Select(e => e.Id).ToListAsync(ct)).ToHashSet();
         if (waiting.Count > 0)
         {
             await db.Inbox.Where(e => waiting.Contains(e.Id)).ExecuteDeleteAsync(ct);

@@ -15,9 +15,9 @@ namespace Referloop.Tracking;
 /// <summary>
 /// An event accepted with <c>Prefer: respond-async</c> and not yet processed: the request as it arrived, durable before
 /// the 202. Processing writes the event's row with the same id and deletes this one in the same transaction; unless
-/// processing answered it with another event (it repeats one recorded meanwhile, as two instances may record the same
-/// order at once): then this row stays, holding that <see cref="Answer"/> instead of an order, so that the accepted id
-/// still reads as processed.
+/// processing answered it with another event recorded meanwhile (two instances may record the same order at once), as
+/// a repeat or as the confirmation of a browser's report: then this row stays, holding that <see cref="Answer"/>
+/// instead of an order, so that the accepted id still reads as processed.
 /// </summary>
 public sealed class InboxEvent : IOrderKeyed
 {
@@ -106,7 +106,8 @@ internal sealed class InboxEventConfiguration : IEntityTypeConfiguration<InboxEv
         // A retry of a waiting event finds it, and two instances cannot both accept the same order.
         e.HasIndex(x => new { x.CampaignId, x.OrderId }).IsUnique().HasFilter("\"OrderId\" IS NOT NULL");
         e.HasIndex(x => new { x.CampaignId, x.IdempotencyKey }).IsUnique().HasFilter("\"IdempotencyKey\" IS NOT NULL");
-        e.HasIndex(x => x.ReceivedAt);
+        // Recovery's oldest-first read of what waits: an answered row never waits again.
+        e.HasIndex(x => x.ReceivedAt).HasFilter("\"Answer\" IS NULL");
     }
 }
 

@@ -228,7 +228,24 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
         }
     }
 
+    // One renewal at a time (the loop's, and those asked for after a change): two at once could write their lease
+    // ends out of order, and one's new end would then not read back as renewed.
+    private readonly SemaphoreSlim _renewing = new(1, 1);
+
     internal async Task RenewLeasesOnceAsync(CancellationToken ct)
+    {
+        await _renewing.WaitAsync(ct);
+        try
+        {
+            await RenewHeldAsync(ct);
+        }
+        finally
+        {
+            _renewing.Release();
+        }
+    }
+
+    private async Task RenewHeldAsync(CancellationToken ct)
     {
         HeldSnapshot asked;
         lock (_lock)

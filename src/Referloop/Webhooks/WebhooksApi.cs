@@ -138,7 +138,7 @@ internal static class WebhooksApi
     private static bool IsFullScope(ClaimsPrincipal user) => user.FindFirst(ApiKeyScope.ClaimType)?.Value == ApiKeyScope.Full;
 
     internal static async Task<Results<Ok<WebhookEndpointResponse>, ValidationProblem, ProblemHttpResult>> Update(string id,
-        WebhookEndpointInput input, ReferloopDb db, NetworkGuard guard, TimeProvider clock, CancellationToken ct)
+        WebhookEndpointInput input, ReferloopDb db, NetworkGuard guard, DeliveryEngine engine, TimeProvider clock, CancellationToken ct)
     {
         var endpoint = await db.WebhookEndpoints.FirstOrDefaultAsync(e => e.Id == id, ct);
         if (endpoint is null)
@@ -155,6 +155,10 @@ internal static class WebhooksApi
         var wasEnabled = endpoint.Enabled;
         Apply(endpoint, input, now);
         await SaveAsync(db, endpoint, disabledByHand: wasEnabled && !endpoint.Enabled, now, ct);
+        if (wasEnabled && !endpoint.Enabled)
+        {
+            await engine.DropStoppedAsync();
+        }
         return TypedResults.Ok(WebhookEndpointResponse.From(endpoint, now));
     }
 

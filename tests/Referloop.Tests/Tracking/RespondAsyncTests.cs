@@ -326,7 +326,8 @@ public class RespondAsyncTests(ReferloopApp app) : IClassFixture<ReferloopApp>
         var (campaign, _) = await _admin.Campaign(AdvocateRebate, new { fraud = new { selfReferral = false, disposableEmail = false } });
         var (_, code) = await _admin.Advocate(campaign, "race-ann@example.com");
         var recorded = await _admin.Track(campaign, "purchase", "race-bob@example.net", code, orderId: "AS-30");
-        var accepted = await app.WaitingEvent(campaign, "race-bob@example.net", orderId: "AS-30", idempotencyKey: "K-30", referralCode: code);
+        // Under another address: the answer names the recorded event's friend, whom the body does not.
+        var accepted = await app.WaitingEvent(campaign, "race-other@example.net", orderId: "AS-30", idempotencyKey: "K-30", referralCode: code);
 
         await app.Services.GetRequiredService<EventInbox>().RecoverAsync(TimeSpan.Zero, CancellationToken.None);
 
@@ -347,7 +348,7 @@ public class RespondAsyncTests(ReferloopApp app) : IClassFixture<ReferloopApp>
         Assert.Equal((string?)recorded["eventId"], (string?)again["eventId"]);
         Assert.True((bool)again["duplicate"]!);
 
-        // The friend's erasure removes it with the rest.
+        // The erasure of the friend its answer names removes it with the rest.
         var friend = (string)recorded["referral"]!["friendId"]!;
         Assert.Equal(HttpStatusCode.NoContent, (await _admin.DeleteAsync($"/api/v1/campaigns/{campaign}/participants/{friend}")).StatusCode);
         Assert.Equal(0, await app.WithDb(db => db.Inbox.CountAsync(e => e.CampaignId == campaign)));

@@ -34,7 +34,7 @@ public sealed class EditEndpointModel(ReferloopDb db, NetworkGuard guard, Delive
             Response.StatusCode = StatusCodes.Status400BadRequest;
             return Page();
         }
-        var result = (await WebhooksApi.Update(Id, input, Db, guard, clock, ct)).Result;
+        var result = (await WebhooksApi.Update(Id, input, Db, guard, engine, clock, ct)).Result;
         if (result is ProblemHttpResult { StatusCode: StatusCodes.Status404NotFound })
         {
             return NotFound();

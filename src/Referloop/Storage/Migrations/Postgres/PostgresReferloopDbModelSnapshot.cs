@@ -1077,7 +1077,8 @@ namespace Referloop.Storage.Migrations.Postgres
 
                     b.HasKey("Id");
 
-                    b.HasIndex("ReceivedAt");
+                    b.HasIndex("ReceivedAt")
+                        .HasFilter("\"Answer\" IS NULL");
 
                     b.HasIndex("CampaignId", "IdempotencyKey")
                         .IsUnique()

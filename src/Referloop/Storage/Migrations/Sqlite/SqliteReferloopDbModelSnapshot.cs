@@ -1069,7 +1069,8 @@ namespace Referloop.Storage.Migrations.Sqlite
 
                     b.HasKey("Id");
 
-                    b.HasIndex("ReceivedAt");
+                    b.HasIndex("ReceivedAt")
+                        .HasFilter("\"Answer\" IS NULL");
 
                     b.HasIndex("CampaignId", "IdempotencyKey")
                         .IsUnique()
