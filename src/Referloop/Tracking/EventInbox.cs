@@ -41,35 +41,28 @@ public sealed class InboxEvent : IOrderKeyed
     public string? Answer { get; init; }
 
     /// <summary>A waiting event as accepted: the request in hand, under <paramref name="id"/>.</summary>
-    public static InboxEvent Waiting(TrackRequest request, string id, DateTimeOffset receivedAt) => new()
+    public static InboxEvent Waiting(TrackRequest request, string id, DateTimeOffset receivedAt) =>
+        Of(request, id, receivedAt, answer: null);
+
+    /// <summary>An accepted event that processing answered, at <paramref name="now"/>, with another event's <paramref name="outcome"/>.</summary>
+    public static InboxEvent Answered(TrackRequest request, EventOutcome outcome, DateTimeOffset now) =>
+        Of(request, request.EventId!, request.ReceivedAt ?? now,
+            JsonSerializer.Serialize(new InboxAnswer(request.IdempotencyKey, outcome), EventInbox.Json));
+
+    // An answered row holds no order id or key: the event that answered it holds them.
+    private static InboxEvent Of(TrackRequest request, string id, DateTimeOffset receivedAt, string? answer) => new()
     {
         Id = id,
         CampaignId = request.Campaign.Id,
-        OrderId = request.OrderId,
-        IdempotencyKey = request.IdempotencyKey,
+        OrderId = answer is null ? request.OrderId : null,
+        IdempotencyKey = answer is null ? request.IdempotencyKey : null,
         Source = request.Source,
         Ip = request.Ip,
         UserAgent = request.UserAgent,
         Request = JsonSerializer.Serialize(request.Input, EventInbox.Json),
         ReceivedAt = receivedAt,
+        Answer = answer,
     };
-
-    /// <summary>An accepted event that processing answered, at <paramref name="now"/>, with another event's <paramref name="outcome"/>.</summary>
-    public static InboxEvent Answered(TrackRequest request, EventOutcome outcome, DateTimeOffset now)
-    {
-        var waiting = Waiting(request, request.EventId!, request.ReceivedAt ?? now);
-        return new()
-        {
-            Id = waiting.Id,
-            CampaignId = waiting.CampaignId,
-            Source = waiting.Source,
-            Ip = waiting.Ip,
-            UserAgent = waiting.UserAgent,
-            Request = waiting.Request,
-            ReceivedAt = waiting.ReceivedAt,
-            Answer = JsonSerializer.Serialize(new InboxAnswer(request.IdempotencyKey, outcome), EventInbox.Json),
-        };
-    }
 
     /// <summary>The request as it was accepted, for its <paramref name="campaign"/>; null when its body no longer reads as one.</summary>
     public TrackRequest? ToRequest(Campaign campaign)

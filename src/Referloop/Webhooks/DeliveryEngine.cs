@@ -213,8 +213,8 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
     /// <summary>
     /// Drops the held deliveries that wait to start and no longer may (cancelled, erased, their endpoint disabled or
     /// deleted), at once instead of at the next lease renewal, by renewing now: what a person stopped is not sent by
-    /// this instance once the change that stopped it is answered. Another instance drops its own at its next renewal; an attempt already on the wire is
-    /// dropped when it returns (the recorder skips cancelled deliveries).
+    /// this instance once the change that stopped it is answered. Another instance drops its own at its next renewal;
+    /// an attempt already on the wire is dropped when it returns (the recorder skips cancelled deliveries).
     /// </summary>
     public async Task DropStoppedAsync()
     {

@@ -154,11 +154,7 @@ internal static class WebhooksApi
         endpoint.Format = input.Format ?? WebhookFormat.Json;
         var wasEnabled = endpoint.Enabled;
         Apply(endpoint, input, now);
-        await SaveAsync(db, endpoint, disabledByHand: wasEnabled && !endpoint.Enabled, now, ct);
-        if (wasEnabled && !endpoint.Enabled)
-        {
-            await engine.DropStoppedAsync();
-        }
+        await SaveAsync(db, engine, endpoint, disabledByHand: wasEnabled && !endpoint.Enabled, now, ct);
         return TypedResults.Ok(WebhookEndpointResponse.From(endpoint, now));
     }
 
@@ -167,8 +163,12 @@ internal static class WebhooksApi
     /// ends its pending deliveries in the same transaction, having locked them first, as the recorder does before it
     /// writes an endpoint's health (the other order could deadlock with it on PostgreSQL).
     /// </summary>
-    private static async Task SaveAsync(ReferloopDb db, WebhookEndpoint endpoint, bool disabledByHand, DateTimeOffset now,
-        CancellationToken ct)
+    /// <summary>
+    /// Saves the endpoint; one disabled by hand also gets its event, its pending deliveries failed, and those this
+    /// instance holds waiting dropped before the caller answers.
+    /// </summary>
+    private static async Task SaveAsync(ReferloopDb db, DeliveryEngine engine, WebhookEndpoint endpoint, bool disabledByHand,
+        DateTimeOffset now, CancellationToken ct)
     {
         if (disabledByHand)
         {
@@ -185,6 +185,10 @@ internal static class WebhooksApi
             await EndpointState.FailPendingAsync(db, endpoint.Id, "The endpoint was disabled by an administrator.", now, ct);
         }
         await transaction.CommitAsync(ct);
+        if (disabledByHand)
+        {
+            await engine.DropStoppedAsync();
+        }
     }
 
     internal static async Task<Results<NoContent, ProblemHttpResult>> Delete(string id, ReferloopDb db, DeliveryEngine engine,
@@ -275,8 +279,7 @@ internal static class WebhooksApi
             endpoint.DisabledAt = now;
             endpoint.DisabledReason = "Disabled by an administrator.";
             endpoint.UpdatedAt = now;
-            await SaveAsync(db, endpoint, disabledByHand: true, now, ct);
-            await engine.DropStoppedAsync();
+            await SaveAsync(db, engine, endpoint, disabledByHand: true, now, ct);
         }
         return TypedResults.Ok(WebhookEndpointResponse.From(endpoint, now));
     }
