@@ -39,17 +39,18 @@ public sealed class SqliteConnectionSettingsTests : IDisposable
         await using var services = Storage("checkpoint.db");
         var checkpointer = services.GetServices<IHostedService>().OfType<SqliteCheckpointer>().Single();
         await checkpointer.StartAsync(CancellationToken.None);
-        await using (var scope = services.CreateAsyncScope())
+        await using var scope = services.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<ReferloopDb>();
+        // Held open until the end: when the last connection to a database closes (another test clearing the pools
+        // closes idle ones), SQLite checkpoints the log itself and removes it, and there is nothing left to copy.
+        await db.Database.OpenConnectionAsync();
+        await db.Database.ExecuteSqlRawAsync("PRAGMA journal_mode=WAL");
+        await db.Database.ExecuteSqlRawAsync("CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT)");
+        for (var i = 0; i < 20; i++)
         {
-            var db = scope.ServiceProvider.GetRequiredService<ReferloopDb>();
-            await db.Database.ExecuteSqlRawAsync("PRAGMA journal_mode=WAL");
-            await db.Database.ExecuteSqlRawAsync("CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT)");
-            for (var i = 0; i < 20; i++)
-            {
-                await using var transaction = await db.Database.BeginTransactionAsync();
-                await db.Database.ExecuteSqlRawAsync("INSERT INTO notes (text) SELECT hex(randomblob(500)) FROM (SELECT 1 UNION ALL SELECT 2)");
-                await transaction.CommitAsync();
-            }
+            await using var transaction = await db.Database.BeginTransactionAsync();
+            await db.Database.ExecuteSqlRawAsync("INSERT INTO notes (text) SELECT hex(randomblob(500)) FROM (SELECT 1 UNION ALL SELECT 2)");
+            await transaction.CommitAsync();
         }
 
         // Far below the writers' own threshold: only the checkpointer copies these pages.
