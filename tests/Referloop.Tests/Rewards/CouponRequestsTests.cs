@@ -139,7 +139,7 @@ public class CouponRequestsTests(CouponRequestsApp app) : IClassFixture<CouponRe
     [Fact]
     public async Task An_answer_that_breaks_off_in_its_body_is_a_failed_attempt_asked_again_at_the_backoff()
     {
-        await using var merchant = new CutShortServer("{\"code\"");
+        await using var merchant = RawHttpServer.CutShort("{\"code\"");
         var (campaign, _) = await _admin.Campaign(CouponRule());
         (await _admin.PutAsJsonAsync($"/api/v1/campaigns/{campaign}/coupon-pools/welcome",
             new { createCouponUrl = merchant.Url("/coupons") }))
