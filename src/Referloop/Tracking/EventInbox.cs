@@ -532,32 +532,41 @@ internal sealed class AcceptanceLoad
         && (_writing || Stopwatch.GetElapsedTime(Volatile.Read(ref _endedAt), now) < Recent);
 }
 
-/// <summary>Runs <see cref="EventInbox.RecoverAsync"/> at start and every <c>Tracking:InboxRecoverySeconds</c> (30).</summary>
+/// <summary>
+/// Runs <see cref="EventInbox.RecoverAsync"/> at start and <c>Tracking:InboxRecoverySeconds</c> (30) after each run.
+/// A delay after each run, not a periodic timer: when the clock jumps (a test's clock moved by a month), a periodic
+/// timer owes every period it skipped, and a recovery runs for each.
+/// </summary>
 internal sealed class EventInboxRecovery(EventInbox inbox, TimeProvider clock, IConfiguration configuration, ILogger<EventInboxRecovery> log)
     : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var every = TimeSpan.FromSeconds(configuration.GetValue<int?>("Tracking:InboxRecoverySeconds") is int s and > 0 ? s : 30);
-        using var timer = new PeriodicTimer(every, clock);
         var olderThan = TimeSpan.Zero;
-        do
+        try
         {
-            try
+            while (true)
             {
-                // At start everything waiting is left over; later, only what outlived a normal hand-over.
-                var handed = await inbox.RecoverAsync(olderThan, stoppingToken);
-                olderThan = every;
-                if (handed > 0)
+                try
                 {
-                    log.LogInformation("{Count} accepted events handed to processing again", handed);
+                    // At start everything waiting is left over; later, only what outlived a normal hand-over.
+                    var handed = await inbox.RecoverAsync(olderThan, stoppingToken);
+                    olderThan = every;
+                    if (handed > 0)
+                    {
+                        log.LogInformation("{Count} accepted events handed to processing again", handed);
+                    }
                 }
-            }
-            catch (Exception e) when (e is not OperationCanceledException)
-            {
-                log.LogWarning(e, "Accepted events could not be recovered; trying again in {Interval}", every);
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    log.LogWarning(e, "Accepted events could not be recovered; trying again in {Interval}", every);
+                }
+                await Task.Delay(every, clock, stoppingToken);
             }
         }
-        while (await timer.WaitForNextTickAsync(stoppingToken));
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
     }
 }

@@ -1,0 +1,62 @@
+using System.Data.Common;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.EntityFrameworkCore.Diagnostics;
+using Referloop.Tests.Support;
+using Referloop.Tests.Webhooks;
+
+namespace Referloop.Tests.Tracking;
+
+/// <summary>
+/// The recovery of accepted events runs again a while after its last run, not once for every period a jump of the
+/// clock skipped: the test clock moves by a month in one step, and a timer that owed each skipped period ran the
+/// recovery 86,400 times before the next request was answered.
+/// </summary>
+public class InboxRecoveryClockTests(InboxRecoveryClockTests.CountingApp app) : IClassFixture<InboxRecoveryClockTests.CountingApp>
+{
+    public sealed class CountingApp : ReferloopApp
+    {
+        public InboxReads Reads { get; } = new();
+
+        protected override void ConfigureWebHost(IWebHostBuilder builder)
+        {
+            base.ConfigureWebHost(builder);
+            builder.InterceptDatabase(Reads);
+        }
+    }
+
+    /// <summary>Counts the reads of the inbox: only the recovery reads it while no event is reported.</summary>
+    public sealed class InboxReads : DbCommandInterceptor
+    {
+        private readonly System.Collections.Concurrent.ConcurrentQueue<string> _reads = new();
+
+        public int Count => _reads.Count;
+
+        public string Texts => string.Join("\n", _reads);
+
+        public override ValueTask<InterceptionResult<DbDataReader>> ReaderExecutingAsync(DbCommand command, CommandEventData eventData,
+            InterceptionResult<DbDataReader> result, CancellationToken cancellationToken = default)
+        {
+            // The recovery's query: FROM event_inbox AS e on PostgreSQL, FROM "event_inbox" AS "e" on SQLite.
+            if (command.CommandText.Replace("\"", "", StringComparison.Ordinal).Contains("FROM event_inbox AS", StringComparison.Ordinal))
+            {
+                _reads.Enqueue(command.CommandText);
+            }
+            return base.ReaderExecutingAsync(command, eventData, result, cancellationToken);
+        }
+    }
+
+    [Fact]
+    public async Task A_month_of_clock_in_one_step_runs_the_recovery_once()
+    {
+        using var client = app.CreateAdminClient();
+        // Started, and the recovery at start done.
+        await Eventually.TrueAsync(() => Task.FromResult(app.Reads.Count >= 1), TimeSpan.FromSeconds(10), () => "no recovery at start");
+        var before = app.Reads.Count;
+
+        app.Clock.Advance(TimeSpan.FromDays(30));
+        await Eventually.TrueAsync(() => Task.FromResult(app.Reads.Count > before), TimeSpan.FromSeconds(10), () => "no recovery after the jump");
+        await Task.Delay(200);
+
+        Assert.True(app.Reads.Count == before + 1, $"{app.Reads.Count - before} recoveries after the jump:\n{app.Reads.Texts}");
+    }
+}
