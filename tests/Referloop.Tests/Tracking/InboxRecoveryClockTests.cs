@@ -46,17 +46,21 @@ public class InboxRecoveryClockTests(InboxRecoveryClockTests.CountingApp app) : 
     }
 
     [Fact]
-    public async Task A_month_of_clock_in_one_step_runs_the_recovery_once()
+    public async Task A_month_of_clock_in_one_step_wakes_the_recovery_once_not_once_per_skipped_period()
     {
         using var client = app.CreateAdminClient();
-        // Started, and the recovery at start done.
         await Eventually.TrueAsync(() => Task.FromResult(app.Reads.Count >= 1), TimeSpan.FromSeconds(10), () => "no recovery at start");
         var before = app.Reads.Count;
 
         app.Clock.Advance(TimeSpan.FromDays(30));
+        // The run at start may still have been under way when the clock jumped; it then sleeps from the new time, and
+        // half a minute more wakes it. Otherwise that half minute ends the sleep of the run the jump woke.
+        await Task.Delay(500);
+        app.Clock.Advance(TimeSpan.FromSeconds(30));
         await Eventually.TrueAsync(() => Task.FromResult(app.Reads.Count > before), TimeSpan.FromSeconds(10), () => "no recovery after the jump");
         await Task.Delay(200);
 
-        Assert.True(app.Reads.Count == before + 1, $"{app.Reads.Count - before} recoveries after the jump:\n{app.Reads.Texts}");
+        var runs = app.Reads.Count - before;
+        Assert.True(runs is 1 or 2, $"{runs} recoveries after a month and half a minute:\n{app.Reads.Texts}");
     }
 }
