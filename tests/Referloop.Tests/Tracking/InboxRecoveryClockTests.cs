@@ -8,8 +8,8 @@ namespace Referloop.Tests.Tracking;
 
 /// <summary>
 /// The recovery of accepted events runs again a while after its last run, not once for every period a jump of the
-/// clock skipped: the test clock moves by a month in one step, and a timer that owed each skipped period ran the
-/// recovery 86,400 times before the next request was answered.
+/// clock skipped: test clocks move by a month in one step, and a periodic timer owes each skipped period (86,400 at
+/// 30 s): it kept running the recovery, and a reward test's next request waited 17 s for it.
 /// </summary>
 public class InboxRecoveryClockTests(InboxRecoveryClockTests.CountingApp app) : IClassFixture<InboxRecoveryClockTests.CountingApp>
 {
