@@ -27,7 +27,7 @@ public class BrokenReceiverTests(WebhookApp app) : IClassFixture<WebhookApp>
     [Fact]
     public async Task A_reason_phrase_of_any_length_is_logged_cut_to_200_characters()
     {
-        // Kestrel would not write it: a status line of over a kilobyte, as a misconfigured proxy may send.
+        // A status line of over a kilobyte, as a misconfigured proxy may send.
         var reason = string.Concat(Enumerable.Repeat("Service Unavailable, try again later. ", 30));
         await using var receiver = new RawHttpServer($"HTTP/1.1 503 {reason}\r\nContent-Length: 0\r\n\r\n");
         var endpointId = (string)(await _client.PostOk("/api/v1/webhook-endpoints",
