@@ -161,11 +161,8 @@ internal static class WebhooksApi
     /// <summary>
     /// Saves a change of <paramref name="endpoint"/>. One that disabled it by hand raises <c>endpoint.disabled</c> and
     /// ends its pending deliveries in the same transaction, having locked them first, as the recorder does before it
-    /// writes an endpoint's health (the other order could deadlock with it on PostgreSQL).
-    /// </summary>
-    /// <summary>
-    /// Saves the endpoint; one disabled by hand also gets its event, its pending deliveries failed, and those this
-    /// instance holds waiting dropped before the caller answers.
+    /// writes an endpoint's health (the other order could deadlock with it on PostgreSQL); after the commit, the
+    /// deliveries this instance holds waiting are dropped before the caller answers.
     /// </summary>
     private static async Task SaveAsync(ReferloopDb db, DeliveryEngine engine, WebhookEndpoint endpoint, bool disabledByHand,
         DateTimeOffset now, CancellationToken ct)
