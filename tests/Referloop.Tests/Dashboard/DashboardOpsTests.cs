@@ -14,9 +14,6 @@ namespace Referloop.Tests.Dashboard;
 /// <summary>Referrals, rewards, coupon pools and analytics pages, driven as a browser posts forms.</summary>
 public class DashboardOpsTests(ReferloopApp app) : IClassFixture<ReferloopApp>
 {
-    private static readonly object[] AdvocateTenDollars =
-        [new { recipient = "advocate", trigger = "converted", kind = "standard", incentive = EngineKit.Rebate(10) }];
-
     private readonly HttpClient _admin = app.CreateAdminClient();
 
     [Fact]
@@ -35,7 +32,7 @@ public class DashboardOpsTests(ReferloopApp app) : IClassFixture<ReferloopApp>
     [Fact]
     public async Task The_events_page_lists_what_the_shop_reported_with_its_source_and_result()
     {
-        var (campaign, _) = await _admin.Campaign(AdvocateTenDollars, new { name = "Events page" });
+        var (campaign, _) = await _admin.Campaign(EngineKit.AdvocateTenDollars, new { name = "Events page" });
         var (_, code) = await _admin.Advocate(campaign, "evp-ann@example.com");
         var tracked = await _admin.Track(campaign, "purchase", "evp-bob@example.net", code, orderId: "EVP-1", purchaseValue: 20);
         await _admin.Track(campaign, "signup", "evp-nobody@example.net");
@@ -67,7 +64,7 @@ public class DashboardOpsTests(ReferloopApp app) : IClassFixture<ReferloopApp>
     [Fact]
     public async Task Operator_approves_a_qualified_referral_and_its_reward_is_issued()
     {
-        var (campaign, _) = await _admin.Campaign(AdvocateTenDollars, new { approval = "manual" });
+        var (campaign, _) = await _admin.Campaign(EngineKit.AdvocateTenDollars, new { approval = "manual" });
         var (advocateId, code) = await _admin.Advocate(campaign);
         var outcome = await _admin.Track(campaign, "purchase", "bob@example.net", code, orderId: "D-1", purchaseValue: 40);
         var referralId = (string)outcome["referral"]!["id"]!;
@@ -97,7 +94,7 @@ public class DashboardOpsTests(ReferloopApp app) : IClassFixture<ReferloopApp>
     [Fact]
     public async Task Operator_qualifies_a_pending_referral_from_its_page()
     {
-        var (campaign, _) = await _admin.Campaign(AdvocateTenDollars, new { approval = "manual" });
+        var (campaign, _) = await _admin.Campaign(EngineKit.AdvocateTenDollars, new { approval = "manual" });
         var (_, code) = await _admin.Advocate(campaign);
         var outcome = await _admin.Track(campaign, "signup", "quin@example.net", code);
         var referralId = (string)outcome["referral"]!["id"]!;
@@ -119,7 +116,7 @@ public class DashboardOpsTests(ReferloopApp app) : IClassFixture<ReferloopApp>
     [Fact]
     public async Task Qualifying_a_voided_referral_is_refused_as_the_api_refuses_it()
     {
-        var (campaign, _) = await _admin.Campaign(AdvocateTenDollars, new { approval = "manual" });
+        var (campaign, _) = await _admin.Campaign(EngineKit.AdvocateTenDollars, new { approval = "manual" });
         var (_, code) = await _admin.Advocate(campaign);
         var outcome = await _admin.Track(campaign, "signup", "vera@example.net", code);
         var referralId = (string)outcome["referral"]!["id"]!;
@@ -141,7 +138,7 @@ public class DashboardOpsTests(ReferloopApp app) : IClassFixture<ReferloopApp>
     [Fact]
     public async Task An_archived_campaign_cannot_be_resumed_from_the_dashboard_any_more_than_through_the_api()
     {
-        var (campaign, _) = await _admin.Campaign(AdvocateTenDollars, new { name = "Archived for good" });
+        var (campaign, _) = await _admin.Campaign(EngineKit.AdvocateTenDollars, new { name = "Archived for good" });
         var client = await DashboardClient.SignedIn(app);
         var url = $"/admin/campaigns/{campaign}";
         Assert.Equal(HttpStatusCode.Redirect, (await client.Submit(url, new() { ["status"] = "archived" }, $"{url}?handler=Status")).StatusCode);
@@ -167,7 +164,7 @@ public class DashboardOpsTests(ReferloopApp app) : IClassFixture<ReferloopApp>
     [Fact]
     public async Task Voiding_needs_a_reason_and_blocks_the_rewards()
     {
-        var (campaign, _) = await _admin.Campaign(AdvocateTenDollars, new { approval = "manual" });
+        var (campaign, _) = await _admin.Campaign(EngineKit.AdvocateTenDollars, new { approval = "manual" });
         var (_, code) = await _admin.Advocate(campaign);
         var outcome = await _admin.Track(campaign, "purchase", "vic@example.net", code, orderId: "D-2", purchaseValue: 40);
         var referralId = (string)outcome["referral"]!["id"]!;
@@ -189,7 +186,7 @@ public class DashboardOpsTests(ReferloopApp app) : IClassFixture<ReferloopApp>
     [Fact]
     public async Task Fraud_findings_and_their_reasons_are_shown()
     {
-        var (campaign, _) = await _admin.Campaign(AdvocateTenDollars,
+        var (campaign, _) = await _admin.Campaign(EngineKit.AdvocateTenDollars,
             new { fraud = new { selfReferral = false, disposableEmail = false, couponCycling = true, blockedEmails = new[] { "*@blocked.example" } } });
         var (_, code) = await _admin.Advocate(campaign);
         var outcome = await _admin.Track(campaign, "signup", "eve@blocked.example", code);
@@ -206,7 +203,7 @@ public class DashboardOpsTests(ReferloopApp app) : IClassFixture<ReferloopApp>
     [Fact]
     public async Task An_issued_reward_is_marked_paid_once()
     {
-        var (campaign, _) = await _admin.Campaign(AdvocateTenDollars);
+        var (campaign, _) = await _admin.Campaign(EngineKit.AdvocateTenDollars);
         var (_, code) = await _admin.Advocate(campaign);
         var outcome = await _admin.Track(campaign, "purchase", "pat@example.net", code, orderId: "D-3", purchaseValue: 25);
         var rewardId = (string)outcome.Rewards()[0]!["id"]!;
@@ -261,7 +258,7 @@ public class DashboardOpsTests(ReferloopApp app) : IClassFixture<ReferloopApp>
     [Fact]
     public async Task Analytics_count_the_funnel_revenue_and_advocates_of_a_campaign_and_period()
     {
-        var (campaign, _) = await _admin.Campaign(AdvocateTenDollars);
+        var (campaign, _) = await _admin.Campaign(EngineKit.AdvocateTenDollars);
         var (_, annCode) = await _admin.Advocate(campaign, "ann@example.com");
         var (_, _) = await _admin.Advocate(campaign, "quiet@example.com", "Quiet");
         var visitor = app.CreateAnonymousClient();
@@ -301,7 +298,7 @@ public class DashboardOpsTests(ReferloopApp app) : IClassFixture<ReferloopApp>
     [Fact]
     public async Task Webhook_success_rate_and_latency_come_from_the_delivery_attempts()
     {
-        var (campaign, _) = await _admin.Campaign(AdvocateTenDollars);
+        var (campaign, _) = await _admin.Campaign(EngineKit.AdvocateTenDollars);
         var now = app.Clock.GetUtcNow();
         await app.WithDb(async db =>
         {

@@ -24,11 +24,6 @@ public class IdempotencyKeyTests(IdempotencyApp app) : IClassFixture<Idempotency
 {
     private readonly HttpClient _admin = app.CreateAdminClient();
 
-    private static readonly object[] AdvocateTenDollars =
-    [
-        new { recipient = "advocate", trigger = "converted", kind = "standard", incentive = Rebate(10) },
-    ];
-
     private static async Task<HttpResponseMessage> Post(HttpClient client, string url, object body, string key)
     {
         using var request = new HttpRequestMessage(HttpMethod.Post, url) { Content = JsonContent.Create(body) };

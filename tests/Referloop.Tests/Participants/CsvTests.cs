@@ -15,11 +15,6 @@ public class CsvTests(EngineApp app) : IClassFixture<EngineApp>
 {
     private readonly HttpClient _admin = app.CreateAdminClient();
 
-    private static readonly object[] AdvocateTenDollars =
-    [
-        new { recipient = "advocate", trigger = "converted", kind = "standard", incentive = Rebate(10) },
-    ];
-
     private Task<HttpResponseMessage> Import(string campaign, string csv, bool dryRun = false, string contentType = "text/csv") =>
         _admin.PostAsync($"/api/v1/campaigns/{campaign}/participants/import{(dryRun ? "?dryRun=true" : "")}",
             new StringContent(csv, Encoding.UTF8, contentType));

@@ -57,6 +57,12 @@ public static class EngineKit
 {
     public static object Rebate(decimal amount, string currency = "USD") => new { type = "rebate", amount, currency };
 
+    /// <summary>The plainest program: the advocate earns a $10 rebate for each converted friend.</summary>
+    public static readonly object[] AdvocateTenDollars =
+    [
+        new { recipient = "advocate", trigger = "converted", kind = "standard", incentive = Rebate(10) },
+    ];
+
     public static object Other(string description) => new { type = "other", description };
 
     /// <summary>A campaign with the given reward rules; <paramref name="settings"/> overrides the defaults (auto, no holding).</summary>

@@ -51,11 +51,6 @@ public class IngestRaceTests(IngestRaceTests.RaceApp app) : IClassFixture<Ingest
 
     private readonly HttpClient _admin = app.CreateAdminClient();
 
-    private static readonly object[] AdvocateTenDollars =
-    [
-        new { recipient = "advocate", trigger = "converted", kind = "standard", incentive = Rebate(10) },
-    ];
-
     [PostgresFact]
     public async Task An_advocate_deleted_after_the_batch_read_their_code_leaves_the_purchase_recorded_without_attribution()
     {

@@ -14,11 +14,6 @@ public class ReferralLifecycleTests(EngineApp app) : IClassFixture<EngineApp>
 {
     private readonly HttpClient _admin = app.CreateAdminClient();
 
-    private static readonly object[] AdvocateTenDollars =
-    [
-        new { recipient = "advocate", trigger = "converted", kind = "standard", incentive = Rebate(10) },
-    ];
-
     [Fact]
     public async Task A_participant_added_before_and_then_referred_becomes_invited_and_keeps_what_was_stored()
     {

@@ -19,11 +19,6 @@ public class RefundTests(EngineApp app) : IClassFixture<EngineApp>
 {
     private readonly HttpClient _admin = app.CreateAdminClient();
 
-    private static readonly object[] AdvocateTenDollars =
-    [
-        new { recipient = "advocate", trigger = "converted", kind = "standard", incentive = Rebate(10) },
-    ];
-
     private Task<JsonObject> Refund(string campaign, string orderId, string type = "refund", string? idempotencyKey = null,
         HttpStatusCode expected = HttpStatusCode.Accepted)
     {
