@@ -60,6 +60,49 @@ public sealed class SqliteConnectionSettingsTests : IDisposable
         await checkpointer.StopAsync(CancellationToken.None);
     }
 
+    [Fact]
+    public async Task A_checkpoint_in_the_writers_turn_copies_what_a_write_added_during_the_one_before_and_the_next_write_starts_the_log_again()
+    {
+        await LoggedDatabaseAsync("restart.db");
+        await using var services = Storage("restart.db");
+        await using var scope = services.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<ReferloopDb>();
+        await db.Database.OpenConnectionAsync();
+        var writes = db.GetService<IDbContextOptions>().FindExtension<CoreOptionsExtension>()!.Interceptors!.OfType<SqliteWriteQueue>().Single();
+        await using var checkpoints = new SqliteConnection($"Data Source={Path.Combine(_directory, "restart.db")};Pooling=False");
+        await checkpoints.OpenAsync();
+        const string insert = "INSERT INTO notes (text) SELECT hex(randomblob(500)) FROM (SELECT 1 UNION ALL SELECT 2)";
+        for (var i = 0; i < 20; i++)
+        {
+            await using var transaction = await db.Database.BeginTransactionAsync();
+            await db.Database.ExecuteSqlRawAsync(insert);
+            await transaction.CommitAsync();
+        }
+
+        // A write that began before a checkpoint copied the log to its end appends to it when it commits.
+        var during = await db.Database.BeginTransactionAsync();
+        var first = SqliteCheckpointer.Checkpoint(checkpoints);
+        Assert.Equal(first.LogPages, first.Copied);
+        await db.Database.ExecuteSqlRawAsync(insert);
+
+        // The writer's turn waits for that write, and no other runs meanwhile; it does not count as a write.
+        var before = writes.WritesDone;
+        var between = writes.BetweenWritesAsync(() => SqliteCheckpointer.Checkpoint(checkpoints), CancellationToken.None);
+        await Task.Delay(100);
+        Assert.False(between.IsCompleted);
+        await during.CommitAsync();
+        await during.DisposeAsync();
+        var last = await between;
+        Assert.True(last.LogPages > first.LogPages, $"{last} after {first}");
+        Assert.Equal(last.LogPages, last.Copied);
+        Assert.Equal(before + 1, writes.WritesDone);
+
+        // The log copied to its end: the next write starts it again from its beginning.
+        await db.Database.ExecuteSqlRawAsync(insert);
+        var restarted = SqliteCheckpointer.Checkpoint(checkpoints);
+        Assert.InRange(restarted.LogPages, 1, first.LogPages - 1);
+    }
+
     [Theory]
     [InlineData(5_000, 0, 100.0, false)]      // nothing written: never, however long ago the last one was
     [InlineData(1_000, 1, 0.0, true)]         // a second since the last one, and something was written
