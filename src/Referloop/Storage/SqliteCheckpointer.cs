@@ -39,8 +39,11 @@ internal sealed class SqliteCheckpointer(string connectionString, SqliteWriteQue
     /// </summary>
     internal const int RestartPages = 2 * TargetPages;
 
-    /// <summary>What the last checkpoint found in the log and copied from it, in pages.</summary>
-    internal (int LogPages, int Copied)? Last { get; private set; }
+    /// <summary>
+    /// What the last checkpoint found in the log and copied from it, in pages, and whether it ended with the pass in the
+    /// writer's turn, after which the next write starts the log again.
+    /// </summary>
+    internal (int LogPages, int Copied, bool Restarts)? Last { get; private set; }
 
     /// <summary>
     /// Whether to checkpoint now: once a second while something was written, sooner when the log, reckoned by the
@@ -54,20 +57,20 @@ internal sealed class SqliteCheckpointer(string connectionString, SqliteWriteQue
         writesSince > 0 && (sinceLast >= MaxInterval || writesSince * pagesPerWrite >= TargetPages);
 
     /// <summary>
-    /// The pages each write added to the log, from what two checkpoints in a row found in it: the log starts again after
-    /// a checkpoint that copied all of it, so it then holds only what the writes since wrote; after one that could not
-    /// (a reader still needed the log) it holds that one's pages too. Null when there is nothing to go by: a few writes
-    /// only, or a checkpoint that found no log (-1: another was running, or the database does not keep one).
+    /// The pages each write added to the log, from what two checkpoints in a row found in it. The log starts again after
+    /// the pass in the writer's turn, so it then holds only what the writes since wrote; otherwise it still holds what
+    /// the last checkpoint found, copied or not (under steady writes a passive checkpoint never leaves the log copied to
+    /// its end), unless it is shorter than that: it started again at a write after a checkpoint that met none. Null when
+    /// there is nothing to go by: a few writes only, or a checkpoint that found no log (-1: another was running, or the
+    /// database does not keep one).
     /// </summary>
-    internal static double? PagesPerWrite((int LogPages, int Copied)? before, (int LogPages, int Copied) found, long writes)
+    internal static double? PagesPerWrite((int LogPages, int Copied, bool Restarts)? before, int logPages, long writes)
     {
-        if (found.LogPages < 0 || writes < 8)
+        if (logPages < 0 || writes < 8)
         {
             return null;
         }
-        var added = before is { } last && last.Copied < last.LogPages && found.LogPages >= last.LogPages
-            ? found.LogPages - last.LogPages
-            : found.LogPages;
+        var added = before is { Restarts: false } last && logPages >= last.LogPages ? logPages - last.LogPages : logPages;
         return Math.Max(1.0, (double)added / writes);
     }
 
@@ -93,14 +96,16 @@ internal sealed class SqliteCheckpointer(string connectionString, SqliteWriteQue
                 {
                     connection ??= Open();
                     var found = Checkpoint(connection);
+                    var restarts = false;
                     if (found.LogPages >= RestartPages && found.Copied == found.LogPages)
                     {
                         // What was written while it copied, with no write running, so that the next one starts the log again.
                         var last = connection;
                         found = await writes.BetweenWritesAsync(() => Checkpoint(last), stoppingToken);
+                        restarts = found.Copied == found.LogPages;
                     }
-                    pagesPerWrite = PagesPerWrite(Last, found, now - seen) ?? pagesPerWrite;
-                    Last = found.LogPages >= 0 ? found : Last;
+                    pagesPerWrite = PagesPerWrite(Last, found.LogPages, now - seen) ?? pagesPerWrite;
+                    Last = found.LogPages >= 0 ? (found.LogPages, found.Copied, restarts) : Last;
                     // Only once it went through: a failed one is tried again at the next tick, writes or not.
                     seen = now;
                     since = Stopwatch.GetTimestamp();

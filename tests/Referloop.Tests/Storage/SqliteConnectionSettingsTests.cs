@@ -117,18 +117,19 @@ public sealed class SqliteConnectionSettingsTests : IDisposable
     }
 
     [Theory]
-    [InlineData(null, null, 2_000, 100, 20.0)]      // the first checkpoint: the log is what the writes wrote
-    [InlineData(500, 500, 2_000, 100, 20.0)]        // the last one copied all: the log started again
-    [InlineData(1_500, 1_000, 2_000, 100, 5.0)]     // the last one left pages behind: only what was added since counts
-    [InlineData(null, null, 50, 100, 1.0)]          // at least a page a write
-    [InlineData(null, null, -1, 100, null)]         // no log (another checkpoint ran, or the database keeps none)
-    [InlineData(null, null, 2_000, 3, null)]        // too few writes to go by
+    [InlineData(null, false, 2_000, 100, 20.0)]     // the first checkpoint: the log is what the writes wrote
+    [InlineData(500, true, 2_000, 100, 20.0)]       // the last one ended in the writer's turn: the log started again
+    [InlineData(1_500, false, 2_000, 100, 5.0)]     // otherwise the log kept what it found: only what was added since counts
+    [InlineData(1_500, false, 900, 100, 9.0)]       // shorter than it was: it started again after a checkpoint that met no write
+    [InlineData(null, false, 50, 100, 1.0)]         // at least a page a write
+    [InlineData(null, false, -1, 100, null)]        // no log (another checkpoint ran, or the database keeps none)
+    [InlineData(null, false, 2_000, 3, null)]       // too few writes to go by
     public void The_pages_per_write_come_from_what_the_log_gained_since_the_last_checkpoint(
-        int? lastLog, int? lastCopied, int log, long writes, double? pagesPerWrite)
+        int? lastLog, bool restarts, int log, long writes, double? pagesPerWrite)
     {
-        (int, int)? last = lastLog is { } l ? (l, lastCopied!.Value) : null;
+        (int, int, bool)? last = lastLog is { } l ? (l, l, restarts) : null;
 
-        Assert.Equal(pagesPerWrite, SqliteCheckpointer.PagesPerWrite(last, (log, log), writes));
+        Assert.Equal(pagesPerWrite, SqliteCheckpointer.PagesPerWrite(last, log, writes));
     }
 
     [Fact]
