@@ -6,6 +6,7 @@ using Microsoft.EntityFrameworkCore;
 using Npgsql;
 using Referloop.Campaigns;
 using Referloop.Fraud;
+using Referloop.Hosting;
 using Referloop.Http;
 using Referloop.Participants;
 using Referloop.Rewards;
@@ -360,8 +361,9 @@ public sealed class ReferralEngine(
                     result = await work();
                     await transaction.CommitAsync(ct);
                 }
-                catch (Exception exception) when (attempt < 6 && IsRetryable(exception))
+                catch (Exception exception) when (attempt < 6 && RerunReason(exception) is { } reason)
                 {
+                    Telemetry.Reruns.Add(1, new KeyValuePair<string, object?>("reason", reason));
                     // A race is given time to end; an unread repeat needs only the read.
                     if (exception is not UnreadRepeatException)
                     {
@@ -388,16 +390,23 @@ public sealed class ReferralEngine(
         }
     }
 
-    private static bool IsRetryable(Exception exception) => exception switch
+    /// <summary>
+    /// What the unit of work lost a race to, so that it runs again from a fresh read (<see cref="Telemetry.Reruns"/>);
+    /// null when the failure is not a lost race.
+    /// </summary>
+    internal static string? RerunReason(Exception exception) => exception switch
     {
-        ConcurrentChangeException => true,
-        DbUpdateException => true,
-        SqliteException { SqliteErrorCode: 5 or 6 } => true, // busy, locked
+        UnreadRepeatException => "unread_repeat",
+        ConcurrentChangeException => "concurrent_change",
+        DbUpdateException update => (update.InnerException is { } inner ? RerunReason(inner) : null) ?? "update_conflict",
+        SqliteException { SqliteErrorCode: 5 or 6 } => "busy", // busy, locked
         // A lost race on PostgreSQL: serialization, deadlock, a key another transaction wrote first, or a row this
         // batch refers to (an advocate) deleted since it was read. A rerun reads afresh.
-        DbException { SqlState: PostgresErrorCodes.SerializationFailure or PostgresErrorCodes.DeadlockDetected
-            or PostgresErrorCodes.UniqueViolation or PostgresErrorCodes.ForeignKeyViolation } => true,
-        _ => exception.InnerException is { } inner && IsRetryable(inner),
+        DbException { SqlState: PostgresErrorCodes.SerializationFailure } => "serialization",
+        DbException { SqlState: PostgresErrorCodes.DeadlockDetected } => "deadlock",
+        DbException { SqlState: PostgresErrorCodes.UniqueViolation } => "unique_violation",
+        DbException { SqlState: PostgresErrorCodes.ForeignKeyViolation } => "foreign_key_violation",
+        _ => exception.InnerException is { } inner ? RerunReason(inner) : null,
     };
 }
 
