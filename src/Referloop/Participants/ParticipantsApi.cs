@@ -340,7 +340,7 @@ internal static class ParticipantsApi
         await db.Participants.Where(p => p.Id == id && p.CampaignId == campaignId).ExecuteDeleteAsync(ct);
         await PersonalData.DropInboxAsync(db, campaignId, id, email, ct);
         await transaction.CommitAsync(ct);
-        // The messages about them that this instance holds, waiting to be sent, go unsent.
+        // The messages about them that this instance or another holds, waiting to be sent, go unsent.
         await deliveries.DropStoppedAsync();
         return TypedResults.NoContent();
     }

@@ -211,12 +211,30 @@ public sealed class DeliveryEngine(IServiceScopeFactory scopes, DeliverySender s
     }
 
     /// <summary>
-    /// Drops the held deliveries that wait to start and no longer may (cancelled, erased, their endpoint disabled or
-    /// deleted), at once instead of at the next lease renewal, by renewing now: what a person stopped is not sent by
-    /// this instance once the change that stopped it is answered. Another instance drops its own at its next renewal;
-    /// an attempt already on the wire is dropped when it returns (the recorder skips cancelled deliveries).
+    /// After a change that stopped deliveries (cancelled, erased, their endpoint disabled or deleted): drops those this
+    /// instance holds waiting to start (<see cref="DropStoppedHereAsync"/>) and tells the other instances to drop theirs
+    /// (<see cref="DeliveryStops"/>), so that what a person stopped is not sent once the change is answered. An attempt
+    /// already on the wire is dropped when it returns (the recorder skips cancelled deliveries).
     /// </summary>
     public async Task DropStoppedAsync()
+    {
+        await DropStoppedHereAsync();
+        try
+        {
+            await using var scope = scopes.CreateAsyncScope();
+            await DeliveryStops.TellAsync(scope.ServiceProvider.GetRequiredService<ReferloopDb>(), InstanceId, CancellationToken.None);
+        }
+        catch (Exception e)
+        {
+            log.LogWarning(e, "Telling the other instances about stopped webhook deliveries failed; their next lease renewal drops them");
+        }
+    }
+
+    /// <summary>
+    /// Drops the held deliveries that wait to start and no longer may, at once instead of at the next lease renewal,
+    /// by renewing now.
+    /// </summary>
+    internal async Task DropStoppedHereAsync()
     {
         try
         {

@@ -462,7 +462,8 @@ internal static class WebhooksApi
                 .SetProperty(d => d.UpdatedAt, now), ct);
         if (cancelled > 0)
         {
-            // Held by this instance and waiting for a slot, they would otherwise go out until its next lease renewal.
+            // Held waiting for a slot (by this instance or another), they would otherwise go out until the holder's next
+            // lease renewal.
             await engine.DropStoppedAsync();
         }
         return TypedResults.Ok(new CancelResponse(cancelled, pending));

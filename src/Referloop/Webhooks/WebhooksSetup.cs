@@ -18,6 +18,7 @@ public static class WebhooksSetup
         services.AddSingleton<DeliverySender>();
         services.AddSingleton<DeliveryEngine>();
         services.AddHostedService(sp => sp.GetRequiredService<DeliveryEngine>());
+        services.AddHostedService<DeliveryStops>();
         services.AddSingleton<ReferralApprovalWebhooks>();
         services.AddSingleton<IReferralApprovalListeners>(sp => sp.GetRequiredService<ReferralApprovalWebhooks>());
         services.AddSingleton<IAcknowledgementHandler>(sp => sp.GetRequiredService<ReferralApprovalWebhooks>());
