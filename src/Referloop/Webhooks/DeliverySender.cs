@@ -234,7 +234,8 @@ internal static class EndpointState
     /// <summary>
     /// Ends the pending deliveries of a disabled endpoint; "recover" re-queues them once it is enabled again. Their
     /// leases stay with their holders: an instance drops the ones still waiting when told (<see cref="DeliveryStops"/>)
-    /// or at its next lease renewal, and lets go of an attempt on the wire when it is recorded, so a recover meanwhile cannot have it sent twice at once.
+    /// or at its next lease renewal, and lets go of an attempt on the wire when it is recorded, so a recover meanwhile
+    /// cannot have it sent twice at once.
     /// </summary>
     public static Task<int> FailPendingAsync(ReferloopDb db, string endpointId, string reason, DateTimeOffset now, CancellationToken ct) =>
         db.WebhookDeliveries

@@ -61,7 +61,8 @@ internal sealed class DeliveryStops(IServiceScopeFactory scopes, DeliveryEngine 
             }
             catch (Exception e)
             {
-                log.LogWarning(e, "Listening for stopped webhook deliveries failed; listening again in {Wait} (lease renewals drop them meanwhile)", wait);
+                log.LogWarning(e,
+                    "Listening for stopped webhook deliveries failed; listening again in {Wait} (lease renewals drop them meanwhile)", wait);
                 try
                 {
                     await Task.Delay(wait, clock, stoppingToken);
